@@ -1,0 +1,133 @@
+/**
+ * The conversation actor: a pure behaviour over its state, with every effect (store, publish,
+ * clock, ids) going through `ctx`. One instance per conversation in the cluster, driven one
+ * message at a time by its cell (src/routing/actor-cell.ts).
+ *
+ * Guarantees it implements (DESIGN.md): the sender is acked only after the row is durable; seq is
+ * gap-free (a failed write consumes no seq); a repeated cmid returns the original ack.
+ */
+import type { Clock } from '../src/clock.js';
+import { SwitchboardError } from '../src/protocol/errors.js';
+import type {
+  ConversationRecord,
+  ConversationSnapshot,
+  HistoryStore,
+  MessageRow,
+  RecentAck,
+} from '../src/store/types.js';
+
+export type ParticipantRole = 'visitor' | 'agent';
+
+export interface SendMessage {
+  type: 'send';
+  sender: string;
+  role: ParticipantRole;
+  cmid: string;
+  body: string;
+}
+
+export type ConversationMessage = SendMessage;
+
+export interface Ack {
+  cmid: string;
+  conv: string;
+  seq: number;
+  id: string;
+  ts: number;
+}
+
+/** Who hears about a new message: the participants' user subjects, or the tenant's agent lobby. */
+export type Recipient = { kind: 'user'; user: string } | { kind: 'lobby' };
+
+export interface ConversationContext {
+  store: Pick<HistoryStore, 'append' | 'saveConversation'>;
+  clock: Clock;
+  newId(): string;
+  /** Fans a stored message out to recipients (fire and forget; delivery gaps are healed by sync). */
+  deliver(row: MessageRow, recipients: readonly Recipient[]): void;
+}
+
+export interface ConversationState {
+  readonly tenant: string;
+  readonly conv: string;
+  record: ConversationRecord | null;
+  lastSeq: number;
+  /** cmid -> ack for the last `recentLimit` messages, oldest first (Map keeps insertion order). */
+  readonly recent: Map<string, RecentAck>;
+  readonly recentLimit: number;
+}
+
+export function initialState(
+  tenant: string,
+  conv: string,
+  snapshot: ConversationSnapshot,
+  recentLimit: number,
+): ConversationState {
+  const recent = new Map<string, RecentAck>();
+  for (const r of snapshot.recent.slice(-recentLimit)) recent.set(r.cmid, r);
+  return { tenant, conv, record: snapshot.record, lastSeq: snapshot.lastSeq, recent, recentLimit };
+}
+
+/** Participants check; may claim an unassigned conversation for the agent. Returns the new record. */
+function admit(state: ConversationState, msg: SendMessage, now: number): ConversationRecord {
+  const rec = state.record;
+  if (rec === null) {
+    if (msg.role !== 'visitor') throw new SwitchboardError('not_found', `no conversation '${state.conv}'`);
+    return { tenant: state.tenant, conv: state.conv, visitor: msg.sender, agent: null, createdAt: now };
+  }
+  if (msg.role === 'visitor') {
+    if (rec.visitor !== msg.sender)
+      throw new SwitchboardError('forbidden', 'not a participant of this conversation');
+    return rec;
+  }
+  if (rec.agent === null) return { ...rec, agent: msg.sender };
+  if (rec.agent !== msg.sender)
+    throw new SwitchboardError('forbidden', 'conversation is assigned to another agent');
+  return rec;
+}
+
+export function recipientsOf(record: ConversationRecord): Recipient[] {
+  const out: Recipient[] = [{ kind: 'user', user: record.visitor }];
+  out.push(record.agent === null ? { kind: 'lobby' } : { kind: 'user', user: record.agent });
+  return out;
+}
+
+/**
+ * Handles one message. Resolves with the reply (the ack); rejects with a SwitchboardError that
+ * the cell turns into an error reply. State is only changed once the effects it records succeeded.
+ */
+export async function conversationBehaviour(
+  state: ConversationState,
+  msg: ConversationMessage,
+  ctx: ConversationContext,
+): Promise<Ack> {
+  const now = ctx.clock.now();
+  const record = admit(state, msg, now);
+  const seen = state.recent.get(msg.cmid);
+  if (seen) return { cmid: msg.cmid, conv: state.conv, seq: seen.seq, id: seen.id, ts: seen.ts };
+
+  if (record !== state.record) {
+    await ctx.store.saveConversation(record);
+    state.record = record;
+  }
+  const row: MessageRow = {
+    tenant: state.tenant,
+    conv: state.conv,
+    seq: state.lastSeq + 1,
+    id: ctx.newId(),
+    sender: msg.sender,
+    senderRole: msg.role,
+    cmid: msg.cmid,
+    body: msg.body,
+    ts: now,
+  };
+  await ctx.store.append(row);
+  state.lastSeq = row.seq;
+  state.recent.set(row.cmid, { cmid: row.cmid, seq: row.seq, id: row.id, ts: row.ts });
+  if (state.recent.size > state.recentLimit) {
+    const oldest = state.recent.keys().next().value;
+    if (oldest !== undefined) state.recent.delete(oldest);
+  }
+  ctx.deliver(row, recipientsOf(record));
+  return { cmid: row.cmid, conv: row.conv, seq: row.seq, id: row.id, ts: row.ts };
+}

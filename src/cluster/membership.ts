@@ -1,0 +1,93 @@
+/**
+ * Cluster membership through leases in a JetStream KV bucket (DESIGN.md, "Cluster runtime").
+ * Each node puts its key every TTL/3; the bucket's TTL expires keys silently (no delete event on
+ * nats-server 2.9), so a member counts as live while its last renewal is younger than the TTL.
+ * A node judges itself by the same rule with its own clock: when it has not renewed within the
+ * TTL it drops out of its own view and so stops owning shards (self-fencing).
+ */
+import type { Clock } from '../clock.js';
+import type { KvBucket, Transport } from './transport.js';
+
+export const MEMBERS_BUCKET = 'sb_members';
+
+export interface MembershipOptions {
+  nodeId: string;
+  leaseTtlMs: number;
+  clock: Clock;
+  /** Opaque info other nodes can read (e.g. the node's HTTP address). */
+  info?: Record<string, unknown>;
+}
+
+export class Membership {
+  private kv: KvBucket | undefined;
+  private readonly lastSeen = new Map<string, number>();
+  private lastRenewed = 0;
+  private live: readonly string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopWatch: (() => void) | undefined;
+  private readonly listeners: Array<(members: readonly string[]) => void> = [];
+  private readonly encoder = new TextEncoder();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly opts: MembershipOptions,
+  ) {}
+
+  /** Puts the first lease, starts the watch and renewal. Resolves once this node sees itself live. */
+  async start(): Promise<void> {
+    this.kv = await this.transport.kv(MEMBERS_BUCKET, this.opts.leaseTtlMs);
+    await this.renew();
+    this.stopWatch = await this.kv.watch((e) => {
+      if (e.deleted) this.lastSeen.delete(e.key);
+      else this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
+      this.evaluate();
+    });
+    const period = Math.max(250, Math.floor(this.opts.leaseTtlMs / 3));
+    this.timer = setInterval(() => {
+      this.renew().catch(() => {});
+      this.evaluate();
+    }, period);
+    this.timer.unref();
+    this.lastSeen.set(this.opts.nodeId, this.lastRenewed);
+    this.evaluate();
+  }
+
+  /** Live member ids, sorted. */
+  members(): readonly string[] {
+    return this.live;
+  }
+
+  /** Called with the new member list whenever it changes. */
+  onChange(listener: (members: readonly string[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Stops renewing and deletes this node's lease so others see it leave at once. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.stopWatch?.();
+    await this.kv?.delete(this.opts.nodeId).catch(() => {});
+    this.live = [];
+  }
+
+  private async renew(): Promise<void> {
+    const value = this.encoder.encode(JSON.stringify({ id: this.opts.nodeId, ...this.opts.info }));
+    await this.kv?.put(this.opts.nodeId, value);
+    this.lastRenewed = this.opts.clock.now();
+  }
+
+  private evaluate(): void {
+    const now = this.opts.clock.now();
+    const ttl = this.opts.leaseTtlMs;
+    const next: string[] = [];
+    for (const [id, seen] of this.lastSeen) {
+      // Our own liveness is judged by our own successful renewals, not by what the watch echoed.
+      const at = id === this.opts.nodeId ? this.lastRenewed : seen;
+      if (now - at < ttl) next.push(id);
+    }
+    next.sort();
+    if (next.length === this.live.length && next.every((id, i) => id === this.live[i])) return;
+    this.live = next;
+    for (const l of this.listeners) l(next);
+  }
+}

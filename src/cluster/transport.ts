@@ -1,0 +1,159 @@
+/**
+ * Our small interface over NATS: publish, subscribe, request-reply and the KV bucket used for
+ * membership. The rest of the broker sees these types, never the nats package.
+ */
+import { connect, ErrorCode, type KV, type NatsConnection, type NatsError, type Subscription } from 'nats';
+import { SwitchboardError } from '../protocol/errors.js';
+
+export interface IncomingMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Answers a request; false when the message was not a request. */
+  respond(data: Uint8Array): boolean;
+}
+
+export interface TransportSubscription {
+  unsubscribe(): void;
+}
+
+export interface KvLease {
+  key: string;
+  value: Uint8Array;
+  /** Server time of the last put, epoch ms. */
+  updatedAt: number;
+  deleted: boolean;
+}
+
+export interface KvBucket {
+  put(key: string, value: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  /**
+   * Calls `onEntry` for every current entry and each later change, until the returned stop is
+   * called. Resolves once every entry that existed at the start has been delivered.
+   */
+  watch(onEntry: (entry: KvLease) => void): Promise<() => void>;
+}
+
+export interface Transport {
+  readonly name: string;
+  publish(subject: string, data: Uint8Array): void;
+  subscribe(
+    subject: string,
+    handler: (msg: IncomingMessage) => void,
+    opts?: { queue?: string },
+  ): TransportSubscription;
+  /**
+   * Request-reply with a deadline. Rejects SwitchboardError `unavailable` when nobody serves the
+   * subject (NATS 503 no responders) and `timeout` when nobody answered in time.
+   */
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** Resolves when the server has processed everything sent so far (subscriptions included). */
+  flush(): Promise<void>;
+  /** A JetStream KV bucket whose keys expire `ttlMs` after their last put. */
+  kv(bucket: string, ttlMs: number): Promise<KvBucket>;
+  /** Flushes pending publishes and closes; resolves when closed. */
+  close(): Promise<void>;
+  /** Resolves when the connection is closed for good (by close() or after giving up reconnecting). */
+  closed(): Promise<void>;
+}
+
+export async function connectTransport(servers: string[], name: string): Promise<Transport> {
+  const nc = await connect({
+    servers,
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    pingInterval: 5000,
+  });
+  return new NatsTransport(nc, name);
+}
+
+class NatsTransport implements Transport {
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly name: string,
+  ) {}
+
+  publish(subject: string, data: Uint8Array): void {
+    this.nc.publish(subject, data);
+  }
+
+  subscribe(subject: string, handler: (msg: IncomingMessage) => void, opts: { queue?: string } = {}) {
+    const sub: Subscription = this.nc.subscribe(subject, {
+      ...(opts.queue ? { queue: opts.queue } : {}),
+      callback: (err, msg) => {
+        if (err) return;
+        handler({ subject: msg.subject, data: msg.data, respond: (d) => msg.respond(d) });
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    try {
+      const reply = await this.nc.request(subject, data, { timeout: timeoutMs });
+      return reply.data;
+    } catch (err) {
+      const code = (err as NatsError).code;
+      if (code === ErrorCode.NoResponders) {
+        throw new SwitchboardError('unavailable', `no responder on ${subject}`, {
+          cause: err,
+          retryAfterMs: 500,
+        });
+      }
+      if (code === ErrorCode.Timeout) {
+        throw new SwitchboardError('timeout', `no answer on ${subject} within ${timeoutMs} ms`, {
+          cause: err,
+        });
+      }
+      throw new SwitchboardError('unavailable', `NATS request failed: ${(err as Error).message}`, {
+        cause: err,
+        retryAfterMs: 500,
+      });
+    }
+  }
+
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  async kv(bucket: string, ttlMs: number): Promise<KvBucket> {
+    const kv: KV = await this.nc.jetstream().views.kv(bucket, { ttl: ttlMs, history: 1 });
+    return {
+      put: async (key, value) => {
+        await kv.put(key, value);
+      },
+      delete: async (key) => {
+        await kv.delete(key);
+      },
+      watch: async (onEntry) => {
+        let initialized!: () => void;
+        const ready = new Promise<void>((r) => {
+          initialized = r;
+        });
+        const iter = await kv.watch({ key: '>', initializedFn: () => initialized() });
+        (async () => {
+          for await (const e of iter) {
+            onEntry({
+              key: e.key,
+              value: e.value,
+              updatedAt: e.created.getTime(),
+              deleted: e.operation !== 'PUT',
+            });
+          }
+        })().catch(() => {});
+        await ready;
+        return () => iter.stop();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  async closed(): Promise<void> {
+    await this.nc.closed();
+  }
+}

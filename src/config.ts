@@ -1,0 +1,183 @@
+/**
+ * Node configuration: defaults from named constants, one parse function that checks every field
+ * and returns a frozen object. Environment variables are read here and nowhere else.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:14222';
+export const DEFAULT_CASSANDRA = '127.0.0.1:19042';
+export const DEFAULT_LOCAL_DC = 'datacenter1';
+export const DEFAULT_KEYSPACE = 'switchboard';
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
+export const DEFAULT_MAX_BODY_CHARS = 4000;
+export const DEFAULT_IDLE_TIMEOUT_S = 60;
+export const DEFAULT_MAX_BACKPRESSURE_BYTES = 256 * 1024;
+export const DEFAULT_SHARD_MAILBOX_CAPACITY = 256;
+export const DEFAULT_ACTOR_MAILBOX_CAPACITY = 64;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+export const DEFAULT_LEASE_TTL_MS = 6000;
+export const DEFAULT_MAX_ACTIVE_ACTORS = 20000;
+export const DEFAULT_ACTOR_IDLE_MS = 5 * 60_000;
+export const DEFAULT_POOL_THREADS = 1;
+export const DEFAULT_POOL_MAX_QUEUE = 512;
+export const DEFAULT_POOL_BATCH_TEXTS = 64;
+export const DEFAULT_POOL_LINGER_MS = 1;
+export const DEFAULT_RECENT_CMIDS = 256;
+/** Used only when SB_JWT_SECRET is unset: fine for a laptop, refused when NODE_ENV=production. */
+export const DEV_JWT_SECRET = 'switchboard-dev-secret-change-me-0123456789';
+
+export interface NodeConfig {
+  nodeId: string;
+  http: { host: string; port: number };
+  gateway: {
+    maxFrameBytes: number;
+    maxBodyChars: number;
+    idleTimeoutS: number;
+    maxBackpressureBytes: number;
+  };
+  auth: { jwtSecret: string; devSecret: boolean };
+  nats: { servers: string[] };
+  cassandra: {
+    contactPoints: string[];
+    localDataCenter: string;
+    keyspace: string;
+    replication: string;
+    consistency: 'ONE' | 'LOCAL_ONE' | 'LOCAL_QUORUM' | 'QUORUM';
+  };
+  routing: { shardMailboxCapacity: number; actorMailboxCapacity: number; requestTimeoutMs: number };
+  membership: { leaseTtlMs: number };
+  actors: { maxActive: number; idleMs: number; recentCmids: number };
+  pool: { threads: number; maxQueue: number; batchTexts: number; lingerMs: number };
+  logLevel: string;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+function positiveInt(value: number, name: string): void {
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
+}
+
+/** Merges `overrides` over the defaults, validates every field, returns a frozen config. */
+export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<NodeConfig> {
+  const o = overrides;
+  const jwtSecret = o.auth?.jwtSecret ?? DEV_JWT_SECRET;
+  const cfg: NodeConfig = {
+    nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    http: { host: o.http?.host ?? '127.0.0.1', port: o.http?.port ?? DEFAULT_HTTP_PORT },
+    gateway: {
+      maxFrameBytes: o.gateway?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      maxBodyChars: o.gateway?.maxBodyChars ?? DEFAULT_MAX_BODY_CHARS,
+      idleTimeoutS: o.gateway?.idleTimeoutS ?? DEFAULT_IDLE_TIMEOUT_S,
+      maxBackpressureBytes: o.gateway?.maxBackpressureBytes ?? DEFAULT_MAX_BACKPRESSURE_BYTES,
+    },
+    auth: { jwtSecret, devSecret: jwtSecret === DEV_JWT_SECRET },
+    nats: { servers: (o.nats?.servers ?? [DEFAULT_NATS_URL]).filter((s): s is string => !!s) },
+    cassandra: {
+      contactPoints: (o.cassandra?.contactPoints ?? [DEFAULT_CASSANDRA]).filter((s): s is string => !!s),
+      localDataCenter: o.cassandra?.localDataCenter ?? DEFAULT_LOCAL_DC,
+      keyspace: o.cassandra?.keyspace ?? DEFAULT_KEYSPACE,
+      replication: o.cassandra?.replication ?? "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+      consistency: o.cassandra?.consistency ?? 'LOCAL_ONE',
+    },
+    routing: {
+      shardMailboxCapacity: o.routing?.shardMailboxCapacity ?? DEFAULT_SHARD_MAILBOX_CAPACITY,
+      actorMailboxCapacity: o.routing?.actorMailboxCapacity ?? DEFAULT_ACTOR_MAILBOX_CAPACITY,
+      requestTimeoutMs: o.routing?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    },
+    membership: { leaseTtlMs: o.membership?.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS },
+    actors: {
+      maxActive: o.actors?.maxActive ?? DEFAULT_MAX_ACTIVE_ACTORS,
+      idleMs: o.actors?.idleMs ?? DEFAULT_ACTOR_IDLE_MS,
+      recentCmids: o.actors?.recentCmids ?? DEFAULT_RECENT_CMIDS,
+    },
+    pool: {
+      threads: o.pool?.threads ?? DEFAULT_POOL_THREADS,
+      maxQueue: o.pool?.maxQueue ?? DEFAULT_POOL_MAX_QUEUE,
+      batchTexts: o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS,
+      lingerMs: o.pool?.lingerMs ?? DEFAULT_POOL_LINGER_MS,
+    },
+    logLevel: o.logLevel ?? 'info',
+  };
+
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cfg.nodeId))
+    throw new Error('nodeId must be 1-64 characters of A-Z a-z 0-9 _ -');
+  if (!Number.isInteger(cfg.http.port) || cfg.http.port < 0 || cfg.http.port > 65535) {
+    throw new Error('http.port must be an integer from 0 to 65535');
+  }
+  positiveInt(cfg.gateway.maxFrameBytes, 'gateway.maxFrameBytes');
+  positiveInt(cfg.gateway.maxBodyChars, 'gateway.maxBodyChars');
+  positiveInt(cfg.gateway.idleTimeoutS, 'gateway.idleTimeoutS');
+  if (cfg.gateway.idleTimeoutS < 8)
+    throw new Error('gateway.idleTimeoutS must be at least 8 (uWS granularity is 4 s)');
+  positiveInt(cfg.gateway.maxBackpressureBytes, 'gateway.maxBackpressureBytes');
+  if (cfg.auth.jwtSecret.length < 32) throw new Error('auth.jwtSecret must be at least 32 characters');
+  if (cfg.nats.servers.length === 0) throw new Error('nats.servers must name at least one server');
+  if (cfg.cassandra.contactPoints.length === 0)
+    throw new Error('cassandra.contactPoints must name at least one host');
+  if (!/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandra.keyspace)) {
+    throw new Error('cassandra.keyspace must be a lower-case CQL identifier of at most 48 characters');
+  }
+  positiveInt(cfg.routing.shardMailboxCapacity, 'routing.shardMailboxCapacity');
+  positiveInt(cfg.routing.actorMailboxCapacity, 'routing.actorMailboxCapacity');
+  positiveInt(cfg.routing.requestTimeoutMs, 'routing.requestTimeoutMs');
+  positiveInt(cfg.membership.leaseTtlMs, 'membership.leaseTtlMs');
+  if (cfg.membership.leaseTtlMs < 1500) throw new Error('membership.leaseTtlMs must be at least 1500');
+  positiveInt(cfg.actors.maxActive, 'actors.maxActive');
+  positiveInt(cfg.actors.idleMs, 'actors.idleMs');
+  positiveInt(cfg.actors.recentCmids, 'actors.recentCmids');
+  positiveInt(cfg.pool.threads, 'pool.threads');
+  positiveInt(cfg.pool.maxQueue, 'pool.maxQueue');
+  positiveInt(cfg.pool.batchTexts, 'pool.batchTexts');
+  if (!Number.isInteger(cfg.pool.lingerMs) || cfg.pool.lingerMs < 0) {
+    throw new Error('pool.lingerMs must be a non-negative integer');
+  }
+  return deepFreeze(cfg);
+}
+
+function deepFreeze<T extends object>(obj: T): Readonly<T> {
+  for (const v of Object.values(obj)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(obj);
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got '${raw}'`);
+  return n;
+}
+
+function listFromEnv(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
+  const raw = env[name];
+  return raw ? raw.split(',').map((s) => s.trim()) : undefined;
+}
+
+/** Reads SB_* environment variables into overrides for parseConfig (documented in the README). */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<NodeConfig> {
+  const consistency = env['SB_CASSANDRA_CONSISTENCY'] as NodeConfig['cassandra']['consistency'] | undefined;
+  if (env['NODE_ENV'] === 'production' && !env['SB_JWT_SECRET']) {
+    throw new Error('SB_JWT_SECRET must be set when NODE_ENV=production');
+  }
+  return {
+    nodeId: env['SB_NODE_ID'] || undefined,
+    http: { host: env['SB_HOST'] || undefined, port: intFromEnv(env, 'SB_PORT') },
+    auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined },
+    nats: { servers: listFromEnv(env, 'SB_NATS_URL') },
+    cassandra: {
+      contactPoints: listFromEnv(env, 'SB_CASSANDRA'),
+      localDataCenter: env['SB_CASSANDRA_DC'] || undefined,
+      keyspace: env['SB_KEYSPACE'] || undefined,
+      replication: env['SB_CASSANDRA_REPLICATION'] || undefined,
+      consistency: consistency || undefined,
+    },
+    routing: {
+      shardMailboxCapacity: intFromEnv(env, 'SB_SHARD_MAILBOX'),
+      requestTimeoutMs: intFromEnv(env, 'SB_REQUEST_TIMEOUT_MS'),
+    },
+    membership: { leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS') },
+    pool: { threads: intFromEnv(env, 'SB_POOL_THREADS'), maxQueue: intFromEnv(env, 'SB_POOL_MAX_QUEUE') },
+    logLevel: env['SB_LOG_LEVEL'] || undefined,
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * GET /api/v1/conversations/:id/messages?before=&limit= — a page of persisted history, newest
+ * first, with a cursor. The caller must be the conversation's visitor or its agent (an agent may
+ * also read a conversation still waiting for an agent); other tenants' conversations are not found.
+ */
+import type { HttpRequest } from 'uWebSockets.js';
+import { SwitchboardError } from '../protocol/errors.js';
+import { ID_PATTERN } from '../protocol/frames.js';
+import type { HistoryStore, MessageRow } from '../store/types.js';
+import type { Authenticator, Principal } from './auth.js';
+import { bearerToken, sendError, sendJson, type TrackedResponse } from './http.js';
+
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 500;
+
+export interface HistoryItem {
+  conv: string;
+  seq: number;
+  id: string;
+  from: string;
+  role: string;
+  cmid: string;
+  body: string;
+  ts: number;
+}
+
+function parseIntParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new SwitchboardError('invalid_field', `${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function toItem(r: MessageRow): HistoryItem {
+  return {
+    conv: r.conv,
+    seq: r.seq,
+    id: r.id,
+    from: r.sender,
+    role: r.senderRole,
+    cmid: r.cmid,
+    body: r.body,
+    ts: r.ts,
+  };
+}
+
+export function historyRoute(
+  t: TrackedResponse,
+  req: HttpRequest,
+  auth: Authenticator,
+  store: HistoryStore,
+): void {
+  // Everything from req must be read before the first await (uWS reuses it).
+  const conv = decodeURIComponent(req.getParameter(0) ?? '');
+  const token = bearerToken(req);
+  const beforeRaw = req.getQuery('before');
+  const limitRaw = req.getQuery('limit');
+  (async () => {
+    const p: Principal = await auth.verify(token);
+    if (!ID_PATTERN.test(conv)) throw new SwitchboardError('invalid_field', 'conversation id is malformed');
+    const before = parseIntParam(beforeRaw, 'before', 1, Number.MAX_SAFE_INTEGER);
+    const limit = parseIntParam(limitRaw, 'limit', 1, MAX_PAGE_LIMIT) ?? DEFAULT_PAGE_LIMIT;
+    const record = await store.loadConversation(p.tenant, conv);
+    if (!record) throw new SwitchboardError('not_found', `no conversation '${conv}'`);
+    const allowed =
+      p.role === 'visitor' ? record.visitor === p.user : record.agent === null || record.agent === p.user;
+    if (!allowed) throw new SwitchboardError('forbidden', 'not a participant of this conversation');
+    const page = await store.page(p.tenant, conv, before, limit);
+    sendJson(t, 200, { items: page.items.map(toItem), next: page.next });
+  })().catch((err) => sendError(t, err));
+}

@@ -1,0 +1,229 @@
+/**
+ * The gateway: one uWebSockets.js app serving `/ws/visitor`, `/ws/agent`, the HTTP API and the
+ * health endpoints. Authentication happens at upgrade; every frame is decoded, validated and
+ * answered (an error frame for bad input, never a crash). This is the only module importing uWS.
+ */
+import * as uWS from 'uWebSockets.js';
+import type { Ack } from '../../actors/conversation.js';
+import type { NodeConfig } from '../config.js';
+import type { TextPool } from '../pool/text-pool.js';
+import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
+import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import {
+  CLOSE_CODES,
+  type ErrorFrame,
+  frameRef,
+  PROTOCOL_VERSION,
+  parseClientFrame,
+  type SendFrame,
+  type ServerFrame,
+} from '../protocol/frames.js';
+import type { Dispatcher } from '../routing/dispatcher.js';
+import type { HistoryStore } from '../store/types.js';
+import type { Authenticator, Principal } from './auth.js';
+import { historyRoute } from './history-route.js';
+import { bearerToken, sendError as sendHttpError, sendJson, track } from './http.js';
+import type { SessionSocket, Sessions } from './sessions.js';
+
+const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
+export const HARD_FRAME_CAP_FACTOR = 4;
+
+export interface GatewayDeps {
+  config: Readonly<NodeConfig>;
+  auth: Authenticator;
+  dispatcher: Dispatcher;
+  pool: TextPool;
+  store: HistoryStore;
+  sessions: Sessions;
+  ready(): boolean;
+  log: { warn(obj: object, msg: string): void };
+}
+
+interface SocketData extends SessionSocket {
+  readonly codec: Codec;
+  readonly expiresAt: number;
+  closed: boolean;
+  ws?: uWS.WebSocket<SocketData>;
+}
+
+export interface Gateway {
+  readonly port: number;
+  /** Stops listening and closes every socket with `reconnectElsewhere`. */
+  close(): void;
+}
+
+export function startGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config } = deps;
+  const app = uWS.App();
+  const sockets = new Set<uWS.WebSocket<SocketData>>();
+
+  function send(data: SocketData, frame: ServerFrame): void {
+    if (data.closed || !data.ws) return;
+    const ws = data.ws;
+    const payload = data.codec.encode(frame);
+    if (ws.send(payload, data.codec.binary) === 2) ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+  }
+
+  function sendError(data: SocketData, err: unknown, ref: string | undefined): void {
+    const e = toSwitchboardError(err);
+    if (e.code === 'internal') deps.log.warn({ err: e.cause ?? e }, 'internal error answering a frame');
+    const frame: ErrorFrame = { type: 'error', code: e.code, message: e.message };
+    if (ref !== undefined) frame.ref = ref;
+    if (e.retryAfterMs !== undefined) frame.retryAfterMs = e.retryAfterMs;
+    send(data, frame);
+  }
+
+  async function handleSend(data: SocketData, frame: SendFrame): Promise<Ack> {
+    const filtered = await deps.pool.filter(frame.body);
+    return deps.dispatcher.ask(data.tenant, frame.conv, {
+      type: 'send',
+      sender: data.user,
+      role: data.role,
+      cmid: frame.cmid,
+      body: filtered.text,
+    });
+  }
+
+  function onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const data = ws.getUserData();
+    if (message.byteLength > config.gateway.maxFrameBytes) {
+      ws.end(CLOSE_CODES.tooBig, `frame larger than ${config.gateway.maxFrameBytes} bytes`);
+      return;
+    }
+    if (Date.now() >= data.expiresAt) {
+      ws.end(CLOSE_CODES.tokenExpired, 'token expired');
+      return;
+    }
+    let decoded: unknown;
+    try {
+      decoded = data.codec.decode(message, isBinary);
+      const frame = parseClientFrame(decoded, config.gateway.maxBodyChars);
+      if (frame.type === 'ping') {
+        send(data, frame.ref === undefined ? { type: 'pong' } : { type: 'pong', ref: frame.ref });
+        return;
+      }
+      handleSend(data, frame).then(
+        (ack) => send(data, { type: 'ack', ...ack }),
+        (err) => sendError(data, err, frame.cmid),
+      );
+    } catch (err) {
+      sendError(data, err, frameRef(decoded));
+    }
+  }
+
+  function sendWelcome(data: SocketData): void {
+    send(data, {
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      node: config.nodeId,
+      tenant: data.tenant,
+      user: data.user,
+      role: data.role,
+      maxFrameBytes: config.gateway.maxFrameBytes,
+      maxBodyChars: config.gateway.maxBodyChars,
+    });
+  }
+
+  function wsRoute(path: string, role: 'visitor' | 'agent'): void {
+    app.ws<SocketData>(path, {
+      // permessage-deflate stays off (uWS.DISABLED = 0; the typings export it as a type only), so a
+      // client cannot use compression to blow up memory.
+      compression: UWS_COMPRESSION_DISABLED,
+      // uWS drops a connection without a close frame past maxPayloadLength; frames between our limit
+      // and this hard cap get a proper 1009 close from onMessage instead.
+      maxPayloadLength: config.gateway.maxFrameBytes * HARD_FRAME_CAP_FACTOR,
+      idleTimeout: config.gateway.idleTimeoutS,
+      maxBackpressure: config.gateway.maxBackpressureBytes,
+      closeOnBackpressureLimit: false,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const t = track(res);
+        const key = req.getHeader('sec-websocket-key');
+        const protocols = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const token = bearerToken(req);
+        const codec = negotiateSubprotocol(protocols);
+        if (!codec) {
+          const message = 'offer Sec-WebSocket-Protocol switchboard.v1.msgpack or switchboard.v1.json';
+          sendHttpError(t, new SwitchboardError('unsupported_subprotocol', message));
+          return;
+        }
+        deps.auth.verify(token).then(
+          (p: Principal) => {
+            if (t.aborted) return;
+            if (p.role !== role) {
+              sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
+              return;
+            }
+            const userData: SocketData = {
+              tenant: p.tenant,
+              user: p.user,
+              role: p.role,
+              codec,
+              expiresAt: p.expiresAt,
+              closed: false,
+              deliver(bytes, decodedFrame) {
+                if (this.closed || !this.ws) return;
+                const status = this.codec.binary
+                  ? this.ws.send(bytes, true)
+                  : this.ws.send(JSON.stringify(decodedFrame()), false);
+                if (status === 2) this.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+              },
+            };
+            res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
+          },
+          (err) => sendHttpError(t, err),
+        );
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        data.ws = ws;
+        sockets.add(ws);
+        deps.sessions.add(data).then(
+          () => sendWelcome(data),
+          () => {
+            if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
+          },
+        );
+      },
+      message: onMessage,
+      close: (ws) => {
+        const data = ws.getUserData();
+        data.closed = true;
+        sockets.delete(ws);
+        deps.sessions.remove(data);
+      },
+    });
+  }
+
+  wsRoute('/ws/visitor', 'visitor');
+  wsRoute('/ws/agent', 'agent');
+
+  app.get('/healthz', (res) => sendJson(track(res), 200, { status: 'ok', node: config.nodeId }));
+  app.get('/readyz', (res) => {
+    const ok = deps.ready();
+    sendJson(track(res), ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', node: config.nodeId });
+  });
+  app.get('/api/v1/conversations/:id/messages', (res, req) => {
+    const t = track(res);
+    historyRoute(t, req, deps.auth, deps.store);
+  });
+  app.any('/*', (res) => sendHttpError(track(res), new SwitchboardError('not_found', 'no such route')));
+
+  return new Promise((resolve, reject) => {
+    app.listen(config.http.host, config.http.port, (listenSocket) => {
+      if (!listenSocket) {
+        reject(new Error(`cannot listen on ${config.http.host}:${config.http.port}`));
+        return;
+      }
+      resolve({
+        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+        close() {
+          uWS.us_listen_socket_close(listenSocket);
+          for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
+          app.close();
+        },
+      });
+    });
+  });
+}

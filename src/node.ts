@@ -1,0 +1,133 @@
+/**
+ * Composition root of one broker node (one cluster member): NATS transport, membership, the
+ * history store, the worker pool, the shard routers and the gateway, wired together.
+ */
+import { ulid } from 'ulidx';
+import type { ConversationContext, Recipient } from '../actors/conversation.js';
+import { systemClock } from './clock.js';
+import { Membership } from './cluster/membership.js';
+import { connectTransport } from './cluster/transport.js';
+import type { NodeConfig } from './config.js';
+import { createAuthenticator } from './gateway/auth.js';
+import { type Gateway, startGateway } from './gateway/server.js';
+import { lobbySubject, Sessions, userSubject } from './gateway/sessions.js';
+import { createLogger, type Logger } from './log.js';
+import { createTextPool } from './pool/text-pool.js';
+import { msgpackEncode } from './protocol/codec.js';
+import type { MsgFrame } from './protocol/frames.js';
+import { Dispatcher } from './routing/dispatcher.js';
+import { ShardRouters } from './routing/shard-routers.js';
+import { openCassandraStore } from './store/cassandra-store.js';
+import type { MessageRow } from './store/types.js';
+
+export interface BrokerNode {
+  readonly nodeId: string;
+  /** The port the gateway listens on (useful when configured as 0). */
+  readonly port: number;
+  /** Graceful stop: closes sockets (reconnect elsewhere), leaves the cluster, flushes the writer. */
+  stop(): Promise<void>;
+}
+
+export async function startNode(
+  config: Readonly<NodeConfig>,
+  log: Logger = createLogger(config),
+): Promise<BrokerNode> {
+  const transport = await connectTransport(config.nats.servers, `switchboard:${config.nodeId}`);
+  const store = await openCassandraStore({
+    contactPoints: config.cassandra.contactPoints,
+    localDataCenter: config.cassandra.localDataCenter,
+    keyspace: config.cassandra.keyspace,
+    replication: config.cassandra.replication,
+    consistency: config.cassandra.consistency,
+  });
+  const pool = createTextPool(config.pool);
+
+  const deliver = (row: MessageRow, recipients: readonly Recipient[]): void => {
+    const frame: MsgFrame = {
+      type: 'msg',
+      conv: row.conv,
+      seq: row.seq,
+      id: row.id,
+      from: row.sender,
+      role: row.senderRole,
+      cmid: row.cmid,
+      body: row.body,
+      ts: row.ts,
+    };
+    const bytes = msgpackEncode(frame);
+    for (const r of recipients) {
+      transport.publish(
+        r.kind === 'user' ? userSubject(row.tenant, r.user) : lobbySubject(row.tenant),
+        bytes,
+      );
+    }
+  };
+  const ctx: ConversationContext = { store, clock: systemClock, newId: () => ulid(), deliver };
+  const routers = new ShardRouters(
+    {
+      shardMailboxCapacity: config.routing.shardMailboxCapacity,
+      actorMailboxCapacity: config.routing.actorMailboxCapacity,
+      maxActive: config.actors.maxActive,
+      idleMs: config.actors.idleMs,
+      recentCmids: config.actors.recentCmids,
+    },
+    store,
+    ctx,
+  );
+  const membership = new Membership(transport, {
+    nodeId: config.nodeId,
+    leaseTtlMs: config.membership.leaseTtlMs,
+    clock: systemClock,
+    info: { http: `${config.http.host}:${config.http.port}` },
+  });
+  const dispatcher = new Dispatcher(
+    config.nodeId,
+    transport,
+    membership,
+    routers,
+    config.routing.requestTimeoutMs,
+  );
+  await membership.start();
+  dispatcher.start();
+
+  const sessions = new Sessions(transport);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      config,
+      auth: createAuthenticator(config.auth.jwtSecret),
+      dispatcher,
+      pool,
+      store,
+      sessions,
+      ready: () => membership.members().includes(config.nodeId),
+      log,
+    });
+  } catch (err) {
+    await membership.stop();
+    await Promise.allSettled([pool.close(), store.close(), transport.close()]);
+    throw err;
+  }
+  log.info({ port: gateway.port, members: membership.members() }, 'node ready');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    nodeId: config.nodeId,
+    port: gateway.port,
+    stop() {
+      stopping ??= (async () => {
+        gateway.close();
+        sessions.closeAll();
+        // Drain our shards before leaving: until the lease is gone, senders see "no responders"
+        // and retry, and the next owner starts only after every admitted request was written.
+        await dispatcher.stop();
+        routers.close();
+        await Promise.allSettled([pool.close(), store.close()]);
+        await membership.stop();
+        await transport.close();
+        log.info('node stopped');
+      })();
+      return stopping;
+    },
+  };
+}

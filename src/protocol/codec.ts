@@ -1,0 +1,90 @@
+/**
+ * Encoding and decoding of frames for the two subprotocols. msgpack frames travel as binary
+ * WebSocket messages, JSON frames as text messages. Both decoders reject invalid UTF-8 rather than
+ * replacing it, so what is stored is exactly what was sent.
+ */
+import { decode, encode } from '@msgpack/msgpack';
+import { SwitchboardError } from './errors.js';
+import { type ServerFrame, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type Subprotocol } from './frames.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const MAX_DEPTH = 8;
+
+export interface Codec {
+  readonly subprotocol: Subprotocol;
+  /** True when frames of this codec are binary WebSocket messages. */
+  readonly binary: boolean;
+  /** Decodes one WebSocket message; throws SwitchboardError `bad_frame` or `invalid_utf8`. */
+  decode(data: ArrayBuffer | Uint8Array, isBinary: boolean): unknown;
+  encode(frame: ServerFrame): Uint8Array | string;
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new SwitchboardError('invalid_utf8', 'string is not valid UTF-8');
+  }
+}
+
+// msgpack strings are decoded raw (rawStrings) and converted here with a fatal decoder.
+function fromRaw(value: unknown, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new SwitchboardError('bad_frame', `frame nests deeper than ${MAX_DEPTH}`);
+  if (value instanceof Uint8Array) return decodeUtf8(value);
+  if (Array.isArray(value)) return value.map((v) => fromRaw(v, depth + 1));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = fromRaw(v, depth + 1);
+    return out;
+  }
+  return value;
+}
+
+export function msgpackDecode(data: ArrayBuffer | Uint8Array): unknown {
+  let raw: unknown;
+  try {
+    raw = decode(data, { rawStrings: true, maxStrLength: 1 << 20, maxArrayLength: 1024, maxMapLength: 64 });
+  } catch (err) {
+    throw new SwitchboardError('bad_frame', 'frame is not a valid msgpack value', { cause: err });
+  }
+  return fromRaw(raw, 0);
+}
+
+export function msgpackEncode(value: unknown): Uint8Array {
+  return encode(value, { ignoreUndefined: true });
+}
+
+export const msgpackCodec: Codec = {
+  subprotocol: SUBPROTOCOL_MSGPACK,
+  binary: true,
+  decode(data, isBinary) {
+    if (!isBinary) throw new SwitchboardError('bad_frame', `${SUBPROTOCOL_MSGPACK} expects binary frames`);
+    return msgpackDecode(data);
+  },
+  encode: msgpackEncode,
+};
+
+export const jsonCodec: Codec = {
+  subprotocol: SUBPROTOCOL_JSON,
+  binary: false,
+  decode(data, isBinary) {
+    if (isBinary) throw new SwitchboardError('bad_frame', `${SUBPROTOCOL_JSON} expects text frames`);
+    const text = decodeUtf8(data instanceof Uint8Array ? data : new Uint8Array(data));
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new SwitchboardError('bad_frame', 'frame is not valid JSON', { cause: err });
+    }
+  },
+  encode: (frame) => JSON.stringify(frame),
+};
+
+/** Picks our subprotocol from a Sec-WebSocket-Protocol header, preferring the client's order. */
+export function negotiateSubprotocol(header: string): Codec | null {
+  for (const p of header.split(',')) {
+    const name = p.trim();
+    if (name === SUBPROTOCOL_MSGPACK) return msgpackCodec;
+    if (name === SUBPROTOCOL_JSON) return jsonCodec;
+  }
+  return null;
+}

@@ -1,0 +1,72 @@
+/**
+ * The one registry of Switchboard error codes and how each maps onto the wire: the `code` in an
+ * `error` frame, the HTTP status of the API, and the close code when the code ends a WebSocket.
+ * Every code here is documented in docs/PROTOCOL.md (test/unit/errors.test.ts checks that).
+ */
+export const ERROR_CODES = {
+  bad_frame: { http: 400, description: 'the frame could not be decoded (not msgpack / JSON, not an object)' },
+  invalid_utf8: { http: 400, description: 'a text frame or string field is not valid UTF-8' },
+  unknown_type: { http: 400, description: 'the frame `type` is not one this endpoint accepts' },
+  invalid_field: { http: 400, description: 'a field is missing, of the wrong type, or out of range' },
+  payload_too_large: { http: 413, description: 'the frame or body exceeds the configured maximum size' },
+  unsupported_subprotocol: { http: 400, description: 'no supported WebSocket subprotocol was offered' },
+  unauthorized: { http: 401, description: 'missing, malformed or badly signed token' },
+  token_expired: { http: 401, description: 'the token has expired' },
+  forbidden: { http: 403, description: 'the token is valid but may not do this (role, tenant, participant)' },
+  not_found: { http: 404, description: 'no such conversation (in this tenant) or route' },
+  blocked: { http: 422, description: 'the message was refused by the content policy' },
+  busy: { http: 503, description: 'a bounded queue is full; retry after `retryAfterMs`' },
+  unavailable: { http: 503, description: 'the shard has no reachable owner right now; retry later' },
+  timeout: { http: 504, description: 'the owner did not answer within the request deadline' },
+  internal: { http: 500, description: 'an unexpected failure on the broker; the request was not applied' },
+} as const satisfies Record<string, { http: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+export interface SwitchboardErrorOptions {
+  cause?: unknown;
+  /** For `busy` / `unavailable`: how long the client should wait before retrying, in ms. */
+  retryAfterMs?: number;
+}
+
+/** Base error: a stable string `code` from the registry, a human message, an optional cause. */
+export class SwitchboardError extends Error {
+  override readonly name: string = 'SwitchboardError';
+  readonly code: ErrorCode;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: SwitchboardErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+}
+
+/** A bounded queue (mailbox, writer, pool) is full. Carries which one and its capacity. */
+export class BusyError extends SwitchboardError {
+  override readonly name = 'BusyError';
+  readonly queue: string;
+  readonly capacity: number;
+
+  constructor(queue: string, capacity: number, retryAfterMs: number) {
+    super('busy', `${queue} is full (capacity ${capacity}); retry after ${retryAfterMs} ms`, {
+      retryAfterMs,
+    });
+    this.queue = queue;
+    this.capacity = capacity;
+  }
+}
+
+/** Wraps anything thrown into a SwitchboardError; unknown failures become `internal`. */
+export function toSwitchboardError(err: unknown): SwitchboardError {
+  if (err instanceof SwitchboardError) return err;
+  return new SwitchboardError('internal', 'internal error', { cause: err });
+}

@@ -1,0 +1,148 @@
+/**
+ * The frame vocabulary of /ws/visitor and /ws/agent, shared by both subprotocols
+ * (specified in docs/PROTOCOL.md). Client frames are validated here; server frames are built here.
+ */
+import { SwitchboardError } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
+export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
+export type Subprotocol = typeof SUBPROTOCOL_MSGPACK | typeof SUBPROTOCOL_JSON;
+
+/** Identifiers (tenant, user, conversation, cmid): 1–64 chars of letters, digits, `_ - . :`. */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Tenant and user ids also appear in NATS subjects, so `.` and `:` are not allowed there. */
+export const SUBJECT_TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+// ---- client -> server ----------------------------------------------------------------------------
+
+export interface SendFrame {
+  type: 'send';
+  conv: string;
+  cmid: string;
+  body: string;
+}
+
+export interface PingFrame {
+  type: 'ping';
+  ref?: string;
+}
+
+export type ClientFrame = SendFrame | PingFrame;
+
+// ---- server -> client ----------------------------------------------------------------------------
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  protocol: number;
+  node: string;
+  tenant: string;
+  user: string;
+  role: 'visitor' | 'agent';
+  maxFrameBytes: number;
+  maxBodyChars: number;
+}
+
+export interface AckFrame {
+  type: 'ack';
+  cmid: string;
+  conv: string;
+  seq: number;
+  id: string;
+  ts: number;
+}
+
+export interface MsgFrame {
+  type: 'msg';
+  conv: string;
+  seq: number;
+  id: string;
+  from: string;
+  role: 'visitor' | 'agent' | 'system';
+  cmid: string;
+  body: string;
+  ts: number;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+  /** The `cmid` (or ping `ref`) of the frame this answers, when known. */
+  ref?: string;
+  retryAfterMs?: number;
+}
+
+export interface PongFrame {
+  type: 'pong';
+  ref?: string;
+}
+
+export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ErrorFrame | PongFrame;
+
+// ---- validation ----------------------------------------------------------------------------------
+
+function invalid(message: string): SwitchboardError {
+  return new SwitchboardError('invalid_field', message);
+}
+
+function requireId(obj: Record<string, unknown>, field: string): string {
+  const v = obj[field];
+  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
+  if (!ID_PATTERN.test(v)) throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ - . :`);
+  return v;
+}
+
+/** The `cmid` / `ref` of a frame if it has a usable one, so an error can point back at it. */
+export function frameRef(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const o = value as Record<string, unknown>;
+  const ref = typeof o['cmid'] === 'string' ? o['cmid'] : o['ref'];
+  return typeof ref === 'string' && ID_PATTERN.test(ref) ? ref : undefined;
+}
+
+/**
+ * Checks a decoded value against the client frame vocabulary.
+ * Throws SwitchboardError `bad_frame` (not an object), `unknown_type` or `invalid_field`.
+ */
+export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFrame {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SwitchboardError('bad_frame', 'a frame must be a map/object');
+  }
+  const o = value as Record<string, unknown>;
+  const type = o['type'];
+  if (typeof type !== 'string') throw invalid('type must be a string');
+  switch (type) {
+    case 'send': {
+      const conv = requireId(o, 'conv');
+      const cmid = requireId(o, 'cmid');
+      const body = o['body'];
+      if (typeof body !== 'string') throw invalid('body must be a string');
+      if (body.trim().length === 0) throw invalid('body must not be empty');
+      if (body.length > maxBodyChars) {
+        throw new SwitchboardError('payload_too_large', `body must be at most ${maxBodyChars} characters`);
+      }
+      return { type, conv, cmid, body };
+    }
+    case 'ping': {
+      if (o['ref'] === undefined) return { type };
+      return { type, ref: requireId(o, 'ref') };
+    }
+    default:
+      throw new SwitchboardError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+  }
+}
+
+/** WebSocket close codes the broker uses (docs/PROTOCOL.md, "Close codes"). */
+export const CLOSE_CODES = {
+  /** Normal closure. */
+  normal: 1000,
+  /** The frame exceeded the maximum frame size (sent by uWebSockets.js itself). */
+  tooBig: 1009,
+  /** The node is shutting down or handing over: reconnect (to any node) and resume with sync. */
+  reconnectElsewhere: 1012,
+  /** The token expired while the socket was open: get a new token and reconnect. */
+  tokenExpired: 4001,
+  /** The socket's send buffer passed its bound (slow consumer): reconnect and resume with sync. */
+  slowConsumer: 4008,
+} as const;

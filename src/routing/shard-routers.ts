@@ -1,0 +1,144 @@
+/**
+ * The local side of the 1024 shard routers: for each shard this node owns, a bounded count of
+ * admitted requests in front of the conversation actors it hosts. Actors are activated on demand,
+ * bounded in number (least-recently-used idle ones are passivated first) and passivated when idle.
+ */
+import type { Ack, ConversationContext, ConversationMessage } from '../../actors/conversation.js';
+import { BusyError, SwitchboardError } from '../protocol/errors.js';
+import type { HistoryStore } from '../store/types.js';
+import { ActorCell } from './actor-cell.js';
+import { BUSY_RETRY_AFTER_MS } from './mailbox.js';
+import { SHARD_COUNT } from './shard.js';
+
+export interface ShardRoutersOptions {
+  shardMailboxCapacity: number;
+  actorMailboxCapacity: number;
+  maxActive: number;
+  idleMs: number;
+  recentCmids: number;
+}
+
+export interface RouterStats {
+  activeActors: number;
+  ownedShards: number;
+  inFlight: number;
+  rejected: number;
+}
+
+export class ShardRouters {
+  private readonly owned = new Uint8Array(SHARD_COUNT);
+  private readonly pending = new Uint32Array(SHARD_COUNT);
+  // Map iteration order is insertion order: re-inserting on use keeps the LRU cell first.
+  private readonly cells = new Map<string, ActorCell>();
+  private rejected = 0;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly opts: ShardRoutersOptions,
+    private readonly store: Pick<HistoryStore, 'loadSnapshot'>,
+    private readonly ctx: ConversationContext,
+  ) {
+    this.sweeper = setInterval(() => this.passivateIdle(), Math.min(opts.idleMs, 30_000));
+    this.sweeper.unref();
+  }
+
+  owns(shard: number): boolean {
+    return this.owned[shard] === 1;
+  }
+
+  /** Starts accepting requests for `shard`. */
+  acquire(shard: number): void {
+    this.owned[shard] = 1;
+  }
+
+  /**
+   * Stops accepting for `shard`, waits for its admitted requests to finish, then passivates its
+   * actors so a later owner (maybe this node again) reloads their state from the store.
+   */
+  async release(shard: number): Promise<void> {
+    this.owned[shard] = 0;
+    while (this.pending[shard]! > 0) await new Promise((r) => setTimeout(r, 5));
+    for (const [key, cell] of this.cells) if (cell.shard === shard && !cell.busy) this.cells.delete(key);
+  }
+
+  /**
+   * Admits a request to the shard's actor. Rejects `unavailable` when this node does not own the
+   * shard, BusyError when the shard mailbox, the actor mailbox or the active-actor bound is full.
+   */
+  async ask(shard: number, tenant: string, conv: string, msg: ConversationMessage): Promise<Ack> {
+    if (!this.owns(shard)) {
+      throw new SwitchboardError('unavailable', `shard ${shard} is not owned here`, { retryAfterMs: 100 });
+    }
+    if (this.pending[shard]! >= this.opts.shardMailboxCapacity) {
+      this.rejected++;
+      throw new BusyError(`shard ${shard} mailbox`, this.opts.shardMailboxCapacity, BUSY_RETRY_AFTER_MS);
+    }
+    const cell = this.cellFor(shard, tenant, conv);
+    this.pending[shard]!++;
+    try {
+      return await cell.ask(msg);
+    } catch (err) {
+      if (err instanceof BusyError) this.rejected++;
+      throw err;
+    } finally {
+      this.pending[shard]!--;
+    }
+  }
+
+  stats(): RouterStats {
+    let ownedShards = 0;
+    let inFlight = 0;
+    for (let s = 0; s < SHARD_COUNT; s++) {
+      ownedShards += this.owned[s]!;
+      inFlight += this.pending[s]!;
+    }
+    return { activeActors: this.cells.size, ownedShards, inFlight, rejected: this.rejected };
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private cellFor(shard: number, tenant: string, conv: string): ActorCell {
+    const key = `${tenant}\u0000${conv}`;
+    let cell = this.cells.get(key);
+    if (cell) {
+      this.cells.delete(key);
+      this.cells.set(key, cell);
+      return cell;
+    }
+    if (this.cells.size >= this.opts.maxActive && !this.evictOne()) {
+      this.rejected++;
+      throw new BusyError('active actors', this.opts.maxActive, BUSY_RETRY_AFTER_MS);
+    }
+    cell = new ActorCell(
+      tenant,
+      conv,
+      shard,
+      this.opts.actorMailboxCapacity,
+      this.store,
+      this.ctx,
+      this.opts.recentCmids,
+    );
+    this.cells.set(key, cell);
+    return cell;
+  }
+
+  // A busy cell is never evicted: a second cell for the same conversation would fork its seq.
+  private evictOne(): boolean {
+    for (const [key, cell] of this.cells) {
+      if (!cell.busy) {
+        this.cells.delete(key);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private passivateIdle(): void {
+    const cutoff = this.ctx.clock.now() - this.opts.idleMs;
+    for (const [key, cell] of this.cells) {
+      if (!cell.busy && cell.lastActiveAt < cutoff) this.cells.delete(key);
+    }
+  }
+}

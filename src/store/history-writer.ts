@@ -1,0 +1,204 @@
+/**
+ * The batching writer behind HistoryStore.append: a bounded queue of rows, grouped per partition into
+ * statements, with a bound on statements executing at once. It knows nothing of the driver: a sink turns a
+ * group of rows of one partition into one statement (single insert or batch).
+ */
+import { BusyError, SwitchboardError } from '../protocol/errors.js';
+import type { MessageRow } from './types.js';
+
+/** Writes rows that share one partition as one statement. Rows are in append order. */
+export interface HistorySink {
+  write(rows: readonly MessageRow[]): Promise<void>;
+}
+
+export interface HistoryWriterOptions {
+  /** Rows accepted and not yet written or failed; past it `append` rejects BusyError. */
+  maxPendingRows: number;
+  /** Statements executing at once. */
+  maxInFlight: number;
+  /** Rows per statement (all of one partition). */
+  maxBatchRows: number;
+  /** How long the first queued row waits for others to join its batch, in ms. */
+  lingerMs: number;
+  /** The partition a row belongs to; rows are grouped only when their keys are equal. */
+  partitionOf: (row: MessageRow) => string;
+  /** True when a failed write may be tried once more (a timeout of an idempotent insert). */
+  isRetryable: (err: unknown) => boolean;
+}
+
+export interface HistoryWriterStats {
+  /** Rows accepted and not yet settled (queued or executing). */
+  pending: number;
+  /** Statements executing now. */
+  inFlight: number;
+}
+
+export const DEFAULT_MAX_PENDING_ROWS = 10_000;
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+export const DEFAULT_MAX_BATCH_ROWS = 32;
+export const DEFAULT_LINGER_MS = 1;
+
+/** The tunable part of HistoryWriterOptions, as users give it. */
+export type WriterLimits = Pick<
+  HistoryWriterOptions,
+  'maxPendingRows' | 'maxInFlight' | 'maxBatchRows' | 'lingerMs'
+>;
+
+/** Merges defaults and checks each limit; throws Error with a fixed message; returns a frozen object. */
+export function parseWriterLimits(input: Partial<WriterLimits> = {}): Readonly<WriterLimits> {
+  const limits: WriterLimits = {
+    maxPendingRows: input.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS,
+    maxInFlight: input.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    maxBatchRows: input.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
+    lingerMs: input.lingerMs ?? DEFAULT_LINGER_MS,
+  };
+  for (const name of ['maxPendingRows', 'maxInFlight', 'maxBatchRows'] as const) {
+    if (!Number.isSafeInteger(limits[name]) || limits[name] < 1) {
+      throw new Error(`writer.${name} must be a positive integer`);
+    }
+  }
+  if (!Number.isFinite(limits.lingerMs) || limits.lingerMs < 0) {
+    throw new Error('writer.lingerMs must be a non-negative number');
+  }
+  return Object.freeze(limits);
+}
+
+/** How long a client should wait before retrying an append refused because the writer is full. */
+const BUSY_RETRY_AFTER_MS = 50;
+/**
+ * Body bytes per batch. Cassandra fails batches over batch_size_fail_threshold (50 KiB by default), so a
+ * group stops growing before that however many rows maxBatchRows allows; one row alone always goes.
+ */
+const MAX_BATCH_BODY_BYTES = 32 * 1024;
+
+interface Entry {
+  row: MessageRow;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class HistoryWriter {
+  readonly #sink: HistorySink;
+  readonly #options: HistoryWriterOptions;
+  // Insertion-ordered: a partition that got a batch moves to the back, so one busy conversation cannot
+  // starve the others.
+  readonly #queues = new Map<string, Entry[]>();
+  readonly #unsettled = new Set<Promise<void>>();
+  #pending = 0;
+  #inFlight = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(sink: HistorySink, options: HistoryWriterOptions) {
+    this.#sink = sink;
+    this.#options = options;
+  }
+
+  /**
+   * Queues a row. Resolves when it is written; rejects at once with BusyError (code 'busy') when
+   * maxPendingRows rows are pending, or later with SwitchboardError 'internal' (cause: the driver error).
+   */
+  append(row: MessageRow): Promise<void> {
+    if (this.#closed) return Promise.reject(new SwitchboardError('internal', 'history writer is closed'));
+    if (this.#pending >= this.#options.maxPendingRows) {
+      return Promise.reject(
+        new BusyError('history writer', this.#options.maxPendingRows, BUSY_RETRY_AFTER_MS),
+      );
+    }
+    this.#pending++;
+    const promise = new Promise<void>((resolve, reject) => {
+      const key = this.#options.partitionOf(row);
+      const entry: Entry = { row, resolve, reject };
+      const queue = this.#queues.get(key);
+      if (queue === undefined) this.#queues.set(key, [entry]);
+      else queue.push(entry);
+    });
+    const settled = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#unsettled.add(settled);
+    void settled.then(() => this.#unsettled.delete(settled));
+    this.#schedule();
+    return promise;
+  }
+
+  stats(): HistoryWriterStats {
+    return { pending: this.#pending, inFlight: this.#inFlight };
+  }
+
+  /** Resolves when every row accepted before the call is written or failed (never rejects). */
+  async flush(): Promise<void> {
+    this.#dispatch();
+    await Promise.all([...this.#unsettled]);
+  }
+
+  /** Refuses new rows, then flushes what was accepted. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#dispatch();
+    }, this.#options.lingerMs);
+  }
+
+  #dispatch(): void {
+    while (this.#inFlight < this.#options.maxInFlight) {
+      const group = this.#takeGroup();
+      if (group === undefined) return;
+      this.#inFlight++;
+      void this.#write(group);
+    }
+  }
+
+  #takeGroup(): Entry[] | undefined {
+    const first = this.#queues.entries().next();
+    if (first.done === true) return undefined;
+    const [key, queue] = first.value;
+    let bytes = 0;
+    let count = 0;
+    for (const entry of queue) {
+      if (count >= this.#options.maxBatchRows) break;
+      bytes += Buffer.byteLength(entry.row.body, 'utf8');
+      if (count > 0 && bytes > MAX_BATCH_BODY_BYTES) break;
+      count++;
+    }
+    const group = queue.splice(0, count);
+    this.#queues.delete(key);
+    if (queue.length > 0) this.#queues.set(key, queue);
+    return group;
+  }
+
+  async #write(group: Entry[]): Promise<void> {
+    const rows = group.map((entry) => entry.row);
+    let failure: unknown;
+    try {
+      await this.#sink.write(rows);
+    } catch (err) {
+      failure = err;
+      // Safe to repeat: message rows are keyed by seq and never updated, max_bucket only takes this value.
+      if (this.#options.isRetryable(err)) {
+        try {
+          await this.#sink.write(rows);
+          failure = undefined;
+        } catch (again) {
+          failure = again;
+        }
+      }
+    }
+    this.#inFlight--;
+    this.#pending -= group.length;
+    for (const entry of group) {
+      if (failure === undefined) entry.resolve();
+      else entry.reject(new SwitchboardError('internal', 'history write failed', { cause: failure }));
+    }
+    this.#dispatch();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Runs real broker processes (`switchboard node`) for tests: each with its own port and node id,
+ * ready when it prints its JSON ready line; stop() is a graceful SIGTERM, kill() a SIGKILL.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { TEST_CASSANDRA, TEST_JWT_SECRET, TEST_NATS_URL } from './env.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface BrokerProcess {
+  readonly nodeId: string;
+  readonly port: number;
+  readonly wsBase: string;
+  readonly httpBase: string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+  /** Everything the process wrote to stderr so far (its logs). */
+  logs(): string;
+}
+
+export interface BrokerOptions {
+  nodeId: string;
+  keyspace: string;
+  natsUrl?: string;
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+export async function startBroker(opts: BrokerOptions): Promise<BrokerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'node'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      SB_NODE_ID: opts.nodeId,
+      SB_PORT: '0',
+      SB_NATS_URL: opts.natsUrl ?? TEST_NATS_URL,
+      SB_CASSANDRA: TEST_CASSANDRA,
+      SB_KEYSPACE: opts.keyspace,
+      SB_JWT_SECRET: TEST_JWT_SECRET,
+      SB_LEASE_TTL_MS: '3000',
+      SB_LOG_LEVEL: 'warn',
+      ...opts.env,
+    },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`broker ${opts.nodeId} not ready in time:\n${stderr}`)),
+      opts.readyTimeoutMs ?? 30_000,
+    );
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      try {
+        const msg = JSON.parse(line) as { ready?: boolean; port?: number };
+        if (msg.ready && msg.port) {
+          clearTimeout(timer);
+          resolve(msg.port);
+        }
+      } catch {
+        // not our line
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`broker ${opts.nodeId} exited with ${code} before ready:\n${stderr}`));
+    });
+  });
+  const end = async (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return {
+    nodeId: opts.nodeId,
+    port,
+    wsBase: `ws://127.0.0.1:${port}`,
+    httpBase: `http://127.0.0.1:${port}`,
+    stop: () => end('SIGTERM'),
+    kill: () => end('SIGKILL'),
+    logs: () => stderr,
+  };
+}

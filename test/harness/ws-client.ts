@@ -1,0 +1,97 @@
+/**
+ * A test client speaking the Switchboard protocol from docs/PROTOCOL.md, over the `ws` package,
+ * on either subprotocol. Frames are buffered so a test can wait for the next frame that matches.
+ */
+import { decode, encode } from '@msgpack/msgpack';
+import WebSocket from 'ws';
+
+export type Sub = 'switchboard.v1.msgpack' | 'switchboard.v1.json';
+export type Frame = Record<string, unknown> & { type: string };
+
+export interface TestClient {
+  readonly ws: WebSocket;
+  readonly welcome: Frame;
+  send(frame: Record<string, unknown>): void;
+  sendRaw(data: Buffer | string, binary: boolean): void;
+  /** The next buffered or arriving frame for which `match` is true (others stay buffered). */
+  next(match: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  /** Frames received so far and not yet taken by next(). */
+  buffered(): Frame[];
+  closed: Promise<{ code: number; reason: string }>;
+  close(): Promise<void>;
+}
+
+export interface UpgradeRefused {
+  status: number;
+  body: string;
+}
+
+/** Opens a socket; rejects with an UpgradeRefused when the server answers the upgrade with HTTP. */
+export function connectClient(
+  url: string,
+  token: string | undefined,
+  sub: Sub | string[],
+): Promise<TestClient> {
+  const full = token === undefined ? url : `${url}?token=${encodeURIComponent(token)}`;
+  const ws = new WebSocket(full, Array.isArray(sub) ? sub : [sub]);
+  const binary = ws.protocol === 'switchboard.v1.msgpack' || sub === 'switchboard.v1.msgpack';
+  const frames: Frame[] = [];
+  const waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    const f = (isBinary ? decode(data) : JSON.parse(data.toString())) as Frame;
+    const i = waiters.findIndex((w) => w.match(f));
+    if (i >= 0) waiters.splice(i, 1)[0]!.resolve(f);
+    else frames.push(f);
+  });
+  const next = (match: (f: Frame) => boolean, timeoutMs = 10_000) => {
+    const i = frames.findIndex(match);
+    if (i >= 0) return Promise.resolve(frames.splice(i, 1)[0]!);
+    return new Promise<Frame>((resolve, reject) => {
+      const w = {
+        match,
+        resolve: (f: Frame) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`no matching frame within ${timeoutMs} ms; buffered: ${JSON.stringify(frames)}`));
+      }, timeoutMs);
+      waiters.push(w);
+    });
+  };
+  return new Promise((resolve, reject) => {
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => {
+        body += d.toString();
+      });
+      res.on('end', () => reject({ status: res.statusCode ?? 0, body } satisfies UpgradeRefused));
+    });
+    ws.once('error', reject);
+    ws.once('open', async () => {
+      try {
+        const welcome = await next((f) => f.type === 'welcome');
+        resolve({
+          ws,
+          welcome,
+          send: (frame) => (binary ? ws.send(encode(frame)) : ws.send(JSON.stringify(frame))),
+          sendRaw: (data, isBinary) => ws.send(data, { binary: isBinary }),
+          next,
+          buffered: () => [...frames],
+          closed,
+          close: async () => {
+            if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000);
+            await closed;
+          },
+        });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}

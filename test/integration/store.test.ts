@@ -1,0 +1,218 @@
+/**
+ * The Cassandra history store against a real server (env SB_TEST_CASSANDRA, default 127.0.0.1:19042).
+ * Each run uses its own random keyspaces and drops them at the end.
+ */
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { BusyError } from '../../src/protocol/errors.js';
+import {
+  type CassandraHistoryStore,
+  type CassandraStoreOptions,
+  dropKeyspace,
+  openCassandraStore,
+  parseCassandraStoreOptions,
+} from '../../src/store/cassandra-store.js';
+import type { MessageRow } from '../../src/store/types.js';
+
+const CONTACT_POINT = process.env['SB_TEST_CASSANDRA'] ?? '127.0.0.1:19042';
+const LOCAL_DC = 'datacenter1';
+const TENANT = 't1';
+const T0_MS = Date.UTC(2025, 0, 1);
+
+const keyspaces = new Set<string>();
+const stores: CassandraHistoryStore[] = [];
+
+function newKeyspace(): string {
+  const keyspace = `sb_test_${randomBytes(6).toString('hex')}`;
+  keyspaces.add(keyspace);
+  return keyspace;
+}
+
+function options(keyspace: string, extra: Partial<CassandraStoreOptions> = {}): CassandraStoreOptions {
+  return { contactPoints: [CONTACT_POINT], localDataCenter: LOCAL_DC, keyspace, ...extra };
+}
+
+async function open(keyspace: string, extra: Partial<CassandraStoreOptions> = {}) {
+  const store = await openCassandraStore(options(keyspace, extra));
+  stores.push(store);
+  return store;
+}
+
+function message(conv: string, seq: number): MessageRow {
+  return {
+    tenant: TENANT,
+    conv,
+    seq,
+    id: `01J${String(seq).padStart(23, '0')}`,
+    sender: seq % 2 === 0 ? 'agent-1' : 'visitor-1',
+    senderRole: seq % 2 === 0 ? 'agent' : 'visitor',
+    cmid: `c${seq}`,
+    body: `hello ${seq} — ünïcode ✓`,
+    ts: T0_MS + seq,
+  };
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+let shared = '';
+before(() => {
+  shared = newKeyspace();
+});
+
+after(async () => {
+  await Promise.all(stores.map((store) => store.close()));
+  for (const keyspace of keyspaces) {
+    await dropKeyspace(options(keyspace));
+  }
+});
+
+test('store - options are validated with fixed messages', () => {
+  const cases: [Partial<CassandraStoreOptions>, string][] = [
+    [{ bucketSize: 0 }, 'bucketSize must be a positive integer'],
+    [{ bucketSize: 1.5 }, 'bucketSize must be a positive integer'],
+    [{ contactPoints: [] }, 'contactPoints must be a non-empty array of host[:port] strings'],
+    [{ keyspace: 'bad-name' }, 'keyspace must be a CQL identifier'],
+    [{ consistency: 'ALL' as never }, 'consistency must be one of ONE, LOCAL_ONE, LOCAL_QUORUM, QUORUM'],
+    [{ writer: { maxPendingRows: 0 } }, 'writer.maxPendingRows must be a positive integer'],
+    [{ writer: { lingerMs: -1 } }, 'writer.lingerMs must be a non-negative number'],
+    [{ replication: "{'class': 'x'}; DROP KEYSPACE y" }, 'replication must be a CQL map literal'],
+  ];
+  for (const [extra, message] of cases) {
+    assert.throws(
+      () => parseCassandraStoreOptions(options('ks', extra)),
+      (err: unknown) => err instanceof Error && err.message.startsWith(message),
+      message,
+    );
+  }
+  const config = parseCassandraStoreOptions(options('ks'));
+  assert.equal(config.bucketSize, 1000);
+  assert.equal(config.writer.maxBatchRows, 32);
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.writer));
+});
+
+test('store - migrations apply concurrently and again, and are required without migrate', async () => {
+  const keyspace = newKeyspace();
+  await assert.rejects(open(keyspace, { migrate: false }));
+  await Promise.all([open(keyspace), open(keyspace)]);
+  const again = await open(keyspace);
+  const checked = await open(keyspace, { migrate: false });
+  await again.append(message('m1', 1));
+  assert.deepEqual(
+    (await checked.page(TENANT, 'm1', undefined, 10)).items.map((m) => m.seq),
+    [1],
+  );
+});
+
+test('store - append and page round trip, conversation record', async () => {
+  const store = await open(shared);
+  const row = message('rt', 1);
+  await store.append(row);
+  assert.deepEqual(await store.page(TENANT, 'rt', undefined, 10), { items: [row], next: null });
+  assert.deepEqual(await store.page(TENANT, 'none', undefined, 10), { items: [], next: null });
+
+  assert.equal(await store.loadConversation(TENANT, 'rt'), null, 'max_bucket alone is no record');
+  const record = { tenant: TENANT, conv: 'rt', visitor: 'v1', agent: null, createdAt: T0_MS };
+  await store.saveConversation(record);
+  assert.deepEqual(await store.loadConversation(TENANT, 'rt'), record);
+  await store.saveConversation({ ...record, agent: 'a1' });
+  assert.deepEqual(await store.loadConversation(TENANT, 'rt'), { ...record, agent: 'a1' });
+});
+
+test('store - 2,500 messages over 3 buckets page back newest first without gaps', async () => {
+  const store = await open(shared, { bucketSize: 1000 });
+  await Promise.all(range(1, 2500).map((seq) => store.append(message('big', seq))));
+  assert.deepEqual(store.stats(), { pending: 0, inFlight: 0 });
+
+  const seen: number[] = [];
+  let cursor: number | undefined;
+  let pages = 0;
+  do {
+    const page = await store.page(TENANT, 'big', cursor, 333);
+    pages++;
+    seen.push(...page.items.map((m) => m.seq));
+    cursor = page.next ?? undefined;
+    if (page.next !== null) assert.equal(page.next, page.items.at(-1)?.seq);
+  } while (cursor !== undefined);
+  assert.equal(pages, Math.ceil(2500 / 333));
+  assert.deepEqual(seen, range(1, 2500).reverse());
+  assert.deepEqual([...seen].reverse(), range(1, 2500));
+
+  const across = await store.page(TENANT, 'big', 2001, 3);
+  assert.deepEqual(
+    across.items.map((m) => m.seq),
+    [2000, 1999, 1998],
+  );
+  const first = await store.page(TENANT, 'big', 3, 5);
+  assert.deepEqual(first, { items: [message('big', 2), message('big', 1)], next: null });
+  const pastEnd = await store.page(TENANT, 'big', 1_000_000, 2);
+  assert.deepEqual(
+    pastEnd.items.map((m) => m.seq),
+    [2500, 2499],
+  );
+});
+
+test('store - loadSnapshot gives lastSeq and recent acks across a bucket boundary', async () => {
+  const store = await open(shared, { bucketSize: 10 });
+  const record = { tenant: TENANT, conv: 'snap', visitor: 'v1', agent: 'a1', createdAt: T0_MS };
+  await store.saveConversation(record);
+  await Promise.all(range(1, 13).map((seq) => store.append(message('snap', seq))));
+
+  const snapshot = await store.loadSnapshot(TENANT, 'snap', 5);
+  assert.deepEqual(snapshot.record, record);
+  assert.equal(snapshot.lastSeq, 13);
+  assert.deepEqual(
+    snapshot.recent.map((ack) => ack.cmid),
+    ['c9', 'c10', 'c11', 'c12', 'c13'],
+  );
+  const ack = snapshot.recent.at(-1);
+  assert.deepEqual(ack, { cmid: 'c13', seq: 13, id: message('snap', 13).id, ts: T0_MS + 13 });
+
+  assert.equal((await store.loadSnapshot(TENANT, 'snap', 50)).recent.length, 13);
+  assert.deepEqual(await store.loadSnapshot(TENANT, 'snap', 0), { record, lastSeq: 13, recent: [] });
+  assert.deepEqual(await store.loadSnapshot(TENANT, 'empty', 5), { record: null, lastSeq: 0, recent: [] });
+});
+
+test('store - a full writer rejects busy at once and keeps what it accepted', async () => {
+  const store = await open(shared, { writer: { maxPendingRows: 5 } });
+  const order: string[] = [];
+  const appends = range(1, 50).map((seq) =>
+    store.append(message('busy', seq)).then(
+      () => order.push('ok'),
+      (err: unknown) => {
+        order.push('busy');
+        throw err;
+      },
+    ),
+  );
+  const results = await Promise.allSettled(appends);
+  const rejected = results.filter((r) => r.status === 'rejected');
+  assert.ok(rejected.length > 0 && rejected.length < 50);
+  for (const r of rejected) {
+    assert.ok(r.reason instanceof BusyError);
+    assert.equal(r.reason.code, 'busy');
+    assert.equal(r.reason.capacity, 5);
+  }
+  // Immediate: every refusal settled before any accepted row was written.
+  assert.deepEqual(order.slice(0, rejected.length), Array(rejected.length).fill('busy'));
+
+  const written = range(1, 50).filter((_, i) => results[i]?.status === 'fulfilled');
+  const page = await store.page(TENANT, 'busy', undefined, 500);
+  assert.deepEqual(
+    page.items.map((m) => m.seq),
+    written.reverse(),
+  );
+});
+
+test('store - page rejects a limit outside 1..500 with invalid_field', async () => {
+  const store = await open(shared);
+  for (const limit of [0, 501, 1.5, Number.NaN]) {
+    await assert.rejects(store.page(TENANT, 'rt', undefined, limit), {
+      code: 'invalid_field',
+      message: 'limit must be an integer from 1 to 500',
+    });
+  }
+  await assert.rejects(store.page(TENANT, 'rt', 0, 10), { code: 'invalid_field' });
+});

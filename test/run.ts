@@ -1,0 +1,70 @@
+/**
+ * The test command: brings up (or reuses) the servers the suite needs on ports of their own —
+ * a nats-server with JetStream and a Cassandra — runs every compiled test file with node's test
+ * runner, and stops what it started. Under CI=true a server that cannot start fails the run.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureLocalStack } from '../src/stack/local-stack.js';
+
+export const TEST_NATS_PORT = 24222;
+export const TEST_CASSANDRA_PORT = 29042;
+export const TEST_CASSANDRA_STORAGE_PORT = 27000;
+export const TEST_CASSANDRA_JMX_PORT = 27199;
+
+const distTest = fileURLToPath(new URL('.', import.meta.url));
+
+function testFiles(dir: string, filter: string | undefined): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...testFiles(p, filter));
+    else if (name.endsWith('.test.js') && (!filter || relative(distTest, p).includes(filter))) out.push(p);
+  }
+  return out.sort();
+}
+
+async function main(): Promise<number> {
+  const filter = process.argv[2];
+  const t0 = Date.now();
+  const stack = await ensureLocalStack({
+    natsPort: TEST_NATS_PORT,
+    cassandraPort: TEST_CASSANDRA_PORT,
+    cassandraStoragePort: TEST_CASSANDRA_STORAGE_PORT,
+    cassandraJmxPort: TEST_CASSANDRA_JMX_PORT,
+    dataRoot: join(distTest, '..', '..', '.stack', 'test'),
+    cassandraHeapMb: 768,
+    say: (l) => console.log(`test stack: ${l}`),
+  });
+  console.log(`test stack: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    const files = testFiles(distTest, filter);
+    const child = spawn(
+      process.execPath,
+      ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+      {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          SB_TEST_NATS_URL: stack.natsUrl,
+          SB_TEST_CASSANDRA: stack.cassandraContactPoint,
+        },
+      },
+    );
+    return await new Promise<number>((resolve) =>
+      child.on('exit', (code, sig) => resolve(code ?? (sig ? 1 : 0))),
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`test run failed before the tests: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);
