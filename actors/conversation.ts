@@ -42,6 +42,11 @@ export type Recipient = { kind: 'user'; user: string } | { kind: 'lobby' };
 export interface ConversationContext {
   store: Pick<HistoryStore, 'append' | 'saveConversation'>;
   clock: Clock;
+  /**
+   * The ownership check before and after every write: returns the time to write at (epoch ms)
+   * while this node certainly owns the conversation's shard, throws `unavailable` otherwise.
+   */
+  fence(): number;
   newId(): string;
   /** Fans a stored message out to recipients (fire and forget; delivery gaps are healed by sync). */
   deliver(row: MessageRow, recipients: readonly Recipient[]): void;
@@ -52,9 +57,14 @@ export interface ConversationState {
   readonly conv: string;
   record: ConversationRecord | null;
   lastSeq: number;
-  /** cmid -> ack for the last `recentLimit` messages, oldest first (Map keeps insertion order). */
+  /** recentKey(sender, cmid) -> ack for the last `recentLimit` messages, oldest first (Map keeps insertion order). */
   readonly recent: Map<string, RecentAck>;
   readonly recentLimit: number;
+}
+
+/** cmids are unique per sender: two participants may both use "m1". */
+export function recentKey(sender: string, cmid: string): string {
+  return `${sender}\u0000${cmid}`;
 }
 
 export function initialState(
@@ -64,7 +74,7 @@ export function initialState(
   recentLimit: number,
 ): ConversationState {
   const recent = new Map<string, RecentAck>();
-  for (const r of snapshot.recent.slice(-recentLimit)) recent.set(r.cmid, r);
+  for (const r of snapshot.recent.slice(-recentLimit)) recent.set(recentKey(r.sender, r.cmid), r);
   return { tenant, conv, record: snapshot.record, lastSeq: snapshot.lastSeq, recent, recentLimit };
 }
 
@@ -101,13 +111,14 @@ export async function conversationBehaviour(
   msg: ConversationMessage,
   ctx: ConversationContext,
 ): Promise<Ack> {
-  const now = ctx.clock.now();
+  const now = ctx.fence();
   const record = admit(state, msg, now);
-  const seen = state.recent.get(msg.cmid);
+  const key = recentKey(msg.sender, msg.cmid);
+  const seen = state.recent.get(key);
   if (seen) return { cmid: msg.cmid, conv: state.conv, seq: seen.seq, id: seen.id, ts: seen.ts };
 
   if (record !== state.record) {
-    await ctx.store.saveConversation(record);
+    await ctx.store.saveConversation(record, now);
     state.record = record;
   }
   const row: MessageRow = {
@@ -122,8 +133,11 @@ export async function conversationBehaviour(
     ts: now,
   };
   await ctx.store.append(row);
+  // Ownership may have lapsed during the write (a pause, a partition): then no ack. The row may
+  // be stored; a retry with the same cmid finds it, or the new owner's newer write replaces it.
+  ctx.fence();
   state.lastSeq = row.seq;
-  state.recent.set(row.cmid, { cmid: row.cmid, seq: row.seq, id: row.id, ts: row.ts });
+  state.recent.set(key, { cmid: row.cmid, sender: row.sender, seq: row.seq, id: row.id, ts: row.ts });
   if (state.recent.size > state.recentLimit) {
     const oldest = state.recent.keys().next().value;
     if (oldest !== undefined) state.recent.delete(oldest);

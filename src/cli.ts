@@ -1,19 +1,34 @@
 #!/usr/bin/env node
 /**
- * The `switchboard` command line: `start` (local stack + one node), `node` (one broker node
- * against running servers, configured by SB_* variables), `dev-token` (a signed token for local use).
+ * The `switchboard` command line: `start` (local stack + one supervised node), `serve` (one node =
+ * supervisor + workers against running servers), `cluster up` (NATS cluster, Cassandra and N nodes on one
+ * machine), `node` (one worker process: a single cluster member, configured by SB_* variables), `dev-token`
+ * (a signed token for local use). Servers are configured by SB_* variables, read in config.ts only.
  */
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { configFromEnv, DEFAULT_HTTP_PORT, parseConfig } from './config.js';
+import { configFromEnv, DEFAULT_HTTP_PORT, type NodeConfig, parseConfig } from './config.js';
 import { createAuthenticator, type TokenRole } from './gateway/auth.js';
 import { createLogger } from './log.js';
-import { type BrokerNode, startNode } from './node.js';
+import { startNode } from './node.js';
+import {
+  DEFAULT_CLUSTER_BASE_PORT,
+  DEFAULT_CLUSTER_WORKERS,
+  startLocalCluster,
+} from './stack/local-cluster.js';
 import { ensureLocalStack } from './stack/local-stack.js';
+import { defaultNodeId, type StopSummary, type Supervisor, startSupervisor, workerId } from './supervisor.js';
 
 export const LOCAL_NATS_PORT = 14222;
 export const LOCAL_CASSANDRA_PORT = 19042;
 export const LOCAL_CASSANDRA_STORAGE_PORT = 17000;
 export const LOCAL_CASSANDRA_JMX_PORT = 17199;
+/** Exit code after a second Ctrl-C (no drain), as shells report SIGINT. */
+const EXIT_INTERRUPTED = 130;
+
+// Captured before any await: a worker spawned by a supervisor has an IPC channel, and the channel's end
+// means the supervisor died (even by SIGKILL); the worker then drains itself instead of living on.
+const supervised = typeof process.send === 'function';
 
 function intOption(value: string): number {
   const n = Number(value);
@@ -21,32 +36,82 @@ function intOption(value: string): number {
   return n;
 }
 
-/** Stops `node`, then `after`, on the first SIGINT/SIGTERM; a second signal exits at once. */
-function stopOnSignals(stop: () => Promise<void>): void {
+function positiveIntOption(value: string): number {
+  const n = intOption(value);
+  if (n === 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/**
+ * On the first SIGINT/SIGTERM (or a call of the returned function) runs `stop` and exits with the code it
+ * resolves (0 when none); a second signal exits at once. Further calls of the returned function are ignored.
+ */
+function stopOnSignals(stop: () => Promise<unknown>): (reason: string) => void {
   let stopping = false;
-  const handler = (sig: NodeJS.Signals) => {
-    if (stopping) process.exit(130);
+  const begin = (reason: string): void => {
+    if (stopping) return;
     stopping = true;
-    console.log(`\n${sig}: stopping…`);
+    console.log(`\n${reason}: stopping…`);
     stop().then(
-      () => process.exit(0),
+      (code) => process.exit(typeof code === 'number' ? code : 0),
       (err) => {
         console.error(err);
         process.exit(1);
       },
     );
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopping) process.exit(EXIT_INTERRUPTED);
+    begin(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return begin;
+}
+
+const exitCodeOf = (summaries: readonly StopSummary[]): number => (summaries.every((s) => s.clean) ? 0 : 1);
+
+/** Validates the configuration the workers will read, once, so a bad SB_* fails here and not in N workers. */
+function workerConfig(nodeId: string, port: number): Readonly<NodeConfig> {
+  const env = configFromEnv();
+  return parseConfig({ ...env, nodeId: workerId(nodeId, 0), http: { ...env.http, port } });
+}
+
+function readyLine(sup: Supervisor): Record<string, unknown> {
+  return {
+    node: sup.nodeId,
+    port: sup.port,
+    workers: sup.workers().map(({ id, pid, port }) => ({ id, pid, port })),
+  };
+}
+
+/** Exits 1 when every worker of `sup` was given up: better a restart by the service manager than a dead node. */
+function exitWhenAllFailed(sup: Supervisor): void {
+  void sup.done.then((r) => {
+    if (r === 'failed') process.exit(1);
+  });
+}
+
+function printAddresses(host: string, port: number): void {
+  const base = `${host}:${port}`;
+  console.log(`visitor socket  ws://${base}/ws/visitor   (subprotocol switchboard.v1.json or .msgpack)`);
+  console.log(`agent socket    ws://${base}/ws/agent`);
+  console.log(`history API     http://${base}/api/v1/conversations/<conv>/messages`);
+  console.log(`health          http://${base}/healthz  http://${base}/readyz`);
 }
 
 const program = new Command('switchboard').description('Switchboard chat broker');
+const workersHelp = 'worker processes sharing the port (default: available CPUs)';
 
 program
   .command('start')
-  .description('start nats-server and Cassandra (when not running) and one broker node; Ctrl-C stops all')
+  .description('start nats-server and Cassandra (when not running) and one node (supervisor + workers)')
   .option('-p, --port <port>', 'gateway HTTP/WebSocket port', intOption, DEFAULT_HTTP_PORT)
-  .action(async (opts: { port: number }) => {
+  .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
+  .action(async (opts: { port: number; workers: number }) => {
+    const env = configFromEnv();
+    const nodeId = env.nodeId ?? defaultNodeId();
+    const config = workerConfig(nodeId, env.http?.port ?? opts.port);
     const stack = await ensureLocalStack({
       natsPort: LOCAL_NATS_PORT,
       cassandraPort: LOCAL_CASSANDRA_PORT,
@@ -54,49 +119,137 @@ program
       cassandraJmxPort: LOCAL_CASSANDRA_JMX_PORT,
       say: (l) => console.log(`stack: ${l}`),
     });
-    const env = configFromEnv();
-    const config = parseConfig({
-      ...env,
-      http: { ...env.http, port: env.http?.port ?? opts.port },
-      nats: { servers: env.nats?.servers ?? [stack.natsUrl] },
-      cassandra: {
-        ...env.cassandra,
-        contactPoints: env.cassandra?.contactPoints ?? [stack.cassandraContactPoint],
-      },
-    });
-    let node: BrokerNode;
+    const natsServers = env.nats?.servers ?? [stack.natsUrl];
+    const contactPoints = env.cassandra?.contactPoints ?? [stack.cassandraContactPoint];
+    let sup: Supervisor;
     try {
-      node = await startNode(config, createLogger(config));
+      sup = await startSupervisor(
+        {
+          nodeId,
+          workers: opts.workers,
+          port: config.http.port,
+          host: config.http.host,
+          env: { ...process.env, SB_NATS_URL: natsServers.join(','), SB_CASSANDRA: contactPoints.join(',') },
+        },
+        createLogger({ logLevel: config.logLevel, nodeId }),
+      );
     } catch (err) {
       await stack.stop();
       throw err;
     }
-    const base = `${config.http.host}:${node.port}`;
     if (config.auth.devSecret) console.log('warning: SB_JWT_SECRET is unset, using the development secret');
-    console.log(`visitor socket  ws://${base}/ws/visitor   (subprotocol switchboard.v1.json or .msgpack)`);
-    console.log(`agent socket    ws://${base}/ws/agent`);
-    console.log(`history API     http://${base}/api/v1/conversations/<conv>/messages`);
-    console.log(`health          http://${base}/healthz  http://${base}/readyz`);
-    console.log(
-      `NATS            ${config.nats.servers.join(',')}   Cassandra ${config.cassandra.contactPoints.join(',')}`,
-    );
+    printAddresses(config.http.host, sup.port);
+    console.log(`NATS            ${natsServers.join(',')}   Cassandra ${contactPoints.join(',')}`);
     console.log('tokens          npm run dev-token -- --tenant acme --sub alice --role visitor');
-    console.log(`switchboard ready: node ${node.nodeId} on ${base} (Ctrl-C to stop)`);
+    const ids = sup.workers().map((w) => `${w.id} (pid ${w.pid})`);
+    console.log(`workers         ${ids.join(', ')}`);
+    console.log(`switchboard ready: node ${nodeId} on ${config.http.host}:${sup.port} (Ctrl-C to stop)`);
+    exitWhenAllFailed(sup);
     stopOnSignals(async () => {
-      await node.stop();
+      const summary = await sup.stop();
       await stack.stop();
+      return exitCodeOf([summary]);
     });
   });
 
 program
+  .command('serve')
+  .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
+  .option(
+    '-p, --port <port>',
+    `shared HTTP/WebSocket port (default: SB_PORT or ${DEFAULT_HTTP_PORT}; 0 = any)`,
+    intOption,
+  )
+  .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
+  .action(async (opts: { port?: number; workers: number }) => {
+    const env = configFromEnv();
+    const nodeId = env.nodeId ?? defaultNodeId();
+    const config = workerConfig(nodeId, opts.port ?? env.http?.port ?? DEFAULT_HTTP_PORT);
+    const sup = await startSupervisor(
+      { nodeId, workers: opts.workers, port: config.http.port, host: config.http.host, env: process.env },
+      createLogger({ logLevel: config.logLevel, nodeId }),
+    );
+    // One line on stdout that service managers and tests wait for.
+    console.log(JSON.stringify({ ready: true, ...readyLine(sup) }));
+    exitWhenAllFailed(sup);
+    stopOnSignals(async () => exitCodeOf([await sup.stop()]));
+  });
+
+program
+  .command('cluster')
+  .description('a local multi-node cluster')
+  .command('up')
+  .description('start a 3-server NATS cluster, Cassandra (unless running) and N nodes; Ctrl-C stops all')
+  .option('-n, --nodes <n>', 'broker nodes', positiveIntOption, 3)
+  .option('-w, --workers <n>', 'worker processes per node', positiveIntOption, DEFAULT_CLUSTER_WORKERS)
+  .option(
+    '--base-port <port>',
+    'port of the first node; node i listens on base+i',
+    positiveIntOption,
+    DEFAULT_CLUSTER_BASE_PORT,
+  )
+  .action(async (opts: { nodes: number; workers: number; basePort: number }) => {
+    const config = workerConfig('n1', opts.basePort);
+    const log = createLogger({ logLevel: config.logLevel });
+    const cluster = await startLocalCluster({
+      nodes: opts.nodes,
+      workers: opts.workers,
+      basePort: opts.basePort,
+      cassandraPort: LOCAL_CASSANDRA_PORT,
+      cassandraStoragePort: LOCAL_CASSANDRA_STORAGE_PORT,
+      cassandraJmxPort: LOCAL_CASSANDRA_JMX_PORT,
+      env: process.env,
+      host: config.http.host,
+      log,
+      say: (l) => console.log(`cluster: ${l}`),
+    });
+    if (config.auth.devSecret) console.log('warning: SB_JWT_SECRET is unset, using the development secret');
+    cluster.natsUrls.forEach((url, i) => {
+      console.log(`NATS ${i + 1}          ${url}   (monitoring ${cluster.natsMonitorUrls[i]})`);
+    });
+    const cassandraNote = cluster.startedCassandra ? 'started' : 'already running';
+    console.log(
+      `Cassandra       ${cluster.cassandraContactPoint} (${cassandraNote}), keyspace ${config.cassandra.keyspace}`,
+    );
+    for (const node of cluster.nodes) {
+      const base = `${config.http.host}:${node.port}`;
+      const ids = node.workers().map((w) => `${w.id} (pid ${w.pid})`);
+      console.log(
+        `node ${node.nodeId.padEnd(10)} ws://${base}/ws/{visitor,agent}  http://${base}  ${ids.join(', ')}`,
+      );
+    }
+    console.log('tokens          npm run dev-token -- --tenant acme --sub alice --role visitor');
+    const ready = {
+      ready: true,
+      nats: cluster.natsUrls,
+      cassandra: cluster.cassandraContactPoint,
+      nodes: cluster.nodes.map(readyLine),
+    };
+    console.log(JSON.stringify(ready));
+    for (const node of cluster.nodes) {
+      void node.done.then((r) => {
+        if (r === 'failed') log.error({ node: node.nodeId }, 'every worker of this node has been given up');
+      });
+    }
+    stopOnSignals(async () => exitCodeOf((await cluster.stop()).nodes));
+  });
+
+program
   .command('node')
-  .description('run one broker node against running NATS and Cassandra (configured by SB_* variables)')
+  .description('run one worker process (a single cluster member) against running NATS and Cassandra')
   .action(async () => {
     const config = parseConfig(configFromEnv());
     const node = await startNode(config, createLogger(config));
     // One line on stdout that supervisors and tests wait for.
     console.log(JSON.stringify({ ready: true, node: node.nodeId, port: node.port }));
-    stopOnSignals(() => node.stop());
+    const begin = stopOnSignals(() => node.stop());
+    if (supervised) {
+      // stdout is a pipe to the supervisor, which reads only the ready line: once it is gone, a write
+      // there must not kill the drain with EPIPE.
+      process.stdout.on('error', () => {});
+      if (process.connected) process.once('disconnect', () => begin('supervisor gone'));
+      else begin('supervisor gone');
+    }
   });
 
 program

@@ -28,6 +28,14 @@ export const DEFAULT_RECENT_CMIDS = 256;
 /** Used only when SB_JWT_SECRET is unset: fine for a laptop, refused when NODE_ENV=production. */
 export const DEV_JWT_SECRET = 'switchboard-dev-secret-change-me-0123456789';
 
+const CONSISTENCIES = ['ONE', 'LOCAL_ONE', 'LOCAL_QUORUM', 'QUORUM'] as const;
+
+function safeHostname(): string {
+  return hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 40);
+}
+
 export interface NodeConfig {
   nodeId: string;
   http: { host: string; port: number };
@@ -44,7 +52,7 @@ export interface NodeConfig {
     localDataCenter: string;
     keyspace: string;
     replication: string;
-    consistency: 'ONE' | 'LOCAL_ONE' | 'LOCAL_QUORUM' | 'QUORUM';
+    consistency: (typeof CONSISTENCIES)[number];
   };
   routing: { shardMailboxCapacity: number; actorMailboxCapacity: number; requestTimeoutMs: number };
   membership: { leaseTtlMs: number };
@@ -64,7 +72,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   const o = overrides;
   const jwtSecret = o.auth?.jwtSecret ?? DEV_JWT_SECRET;
   const cfg: NodeConfig = {
-    nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    // Host names may hold dots (ip-10-0-0-1.ec2.internal); node ids also appear in NATS subjects.
+    nodeId: o.nodeId ?? `${safeHostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     http: { host: o.http?.host ?? '127.0.0.1', port: o.http?.port ?? DEFAULT_HTTP_PORT },
     gateway: {
       maxFrameBytes: o.gateway?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -119,6 +128,9 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandra.keyspace)) {
     throw new Error('cassandra.keyspace must be a lower-case CQL identifier of at most 48 characters');
   }
+  if (!CONSISTENCIES.includes(cfg.cassandra.consistency)) {
+    throw new Error(`cassandra.consistency must be one of ${CONSISTENCIES.join(', ')}`);
+  }
   positiveInt(cfg.routing.shardMailboxCapacity, 'routing.shardMailboxCapacity');
   positiveInt(cfg.routing.actorMailboxCapacity, 'routing.actorMailboxCapacity');
   positiveInt(cfg.routing.requestTimeoutMs, 'routing.requestTimeoutMs');
@@ -144,9 +156,8 @@ function deepFreeze<T extends object>(obj: T): Readonly<T> {
 function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got '${raw}'`);
-  return n;
+  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name} must be an integer, got '${raw}'`);
+  return Number(raw.trim());
 }
 
 function listFromEnv(env: NodeJS.ProcessEnv, name: string): string[] | undefined {

@@ -6,6 +6,7 @@ import { ulid } from 'ulidx';
 import type { ConversationContext, Recipient } from '../actors/conversation.js';
 import { systemClock } from './clock.js';
 import { Membership } from './cluster/membership.js';
+import { ShardOwnership } from './cluster/ownership.js';
 import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
 import { createAuthenticator } from './gateway/auth.js';
@@ -62,7 +63,9 @@ export async function startNode(
       );
     }
   };
-  const ctx: ConversationContext = { store, clock: systemClock, newId: () => ulid(), deliver };
+  const ctx: Omit<ConversationContext, 'fence'> = { store, clock: systemClock, newId: () => ulid(), deliver };
+  // Filled in below; the routers ask it before and after every write (the fence).
+  let ownership: ShardOwnership | undefined;
   const routers = new ShardRouters(
     {
       shardMailboxCapacity: config.routing.shardMailboxCapacity,
@@ -73,6 +76,7 @@ export async function startNode(
     },
     store,
     ctx,
+    (shard) => ownership?.holds(shard) ?? false,
   );
   const membership = new Membership(transport, {
     nodeId: config.nodeId,
@@ -80,15 +84,11 @@ export async function startNode(
     clock: systemClock,
     info: { http: `${config.http.host}:${config.http.port}` },
   });
-  const dispatcher = new Dispatcher(
-    config.nodeId,
-    transport,
-    membership,
-    routers,
-    config.routing.requestTimeoutMs,
-  );
+  const dispatcher = new Dispatcher(transport, routers, config.routing.requestTimeoutMs);
   await membership.start();
-  dispatcher.start();
+  ownership = new ShardOwnership(config.nodeId, transport, membership, dispatcher, systemClock);
+  dispatcher.attach(ownership);
+  await ownership.start();
 
   const sessions = new Sessions(transport);
   let gateway: Gateway;
@@ -100,7 +100,12 @@ export async function startNode(
       pool,
       store,
       sessions,
-      ready: () => membership.members().includes(config.nodeId),
+      ready: () => membership.leaseValid(),
+      cluster: () => ({
+        members: membership.members(),
+        shardsOwned: ownership?.ownedCount() ?? 0,
+        held: ownership?.heldShards() ?? [],
+      }),
       log,
     });
   } catch (err) {
@@ -118,9 +123,9 @@ export async function startNode(
       stopping ??= (async () => {
         gateway.close();
         sessions.closeAll();
-        // Drain our shards before leaving: until the lease is gone, senders see "no responders"
-        // and retry, and the next owner starts only after every admitted request was written.
-        await dispatcher.stop();
+        // Drain and release our shards before leaving: senders meanwhile see "no responders" and
+        // retry; the next owner takes a shard only once it is marked released.
+        await ownership?.stop();
         routers.close();
         await Promise.allSettled([pool.close(), store.close()]);
         await membership.stop();

@@ -70,10 +70,30 @@ export class Membership {
     this.live = [];
   }
 
+  /**
+   * True while this node's own lease is certainly still valid in every other node's eyes: the
+   * last successful renewal was *sent* less than TTL minus a safety margin ago. Other nodes count
+   * a lease from the server's time of the put, which is later than our send time, so our view
+   * ends first (assumes clocks of the hosts agree within the margin; see docs/ARCHITECTURE.md).
+   */
+  leaseValid(): boolean {
+    return this.opts.clock.now() - this.lastRenewed < this.opts.leaseTtlMs - this.safetyMarginMs;
+  }
+
+  /** Whether `id` is live in this node's view. */
+  isLive(id: string): boolean {
+    return this.live.includes(id);
+  }
+
+  private get safetyMarginMs(): number {
+    return Math.floor(this.opts.leaseTtlMs / 6);
+  }
+
   private async renew(): Promise<void> {
     const value = this.encoder.encode(JSON.stringify({ id: this.opts.nodeId, ...this.opts.info }));
+    const sentAt = this.opts.clock.now();
     await this.kv?.put(this.opts.nodeId, value);
-    this.lastRenewed = this.opts.clock.now();
+    this.lastRenewed = sentAt;
   }
 
   private evaluate(): void {
@@ -82,8 +102,8 @@ export class Membership {
     const next: string[] = [];
     for (const [id, seen] of this.lastSeen) {
       // Our own liveness is judged by our own successful renewals, not by what the watch echoed.
-      const at = id === this.opts.nodeId ? this.lastRenewed : seen;
-      if (now - at < ttl) next.push(id);
+      const alive = id === this.opts.nodeId ? this.leaseValid() : now - seen < ttl;
+      if (alive) next.push(id);
     }
     next.sort();
     if (next.length === this.live.length && next.every((id, i) => id === this.live[i])) return;

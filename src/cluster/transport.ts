@@ -21,11 +21,17 @@ export interface KvLease {
   value: Uint8Array;
   /** Server time of the last put, epoch ms. */
   updatedAt: number;
+  /** The entry's revision, for compare-and-set. */
+  revision: number;
   deleted: boolean;
 }
 
 export interface KvBucket {
   put(key: string, value: Uint8Array): Promise<void>;
+  /** Creates the key; rejects when it exists. Resolves with the new revision. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  /** Compare-and-set: rejects unless the key is at `revision`. Resolves with the new revision. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
   /**
    * Calls `onEntry` for every current entry and each later change, until the returned stop is
@@ -49,7 +55,7 @@ export interface Transport {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Resolves when the server has processed everything sent so far (subscriptions included). */
   flush(): Promise<void>;
-  /** A JetStream KV bucket whose keys expire `ttlMs` after their last put. */
+  /** A JetStream KV bucket whose keys expire `ttlMs` after their last put (0 = never). */
   kv(bucket: string, ttlMs: number): Promise<KvBucket>;
   /** Flushes pending publishes and closes; resolves when closed. */
   close(): Promise<void>;
@@ -123,6 +129,8 @@ class NatsTransport implements Transport {
       put: async (key, value) => {
         await kv.put(key, value);
       },
+      create: (key, value) => kv.create(key, value),
+      update: (key, value, revision) => kv.update(key, value, revision),
       delete: async (key) => {
         await kv.delete(key);
       },
@@ -138,6 +146,7 @@ class NatsTransport implements Transport {
               key: e.key,
               value: e.value,
               updatedAt: e.created.getTime(),
+              revision: e.revision,
               deleted: e.operation !== 'PUT',
             });
           }

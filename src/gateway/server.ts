@@ -36,6 +36,8 @@ export interface GatewayDeps {
   store: HistoryStore;
   sessions: Sessions;
   ready(): boolean;
+  /** This node's view of the cluster, for /readyz and /admin/shards. */
+  cluster(): ClusterView;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -44,6 +46,14 @@ interface SocketData extends SessionSocket {
   readonly expiresAt: number;
   closed: boolean;
   ws?: uWS.WebSocket<SocketData>;
+}
+
+export interface ClusterView {
+  members: readonly string[];
+  /** Shards whose record is held by a live member, in this node's view (1024 when all are owned). */
+  shardsOwned: number;
+  /** The shards this node holds. */
+  held: number[];
 }
 
 export interface Gateway {
@@ -202,8 +212,17 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   app.get('/healthz', (res) => sendJson(track(res), 200, { status: 'ok', node: config.nodeId }));
   app.get('/readyz', (res) => {
     const ok = deps.ready();
-    sendJson(track(res), ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', node: config.nodeId });
+    const { members, shardsOwned, held } = deps.cluster();
+    sendJson(track(res), ok ? 200 : 503, {
+      status: ok ? 'ready' : 'not ready',
+      node: config.nodeId,
+      members,
+      shardsOwned,
+      shardsHeld: held.length,
+    });
   });
+  // Operational view of shard placement (no secrets; the gateway binds to loopback by default).
+  app.get('/admin/shards', (res) => sendJson(track(res), 200, { node: config.nodeId, ...deps.cluster() }));
   app.get('/api/v1/conversations/:id/messages', (res, req) => {
     const t = track(res);
     historyRoute(t, req, deps.auth, deps.store);

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { FilterResult, FilterTask } from '../../workers/text-worker.js';
-import { BusyError } from '../protocol/errors.js';
+import { BusyError, SwitchboardError } from '../protocol/errors.js';
 
 export interface TextPoolOptions {
   threads: number;
@@ -50,6 +50,11 @@ export function createTextPool(opts: TextPoolOptions): TextPool {
   let buffer: Pending[] = [];
   let timer: NodeJS.Timeout | undefined;
   let completed = 0;
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
+  // Without a listener an 'error' from a worker would crash the process; failed tasks already
+  // reject their own promises, so there is nothing more to do here.
+  piscina.on('error', () => {});
 
   function flush(): void {
     if (timer) clearTimeout(timer);
@@ -63,7 +68,10 @@ export function createTextPool(opts: TextPoolOptions): TextPool {
       return;
     }
     const task: FilterTask = { op: 'filter', texts: batch.map((p) => p.text) };
-    piscina.run(task).then(
+    const run = piscina.run(task);
+    inFlight.add(run);
+    run.finally(() => inFlight.delete(run)).catch(() => {});
+    run.then(
       (out: FilterResult) => {
         completed += batch.length;
         batch.forEach((p, i) => {
@@ -82,6 +90,7 @@ export function createTextPool(opts: TextPoolOptions): TextPool {
 
   return {
     filter(text) {
+      if (closed) return Promise.reject(new SwitchboardError('unavailable', 'the worker pool is closed'));
       return new Promise<FilteredText>((resolve, reject) => {
         buffer.push({ text, resolve, reject });
         if (buffer.length >= opts.batchTexts) flush();
@@ -89,9 +98,13 @@ export function createTextPool(opts: TextPoolOptions): TextPool {
       });
     },
     stats: () => ({ buffered: buffer.length, queuedBatches: piscina.queueSize, completed }),
+    /** Sends what is buffered, lets every running batch finish, then stops the workers. */
     async close() {
+      if (closed) return;
+      closed = true;
       flush();
-      await piscina.destroy();
+      await Promise.allSettled([...inFlight]);
+      await piscina.close();
     },
   };
 }

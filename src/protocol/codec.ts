@@ -40,11 +40,25 @@ function fromRaw(value: unknown, depth: number): unknown {
   return value;
 }
 
+// Map keys are decoded by the library even with rawStrings; this decoder makes them strict too.
+const strictKeyDecoder = {
+  canBeCached: () => true,
+  decode: (bytes: Uint8Array, offset: number, length: number) =>
+    decodeUtf8(bytes.subarray(offset, offset + length)),
+};
+
 export function msgpackDecode(data: ArrayBuffer | Uint8Array): unknown {
   let raw: unknown;
   try {
-    raw = decode(data, { rawStrings: true, maxStrLength: 1 << 20, maxArrayLength: 1024, maxMapLength: 64 });
+    raw = decode(data, {
+      rawStrings: true,
+      keyDecoder: strictKeyDecoder,
+      maxStrLength: 1 << 20,
+      maxArrayLength: 1024,
+      maxMapLength: 64,
+    });
   } catch (err) {
+    if (err instanceof SwitchboardError) throw err;
     throw new SwitchboardError('bad_frame', 'frame is not a valid msgpack value', { cause: err });
   }
   return fromRaw(raw, 0);

@@ -11,7 +11,7 @@ import {
   conversationBehaviour,
   initialState,
 } from '../../actors/conversation.js';
-import { toSwitchboardError } from '../protocol/errors.js';
+import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import type { HistoryStore } from '../store/types.js';
 import { Mailbox } from './mailbox.js';
 
@@ -23,6 +23,7 @@ interface Envelope {
 
 export class ActorCell {
   private state: ConversationState | undefined;
+  private readonly ctx: ConversationContext;
   private readonly mailbox: Mailbox<Envelope>;
   lastActiveAt: number;
 
@@ -32,10 +33,23 @@ export class ActorCell {
     readonly shard: number,
     mailboxCapacity: number,
     private readonly store: Pick<HistoryStore, 'loadSnapshot'>,
-    private readonly ctx: ConversationContext,
+    sharedCtx: Omit<ConversationContext, 'fence'>,
+    holds: (shard: number) => boolean,
     private readonly recentLimit: number,
   ) {
-    this.lastActiveAt = ctx.clock.now();
+    const clock = sharedCtx.clock;
+    this.ctx = {
+      ...sharedCtx,
+      fence: () => {
+        if (!holds(shard)) {
+          throw new SwitchboardError('unavailable', `shard ${shard} is no longer owned here`, {
+            retryAfterMs: 100,
+          });
+        }
+        return clock.now();
+      },
+    };
+    this.lastActiveAt = clock.now();
     this.mailbox = new Mailbox(`actor mailbox of ${tenant}/${conv}`, mailboxCapacity, (e) => this.process(e));
   }
 

@@ -1,20 +1,23 @@
 /**
- * Hands a request to its shard's owner: in-process when this node owns the shard, else a NATS
- * request on `sb.shard.<n>` that only the owner subscribes to. Tracks ownership by rendezvous
- * hashing over live members. While a shard has no reachable owner (NATS "no responders", or the
- * view is changing), requests are retried with backoff until the deadline, then `unavailable`.
+ * Hands a request to its shard's owner: in-process when this node holds the shard, else a NATS
+ * request on `sb.shard.<n>`, which only the holder subscribes to (it subscribes after taking the
+ * shard and unsubscribes before releasing it). While a shard has no owner (NATS "no responders",
+ * a handover, a dead owner whose lease has not yet expired) requests are retried with backoff
+ * until the deadline, then answered `unavailable`. Retrying is safe: the actor de-duplicates cmids.
  */
 import type { Ack, ConversationMessage } from '../../actors/conversation.js';
-import type { Membership } from '../cluster/membership.js';
+import type { OwnershipHooks, ShardOwnership } from '../cluster/ownership.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
 import { msgpackDecode, msgpackEncode } from '../protocol/codec.js';
 import { isErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
-import { rendezvousOwner, SHARD_COUNT, shardOf } from './shard.js';
+import { shardOf } from './shard.js';
 import type { ShardRouters } from './shard-routers.js';
 
 export const SHARD_SUBJECT_PREFIX = 'sb.shard.';
 const RETRY_BASE_MS = 25;
-const RETRY_MAX_MS = 500;
+const RETRY_MAX_MS = 400;
+/** One attempt's wait for an owner's answer; a paused owner must not eat the whole deadline. */
+const ATTEMPT_TIMEOUT_MS = 2000;
 
 interface ShardRequest {
   tenant: string;
@@ -24,90 +27,68 @@ interface ShardRequest {
 
 type ShardReply = { ok: Ack } | { err: string; message: string; retryAfterMs?: number };
 
-export class Dispatcher {
-  private owners: Array<string | undefined> = new Array(SHARD_COUNT).fill(undefined);
+export interface DispatchStats {
+  retries: number;
+  unavailable: number;
+}
+
+export class Dispatcher implements OwnershipHooks {
   private readonly subs = new Map<number, TransportSubscription>();
+  private ownership: ShardOwnership | undefined;
+  private retries = 0;
+  private unavailable = 0;
 
   constructor(
-    private readonly nodeId: string,
     private readonly transport: Transport,
-    private readonly membership: Membership,
     private readonly routers: ShardRouters,
     private readonly requestTimeoutMs: number,
-  ) {
-    membership.onChange((members) => this.rebalance(members));
-  }
+  ) {}
 
-  /** Applies the current membership view (call once after membership has started). */
-  start(): void {
-    this.rebalance(this.membership.members());
-  }
-
-  ownerOf(shard: number): string | undefined {
-    return this.owners[shard];
+  /** Attaches the ownership manager whose hooks this dispatcher is. */
+  attach(ownership: ShardOwnership): void {
+    this.ownership = ownership;
   }
 
   /**
    * Delivers `msg` to the conversation's actor wherever it lives and resolves with its ack.
-   * Rejects SwitchboardError: the actor's own refusal (forbidden, busy...), `unavailable` after the
-   * deadline without an owner, `timeout` when the owner did not answer in time.
+   * Rejects SwitchboardError: the actor's own refusal (forbidden, busy...), or `unavailable` /
+   * `timeout` when no owner answered before the deadline.
    */
   async ask(tenant: string, conv: string, msg: ConversationMessage): Promise<Ack> {
     const shard = shardOf(tenant, conv);
     const deadline = Date.now() + this.requestTimeoutMs;
     let backoff = RETRY_BASE_MS;
+    let last: SwitchboardError | undefined;
     for (;;) {
-      const owner = this.owners[shard];
       try {
-        if (owner === this.nodeId) return await this.routers.ask(shard, tenant, conv, msg);
-        if (owner !== undefined) return await this.remote(shard, { tenant, conv, msg }, deadline);
+        if (this.ownership?.holds(shard)) {
+          return await withDeadline(this.routers.ask(shard, tenant, conv, msg), deadline, shard);
+        }
+        return await this.remote(shard, { tenant, conv, msg }, deadline);
       } catch (err) {
-        if (!(err instanceof SwitchboardError) || err.code !== 'unavailable') throw err;
+        if (!(err instanceof SwitchboardError) || (err.code !== 'unavailable' && err.code !== 'timeout'))
+          throw err;
+        last = err;
       }
       const left = deadline - Date.now();
       if (left <= 0) {
+        this.unavailable++;
+        if (last?.code === 'timeout') throw last;
         throw new SwitchboardError('unavailable', `shard ${shard} has no owner right now`, {
           retryAfterMs: 1000,
         });
       }
+      this.retries++;
       await new Promise((r) => setTimeout(r, Math.min(backoff, left)));
       backoff = Math.min(backoff * 2, RETRY_MAX_MS);
     }
   }
 
-  async stop(): Promise<void> {
-    for (const sub of this.subs.values()) sub.unsubscribe();
-    this.subs.clear();
-    await Promise.all(
-      [...Array(SHARD_COUNT).keys()].filter((s) => this.routers.owns(s)).map((s) => this.routers.release(s)),
-    );
+  stats(): DispatchStats {
+    return { retries: this.retries, unavailable: this.unavailable };
   }
 
-  private async remote(shard: number, req: ShardRequest, deadline: number): Promise<Ack> {
-    const timeout = Math.max(1, deadline - Date.now());
-    const data = await this.transport.request(SHARD_SUBJECT_PREFIX + shard, msgpackEncode(req), timeout);
-    const reply = msgpackDecode(data) as ShardReply;
-    if ('ok' in reply) return reply.ok;
-    const code = isErrorCode(reply.err) ? reply.err : 'internal';
-    throw new SwitchboardError(
-      code,
-      reply.message,
-      reply.retryAfterMs ? { retryAfterMs: reply.retryAfterMs } : {},
-    );
-  }
-
-  private rebalance(members: readonly string[]): void {
-    const next = new Array<string | undefined>(SHARD_COUNT);
-    for (let s = 0; s < SHARD_COUNT; s++) {
-      next[s] = rendezvousOwner(s, members);
-      const mine = next[s] === this.nodeId;
-      if (mine && !this.routers.owns(s)) this.acquire(s);
-      else if (!mine && this.routers.owns(s)) this.release(s);
-    }
-    this.owners = next;
-  }
-
-  private acquire(shard: number): void {
+  acquired(shard: number): void {
     this.routers.acquire(shard);
     const sub = this.transport.subscribe(
       SHARD_SUBJECT_PREFIX + shard,
@@ -124,18 +105,54 @@ export class Dispatcher {
           (err) => m.respond(msgpackEncode(errorReply(err))),
         );
       },
-      // A queue group: should two nodes briefly both think they own a shard, each request still
-      // reaches only one of them.
+      // A queue group, so that even a stale subscriber (a paused ex-owner) shares rather than
+      // duplicates: each request reaches one subscriber, and a stale one refuses it (fenced).
       { queue: 'sb-shard' },
     );
     this.subs.set(shard, sub);
   }
 
-  private release(shard: number): void {
+  async release(shard: number): Promise<void> {
     this.subs.get(shard)?.unsubscribe();
     this.subs.delete(shard);
-    void this.routers.release(shard);
+    await this.routers.release(shard);
   }
+
+  private async remote(shard: number, req: ShardRequest, deadline: number): Promise<Ack> {
+    const timeout = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
+    const data = await this.transport.request(SHARD_SUBJECT_PREFIX + shard, msgpackEncode(req), timeout);
+    const reply = msgpackDecode(data) as ShardReply;
+    if ('ok' in reply) return reply.ok;
+    const code = isErrorCode(reply.err) ? reply.err : 'internal';
+    throw new SwitchboardError(
+      code,
+      reply.message,
+      reply.retryAfterMs ? { retryAfterMs: reply.retryAfterMs } : {},
+    );
+  }
+}
+
+/**
+ * The caller stops waiting at the deadline (`timeout`); the actor still finishes the message, and
+ * a retry with the same cmid gets its ack.
+ */
+function withDeadline<T>(work: Promise<T>, deadline: number, shard: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new SwitchboardError('timeout', `shard ${shard} did not answer before the deadline`)),
+      Math.max(1, deadline - Date.now()),
+    );
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
 }
 
 function errorReply(err: unknown): ShardReply {

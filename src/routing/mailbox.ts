@@ -43,7 +43,9 @@ export class Mailbox<T> {
         this.items[this.head] = undefined as T;
         this.head++;
         // consume() owns its errors (it replies to its caller); a throw here must not stop the drain.
-        await this.consume(item).catch(() => {});
+        await Promise.resolve()
+          .then(() => this.consume(item))
+          .catch(() => {});
       }
     } finally {
       this.items = [];

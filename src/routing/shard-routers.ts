@@ -36,7 +36,9 @@ export class ShardRouters {
   constructor(
     private readonly opts: ShardRoutersOptions,
     private readonly store: Pick<HistoryStore, 'loadSnapshot'>,
-    private readonly ctx: ConversationContext,
+    private readonly ctx: Omit<ConversationContext, 'fence'>,
+    /** The fence: does this node still hold the shard with a valid lease? Checked around every write. */
+    private readonly holds: (shard: number) => boolean = () => true,
   ) {
     this.sweeper = setInterval(() => this.passivateIdle(), Math.min(opts.idleMs, 30_000));
     this.sweeper.unref();
@@ -66,7 +68,7 @@ export class ShardRouters {
    * shard, BusyError when the shard mailbox, the actor mailbox or the active-actor bound is full.
    */
   async ask(shard: number, tenant: string, conv: string, msg: ConversationMessage): Promise<Ack> {
-    if (!this.owns(shard)) {
+    if (!this.owns(shard) || !this.holds(shard)) {
       throw new SwitchboardError('unavailable', `shard ${shard} is not owned here`, { retryAfterMs: 100 });
     }
     if (this.pending[shard]! >= this.opts.shardMailboxCapacity) {
@@ -118,6 +120,7 @@ export class ShardRouters {
       this.opts.actorMailboxCapacity,
       this.store,
       this.ctx,
+      this.holds,
       this.opts.recentCmids,
     );
     this.cells.set(key, cell);

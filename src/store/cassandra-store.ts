@@ -184,13 +184,14 @@ export class CassandraHistoryStore implements HistoryStore {
     return this.#writer.stats();
   }
 
-  async saveConversation(record: ConversationRecord): Promise<void> {
+  async saveConversation(record: ConversationRecord, writeTimeMs: number): Promise<void> {
     await this.#run(this.#cql.saveConversation, [
       record.tenant,
       record.conv,
       record.visitor,
       record.agent,
       new Date(record.createdAt),
+      toWriteTime(writeTimeMs),
     ]);
   }
 
@@ -211,7 +212,13 @@ export class CassandraHistoryStore implements HistoryStore {
     while (bucket !== null && bucket >= 0 && recent.length < wanted) {
       const result = await this.#run(this.#cql.selectAcks, [tenant, conv, bucket, wanted - recent.length]);
       for (const r of result.rows) {
-        const ack = { cmid: r.get('cmid'), seq: toSeq(r.get('seq')), id: r.get('id'), ts: toMs(r.get('ts')) };
+        const ack: RecentAck = {
+          cmid: r.get('cmid'),
+          sender: r.get('sender'),
+          seq: toSeq(r.get('seq')),
+          id: r.get('id'),
+          ts: toMs(r.get('ts')),
+        };
         if (lastSeq === 0) lastSeq = ack.seq;
         recent.push(ack);
       }
@@ -340,8 +347,14 @@ export class CassandraHistoryStore implements HistoryStore {
       body,
       BODY_ENC_UTF8,
       new Date(row.ts),
+      toWriteTime(row.ts),
     ];
   }
+}
+
+/** Cassandra write timestamps are microseconds. */
+function toWriteTime(ms: number): cassandra.types.Long {
+  return cassandra.types.Long.fromNumber(ms * 1000);
 }
 
 /**

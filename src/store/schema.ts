@@ -57,12 +57,14 @@ export function historyStatements(keyspace: string) {
   const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts';
   const partition = 'tenant = ? AND conv = ? AND bucket = ?';
   return Object.freeze({
-    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    // USING TIMESTAMP = the owner's fence time: a stale owner's late write loses to the new owner's
+    // (docs/ARCHITECTURE.md, "Fencing").
+    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     setMaxBucket: `UPDATE ${ks}.conversations SET max_bucket = ? WHERE tenant = ? AND conv = ?`,
-    saveConversation: `INSERT INTO ${ks}.conversations (tenant, conv, visitor, agent, created_at) VALUES (?, ?, ?, ?, ?)`,
+    saveConversation: `INSERT INTO ${ks}.conversations (tenant, conv, visitor, agent, created_at) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     selectConversation: `SELECT visitor, agent, created_at, max_bucket FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
     // Clustering is seq DESC, so these read newest first.
-    selectAcks: `SELECT seq, id, cmid, ts FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
+    selectAcks: `SELECT seq, id, cmid, sender, ts FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
     selectPage: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq < ? LIMIT ?`,
   });
 }

@@ -29,6 +29,8 @@ export interface ConversationRecord {
 
 export interface RecentAck {
   cmid: string;
+  /** Who sent it: cmids are unique per sender, so de-duplication is keyed by (sender, cmid). */
+  sender: string;
   seq: number;
   id: string;
   ts: number;
@@ -50,10 +52,13 @@ export interface HistoryPage {
 }
 
 export interface HistoryStore {
-  /** Resolves once the row is durable at the configured consistency; rejects BusyError when the writer is full. */
+  /**
+   * Resolves once the row is durable at the configured consistency; rejects BusyError when the
+   * writer is full. The row's `ts` is also its write timestamp (the owner's fence time).
+   */
   append(row: MessageRow): Promise<void>;
-  /** Creates or replaces the participants of a conversation. */
-  saveConversation(record: ConversationRecord): Promise<void>;
+  /** Creates or replaces the participants of a conversation, written at `writeTimeMs` (fence time). */
+  saveConversation(record: ConversationRecord, writeTimeMs: number): Promise<void>;
   loadConversation(tenant: string, conv: string): Promise<ConversationRecord | null>;
   /** State for activation: the record, the last seq, and up to `recentLimit` recent acks. */
   loadSnapshot(tenant: string, conv: string, recentLimit: number): Promise<ConversationSnapshot>;

@@ -3,6 +3,7 @@
  * ready when it prints its JSON ready line; stop() is a graceful SIGTERM, kill() a SIGKILL.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TEST_CASSANDRA, TEST_JWT_SECRET, TEST_NATS_URL } from './env.js';
@@ -11,6 +12,7 @@ const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export interface BrokerProcess {
   readonly nodeId: string;
+  readonly pid: number;
   readonly port: number;
   readonly wsBase: string;
   readonly httpBase: string;
@@ -18,6 +20,10 @@ export interface BrokerProcess {
   stop(): Promise<void>;
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>;
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT...). */
+  signal(sig: NodeJS.Signals): void;
+  /** Resident set size in bytes, from /proc. */
+  rss(): number;
   /** Everything the process wrote to stderr so far (its logs). */
   logs(): string;
 }
@@ -79,11 +85,20 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerProcess> {
   };
   return {
     nodeId: opts.nodeId,
+    pid: child.pid!,
     port,
     wsBase: `ws://127.0.0.1:${port}`,
     httpBase: `http://127.0.0.1:${port}`,
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
+    signal: (sig) => {
+      child.kill(sig);
+    },
+    rss: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kb * 1024;
+    },
     logs: () => stderr,
   };
 }

@@ -115,9 +115,9 @@ test('store - append and page round trip, conversation record', async () => {
 
   assert.equal(await store.loadConversation(TENANT, 'rt'), null, 'max_bucket alone is no record');
   const record = { tenant: TENANT, conv: 'rt', visitor: 'v1', agent: null, createdAt: T0_MS };
-  await store.saveConversation(record);
+  await store.saveConversation(record, Date.now());
   assert.deepEqual(await store.loadConversation(TENANT, 'rt'), record);
-  await store.saveConversation({ ...record, agent: 'a1' });
+  await store.saveConversation({ ...record, agent: 'a1' }, Date.now());
   assert.deepEqual(await store.loadConversation(TENANT, 'rt'), { ...record, agent: 'a1' });
 });
 
@@ -157,7 +157,7 @@ test('store - 2,500 messages over 3 buckets page back newest first without gaps'
 test('store - loadSnapshot gives lastSeq and recent acks across a bucket boundary', async () => {
   const store = await open(shared, { bucketSize: 10 });
   const record = { tenant: TENANT, conv: 'snap', visitor: 'v1', agent: 'a1', createdAt: T0_MS };
-  await store.saveConversation(record);
+  await store.saveConversation(record, Date.now());
   await Promise.all(range(1, 13).map((seq) => store.append(message('snap', seq))));
 
   const snapshot = await store.loadSnapshot(TENANT, 'snap', 5);

@@ -1,0 +1,219 @@
+/**
+ * Shard ownership records in a JetStream KV bucket (`sb_shards`, key `s<n>`), taken with
+ * compare-and-set. The desired owner of a shard is its rendezvous winner among live members; it
+ * takes the record only when the record is free: never written, marked released by its holder,
+ * or held by a member whose lease has expired. A holder that is no longer the desired owner
+ * drains the shard and marks it released (graceful handover). A node whose own lease is no longer
+ * valid drops every shard at once, without asking anyone (self-fencing).
+ */
+import type { Clock } from '../clock.js';
+import { rendezvousOwner, SHARD_COUNT } from '../routing/shard.js';
+import type { Membership } from './membership.js';
+import type { KvBucket, Transport } from './transport.js';
+
+export const SHARDS_BUCKET = 'sb_shards';
+export const DEFAULT_RECONCILE_INTERVAL_MS = 250;
+
+interface ShardRecord {
+  owner: string;
+  state: 'held' | 'released';
+  revision: number;
+}
+
+export interface OwnershipHooks {
+  /** This node now owns `shard`: start serving it. */
+  acquired(shard: number): void;
+  /** Stop accepting for `shard` and finish what was admitted; resolves when drained. */
+  release(shard: number): Promise<void>;
+}
+
+export interface OwnershipEvent {
+  shard: number;
+  kind: 'acquired' | 'released' | 'fenced';
+  at: number;
+}
+
+export class ShardOwnership {
+  private kv: KvBucket | undefined;
+  private stopWatch: (() => void) | undefined;
+  private readonly records = new Map<number, ShardRecord>();
+  private readonly held = new Uint8Array(SHARD_COUNT);
+  private readonly busy = new Uint8Array(SHARD_COUNT);
+  private timer: NodeJS.Timeout | undefined;
+  private reconciling = false;
+  private again = false;
+  private stopped = false;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+  private readonly listeners: Array<(e: OwnershipEvent) => void> = [];
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly transport: Transport,
+    private readonly membership: Membership,
+    private readonly hooks: OwnershipHooks,
+    private readonly clock: Clock,
+    private readonly intervalMs = DEFAULT_RECONCILE_INTERVAL_MS,
+  ) {}
+
+  async start(): Promise<void> {
+    this.kv = await this.transport.kv(SHARDS_BUCKET, 0);
+    this.stopWatch = await this.kv.watch((e) => {
+      const shard = Number(e.key.slice(1));
+      if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;
+      // The watch may deliver an entry after our own compare-and-set already moved past it.
+      const known = this.records.get(shard);
+      if (known !== undefined && e.revision <= known.revision) return;
+      if (e.deleted) this.records.delete(shard);
+      else {
+        const v = JSON.parse(this.decoder.decode(e.value)) as { owner: string; state: ShardRecord['state'] };
+        this.records.set(shard, { owner: v.owner, state: v.state, revision: e.revision });
+      }
+      this.schedule();
+    });
+    this.membership.onChange(() => this.schedule());
+    this.timer = setInterval(() => this.schedule(), this.intervalMs);
+    this.timer.unref();
+    await this.reconcile();
+  }
+
+  /** True when this node holds `shard` and its own lease is valid: the check before every write. */
+  holds(shard: number): boolean {
+    return this.held[shard] === 1 && this.membership.leaseValid();
+  }
+
+  /** The shards this node holds now, ascending. */
+  heldShards(): number[] {
+    const out: number[] = [];
+    for (let s = 0; s < SHARD_COUNT; s++) if (this.held[s] === 1) out.push(s);
+    return out;
+  }
+
+  /** How many shards have a record held by a live member, in this node's view. */
+  ownedCount(): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.state === 'held' && this.membership.isLive(r.owner)) n++;
+    return n;
+  }
+
+  onEvent(listener: (e: OwnershipEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Graceful leave: drain and release every held shard, then stop reconciling. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    while (this.reconciling) await new Promise((r) => setTimeout(r, 10));
+    const mine = [...Array(SHARD_COUNT).keys()].filter((s) => this.held[s] === 1);
+    await Promise.all(mine.map((s) => this.releaseShard(s)));
+    this.stopWatch?.();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.reconciling) {
+      this.again = true;
+      return;
+    }
+    void this.reconcile();
+  }
+
+  private async reconcile(): Promise<void> {
+    this.reconciling = true;
+    try {
+      do {
+        this.again = false;
+        await this.reconcileOnce();
+      } while (this.again && !this.stopped);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    if (!this.membership.leaseValid()) {
+      this.fenceAll();
+      return;
+    }
+    const members = this.membership.members();
+    const work: Promise<void>[] = [];
+    for (let s = 0; s < SHARD_COUNT; s++) {
+      if (this.busy[s] === 1) continue;
+      const desired = rendezvousOwner(s, members) === this.nodeId;
+      const rec = this.records.get(s);
+      if (this.held[s] === 1 && !desired) work.push(this.guard(s, () => this.releaseShard(s)));
+      else if (this.held[s] === 0 && !desired && rec?.owner === this.nodeId && rec.state === 'held') {
+        // A release whose compare-and-set failed, or a record left from before a fence: free it,
+        // or the desired owner would wait for our lease to expire, which it never does.
+        work.push(this.guard(s, () => this.markReleased(s)));
+      } else if (this.held[s] === 0 && desired) {
+        const free =
+          rec === undefined ||
+          rec.owner === this.nodeId ||
+          rec.state === 'released' ||
+          !this.membership.isLive(rec.owner);
+        if (free) work.push(this.guard(s, () => this.take(s, rec)));
+      }
+    }
+    await Promise.all(work);
+  }
+
+  private async guard(shard: number, fn: () => Promise<void>): Promise<void> {
+    this.busy[shard] = 1;
+    try {
+      await fn();
+    } catch {
+      // A lost compare-and-set or a NATS hiccup: the next reconcile looks again.
+    } finally {
+      this.busy[shard] = 0;
+    }
+  }
+
+  private async take(shard: number, rec: ShardRecord | undefined): Promise<void> {
+    const value = this.encode('held');
+    const key = `s${shard}`;
+    const revision =
+      rec === undefined ? await this.kv!.create(key, value) : await this.kv!.update(key, value, rec.revision);
+    this.records.set(shard, { owner: this.nodeId, state: 'held', revision });
+    if (!this.membership.leaseValid()) return;
+    this.held[shard] = 1;
+    this.hooks.acquired(shard);
+    this.emit(shard, 'acquired');
+  }
+
+  private async releaseShard(shard: number): Promise<void> {
+    this.held[shard] = 0;
+    await this.hooks.release(shard);
+    this.emit(shard, 'released');
+    await this.markReleased(shard);
+  }
+
+  private async markReleased(shard: number): Promise<void> {
+    const rec = this.records.get(shard);
+    if (rec && rec.owner === this.nodeId && rec.state === 'held') {
+      const revision = await this.kv!.update(`s${shard}`, this.encode('released'), rec.revision);
+      this.records.set(shard, { owner: this.nodeId, state: 'released', revision });
+    }
+  }
+
+  // Our lease may have lapsed (a pause, a partition): others may already own our shards, so stop
+  // serving them at once. Records stay as they are; others take them as their holder is dead.
+  private fenceAll(): void {
+    for (let s = 0; s < SHARD_COUNT; s++) {
+      if (this.held[s] === 0) continue;
+      this.held[s] = 0;
+      void this.hooks.release(s);
+      this.emit(s, 'fenced');
+    }
+  }
+
+  private encode(state: ShardRecord['state']): Uint8Array {
+    return this.encoder.encode(JSON.stringify({ owner: this.nodeId, state }));
+  }
+
+  private emit(shard: number, kind: OwnershipEvent['kind']): void {
+    const e = { shard, kind, at: this.clock.now() };
+    for (const l of this.listeners) l(e);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Options of a node supervisor (src/supervisor.ts): defaults from named constants, one parse function that
+ * checks every field and returns a frozen object, and the restart policy as a pure function of the restart
+ * history, so both are testable without processes.
+ */
+import { availableParallelism, hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const DEFAULT_WORKER_READY_TIMEOUT_MS = 60_000;
+export const DEFAULT_WORKER_STOP_GRACE_MS = 30_000;
+/** At most this many restarts of one worker within DEFAULT_RESTART_WINDOW_MS; the next crash gives it up. */
+export const DEFAULT_MAX_RESTARTS = 5;
+export const DEFAULT_RESTART_WINDOW_MS = 60_000;
+/** Delay before the first restart in a window; doubled for each further one, up to the maximum. */
+export const DEFAULT_RESTART_BACKOFF_MS = 250;
+export const DEFAULT_MAX_RESTART_BACKOFF_MS = 8_000;
+/** A sanity bound, not a tuning knob: each worker is a whole Node process and cluster member. */
+export const MAX_WORKERS = 256;
+const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_NODE_ID_CHARS = 64;
+
+export interface SupervisorOptions {
+  /** The node's id; worker i is `<nodeId>-w<i>`. */
+  nodeId: string;
+  /** Worker processes, default os.availableParallelism(). */
+  workers: number;
+  /** The shared listening port; 0 = a free one picked at start. */
+  port: number;
+  /** The host the workers listen on (SB_HOST), used to refuse a port that already answers. */
+  host: string;
+  /** The environment every worker starts with (SB_NODE_ID and SB_PORT are set over it). */
+  env: NodeJS.ProcessEnv;
+  /** The compiled cli.js the workers run; default the one next to this module. */
+  cliPath: string;
+  readyTimeoutMs: number;
+  stopGraceMs: number;
+  maxRestarts: number;
+  restartWindowMs: number;
+  restartBackoffMs: number;
+  maxRestartBackoffMs: number;
+}
+
+/** A node id for a supervisor when none is configured: the host name made id-safe, plus the pid. */
+export function defaultNodeId(): string {
+  const host = hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 40);
+  return `${host}-${process.pid}`;
+}
+
+/** The id of worker `index` of node `nodeId` (also its SB_NODE_ID, so its cluster member id). */
+export function workerId(nodeId: string, index: number): string {
+  return `${nodeId}-w${index}`;
+}
+
+function nonNegativeInt(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
+}
+
+function positiveInt(value: number, name: string): void {
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
+}
+
+/** Merges `o` over the defaults, validates every field, returns a frozen object (env is copied, not frozen). */
+export function parseSupervisorOptions(
+  o: Partial<SupervisorOptions> & Pick<SupervisorOptions, 'port'>,
+): Readonly<SupervisorOptions> {
+  const opts: SupervisorOptions = {
+    nodeId: o.nodeId ?? defaultNodeId(),
+    workers: o.workers ?? availableParallelism(),
+    port: o.port,
+    host: o.host ?? '127.0.0.1',
+    env: { ...(o.env ?? process.env) },
+    cliPath: o.cliPath ?? fileURLToPath(new URL('./cli.js', import.meta.url)),
+    readyTimeoutMs: o.readyTimeoutMs ?? DEFAULT_WORKER_READY_TIMEOUT_MS,
+    stopGraceMs: o.stopGraceMs ?? DEFAULT_WORKER_STOP_GRACE_MS,
+    maxRestarts: o.maxRestarts ?? DEFAULT_MAX_RESTARTS,
+    restartWindowMs: o.restartWindowMs ?? DEFAULT_RESTART_WINDOW_MS,
+    restartBackoffMs: o.restartBackoffMs ?? DEFAULT_RESTART_BACKOFF_MS,
+    maxRestartBackoffMs: o.maxRestartBackoffMs ?? DEFAULT_MAX_RESTART_BACKOFF_MS,
+  };
+  if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
+    throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
+  }
+  const lastWorker = workerId(opts.nodeId, opts.workers - 1);
+  if (!NODE_ID_PATTERN.test(opts.nodeId) || lastWorker.length > MAX_NODE_ID_CHARS) {
+    throw new Error(`nodeId must be A-Z a-z 0-9 _ - and leave room for the worker suffix (${lastWorker})`);
+  }
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+    throw new Error('port must be an integer from 0 to 65535');
+  }
+  if (opts.host === '') throw new Error('host must not be empty');
+  if (opts.cliPath === '') throw new Error('cliPath must not be empty');
+  positiveInt(opts.readyTimeoutMs, 'readyTimeoutMs');
+  positiveInt(opts.stopGraceMs, 'stopGraceMs');
+  nonNegativeInt(opts.maxRestarts, 'maxRestarts');
+  positiveInt(opts.restartWindowMs, 'restartWindowMs');
+  nonNegativeInt(opts.restartBackoffMs, 'restartBackoffMs');
+  nonNegativeInt(opts.maxRestartBackoffMs, 'maxRestartBackoffMs');
+  if (opts.maxRestartBackoffMs < opts.restartBackoffMs) {
+    throw new Error('maxRestartBackoffMs must be at least restartBackoffMs');
+  }
+  return Object.freeze(opts);
+}
+
+export type RestartDecision = { restart: true; delayMs: number } | { restart: false; reason: string };
+
+/**
+ * Whether a worker that crashed at `nowMs` is restarted, and after what delay. `history` holds the times of
+ * its earlier restarts (any order); only those within the window count. The delay doubles with each restart
+ * in the window: base, 2·base, 4·base, ... capped at the maximum.
+ */
+export function restartDecision(
+  history: readonly number[],
+  nowMs: number,
+  o: Pick<SupervisorOptions, 'maxRestarts' | 'restartWindowMs' | 'restartBackoffMs' | 'maxRestartBackoffMs'>,
+): RestartDecision {
+  const recent = history.filter((t) => nowMs - t < o.restartWindowMs).length;
+  if (recent >= o.maxRestarts) {
+    return {
+      restart: false,
+      reason: `${recent} restarts within ${o.restartWindowMs} ms (limit ${o.maxRestarts})`,
+    };
+  }
+  return { restart: true, delayMs: Math.min(o.restartBackoffMs * 2 ** recent, o.maxRestartBackoffMs) };
+}

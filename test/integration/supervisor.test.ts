@@ -1,0 +1,177 @@
+/**
+ * One node = supervisor + 2 workers on one port (`switchboard serve --workers 2`), as a real child process
+ * against real NATS and Cassandra: the kernel spreads sockets over both workers (SO_REUSEPORT), the workers
+ * are cluster members that route to each other, a SIGKILLed worker comes back, and SIGTERM drains with 1012.
+ */
+import * as assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET, TEST_NATS_URL } from '../harness/env.js';
+import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const READY_TIMEOUT_MS = 45_000;
+const RESTART_TIMEOUT_MS = 15_000;
+/** The supervisor's default grace before SIGKILL; a drain must finish well within it. */
+const STOP_GRACE_MS = 30_000;
+const SPREAD_SOCKETS = 20;
+const MAX_ATTEMPTS = 40;
+
+const auth = createAuthenticator(TEST_JWT_SECRET);
+const nodeId = `sup${process.pid}`;
+const [w0, w1] = [`${nodeId}-w0`, `${nodeId}-w1`];
+let supervisor: ChildProcess;
+let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+let port = 0;
+let workers: Array<{ id: string; pid: number }> = [];
+const logs: Array<Record<string, unknown>> = [];
+let stderr = '';
+let seq = 0;
+const uid = (p: string) => `${p}-${process.pid}-${++seq}`;
+
+async function connect(tenant: string, user: string, role: TokenRole): Promise<TestClient> {
+  const token = await auth.sign({ tenant, sub: user, role }, 600);
+  return connectClient(`ws://127.0.0.1:${port}/ws/${role}`, token, 'switchboard.v1.json');
+}
+
+/** Connects until the kernel hands the socket to worker `id`; closes the misses. */
+async function connectTo(id: string, tenant: string, user: string, role: TokenRole): Promise<TestClient> {
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    const c = await connect(tenant, user, role);
+    if (c.welcome.node === id) return c;
+    await c.close();
+  }
+  return assert.fail(`no socket landed on ${id} in ${MAX_ATTEMPTS} attempts`);
+}
+
+async function waitForLog(match: (l: Record<string, unknown>) => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = logs.find(match);
+    if (hit) return hit;
+    if (Date.now() > deadline) return assert.fail(`no matching log line within ${timeoutMs} ms:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const isMsg = (conv: string, s: number) => (f: Frame) => f.type === 'msg' && f.conv === conv && f.seq === s;
+
+before(async () => {
+  supervisor = spawn(process.execPath, [CLI, 'serve', '--workers', '2', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      SB_NODE_ID: nodeId,
+      SB_NATS_URL: TEST_NATS_URL,
+      SB_CASSANDRA: TEST_CASSANDRA,
+      SB_KEYSPACE: randomKeyspace('sup'),
+      SB_JWT_SECRET: TEST_JWT_SECRET,
+      SB_LEASE_TTL_MS: '3000',
+      SB_LOG_LEVEL: 'info',
+    },
+  });
+  exited = new Promise((resolve) => supervisor.once('exit', (code, signal) => resolve({ code, signal })));
+  createInterface({ input: supervisor.stderr! }).on('line', (line) => {
+    stderr += `${line}\n`;
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not a pino line
+    }
+  });
+  const ready = await new Promise<{ port: number; workers: Array<{ id: string; pid: number }> }>(
+    (resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve not ready:\n${stderr}`)), READY_TIMEOUT_MS);
+      createInterface({ input: supervisor.stdout! }).on('line', (line) => {
+        if (!line.startsWith('{"ready":true')) return;
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as { port: number; workers: Array<{ id: string; pid: number }> });
+      });
+      void exited.then((e) => reject(new Error(`serve exited with ${e.code} before ready:\n${stderr}`)));
+    },
+  );
+  port = ready.port;
+  workers = ready.workers;
+});
+
+after(async () => {
+  if (supervisor.exitCode === null && supervisor.signalCode === null) supervisor.kill('SIGKILL');
+  await exited;
+});
+
+describe('supervisor', () => {
+  test('supervisor - two workers share one port and the kernel spreads sockets over both', async () => {
+    assert.deepEqual(
+      workers.map((w) => w.id),
+      [w0, w1],
+    );
+    const tenant = uid('t');
+    const clients = await Promise.all(
+      Array.from({ length: SPREAD_SOCKETS }, (_, i) => connect(tenant, `v${i}`, 'visitor')),
+    );
+    const perWorker = new Map<unknown, number>();
+    for (const c of clients) perWorker.set(c.welcome.node, (perWorker.get(c.welcome.node) ?? 0) + 1);
+    await Promise.all(clients.map((c) => c.close()));
+    assert.deepEqual([...perWorker.keys()].sort(), [w0, w1], JSON.stringify([...perWorker]));
+  });
+
+  test('supervisor - a visitor on one worker and an agent on the other exchange messages', async () => {
+    const tenant = uid('t');
+    const conv = uid('c');
+    const agent = await connectTo(w0, tenant, 'agent1', 'agent');
+    const visitor = await connectTo(w1, tenant, 'v1', 'visitor');
+    visitor.send({ type: 'send', conv, cmid: 'm1', body: 'hello from w1' });
+    assert.equal((await visitor.next((f) => f.type === 'ack')).seq, 1);
+    assert.equal((await agent.next(isMsg(conv, 1))).body, 'hello from w1');
+    agent.send({ type: 'send', conv, cmid: 'r1', body: 'hello from w0' });
+    assert.equal((await agent.next((f) => f.type === 'ack')).seq, 2);
+    assert.equal((await visitor.next(isMsg(conv, 2))).body, 'hello from w0');
+    await Promise.all([agent.close(), visitor.close()]);
+  });
+
+  test('supervisor - a SIGKILLed worker is restarted and takes sockets again', async (t) => {
+    const victim = workers.find((w) => w.id === w1)!;
+    const t0 = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    const restarted = await waitForLog(
+      (l) => l.msg === 'worker restarted' && l.worker === w1 && l.pid !== victim.pid,
+      RESTART_TIMEOUT_MS,
+    );
+    t.diagnostic(`worker ${w1} back after ${Date.now() - t0} ms (supervisor: downMs ${restarted.downMs})`);
+    assert.notEqual(restarted.pid, victim.pid);
+    assert.doesNotThrow(() => process.kill(restarted.pid as number, 0), 'the new worker process is alive');
+    const c = await connectTo(w1, uid('t'), 'v', 'visitor');
+    c.send({ type: 'ping', ref: 'p' });
+    assert.equal((await c.next((f) => f.type === 'pong')).ref, 'p');
+    await c.close();
+  });
+
+  test('supervisor - SIGTERM drains: sockets close with 1012 and the supervisor exits 0', async () => {
+    const tenant = uid('t');
+    const open = [await connectTo(w0, tenant, 'a', 'visitor'), await connectTo(w1, tenant, 'b', 'visitor')];
+    const t0 = Date.now();
+    supervisor.kill('SIGTERM');
+    const closes = await Promise.all(open.map((c) => c.closed));
+    assert.deepEqual(
+      closes.map((c) => c.code),
+      [1012, 1012],
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error('supervisor did not exit within the grace period')),
+          STOP_GRACE_MS,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < STOP_GRACE_MS);
+    const stopped = await waitForLog((l) => l.msg === 'workers stopped', 1_000);
+    assert.equal(stopped.clean, true);
+  });
+});

@@ -1,0 +1,177 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  configFromEnv,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_KEYSPACE,
+  DEFAULT_NATS_URL,
+  DEFAULT_SHARD_MAILBOX_CAPACITY,
+  DEV_JWT_SECRET,
+  type DeepPartial,
+  type NodeConfig,
+  parseConfig,
+} from '../../src/config.js';
+
+const GOOD_SECRET = 'x'.repeat(32);
+
+function assertDeeplyFrozen(value: unknown, path: string): void {
+  if (value === null || typeof value !== 'object') return;
+  assert.ok(Object.isFrozen(value), `${path} is frozen`);
+  for (const [k, v] of Object.entries(value)) assertDeeplyFrozen(v, `${path}.${k}`);
+}
+
+test('config - defaults are valid and use the named constants', () => {
+  const cfg = parseConfig();
+  assert.equal(cfg.http.port, DEFAULT_HTTP_PORT);
+  assert.deepEqual(cfg.nats.servers, [DEFAULT_NATS_URL]);
+  assert.equal(cfg.cassandra.keyspace, DEFAULT_KEYSPACE);
+  assert.equal(cfg.routing.shardMailboxCapacity, DEFAULT_SHARD_MAILBOX_CAPACITY);
+  assert.equal(cfg.auth.jwtSecret, DEV_JWT_SECRET);
+  assert.equal(cfg.auth.devSecret, true);
+  assert.match(cfg.nodeId, /^[A-Za-z0-9_-]{1,64}$/);
+});
+
+test('config - the result is frozen, nested objects and arrays included', () => {
+  const cfg = parseConfig({ nodeId: 'n1' });
+  assertDeeplyFrozen(cfg, 'cfg');
+  assert.throws(() => {
+    (cfg.http as { port: number }).port = 1;
+  }, TypeError);
+  assert.throws(() => (cfg.nats.servers as string[]).push('nats://x'), TypeError);
+});
+
+test('config - overrides merge over defaults field by field', () => {
+  const cfg = parseConfig({ nodeId: 'n1', http: { port: 0 }, auth: { jwtSecret: GOOD_SECRET } });
+  assert.equal(cfg.http.port, 0);
+  assert.equal(cfg.http.host, '127.0.0.1');
+  assert.equal(cfg.auth.devSecret, false);
+  assert.equal(cfg.gateway.maxBodyChars, parseConfig().gateway.maxBodyChars);
+});
+
+const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
+  [{ nodeId: '' }, /^nodeId must be 1-64 characters/],
+  [{ nodeId: 'has.dot' }, /^nodeId must be 1-64 characters/],
+  [{ nodeId: 'n'.repeat(65) }, /^nodeId must be 1-64 characters/],
+  [{ http: { port: -1 } }, /^http\.port must be an integer from 0 to 65535$/],
+  [{ http: { port: 65536 } }, /^http\.port must be an integer from 0 to 65535$/],
+  [{ http: { port: 80.5 } }, /^http\.port must be an integer from 0 to 65535$/],
+  [{ gateway: { maxFrameBytes: 0 } }, /^gateway\.maxFrameBytes must be a positive integer$/],
+  [{ gateway: { maxBodyChars: 1.5 } }, /^gateway\.maxBodyChars must be a positive integer$/],
+  [{ gateway: { idleTimeoutS: -8 } }, /^gateway\.idleTimeoutS must be a positive integer$/],
+  [{ gateway: { idleTimeoutS: 7 } }, /^gateway\.idleTimeoutS must be at least 8/],
+  [{ gateway: { maxBackpressureBytes: 0 } }, /^gateway\.maxBackpressureBytes must be a positive integer$/],
+  [{ auth: { jwtSecret: 'x'.repeat(31) } }, /^auth\.jwtSecret must be at least 32 characters$/],
+  [{ nats: { servers: [] } }, /^nats\.servers must name at least one server$/],
+  [{ nats: { servers: [''] } }, /^nats\.servers must name at least one server$/],
+  [{ cassandra: { contactPoints: [] } }, /^cassandra\.contactPoints must name at least one host$/],
+  [{ cassandra: { keyspace: 'Upper' } }, /^cassandra\.keyspace must be a lower-case CQL identifier/],
+  [{ cassandra: { keyspace: '1ks' } }, /^cassandra\.keyspace must be a lower-case CQL identifier/],
+  [{ cassandra: { keyspace: 'k'.repeat(49) } }, /^cassandra\.keyspace must be a lower-case CQL identifier/],
+  [{ routing: { shardMailboxCapacity: 0 } }, /^routing\.shardMailboxCapacity must be a positive integer$/],
+  [{ routing: { actorMailboxCapacity: -1 } }, /^routing\.actorMailboxCapacity must be a positive integer$/],
+  [{ routing: { requestTimeoutMs: Number.NaN } }, /^routing\.requestTimeoutMs must be a positive integer$/],
+  [{ membership: { leaseTtlMs: 0 } }, /^membership\.leaseTtlMs must be a positive integer$/],
+  [{ membership: { leaseTtlMs: 1499 } }, /^membership\.leaseTtlMs must be at least 1500$/],
+  [{ actors: { maxActive: 0 } }, /^actors\.maxActive must be a positive integer$/],
+  [{ actors: { idleMs: 2.5 } }, /^actors\.idleMs must be a positive integer$/],
+  [{ actors: { recentCmids: 0 } }, /^actors\.recentCmids must be a positive integer$/],
+  [{ pool: { threads: 0 } }, /^pool\.threads must be a positive integer$/],
+  [{ pool: { maxQueue: -5 } }, /^pool\.maxQueue must be a positive integer$/],
+  [{ pool: { batchTexts: 0 } }, /^pool\.batchTexts must be a positive integer$/],
+  [{ pool: { lingerMs: -1 } }, /^pool\.lingerMs must be a non-negative integer$/],
+];
+
+test('config - each invalid field is refused with its fixed message', () => {
+  for (const [override, message] of INVALID) {
+    assert.throws(
+      () => parseConfig({ nodeId: 'n1', ...override }),
+      { message },
+      `${JSON.stringify(override)} is refused with ${message}`,
+    );
+  }
+});
+
+test('config - boundary values are accepted', () => {
+  const cfg = parseConfig({
+    nodeId: 'n'.repeat(64),
+    http: { port: 65535 },
+    gateway: { idleTimeoutS: 8 },
+    auth: { jwtSecret: GOOD_SECRET },
+    cassandra: { keyspace: 'k'.repeat(48) },
+    membership: { leaseTtlMs: 1500 },
+    pool: { lingerMs: 0 },
+  });
+  assert.equal(cfg.pool.lingerMs, 0);
+  assert.equal(cfg.membership.leaseTtlMs, 1500);
+});
+
+test('config - an unknown cassandra.consistency is refused', () => {
+  // The type allows four levels; a value from SB_CASSANDRA_CONSISTENCY is only cast, never checked.
+  const consistency = 'LOCAL_QUROUM' as NodeConfig['cassandra']['consistency'];
+  assert.throws(() => parseConfig({ nodeId: 'n1', cassandra: { consistency } }), /cassandra\.consistency/);
+});
+
+test('configFromEnv - maps SB_* variables onto the config', () => {
+  const cfg = parseConfig(
+    configFromEnv({
+      SB_NODE_ID: 'node-7',
+      SB_HOST: '0.0.0.0',
+      SB_PORT: '9090',
+      SB_JWT_SECRET: GOOD_SECRET,
+      SB_CASSANDRA: '10.0.0.1:9042,10.0.0.2:9042',
+      SB_CASSANDRA_DC: 'dc2',
+      SB_KEYSPACE: 'sb_test',
+      SB_CASSANDRA_CONSISTENCY: 'LOCAL_QUORUM',
+      SB_SHARD_MAILBOX: '32',
+      SB_REQUEST_TIMEOUT_MS: '750',
+      SB_LEASE_TTL_MS: '3000',
+      SB_POOL_THREADS: '2',
+      SB_POOL_MAX_QUEUE: '8',
+      SB_LOG_LEVEL: 'debug',
+    }),
+  );
+  assert.equal(cfg.nodeId, 'node-7');
+  assert.deepEqual(cfg.http, { host: '0.0.0.0', port: 9090 });
+  assert.equal(cfg.auth.jwtSecret, GOOD_SECRET);
+  assert.deepEqual(cfg.cassandra.contactPoints, ['10.0.0.1:9042', '10.0.0.2:9042']);
+  assert.equal(cfg.cassandra.localDataCenter, 'dc2');
+  assert.equal(cfg.cassandra.keyspace, 'sb_test');
+  assert.equal(cfg.cassandra.consistency, 'LOCAL_QUORUM');
+  assert.equal(cfg.routing.shardMailboxCapacity, 32);
+  assert.equal(cfg.routing.requestTimeoutMs, 750);
+  assert.equal(cfg.membership.leaseTtlMs, 3000);
+  assert.deepEqual(cfg.pool, { ...parseConfig().pool, threads: 2, maxQueue: 8 });
+  assert.equal(cfg.logLevel, 'debug');
+});
+
+test('configFromEnv - an empty environment leaves every default', () => {
+  const cfg = parseConfig({ ...configFromEnv({}), nodeId: 'n1' });
+  assert.deepEqual(cfg, parseConfig({ nodeId: 'n1' }));
+});
+
+test('configFromEnv - SB_NATS_URL is a comma-separated list, trimmed', () => {
+  const cfg = parseConfig(configFromEnv({ SB_NODE_ID: 'n1', SB_NATS_URL: 'nats://a:4222, nats://b:4222 ,' }));
+  assert.deepEqual(cfg.nats.servers, ['nats://a:4222', 'nats://b:4222']);
+});
+
+test('configFromEnv - a non-integer SB_PORT throws naming the variable', () => {
+  for (const raw of ['abc', '80.5', '8080x']) {
+    assert.throws(
+      () => configFromEnv({ SB_PORT: raw }),
+      { message: new RegExp(`^SB_PORT must be an integer, got '${raw}'`) },
+      raw,
+    );
+  }
+});
+
+test('configFromEnv - a blank SB_PORT throws instead of becoming port 0', () => {
+  // Number(' ') is 0, which would silently mean "any free port".
+  assert.throws(() => configFromEnv({ SB_PORT: ' ' }), /SB_PORT must be an integer/);
+});
+
+test('configFromEnv - NODE_ENV=production without SB_JWT_SECRET throws', () => {
+  assert.throws(() => configFromEnv({ NODE_ENV: 'production' }), /SB_JWT_SECRET must be set/);
+  assert.throws(() => configFromEnv({ NODE_ENV: 'production', SB_JWT_SECRET: '' }), /SB_JWT_SECRET/);
+  const cfg = parseConfig(configFromEnv({ NODE_ENV: 'production', SB_JWT_SECRET: GOOD_SECRET }));
+  assert.equal(cfg.auth.devSecret, false);
+});

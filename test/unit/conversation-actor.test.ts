@@ -1,0 +1,259 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  type ConversationContext,
+  type ConversationState,
+  conversationBehaviour,
+  initialState,
+  type Recipient,
+  type SendMessage,
+} from '../../actors/conversation.js';
+import { SwitchboardError } from '../../src/protocol/errors.js';
+import type { ConversationRecord, MessageRow } from '../../src/store/types.js';
+import { SimulatedClock } from '../fixtures/simulated-clock.js';
+
+const EMPTY = { record: null, lastSeq: 0, recent: [] };
+
+/**
+ * An in-memory context that records every effect. `failNextAppend` makes the next append reject;
+ * `loseOwnershipDuringAppend` makes the fence fail from the next append on.
+ */
+class RecordingContext implements ConversationContext {
+  readonly clock = new SimulatedClock();
+  readonly appended: MessageRow[] = [];
+  readonly saved: ConversationRecord[] = [];
+  readonly saveTimes: number[] = [];
+  readonly delivered: Array<{ row: MessageRow; recipients: readonly Recipient[] }> = [];
+  failNextAppend = false;
+  loseOwnershipDuringAppend = false;
+  owner = true;
+  private ids = 0;
+
+  readonly store = {
+    append: async (row: MessageRow): Promise<void> => {
+      if (this.failNextAppend) {
+        this.failNextAppend = false;
+        throw new Error('write timeout');
+      }
+      if (this.loseOwnershipDuringAppend) this.owner = false;
+      this.appended.push(row);
+    },
+    saveConversation: async (record: ConversationRecord, writeTimeMs: number): Promise<void> => {
+      this.saved.push(record);
+      this.saveTimes.push(writeTimeMs);
+    },
+  };
+
+  fence(): number {
+    if (!this.owner) throw new SwitchboardError('unavailable', 'lease lost');
+    return this.clock.now();
+  }
+
+  newId(): string {
+    this.ids++;
+    return `id-${this.ids}`;
+  }
+
+  deliver(row: MessageRow, recipients: readonly Recipient[]): void {
+    this.delivered.push({ row, recipients });
+  }
+}
+
+const visitor = (cmid: string, sender = 'v1', body = 'hello'): SendMessage => ({
+  type: 'send',
+  sender,
+  role: 'visitor',
+  cmid,
+  body,
+});
+const agent = (cmid: string, sender = 'a1', body = 'hi there'): SendMessage => ({
+  type: 'send',
+  sender,
+  role: 'agent',
+  cmid,
+  body,
+});
+
+function fresh(recentLimit = 16): { state: ConversationState; ctx: RecordingContext } {
+  return { state: initialState('acme', 'c1', EMPTY, recentLimit), ctx: new RecordingContext() };
+}
+
+test('conversation actor - the first visitor send creates the record and gets seq 1', async () => {
+  const { state, ctx } = fresh();
+  const ack = await conversationBehaviour(state, visitor('m1'), ctx);
+  assert.deepEqual(ack, { cmid: 'm1', conv: 'c1', seq: 1, id: 'id-1', ts: ctx.clock.now() });
+  assert.deepEqual(ctx.saved, [
+    { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: null, createdAt: ctx.clock.now() },
+  ]);
+  assert.equal(ctx.appended.length, 1);
+  assert.deepEqual(ctx.appended[0], {
+    tenant: 'acme',
+    conv: 'c1',
+    seq: 1,
+    id: 'id-1',
+    sender: 'v1',
+    senderRole: 'visitor',
+    cmid: 'm1',
+    body: 'hello',
+    ts: ctx.clock.now(),
+  });
+});
+
+test('conversation actor - seq increases by one per message and ts follows the clock', async () => {
+  const { state, ctx } = fresh();
+  const acks = [];
+  for (let i = 1; i <= 3; i++) {
+    acks.push(await conversationBehaviour(state, visitor(`m${i}`), ctx));
+    ctx.clock.advance(1000);
+  }
+  assert.deepEqual(
+    acks.map((a) => a.seq),
+    [1, 2, 3],
+  );
+  assert.equal((acks[2]?.ts ?? 0) - (acks[0]?.ts ?? 0), 2000);
+  assert.equal(ctx.saved.length, 1, 'the record is saved once');
+});
+
+test('conversation actor - an agent send on an unassigned conversation claims it', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  const ack = await conversationBehaviour(state, agent('a-m1'), ctx);
+  assert.equal(ack.seq, 2);
+  assert.equal(ctx.saved.length, 2);
+  assert.equal(ctx.saved[1]?.agent, 'a1');
+  assert.equal(ctx.saved[1]?.visitor, 'v1');
+  assert.equal(ctx.appended[1]?.senderRole, 'agent');
+});
+
+test('conversation actor - another agent is forbidden once assigned', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  await conversationBehaviour(state, agent('a-m1'), ctx);
+  await assert.rejects(conversationBehaviour(state, agent('x-m1', 'a2'), ctx), { code: 'forbidden' });
+  assert.equal(ctx.appended.length, 2);
+});
+
+test('conversation actor - another visitor is forbidden', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  await assert.rejects(conversationBehaviour(state, visitor('m2', 'v2'), ctx), { code: 'forbidden' });
+  assert.equal(ctx.appended.length, 1);
+  assert.equal(ctx.delivered.length, 1);
+});
+
+test('conversation actor - an agent sending to an unknown conversation gets not_found', async () => {
+  const { state, ctx } = fresh();
+  await assert.rejects(conversationBehaviour(state, agent('a-m1'), ctx), { code: 'not_found' });
+  assert.deepEqual(ctx.saved, []);
+  assert.deepEqual(ctx.appended, []);
+  assert.deepEqual(ctx.delivered, []);
+});
+
+test('conversation actor - a repeated cmid returns the original ack without a second append', async () => {
+  const { state, ctx } = fresh();
+  const first = await conversationBehaviour(state, visitor('m1'), ctx);
+  ctx.clock.advance(5000);
+  const again = await conversationBehaviour(state, visitor('m1', 'v1', 'hello (retry)'), ctx);
+  assert.deepEqual(again, first);
+  assert.equal(ctx.appended.length, 1);
+  assert.equal(ctx.delivered.length, 1);
+  const next = await conversationBehaviour(state, visitor('m2'), ctx);
+  assert.equal(next.seq, 2);
+});
+
+test('conversation actor - a failed append consumes no seq and delivers nothing', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  ctx.failNextAppend = true;
+  await assert.rejects(conversationBehaviour(state, visitor('m2'), ctx), /write timeout/);
+  assert.equal(ctx.delivered.length, 1);
+  // The retry of the same cmid is stored, with the seq the failed attempt would have had.
+  const retry = await conversationBehaviour(state, visitor('m2'), ctx);
+  assert.equal(retry.seq, 2);
+  assert.deepEqual(
+    ctx.appended.map((r) => [r.seq, r.cmid]),
+    [
+      [1, 'm1'],
+      [2, 'm2'],
+    ],
+  );
+});
+
+test('conversation actor - losing ownership during the write gives unavailable and no ack', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  ctx.loseOwnershipDuringAppend = true;
+  await assert.rejects(conversationBehaviour(state, visitor('m2'), ctx), { code: 'unavailable' });
+  assert.equal(ctx.delivered.length, 1, 'nothing delivered for the unacked write');
+  // Not the owner: nothing more is written.
+  await assert.rejects(conversationBehaviour(state, visitor('m3'), ctx), { code: 'unavailable' });
+  assert.equal(ctx.appended.length, 2);
+});
+
+test('conversation actor - writes are stamped with the fence time', async () => {
+  const { state, ctx } = fresh();
+  ctx.clock.advance(42);
+  const ack = await conversationBehaviour(state, visitor('m1'), ctx);
+  assert.deepEqual(ctx.saveTimes, [ctx.clock.now()]);
+  assert.equal(ack.ts, ctx.clock.now());
+  assert.equal(ctx.appended[0]?.ts, ctx.clock.now());
+});
+
+test('conversation actor - recipients are visitor + lobby before assignment, visitor + agent after', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  await conversationBehaviour(state, agent('a-m1'), ctx);
+  await conversationBehaviour(state, visitor('m2'), ctx);
+  const toVisitor: Recipient = { kind: 'user', user: 'v1' };
+  const toAgent: Recipient = { kind: 'user', user: 'a1' };
+  const bySeq = ctx.delivered.map((d) => [d.row.seq, d.recipients]);
+  assert.deepEqual(bySeq[0], [1, [toVisitor, { kind: 'lobby' }]]);
+  assert.deepEqual(bySeq.slice(1), [
+    [2, [toVisitor, toAgent]],
+    [3, [toVisitor, toAgent]],
+  ]);
+});
+
+test('conversation actor - recent cmids are bounded by recentLimit, oldest evicted first', async () => {
+  const { state, ctx } = fresh(3);
+  for (let i = 1; i <= 4; i++) await conversationBehaviour(state, visitor(`m${i}`), ctx);
+  // m2..m4 are still remembered: retries return their acks.
+  assert.equal((await conversationBehaviour(state, visitor('m2'), ctx)).seq, 2);
+  assert.equal((await conversationBehaviour(state, visitor('m4'), ctx)).seq, 4);
+  assert.equal(ctx.appended.length, 4);
+  // m1 was evicted, so it is stored again as a new message.
+  assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 5);
+  assert.equal(ctx.appended.length, 5);
+});
+
+test('conversation actor - initialState restores lastSeq and recent cmids from a snapshot', async () => {
+  const record: ConversationRecord = { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: 'a1', createdAt: 1 };
+  const recent = [
+    { cmid: 'old', sender: 'v1', seq: 40, id: 'id-40', ts: 40 },
+    { cmid: 'm41', sender: 'v1', seq: 41, id: 'id-41', ts: 41 },
+    { cmid: 'm42', sender: 'v1', seq: 42, id: 'id-42', ts: 42 },
+  ];
+  const state = initialState('acme', 'c1', { record, lastSeq: 42, recent }, 2);
+  const ctx = new RecordingContext();
+  assert.deepEqual(await conversationBehaviour(state, visitor('m41'), ctx), {
+    cmid: 'm41',
+    conv: 'c1',
+    seq: 41,
+    id: 'id-41',
+    ts: 41,
+  });
+  assert.equal(ctx.appended.length, 0);
+  // Only the newest `recentLimit` were kept: 'old' is a new message now.
+  assert.equal((await conversationBehaviour(state, visitor('old'), ctx)).seq, 43);
+  assert.equal((await conversationBehaviour(state, agent('a-1'), ctx)).seq, 44);
+  assert.deepEqual(ctx.saved, [], 'a restored record is not saved again');
+});
+
+test('conversation actor - the same cmid from two senders is two messages', async () => {
+  const state = initialState('acme', 'c1', { record: null, lastSeq: 0, recent: [] }, 8);
+  const ctx = new RecordingContext();
+  assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 1);
+  assert.equal((await conversationBehaviour(state, agent('m1'), ctx)).seq, 2);
+  assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 1);
+  assert.equal(ctx.appended.length, 2);
+});

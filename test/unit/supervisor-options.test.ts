@@ -1,0 +1,95 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  DEFAULT_MAX_RESTART_BACKOFF_MS,
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_RESTART_BACKOFF_MS,
+  DEFAULT_RESTART_WINDOW_MS,
+  DEFAULT_WORKER_STOP_GRACE_MS,
+  defaultNodeId,
+  parseSupervisorOptions,
+  restartDecision,
+  workerId,
+} from '../../src/supervisor-options.js';
+
+const policy = {
+  maxRestarts: DEFAULT_MAX_RESTARTS,
+  restartWindowMs: DEFAULT_RESTART_WINDOW_MS,
+  restartBackoffMs: DEFAULT_RESTART_BACKOFF_MS,
+  maxRestartBackoffMs: DEFAULT_MAX_RESTART_BACKOFF_MS,
+};
+
+test('supervisor options - defaults are filled in and the result is frozen', () => {
+  const o = parseSupervisorOptions({ port: 8080, nodeId: 'n1', env: {} });
+  assert.equal(o.workers >= 1, true);
+  assert.equal(o.stopGraceMs, DEFAULT_WORKER_STOP_GRACE_MS);
+  assert.equal(o.maxRestarts, DEFAULT_MAX_RESTARTS);
+  assert.match(o.cliPath, /cli\.js$/);
+  assert.equal(Object.isFrozen(o), true);
+  assert.equal(workerId(o.nodeId, 3), 'n1-w3');
+});
+
+test('supervisor options - the default node id is a valid id', () => {
+  assert.doesNotThrow(() => parseSupervisorOptions({ port: 0, nodeId: defaultNodeId(), workers: 4 }));
+});
+
+const invalid: Array<[string, Parameters<typeof parseSupervisorOptions>[0], RegExp]> = [
+  ['zero workers', { port: 1, workers: 0 }, /^workers must be an integer from 1 to 256$/],
+  ['too many workers', { port: 1, workers: 257 }, /^workers must be an integer from 1 to 256$/],
+  ['fractional workers', { port: 1, workers: 1.5 }, /^workers must be an integer/],
+  ['node id with a dot', { port: 1, nodeId: 'host.example' }, /^nodeId must be/],
+  ['node id too long for the suffix', { port: 1, nodeId: 'x'.repeat(62), workers: 2 }, /^nodeId must be/],
+  ['negative port', { port: -1 }, /^port must be an integer from 0 to 65535$/],
+  ['port too large', { port: 70000 }, /^port must be an integer from 0 to 65535$/],
+  ['empty host', { port: 1, host: '' }, /^host must not be empty$/],
+  ['zero grace', { port: 1, stopGraceMs: 0 }, /^stopGraceMs must be a positive integer$/],
+  ['zero ready timeout', { port: 1, readyTimeoutMs: 0 }, /^readyTimeoutMs must be a positive integer$/],
+  ['negative restarts', { port: 1, maxRestarts: -1 }, /^maxRestarts must be a non-negative integer$/],
+  ['zero window', { port: 1, restartWindowMs: 0 }, /^restartWindowMs must be a positive integer$/],
+  [
+    'cap below base backoff',
+    { port: 1, restartBackoffMs: 500, maxRestartBackoffMs: 100 },
+    /^maxRestartBackoffMs must be at least restartBackoffMs$/,
+  ],
+];
+
+for (const [name, input, message] of invalid) {
+  test(`supervisor options - rejects ${name}`, () => {
+    assert.throws(() => parseSupervisorOptions({ nodeId: 'n1', ...input }), message);
+  });
+}
+
+test('supervisor restarts - the delay doubles with each restart in the window, up to the cap', () => {
+  const now = 1_000_000;
+  const delays: number[] = [];
+  const history: number[] = [];
+  for (let i = 0; i < DEFAULT_MAX_RESTARTS; i++) {
+    const d = restartDecision(history, now, { ...policy, maxRestartBackoffMs: 1_000 });
+    assert.equal(d.restart, true);
+    if (d.restart) delays.push(d.delayMs);
+    history.push(now - 1);
+  }
+  assert.deepEqual(delays, [250, 500, 1000, 1000, 1000]);
+});
+
+test('supervisor restarts - the next crash after the limit within the window gives the worker up', () => {
+  const now = 1_000_000;
+  const history = Array.from({ length: DEFAULT_MAX_RESTARTS }, (_, i) => now - 1_000 * (i + 1));
+  const d = restartDecision(history, now, policy);
+  assert.equal(d.restart, false);
+  if (!d.restart) assert.match(d.reason, /5 restarts within 60000 ms/);
+});
+
+test('supervisor restarts - restarts older than the window no longer count', () => {
+  const now = 1_000_000;
+  const old = Array.from({ length: 10 }, (_, i) => now - DEFAULT_RESTART_WINDOW_MS - i);
+  assert.deepEqual(restartDecision(old, now, policy), { restart: true, delayMs: DEFAULT_RESTART_BACKOFF_MS });
+  assert.deepEqual(restartDecision([...old, now - 10], now, policy), {
+    restart: true,
+    delayMs: 2 * DEFAULT_RESTART_BACKOFF_MS,
+  });
+});
+
+test('supervisor restarts - maxRestarts 0 never restarts', () => {
+  assert.equal(restartDecision([], 0, { ...policy, maxRestarts: 0 }).restart, false);
+});

@@ -1,0 +1,111 @@
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createTextPool } from '../../src/pool/text-pool.js';
+import { BusyError } from '../../src/protocol/errors.js';
+
+// Runs the real piscina pool over the compiled worker (dist/workers/text-worker.js).
+
+test('text pool - masks badword and reports the hit', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, lingerMs: 1 });
+  try {
+    assert.deepEqual(await pool.filter('what a badword!'), { text: 'what a *******!', hits: ['badword'] });
+    assert.deepEqual(await pool.filter('nothing to see'), { text: 'nothing to see', hits: [] });
+  } finally {
+    await pool.close();
+  }
+});
+
+test('text pool - concurrent texts each get their own result across micro-batches', async () => {
+  const pool = createTextPool({ threads: 2, maxQueue: 64, batchTexts: 7, lingerMs: 2 });
+  try {
+    const n = 300;
+    const texts = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `#${i} badword #${i}` : `#${i} clean`));
+    const results = await Promise.all(texts.map((t) => pool.filter(t)));
+    results.forEach((r, i) => {
+      if (i % 3 === 0) assert.deepEqual(r, { text: `#${i} ******* #${i}`, hits: ['badword'] }, `text ${i}`);
+      else assert.deepEqual(r, { text: `#${i} clean`, hits: [] }, `text ${i}`);
+    });
+    assert.equal(pool.stats().completed, n);
+    assert.equal(pool.stats().buffered, 0);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('text pool - a full queue rejects with busy and every accepted text is still right', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 1, batchTexts: 1, lingerMs: 0 });
+  try {
+    // Warm the worker so the burst below meets a running thread, not a starting one.
+    await pool.filter('warm up');
+    const n = 200;
+    const settled = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) => pool.filter(`${i} badword ${'x'.repeat(2000)}`)),
+    );
+    let busy = 0;
+    let ok = 0;
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') {
+        ok++;
+        assert.deepEqual(
+          s.value,
+          { text: `${i} ******* ${'x'.repeat(2000)}`, hits: ['badword'] },
+          `text ${i}`,
+        );
+      } else {
+        busy++;
+        const err = s.reason as unknown;
+        assert.ok(err instanceof BusyError, `text ${i} rejected with ${String(err)}`);
+        assert.equal(err.code, 'busy');
+        assert.equal(err.capacity, 1);
+        assert.ok(err.retryAfterMs !== undefined && err.retryAfterMs > 0);
+      }
+    });
+    assert.ok(busy > 0, 'some texts are refused');
+    assert.ok(ok > 0, 'some texts are served');
+    assert.equal(busy + ok, n);
+    // After the burst the pool serves again.
+    assert.deepEqual(await pool.filter('badword'), { text: '*******', hits: ['badword'] });
+  } finally {
+    await pool.close();
+  }
+});
+
+test('text pool - close resolves after use', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
+  assert.deepEqual(await pool.filter('idiot'), { text: '*****', hits: ['idiot'] });
+  await pool.close();
+  assert.deepEqual(pool.stats(), { buffered: 0, queuedBatches: 0, completed: 1 });
+});
+
+test('text pool - filter after close rejects instead of starting a new worker', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
+  await pool.close();
+  await assert.rejects(pool.filter('after close'));
+});
+
+test('text pool - close with texts still buffered settles them and does not crash the process', async () => {
+  const script = fileURLToPath(new URL('../fixtures/pool-close-while-buffered.js', import.meta.url));
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, [script], { timeout: 20_000 }).catch((err) => {
+    assert.fail(
+      `the process died: ${String(err.stderr ?? err)
+        .split('\n')
+        .slice(0, 6)
+        .join('\n')}`,
+    );
+  });
+  const settled = JSON.parse(stdout.trim()) as Array<{ ok?: unknown; error?: string }>;
+  assert.equal(settled.length, 2);
+  const expected = [
+    { text: 'a *******', hits: ['badword'] },
+    { text: 'b clean', hits: [] },
+  ];
+  // Each pending text is either served correctly or refused; none hangs or gets a wrong result.
+  settled.forEach((s, i) => {
+    if ('ok' in s) assert.deepEqual(s.ok, expected[i]);
+    else assert.equal(typeof s.error, 'string');
+  });
+});
