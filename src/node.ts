@@ -13,6 +13,7 @@ import { createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { lobbySubject, Sessions, userSubject } from './gateway/sessions.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
 import type { MsgFrame } from './protocol/frames.js';
@@ -91,6 +92,15 @@ export async function startNode(
   await ownership.start();
 
   const sessions = new Sessions(transport);
+  const metrics = createMetrics(config.nodeId, {
+    routers: () => routers.stats(),
+    writer: () => store.stats(),
+    pool: () => pool.stats(),
+    dispatcher: () => dispatcher.stats(),
+    sockets: () => sessions.socketCount,
+    heldShards: () => ownership?.heldShards().length ?? 0,
+    members: () => membership.members().length,
+  });
   let gateway: Gateway;
   try {
     gateway = await startGateway({
@@ -101,6 +111,7 @@ export async function startNode(
       store,
       sessions,
       ready: () => membership.leaseValid(),
+      metrics: () => metrics.render(),
       cluster: () => ({
         members: membership.members(),
         shardsOwned: ownership?.ownedCount() ?? 0,

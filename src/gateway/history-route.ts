@@ -8,7 +8,7 @@ import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { Authenticator, Principal } from './auth.js';
-import { bearerToken, sendError, sendJson, type TrackedResponse } from './http.js';
+import { bearerToken, decodePathSegment, sendError, sendJson, type TrackedResponse } from './http.js';
 
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 500;
@@ -26,8 +26,8 @@ export interface HistoryItem {
 
 function parseIntParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const n = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new SwitchboardError('invalid_field', `${name} must be an integer from ${min} to ${max}`);
   }
   return n;
@@ -53,7 +53,7 @@ export function historyRoute(
   store: HistoryStore,
 ): void {
   // Everything from req must be read before the first await (uWS reuses it).
-  const conv = decodeURIComponent(req.getParameter(0) ?? '');
+  const conv = decodePathSegment(req.getParameter(0) ?? '', 'conversation id');
   const token = bearerToken(req);
   const beforeRaw = req.getQuery('before');
   const limitRaw = req.getQuery('limit');

@@ -1,6 +1,6 @@
 /** Small helpers for uWebSockets.js HTTP responses: JSON bodies, error bodies, abort tracking. */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { type SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -30,6 +30,32 @@ export function track(res: HttpResponse): TrackedResponse {
   return t;
 }
 
+/** Percent-decodes a path segment; a malformed escape is `invalid_field`, never a thrown URIError. */
+export function decodePathSegment(raw: string, name: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new SwitchboardError('invalid_field', `${name} is not a valid percent-encoded path segment`);
+  }
+}
+
+/**
+ * Runs a uWS handler so that nothing it throws synchronously escapes into uWS (which would take
+ * the process down): the client gets a JSON error instead.
+ */
+export function guarded<A extends unknown[]>(
+  handler: (t: TrackedResponse, ...args: A) => void,
+): (res: HttpResponse, ...args: A) => void {
+  return (res, ...args) => {
+    const t = track(res);
+    try {
+      handler(t, ...args);
+    } catch (err) {
+      sendError(t, err);
+    }
+  };
+}
+
 export function sendJson(
   t: TrackedResponse,
   status: number,
@@ -42,6 +68,15 @@ export function sendJson(
     t.res.writeHeader('content-type', 'application/json');
     for (const [k, v] of Object.entries(headers)) t.res.writeHeader(k, v);
     t.res.end(JSON.stringify(body));
+  });
+}
+
+export function sendText(t: TrackedResponse, status: number, body: string, contentType: string): void {
+  if (t.aborted) return;
+  t.res.cork(() => {
+    t.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
+    t.res.writeHeader('content-type', contentType);
+    t.res.end(body);
   });
 }
 
@@ -58,10 +93,13 @@ export function sendError(t: TrackedResponse, err: unknown): void {
   sendJson(t, e.httpStatus, body, headers);
 }
 
-/** The bearer token from `Authorization: Bearer ...`, else from the `token` query parameter. */
+/**
+ * The bearer token from `Authorization: Bearer ...` (scheme case-insensitive, RFC 7235), else
+ * from the `token` query parameter (uWS has already percent-decoded it).
+ */
 export function bearerToken(req: HttpRequest): string | undefined {
   const auth = req.getHeader('authorization');
-  if (auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  if (auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
   const q = req.getQuery('token');
-  return q ? decodeURIComponent(q) : undefined;
+  return q || undefined;
 }

@@ -22,11 +22,20 @@ import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore } from '../store/types.js';
 import type { Authenticator, Principal } from './auth.js';
 import { historyRoute } from './history-route.js';
-import { bearerToken, sendError as sendHttpError, sendJson, track } from './http.js';
+import {
+  bearerToken,
+  guarded,
+  sendError as sendHttpError,
+  sendJson,
+  sendText,
+  type TrackedResponse,
+  track,
+} from './http.js';
 import type { SessionSocket, Sessions } from './sessions.js';
 
 const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
 export const HARD_FRAME_CAP_FACTOR = 4;
+export const TOKEN_SWEEP_INTERVAL_MS = 15_000;
 
 export interface GatewayDeps {
   config: Readonly<NodeConfig>;
@@ -36,6 +45,8 @@ export interface GatewayDeps {
   store: HistoryStore;
   sessions: Sessions;
   ready(): boolean;
+  /** Prometheus exposition text for /metrics. */
+  metrics(): Promise<string>;
   /** This node's view of the cluster, for /readyz and /admin/shards. */
   cluster(): ClusterView;
   log: { warn(obj: object, msg: string): void };
@@ -148,53 +159,19 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
         const t = track(res);
-        const key = req.getHeader('sec-websocket-key');
-        const protocols = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const token = bearerToken(req);
-        const codec = negotiateSubprotocol(protocols);
-        if (!codec) {
-          const message = 'offer Sec-WebSocket-Protocol switchboard.v1.msgpack or switchboard.v1.json';
-          sendHttpError(t, new SwitchboardError('unsupported_subprotocol', message));
-          return;
+        try {
+          upgrade(t, res, req, context);
+        } catch (err) {
+          sendHttpError(t, err);
         }
-        deps.auth.verify(token).then(
-          (p: Principal) => {
-            if (t.aborted) return;
-            if (p.role !== role) {
-              sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
-              return;
-            }
-            const userData: SocketData = {
-              tenant: p.tenant,
-              user: p.user,
-              role: p.role,
-              codec,
-              expiresAt: p.expiresAt,
-              closed: false,
-              deliver(bytes, decodedFrame) {
-                if (this.closed || !this.ws) return;
-                const status = this.codec.binary
-                  ? this.ws.send(bytes, true)
-                  : this.ws.send(JSON.stringify(decodedFrame()), false);
-                if (status === 2) this.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
-              },
-            };
-            res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
-          },
-          (err) => sendHttpError(t, err),
-        );
       },
       open: (ws) => {
-        const data = ws.getUserData();
-        data.ws = ws;
-        sockets.add(ws);
-        deps.sessions.add(data).then(
-          () => sendWelcome(data),
-          () => {
-            if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
-          },
-        );
+        try {
+          open(ws);
+        } catch (err) {
+          deps.log.warn({ err }, 'could not register a new socket');
+          ws.end(CLOSE_CODES.reconnectElsewhere, 'node cannot take sockets right now');
+        }
       },
       message: onMessage,
       close: (ws) => {
@@ -204,30 +181,115 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         deps.sessions.remove(data);
       },
     });
+
+    function upgrade(
+      t: TrackedResponse,
+      res: uWS.HttpResponse,
+      req: uWS.HttpRequest,
+      context: uWS.us_socket_context_t,
+    ) {
+      const key = req.getHeader('sec-websocket-key');
+      const protocols = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const token = bearerToken(req);
+      const codec = negotiateSubprotocol(protocols);
+      if (!codec) {
+        const message = 'offer Sec-WebSocket-Protocol switchboard.v1.msgpack or switchboard.v1.json';
+        sendHttpError(t, new SwitchboardError('unsupported_subprotocol', message));
+        return;
+      }
+      deps.auth.verify(token).then(
+        (p: Principal) => {
+          if (t.aborted) return;
+          if (p.role !== role) {
+            sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
+            return;
+          }
+          const userData: SocketData = {
+            tenant: p.tenant,
+            user: p.user,
+            role: p.role,
+            codec,
+            expiresAt: p.expiresAt,
+            closed: false,
+            deliver(bytes, decodedFrame) {
+              if (this.closed || !this.ws) return;
+              const status = this.codec.binary
+                ? this.ws.send(bytes, true)
+                : this.ws.send(JSON.stringify(decodedFrame()), false);
+              if (status === 2) this.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+            },
+          };
+          res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
+        },
+        (err) => sendHttpError(t, err),
+      );
+    }
   }
+
+  function open(ws: uWS.WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    data.ws = ws;
+    sockets.add(ws);
+    deps.sessions.add(data).then(
+      () => sendWelcome(data),
+      () => {
+        if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
+      },
+    );
+  }
+
+  // Sockets that only receive never pass through onMessage's expiry check: sweep them.
+  const expirySweep = setInterval(() => {
+    const now = Date.now();
+    for (const ws of sockets)
+      if (ws.getUserData().expiresAt <= now) ws.end(CLOSE_CODES.tokenExpired, 'token expired');
+  }, TOKEN_SWEEP_INTERVAL_MS);
+  expirySweep.unref();
 
   wsRoute('/ws/visitor', 'visitor');
   wsRoute('/ws/agent', 'agent');
 
-  app.get('/healthz', (res) => sendJson(track(res), 200, { status: 'ok', node: config.nodeId }));
-  app.get('/readyz', (res) => {
-    const ok = deps.ready();
-    const { members, shardsOwned, held } = deps.cluster();
-    sendJson(track(res), ok ? 200 : 503, {
-      status: ok ? 'ready' : 'not ready',
-      node: config.nodeId,
-      members,
-      shardsOwned,
-      shardsHeld: held.length,
-    });
-  });
+  app.get(
+    '/healthz',
+    guarded((t) => sendJson(t, 200, { status: 'ok', node: config.nodeId })),
+  );
+  app.get(
+    '/readyz',
+    guarded((t) => {
+      const ok = deps.ready();
+      const { members, shardsOwned, held } = deps.cluster();
+      sendJson(t, ok ? 200 : 503, {
+        status: ok ? 'ready' : 'not ready',
+        node: config.nodeId,
+        members,
+        shardsOwned,
+        shardsHeld: held.length,
+      });
+    }),
+  );
   // Operational view of shard placement (no secrets; the gateway binds to loopback by default).
-  app.get('/admin/shards', (res) => sendJson(track(res), 200, { node: config.nodeId, ...deps.cluster() }));
-  app.get('/api/v1/conversations/:id/messages', (res, req) => {
-    const t = track(res);
-    historyRoute(t, req, deps.auth, deps.store);
-  });
-  app.any('/*', (res) => sendHttpError(track(res), new SwitchboardError('not_found', 'no such route')));
+  app.get(
+    '/admin/shards',
+    guarded((t) => sendJson(t, 200, { node: config.nodeId, ...deps.cluster() })),
+  );
+  app.get(
+    '/metrics',
+    guarded((t) => {
+      deps.metrics().then(
+        (text) => sendText(t, 200, text, 'text/plain; version=0.0.4'),
+        (err) => sendHttpError(t, err),
+      );
+    }),
+  );
+  app.get(
+    '/api/v1/conversations/:id/messages',
+    guarded((t, req: uWS.HttpRequest) => historyRoute(t, req, deps.auth, deps.store)),
+  );
+  app.any(
+    '/*',
+    guarded((t) => sendHttpError(t, new SwitchboardError('not_found', 'no such route'))),
+  );
 
   return new Promise((resolve, reject) => {
     app.listen(config.http.host, config.http.port, (listenSocket) => {
@@ -238,6 +300,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         close() {
+          clearInterval(expirySweep);
           uWS.us_listen_socket_close(listenSocket);
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
           app.close();

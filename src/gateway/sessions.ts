@@ -30,6 +30,7 @@ export function lobbySubject(tenant: string): string {
 
 export class Sessions {
   private readonly interests = new Map<string, Interest>();
+  private count = 0;
 
   constructor(private readonly transport: Transport) {}
 
@@ -38,20 +39,21 @@ export class Sessions {
    * published after that reaches the socket (the gateway sends `welcome` only then).
    */
   async add(socket: SessionSocket): Promise<void> {
+    this.count++;
     let created = this.join(userSubject(socket.tenant, socket.user), socket);
     if (socket.role === 'agent') created = this.join(lobbySubject(socket.tenant), socket) || created;
     if (created) await this.transport.flush();
   }
 
   remove(socket: SessionSocket): void {
+    this.count--;
     this.leave(userSubject(socket.tenant, socket.user), socket);
     if (socket.role === 'agent') this.leave(lobbySubject(socket.tenant), socket);
   }
 
+  /** Sockets registered in this process. */
   get socketCount(): number {
-    let n = 0;
-    for (const [subject, i] of this.interests) if (subject.startsWith('sb.user.')) n += i.sockets.size;
-    return n;
+    return this.count;
   }
 
   closeAll(): void {

@@ -119,6 +119,9 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
       const body = o['body'];
       if (typeof body !== 'string') throw invalid('body must be a string');
       if (body.trim().length === 0) throw invalid('body must not be empty');
+      // A lone surrogate cannot be encoded as UTF-8: refuse it rather than store U+FFFD.
+      if (!body.isWellFormed())
+        throw new SwitchboardError('invalid_utf8', 'body holds a lone UTF-16 surrogate');
       if (body.length > maxBodyChars) {
         throw new SwitchboardError('payload_too_large', `body must be at most ${maxBodyChars} characters`);
       }

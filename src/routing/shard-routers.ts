@@ -22,6 +22,8 @@ export interface RouterStats {
   activeActors: number;
   ownedShards: number;
   inFlight: number;
+  /** The most requests admitted to one shard right now. */
+  maxShardDepth: number;
   rejected: number;
 }
 
@@ -90,11 +92,13 @@ export class ShardRouters {
   stats(): RouterStats {
     let ownedShards = 0;
     let inFlight = 0;
+    let maxShardDepth = 0;
     for (let s = 0; s < SHARD_COUNT; s++) {
       ownedShards += this.owned[s]!;
       inFlight += this.pending[s]!;
+      maxShardDepth = Math.max(maxShardDepth, this.pending[s]!);
     }
-    return { activeActors: this.cells.size, ownedShards, inFlight, rejected: this.rejected };
+    return { activeActors: this.cells.size, ownedShards, inFlight, maxShardDepth, rejected: this.rejected };
   }
 
   close(): void {

@@ -337,6 +337,40 @@ describe('bad input', () => {
     assert.equal(nowhere.status, 404);
   });
 
+  test('bad input - malformed percent-escapes in path and token are answered, not fatal', async () => {
+    const badPath = await fetch(`${a.httpBase}/api/v1/conversations/%E0%A4%A/messages`, {
+      headers: { authorization: `Bearer ${await token(tenant, 'v', 'visitor')}` },
+    });
+    assert.equal(badPath.status, 400);
+    const badToken = await fetch(`${a.httpBase}/api/v1/conversations/${conv}/messages?token=%25E0%A`);
+    assert.equal(badToken.status, 401);
+    const lower = await fetch(`${a.httpBase}/api/v1/conversations/${conv}/messages`, {
+      headers: { authorization: `bearer ${await token(tenant, 'v', 'visitor')}` },
+    });
+    assert.equal(lower.status, 200, 'the bearer scheme is case-insensitive');
+    const health = await fetch(`${a.httpBase}/healthz`);
+    assert.equal(health.status, 200);
+  });
+
+  test('bad input - a body with a lone surrogate gets invalid_utf8', async () => {
+    visitor.sendRaw('{"type":"send","conv":"c-sur","cmid":"sur1","body":"x\\ud800y"}', false);
+    const f = await expectError('invalid_utf8');
+    assert.equal(f.ref, 'sur1');
+  });
+
+  test('bad input - /metrics exposes mailbox and rejection figures', async () => {
+    const res = await fetch(`${a.httpBase}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    for (const name of [
+      'switchboard_shard_mailbox_max_depth',
+      'switchboard_busy_rejections_total',
+      'switchboard_sockets',
+    ]) {
+      assert.match(text, new RegExp(`^${name}\\{`, 'm'));
+    }
+  });
+
   test('bad input - after all of it the node still serves a well-behaved client', async () => {
     visitor.send({ type: 'ping', ref: 'p1' });
     const pong = await visitor.next((f) => f.type === 'pong');

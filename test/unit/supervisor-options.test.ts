@@ -55,7 +55,7 @@ const invalid: Array<[string, Parameters<typeof parseSupervisorOptions>[0], RegE
 
 for (const [name, input, message] of invalid) {
   test(`supervisor options - rejects ${name}`, () => {
-    assert.throws(() => parseSupervisorOptions({ nodeId: 'n1', ...input }), message);
+    assert.throws(() => parseSupervisorOptions({ nodeId: 'n1', ...input }), { message });
   });
 }
 
