@@ -101,17 +101,18 @@ function printAddresses(host: string, port: number): void {
 }
 
 const program = new Command('switchboard').description('Switchboard chat broker');
-const workersHelp = 'worker processes sharing the port (default: available CPUs)';
+const portHelp = `shared HTTP/WebSocket port (default: SB_PORT, else ${DEFAULT_HTTP_PORT}; 0 = any free port)`;
+const workersHelp = 'worker processes sharing the port, one per available CPU by default';
 
 program
   .command('start')
   .description('start nats-server and Cassandra (when not running) and one node (supervisor + workers)')
-  .option('-p, --port <port>', 'gateway HTTP/WebSocket port', intOption, DEFAULT_HTTP_PORT)
+  .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
-  .action(async (opts: { port: number; workers: number }) => {
+  .action(async (opts: { port?: number; workers: number }) => {
     const env = configFromEnv();
     const nodeId = env.nodeId ?? defaultNodeId();
-    const config = workerConfig(nodeId, env.http?.port ?? opts.port);
+    const config = workerConfig(nodeId, opts.port ?? env.http?.port ?? DEFAULT_HTTP_PORT);
     const stack = await ensureLocalStack({
       natsPort: LOCAL_NATS_PORT,
       cassandraPort: LOCAL_CASSANDRA_PORT,
@@ -155,11 +156,7 @@ program
 program
   .command('serve')
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
-  .option(
-    '-p, --port <port>',
-    `shared HTTP/WebSocket port (default: SB_PORT or ${DEFAULT_HTTP_PORT}; 0 = any)`,
-    intOption,
-  )
+  .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
   .action(async (opts: { port?: number; workers: number }) => {
     const env = configFromEnv();

@@ -142,7 +142,8 @@ export class ShardRouters {
     return false;
   }
 
-  private passivateIdle(): void {
+  /** Passivates every idle actor not used for `idleMs` (run by a timer; public for tests). */
+  passivateIdle(): void {
     const cutoff = this.ctx.clock.now() - this.opts.idleMs;
     for (const [key, cell] of this.cells) {
       if (!cell.busy && cell.lastActiveAt < cutoff) this.cells.delete(key);
