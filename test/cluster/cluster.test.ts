@@ -11,7 +11,7 @@ import { type NatsClusterHandle, startNatsCluster } from '../../src/stack/nats-s
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
 import { assertHistoryKeepsAcks, readAll, SteadyLoad, sleep } from '../harness/load.js';
-import { connectClient, type Frame } from '../harness/ws-client.js';
+import { connectClient } from '../harness/ws-client.js';
 
 const LEASE_TTL_MS = 3000;
 const auth = createAuthenticator(TEST_JWT_SECRET);

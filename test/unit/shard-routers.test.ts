@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConversationContext, SendMessage } from '../../actors/conversation.js';
-import { SwitchboardError } from '../../src/protocol/errors.js';
+import type { SwitchboardError } from '../../src/protocol/errors.js';
 import { ShardRouters, type ShardRoutersOptions } from '../../src/routing/shard-routers.js';
 import type { ConversationSnapshot, MessageRow } from '../../src/store/types.js';
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
@@ -31,9 +31,21 @@ function setup(opts: Partial<ShardRoutersOptions> = {}) {
   const clock = new SimulatedClock();
   const store = new Store();
   let n = 0;
-  const ctx: Omit<ConversationContext, 'fence'> = { store, clock, newId: () => `id${++n}`, deliver: () => {} };
+  const ctx: Omit<ConversationContext, 'fence'> = {
+    store,
+    clock,
+    newId: () => `id${++n}`,
+    deliver: () => {},
+  };
   const routers = new ShardRouters(
-    { shardMailboxCapacity: 64, actorMailboxCapacity: 64, maxActive: 100, idleMs: 60_000, recentCmids: 16, ...opts },
+    {
+      shardMailboxCapacity: 64,
+      actorMailboxCapacity: 64,
+      maxActive: 100,
+      idleMs: 60_000,
+      recentCmids: 16,
+      ...opts,
+    },
     store,
     ctx,
   );
@@ -41,7 +53,13 @@ function setup(opts: Partial<ShardRoutersOptions> = {}) {
   return { clock, store, routers };
 }
 
-const send = (cmid: string): SendMessage => ({ type: 'send', sender: 'v1', role: 'visitor', cmid, body: 'x' });
+const send = (cmid: string): SendMessage => ({
+  type: 'send',
+  sender: 'v1',
+  role: 'visitor',
+  cmid,
+  body: 'x',
+});
 
 function gate(store: Store): () => void {
   let open!: () => void;
