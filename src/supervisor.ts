@@ -165,10 +165,10 @@ export async function startSupervisor(
       const results = await Promise.all(
         live.map(async (s) => {
           const r = await s.proc!.stop(o.stopGraceMs);
-          s.state = 'stopped';
           return { id: s.id, code: r.code, signal: r.signal, forced: r.forced };
         }),
       );
+      for (const s of slots) if (s.state !== 'failed') s.state = 'stopped';
       const clean = results.every((r) => r.code === 0 && !r.forced);
       log.info({ clean, workers: results }, 'workers stopped');
       resolveDone('stopped');

@@ -4,16 +4,17 @@
  * a node joining, sustained overload — and the guarantees checked from history afterwards.
  */
 import * as assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { createAuthenticator } from '../../src/gateway/auth.js';
 import { rendezvousOwner, SHARD_COUNT } from '../../src/routing/shard.js';
 import { type NatsClusterHandle, startNatsCluster } from '../../src/stack/nats-server.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
 import { assertHistoryKeepsAcks, readAll, SteadyLoad, sleep } from '../harness/load.js';
-import { connectClient } from '../harness/ws-client.js';
+import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
-const LEASE_TTL_MS = 3000;
+// Short enough for quick failovers, long enough that a loaded 2-core box renews in time.
+const LEASE_TTL_MS = 4000;
 const auth = createAuthenticator(TEST_JWT_SECRET);
 const keyspace = randomKeyspace('cluster');
 let nats: NatsClusterHandle;
@@ -44,16 +45,48 @@ async function view(node: BrokerProcess): Promise<View> {
   return { ...ready, held: shards.held };
 }
 
-/** Waits until `node` sees exactly `members` and every shard owned; returns the time it took. */
-async function settled(node: BrokerProcess, members: string[], timeoutMs = 20_000): Promise<number> {
+/**
+ * Waits until every node in `nodes` sees exactly those members, every shard is owned, and each
+ * node holds exactly its rendezvous share; returns the time it took.
+ */
+async function settled(nodes: BrokerProcess[], timeoutMs = 30_000): Promise<number> {
   const t0 = Date.now();
-  const want = [...members].sort().join(',');
+  const members = nodes.map((n) => n.nodeId).sort();
+  const share = (id: string) =>
+    [...Array(SHARD_COUNT).keys()].filter((s) => rendezvousOwner(s, members) === id).join(',');
   for (;;) {
-    const v = await view(node).catch(() => undefined);
-    if (v && v.members.join(',') === want && v.shardsOwned === SHARD_COUNT) return Date.now() - t0;
-    if (Date.now() - t0 > timeoutMs) assert.fail(`not settled on ${want}: ${JSON.stringify(v)}`);
+    const views = await Promise.all(nodes.map((n) => view(n).catch(() => undefined)));
+    const ok = views.every(
+      (v, i) =>
+        v !== undefined &&
+        v.members.join(',') === members.join(',') &&
+        v.shardsOwned === SHARD_COUNT &&
+        v.held.join(',') === share(nodes[i]!.nodeId),
+    );
+    if (ok) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) assert.fail(`not settled on ${members}: ${JSON.stringify(views)}`);
     await sleep(50);
   }
+}
+
+/** Sends and waits for the ack, retrying the same cmid on transient errors as a client would. */
+async function sendUntilAck(
+  c: TestClient,
+  frame: { conv: string; cmid: string; body: string },
+): Promise<Frame> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    c.send({ type: 'send', ...frame });
+    const f = await c.next(
+      (x) => (x.type === 'ack' || x.type === 'error') && (x.cmid === frame.cmid || x.ref === frame.cmid),
+    );
+    if (f.type === 'ack') return f;
+    assert.ok(
+      ['busy', 'unavailable', 'timeout'].includes(String(f.code)),
+      `unexpected error ${JSON.stringify(f)}`,
+    );
+    await sleep(200);
+  }
+  return assert.fail(`no ack for ${frame.cmid}`);
 }
 
 async function verifyLoad(load: SteadyLoad, node: BrokerProcess, tenant: string, n: number): Promise<number> {
@@ -74,6 +107,9 @@ before(async () => {
   nats = await startNatsCluster(3);
 });
 
+// A failed test must not leave its brokers in the next test's cluster.
+afterEach(stopAll);
+
 after(async () => {
   await stopAll();
   await nats?.stop();
@@ -82,10 +118,7 @@ after(async () => {
 describe('cluster', () => {
   test('cluster - visitors and agents on different nodes get every message once, in seq order', async () => {
     const nodes = await Promise.all([broker('c1-a', 0), broker('c1-b', 1), broker('c1-c', 2)]);
-    await settled(
-      nodes[0]!,
-      nodes.map((n) => n.nodeId),
-    );
+    await settled(nodes);
     const N = 12;
     await Promise.all(
       [0, 1, 2, 3, 4, 5].map(async (i) => {
@@ -105,8 +138,7 @@ describe('cluster', () => {
         );
         for (let k = 1; k <= N; k++) {
           const who = k % 3 === 0 ? agent : visitor;
-          who.send({ type: 'send', conv, cmid: `m${k}`, body: `text ${k}` });
-          const ack = await who.next((f) => f.type === 'ack' && f.cmid === `m${k}`);
+          const ack = await sendUntilAck(who, { conv, cmid: `m${k}`, body: `text ${k}` });
           assert.equal(ack.seq, k);
         }
         await sleep(200);
@@ -128,10 +160,7 @@ describe('cluster', () => {
 
   test('cluster - kill -9 of a node under load loses no acked message and stores none twice', async (t) => {
     const nodes = await Promise.all([broker('c2-a', 0), broker('c2-b', 1), broker('c2-c', 2)]);
-    await settled(
-      nodes[0]!,
-      nodes.map((n) => n.nodeId),
-    );
+    await settled(nodes);
     const tenant = 't2';
     let targets: BrokerProcess[] = nodes;
     const load = new SteadyLoad({ tenant, conversations: 12, targets: () => targets, ackTimeoutMs: 3000 });
@@ -141,7 +170,7 @@ describe('cluster', () => {
     const killedAt = Date.now();
     await victim.kill();
     running.splice(running.indexOf(victim), 1);
-    const failoverMs = await settled(nodes[0]!, [nodes[0]!.nodeId, nodes[1]!.nodeId]);
+    const failoverMs = await settled(nodes.slice(0, 2));
     t.diagnostic(
       `every shard had an owner again ${failoverMs} ms after kill -9 (lease TTL ${LEASE_TTL_MS} ms)`,
     );
@@ -161,10 +190,7 @@ describe('cluster', () => {
 
   test('cluster - SIGSTOP past the lease then SIGCONT: no seq written twice by two owners', async (t) => {
     const nodes = await Promise.all([broker('c3-a', 0), broker('c3-b', 1), broker('c3-c', 2)]);
-    await settled(
-      nodes[0]!,
-      nodes.map((n) => n.nodeId),
-    );
+    await settled(nodes);
     const tenant = 't3';
     const paused = nodes[2]!;
     const load = new SteadyLoad({
@@ -179,11 +205,7 @@ describe('cluster', () => {
     await sleep(LEASE_TTL_MS * 2 + 1000);
     paused.signal('SIGCONT');
     // The resumed node must fence itself, then rejoin and take its shards back.
-    await settled(
-      nodes[0]!,
-      nodes.map((n) => n.nodeId),
-      30_000,
-    );
+    await settled(nodes, 40_000);
     await sleep(1500);
     await load.stop();
     const stored = await verifyLoad(load, nodes[0]!, tenant, 12);
@@ -194,7 +216,7 @@ describe('cluster', () => {
 
   test('cluster - a joining node takes only the shards rendezvous hashing gives it', async (t) => {
     const [a, b] = await Promise.all([broker('c4-a', 0), broker('c4-b', 1)]);
-    await settled(a!, [a!.nodeId, b!.nodeId]);
+    await settled([a!, b!]);
     const tenant = 't4';
     const load = new SteadyLoad({ tenant, conversations: 8, targets: () => [a!, b!], ackTimeoutMs: 3000 });
     await sleep(1000);
@@ -204,15 +226,7 @@ describe('cluster', () => {
     ]);
     const c = await broker('c4-c', 2);
     const members = [a!.nodeId, b!.nodeId, c.nodeId];
-    const joinMs = await settled(a!, members);
-    // Wait until each node holds exactly its rendezvous share.
-    const share = (id: string) =>
-      [...Array(SHARD_COUNT).keys()].filter((s) => rendezvousOwner(s, members) === id).join(',');
-    for (;;) {
-      const views = await Promise.all([a!, b!, c].map(view));
-      if (views.every((v, i) => v.held.join(',') === share(members[i]!))) break;
-      await sleep(50);
-    }
+    const joinMs = await settled([a!, b!, c]);
     const after = await Promise.all([a!, b!, c].map(view));
     for (const [i, id] of [a!.nodeId, b!.nodeId].entries()) {
       const kept = after[i]!.held;
@@ -234,7 +248,7 @@ describe('cluster', () => {
 
   test('cluster - sustained overload answers busy and RSS stays bounded', async (t) => {
     const node = await broker('c5-a', 0, { SB_SHARD_MAILBOX: '8' });
-    await settled(node, [node.nodeId]);
+    await settled([node]);
     const token = await auth.sign({ tenant: 't5', sub: 'flood', role: 'visitor' }, 600);
     const sockets = await Promise.all(
       Array.from({ length: 16 }, () =>

@@ -168,7 +168,13 @@ test('store - loadSnapshot gives lastSeq and recent acks across a bucket boundar
     ['c9', 'c10', 'c11', 'c12', 'c13'],
   );
   const ack = snapshot.recent.at(-1);
-  assert.deepEqual(ack, { cmid: 'c13', seq: 13, id: message('snap', 13).id, ts: T0_MS + 13 });
+  assert.deepEqual(ack, {
+    cmid: 'c13',
+    sender: 'visitor-1',
+    seq: 13,
+    id: message('snap', 13).id,
+    ts: T0_MS + 13,
+  });
 
   assert.equal((await store.loadSnapshot(TENANT, 'snap', 50)).recent.length, 13);
   assert.deepEqual(await store.loadSnapshot(TENANT, 'snap', 0), { record, lastSeq: 13, recent: [] });

@@ -2,6 +2,8 @@
  * One node = supervisor + 2 workers on one port (`switchboard serve --workers 2`), as a real child process
  * against real NATS and Cassandra: the kernel spreads sockets over both workers (SO_REUSEPORT), the workers
  * are cluster members that route to each other, a SIGKILLed worker comes back, and SIGTERM drains with 1012.
+ * It runs its own nats-server: every process on one NATS server joins one cluster (one members bucket, one
+ * set of shard subjects), so sharing the suite's server with slice.test.ts would mix the two files' nodes.
  */
 import * as assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -9,7 +11,8 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
-import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET, TEST_NATS_URL } from '../harness/env.js';
+import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
+import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -23,6 +26,7 @@ const MAX_ATTEMPTS = 40;
 const auth = createAuthenticator(TEST_JWT_SECRET);
 const nodeId = `sup${process.pid}`;
 const [w0, w1] = [`${nodeId}-w0`, `${nodeId}-w1`];
+let nats: NatsServerHandle;
 let supervisor: ChildProcess;
 let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 let port = 0;
@@ -60,12 +64,13 @@ async function waitForLog(match: (l: Record<string, unknown>) => boolean, timeou
 const isMsg = (conv: string, s: number) => (f: Frame) => f.type === 'msg' && f.conv === conv && f.seq === s;
 
 before(async () => {
+  nats = await startNatsServer();
   supervisor = spawn(process.execPath, [CLI, 'serve', '--workers', '2', '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
       SB_NODE_ID: nodeId,
-      SB_NATS_URL: TEST_NATS_URL,
+      SB_NATS_URL: nats.url,
       SB_CASSANDRA: TEST_CASSANDRA,
       SB_KEYSPACE: randomKeyspace('sup'),
       SB_JWT_SECRET: TEST_JWT_SECRET,
@@ -98,8 +103,10 @@ before(async () => {
 });
 
 after(async () => {
-  if (supervisor.exitCode === null && supervisor.signalCode === null) supervisor.kill('SIGKILL');
+  if (supervisor && supervisor.exitCode === null && supervisor.signalCode === null)
+    supervisor.kill('SIGKILL');
   await exited;
+  await nats?.stop();
 });
 
 describe('supervisor', () => {

@@ -9,7 +9,8 @@ import { NATS_HOST, startNatsCluster, startNatsServer } from '../../src/stack/na
 import { isTcpReachable } from '../../src/stack/process.js';
 import { probeCql } from '../../src/store/cql-probe.js';
 
-const HTTP_PROBE_TIMEOUT_MS = 500;
+// Generous: the suite runs beside Cassandra and broker processes on 2 cores.
+const HTTP_PROBE_TIMEOUT_MS = 5_000;
 const CASSANDRA_TEST_TIMEOUT_MS = 300_000;
 
 /** GET a monitoring endpoint; null when it does not answer within HTTP_PROBE_TIMEOUT_MS. */

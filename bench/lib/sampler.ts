@@ -1,0 +1,154 @@
+/**
+ * Samples process groups once a second from /proc: for each group (broker, generators, nats, cassandra)
+ * the summed RSS and CPU (in cores: 1.0 = one core fully busy), plus the broker probe's heap when present,
+ * and the machine's CPU. The series become the report's RSS/CPU charts and the "what was the limit" notes.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProbeRecord } from '../probe/memory-reporter.js';
+import { CLOCK_TICKS_PER_S, readMachineCpu, readProcStat } from './proc.js';
+
+export const SAMPLE_INTERVAL_MS = 1000;
+/** A probe record older than this belongs to a process that has gone (or stalled): ignored. */
+const PROBE_STALE_MS = 5000;
+
+export interface GroupSample {
+  processes: number;
+  rssBytes: number;
+  /** CPU used since the previous sample, in cores. */
+  cpuCores: number;
+  /** From the in-process probe (broker only); undefined when no probe file was readable. */
+  heapUsedBytes?: number;
+  heapTotalBytes?: number;
+  externalBytes?: number;
+  /** Highest event-loop utilisation among the group's probed processes, 0..1. */
+  maxElu?: number;
+}
+
+export interface ResourceSample {
+  /** Epoch ms. */
+  at: number;
+  groups: Record<string, GroupSample>;
+  /** Whole-machine CPU busy since the previous sample, 0..1 (all cores). */
+  machineBusy: number;
+}
+
+export interface SamplerOptions {
+  /** Group name → the pids that belong to it now (resolved on every sample). */
+  groups: Record<string, () => readonly number[]>;
+  /** Folder the probe writes `<pid>.json` into, when the broker runs with it. */
+  probeDir?: string;
+  intervalMs?: number;
+}
+
+function readProbes(dir: string): Map<number, ProbeRecord> {
+  const out = new Map<number, ProbeRecord>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue;
+    try {
+      const r = JSON.parse(readFileSync(join(dir, name), 'utf8')) as ProbeRecord;
+      if (Date.now() - r.at < PROBE_STALE_MS) out.set(r.pid, r);
+    } catch {
+      // A file replaced mid-read: the next sample gets it.
+    }
+  }
+  return out;
+}
+
+export class ResourceSampler {
+  readonly samples: ResourceSample[] = [];
+  private readonly lastTicks = new Map<number, number>();
+  private lastMachine = readMachineCpu();
+  private lastAt = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: SamplerOptions) {}
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.samples.push(this.sample()), this.opts.intervalMs ?? SAMPLE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Takes a sample now (not added to `samples`); CPU covers the time since the previous one. */
+  sample(): ResourceSample {
+    const at = Date.now();
+    const elapsedS = Math.max(0.001, (at - this.lastAt) / 1000);
+    this.lastAt = at;
+    const probes = this.opts.probeDir ? readProbes(this.opts.probeDir) : new Map<number, ProbeRecord>();
+    const groups: Record<string, GroupSample> = {};
+    for (const [name, resolve] of Object.entries(this.opts.groups)) {
+      const g: GroupSample = { processes: 0, rssBytes: 0, cpuCores: 0 };
+      for (const pid of resolve()) {
+        const st = readProcStat(pid);
+        if (!st) continue;
+        g.processes++;
+        g.rssBytes += st.rssBytes;
+        const before = this.lastTicks.get(pid);
+        // A process first seen now contributes from the next sample on (its earlier CPU is not this interval's).
+        if (before !== undefined) g.cpuCores += (st.cpuTicks - before) / CLOCK_TICKS_PER_S / elapsedS;
+        this.lastTicks.set(pid, st.cpuTicks);
+        const p = probes.get(pid);
+        if (p) {
+          g.heapUsedBytes = (g.heapUsedBytes ?? 0) + p.heapUsed;
+          g.heapTotalBytes = (g.heapTotalBytes ?? 0) + p.heapTotal;
+          g.externalBytes = (g.externalBytes ?? 0) + p.external;
+          g.maxElu = Math.max(g.maxElu ?? 0, p.elu);
+        }
+      }
+      groups[name] = g;
+    }
+    const machine = readMachineCpu();
+    const total = machine.totalTicks - this.lastMachine.totalTicks;
+    const machineBusy = total > 0 ? (machine.busyTicks - this.lastMachine.busyTicks) / total : 0;
+    this.lastMachine = machine;
+    return { at, groups, machineBusy };
+  }
+
+  /** Samples taken within [fromMs, toMs] (epoch ms). */
+  between(fromMs: number, toMs: number): ResourceSample[] {
+    return this.samples.filter((s) => s.at >= fromMs && s.at <= toMs);
+  }
+}
+
+export interface GroupStats {
+  meanCpuCores: number;
+  maxCpuCores: number;
+  meanRssBytes: number;
+  maxRssBytes: number;
+  meanHeapUsedBytes?: number;
+  maxElu?: number;
+}
+
+/** Mean/max of one group over some samples (zeros when there are none). */
+export function groupStats(samples: readonly ResourceSample[], group: string): GroupStats {
+  const gs = samples.map((s) => s.groups[group]).filter((g): g is GroupSample => g !== undefined);
+  const mean = (f: (g: GroupSample) => number): number =>
+    gs.length === 0 ? 0 : gs.reduce((a, g) => a + f(g), 0) / gs.length;
+  const heaps = gs.filter((g) => g.heapUsedBytes !== undefined);
+  const elus = gs.filter((g) => g.maxElu !== undefined);
+  const stats: GroupStats = {
+    meanCpuCores: mean((g) => g.cpuCores),
+    maxCpuCores: Math.max(0, ...gs.map((g) => g.cpuCores)),
+    meanRssBytes: mean((g) => g.rssBytes),
+    maxRssBytes: Math.max(0, ...gs.map((g) => g.rssBytes)),
+  };
+  if (heaps.length > 0)
+    stats.meanHeapUsedBytes = heaps.reduce((a, g) => a + (g.heapUsedBytes ?? 0), 0) / heaps.length;
+  if (elus.length > 0) stats.maxElu = Math.max(...elus.map((g) => g.maxElu ?? 0));
+  return stats;
+}
+
+export function meanMachineBusy(samples: readonly ResourceSample[]): number {
+  return samples.length === 0 ? 0 : samples.reduce((a, s) => a + s.machineBusy, 0) / samples.length;
+}
