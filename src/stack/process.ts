@@ -71,6 +71,9 @@ export async function spawnLogged(opts: SpawnLoggedOptions): Promise<ManagedProc
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: ['ignore', fd, fd],
+      // Its own process group: a terminal's Ctrl-C reaches only our CLI, which then stops the
+      // broker nodes first and the servers after them, instead of all at once.
+      detached: true,
     });
   } finally {
     // The child holds its own copy of the descriptor.
