@@ -6,6 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
 import {
@@ -88,15 +89,21 @@ async function roundTrip(visitorNode: BrokerProcess, agentNode: BrokerProcess, s
   }
 }
 
+// Our own nats-server: brokers on one NATS server form one cluster, and other test files run
+// brokers at the same time.
+let nats: NatsServerHandle;
+
 before(async () => {
+  nats = await startNatsServer();
   [a, b] = await Promise.all([
-    startBroker({ nodeId: 'slice-a', keyspace }),
-    startBroker({ nodeId: 'slice-b', keyspace }),
+    startBroker({ nodeId: 'slice-a', keyspace, natsUrl: nats.url }),
+    startBroker({ nodeId: 'slice-b', keyspace, natsUrl: nats.url }),
   ]);
 });
 
 after(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
+  await nats?.stop();
 });
 
 describe('slice', () => {
@@ -151,7 +158,7 @@ describe('slice', () => {
     }
     await visitor.close();
     await a.stop();
-    a = await startBroker({ nodeId: 'slice-a2', keyspace });
+    a = await startBroker({ nodeId: 'slice-a2', keyspace, natsUrl: nats.url });
     const p1 = await history(a, tenant, 'v', 'visitor', conv, '?limit=3');
     assert.deepEqual(
       p1.body.items.map((m) => m.seq),
