@@ -7,6 +7,7 @@ import type { HttpRequest } from 'uWebSockets.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
+import { authorizeRead } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { bearerToken, decodePathSegment, sendError, sendJson, type TrackedResponse } from './http.js';
 
@@ -62,11 +63,7 @@ export function historyRoute(
     if (!ID_PATTERN.test(conv)) throw new SwitchboardError('invalid_field', 'conversation id is malformed');
     const before = parseIntParam(beforeRaw, 'before', 1, Number.MAX_SAFE_INTEGER);
     const limit = parseIntParam(limitRaw, 'limit', 1, MAX_PAGE_LIMIT) ?? DEFAULT_PAGE_LIMIT;
-    const record = await store.loadConversation(p.tenant, conv);
-    if (!record) throw new SwitchboardError('not_found', `no conversation '${conv}'`);
-    const allowed =
-      p.role === 'visitor' ? record.visitor === p.user : record.agent === null || record.agent === p.user;
-    if (!allowed) throw new SwitchboardError('forbidden', 'not a participant of this conversation');
+    await authorizeRead(store, p, conv);
     const page = await store.page(p.tenant, conv, before, limit);
     sendJson(t, 200, { items: page.items.map(toItem), next: page.next });
   })().catch((err) => sendError(t, err));

@@ -13,13 +13,16 @@ import {
   CLOSE_CODES,
   type ErrorFrame,
   frameRef,
+  type MessagesFrame,
   PROTOCOL_VERSION,
   parseClientFrame,
   type SendFrame,
   type ServerFrame,
+  type SyncFrame,
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore } from '../store/types.js';
+import { authorizeRead } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { historyRoute } from './history-route.js';
 import {
@@ -105,6 +108,26 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   }
 
+  async function handleSync(data: SocketData, frame: SyncFrame): Promise<MessagesFrame> {
+    await authorizeRead(deps.store, data, frame.conv);
+    const { items, more } = await deps.store.after(data.tenant, frame.conv, frame.since, frame.limit);
+    return {
+      type: 'messages',
+      conv: frame.conv,
+      items: items.map((r) => ({
+        conv: r.conv,
+        seq: r.seq,
+        id: r.id,
+        from: r.sender,
+        role: r.senderRole,
+        cmid: r.cmid,
+        body: r.body,
+        ts: r.ts,
+      })),
+      more,
+    };
+  }
+
   function onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
     if (message.byteLength > config.gateway.maxFrameBytes) {
@@ -121,6 +144,13 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       const frame = parseClientFrame(decoded, config.gateway.maxBodyChars);
       if (frame.type === 'ping') {
         send(data, frame.ref === undefined ? { type: 'pong' } : { type: 'pong', ref: frame.ref });
+        return;
+      }
+      if (frame.type === 'sync') {
+        handleSync(data, frame).then(
+          (reply) => send(data, reply),
+          (err) => sendError(data, err, undefined),
+        );
         return;
       }
       handleSend(data, frame).then(

@@ -28,7 +28,18 @@ export interface PingFrame {
   ref?: string;
 }
 
-export type ClientFrame = SendFrame | PingFrame;
+/** Asks for the messages after `since` (a gap, or a resume after reconnect). */
+export interface SyncFrame {
+  type: 'sync';
+  conv: string;
+  since: number;
+  limit: number;
+}
+
+export type ClientFrame = SendFrame | PingFrame | SyncFrame;
+
+export const DEFAULT_SYNC_LIMIT = 100;
+export const MAX_SYNC_LIMIT = 500;
 
 // ---- server -> client ----------------------------------------------------------------------------
 
@@ -78,7 +89,16 @@ export interface PongFrame {
   ref?: string;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ErrorFrame | PongFrame;
+/** The answer to `sync`: messages with seq > since, oldest first. */
+export interface MessagesFrame {
+  type: 'messages';
+  conv: string;
+  items: Omit<MsgFrame, 'type'>[];
+  /** True when more messages follow: sync again with `since` = the last item's seq. */
+  more: boolean;
+}
+
+export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ErrorFrame | PongFrame | MessagesFrame;
 
 // ---- validation ----------------------------------------------------------------------------------
 
@@ -126,6 +146,17 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
         throw new SwitchboardError('payload_too_large', `body must be at most ${maxBodyChars} characters`);
       }
       return { type, conv, cmid, body };
+    }
+    case 'sync': {
+      const conv = requireId(o, 'conv');
+      const since = o['since'];
+      if (!Number.isSafeInteger(since) || (since as number) < 0)
+        throw invalid('since must be a non-negative integer');
+      const limit = o['limit'] ?? DEFAULT_SYNC_LIMIT;
+      if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_SYNC_LIMIT) {
+        throw invalid(`limit must be an integer from 1 to ${MAX_SYNC_LIMIT}`);
+      }
+      return { type, conv, since: since as number, limit: limit as number };
     }
     case 'ping': {
       if (o['ref'] === undefined) return { type };

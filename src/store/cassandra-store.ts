@@ -257,6 +257,28 @@ export class CassandraHistoryStore implements HistoryStore {
     return { items, next };
   }
 
+  async after(tenant: string, conv: string, after: number, limit: number) {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+      throw new SwitchboardError('invalid_field', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
+    }
+    if (!Number.isSafeInteger(after) || after < 0) {
+      throw new SwitchboardError('invalid_field', 'since must be a non-negative integer');
+    }
+    const top = await this.#topBucket(tenant, conv);
+    const items: MessageRow[] = [];
+    // seq is gap-free, so the rows after `after` start in its bucket and continue upward.
+    for (
+      let bucket = this.#bucketOf(after + 1);
+      top !== null && bucket <= top && items.length < limit;
+      bucket++
+    ) {
+      const want = limit - items.length;
+      const result = await this.#run(this.#cql.selectAfter, [tenant, conv, bucket, after, want], want);
+      items.push(...result.rows.map((r) => toMessage(tenant, conv, r)));
+    }
+    return { items, more: items.length === limit };
+  }
+
   /** Flushes the writer (every accepted append settles), then shuts the driver down. */
   async close(): Promise<void> {
     await this.#writer.close();

@@ -66,6 +66,7 @@ export function historyStatements(keyspace: string) {
     // Clustering is seq DESC, so these read newest first.
     selectAcks: `SELECT seq, id, cmid, sender, ts FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
     selectPage: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq < ? LIMIT ?`,
+    selectAfter: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq > ? ORDER BY seq ASC LIMIT ?`,
   });
 }
 

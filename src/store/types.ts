@@ -64,5 +64,15 @@ export interface HistoryStore {
   loadSnapshot(tenant: string, conv: string, recentLimit: number): Promise<ConversationSnapshot>;
   /** Messages with seq < before (or the newest when before is undefined), newest first, at most `limit`. */
   page(tenant: string, conv: string, before: number | undefined, limit: number): Promise<HistoryPage>;
+  /**
+   * Messages with seq > after, oldest first, at most `limit` (1–500): what `sync` answers.
+   * `more` is true when newer messages may follow the last one returned.
+   */
+  after(
+    tenant: string,
+    conv: string,
+    after: number,
+    limit: number,
+  ): Promise<{ items: MessageRow[]; more: boolean }>;
   close(): Promise<void>;
 }

@@ -148,6 +148,48 @@ describe('slice', () => {
     await visitor.close();
   });
 
+  test('slice - a reconnecting agent resumes with sync from its last seen seq', async () => {
+    const tenant = uid('t');
+    const conv = uid('c');
+    const visitor = await client(a, tenant, 'v', 'visitor', 'switchboard.v1.json');
+    let agent = await client(b, tenant, 'ag', 'agent', 'switchboard.v1.msgpack');
+    visitor.send({ type: 'send', conv, cmid: 's1', body: 'first' });
+    await agent.next(isMsg(conv, 1));
+    agent.send({ type: 'send', conv, cmid: 'r1', body: 'claimed' });
+    await agent.next((f) => f.type === 'ack');
+    await agent.close();
+    for (let i = 2; i <= 6; i++) {
+      visitor.send({ type: 'send', conv, cmid: `s${i}`, body: `missed ${i}` });
+      await visitor.next((f) => f.type === 'ack' && f.cmid === `s${i}`);
+    }
+    agent = await client(a, tenant, 'ag', 'agent', 'switchboard.v1.msgpack');
+    agent.send({ type: 'sync', conv, since: 2, limit: 3 });
+    const page1 = await agent.next((f) => f.type === 'messages');
+    assert.deepEqual(
+      (page1.items as Frame[]).map((m) => [m.seq, m.body]),
+      [
+        [3, 'missed 2'],
+        [4, 'missed 3'],
+        [5, 'missed 4'],
+      ],
+    );
+    assert.equal(page1.more, true);
+    agent.send({ type: 'sync', conv, since: 5 });
+    const page2 = await agent.next((f) => f.type === 'messages');
+    assert.deepEqual(
+      (page2.items as Frame[]).map((m) => m.seq),
+      [6, 7],
+    );
+    assert.equal(page2.more, false);
+    // Someone else's conversation, and a bad cursor, are refused.
+    const stranger = await client(a, tenant, 'other', 'visitor', 'switchboard.v1.json');
+    stranger.send({ type: 'sync', conv, since: 0 });
+    assert.equal((await stranger.next((f) => f.type === 'error')).code, 'forbidden');
+    stranger.send({ type: 'sync', conv, since: -1 });
+    assert.equal((await stranger.next((f) => f.type === 'error')).code, 'invalid_field');
+    await Promise.all([visitor.close(), agent.close(), stranger.close()]);
+  });
+
   test('slice - history survives a broker restart and pages with a cursor', async () => {
     const tenant = uid('t');
     const conv = uid('c');
