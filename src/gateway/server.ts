@@ -55,11 +55,32 @@ export interface GatewayDeps {
   log: { warn(obj: object, msg: string): void };
 }
 
-interface SocketData extends SessionSocket {
-  readonly codec: Codec;
+/** Per-socket state. A class, so the sockets of a node share one `deliver`, not a closure each. */
+class SocketData implements SessionSocket {
+  readonly tenant: string;
+  readonly user: string;
+  readonly role: 'visitor' | 'agent';
   readonly expiresAt: number;
-  closed: boolean;
-  ws?: uWS.WebSocket<SocketData>;
+  closed = false;
+  ws: uWS.WebSocket<SocketData> | undefined = undefined;
+
+  constructor(
+    p: Principal,
+    readonly codec: Codec,
+  ) {
+    this.tenant = p.tenant;
+    this.user = p.user;
+    this.role = p.role;
+    this.expiresAt = p.expiresAt;
+  }
+
+  deliver(bytes: Uint8Array, decodedFrame: () => unknown): void {
+    if (this.closed || !this.ws) return;
+    const status = this.codec.binary
+      ? this.ws.send(bytes, true)
+      : this.ws.send(JSON.stringify(decodedFrame()), false);
+    if (status === 2) this.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+  }
 }
 
 export interface ClusterView {
@@ -235,21 +256,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
             return;
           }
-          const userData: SocketData = {
-            tenant: p.tenant,
-            user: p.user,
-            role: p.role,
-            codec,
-            expiresAt: p.expiresAt,
-            closed: false,
-            deliver(bytes, decodedFrame) {
-              if (this.closed || !this.ws) return;
-              const status = this.codec.binary
-                ? this.ws.send(bytes, true)
-                : this.ws.send(JSON.stringify(decodedFrame()), false);
-              if (status === 2) this.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
-            },
-          };
+          const userData = new SocketData(p, codec);
           res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
         },
         (err) => sendHttpError(t, err),
