@@ -5,13 +5,14 @@
 import { ulid } from 'ulidx';
 import type { ConversationContext, Recipient } from '../actors/conversation.js';
 import { systemClock } from './clock.js';
+import { withClusterLock } from './cluster/lock.js';
 import { Membership } from './cluster/membership.js';
 import { ShardOwnership } from './cluster/ownership.js';
 import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
 import { createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
-import { lobbySubject, Sessions, userSubject } from './gateway/sessions.js';
+import { lobbySubject, userSubject } from './gateway/sessions.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createTextPool } from './pool/text-pool.js';
@@ -34,14 +35,21 @@ export async function startNode(
   config: Readonly<NodeConfig>,
   log: Logger = createLogger(config),
 ): Promise<BrokerNode> {
-  const transport = await connectTransport(config.nats.servers, `switchboard:${config.nodeId}`);
-  const store = await openCassandraStore({
-    contactPoints: config.cassandra.contactPoints,
-    localDataCenter: config.cassandra.localDataCenter,
-    keyspace: config.cassandra.keyspace,
-    replication: config.cassandra.replication,
-    consistency: config.cassandra.consistency,
-  });
+  const transport = await connectTransport(
+    config.nats.servers,
+    `switchboard:${config.nodeId}`,
+    (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
+  );
+  // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
+  const store = await withClusterLock(transport, `migrate-${config.cassandra.keyspace}`, () =>
+    openCassandraStore({
+      contactPoints: config.cassandra.contactPoints,
+      localDataCenter: config.cassandra.localDataCenter,
+      keyspace: config.cassandra.keyspace,
+      replication: config.cassandra.replication,
+      consistency: config.cassandra.consistency,
+    }),
+  );
   const pool = createTextPool(config.pool);
 
   const deliver = (row: MessageRow, recipients: readonly Recipient[]): void => {
@@ -91,17 +99,16 @@ export async function startNode(
   dispatcher.attach(ownership);
   await ownership.start();
 
-  const sessions = new Sessions(transport);
+  let gateway: Gateway | undefined;
   const metrics = createMetrics(config.nodeId, {
     routers: () => routers.stats(),
     writer: () => store.stats(),
     pool: () => pool.stats(),
     dispatcher: () => dispatcher.stats(),
-    sockets: () => sessions.socketCount,
+    sockets: () => gateway?.socketCount() ?? 0,
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,
   });
-  let gateway: Gateway;
   try {
     gateway = await startGateway({
       config,
@@ -109,8 +116,9 @@ export async function startNode(
       dispatcher,
       pool,
       store,
-      sessions,
+      transport,
       ready: () => membership.leaseValid(),
+      leaseAgeMs: () => membership.leaseAgeMs(),
       metrics: () => metrics.render(),
       cluster: () => ({
         members: membership.members(),
@@ -124,16 +132,16 @@ export async function startNode(
     await Promise.allSettled([pool.close(), store.close(), transport.close()]);
     throw err;
   }
-  log.info({ port: gateway.port, members: membership.members() }, 'node ready');
+  const gw: Gateway = gateway;
+  log.info({ port: gw.port, members: membership.members() }, 'node ready');
 
   let stopping: Promise<void> | undefined;
   return {
     nodeId: config.nodeId,
-    port: gateway.port,
+    port: gw.port,
     stop() {
       stopping ??= (async () => {
-        gateway.close();
-        sessions.closeAll();
+        gw.close();
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.
         await ownership?.stop();

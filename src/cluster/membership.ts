@@ -80,6 +80,11 @@ export class Membership {
     return this.opts.clock.now() - this.lastRenewed < this.opts.leaseTtlMs - this.safetyMarginMs;
   }
 
+  /** Time since this node last sent a renewal that succeeded, ms. */
+  leaseAgeMs(): number {
+    return this.opts.clock.now() - this.lastRenewed;
+  }
+
   /** Whether `id` is live in this node's view. */
   isLive(id: string): boolean {
     return this.live.includes(id);

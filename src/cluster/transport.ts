@@ -63,7 +63,15 @@ export interface Transport {
   closed(): Promise<void>;
 }
 
-export async function connectTransport(servers: string[], name: string): Promise<Transport> {
+/**
+ * Connects to NATS (reconnecting forever). `onHandlerError` hears of any exception a subscription
+ * handler threw; that message is dropped, the connection keeps serving.
+ */
+export async function connectTransport(
+  servers: string[],
+  name: string,
+  onHandlerError: (subject: string, err: unknown) => void = () => {},
+): Promise<Transport> {
   const nc = await connect({
     servers,
     name,
@@ -71,13 +79,14 @@ export async function connectTransport(servers: string[], name: string): Promise
     reconnectTimeWait: 250,
     pingInterval: 5000,
   });
-  return new NatsTransport(nc, name);
+  return new NatsTransport(nc, name, onHandlerError);
 }
 
 class NatsTransport implements Transport {
   constructor(
     private readonly nc: NatsConnection,
     readonly name: string,
+    private readonly onHandlerError: (subject: string, err: unknown) => void,
   ) {}
 
   publish(subject: string, data: Uint8Array): void {
@@ -89,7 +98,12 @@ class NatsTransport implements Transport {
       ...(opts.queue ? { queue: opts.queue } : {}),
       callback: (err, msg) => {
         if (err) return;
-        handler({ subject: msg.subject, data: msg.data, respond: (d) => msg.respond(d) });
+        try {
+          handler({ subject: msg.subject, data: msg.data, respond: (d) => msg.respond(d) });
+        } catch (e) {
+          // A throw escaping into nats.js would stop it dispatching for this connection: contain it.
+          this.onHandlerError(subject, e);
+        }
       },
     });
     return { unsubscribe: () => sub.unsubscribe() };

@@ -5,6 +5,7 @@
  */
 import * as uWS from 'uWebSockets.js';
 import type { Ack } from '../../actors/conversation.js';
+import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
 import type { TextPool } from '../pool/text-pool.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
@@ -34,7 +35,7 @@ import {
   type TrackedResponse,
   track,
 } from './http.js';
-import type { SessionSocket, Sessions } from './sessions.js';
+import { type SessionSocket, Sessions } from './sessions.js';
 
 const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
 export const HARD_FRAME_CAP_FACTOR = 4;
@@ -46,8 +47,10 @@ export interface GatewayDeps {
   dispatcher: Dispatcher;
   pool: TextPool;
   store: HistoryStore;
-  sessions: Sessions;
+  transport: Transport;
   ready(): boolean;
+  /** Time since this member's last successful lease renewal was sent, ms. */
+  leaseAgeMs(): number;
   /** Prometheus exposition text for /metrics. */
   metrics(): Promise<string>;
   /** This node's view of the cluster, for /readyz and /admin/shards. */
@@ -55,32 +58,23 @@ export interface GatewayDeps {
   log: { warn(obj: object, msg: string): void };
 }
 
-/** Per-socket state. A class, so the sockets of a node share one `deliver`, not a closure each. */
-class SocketData implements SessionSocket {
-  readonly tenant: string;
-  readonly user: string;
-  readonly role: 'visitor' | 'agent';
+/**
+ * Per-socket state. A plain object: uWS copies the user data's own properties at upgrade (its
+ * prototype does not survive), so behaviour lives in functions of the gateway, not methods here.
+ */
+interface SocketData extends SessionSocket {
+  readonly codec: Codec;
   readonly expiresAt: number;
-  closed = false;
-  ws: uWS.WebSocket<SocketData> | undefined = undefined;
+  closed: boolean;
+  ws: uWS.WebSocket<SocketData> | undefined;
+}
 
-  constructor(
-    p: Principal,
-    readonly codec: Codec,
-  ) {
-    this.tenant = p.tenant;
-    this.user = p.user;
-    this.role = p.role;
-    this.expiresAt = p.expiresAt;
-  }
-
-  deliver(bytes: Uint8Array, decodedFrame: () => unknown): void {
-    if (this.closed || !this.ws) return;
-    const status = this.codec.binary
-      ? this.ws.send(bytes, true)
-      : this.ws.send(JSON.stringify(decodedFrame()), false);
-    if (status === 2) this.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
-  }
+function deliverToSocket(data: SocketData, bytes: Uint8Array, decodedFrame: () => unknown): void {
+  if (data.closed || !data.ws) return;
+  const status = data.codec.binary
+    ? data.ws.send(bytes, true)
+    : data.ws.send(JSON.stringify(decodedFrame()), false);
+  if (status === 2) data.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
 }
 
 export interface ClusterView {
@@ -93,6 +87,8 @@ export interface ClusterView {
 
 export interface Gateway {
   readonly port: number;
+  /** WebSocket connections held now. */
+  socketCount(): number;
   /** Stops listening and closes every socket with `reconnectElsewhere`. */
   close(): void;
 }
@@ -101,6 +97,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const app = uWS.App();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
+  const sessions = new Sessions<SocketData>(deps.transport, deliverToSocket);
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
@@ -229,7 +226,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         const data = ws.getUserData();
         data.closed = true;
         sockets.delete(ws);
-        deps.sessions.remove(data);
+        sessions.remove(data);
       },
     });
 
@@ -256,7 +253,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
             return;
           }
-          const userData = new SocketData(p, codec);
+          const userData: SocketData = {
+            tenant: p.tenant,
+            user: p.user,
+            role: p.role,
+            codec,
+            expiresAt: p.expiresAt,
+            closed: false,
+            ws: undefined,
+          };
           res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
         },
         (err) => sendHttpError(t, err),
@@ -268,7 +273,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     const data = ws.getUserData();
     data.ws = ws;
     sockets.add(ws);
-    deps.sessions.add(data).then(
+    sessions.add(data).then(
       () => sendWelcome(data),
       () => {
         if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
@@ -302,6 +307,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         members,
         shardsOwned,
         shardsHeld: held.length,
+        leaseAgeMs: deps.leaseAgeMs(),
       });
     }),
   );
@@ -336,10 +342,12 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+        socketCount: () => sessions.socketCount,
         close() {
           clearInterval(expirySweep);
           uWS.us_listen_socket_close(listenSocket);
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
+          sessions.closeAll();
           app.close();
         },
       });

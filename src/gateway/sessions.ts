@@ -11,14 +11,23 @@ export interface SessionSocket {
   readonly tenant: string;
   readonly user: string;
   readonly role: 'visitor' | 'agent';
-  /** Sends an encoded server frame (already msgpack); implementations re-encode for JSON sockets. */
-  deliver(msgpackFrame: Uint8Array, decoded: () => unknown): void;
 }
 
-interface Interest {
+/**
+ * Sends an encoded server frame (msgpack bytes; `decoded` gives the frame for JSON sockets) to one
+ * socket. One function for all sockets: uWS copies a socket's user data at upgrade, so methods on a
+ * prototype would not survive, and a closure per socket would cost memory.
+ */
+export type Deliver<S extends SessionSocket> = (
+  socket: S,
+  msgpackFrame: Uint8Array,
+  decoded: () => unknown,
+) => void;
+
+interface Interest<S> {
   sub: TransportSubscription;
   // An array, not a Set: almost every user has one socket, and a Set costs ~150 bytes more each.
-  sockets: SessionSocket[];
+  sockets: S[];
 }
 
 export function userSubject(tenant: string, user: string): string {
@@ -29,24 +38,27 @@ export function lobbySubject(tenant: string): string {
   return `sb.lobby.${tenant}`;
 }
 
-export class Sessions {
-  private readonly interests = new Map<string, Interest>();
+export class Sessions<S extends SessionSocket = SessionSocket> {
+  private readonly interests = new Map<string, Interest<S>>();
   private count = 0;
 
-  constructor(private readonly transport: Transport) {}
+  constructor(
+    private readonly transport: Transport,
+    private readonly deliver: Deliver<S>,
+  ) {}
 
   /**
    * Registers the socket's interest. Resolves once NATS has the subscriptions, so anything
    * published after that reaches the socket (the gateway sends `welcome` only then).
    */
-  async add(socket: SessionSocket): Promise<void> {
+  async add(socket: S): Promise<void> {
     this.count++;
     let created = this.join(userSubject(socket.tenant, socket.user), socket);
     if (socket.role === 'agent') created = this.join(lobbySubject(socket.tenant), socket) || created;
     if (created) await this.transport.flush();
   }
 
-  remove(socket: SessionSocket): void {
+  remove(socket: S): void {
     this.count--;
     this.leave(userSubject(socket.tenant, socket.user), socket);
     if (socket.role === 'agent') this.leave(lobbySubject(socket.tenant), socket);
@@ -63,18 +75,18 @@ export class Sessions {
   }
 
   /** Returns true when this created a new NATS subscription. */
-  private join(subject: string, socket: SessionSocket): boolean {
+  private join(subject: string, socket: S): boolean {
     let interest = this.interests.get(subject);
     const created = !interest;
     if (!interest) {
-      const sockets: SessionSocket[] = [];
+      const sockets: S[] = [];
       const sub = this.transport.subscribe(subject, (m) => {
         let cached: unknown;
         const decoded = () => {
           cached ??= msgpackDecode(m.data);
           return cached;
         };
-        for (const s of sockets) s.deliver(m.data, decoded);
+        for (const s of sockets) this.deliver(s, m.data, decoded);
       });
       interest = { sub, sockets };
       this.interests.set(subject, interest);
@@ -83,7 +95,7 @@ export class Sessions {
     return created;
   }
 
-  private leave(subject: string, socket: SessionSocket): void {
+  private leave(subject: string, socket: S): void {
     const interest = this.interests.get(subject);
     if (!interest) return;
     const at = interest.sockets.indexOf(socket);
