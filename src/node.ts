@@ -2,7 +2,6 @@
  * Composition root of one broker node (one cluster member): NATS transport, membership, the
  * history store, the worker pool, the shard routers and the gateway, wired together.
  */
-import { ulid } from 'ulidx';
 import type { ConversationContext, Recipient } from '../actors/conversation.js';
 import { systemClock } from './clock.js';
 import { withClusterLock } from './cluster/lock.js';
@@ -13,6 +12,7 @@ import type { NodeConfig } from './config.js';
 import { createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { lobbySubject, userSubject } from './gateway/sessions.js';
+import { newId } from './ids.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createTextPool } from './pool/text-pool.js';
@@ -72,7 +72,7 @@ export async function startNode(
       );
     }
   };
-  const ctx: Omit<ConversationContext, 'fence'> = { store, clock: systemClock, newId: () => ulid(), deliver };
+  const ctx: Omit<ConversationContext, 'fence'> = { store, clock: systemClock, newId, deliver };
   // Filled in below; the routers ask it before and after every write (the fence).
   let ownership: ShardOwnership | undefined;
   const routers = new ShardRouters(
