@@ -62,9 +62,12 @@ export function normalizeWord(word: string): string {
   return word.trim().normalize('NFKC').toLowerCase();
 }
 
-// The automaton key of a word: its code points normalised one by one, with every separator removed,
-// because the scanner skips separators in the text and would never feed them to the automaton.
-function matchKey(word: string): number[] {
+/**
+ * The automaton key of a word: its code points normalised one by one, with every separator removed,
+ * because the scanner skips separators in the text and would never feed them to the automaton. Two
+ * words with equal keys are the same pattern ("Bad", "ＢＡＤ", "b-a-d"); an empty key matches nothing.
+ */
+export function matchKey(word: string): number[] {
   const key: number[] = [];
   for (const ch of word) {
     const cp = ch.codePointAt(0)!;
@@ -131,6 +134,67 @@ export interface ScanResult {
 }
 
 /**
+ * One occurrence of a dictionary word: `id` indexes `Dictionary.words`; `start` and `end` (exclusive)
+ * index the code points of the scanned text (`Array.from(text)`). A span never starts or ends on a
+ * separator but may contain separators.
+ */
+export interface WordMatch {
+  readonly id: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Every occurrence of every dictionary word in `codePoints`, overlapping ones included, ordered by end
+ * position (ties: longest first). Separators between the letters of a word are skipped (see
+ * `scanText`). Runs in O(text length + number of matches).
+ */
+export function findMatches(dict: Dictionary, codePoints: readonly string[]): WordMatch[] {
+  const matches: WordMatch[] = [];
+  if (dict.words.length === 0) return matches;
+  // origin[k] is the index in `codePoints` of the k-th normalised code point fed to the automaton.
+  const origin: number[] = [];
+  let state = ROOT;
+  for (let i = 0; i < codePoints.length; i++) {
+    const cp = codePoints[i]!.codePointAt(0)!;
+    // A separator never advances or resets the automaton: that is what lets "b a-d" match, while a
+    // separator before a word's first letter stays outside the span.
+    if (isSeparator(cp)) continue;
+    for (const n of normalizeCodePoint(cp)) {
+      origin.push(i);
+      state = step(dict, state, n);
+      let node = dict.output[state] !== NONE ? state : dict.outputLink[state]!;
+      while (node !== NONE) {
+        const id = dict.output[node]!;
+        matches.push({ id, start: origin[origin.length - dict.lengths[id]!]!, end: i + 1 });
+        node = dict.outputLink[node]!;
+      }
+    }
+  }
+  return matches;
+}
+
+/**
+ * Replaces every code point covered by at least one span with one `*`; the rest is kept as written.
+ * Spans index `codePoints` as in `WordMatch`.
+ */
+export function maskSpans(codePoints: readonly string[], spans: readonly WordMatch[]): string {
+  // Coverage as a difference array: +1 at a span's start, -1 just after its end.
+  const coverage = new Int32Array(codePoints.length + 1);
+  for (const span of spans) {
+    coverage[span.start]!++;
+    coverage[span.end]!--;
+  }
+  let masked = '';
+  let depth = 0;
+  for (let i = 0; i < codePoints.length; i++) {
+    depth += coverage[i]!;
+    masked += depth > 0 ? '*' : codePoints[i]!;
+  }
+  return masked;
+}
+
+/**
  * Masks every dictionary word found in `text`.
  *
  * - Matching is by substring: "bad" also matches inside "badge". Separators (see `isSeparator`) between
@@ -147,48 +211,18 @@ export interface ScanResult {
  */
 export function scanText(dict: Dictionary, text: string): ScanResult {
   if (dict.words.length === 0 || text.length === 0) return { text, hits: [] };
-
   const codePoints = Array.from(text);
-  // origin[k] is the index in `codePoints` of the k-th normalised code point fed to the automaton.
-  const origin: number[] = [];
-  // Coverage as a difference array: +1 at a span's start, -1 just after its end.
-  let coverage: Int32Array | undefined;
+  const matches = findMatches(dict, codePoints);
+  if (matches.length === 0) return { text, hits: [] };
+
   const firstStart = new Map<number, number>();
-  let state = ROOT;
-
-  for (let i = 0; i < codePoints.length; i++) {
-    const cp = codePoints[i]!.codePointAt(0)!;
-    // A separator never advances or resets the automaton: that is what lets "b a-d" match, while a
-    // separator before a word's first letter stays outside the span.
-    if (isSeparator(cp)) continue;
-    for (const n of normalizeCodePoint(cp)) {
-      origin.push(i);
-      state = step(dict, state, n);
-      let node = dict.output[state] !== NONE ? state : dict.outputLink[state]!;
-      while (node !== NONE) {
-        const id = dict.output[node]!;
-        const start = origin[origin.length - dict.lengths[id]!]!;
-        coverage ??= new Int32Array(codePoints.length + 1);
-        coverage[start]!++;
-        coverage[i + 1]!--;
-        const seen = firstStart.get(id);
-        if (seen === undefined || start < seen) firstStart.set(id, start);
-        node = dict.outputLink[node]!;
-      }
-    }
-  }
-
-  if (coverage === undefined) return { text, hits: [] };
-
-  let masked = '';
-  let depth = 0;
-  for (let i = 0; i < codePoints.length; i++) {
-    depth += coverage[i]!;
-    masked += depth > 0 ? '*' : codePoints[i]!;
+  for (const { id, start } of matches) {
+    const seen = firstStart.get(id);
+    if (seen === undefined || start < seen) firstStart.set(id, start);
   }
   // Map order is discovery order (by end position); the stable sort turns it into start order.
   const hits = [...firstStart].sort((a, b) => a[1] - b[1]).map(([id]) => dict.words[id]!);
-  return { text: masked, hits };
+  return { text: maskSpans(codePoints, matches), hits };
 }
 
 // Standard Aho-Corasick goto with fail fallback; amortised O(1) per input code point.

@@ -1,6 +1,11 @@
-// Piscina worker module for CPU-bound text work. Pure CPU: no I/O and no imports from actors/.
+// Piscina worker module for CPU-bound text work. Pure CPU: no I/O and no imports from actors/ or src/.
+// Every op takes a micro-batch (many texts or rows per task) and answers one result per input, in
+// input order, so dispatch cost is paid once per batch.
 
+import { compressBodies, DEFAULT_BODY_ENC, decompressBodies, type EncodedBody } from './compression.js';
+import { applyPolicy, PolicyCache, type PolicyResult, type PolicySet } from './content-policy.js';
 import { DEFAULT_SENSITIVE_WORDS } from './default-words.js';
+import { maskPii, type PiiResult } from './pii.js';
 import { compileDictionary, type Dictionary, type ScanResult, scanText } from './sensitive-words.js';
 
 /** A batch of texts to mask. Without `words`, DEFAULT_SENSITIVE_WORDS is used. */
@@ -10,18 +15,73 @@ export interface FilterTask {
   readonly words?: readonly string[];
 }
 
-export type TextTask = FilterTask;
+/** Bodies to store. `enc` is the body_enc to try (default DEFAULT_BODY_ENC); 0 forces plain UTF-8. */
+export interface CompressTask {
+  readonly op: 'compress';
+  readonly texts: readonly string[];
+  readonly enc?: number;
+}
+
+/** Stored bodies to read, as `{enc, data}` rows (a Buffer from the driver arrives as Uint8Array). */
+export interface DecompressTask {
+  readonly op: 'decompress';
+  readonly items: readonly EncodedBody[];
+}
+
+/** Texts whose phone numbers, ID numbers, bank cards and e-mail addresses are to be masked. */
+export interface PiiTask {
+  readonly op: 'pii';
+  readonly texts: readonly string[];
+}
+
+/**
+ * Texts of one tenant checked against its content policy. The policy travels with every task; a
+ * worker recompiles it only when `policy.version` differs from the one it holds for `tenant`.
+ */
+export interface PolicyTask {
+  readonly op: 'policy';
+  readonly tenant: string;
+  readonly policy: PolicySet;
+  readonly texts: readonly string[];
+}
+
+export type TextTask = FilterTask | CompressTask | DecompressTask | PiiTask | PolicyTask;
 
 /** One result per input text, in input order. */
 export interface FilterResult {
   readonly results: ScanResult[];
 }
 
+/** One stored body per input text, in input order; each `data` owns an exact-size buffer. */
+export interface CompressResult {
+  readonly items: EncodedBody[];
+}
+
+/** One text per input row, in input order. */
+export interface DecompressResult {
+  readonly texts: string[];
+}
+
+/** One result per input text, in input order. */
+export interface PiiTaskResult {
+  readonly results: PiiResult[];
+}
+
+/** One result per input text, in input order. */
+export interface PolicyTaskResult {
+  readonly results: PolicyResult[];
+}
+
+export type TextResult = FilterResult | CompressResult | DecompressResult | PiiTaskResult | PolicyTaskResult;
+
 /** Distinct custom word lists kept compiled per worker; older lists are recompiled on demand. */
 export const MAX_CACHED_DICTIONARIES = 16;
 
+const OPS: readonly TextTask['op'][] = ['filter', 'compress', 'decompress', 'pii', 'policy'];
+
 // Compiled once per worker thread, when piscina loads the module.
 const defaultDictionary = compileDictionary(DEFAULT_SENSITIVE_WORDS);
+const policies = new PolicyCache();
 
 // Map iteration order is insertion order, so re-inserting on a hit makes the first key the least
 // recently used one.
@@ -50,23 +110,82 @@ function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
+function checkTexts(task: { op: string; texts?: unknown }): void {
+  if (!isStringArray(task.texts)) {
+    throw new Error(`text-worker: ${task.op} task texts must be an array of strings`);
+  }
+}
+
+function checkItems(items: unknown): void {
+  if (!Array.isArray(items)) throw new Error('text-worker: decompress task items must be an array');
+  items.forEach((item: { enc?: unknown; data?: unknown } | null, i) => {
+    if (typeof item !== 'object' || item === null || !Number.isInteger(item.enc)) {
+      throw new Error(`text-worker: decompress item ${i} must be {enc: integer, data: Uint8Array}`);
+    }
+    if (!(item.data instanceof Uint8Array)) {
+      throw new Error(`text-worker: decompress item ${i} data must be a Uint8Array`);
+    }
+  });
+}
+
 /**
- * Task entry point (piscina calls the default export). For `op: 'filter'` returns the masked texts and
- * their hits, one result per input text in the same order. Throws an Error for an unknown `op` or a
- * malformed task; piscina rejects the caller's `run()` promise with it.
+ * Task entry point (piscina calls the default export). Dispatches on `op` and returns that op's
+ * result, one entry per input in the same order. Throws an Error for an unknown `op`, a malformed
+ * task, an invalid policy, or (decompress) a row that cannot be read; piscina rejects the caller's
+ * `run()` promise with it, so one bad row fails its whole batch.
  */
-export default function runTextTask(task: TextTask): FilterResult {
+export default function runTextTask(task: FilterTask): FilterResult;
+export default function runTextTask(task: CompressTask): CompressResult;
+export default function runTextTask(task: DecompressTask): DecompressResult;
+export default function runTextTask(task: PiiTask): PiiTaskResult;
+export default function runTextTask(task: PolicyTask): PolicyTaskResult;
+export default function runTextTask(task: TextTask): TextResult;
+export default function runTextTask(task: TextTask): TextResult {
   // Tasks cross a thread boundary untyped, so the shape is checked here rather than trusted.
   const op: unknown = (task as { op?: unknown } | null)?.op;
-  if (op !== 'filter') {
-    throw new Error(`text-worker: unknown op ${JSON.stringify(op)} (expected "filter")`);
+  switch (op) {
+    case 'filter': {
+      const t = task as FilterTask;
+      checkTexts(t);
+      if (t.words !== undefined && !isStringArray(t.words)) {
+        throw new Error('text-worker: filter task words must be an array of strings when given');
+      }
+      const dictionary = dictionaryFor(t.words);
+      return { results: t.texts.map((text) => scanText(dictionary, text)) };
+    }
+    case 'compress': {
+      const t = task as CompressTask;
+      checkTexts(t);
+      if (t.enc !== undefined && !Number.isInteger(t.enc)) {
+        throw new Error('text-worker: compress task enc must be an integer when given');
+      }
+      return { items: compressBodies(t.texts, t.enc ?? DEFAULT_BODY_ENC) };
+    }
+    case 'decompress': {
+      const t = task as DecompressTask;
+      checkItems(t.items);
+      return { texts: decompressBodies(t.items) };
+    }
+    case 'pii': {
+      const t = task as PiiTask;
+      checkTexts(t);
+      return { results: t.texts.map((text) => maskPii(text)) };
+    }
+    case 'policy': {
+      const t = task as PolicyTask;
+      checkTexts(t);
+      if (typeof t.tenant !== 'string' || t.tenant.length === 0) {
+        throw new Error('text-worker: policy task tenant must be a non-empty string');
+      }
+      let compiled: ReturnType<PolicyCache['get']>;
+      try {
+        compiled = policies.get(t.tenant, t.policy);
+      } catch (err) {
+        throw new Error(`text-worker: tenant ${JSON.stringify(t.tenant)}: ${(err as Error).message}`);
+      }
+      return { results: t.texts.map((text) => applyPolicy(compiled, text)) };
+    }
+    default:
+      throw new Error(`text-worker: unknown op ${JSON.stringify(op)} (expected one of ${OPS.join(', ')})`);
   }
-  if (!isStringArray(task.texts)) {
-    throw new Error('text-worker: filter task texts must be an array of strings');
-  }
-  if (task.words !== undefined && !isStringArray(task.words)) {
-    throw new Error('text-worker: filter task words must be an array of strings when given');
-  }
-  const dictionary = dictionaryFor(task.words);
-  return { results: task.texts.map((text) => scanText(dictionary, text)) };
 }
