@@ -7,9 +7,17 @@
 import { performance } from 'node:perf_hooks';
 import { createAuthenticator } from '../../src/gateway/auth.js';
 import type { ServerFrame } from '../../src/protocol/frames.js';
+import { openClient } from '../lib/clients.js';
+import { pool } from '../lib/pool.js';
 import { sleep } from '../lib/units.js';
-import { type BenchSocket, OpenError, openSocket, type Role } from '../lib/ws-client.js';
-import { conversationIds, type E2eInit, type E2ePhase, type E2eReady, type SetupProgress } from './messages.js';
+import { type BenchSocket, OpenError, type Role } from '../lib/ws-client.js';
+import {
+  conversationIds,
+  type E2eInit,
+  type E2ePhase,
+  type E2eReady,
+  type SetupProgress,
+} from './messages.js';
 import { Recorder } from './recorder.js';
 
 const TOKEN_TTL_S = 24 * 3600;
@@ -76,7 +84,10 @@ export class ConversationLoad {
     const p = init.population;
     const user = (id: string, tenant: string, role: Role, node: string): User => {
       let u = this.users.get(id);
-      if (!u) this.users.set(id, (u = { id, tenant, role, node }));
+      if (!u) {
+        u = { id, tenant, role, node };
+        this.users.set(id, u);
+      }
       return u;
     };
     const convs: Conversation[] = [];
@@ -95,15 +106,22 @@ export class ConversationLoad {
     let opened = 0;
     let failed = 0;
     const report = setInterval(() => {
-      this.progress({ type: 'setup-progress', generator: init.generator, sockets: users.length, opened, failed });
+      this.progress({
+        type: 'setup-progress',
+        generator: init.generator,
+        sockets: users.length,
+        opened,
+        failed,
+      });
     }, PROGRESS_INTERVAL_MS);
     await pool(users, CONNECT_CONCURRENCY, async (u) => {
       const token = await auth.sign({ tenant: u.tenant, sub: u.id, role: u.role }, TOKEN_TTL_S);
       try {
-        u.socket = await openSocket({
+        u.socket = await openClient(init.client, {
           base: u.node,
           role: u.role,
           token,
+          identity: { tenant: u.tenant, user: u.id },
           ...(init.localAddress === undefined ? {} : { localAddress: init.localAddress }),
           onFrame: (f) => this.onFrame(u, f),
           onClose: () => this.recorder.count('socketsClosed', true),
@@ -117,11 +135,17 @@ export class ConversationLoad {
       }
     });
     let conversationsFailed = 0;
+    const conversationFailures: Record<string, number> = {};
     await pool(convs, init.setupConcurrency, async (c, idx) => {
-      const ok =
-        (await this.setupSend(c.visitor, c.conv, `o-${idx}`)) && (await this.setupSend(c.agent, c.conv, `c-${idx}`));
-      if (ok) this.convs.push(c);
-      else conversationsFailed++;
+      // The visitor's first message creates the conversation; the agent's first one claims it.
+      const failure =
+        (await this.setupSend(c.visitor, c.agent, c.conv, `o-${idx}`, 'open')) ??
+        (await this.setupSend(c.agent, c.visitor, c.conv, `c-${idx}`, 'claim'));
+      if (failure === undefined) this.convs.push(c);
+      else {
+        conversationsFailed++;
+        conversationFailures[failure] = (conversationFailures[failure] ?? 0) + 1;
+      }
     });
     clearInterval(report);
     // The schedule walks conversations in a fixed order; keep it independent of setup completion order.
@@ -132,16 +156,23 @@ export class ConversationLoad {
       sockets: opened,
       conversations: this.convs.length,
       conversationsFailed,
+      conversationFailures,
       socketFailures: failures,
       byWorker,
       setupMs: Date.now() - t0,
     };
   }
 
-  /** One setup message, waited for, retried on `busy`; false when it could not be stored. */
-  private async setupSend(from: User, conv: string, cmid: string): Promise<boolean> {
+  /** One setup message, waited for, retried on `busy`; undefined when stored, else why not (`open:timeout`…). */
+  private async setupSend(
+    from: User,
+    to: User,
+    conv: string,
+    cmid: string,
+    step: string,
+  ): Promise<string | undefined> {
     for (let attempt = 0; attempt <= MAX_BUSY_RETRIES; attempt++) {
-      if (!from.socket?.isOpen()) return false;
+      if (!from.socket?.isOpen()) return `${step}:no-socket`;
       const reply = new Promise<Reply | undefined>((resolve) => {
         const timer = setTimeout(() => {
           this.setupWaiters.delete(cmid);
@@ -153,13 +184,14 @@ export class ConversationLoad {
           resolve(f);
         });
       });
-      from.socket.send({ type: 'send', conv, cmid, body: 'Hello, I need help with my order.' });
+      from.socket.send(this.sendFrame(conv, cmid, 'Hello, I need help with my order.', to));
       const f = await reply;
-      if (f?.type === 'ack') return true;
-      if (f?.type !== 'error' || f.code !== 'busy') return false;
+      if (f?.type === 'ack') return undefined;
+      if (f === undefined) return `${step}:no-answer`;
+      if (f.code !== 'busy') return `${step}:${f.code}`;
       await sleep((f.retryAfterMs ?? 100) * (attempt + 1));
     }
-    return false;
+    return `${step}:busy`;
   }
 
   private onFrame(user: User, f: ServerFrame): void {
@@ -168,7 +200,10 @@ export class ConversationLoad {
       const ref = f.type === 'ack' ? f.cmid : f.ref;
       if (ref === undefined) return;
       const waiter = this.setupWaiters.get(ref);
-      if (waiter) return waiter(f);
+      if (waiter) {
+        waiter(f);
+        return;
+      }
       const p = this.pending.get(ref);
       if (!p) return;
       if (f.type === 'ack') {
@@ -195,12 +230,23 @@ export class ConversationLoad {
       // docs/PROTOCOL.md: wait retryAfterMs, with jitter, growing on repeats; same cmid.
       const delay = (retryAfterMs ?? 100) * p.attempts * (1 + Math.random() / 2);
       setTimeout(() => {
-        if (this.pending.get(cmid) === p && !p.sender.socket?.send(p.frame)) this.recorder.count('notSent', p.measured);
+        if (this.pending.get(cmid) === p && !p.sender.socket?.send(p.frame))
+          this.recorder.count('notSent', p.measured);
       }, delay);
       return;
     }
     this.recorder.error(code, p.measured);
     this.pending.delete(cmid);
+  }
+
+  /**
+   * A `send` frame. Peers have no conversation actor that knows the participants, so their clients are
+   * told the recipient (`to`); Switchboard's frames stay exactly as docs/PROTOCOL.md defines them.
+   */
+  private sendFrame(conv: string, cmid: string, body: string, to: User): Record<string, unknown> {
+    const frame: Record<string, unknown> = { type: 'send', conv, cmid, body };
+    if (this.init.client.protocol !== 'switchboard') frame['to'] = to.id;
+    return frame;
   }
 
   /** Stops the running phase's schedule at once (its outstanding messages are still drained). */
@@ -232,7 +278,15 @@ export class ConversationLoad {
         const now = performance.now();
         if (this.endRequested) k = total;
         while (k < total && t0 + k * intervalMs <= now) {
-          if (n > 0) this.sendScheduled(ph.phase, k, this.convs[k % n]!, Math.floor(k / n), t0 + k * intervalMs, k >= measuredFrom);
+          if (n > 0)
+            this.sendScheduled(
+              ph.phase,
+              k,
+              this.convs[k % n]!,
+              Math.floor(k / n),
+              t0 + k * intervalMs,
+              k >= measuredFrom,
+            );
           k++;
         }
         if (k >= total) resolve();
@@ -248,17 +302,33 @@ export class ConversationLoad {
     onSecond(second, false);
   }
 
-  private sendScheduled(phase: number, k: number, c: Conversation, round: number, dueAt: number, measured: boolean): void {
+  private sendScheduled(
+    phase: number,
+    k: number,
+    c: Conversation,
+    round: number,
+    dueAt: number,
+    measured: boolean,
+  ): void {
     const sender = round % 2 === 0 ? c.visitor : c.agent;
     this.recorder.count('scheduled', measured);
     const cmid = `${phase}.${k.toString(36)}`;
-    const frame = { type: 'send', conv: c.conv, cmid, body: this.body };
+    const frame = this.sendFrame(c.conv, cmid, this.body, sender === c.visitor ? c.agent : c.visitor);
     if (!sender.socket?.send(frame)) {
       this.recorder.count('notSent', measured);
       return;
     }
     this.recorder.sent(performance.now() - dueAt, measured);
-    this.pending.set(cmid, { conv: c.conv, frame, sender, scheduledAt: dueAt, measured, acked: false, delivered: false, attempts: 0 });
+    this.pending.set(cmid, {
+      conv: c.conv,
+      frame,
+      sender,
+      scheduledAt: dueAt,
+      measured,
+      acked: false,
+      delivered: false,
+      attempts: 0,
+    });
   }
 
   /** Settles messages older than the ack timeout (all of them with Infinity) as lost. */
@@ -276,16 +346,4 @@ export class ConversationLoad {
   async close(): Promise<void> {
     await pool([...this.users.values()], CONNECT_CONCURRENCY, async (u) => u.socket?.close());
   }
-}
-
-/** Runs `fn` over `items` with at most `concurrency` at a time. */
-export async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

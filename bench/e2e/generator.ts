@@ -41,7 +41,14 @@ async function runPhase(ph: E2ePhase): Promise<void> {
     const now = performance.eventLoopUtilization();
     const u = performance.eventLoopUtilization(now, elu).utilization;
     elu = now;
-    parent.send({ type: 'tick', generator, phase: ph.phase, second, elu: u, ...l.recorder.takeTick(u, measured) });
+    parent.send({
+      type: 'tick',
+      generator,
+      phase: ph.phase,
+      second,
+      elu: u,
+      ...l.recorder.takeTick(u, measured),
+    });
   });
   parent.send({ type: 'phase-done', generator, phase: ph.phase, ...l.recorder.takePhase() });
 }

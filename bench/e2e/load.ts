@@ -5,23 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type ChildHandle, forkChild } from '../lib/children.js';
-import {
-  addEncoded,
-  type Histogram,
-  type LatencySummary,
-  newHistogram,
-  summarize,
-} from '../lib/histogram.js';
 import type { BrokerTarget } from '../lib/target.js';
-import {
-  addCounts,
-  type Counts,
-  type E2eFromChild,
-  type E2eReady,
-  type E2eToChild,
-  emptyCounts,
-  type Population,
-} from './messages.js';
+import { PhaseAggregator, type PhaseResult, type SecondPoint } from './aggregate.js';
+import type { E2eFromChild, E2eReady, E2eToChild, Population } from './messages.js';
+
+export type { PhaseResult, SecondPoint } from './aggregate.js';
 
 const GENERATOR_PATH = fileURLToPath(new URL('./generator.js', import.meta.url));
 /** Lead time so every generator has its phase message before message 0 is due. */
@@ -42,49 +30,10 @@ export interface SetupSummary {
   sockets: number;
   conversations: number;
   conversationsFailed: number;
+  conversationFailures: Record<string, number>;
   socketFailures: Record<string, number>;
   byWorker: Record<string, number>;
   setupMs: number;
-}
-
-export interface SecondPoint {
-  /** Seconds since the phase's start (the warm-up included). */
-  t: number;
-  measured: boolean;
-  counts: Counts;
-  ack: LatencySummary;
-  delivery: LatencySummary;
-  maxSendLagMs: number;
-  /** Busiest generator's event-loop utilisation in this second. */
-  maxGeneratorElu: number;
-}
-
-export interface PhaseResult {
-  phase: number;
-  offeredRate: number;
-  startAt: number;
-  endAt: number;
-  warmupMs: number;
-  /** The measured window as run (shorter than asked when ended early). */
-  measuredMs: number;
-  counts: Counts;
-  ack: LatencySummary;
-  delivery: LatencySummary;
-  /** How late the generators sent measured messages behind their schedule. */
-  sendLag: LatencySummary;
-  /** Mean event-loop utilisation of each generator over the measured window. */
-  generatorElu: number[];
-  series: SecondPoint[];
-}
-
-interface SecondAgg {
-  reports: number;
-  counts: Counts;
-  ack: Histogram;
-  delivery: Histogram;
-  maxSendLagMs: number;
-  maxElu: number;
-  measured: boolean;
 }
 
 export type SetupListener = (sockets: number, opened: number, failed: number) => void;
@@ -97,7 +46,11 @@ export class E2eLoad {
     private readonly children: ChildHandle<E2eToChild, E2eFromChild>[],
     readonly setup: SetupSummary,
   ) {
-    for (const c of children) c.onMessage((m) => this.listeners.forEach((l) => l(m)));
+    for (const c of children) {
+      c.onMessage((m) => {
+        for (const l of this.listeners) l(m);
+      });
+    }
   }
 
   /** Forks the generators and resolves once all their conversations are open. */
@@ -122,11 +75,17 @@ export class E2eLoad {
               const all = [...progress.values()];
               const sum = (f: (p: { sockets: number; opened: number; failed: number }) => number): number =>
                 all.reduce((a, p) => a + f(p), 0);
-              onSetup(sum((p) => p.sockets), sum((p) => p.opened), sum((p) => p.failed));
+              onSetup(
+                sum((p) => p.sockets),
+                sum((p) => p.opened),
+                sum((p) => p.failed),
+              );
             }
           });
           void c.exited.then((e) =>
-            reject(new Error(`generator ${i} exited during setup (${e.code ?? e.signal}):\n${c.stderrTail()}`)),
+            reject(
+              new Error(`generator ${i} exited during setup (${e.code ?? e.signal}):\n${c.stderrTail()}`),
+            ),
           );
         }),
     );
@@ -136,6 +95,7 @@ export class E2eLoad {
       c.send({
         type: 'init',
         generator: i,
+        client: target.client ?? { protocol: 'switchboard' },
         population,
         nodes: target.nodes.map((n) => n.wsBase),
         jwtSecret: target.jwtSecret,
@@ -157,6 +117,7 @@ export class E2eLoad {
       sockets: 0,
       conversations: 0,
       conversationsFailed: 0,
+      conversationFailures: {},
       socketFailures: {},
       byWorker: {},
       setupMs: Math.max(...ready.map((r) => r.setupMs)),
@@ -165,7 +126,10 @@ export class E2eLoad {
       setup.sockets += r.sockets;
       setup.conversations += r.conversations;
       setup.conversationsFailed += r.conversationsFailed;
-      for (const [k, v] of Object.entries(r.socketFailures)) setup.socketFailures[k] = (setup.socketFailures[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(r.socketFailures))
+        setup.socketFailures[k] = (setup.socketFailures[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(r.conversationFailures))
+        setup.conversationFailures[k] = (setup.conversationFailures[k] ?? 0) + v;
       for (const [k, v] of Object.entries(r.byWorker)) setup.byWorker[k] = (setup.byWorker[k] ?? 0) + v;
     }
     return new E2eLoad(children, setup);
@@ -188,9 +152,7 @@ export class E2eLoad {
     const phase = this.phaseNo++;
     const startAt = Date.now() + PHASE_START_DELAY_MS;
     const n = this.children.length;
-    const seconds = new Map<number, SecondAgg>();
-    const total = { counts: emptyCounts(), ack: newHistogram(), delivery: newHistogram(), sendLag: newHistogram() };
-    const elus: number[] = [];
+    const agg = new PhaseAggregator(n, p.warmupMs, p.durationMs);
     let done = 0;
     const finished = new Promise<void>((resolve, reject) => {
       const timeout = setTimeout(
@@ -201,25 +163,10 @@ export class E2eLoad {
         (m) => {
           if (m.type === 'fatal') reject(new Error(`generator: ${m.message}`));
           if (m.type === 'tick' && m.phase === phase) {
-            let s = seconds.get(m.second);
-            if (!s) {
-              s = { reports: 0, counts: emptyCounts(), ack: newHistogram(), delivery: newHistogram(), maxSendLagMs: 0, maxElu: 0, measured: false };
-              seconds.set(m.second, s);
-            }
-            s.reports++;
-            addCounts(s.counts, m.counts);
-            addEncoded(s.ack, m.ack);
-            addEncoded(s.delivery, m.delivery);
-            s.maxSendLagMs = Math.max(s.maxSendLagMs, m.maxSendLagMs);
-            s.maxElu = Math.max(s.maxElu, m.elu);
-            s.measured = (m.second + 1) * 1000 > p.warmupMs && m.second * 1000 < p.warmupMs + p.durationMs;
-            if (s.reports === n) onSecond(toPoint(m.second, s));
+            const point = agg.tick(m);
+            if (point) onSecond(point);
           } else if (m.type === 'phase-done' && m.phase === phase) {
-            addCounts(total.counts, m.counts);
-            addEncoded(total.ack, m.ack);
-            addEncoded(total.delivery, m.delivery);
-            addEncoded(total.sendLag, m.sendLag);
-            elus[m.generator] = m.elu;
+            agg.done(m);
             if (++done === n) {
               clearTimeout(timeout);
               resolve();
@@ -228,46 +175,28 @@ export class E2eLoad {
         },
       ];
       for (const c of this.children) {
-        void c.exited.then(() => reject(new Error(`a generator exited during phase ${phase}:\n${c.stderrTail()}`)));
+        void c.exited.then(() =>
+          reject(new Error(`a generator exited during phase ${phase}:\n${c.stderrTail()}`)),
+        );
       }
     });
-    this.children.forEach((c, i) => {
-      // Generator i's share; rounding leftovers go to the first ones so the total is exact.
-      const share = p.rate / n;
-      c.send({ type: 'phase', phase, rate: share, startAt, warmupMs: p.warmupMs, durationMs: p.durationMs, drainMs: p.drainMs });
-      void i;
-    });
+    // Each generator offers an equal share; the schedules interleave, so the sum is a steady p.rate.
+    for (const c of this.children) {
+      c.send({
+        type: 'phase',
+        phase,
+        rate: p.rate / n,
+        startAt,
+        warmupMs: p.warmupMs,
+        durationMs: p.durationMs,
+        drainMs: p.drainMs,
+      });
+    }
     await finished;
-    const result: PhaseResult = {
-      phase,
-      offeredRate: p.rate,
-      startAt,
-      endAt: Date.now(),
-      warmupMs: p.warmupMs,
-      measuredMs: (total.counts.scheduled / p.rate) * 1000,
-      counts: total.counts,
-      ack: summarize(total.ack),
-      delivery: summarize(total.delivery),
-      sendLag: summarize(total.sendLag),
-      generatorElu: elus,
-      series: [...seconds.entries()].sort((a, b) => a[0] - b[0]).map(([t, s]) => toPoint(t, s)),
-    };
-    return result;
+    return agg.result(phase, p.rate, startAt);
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.children.map((c) => c.stop()));
   }
-}
-
-function toPoint(t: number, s: SecondAgg): SecondPoint {
-  return {
-    t,
-    measured: s.measured,
-    counts: s.counts,
-    ack: summarize(s.ack),
-    delivery: summarize(s.delivery),
-    maxSendLagMs: s.maxSendLagMs,
-    maxGeneratorElu: s.maxElu,
-  };
 }

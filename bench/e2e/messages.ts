@@ -2,6 +2,7 @@
  * The IPC vocabulary between the e2e orchestrator and its generator processes. Histograms travel as
  * compressed base64 HDR (lossless to merge); times are epoch ms so all processes share one timeline.
  */
+import type { ClientSpec } from '../lib/target.js';
 
 /** Identity of the bench's users and conversations; shared by orchestrator and generators. */
 export interface Population {
@@ -14,6 +15,8 @@ export interface Population {
 export interface E2eInit {
   type: 'init';
   generator: number;
+  /** The protocol the target speaks (Switchboard's own, or a peer's). */
+  client: ClientSpec;
   population: Population;
   /** ws://host:port of each node; conversation i's visitor uses node i mod n, its agent the next one. */
   nodes: string[];
@@ -64,6 +67,8 @@ export interface E2eReady {
   conversations: number;
   /** Conversations whose opening or claim failed: left out of the load. */
   conversationsFailed: number;
+  /** Why, by step and answer (`open:timeout`, `claim:forbidden`, `open:no-answer`…). */
+  conversationFailures: Record<string, number>;
   /** Open failures by reason (http-401, ECONNREFUSED, …). */
   socketFailures: Record<string, number>;
   /** Sockets per broker process (the `node` of welcome): shows how SO_REUSEPORT spread them. */
@@ -152,11 +157,22 @@ export interface E2ePhaseDone {
   elu: number;
 }
 
-export type E2eFromChild = SetupProgress | E2eReady | E2eTick | E2ePhaseDone | { type: 'fatal'; message: string };
+export type E2eFromChild =
+  | SetupProgress
+  | E2eReady
+  | E2eTick
+  | E2ePhaseDone
+  | { type: 'fatal'; message: string };
 
 /** Tenant, user and conversation ids of conversation `i` (ids match the broker's subject-safe pattern). */
 export function conversationIds(p: Population, i: number) {
   const agent = Math.floor(i / p.convsPerAgent);
   const tenant = `${p.runId}t${Math.floor(agent / p.agentsPerTenant)}`;
-  return { tenant, conv: `${p.runId}-c${i}`, visitor: `${p.runId}v${i}`, agent: `${p.runId}a${agent}`, agentIndex: agent };
+  return {
+    tenant,
+    conv: `${p.runId}-c${i}`,
+    visitor: `${p.runId}v${i}`,
+    agent: `${p.runId}a${agent}`,
+    agentIndex: agent,
+  };
 }

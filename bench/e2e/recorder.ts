@@ -54,7 +54,10 @@ export class Recorder {
   }
 
   /** Ends the current second: returns its figures and starts the next. */
-  takeTick(elu: number, measured: boolean): { counts: Counts; ack: string; delivery: string; maxSendLagMs: number } {
+  takeTick(
+    elu: number,
+    measured: boolean,
+  ): { counts: Counts; ack: string; delivery: string; maxSendLagMs: number } {
     const t = this.tick;
     const out = {
       counts: t.counts,

@@ -31,20 +31,31 @@ function logTail(file: string): string {
 }
 
 /** Resolves once the ready line (a JSON object with `ready: true`) is printed; rejects on exit or timeout. */
-export async function startCli<Ready>(
+export function startCli<Ready>(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  readyTimeoutMs: number,
+): Promise<CliProcess<Ready>> {
+  return startScript<Ready>(CLI_PATH, args, env, logFile, readyTimeoutMs);
+}
+
+/** startCli for any Node script that prints the same kind of ready line (the bench's peer servers). */
+export async function startScript<Ready>(
+  script: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   logFile: string,
   readyTimeoutMs: number,
 ): Promise<CliProcess<Ready>> {
   const logFd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+  const child = spawn(process.execPath, [script, ...args], {
     env,
     stdio: ['ignore', 'pipe', logFd],
     detached: true,
   });
   closeSync(logFd);
-  if (child.pid === undefined) throw new Error('cannot start the switchboard CLI');
+  if (child.pid === undefined) throw new Error(`cannot start ${script}`);
   const pid = child.pid;
   let running = true;
   const exited = new Promise<void>((resolve) =>
@@ -62,7 +73,9 @@ export async function startCli<Ready>(
   const ready = await new Promise<Ready>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`switchboard ${args.join(' ')} not ready in ${readyTimeoutMs} ms:\n${logTail(logFile)}`));
+      reject(
+        new Error(`${script} ${args.join(' ')} not ready in ${readyTimeoutMs} ms:\n${logTail(logFile)}`),
+      );
     }, readyTimeoutMs);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return;
@@ -78,7 +91,7 @@ export async function startCli<Ready>(
     });
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`switchboard ${args.join(' ')} exited before ready:\n${logTail(logFile)}`));
+      reject(new Error(`${script} ${args.join(' ')} exited before ready:\n${logTail(logFile)}`));
     });
   });
 

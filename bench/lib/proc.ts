@@ -91,7 +91,8 @@ function listeningInodes(port: number): Set<string> {
       const cols = line.trim().split(/\s+/);
       const local = cols[1];
       if (!local || cols[3] !== TCP_LISTEN_STATE) continue;
-      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && cols[9]) inodes.add(cols[9]);
+      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && cols[9])
+        inodes.add(cols[9]);
     }
   }
   return inodes;

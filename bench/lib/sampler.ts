@@ -5,12 +5,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProbeRecord } from '../probe/memory-reporter.js';
+import { PROBE_GC_SIGNAL, type ProbeRecord } from '../probe/probe-record.js';
 import { CLOCK_TICKS_PER_S, readMachineCpu, readProcStat } from './proc.js';
 
 export const SAMPLE_INTERVAL_MS = 1000;
 /** A probe record older than this belongs to a process that has gone (or stalled): ignored. */
 const PROBE_STALE_MS = 5000;
+const GC_POLL_MS = 100;
 
 export interface GroupSample {
   processes: number;
@@ -72,7 +73,10 @@ export class ResourceSampler {
 
   start(): void {
     this.sample();
-    this.timer = setInterval(() => this.samples.push(this.sample()), this.opts.intervalMs ?? SAMPLE_INTERVAL_MS);
+    this.timer = setInterval(
+      () => this.samples.push(this.sample()),
+      this.opts.intervalMs ?? SAMPLE_INTERVAL_MS,
+    );
     this.timer.unref();
   }
 
@@ -151,4 +155,49 @@ export function groupStats(samples: readonly ResourceSample[], group: string): G
 
 export function meanMachineBusy(samples: readonly ResourceSample[]): number {
   return samples.length === 0 ? 0 : samples.reduce((a, s) => a + s.machineBusy, 0) / samples.length;
+}
+
+export interface GcMeasurement {
+  processes: number;
+  heapUsedBytes: number;
+  rssBytes: number;
+  externalBytes: number;
+}
+
+/**
+ * Asks every probed process among `pids` for a full garbage collection (the probe's SIGUSR2) and sums the
+ * heap and RSS right after it. Only processes that have written a probe record are signalled — a process
+ * without the probe would be killed by SIGUSR2. Undefined when none answered within `timeoutMs`.
+ */
+export async function measureAfterGc(
+  pids: readonly number[],
+  probeDir: string,
+  timeoutMs = 10_000,
+): Promise<GcMeasurement | undefined> {
+  const probed = readProbes(probeDir);
+  const targets = pids.filter((p) => probed.has(p));
+  if (targets.length === 0) return undefined;
+  const requestedAt = Date.now();
+  for (const pid of targets) {
+    try {
+      process.kill(pid, PROBE_GC_SIGNAL);
+    } catch {
+      // Gone since: it no longer counts.
+    }
+  }
+  const deadline = requestedAt + timeoutMs;
+  for (;;) {
+    const now = readProbes(probeDir);
+    const done = targets.map((p) => now.get(p)).filter((r) => r?.gc !== undefined && r.gc.at >= requestedAt);
+    if (done.length === targets.length || Date.now() > deadline) {
+      if (done.length === 0) return undefined;
+      return {
+        processes: done.length,
+        heapUsedBytes: done.reduce((a, r) => a + (r?.gc?.heapUsed ?? 0), 0),
+        rssBytes: done.reduce((a, r) => a + (r?.gc?.rss ?? 0), 0),
+        externalBytes: done.reduce((a, r) => a + (r?.gc?.external ?? 0), 0),
+      };
+    }
+    await new Promise((r) => setTimeout(r, GC_POLL_MS));
+  }
 }

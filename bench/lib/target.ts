@@ -1,26 +1,21 @@
 /**
- * What the load runs against: a node the bench starts (`switchboard serve`, supervisor + N workers), a
- * local cluster it starts (`switchboard cluster up`), or a running node given by URL. Servers that answer
- * are reused; otherwise ensureLocalStack starts them. Each target names the broker's processes (re-read on
+ * What the load runs against: a node the bench starts (`switchboard serve`, supervisor + N workers), or a
+ * running node given by URL (the cluster and peers scenarios add their own targets); servers.ts provides
+ * NATS and Cassandra. Each target names the broker's processes (re-read on
  * every sample, so restarted workers are followed) and those of NATS and Cassandra when they are local.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isTcpReachable } from '../../src/stack/process.js';
-import { ensureLocalStack, type LocalStack } from '../../src/stack/local-stack.js';
 import { type CliProcess, PROBE_PATH, startCli } from './cli-process.js';
 import { commandLine, pidsListeningOn, processTree, readProcStat } from './proc.js';
+import { ensureServers, hostPort, isLocalHost, type ServerOptions, waitReady } from './servers.js';
 
 /** The secret of nodes the bench starts; a --url target needs its own (--jwt-secret / SB_JWT_SECRET). */
 export const BENCH_JWT_SECRET = 'switchboard-bench-secret-0123456789abcdefgh';
 export const DEFAULT_BENCH_KEYSPACE = 'sb_bench';
 const NODE_READY_TIMEOUT_MS = 120_000;
-const CLUSTER_READY_TIMEOUT_MS = 240_000;
-/** The CLI and test runner put Cassandra's storage port 2042 below its CQL port and JMX 199 above that. */
-const CASSANDRA_STORAGE_PORT_OFFSET = 2042;
-const CASSANDRA_JMX_OFFSET = 199;
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost']);
 
 export interface TargetNode {
   nodeId: string;
@@ -31,9 +26,18 @@ export interface TargetNode {
   workers: number;
 }
 
+/** How load clients talk to a target: Switchboard's own protocol, or a peer's (bench/peers/). */
+export type ClientSpec =
+  | { protocol: 'switchboard' }
+  | { protocol: 'socketio' }
+  /** NATS over its WebSocket listener; `persist` = JetStream publish (acked once stored) instead of a core publish. */
+  | { protocol: 'nats'; persist: boolean };
+
 export interface BrokerTarget {
   /** "started node", "started cluster" or "running node at …". */
   readonly description: string;
+  /** How clients talk to it; Switchboard's protocol when absent. */
+  readonly client?: ClientSpec;
   readonly nodes: readonly TargetNode[];
   readonly jwtSecret: string;
   /** Folder the broker processes' memory probe writes to (started targets only). */
@@ -47,45 +51,23 @@ export interface BrokerTarget {
   stop(): Promise<void>;
 }
 
-export interface ServerOptions {
-  natsUrl: string;
-  cassandra: string;
-  keyspace: string;
-  say(line: string): void;
-}
-
-function hostPort(spec: string, defaultPort: number): { host: string; port: number } {
-  const url = spec.includes('://') ? new URL(spec) : new URL(`tcp://${spec}`);
-  return { host: url.hostname, port: Number(url.port) || defaultPort };
-}
-
-/** Reuses NATS and Cassandra when they answer, else starts them (local addresses only). */
-export async function ensureServers(o: ServerOptions): Promise<LocalStack | undefined> {
-  const nats = hostPort(o.natsUrl, 4222);
-  const cass = hostPort(o.cassandra, 9042);
-  if (!LOCAL_HOSTS.has(nats.host) || !LOCAL_HOSTS.has(cass.host)) return undefined;
-  return ensureLocalStack({
-    natsPort: nats.port,
-    cassandraPort: cass.port,
-    cassandraStoragePort: cass.port - CASSANDRA_STORAGE_PORT_OFFSET,
-    cassandraJmxPort: cass.port - CASSANDRA_STORAGE_PORT_OFFSET + CASSANDRA_JMX_OFFSET,
-    say: o.say,
-  });
-}
-
 /** Broker processes are the CLI's node processes under `roots` (not a nats-server or Cassandra they started). */
-function brokerTree(roots: readonly number[]): number[] {
+export function brokerTree(roots: readonly number[]): number[] {
   return [...new Set(processTree(roots))].filter((pid) => /\/cli\.js\b/.test(commandLine(pid)));
 }
 
-function workDir(): { dir: string; probeDir: string } {
+export function workDir(): { dir: string; probeDir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sb-bench-'));
   const probeDir = join(dir, 'probe');
   mkdirSync(probeDir);
   return { dir, probeDir };
 }
 
-function brokerEnv(o: ServerOptions, probeDir: string, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function brokerEnv(
+  o: { natsUrl: string; cassandra: string; keyspace: string },
+  probeDir: string,
+  extra: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
   const nodeOptions = [process.env['NODE_OPTIONS'], `--import=${PROBE_PATH}`].filter(Boolean).join(' ');
   return {
     ...process.env,
@@ -100,16 +82,16 @@ function brokerEnv(o: ServerOptions, probeDir: string, extra: NodeJS.ProcessEnv)
   };
 }
 
-interface ServeReady {
+export interface ServeReady {
   node: string;
   port: number;
   workers: { id: string; pid: number }[];
 }
 
 export async function startNodeTarget(
-  o: ServerOptions & { workers: number; env?: NodeJS.ProcessEnv },
+  o: ServerOptions & { keyspace: string; workers: number; env?: NodeJS.ProcessEnv },
 ): Promise<BrokerTarget> {
-  const stack = await ensureServers(o);
+  const servers = await ensureServers(o);
   const { dir, probeDir } = workDir();
   const logFile = join(dir, 'broker.log');
   o.say(`starting a node: ${o.workers} worker(s), keyspace ${o.keyspace}, log ${logFile}`);
@@ -117,17 +99,17 @@ export async function startNodeTarget(
   try {
     node = await startCli<ServeReady>(
       ['serve', '--workers', String(o.workers), '--port', '0'],
-      brokerEnv(o, probeDir, o.env ?? {}),
+      brokerEnv({ ...o, natsUrl: servers.natsUrl }, probeDir, o.env ?? {}),
       logFile,
       NODE_READY_TIMEOUT_MS,
     );
   } catch (err) {
-    await stack?.stop();
+    await servers.stop();
     throw err;
   }
   const { port } = node.ready;
-  const natsPids = pidsListeningOn(hostPort(o.natsUrl, 4222).port);
-  const cassandraPids = pidsListeningOn(hostPort(o.cassandra, 9042).port);
+  if (!(await waitReady(`http://127.0.0.1:${port}`)))
+    o.say('warning: the node did not report ready (all shards owned) in time');
   return {
     description: `started node (serve --workers ${o.workers})`,
     nodes: [
@@ -143,67 +125,11 @@ export async function startNodeTarget(
     probeDir,
     logFile,
     brokerPids: () => brokerTree([node.pid]),
-    natsPids: () => natsPids,
-    cassandraPids: () => cassandraPids,
+    natsPids: () => servers.natsPids(),
+    cassandraPids: () => servers.cassandraPids(),
     async stop() {
       await node.stop();
-      await stack?.stop();
-      rmSync(probeDir, { recursive: true, force: true });
-    },
-  };
-}
-
-interface ClusterReady {
-  nats: string[];
-  cassandra: string;
-  nodes: ServeReady[];
-}
-
-/** `switchboard cluster up`: a 3-server NATS cluster, the local Cassandra (19042) and `nodes` nodes. */
-export async function startClusterTarget(o: {
-  nodes: number;
-  workers: number;
-  basePort: number;
-  keyspace: string;
-  say(line: string): void;
-}): Promise<BrokerTarget> {
-  const { dir, probeDir } = workDir();
-  const logFile = join(dir, 'cluster.log');
-  o.say(`starting a ${o.nodes}-node cluster (${o.workers} worker(s) each) on ports ${o.basePort}+, log ${logFile}`);
-  const env = brokerEnv(
-    { natsUrl: '', cassandra: '', keyspace: o.keyspace, say: o.say },
-    probeDir,
-    {},
-  );
-  // `cluster up` sets SB_NATS_URL / SB_CASSANDRA itself; empty values must not reach it.
-  delete env['SB_NATS_URL'];
-  delete env['SB_CASSANDRA'];
-  const cluster = await startCli<ClusterReady>(
-    ['cluster', 'up', '--nodes', String(o.nodes), '--workers', String(o.workers), '--base-port', String(o.basePort)],
-    env,
-    logFile,
-    CLUSTER_READY_TIMEOUT_MS,
-  );
-  const natsPids = cluster.ready.nats.flatMap((u) => pidsListeningOn(hostPort(u, 4222).port));
-  const cassandraPids = pidsListeningOn(hostPort(cluster.ready.cassandra, 9042).port);
-  return {
-    description: `started cluster (cluster up --nodes ${o.nodes} --workers ${o.workers})`,
-    nodes: cluster.ready.nodes.map((n) => ({
-      nodeId: n.node,
-      port: n.port,
-      wsBase: `ws://127.0.0.1:${n.port}`,
-      httpBase: `http://127.0.0.1:${n.port}`,
-      workers: n.workers.length,
-    })),
-    jwtSecret: BENCH_JWT_SECRET,
-    probeDir,
-    logFile,
-    // The `cluster up` process hosts the supervisors; its nats-server children are not broker processes.
-    brokerPids: () => brokerTree([cluster.pid]),
-    natsPids: () => natsPids,
-    cassandraPids: () => cassandraPids,
-    async stop() {
-      await cluster.stop();
+      await servers.stop();
       rmSync(probeDir, { recursive: true, force: true });
     },
   };
@@ -219,7 +145,7 @@ export async function attachTarget(o: {
   const url = new URL(o.url);
   const port = Number(url.port) || 80;
   if (!(await isTcpReachable(url.hostname, port, 2000))) throw new Error(`nothing answers at ${o.url}`);
-  const listeners = LOCAL_HOSTS.has(url.hostname) ? pidsListeningOn(port) : [];
+  const listeners = isLocalHost(url.hostname) ? pidsListeningOn(port) : [];
   // The supervisor holds no listening socket; it is the workers' parent (when there is one).
   const parents = listeners
     .map((pid) => readProcStat(pid)?.ppid)

@@ -1,18 +1,15 @@
 /**
  * The bench's WebSocket client: one authenticated Switchboard socket on the msgpack subprotocol, over the
- * `ws` package (imported here only, with @msgpack/msgpack). `openSocket` resolves at `welcome`, which the
+ * `ws` package (imported here only). `openSocket` resolves at `welcome`, which the
  * broker sends only once the user's NATS interest is registered — so a resolved socket is a fully
  * subscribed visitor or agent. Failures are classified into short, stable reasons for the report.
  */
-import { Decoder, Encoder } from '@msgpack/msgpack';
 import WebSocket from 'ws';
 import type { ServerFrame, WelcomeFrame } from '../../src/protocol/frames.js';
+import { decodeFrame, encodeFrame } from './codec.js';
 
 export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
-
-const encoder = new Encoder();
-const decoder = new Decoder();
 
 export type Role = 'visitor' | 'agent';
 
@@ -21,6 +18,8 @@ export interface OpenOptions {
   base: string;
   role: Role;
   token: string;
+  /** Who the token names; clients of peers without token checks (NATS) use it directly. */
+  identity?: { tenant: string; user: string };
   /** Source address to bind (127.0.0.x), so one machine can open more than ~28k sockets per port. */
   localAddress?: string;
   handshakeTimeoutMs?: number;
@@ -61,9 +60,15 @@ export function openSocket(opts: OpenOptions): Promise<BenchSocket> {
   return new Promise<BenchSocket>((resolve, reject) => {
     let settled = false;
     let welcomed = false;
+    // `ws` times out the upgrade only; a broker that upgrades but never registers the socket must fail too.
+    const timer = setTimeout(
+      () => fail('welcome-timeout'),
+      opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    );
     const fail = (reason: string): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       reject(new OpenError(reason));
       ws.terminate();
     };
@@ -82,7 +87,7 @@ export function openSocket(opts: OpenOptions): Promise<BenchSocket> {
       if (!isBinary) return;
       let frame: ServerFrame;
       try {
-        frame = decoder.decode(data) as ServerFrame;
+        frame = decodeFrame(data) as ServerFrame;
       } catch {
         return;
       }
@@ -90,6 +95,7 @@ export function openSocket(opts: OpenOptions): Promise<BenchSocket> {
         if (frame.type !== 'welcome' || settled) return;
         settled = true;
         welcomed = true;
+        clearTimeout(timer);
         resolve(makeSocket(ws, (frame as WelcomeFrame).node));
         return;
       }
@@ -103,7 +109,7 @@ function makeSocket(ws: WebSocket, node: string): BenchSocket {
     node,
     send(frame) {
       if (ws.readyState !== WebSocket.OPEN) return false;
-      ws.send(encoder.encode(frame));
+      ws.send(encodeFrame(frame));
       return true;
     },
     isOpen: () => ws.readyState === WebSocket.OPEN,
@@ -124,4 +130,10 @@ function makeSocket(ws: WebSocket, node: string): BenchSocket {
     },
     terminate: () => ws.terminate(),
   };
+}
+
+/** Gives libraries written for the W3C WebSocket API (nats.ws) the `ws` implementation in Node 20. */
+export function installW3cWebSocket(): void {
+  const g = globalThis as { WebSocket?: unknown };
+  g.WebSocket ??= WebSocket;
 }

@@ -2,37 +2,27 @@
  * Preloaded into every broker process the bench starts (NODE_OPTIONS=--import <this file>), because /proc
  * shows RSS but not the V8 heap: once a second it writes process.memoryUsage() and the event-loop
  * utilisation to `$SB_BENCH_PROBE_DIR/<pid>.json` (write + rename, so a reader never sees half a file).
- * It does nothing without SB_BENCH_PROBE_DIR and never keeps a process alive. A node the bench did not
- * start (--url) has no probe; its heap is then reported as unknown.
+ * On SIGUSR2 it runs a full garbage collection first and records the heap after it, so the connections
+ * scenario can compare live heap (not garbage) before and after the ramp. It does nothing without
+ * SB_BENCH_PROBE_DIR and never keeps a process alive. A node the bench did not start (--url) has no probe.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { PROBE_GC_SIGNAL, type ProbeRecord } from './probe-record.js';
 
 const PROBE_INTERVAL_MS = 1000;
-
-export interface ProbeRecord {
-  pid: number;
-  /** Epoch ms of the reading. */
-  at: number;
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  arrayBuffers: number;
-  /** Event-loop utilisation over the last interval, 0..1. */
-  elu: number;
-}
 
 const dir = process.env['SB_BENCH_PROBE_DIR'];
 if (dir) {
   const file = join(dir, `${process.pid}.json`);
   const tmp = `${file}.tmp`;
   let last = performance.eventLoopUtilization();
-  const timer = setInterval(() => {
-    const now = performance.eventLoopUtilization();
-    const elu = performance.eventLoopUtilization(now, last).utilization;
-    last = now;
+  let elu = 0;
+  let gcFigures: ProbeRecord['gc'];
+  const write = (): void => {
     const m = process.memoryUsage();
     const record: ProbeRecord = {
       pid: process.pid,
@@ -43,6 +33,7 @@ if (dir) {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       elu,
+      ...(gcFigures ? { gc: gcFigures } : {}),
     };
     try {
       writeFileSync(tmp, JSON.stringify(record));
@@ -50,6 +41,21 @@ if (dir) {
     } catch {
       // The bench removed the folder (run over): nothing to report to.
     }
+  };
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    elu = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    write();
   }, PROBE_INTERVAL_MS);
   timer.unref();
+  // `gc` is exposed to contexts created after the flag is set; the process keeps its own flags otherwise.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  process.on(PROBE_GC_SIGNAL, () => {
+    gc();
+    const m = process.memoryUsage();
+    gcFigures = { at: Date.now(), heapUsed: m.heapUsed, rss: m.rss, external: m.external };
+    write();
+  });
 }

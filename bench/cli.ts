@@ -1,0 +1,354 @@
+#!/usr/bin/env node
+/**
+ * The SRE bench suite's entry point: `npm run bench -- <scenario> [options]`. Each scenario starts what it
+ * needs (reusing NATS and Cassandra when they answer) or targets a running node with --url, shows live
+ * progress on stderr, and writes bench/results/<scenario>-<timestamp>.{json,md} plus SVG charts.
+ * Defaults are the issue's targets; see BENCHMARKS.md for what each figure means.
+ */
+import { availableParallelism } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { clusterScenario } from './cluster/scenario.js';
+import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_SOCKETS_PER_GENERATOR } from './connections/plan.js';
+import { type ConnectionsOptions, connectionsScenario } from './connections/scenario.js';
+import { e2eScenario } from './e2e/scenario.js';
+import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
+import type { CommonOptions } from './lib/common.js';
+import { PRIVATE_NATS } from './lib/servers.js';
+import { DEFAULT_BENCH_KEYSPACE } from './lib/target.js';
+import {
+  parseCount,
+  parseCountList,
+  parseDurationMs,
+  parsePercent,
+  parsePositiveCount,
+  parsePositiveNumber,
+} from './lib/units.js';
+import { peersScenario } from './peers/scenario.js';
+import { PEER_SYSTEMS, type PeerSystem } from './peers/targets.js';
+
+/** The development secret of src/config.ts: what a `switchboard start` node verifies with by default. */
+const DEV_JWT_SECRET = 'switchboard-dev-secret-change-me-0123456789';
+const EXIT_INTERRUPTED = 130;
+
+const abort = new AbortController();
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(EXIT_INTERRUPTED);
+  interrupted = true;
+  process.stderr.write(
+    '\ninterrupted: ending the load, then writing the report (Ctrl-C again to quit now)\n',
+  );
+  abort.abort();
+});
+process.on('SIGTERM', () => abort.abort());
+
+interface RawCommon {
+  url?: string;
+  nats: string;
+  cassandra: string;
+  keyspace: string;
+  jwtSecret: string;
+  out: string;
+  quiet?: boolean;
+}
+
+/** Commander shows an InvalidArgumentError's message as a usage error instead of a stack trace. */
+function arg<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
+  };
+}
+
+/** A duration option whose default shows in --help as "30s" rather than 30000. */
+function duration(flags: string, description: string, defaultMs: number): Option {
+  const shown = defaultMs % 1000 === 0 ? `${defaultMs / 1000}s` : `${defaultMs}ms`;
+  return new Option(flags, description).argParser(arg(parseDurationMs)).default(defaultMs, shown);
+}
+
+function withCommon(cmd: Command): Command {
+  return (
+    cmd
+      .option('--url <url>', 'target a running node (http://host:port) instead of starting one')
+      .option(
+        '--nats <url>',
+        `NATS for a started node: '${PRIVATE_NATS}' = a nats-server of its own (no other node on a shared NATS joins its cluster), or a URL (reused when it answers, else started)`,
+        process.env['SB_NATS_URL'] ?? PRIVATE_NATS,
+      )
+      .option(
+        '--cassandra <host:port>',
+        'Cassandra for a started node (reused when it answers, else started)',
+        process.env['SB_CASSANDRA'] ?? '127.0.0.1:19042',
+      )
+      .option('--keyspace <name>', 'keyspace of a started node', DEFAULT_BENCH_KEYSPACE)
+      // The default is described, not shown: --help must never print a real SB_JWT_SECRET.
+      .addOption(
+        new Option('--jwt-secret <secret>', 'token secret of a --url target').default(
+          process.env['SB_JWT_SECRET'] ?? DEV_JWT_SECRET,
+          'SB_JWT_SECRET, else the development secret',
+        ),
+      )
+      .option('--out <dir>', 'folder for the results', 'bench/results')
+      .option('-q, --quiet', 'no progress output')
+  );
+}
+
+/** The command line for the report, without a --jwt-secret value (reports get committed). */
+function redactedArgs(args: readonly string[]): string[] {
+  return args.map((a, i) =>
+    a.startsWith('--jwt-secret=') ? '--jwt-secret=***' : args[i - 1] === '--jwt-secret' ? '***' : a,
+  );
+}
+
+function common(raw: RawCommon): CommonOptions {
+  return {
+    ...(raw.url === undefined ? {} : { url: raw.url }),
+    natsUrl: raw.nats,
+    cassandra: raw.cassandra,
+    keyspace: raw.keyspace,
+    jwtSecret: raw.jwtSecret,
+    out: raw.out,
+    quiet: raw.quiet === true,
+    command: `npm run bench -- ${redactedArgs(process.argv.slice(2)).join(' ')}`,
+  };
+}
+
+interface RawE2e extends RawCommon {
+  rate: number;
+  conversations: number;
+  convsPerAgent: number;
+  agentsPerTenant: number;
+  generators: number;
+  workers: number;
+  duration: number;
+  warmup: number;
+  drain: number;
+  ackTimeout: number;
+  bodyChars: number;
+  sweep?: boolean;
+  sweepFrom: number;
+  sweepFactor: number;
+  sweepMax: number;
+  sweepRefine: number;
+  stepDuration: number;
+  stepWarmup: number;
+  objectiveP99: number;
+  objectiveMetric: Objective['metric'];
+}
+
+function withE2e(cmd: Command, defaultGenerators: number): Command {
+  return cmd
+    .option(
+      '--rate <msg/s>',
+      'offered rate, messages per second in total (open loop)',
+      arg(parsePositiveNumber),
+      12000,
+    )
+    .option(
+      '--conversations <n>',
+      'live conversations (one visitor socket each)',
+      arg(parsePositiveCount),
+      2000,
+    )
+    .option('--convs-per-agent <n>', 'conversations each agent socket handles', arg(parsePositiveCount), 1)
+    .option('--agents-per-tenant <n>', 'agents sharing a tenant (its lobby)', arg(parsePositiveCount), 10)
+    .option('--generators <n>', 'generator processes', arg(parsePositiveCount), defaultGenerators)
+    .addOption(duration('--duration <time>', 'measured time of a fixed-rate run', 60_000))
+    .addOption(duration('--warmup <time>', 'warm-up before measuring', 10_000))
+    .addOption(duration('--drain <time>', 'wait for late answers after the last send', 10_000))
+    .addOption(duration('--ack-timeout <time>', 'a message unanswered this long counts as lost', 10_000))
+    .option('--body-chars <n>', 'characters per message body', arg(parsePositiveCount), 80)
+    .option('--sweep', 'step the offered rate to find the highest one meeting the objective')
+    .option('--sweep-from <msg/s>', 'first sweep rate', arg(parsePositiveNumber), 500)
+    .option('--sweep-factor <x>', 'rate multiplier between sweep steps', arg(parsePositiveNumber), 1.5)
+    .option('--sweep-max <msg/s>', 'highest sweep rate', arg(parsePositiveNumber), 24000)
+    .option('--sweep-refine <n>', 'bisection steps after the first miss', arg(parseCount), 2)
+    .addOption(duration('--step-duration <time>', 'measured time of each sweep step', 20_000))
+    .addOption(duration('--step-warmup <time>', 'warm-up of each sweep step', 5_000))
+    .option(
+      '--objective-p99 <ms>',
+      'latency objective: p99 at most this many ms',
+      arg(parsePositiveNumber),
+      DEFAULT_OBJECTIVE.p99Ms,
+    )
+    .addOption(
+      new Option('--objective-metric <which>', 'latency the objective bounds')
+        .choices(['delivery', 'ack'])
+        .default('delivery'),
+    );
+}
+
+function e2eOptions(raw: RawE2e) {
+  return {
+    rate: raw.rate,
+    conversations: raw.conversations,
+    convsPerAgent: raw.convsPerAgent,
+    agentsPerTenant: raw.agentsPerTenant,
+    generators: raw.generators,
+    bodyChars: raw.bodyChars,
+    ackTimeoutMs: raw.ackTimeout,
+    setupConcurrency: 32,
+    warmupMs: raw.warmup,
+    durationMs: raw.duration,
+    drainMs: raw.drain,
+    objective: { ...DEFAULT_OBJECTIVE, p99Ms: raw.objectiveP99, metric: raw.objectiveMetric },
+    ...(raw.sweep
+      ? {
+          sweep: {
+            from: raw.sweepFrom,
+            factor: raw.sweepFactor,
+            max: raw.sweepMax,
+            refine: raw.sweepRefine,
+            maxSteps: 16,
+            warmupMs: raw.stepWarmup,
+            durationMs: raw.stepDuration,
+          },
+        }
+      : {}),
+  };
+}
+
+function parseSystems(value: string): PeerSystem[] {
+  const list = value.split(',').map((s) => s.trim());
+  for (const s of list) {
+    if (!(PEER_SYSTEMS as readonly string[]).includes(s)) {
+      throw new InvalidArgumentError(`unknown system '${s}' (known: ${PEER_SYSTEMS.join(', ')})`);
+    }
+  }
+  return list as PeerSystem[];
+}
+
+function done(files: string[], summary: string): void {
+  process.stderr.write(`${summary}\n`);
+  for (const f of files) process.stdout.write(`${f}\n`);
+}
+
+const program = new Command('bench').description('Switchboard SRE bench suite (see BENCHMARKS.md)');
+
+withE2e(
+  withCommon(
+    program
+      .command('e2e')
+      .description('visitors and agents in live conversations, open loop, at a fixed rate or --sweep'),
+  ),
+  2,
+)
+  .option(
+    '--workers <n>',
+    'worker processes of a started node',
+    arg(parsePositiveCount),
+    availableParallelism(),
+  )
+  .action(async (raw: RawE2e) => {
+    const { report, files } = await e2eScenario(
+      common(raw),
+      { ...e2eOptions(raw), workers: raw.workers },
+      abort.signal,
+    );
+    done(files, `e2e: ${report.run.phases.length} phase(s) written`);
+  });
+
+withE2e(
+  withCommon(
+    program.command('cluster').description('the e2e load against local clusters of each size in --nodes'),
+  ),
+  3,
+)
+  .option('--nodes <list>', 'cluster sizes to run, e.g. 1,3', arg(parseCountList), [1, 3])
+  .option('--workers <n>', 'worker processes per node', arg(parsePositiveCount), 1)
+  .option('--base-port <port>', 'port of the first node', arg(parsePositiveCount), 18080)
+  .option('--no-sweep', 'one fixed-rate phase per size instead of a sweep')
+  .action(async (raw: RawE2e & { nodes: number[]; basePort: number }) => {
+    const sweep = raw.sweep !== false;
+    const { files, summary } = await clusterScenario(
+      common(raw),
+      { ...e2eOptions({ ...raw, sweep }), workers: raw.workers, nodes: raw.nodes, basePort: raw.basePort },
+      abort.signal,
+    );
+    done(files, summary);
+  });
+
+withE2e(
+  withCommon(
+    program
+      .command('peers')
+      .description('the e2e relay workload against Switchboard and its alternatives, side by side'),
+  ),
+  2,
+)
+  .option('--systems <list>', `systems to run, of ${PEER_SYSTEMS.join(',')}`, parseSystems, [...PEER_SYSTEMS])
+  .option(
+    '--workers <n>',
+    'Switchboard worker processes (1 = one process, like the Socket.IO relay)',
+    arg(parsePositiveCount),
+    1,
+  )
+  .option('--no-sweep', 'one fixed-rate phase per system instead of a sweep')
+  .action(async (raw: RawE2e & { systems: PeerSystem[] }) => {
+    const sweep = raw.sweep !== false;
+    const { files, summary } = await peersScenario(
+      common(raw),
+      { ...e2eOptions({ ...raw, sweep }), workers: raw.workers, systems: raw.systems },
+      abort.signal,
+    );
+    done(files, summary);
+  });
+
+withCommon(
+  program
+    .command('connections')
+    .description(
+      'ramp authenticated WebSocket clients against one node, hold, measure memory per connection',
+    ),
+)
+  .option('--target <n>', 'connections to open', arg(parsePositiveCount), 100_000)
+  .option(
+    '--workers <n>',
+    `worker processes of a started node (default: target / ${DEFAULT_CONNECTIONS_PER_WORKER}, rounded up)`,
+    arg(parsePositiveCount),
+  )
+  .option(
+    '--per-generator <n>',
+    'sockets per generator process (each under the fd limit)',
+    arg(parsePositiveCount),
+    DEFAULT_SOCKETS_PER_GENERATOR,
+  )
+  .option('--visitor-percent <p>', 'share of visitors (the rest are agents)', arg(parsePercent), 95)
+  .option('--tenants <n>', 'tenants the users are spread over', arg(parsePositiveCount), 100)
+  .option(
+    '--ramp-rate <conn/s>',
+    'opening rate in total (0 = as fast as the broker accepts)',
+    arg(parseCount),
+    0,
+  )
+  .option('--concurrency <n>', 'handshakes in flight per generator', arg(parsePositiveCount), 128)
+  .addOption(duration('--hold <time>', 'how long to hold every connection after the ramp', 60_000))
+  .addOption(duration('--ping-interval <time>', 'protocol ping per connection every …', 30_000))
+  .addOption(
+    duration(
+      '--settle <time>',
+      'idle time before the baseline and after the ramp, before measuring memory',
+      10_000,
+    ),
+  )
+  .option(
+    '--source-base <n>',
+    'generator g binds its sockets to 127.0.0.(n + g)',
+    arg(parsePositiveCount),
+    10,
+  )
+  .action(async (raw: RawCommon & ConnectionsOptions) => {
+    const { files, summary } = await connectionsScenario(common(raw), raw, abort.signal);
+    done(files, summary);
+  });
+
+program.parseAsync(process.argv).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,101 @@
+/**
+ * `npm run bench -- cluster`: the e2e load against a fresh local cluster of each size in --nodes (default
+ * 1 and 3 nodes, each with the same 3-server NATS cluster and the same Cassandra), to show how throughput
+ * scales with nodes on this machine. Each size gets its own sweep (or fixed-rate phase); the report puts
+ * them side by side. Conversations' two sides sit on different nodes, so deliveries cross NATS.
+ */
+
+import { type E2eRun, type E2eRunOptions, runE2e } from '../e2e/run.js';
+import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
+import type { TargetNode } from '../lib/target.js';
+import { sleep } from '../lib/units.js';
+import {
+  type MachineInfo,
+  machineInfo,
+  REPORT_SCHEMA_VERSION,
+  reportPaths,
+  writeReport,
+} from '../report/write.js';
+import { clusterCharts, clusterMarkdown, clusterSummary } from './report.js';
+import { startClusterTarget } from './target.js';
+
+/** Longer than the membership lease TTL, so one size's members have expired before the next size starts. */
+const BETWEEN_SIZES_MS = 8000;
+
+export interface ClusterOptions extends E2eRunOptions {
+  nodes: number[];
+  workers: number;
+  basePort: number;
+}
+
+export interface ClusterRun {
+  nodes: number;
+  target: { description: string; nodes: TargetNode[] };
+  run: E2eRun;
+}
+
+export interface ClusterReport {
+  schema: number;
+  scenario: 'cluster';
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  machine: MachineInfo;
+  options: ClusterOptions;
+  keyspace: string;
+  runs: ClusterRun[];
+}
+
+export async function clusterScenario(
+  common: CommonOptions,
+  o: ClusterOptions,
+  signal: AbortSignal,
+): Promise<{ files: string[]; summary: string; report: ClusterReport }> {
+  if (common.url) throw new Error('cluster starts its own clusters; use `e2e --url` to load a running node');
+  const ui = progressFor(common);
+  const startedAt = new Date();
+  const runs: ClusterRun[] = [];
+  for (const [i, size] of o.nodes.entries()) {
+    if (signal.aborted) break;
+    if (i > 0) await sleep(BETWEEN_SIZES_MS);
+    ui.say(`— ${size}-node cluster —`);
+    const target = await startClusterTarget({
+      nodes: size,
+      workers: o.workers,
+      basePort: o.basePort,
+      keyspace: common.keyspace,
+      say: (l) => ui.say(l),
+    });
+    const { sampler, setGenerators } = startSampling(target);
+    try {
+      const run = await runE2e(
+        target,
+        sampler,
+        { runId: newRunId(), convsPerAgent: o.convsPerAgent, agentsPerTenant: o.agentsPerTenant },
+        o,
+        ui,
+        signal,
+        setGenerators,
+      );
+      runs.push({ nodes: size, target: { description: target.description, nodes: [...target.nodes] }, run });
+    } finally {
+      sampler.stop();
+      ui.say('stopping the cluster…');
+      await target.stop();
+    }
+  }
+  const report: ClusterReport = {
+    schema: REPORT_SCHEMA_VERSION,
+    scenario: 'cluster',
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: common.command,
+    machine: machineInfo(),
+    options: o,
+    keyspace: common.keyspace,
+    runs,
+  };
+  const paths = reportPaths(common.out, 'cluster', startedAt);
+  const files = writeReport(paths, report, clusterMarkdown(report, paths), clusterCharts(report));
+  return { files, summary: clusterSummary(report), report };
+}

@@ -1,0 +1,90 @@
+/** The IPC vocabulary between the connections orchestrator and its generator processes. */
+
+export interface ConnInit {
+  type: 'init';
+  generator: number;
+  runId: string;
+  /** ws://host:port of the node. */
+  base: string;
+  jwtSecret: string;
+  /** Users [from, to) of the run are this generator's. */
+  from: number;
+  to: number;
+  localAddress: string;
+  visitorPercent: number;
+  tenants: number;
+  /** Handshakes in flight at once. */
+  concurrency: number;
+  /** This generator's share of the opening rate, conn/s; 0 = unlimited. */
+  rampRate: number;
+  pingIntervalMs: number;
+}
+
+export interface ConnRamp {
+  type: 'ramp';
+  /** Epoch ms: the common t = 0 of every generator's ticks. */
+  startAt: number;
+}
+
+export type ConnToChild = ConnInit | ConnRamp | { type: 'close' };
+
+/** One second of one generator. */
+export interface ConnTick {
+  type: 'tick';
+  generator: number;
+  /** Seconds since the ramp's startAt. */
+  second: number;
+  /** Totals so far. */
+  opened: number;
+  failed: number;
+  /** Sockets open now. */
+  open: number;
+  /** Sockets the broker (or the network) closed after welcome, so far. */
+  dropped: number;
+  pingsSent: number;
+  pongs: number;
+  /** Ping round trips completed in this second (HDR, base64). */
+  rtt: string;
+  elu: number;
+}
+
+export interface ConnRampDone {
+  type: 'ramp-done';
+  generator: number;
+  opened: number;
+  failed: number;
+  failures: Record<string, number>;
+  byWorker: Record<string, number>;
+  /** upgrade request → welcome, HDR base64. */
+  handshake: string;
+  /** Epoch ms of the first attempt and of the last successful welcome. */
+  firstAt: number;
+  lastAt: number;
+}
+
+export interface ConnClosed {
+  type: 'closed';
+  generator: number;
+  /** Close codes of sockets dropped during the run (not our own closes). */
+  dropCodes: Record<string, number>;
+  rtt: string;
+}
+
+export type ConnFromChild =
+  | { type: 'ready'; generator: number }
+  | ConnTick
+  | ConnRampDone
+  | ConnClosed
+  | { type: 'fatal'; message: string };
+
+/**
+ * Identity of user `i`: tenants round-robin, and within each tenant `visitorPercent` % visitors (the role
+ * follows i / tenants, not i, so every tenant gets its share of agents and so its own lobby).
+ */
+export function connectionUser(runId: string, i: number, visitorPercent: number, tenants: number) {
+  return {
+    tenant: `${runId}t${i % tenants}`,
+    sub: `${runId}u${i}`,
+    role: Math.floor(i / tenants) % 100 < visitorPercent ? ('visitor' as const) : ('agent' as const),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Sizing of the connections scenario, checked before anything starts: how many broker workers (each under
+ * the per-process fd limit), how many generator processes (each under the fd limit and under the ~28k
+ * ephemeral ports one source address has towards one destination port), and which 127.0.0.x address
+ * each generator binds its sockets to.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Connections per broker worker by default: well under the 20k fd limit of this machine's processes. */
+export const DEFAULT_CONNECTIONS_PER_WORKER = 15_000;
+export const DEFAULT_SOCKETS_PER_GENERATOR = 16_000;
+/** fds a process needs besides its sockets (stdio, IPC, NATS, Cassandra, libuv, files). */
+const FD_HEADROOM = 500;
+const FALLBACK_FD_LIMIT = 1024;
+const FALLBACK_EPHEMERAL_PORTS = 28_232;
+const MAX_LOOPBACK_HOST = 254;
+
+export interface ConnectionsPlan {
+  target: number;
+  workers: number;
+  generators: number;
+  /** Sockets of generator g: [ranges[g].from, ranges[g].to). */
+  ranges: { from: number; to: number; localAddress: string }[];
+  fdLimit: number;
+  ephemeralPorts: number;
+}
+
+/** The soft "Max open files" of this process (children inherit it). */
+export function fdLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const n = Number(line?.trim().split(/\s+/)[3]);
+    return Number.isInteger(n) && n > 0 ? n : FALLBACK_FD_LIMIT;
+  } catch {
+    return FALLBACK_FD_LIMIT;
+  }
+}
+
+export function ephemeralPorts(): number {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    return lo !== undefined && hi !== undefined && hi >= lo ? hi - lo + 1 : FALLBACK_EPHEMERAL_PORTS;
+  } catch {
+    return FALLBACK_EPHEMERAL_PORTS;
+  }
+}
+
+export function planConnections(o: {
+  target: number;
+  workers?: number;
+  perGenerator: number;
+  sourceBase: number;
+}): ConnectionsPlan {
+  const fds = fdLimit();
+  const ports = ephemeralPorts();
+  const perProcess = fds - FD_HEADROOM;
+  const workers = o.workers ?? Math.ceil(o.target / DEFAULT_CONNECTIONS_PER_WORKER);
+  if (Math.ceil(o.target / workers) > perProcess) {
+    throw new Error(
+      `${o.target} connections over ${workers} workers is ${Math.ceil(o.target / workers)} per worker, above the fd limit (${fds} - ${FD_HEADROOM}); use more --workers`,
+    );
+  }
+  const perGenerator = Math.min(o.perGenerator, perProcess, ports);
+  const generators = Math.ceil(o.target / perGenerator);
+  if (o.sourceBase + generators - 1 > MAX_LOOPBACK_HOST) {
+    throw new Error(
+      `${generators} generators do not fit in 127.0.0.${o.sourceBase}-${MAX_LOOPBACK_HOST}; lower --source-base`,
+    );
+  }
+  const ranges = Array.from({ length: generators }, (_, g) => ({
+    from: Math.floor((o.target * g) / generators),
+    to: Math.floor((o.target * (g + 1)) / generators),
+    localAddress: `127.0.0.${o.sourceBase + g}`,
+  }));
+  return { target: o.target, workers, generators, ranges, fdLimit: fds, ephemeralPorts: ports };
+}

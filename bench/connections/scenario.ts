@@ -1,0 +1,213 @@
+/**
+ * `npm run bench -- connections`: measure the node's idle memory, ramp authenticated clients to the
+ * target from several generator processes (each on its own 127.0.0.x), let it settle, hold every
+ * connection with pings on, then close them all and see what memory comes back. Memory per connection
+ * is reported raw (all node processes / connections) and net of the idle baseline.
+ */
+import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
+import { analyseLimits, summarizeResources } from '../lib/limits.js';
+import { type GcMeasurement, measureAfterGc } from '../lib/sampler.js';
+import { attachTarget, startNodeTarget } from '../lib/target.js';
+import { formatMs, sleep } from '../lib/units.js';
+import { machineInfo, REPORT_SCHEMA_VERSION, reportPaths, writeReport } from '../report/write.js';
+import { Fleet, mergeEncoded } from './fleet.js';
+import { type GcPoints, memoryFigures } from './memory.js';
+import { planConnections } from './plan.js';
+import { type ConnectionsReport, connectionsCharts, connectionsMarkdown } from './report.js';
+
+const PROGRESS_POLL_MS = 1000;
+
+export interface ConnectionsOptions {
+  target: number;
+  workers?: number;
+  perGenerator: number;
+  visitorPercent: number;
+  tenants: number;
+  rampRate: number;
+  concurrency: number;
+  hold: number;
+  pingInterval: number;
+  settle: number;
+  sourceBase: number;
+}
+
+export async function connectionsScenario(
+  common: CommonOptions,
+  o: ConnectionsOptions,
+  signal: AbortSignal,
+): Promise<{ files: string[]; summary: string; report: ConnectionsReport }> {
+  const plan = planConnections(o);
+  const ui = progressFor(common);
+  const startedAt = new Date();
+  ui.say(
+    `plan: ${o.target} connections, ${plan.workers} broker workers, ${plan.generators} generators (${plan.ranges[0]?.localAddress}…), fd limit ${plan.fdLimit}`,
+  );
+  const target = common.url
+    ? await attachTarget({
+        url: common.url,
+        jwtSecret: common.jwtSecret,
+        natsUrl: common.natsUrl,
+        cassandra: common.cassandra,
+      })
+    : await startNodeTarget({
+        workers: plan.workers,
+        natsUrl: common.natsUrl,
+        cassandra: common.cassandra,
+        keyspace: common.keyspace,
+        say: (l) => ui.say(l),
+      });
+  const { sampler, setGenerators } = startSampling(target);
+  // Epoch ms of each stage's edges; the report gives them in seconds from the ramp's start.
+  const marks = {
+    baselineFrom: 0,
+    baselineTo: 0,
+    rampFrom: 0,
+    rampTo: 0,
+    holdFrom: 0,
+    holdTo: 0,
+    closeFrom: 0,
+    closeTo: 0,
+    afterTo: 0,
+  };
+  let fleet: Fleet | undefined;
+  try {
+    ui.say(`measuring the idle node for ${o.settle / 1000} s (baseline)…`);
+    marks.baselineFrom = Date.now();
+    await sleep(o.settle);
+    const gc: GcPoints = {};
+    const measureGc = async (): Promise<GcMeasurement | undefined> =>
+      target.probeDir === undefined ? undefined : measureAfterGc(target.brokerPids(), target.probeDir);
+    gc.baseline = await measureGc();
+    marks.baselineTo = Date.now();
+    const f = await Fleet.start(plan, {
+      runId: newRunId(),
+      base: target.nodes[0]!.wsBase,
+      jwtSecret: target.jwtSecret,
+      visitorPercent: o.visitorPercent,
+      tenants: o.tenants,
+      concurrency: o.concurrency,
+      totalRampRate: o.rampRate,
+      pingIntervalMs: o.pingInterval,
+    });
+    fleet = f;
+    setGenerators(() => f.pids());
+    ui.begin('connections', o.target);
+    let lastOpened = 0;
+    const poll = setInterval(() => {
+      const c = f.current();
+      ui.update(
+        c.opened,
+        `| ${c.opened - lastOpened}/s | open ${c.open} | failed ${c.failed} | generator loop ${Math.round(c.elu * 100)} %`,
+      );
+      lastOpened = c.opened;
+    }, PROGRESS_POLL_MS);
+    const rampDone = await f.ramp();
+    clearInterval(poll);
+    ui.end();
+    marks.rampFrom = f.startAt;
+    marks.rampTo = Math.max(...rampDone.map((r) => r.lastAt || f.startAt));
+    const opened = rampDone.reduce((a, r) => a + r.opened, 0);
+    ui.say(
+      `ramp: ${opened} of ${o.target} opened in ${((marks.rampTo - f.startAt) / 1000).toFixed(1)} s; settling ${o.settle / 1000} s`,
+    );
+    await sleep(o.settle);
+    marks.holdFrom = Date.now();
+    const holdS = Math.ceil(o.hold / 1000);
+    ui.begin('hold (s)', holdS);
+    for (let s = 1; s <= holdS && !signal.aborted; s++) {
+      await sleep(1000);
+      const c = f.current();
+      ui.update(s, `| open ${c.open} | dropped ${c.dropped} | generator loop ${Math.round(c.elu * 100)} %`);
+    }
+    ui.end();
+    marks.holdTo = Date.now();
+    const heldAtEnd = f.current().open;
+    gc.held = await measureGc();
+    ui.say(`holding ${heldAtEnd}; closing every socket…`);
+    marks.closeFrom = Date.now();
+    const closed = await f.closeAll();
+    marks.closeTo = Date.now();
+    await sleep(o.settle);
+    gc.afterClose = await measureGc();
+    marks.afterTo = Date.now();
+    const timeline = f.timeline();
+    const holdSeconds = timeline.filter(
+      (x) => f.startAt + x.t * 1000 >= marks.holdFrom && f.startAt + (x.t + 1) * 1000 <= marks.holdTo,
+    );
+    const baseline = summarizeResources(sampler.between(marks.baselineFrom, marks.baselineTo));
+    const rampRes = summarizeResources(sampler.between(f.startAt, marks.rampTo));
+    const holdRes = summarizeResources(sampler.between(marks.holdFrom, marks.holdTo));
+    const afterRes = summarizeResources(sampler.between(marks.closeTo, marks.afterTo));
+    const report: ConnectionsReport = {
+      schema: REPORT_SCHEMA_VERSION,
+      scenario: 'connections',
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      command: common.command,
+      machine: machineInfo(),
+      target: { description: target.description, nodes: target.nodes, keyspace: common.keyspace },
+      options: o,
+      plan,
+      ramp: {
+        opened,
+        failed: rampDone.reduce((a, r) => a + r.failed, 0),
+        failures: sumRecords(rampDone.map((r) => r.failures)),
+        byWorker: sumRecords(rampDone.map((r) => r.byWorker)),
+        durationMs: marks.rampTo - f.startAt,
+        handshake: mergeEncoded(rampDone.map((r) => r.handshake)),
+        resources: rampRes,
+      },
+      hold: {
+        durationMs: marks.holdTo - marks.holdFrom,
+        heldAtEnd,
+        minHeld: Math.min(heldAtEnd, ...holdSeconds.map((x) => x.open)),
+        dropped: f.current().dropped,
+        dropCodes: sumRecords(closed.map((c) => c.dropCodes)),
+        pingRtt: mergeEncoded(closed.map((c) => c.rtt)),
+        pingsSent: timeline.at(-1)?.pingsSent ?? 0,
+        pongs: timeline.at(-1)?.pongs ?? 0,
+        resources: holdRes,
+      },
+      baseline,
+      afterClose: { resources: afterRes, closeMs: marks.closeTo - marks.closeFrom },
+      memory: memoryFigures(baseline, holdRes, afterRes, heldAtEnd, gc),
+      gc,
+      limits: analyseLimits({
+        resources: rampRes,
+        generatorElu: [Math.max(0, ...timeline.map((x) => x.maxGeneratorElu))],
+        failedRatio: (o.target - heldAtEnd) / o.target,
+      }),
+      marks: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, (v - f.startAt) / 1000])),
+      timeline,
+      resourceSeries: sampler.samples.map((s) => ({
+        t: (s.at - f.startAt) / 1000,
+        brokerRssBytes: s.groups['broker']?.rssBytes ?? 0,
+        brokerHeapUsedBytes: s.groups['broker']?.heapUsedBytes ?? null,
+        brokerCpuCores: s.groups['broker']?.cpuCores ?? 0,
+        generatorsCpuCores: s.groups['generators']?.cpuCores ?? 0,
+        natsRssBytes: s.groups['nats']?.rssBytes ?? 0,
+        natsCpuCores: s.groups['nats']?.cpuCores ?? 0,
+        machineBusy: s.machineBusy,
+      })),
+    };
+    const paths = reportPaths(common.out, 'connections', startedAt);
+    const files = writeReport(paths, report, connectionsMarkdown(report, paths), connectionsCharts(report));
+    const m = report.memory;
+    const summary =
+      `connections: held ${heldAtEnd} of ${o.target} (ramp ${(report.ramp.durationMs / 1000).toFixed(1)} s, ${report.ramp.failed} failed); ` +
+      `broker RSS ${Math.round(m.rssPerConnNet)} B/connection net (${Math.round(m.rssPerConnRaw)} raw), ` +
+      `heap ${m.heapPerConnNet === null ? '?' : Math.round(m.heapPerConnNet)} B/connection net, handshake p99 ${formatMs(report.ramp.handshake.p99Ms)}`;
+    return { files, summary, report };
+  } finally {
+    sampler.stop();
+    await fleet?.stop();
+    ui.say('stopping…');
+    await target.stop();
+  }
+}
+
+function sumRecords(list: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of list) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}

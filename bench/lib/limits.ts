@@ -1,0 +1,111 @@
+/**
+ * "What was the limit?" — read from the evidence every scenario collects: the generators' event-loop
+ * utilisation and send lag (is the bench itself the bottleneck?), the machine's CPU, and how the CPU was
+ * shared between the broker, NATS, Cassandra and the generators. The notes go verbatim into the report.
+ */
+import { availableParallelism } from 'node:os';
+import { type GroupStats, groupStats, meanMachineBusy, type ResourceSample } from './sampler.js';
+
+/** A generator event loop busier than this cannot keep its schedule: the bench is (part of) the limit. */
+export const GENERATOR_ELU_LIMIT = 0.9;
+/** Sends later than this at p99 mean the generator added latency of its own. */
+export const SEND_LAG_P99_LIMIT_MS = 10;
+export const MACHINE_BUSY_LIMIT = 0.9;
+export const BROKER_ELU_LIMIT = 0.9;
+
+export const GROUPS = ['broker', 'generators', 'nats', 'cassandra'] as const;
+export type GroupName = (typeof GROUPS)[number];
+
+export interface ResourceSummary {
+  cores: number;
+  machineBusy: number;
+  groups: Record<GroupName, GroupStats>;
+}
+
+export function summarizeResources(samples: readonly ResourceSample[]): ResourceSummary {
+  const groups = Object.fromEntries(GROUPS.map((g) => [g, groupStats(samples, g)])) as Record<
+    GroupName,
+    GroupStats
+  >;
+  return { cores: availableParallelism(), machineBusy: meanMachineBusy(samples), groups };
+}
+
+export interface LimitAnalysis {
+  generatorLimited: boolean;
+  machineSaturated: boolean;
+  brokerSaturated: boolean;
+  /** One short label: generator, machine CPU (largest user), broker, or none seen. */
+  limitedBy: string;
+  notes: string[];
+}
+
+export interface LimitEvidence {
+  resources: ResourceSummary;
+  /** Mean event-loop utilisation per generator over the window. */
+  generatorElu: readonly number[];
+  sendLagP99Ms?: number;
+  busyAnswers?: number;
+  /** Share of the window's messages (or connections) that failed, were lost or never sent. */
+  failedRatio?: number;
+}
+
+const pct = (x: number): string => `${Math.round(x * 100)} %`;
+
+export function analyseLimits(e: LimitEvidence): LimitAnalysis {
+  const notes: string[] = [];
+  const r = e.resources;
+  const maxGenElu = Math.max(0, ...e.generatorElu);
+  const machineSaturated = r.machineBusy >= MACHINE_BUSY_LIMIT;
+  const genBusy = maxGenElu >= GENERATOR_ELU_LIMIT;
+  const lagging = e.sendLagP99Ms !== undefined && e.sendLagP99Ms > SEND_LAG_P99_LIMIT_MS;
+  // Late sends from a generator whose own loop is not busy mean it was starved of CPU by the others: on a
+  // saturated machine that is the machine's limit, not the generator's.
+  const generatorLimited = genBusy || (lagging && !machineSaturated);
+  if (genBusy) {
+    notes.push(
+      `Generator-limited: the busiest generator's event loop was ${pct(maxGenElu)} busy — part of the measured latency is the bench itself; add --generators or a second machine.`,
+    );
+  } else if (lagging) {
+    notes.push(
+      `Generators sent p99 ${e.sendLagP99Ms?.toFixed(1)} ms behind schedule while their loops were only ${pct(maxGenElu)} busy: ` +
+        (machineSaturated
+          ? 'they were starved of CPU by the other processes, so that much of the latency is the saturated machine.'
+          : 'something else delayed them (GC pauses, other load on the machine).'),
+    );
+  }
+  const shares = GROUPS.map((g) => ({ g, cores: r.groups[g].meanCpuCores })).sort(
+    (a, b) => b.cores - a.cores,
+  );
+  const shareText = shares.map((s) => `${s.g} ${s.cores.toFixed(2)}`).join(', ');
+  notes.push(`CPU (cores, mean): ${shareText}; machine ${pct(r.machineBusy)} busy of ${r.cores} cores.`);
+  if (machineSaturated) {
+    notes.push(
+      `Machine CPU saturated: every process competes for ${r.cores} cores; the largest user was ${shares[0]?.g}.`,
+    );
+  }
+  const brokerElu = r.groups.broker.maxElu;
+  const brokerSaturated = brokerElu !== undefined && brokerElu >= BROKER_ELU_LIMIT;
+  if (brokerElu !== undefined) {
+    notes.push(`Broker event loops: the busiest worker peaked at ${pct(brokerElu)} utilisation.`);
+  }
+  if ((e.busyAnswers ?? 0) > 0) {
+    notes.push(`The broker shed load: ${e.busyAnswers} busy answers (bounded mailboxes / writer / pool).`);
+  }
+  const failing = (e.failedRatio ?? 0) > 0;
+  if (failing) {
+    notes.push(
+      `${(100 * (e.failedRatio ?? 0)).toFixed(1)} % failed or went unanswered (see the error and lost counts).`,
+    );
+  }
+  let limitedBy = failing
+    ? 'broker failures or stalls, without CPU saturation (see errors and lost)'
+    : 'none seen (offered rate was below capacity)';
+  // On a saturated machine a busy event loop is partly time the OS gave to other processes (utilisation is
+  // wall-clock), so the machine is named first; a saturated loop with cores to spare is the broker's own.
+  const loopNote = brokerSaturated ? `; a broker worker's loop at ${pct(brokerElu ?? 0)}` : '';
+  if (genBusy) limitedBy = 'generator';
+  else if (machineSaturated) limitedBy = `machine CPU (largest user: ${shares[0]?.g}${loopNote})`;
+  else if (brokerSaturated) limitedBy = `broker event loop (a worker at ${pct(brokerElu ?? 0)})`;
+  else if (generatorLimited) limitedBy = 'generator (late sends)';
+  return { generatorLimited, machineSaturated, brokerSaturated, limitedBy, notes };
+}

@@ -1,0 +1,156 @@
+/**
+ * Smoke runs of the bench scenarios with tiny numbers against real processes (a started node, a private
+ * nats-server, the test Cassandra): each must produce its JSON and Markdown report and charts, with figures that are
+ * sane (counts add up, percentiles ordered, memory positive). Speed is not asserted.
+ */
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { ConnectionsReport } from '../../bench/connections/report.js';
+import { connectionsScenario } from '../../bench/connections/scenario.js';
+import { e2eScenario } from '../../bench/e2e/scenario.js';
+import { DEFAULT_OBJECTIVE } from '../../bench/e2e/sweep.js';
+import type { CommonOptions } from '../../bench/lib/common.js';
+import type { LatencySummary } from '../../bench/lib/histogram.js';
+import { PRIVATE_NATS } from '../../bench/lib/servers.js';
+import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+
+const SMOKE_TIMEOUT_MS = 180_000;
+const out = mkdtempSync(join(tmpdir(), 'sb-bench-smoke-'));
+after(() => rmSync(out, { recursive: true, force: true }));
+
+function common(): CommonOptions {
+  return {
+    // A nats-server of the smoke run's own: every node on one NATS joins one cluster, so a smoke node on
+    // the shared test NATS would take shards (and messages) of the integration tests running beside it.
+    natsUrl: PRIVATE_NATS,
+    cassandra: TEST_CASSANDRA,
+    keyspace: randomKeyspace('bsmoke'),
+    jwtSecret: TEST_JWT_SECRET,
+    out,
+    quiet: true,
+    command: 'bench-smoke.test',
+  };
+}
+
+function assertOrdered(s: LatencySummary, what: string): void {
+  assert.ok(s.count > 0, `${what}: no samples`);
+  assert.ok(s.p50Ms > 0 && s.p50Ms <= s.p90Ms && s.p90Ms <= s.p99Ms, `${what}: percentiles out of order`);
+  assert.ok(s.p99Ms <= s.p999Ms && s.p999Ms <= s.maxMs, `${what}: tail out of order`);
+  assert.ok(s.meanMs > 0 && s.meanMs <= s.maxMs, `${what}: mean outside the range`);
+}
+
+function assertFiles(files: string[]): void {
+  assert.ok(
+    files.some((f) => f.endsWith('.json')),
+    'a JSON report',
+  );
+  assert.ok(
+    files.some((f) => f.endsWith('.md')),
+    'a Markdown report',
+  );
+  const svgs = files.filter((f) => f.endsWith('.svg'));
+  assert.ok(svgs.length >= 3, 'charts');
+  for (const f of files) assert.ok(existsSync(f), `${f} written`);
+  for (const f of svgs) assert.match(readFileSync(f, 'utf8'), /^<svg[\s\S]*<\/svg>\n$/);
+  const md = readFileSync(files.find((f) => f.endsWith('.md'))!, 'utf8');
+  // Every chart the report links exists next to it.
+  for (const [, name] of md.matchAll(/!\[[^\]]*\]\(\.\/([^)]+)\)/g)) {
+    assert.ok(existsSync(join(out, name!)), `linked chart ${name} exists`);
+  }
+}
+
+test('bench - e2e smoke run writes a sane report', { timeout: SMOKE_TIMEOUT_MS }, async () => {
+  const rate = 40;
+  const durationMs = 3000;
+  const { report, files } = await e2eScenario(
+    common(),
+    {
+      workers: 1,
+      rate,
+      conversations: 6,
+      convsPerAgent: 2,
+      agentsPerTenant: 2,
+      generators: 1,
+      bodyChars: 40,
+      ackTimeoutMs: 5000,
+      setupConcurrency: 4,
+      warmupMs: 1000,
+      durationMs,
+      drainMs: 3000,
+      objective: DEFAULT_OBJECTIVE,
+    },
+    new AbortController().signal,
+  );
+  assertFiles(files);
+  const json = JSON.parse(readFileSync(files.find((f) => f.endsWith('.json'))!, 'utf8')) as typeof report;
+  assert.equal(json.scenario, 'e2e');
+  assert.equal(json.run.setup.conversations, 6, `conversations opened: ${JSON.stringify(json.run.setup)}`);
+  assert.equal(json.run.setup.sockets, 9, '6 visitors + 3 agents');
+  const [phase] = json.run.phases;
+  assert.ok(phase);
+  const c = phase.counts;
+  // The schedule is exact: rate × measured window messages, all of them sent.
+  assert.equal(c.scheduled, (rate * durationMs) / 1000);
+  assert.equal(c.sent + c.notSent, c.scheduled);
+  assert.ok(c.acked <= c.sent && c.delivered <= c.sent);
+  assert.ok(c.acked >= c.sent * 0.9, `most messages acked (${c.acked} of ${c.sent})`);
+  assert.ok(c.delivered >= c.sent * 0.9, `most messages delivered (${c.delivered} of ${c.sent})`);
+  assertOrdered(phase.ack, 'ack');
+  assertOrdered(phase.delivery, 'delivery');
+  assert.ok(phase.rates.deliveredPerS > 0 && phase.rates.deliveredPerS <= rate * 1.1);
+  assert.ok(phase.series.length >= 4, 'one point per second');
+  assert.ok(phase.resources.groups.broker.maxRssBytes > 0, 'broker RSS sampled');
+  assert.ok(phase.resources.groups.generators.meanCpuCores > 0, 'generator CPU sampled');
+  assert.ok(phase.resources.groups.broker.meanHeapUsedBytes! > 0, 'broker heap from the probe');
+  assert.equal(typeof phase.verdict.met, 'boolean');
+  assert.ok(phase.limits.notes.length > 0);
+});
+
+test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIMEOUT_MS }, async () => {
+  const target = 120;
+  const { report, files } = await connectionsScenario(
+    common(),
+    {
+      target,
+      workers: 2,
+      perGenerator: 60,
+      visitorPercent: 90,
+      tenants: 4,
+      rampRate: 0,
+      concurrency: 16,
+      hold: 2000,
+      pingInterval: 500,
+      settle: 1000,
+      sourceBase: 40,
+    },
+    new AbortController().signal,
+  );
+  assertFiles(files);
+  const json = JSON.parse(readFileSync(files.find((f) => f.endsWith('.json'))!, 'utf8')) as ConnectionsReport;
+  assert.equal(json.scenario, 'connections');
+  assert.equal(json.plan.generators, 2);
+  assert.deepEqual(
+    json.plan.ranges.map((r) => r.localAddress),
+    ['127.0.0.40', '127.0.0.41'],
+  );
+  assert.equal(json.ramp.opened + json.ramp.failed, target);
+  assert.ok(json.ramp.opened >= target * 0.95, `opened ${json.ramp.opened} of ${target}`);
+  assert.ok(json.hold.heldAtEnd <= json.ramp.opened && json.hold.heldAtEnd >= json.ramp.opened * 0.95);
+  assert.equal(
+    Object.values(json.ramp.byWorker).reduce((a, b) => a + b, 0),
+    json.ramp.opened,
+    'every socket attributed to a worker',
+  );
+  assertOrdered(json.ramp.handshake, 'handshake');
+  assert.ok(json.hold.pongs > 0 && json.hold.pongs <= json.hold.pingsSent, 'pings answered');
+  const m = json.memory;
+  assert.ok(m.brokerRssBaseline > 0 && m.brokerRssHeld > 0 && m.rssPerConnRaw > 0);
+  assert.ok(Number.isFinite(m.rssPerConnNet) && Number.isFinite(m.natsPerConnNet));
+  assert.ok(m.heapAfterGc, 'heap measured after a forced GC by the probe');
+  assert.ok(m.brokerHeapBaseline! > 0 && m.brokerHeapHeld! > 0);
+  assert.equal(json.gc.held?.processes, 3, 'supervisor + 2 workers probed');
+  assert.ok(report.timeline.length > 0);
+});

@@ -1,0 +1,216 @@
+/** The bench's pure parts, without servers: option parsing, the sweep, sizing, histograms, limits, charts. */
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connectionUser } from '../../bench/connections/messages.js';
+import { planConnections } from '../../bench/connections/plan.js';
+import type { PhaseResult } from '../../bench/e2e/load.js';
+import { emptyCounts } from '../../bench/e2e/messages.js';
+import { DEFAULT_OBJECTIVE, judge, niceRate, SweepPlan } from '../../bench/e2e/sweep.js';
+import {
+  addEncoded,
+  emptySummary,
+  encodeHistogram,
+  newHistogram,
+  recordMs,
+  summarize,
+} from '../../bench/lib/histogram.js';
+import { analyseLimits, type ResourceSummary } from '../../bench/lib/limits.js';
+import { parseCount, parseDurationMs } from '../../bench/lib/units.js';
+import { lineChart, niceTicks } from '../../bench/report/svg-chart.js';
+
+test('bench units - durations and counts parse with units, and bad values are refused', () => {
+  const cases: [string, number][] = [
+    ['30s', 30_000],
+    ['2m', 120_000],
+    ['500ms', 500],
+    ['1.5', 1_500],
+    ['1h', 3_600_000],
+  ];
+  for (const [text, ms] of cases) assert.equal(parseDurationMs(text), ms, text);
+  assert.equal(parseCount('100k'), 100_000);
+  assert.equal(parseCount('1.2m'), 1_200_000);
+  assert.equal(parseCount('250'), 250);
+  for (const bad of ['', 'ten', '5 parsecs', '-1s']) assert.throws(() => parseDurationMs(bad), bad);
+  assert.throws(() => parseCount('lots'));
+});
+
+function phase(p99Ms: number, scheduled: number, delivered: number, errors = 0): PhaseResult {
+  const counts = { ...emptyCounts(), scheduled, sent: scheduled, acked: scheduled - errors, delivered };
+  if (errors > 0) counts.errors = { internal: errors };
+  const lat = { ...emptySummary(), count: delivered, p50Ms: p99Ms / 4, p99Ms };
+  return {
+    phase: 0,
+    offeredRate: 1000,
+    startAt: 0,
+    endAt: 0,
+    warmupMs: 0,
+    measuredMs: 1000,
+    counts,
+    ack: lat,
+    delivery: lat,
+    sendLag: emptySummary(),
+    generatorElu: [0.2],
+    series: [],
+  };
+}
+
+test('bench units - the objective needs p99, delivery and failures all within bounds', () => {
+  assert.deepEqual(judge(phase(50, 1000, 1000), DEFAULT_OBJECTIVE), { met: true, reasons: [] });
+  assert.match(
+    judge(phase(120, 1000, 1000), DEFAULT_OBJECTIVE).reasons.join(),
+    /delivery p99 120\.0 ms > 89 ms/,
+  );
+  assert.match(judge(phase(50, 1000, 900), DEFAULT_OBJECTIVE).reasons.join(), /delivered 90\.0 %/);
+  assert.match(
+    judge(phase(50, 1000, 1000, 5), DEFAULT_OBJECTIVE).reasons.join(),
+    /5 of 1000 messages failed/,
+  );
+  assert.equal(judge(phase(50, 0, 0), DEFAULT_OBJECTIVE).met, false, 'an empty phase never passes');
+});
+
+test('bench units - the sweep climbs geometrically, then bisects towards the capacity', () => {
+  const capacity = 3100;
+  const plan = new SweepPlan({ from: 500, factor: 2, max: 20_000, refine: 3, maxSteps: 16 });
+  const tried: number[] = [];
+  for (let r = plan.next(); r !== undefined; r = plan.next()) {
+    tried.push(r);
+    plan.record(r, r <= capacity);
+  }
+  assert.deepEqual(tried.slice(0, 4), [500, 1000, 2000, 4000]);
+  assert.equal(tried[4], 3000, 'bisects between the last good and the first bad rate');
+  assert.ok(plan.best !== undefined && plan.best <= capacity && plan.best >= 3000, `best ${plan.best}`);
+  assert.ok(tried.length <= 7);
+});
+
+test('bench units - the sweep steps down when even the first rate misses, and stops at max', () => {
+  const down = new SweepPlan({ from: 1000, factor: 2, max: 20_000, refine: 2, maxSteps: 16 });
+  assert.equal(down.next(), 1000);
+  down.record(1000, false);
+  assert.equal(down.next(), 500);
+  const capped = new SweepPlan({ from: 1000, factor: 4, max: 2000, refine: 2, maxSteps: 16 });
+  const tried: number[] = [];
+  for (let r = capped.next(); r !== undefined; r = capped.next()) {
+    tried.push(r);
+    capped.record(r, true);
+  }
+  assert.deepEqual(tried, [1000, 2000]);
+  assert.equal(niceRate(1234), 1200);
+  assert.equal(niceRate(56), 56);
+});
+
+test('bench units - connections are sized under the fd limit, one source address per generator', () => {
+  const plan = planConnections({ target: 100_000, perGenerator: 16_000, sourceBase: 10 });
+  assert.equal(plan.workers, 7, '100k / 15k per worker, rounded up');
+  assert.equal(plan.generators, Math.ceil(100_000 / Math.min(16_000, plan.fdLimit - 500)));
+  assert.equal(plan.ranges[0]?.from, 0);
+  assert.equal(plan.ranges.at(-1)?.to, 100_000);
+  for (const [i, r] of plan.ranges.entries()) {
+    if (i > 0) assert.equal(r.from, plan.ranges[i - 1]?.to, 'contiguous');
+  }
+  assert.equal(new Set(plan.ranges.map((r) => r.localAddress)).size, plan.generators);
+  assert.throws(
+    () => planConnections({ target: 100_000, workers: 1, perGenerator: 16_000, sourceBase: 10 }),
+    /fd limit/,
+  );
+});
+
+test('bench units - every tenant gets its share of agents', () => {
+  const tenants = 20;
+  const agents = new Map<string, number>();
+  for (let i = 0; i < 2000; i++) {
+    const u = connectionUser('r', i, 95, tenants);
+    if (u.role === 'agent') agents.set(u.tenant, (agents.get(u.tenant) ?? 0) + 1);
+  }
+  assert.equal(agents.size, tenants);
+  for (const n of agents.values()) assert.equal(n, 5);
+});
+
+test('bench units - histograms merge losslessly across processes', () => {
+  const a = newHistogram();
+  const b = newHistogram();
+  for (let i = 1; i <= 990; i++) recordMs(a, 1);
+  for (let i = 1; i <= 10; i++) recordMs(b, 200);
+  const merged = newHistogram();
+  addEncoded(merged, encodeHistogram(a));
+  addEncoded(merged, encodeHistogram(b));
+  addEncoded(merged, '');
+  const s = summarize(merged);
+  assert.equal(s.count, 1000);
+  assert.ok(Math.abs(s.p50Ms - 1) < 0.01);
+  assert.ok(Math.abs(s.p999Ms - 200) < 0.5, `p99.9 ${s.p999Ms}`);
+});
+
+test('bench units - charts are well-formed SVG with round ticks and escaped text', () => {
+  assert.deepEqual(niceTicks(0, 97), [0, 20, 40, 60, 80, 100]);
+  const svg = lineChart({
+    title: 'p99 <by> rate & more',
+    xLabel: 's',
+    yLabel: 'ms',
+    logY: true,
+    hline: { y: 89, label: 'objective' },
+    series: [
+      {
+        name: 'a',
+        points: [
+          [0, 1],
+          [1, 10],
+          [2, 100],
+        ],
+      },
+      {
+        name: 'b',
+        points: [
+          [0, 0],
+          [1, 5],
+        ],
+        dashed: true,
+      },
+    ],
+  });
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /p99 &lt;by&gt; rate &amp; more/);
+  assert.equal(svg.match(/<path /g)?.length, 2, 'one line per series');
+  assert.ok(!svg.includes('NaN') && !svg.includes('Infinity'));
+  const empty = lineChart({
+    title: 'empty',
+    xLabel: 'x',
+    yLabel: 'y',
+    series: [{ name: 'none', points: [] }],
+  });
+  assert.ok(!empty.includes('NaN') && !empty.includes('Infinity'), 'an empty chart still renders');
+});
+
+function resources(machineBusy: number, brokerElu: number): ResourceSummary {
+  const g = (cores: number) => ({ meanCpuCores: cores, maxCpuCores: cores, meanRssBytes: 1, maxRssBytes: 1 });
+  return {
+    cores: 2,
+    machineBusy,
+    groups: { broker: { ...g(1), maxElu: brokerElu }, generators: g(0.3), nats: g(0.1), cassandra: g(0.4) },
+  };
+}
+
+test('bench units - the limit is read from the evidence, the bench itself first', () => {
+  const own = analyseLimits({ resources: resources(0.99, 1), generatorElu: [0.95], sendLagP99Ms: 50 });
+  assert.equal(own.limitedBy, 'generator');
+  assert.ok(own.generatorLimited);
+  const starved = analyseLimits({ resources: resources(0.99, 1), generatorElu: [0.3], sendLagP99Ms: 45 });
+  assert.equal(starved.limitedBy, "machine CPU (largest user: broker; a broker worker's loop at 100 %)");
+  assert.equal(
+    starved.generatorLimited,
+    false,
+    'late sends on a saturated machine are the machine, not the bench',
+  );
+  assert.ok(starved.notes.some((n) => n.includes('starved of CPU')));
+  const machine = analyseLimits({ resources: resources(0.97, 0.6), generatorElu: [0.3], sendLagP99Ms: 2 });
+  assert.equal(machine.limitedBy, 'machine CPU (largest user: broker)');
+  const loop = analyseLimits({ resources: resources(0.6, 0.97), generatorElu: [0.3], sendLagP99Ms: 2 });
+  assert.equal(
+    loop.limitedBy,
+    'broker event loop (a worker at 97 %)',
+    'a saturated loop with cores to spare',
+  );
+  const idle = analyseLimits({ resources: resources(0.3, 0.2), generatorElu: [0.1], sendLagP99Ms: 1 });
+  assert.match(idle.limitedBy, /^none seen/);
+  const failing = analyseLimits({ resources: resources(0.3, 0.2), generatorElu: [0.1], failedRatio: 0.5 });
+  assert.match(failing.limitedBy, /failures or stalls/);
+});
