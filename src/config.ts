@@ -38,6 +38,8 @@ function safeHostname(): string {
 
 export interface NodeConfig {
   nodeId: string;
+  /** Cluster name: nodes on one NATS deployment form one cluster per name (src/cluster/names.ts). */
+  cluster: string;
   http: { host: string; port: number };
   gateway: {
     maxFrameBytes: number;
@@ -74,6 +76,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   const cfg: NodeConfig = {
     // Host names may hold dots (ip-10-0-0-1.ec2.internal); node ids also appear in NATS subjects.
     nodeId: o.nodeId ?? `${safeHostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    cluster: o.cluster ?? 'default',
     http: { host: o.http?.host ?? '127.0.0.1', port: o.http?.port ?? DEFAULT_HTTP_PORT },
     gateway: {
       maxFrameBytes: o.gateway?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -112,6 +115,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
 
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(cfg.nodeId))
     throw new Error('nodeId must be 1-64 characters of A-Z a-z 0-9 _ -');
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(cfg.cluster))
+    throw new Error('cluster must be 1-32 characters of A-Z a-z 0-9 _ -');
   if (!Number.isInteger(cfg.http.port) || cfg.http.port < 0 || cfg.http.port > 65535) {
     throw new Error('http.port must be an integer from 0 to 65535');
   }
@@ -173,6 +178,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
   }
   return {
     nodeId: env['SB_NODE_ID'] || undefined,
+    cluster: env['SB_CLUSTER'] || undefined,
     http: { host: env['SB_HOST'] || undefined, port: intFromEnv(env, 'SB_PORT') },
     auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined },
     nats: { servers: listFromEnv(env, 'SB_NATS_URL') },

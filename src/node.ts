@@ -6,12 +6,12 @@ import type { ConversationContext, Recipient } from '../actors/conversation.js';
 import { systemClock } from './clock.js';
 import { withClusterLock } from './cluster/lock.js';
 import { Membership } from './cluster/membership.js';
+import { clusterNames } from './cluster/names.js';
 import { ShardOwnership } from './cluster/ownership.js';
 import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
 import { createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
-import { lobbySubject, userSubject } from './gateway/sessions.js';
 import { newId } from './ids.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -41,14 +41,19 @@ export async function startNode(
     (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
   );
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
-  const store = await withClusterLock(transport, `migrate-${config.cassandra.keyspace}`, () =>
-    openCassandraStore({
-      contactPoints: config.cassandra.contactPoints,
-      localDataCenter: config.cassandra.localDataCenter,
-      keyspace: config.cassandra.keyspace,
-      replication: config.cassandra.replication,
-      consistency: config.cassandra.consistency,
-    }),
+  const names = clusterNames(config.cluster);
+  const store = await withClusterLock(
+    transport,
+    `migrate-${config.cassandra.keyspace}`,
+    () =>
+      openCassandraStore({
+        contactPoints: config.cassandra.contactPoints,
+        localDataCenter: config.cassandra.localDataCenter,
+        keyspace: config.cassandra.keyspace,
+        replication: config.cassandra.replication,
+        consistency: config.cassandra.consistency,
+      }),
+    { bucket: names.locksBucket },
   );
   const pool = createTextPool(config.pool);
 
@@ -67,7 +72,7 @@ export async function startNode(
     const bytes = msgpackEncode(frame);
     for (const r of recipients) {
       transport.publish(
-        r.kind === 'user' ? userSubject(row.tenant, r.user) : lobbySubject(row.tenant),
+        r.kind === 'user' ? names.userSubject(row.tenant, r.user) : names.lobbySubject(row.tenant),
         bytes,
       );
     }
@@ -89,13 +94,21 @@ export async function startNode(
   );
   const membership = new Membership(transport, {
     nodeId: config.nodeId,
+    bucket: names.membersBucket,
     leaseTtlMs: config.membership.leaseTtlMs,
     clock: systemClock,
     info: { http: `${config.http.host}:${config.http.port}` },
   });
-  const dispatcher = new Dispatcher(transport, routers, config.routing.requestTimeoutMs);
+  const dispatcher = new Dispatcher(transport, names, routers, config.routing.requestTimeoutMs);
   await membership.start();
-  ownership = new ShardOwnership(config.nodeId, transport, membership, dispatcher, systemClock);
+  ownership = new ShardOwnership(
+    config.nodeId,
+    transport,
+    membership,
+    dispatcher,
+    systemClock,
+    names.shardsBucket,
+  );
   dispatcher.attach(ownership);
   await ownership.start();
 
@@ -117,6 +130,7 @@ export async function startNode(
       pool,
       store,
       transport,
+      names,
       ready: () => membership.leaseValid(),
       leaseAgeMs: () => membership.leaseAgeMs(),
       metrics: () => metrics.render(),

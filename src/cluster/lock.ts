@@ -7,8 +7,8 @@
 import { SwitchboardError } from '../protocol/errors.js';
 import type { Transport } from './transport.js';
 
-export const LOCKS_BUCKET = 'sb_locks';
 export const DEFAULT_LOCK_TTL_MS = 120_000;
+export const DEFAULT_LOCKS_BUCKET = 'sb_locks';
 const LOCK_POLL_MS = 200;
 
 /**
@@ -19,10 +19,10 @@ export async function withClusterLock<T>(
   transport: Transport,
   name: string,
   fn: () => Promise<T>,
-  opts: { ttlMs?: number; waitMs?: number } = {},
+  opts: { bucket?: string; ttlMs?: number; waitMs?: number } = {},
 ): Promise<T> {
   const ttlMs = opts.ttlMs ?? DEFAULT_LOCK_TTL_MS;
-  const kv = await transport.kv(LOCKS_BUCKET, ttlMs);
+  const kv = await transport.kv(opts.bucket ?? DEFAULT_LOCKS_BUCKET, ttlMs);
   const key = name.replace(/[^A-Za-z0-9_=-]/g, '_');
   const deadline = Date.now() + (opts.waitMs ?? ttlMs + 10_000);
   const me = new TextEncoder().encode(transport.name);

@@ -8,10 +8,10 @@
 import type { Clock } from '../clock.js';
 import type { KvBucket, Transport } from './transport.js';
 
-export const MEMBERS_BUCKET = 'sb_members';
-
 export interface MembershipOptions {
   nodeId: string;
+  /** The KV bucket of the leases (ClusterNames.membersBucket). */
+  bucket: string;
   leaseTtlMs: number;
   clock: Clock;
   /** Opaque info other nodes can read (e.g. the node's HTTP address). */
@@ -35,7 +35,7 @@ export class Membership {
 
   /** Puts the first lease, starts the watch and renewal. Resolves once this node sees itself live. */
   async start(): Promise<void> {
-    this.kv = await this.transport.kv(MEMBERS_BUCKET, this.opts.leaseTtlMs);
+    this.kv = await this.transport.kv(this.opts.bucket, this.opts.leaseTtlMs);
     await this.renew();
     this.stopWatch = await this.kv.watch((e) => {
       if (e.deleted) this.lastSeen.delete(e.key);

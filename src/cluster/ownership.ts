@@ -11,7 +11,6 @@ import { rendezvousOwner, SHARD_COUNT } from '../routing/shard.js';
 import type { Membership } from './membership.js';
 import type { KvBucket, Transport } from './transport.js';
 
-export const SHARDS_BUCKET = 'sb_shards';
 export const DEFAULT_RECONCILE_INTERVAL_MS = 250;
 
 interface ShardRecord {
@@ -53,11 +52,13 @@ export class ShardOwnership {
     private readonly membership: Membership,
     private readonly hooks: OwnershipHooks,
     private readonly clock: Clock,
+    /** The KV bucket of the records (ClusterNames.shardsBucket). */
+    private readonly bucket: string,
     private readonly intervalMs = DEFAULT_RECONCILE_INTERVAL_MS,
   ) {}
 
   async start(): Promise<void> {
-    this.kv = await this.transport.kv(SHARDS_BUCKET, 0);
+    this.kv = await this.transport.kv(this.bucket, 0);
     this.stopWatch = await this.kv.watch((e) => {
       const shard = Number(e.key.slice(1));
       if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;

@@ -5,6 +5,7 @@
  */
 import * as uWS from 'uWebSockets.js';
 import type { Ack } from '../../actors/conversation.js';
+import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
 import type { TextPool } from '../pool/text-pool.js';
@@ -48,6 +49,7 @@ export interface GatewayDeps {
   pool: TextPool;
   store: HistoryStore;
   transport: Transport;
+  names: ClusterNames;
   ready(): boolean;
   /** Time since this member's last successful lease renewal was sent, ms. */
   leaseAgeMs(): number;
@@ -97,7 +99,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const app = uWS.App();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
-  const sessions = new Sessions<SocketData>(deps.transport, deliverToSocket);
+  const sessions = new Sessions<SocketData>(deps.transport, deps.names, deliverToSocket);
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;

@@ -4,6 +4,7 @@
  * agents (`sb.lobby.<tenant>`, conversations still waiting for an agent). Delivered frames arrive
  * as msgpack bytes identical to the wire frame, so msgpack sockets get them without re-encoding.
  */
+import type { ClusterNames } from '../cluster/names.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
 import { msgpackDecode } from '../protocol/codec.js';
 
@@ -30,20 +31,13 @@ interface Interest<S> {
   sockets: S[];
 }
 
-export function userSubject(tenant: string, user: string): string {
-  return `sb.user.${tenant}.${user}`;
-}
-
-export function lobbySubject(tenant: string): string {
-  return `sb.lobby.${tenant}`;
-}
-
 export class Sessions<S extends SessionSocket = SessionSocket> {
   private readonly interests = new Map<string, Interest<S>>();
   private count = 0;
 
   constructor(
     private readonly transport: Transport,
+    private readonly names: ClusterNames,
     private readonly deliver: Deliver<S>,
   ) {}
 
@@ -53,15 +47,16 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
    */
   async add(socket: S): Promise<void> {
     this.count++;
-    let created = this.join(userSubject(socket.tenant, socket.user), socket);
-    if (socket.role === 'agent') created = this.join(lobbySubject(socket.tenant), socket) || created;
+    let created = this.join(this.names.userSubject(socket.tenant, socket.user), socket);
+    if (socket.role === 'agent')
+      created = this.join(this.names.lobbySubject(socket.tenant), socket) || created;
     if (created) await this.transport.flush();
   }
 
   remove(socket: S): void {
     this.count--;
-    this.leave(userSubject(socket.tenant, socket.user), socket);
-    if (socket.role === 'agent') this.leave(lobbySubject(socket.tenant), socket);
+    this.leave(this.names.userSubject(socket.tenant, socket.user), socket);
+    if (socket.role === 'agent') this.leave(this.names.lobbySubject(socket.tenant), socket);
   }
 
   /** Sockets registered in this process. */

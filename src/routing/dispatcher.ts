@@ -6,6 +6,7 @@
  * until the deadline, then answered `unavailable`. Retrying is safe: the actor de-duplicates cmids.
  */
 import type { Ack, ConversationMessage } from '../../actors/conversation.js';
+import type { ClusterNames } from '../cluster/names.js';
 import type { OwnershipHooks, ShardOwnership } from '../cluster/ownership.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
 import { msgpackDecode, msgpackEncode } from '../protocol/codec.js';
@@ -13,7 +14,6 @@ import { isErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/e
 import { shardOf } from './shard.js';
 import type { ShardRouters } from './shard-routers.js';
 
-export const SHARD_SUBJECT_PREFIX = 'sb.shard.';
 const RETRY_BASE_MS = 25;
 const RETRY_MAX_MS = 400;
 /** One attempt's wait for an owner's answer; a paused owner must not eat the whole deadline. */
@@ -40,6 +40,7 @@ export class Dispatcher implements OwnershipHooks {
 
   constructor(
     private readonly transport: Transport,
+    private readonly names: ClusterNames,
     private readonly routers: ShardRouters,
     private readonly requestTimeoutMs: number,
   ) {}
@@ -91,7 +92,7 @@ export class Dispatcher implements OwnershipHooks {
   acquired(shard: number): void {
     this.routers.acquire(shard);
     const sub = this.transport.subscribe(
-      SHARD_SUBJECT_PREFIX + shard,
+      this.names.shardSubject(shard),
       (m) => {
         let req: ShardRequest;
         try {
@@ -120,7 +121,7 @@ export class Dispatcher implements OwnershipHooks {
 
   private async remote(shard: number, req: ShardRequest, deadline: number): Promise<Ack> {
     const timeout = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
-    const data = await this.transport.request(SHARD_SUBJECT_PREFIX + shard, msgpackEncode(req), timeout);
+    const data = await this.transport.request(this.names.shardSubject(shard), msgpackEncode(req), timeout);
     const reply = msgpackDecode(data) as ShardReply;
     if ('ok' in reply) return reply.ok;
     const code = isErrorCode(reply.err) ? reply.err : 'internal';

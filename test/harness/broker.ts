@@ -46,6 +46,8 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerProcess> {
       SB_NATS_URL: opts.natsUrl ?? TEST_NATS_URL,
       SB_CASSANDRA: TEST_CASSANDRA,
       SB_KEYSPACE: opts.keyspace,
+      // One cluster per keyspace (one per test file): test files share the test NATS server.
+      SB_CLUSTER: opts.keyspace,
       SB_JWT_SECRET: TEST_JWT_SECRET,
       SB_LEASE_TTL_MS: '3000',
       SB_LOG_LEVEL: 'warn',
