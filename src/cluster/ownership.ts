@@ -38,6 +38,8 @@ export class ShardOwnership {
   private readonly records = new Map<number, ShardRecord>();
   private readonly held = new Uint8Array(SHARD_COUNT);
   private readonly busy = new Uint8Array(SHARD_COUNT);
+  private desired = new Uint8Array(SHARD_COUNT);
+  private desiredFor: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private reconciling = false;
   private again = false;
@@ -137,11 +139,11 @@ export class ShardOwnership {
       this.fenceAll();
       return;
     }
-    const members = this.membership.members();
+    const mine = this.desiredShards(this.membership.members());
     const work: Promise<void>[] = [];
     for (let s = 0; s < SHARD_COUNT; s++) {
       if (this.busy[s] === 1) continue;
-      const desired = rendezvousOwner(s, members) === this.nodeId;
+      const desired = mine[s] === 1;
       const rec = this.records.get(s);
       if (this.held[s] === 1 && !desired) work.push(this.guard(s, () => this.releaseShard(s)));
       else if (this.held[s] === 0 && !desired && rec?.owner === this.nodeId && rec.state === 'held') {
@@ -160,15 +162,40 @@ export class ShardOwnership {
     await Promise.all(work);
   }
 
+  // Rendezvous weights change only with the member list: compute the 1024 owners once per view,
+  // not on every reconcile (that was most of an idle member's CPU with 7 members).
+  private desiredShards(members: readonly string[]): Uint8Array {
+    const key = members.join(',');
+    if (key !== this.desiredFor) {
+      const mine = new Uint8Array(SHARD_COUNT);
+      for (let s = 0; s < SHARD_COUNT; s++) mine[s] = rendezvousOwner(s, members) === this.nodeId ? 1 : 0;
+      this.desired = mine;
+      this.desiredFor = key;
+    }
+    return this.desired;
+  }
+
   private async guard(shard: number, fn: () => Promise<void>): Promise<void> {
     this.busy[shard] = 1;
     try {
       await fn();
     } catch {
-      // A lost compare-and-set or a NATS hiccup: the next reconcile looks again.
+      // A lost compare-and-set (someone else moved the record, or our copy of it is stale) or a
+      // NATS hiccup: read the record afresh so the next reconcile decides on what is there now.
+      await this.refresh(shard).catch(() => {});
     } finally {
       this.busy[shard] = 0;
     }
+  }
+
+  private async refresh(shard: number): Promise<void> {
+    const e = await this.kv!.get(`s${shard}`);
+    if (e === null || e.deleted) {
+      this.records.delete(shard);
+      return;
+    }
+    const v = JSON.parse(this.decoder.decode(e.value)) as { owner: string; state: ShardRecord['state'] };
+    this.records.set(shard, { owner: v.owner, state: v.state, revision: e.revision });
   }
 
   private async take(shard: number, rec: ShardRecord | undefined): Promise<void> {

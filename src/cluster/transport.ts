@@ -30,6 +30,8 @@ export interface KvBucket {
   put(key: string, value: Uint8Array): Promise<void>;
   /** Creates the key; rejects when it exists. Resolves with the new revision. */
   create(key: string, value: Uint8Array): Promise<number>;
+  /** The current entry of `key`, or null when it has none. */
+  get(key: string): Promise<KvLease | null>;
   /** Compare-and-set: rejects unless the key is at `revision`. Resolves with the new revision. */
   update(key: string, value: Uint8Array, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
@@ -144,6 +146,17 @@ class NatsTransport implements Transport {
         await kv.put(key, value);
       },
       create: (key, value) => kv.create(key, value),
+      get: async (key) => {
+        const e = await kv.get(key);
+        if (!e) return null;
+        return {
+          key: e.key,
+          value: e.value,
+          updatedAt: e.created.getTime(),
+          revision: e.revision,
+          deleted: e.operation !== 'PUT',
+        };
+      },
       update: (key, value, revision) => kv.update(key, value, revision),
       delete: async (key) => {
         await kv.delete(key);

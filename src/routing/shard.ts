@@ -7,14 +7,42 @@ export const SHARD_COUNT = 1024;
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
-const encoder = new TextEncoder();
+function step(h: number, byte: number): number {
+  return Math.imul(h ^ byte, FNV_PRIME);
+}
 
-/** 32-bit FNV-1a over the UTF-8 bytes of `text`, as an unsigned integer. */
+/**
+ * 32-bit FNV-1a over the UTF-8 bytes of `text`, as an unsigned integer. The bytes are produced
+ * inline (no TextEncoder allocation): this runs for every message and every rendezvous weight.
+ */
 export function fnv1a32(text: string): number {
   let h = FNV_OFFSET;
-  for (const byte of encoder.encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, FNV_PRIME);
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      h = step(h, c);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    // A lone surrogate is encoded as U+FFFD, as TextEncoder does.
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+    if (c < 0x800) {
+      h = step(h, 0xc0 | (c >> 6));
+    } else if (c < 0x10000) {
+      h = step(h, 0xe0 | (c >> 12));
+      h = step(h, 0x80 | ((c >> 6) & 0x3f));
+    } else {
+      h = step(h, 0xf0 | (c >> 18));
+      h = step(h, 0x80 | ((c >> 12) & 0x3f));
+      h = step(h, 0x80 | ((c >> 6) & 0x3f));
+    }
+    h = step(h, 0x80 | (c & 0x3f));
   }
   return h >>> 0;
 }

@@ -116,6 +116,13 @@ after(async () => {
 });
 
 describe('cluster', () => {
+  test('cluster - seven members starting together settle on their rendezvous shares', async (t) => {
+    const nodes = await Promise.all(Array.from({ length: 7 }, (_, i) => broker(`c0-${i}`, i)));
+    const ms = await settled(nodes, 60_000);
+    t.diagnostic(`7 members settled ${ms} ms after all were ready`);
+    await stopAll();
+  });
+
   test('cluster - visitors and agents on different nodes get every message once, in seq order', async () => {
     const nodes = await Promise.all([broker('c1-a', 0), broker('c1-b', 1), broker('c1-c', 2)]);
     await settled(nodes);
