@@ -17,7 +17,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
-import type { MsgFrame } from './protocol/frames.js';
+import { type MsgFrame, toMessageItem } from './protocol/frames.js';
 import { Dispatcher } from './routing/dispatcher.js';
 import { ShardRouters } from './routing/shard-routers.js';
 import { openCassandraStore } from './store/cassandra-store.js';
@@ -58,17 +58,7 @@ export async function startNode(
   const pool = createTextPool(config.pool);
 
   const deliver = (row: MessageRow, recipients: readonly Recipient[]): void => {
-    const frame: MsgFrame = {
-      type: 'msg',
-      conv: row.conv,
-      seq: row.seq,
-      id: row.id,
-      from: row.sender,
-      role: row.senderRole,
-      cmid: row.cmid,
-      body: row.body,
-      ts: row.ts,
-    };
+    const frame: MsgFrame = { type: 'msg', ...toMessageItem(row) };
     const bytes = msgpackEncode(frame);
     for (const r of recipients) {
       transport.publish(

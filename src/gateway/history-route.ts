@@ -5,25 +5,14 @@
  */
 import type { HttpRequest } from 'uWebSockets.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import { ID_PATTERN } from '../protocol/frames.js';
-import type { HistoryStore, MessageRow } from '../store/types.js';
+import { ID_PATTERN, toMessageItem } from '../protocol/frames.js';
+import type { HistoryStore } from '../store/types.js';
 import { authorizeRead } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { bearerToken, decodePathSegment, sendError, sendJson, type TrackedResponse } from './http.js';
 
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 500;
-
-export interface HistoryItem {
-  conv: string;
-  seq: number;
-  id: string;
-  from: string;
-  role: string;
-  cmid: string;
-  body: string;
-  ts: number;
-}
 
 function parseIntParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
   if (raw === undefined || raw === '') return undefined;
@@ -32,19 +21,6 @@ function parseIntParam(raw: string | undefined, name: string, min: number, max: 
     throw new SwitchboardError('invalid_field', `${name} must be an integer from ${min} to ${max}`);
   }
   return n;
-}
-
-function toItem(r: MessageRow): HistoryItem {
-  return {
-    conv: r.conv,
-    seq: r.seq,
-    id: r.id,
-    from: r.sender,
-    role: r.senderRole,
-    cmid: r.cmid,
-    body: r.body,
-    ts: r.ts,
-  };
 }
 
 export function historyRoute(
@@ -65,6 +41,6 @@ export function historyRoute(
     const limit = parseIntParam(limitRaw, 'limit', 1, MAX_PAGE_LIMIT) ?? DEFAULT_PAGE_LIMIT;
     await authorizeRead(store, p, conv);
     const page = await store.page(p.tenant, conv, before, limit);
-    sendJson(t, 200, { items: page.items.map(toItem), next: page.next });
+    sendJson(t, 200, { items: page.items.map(toMessageItem), next: page.next });
   })().catch((err) => sendError(t, err));
 }

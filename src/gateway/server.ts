@@ -21,6 +21,7 @@ import {
   type SendFrame,
   type ServerFrame,
   type SyncFrame,
+  toMessageItem,
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore } from '../store/types.js';
@@ -134,16 +135,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     return {
       type: 'messages',
       conv: frame.conv,
-      items: items.map((r) => ({
-        conv: r.conv,
-        seq: r.seq,
-        id: r.id,
-        from: r.sender,
-        role: r.senderRole,
-        cmid: r.cmid,
-        body: r.body,
-        ts: r.ts,
-      })),
+      items: items.map(toMessageItem),
       more,
     };
   }

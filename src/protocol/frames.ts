@@ -2,6 +2,7 @@
  * The frame vocabulary of /ws/visitor and /ws/agent, shared by both subprotocols
  * (specified in docs/PROTOCOL.md). Client frames are validated here; server frames are built here.
  */
+import type { MessageRow } from '../store/types.js';
 import { SwitchboardError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -96,6 +97,20 @@ export interface MessagesFrame {
   items: Omit<MsgFrame, 'type'>[];
   /** True when more messages follow: sync again with `since` = the last item's seq. */
   more: boolean;
+}
+
+/** A stored message as the wire carries it (in `msg`, `messages` and the history API). */
+export function toMessageItem(r: MessageRow): Omit<MsgFrame, 'type'> {
+  return {
+    conv: r.conv,
+    seq: r.seq,
+    id: r.id,
+    from: r.sender,
+    role: r.senderRole,
+    cmid: r.cmid,
+    body: r.body,
+    ts: r.ts,
+  };
 }
 
 export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ErrorFrame | PongFrame | MessagesFrame;
