@@ -100,6 +100,13 @@ function printAddresses(host: string, port: number): void {
   console.log(`health          http://${base}/healthz  http://${base}/readyz`);
 }
 
+/** The node id and worker config of `start` / `serve`: --port wins over SB_PORT. */
+function nodeSettings(port: number | undefined) {
+  const env = configFromEnv();
+  const nodeId = env.nodeId ?? defaultNodeId();
+  return { env, nodeId, config: workerConfig(nodeId, port ?? env.http?.port ?? DEFAULT_HTTP_PORT) };
+}
+
 const program = new Command('switchboard').description('Switchboard chat broker');
 const portHelp = `shared HTTP/WebSocket port (default: SB_PORT, else ${DEFAULT_HTTP_PORT}; 0 = any free port)`;
 const workersHelp = 'worker processes sharing the port, one per available CPU by default';
@@ -110,9 +117,7 @@ program
   .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
   .action(async (opts: { port?: number; workers: number }) => {
-    const env = configFromEnv();
-    const nodeId = env.nodeId ?? defaultNodeId();
-    const config = workerConfig(nodeId, opts.port ?? env.http?.port ?? DEFAULT_HTTP_PORT);
+    const { env, nodeId, config } = nodeSettings(opts.port);
     const stack = await ensureLocalStack({
       natsPort: LOCAL_NATS_PORT,
       cassandraPort: LOCAL_CASSANDRA_PORT,
@@ -159,9 +164,7 @@ program
   .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
   .action(async (opts: { port?: number; workers: number }) => {
-    const env = configFromEnv();
-    const nodeId = env.nodeId ?? defaultNodeId();
-    const config = workerConfig(nodeId, opts.port ?? env.http?.port ?? DEFAULT_HTTP_PORT);
+    const { nodeId, config } = nodeSettings(opts.port);
     const sup = await startSupervisor(
       { nodeId, workers: opts.workers, port: config.http.port, host: config.http.host, env: process.env },
       createLogger({ logLevel: config.logLevel, nodeId }),
