@@ -257,11 +257,18 @@ describe('cluster', () => {
     const node = await broker('c5-a', 0, { SB_SHARD_MAILBOX: '8' });
     await settled([node]);
     const token = await auth.sign({ tenant: 't5', sub: 'flood', role: 'visitor' }, 600);
-    const sockets = await Promise.all(
-      Array.from({ length: 16 }, () =>
-        connectClient(`${node.wsBase}/ws/visitor`, token, 'switchboard.v1.msgpack'),
-      ),
-    );
+    // Connecting is not what this test is about: retry the rare upgrade that closes before welcome
+    // (a known issue, see the closing note of the first session).
+    const connect = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await connectClient(`${node.wsBase}/ws/visitor`, token, 'switchboard.v1.msgpack');
+        } catch (err) {
+          if (attempt >= 3) throw err;
+        }
+      }
+    };
+    const sockets = await Promise.all(Array.from({ length: 16 }, connect));
     let busy = 0;
     let acked = 0;
     let n = 0;

@@ -26,7 +26,10 @@ export interface UpgradeRefused {
   body: string;
 }
 
-/** Opens a socket; rejects with an UpgradeRefused when the server answers the upgrade with HTTP. */
+/**
+ * Opens a socket and waits for `welcome`; rejects with an UpgradeRefused when the server answers the
+ * upgrade with HTTP, and with an Error when the socket closes before `welcome`.
+ */
 export function connectClient(
   url: string,
   token: string | undefined,
@@ -75,7 +78,11 @@ export function connectClient(
     ws.once('error', reject);
     ws.once('open', async () => {
       try {
-        const welcome = await next((f) => f.type === 'welcome');
+        // A socket closed before `welcome` fails at once, with its close code, instead of timing out.
+        const welcome = await Promise.race([
+          next((f) => f.type === 'welcome'),
+          closed.then((c) => Promise.reject(new Error(`closed ${c.code} before welcome`))),
+        ]);
         resolve({
           ws,
           welcome,
