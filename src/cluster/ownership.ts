@@ -64,15 +64,7 @@ export class ShardOwnership {
     this.stopWatch = await this.kv.watch((e) => {
       const shard = Number(e.key.slice(1));
       if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;
-      // The watch may deliver an entry after our own compare-and-set already moved past it.
-      const known = this.records.get(shard);
-      if (known !== undefined && e.revision <= known.revision) return;
-      if (e.deleted) this.records.delete(shard);
-      else {
-        const v = JSON.parse(this.decoder.decode(e.value)) as { owner: string; state: ShardRecord['state'] };
-        this.records.set(shard, { owner: v.owner, state: v.state, revision: e.revision });
-      }
-      this.schedule();
+      if (this.remember(shard, e)) this.schedule();
     });
     this.membership.onChange(() => this.schedule());
     this.timer = setInterval(() => this.schedule(), this.intervalMs);
@@ -190,12 +182,23 @@ export class ShardOwnership {
 
   private async refresh(shard: number): Promise<void> {
     const e = await this.kv!.get(`s${shard}`);
-    if (e === null || e.deleted) {
-      this.records.delete(shard);
-      return;
-    }
-    const v = JSON.parse(this.decoder.decode(e.value)) as { owner: string; state: ShardRecord['state'] };
+    if (e !== null) this.remember(shard, e);
+  }
+
+  /**
+   * Applies a record version if it is newer than the one we know. Versions reach us from the
+   * watch, from our own compare-and-sets and from re-reads, in any order: an older one must never
+   * replace a newer one, or this node would act on a stale record (and, before this rule, did).
+   * A deleted record counts as released by nobody.
+   */
+  private remember(shard: number, e: { value: Uint8Array; revision: number; deleted: boolean }): boolean {
+    const known = this.records.get(shard);
+    if (known !== undefined && e.revision <= known.revision) return false;
+    const v = e.deleted
+      ? { owner: '', state: 'released' as const }
+      : (JSON.parse(this.decoder.decode(e.value)) as { owner: string; state: ShardRecord['state'] });
     this.records.set(shard, { owner: v.owner, state: v.state, revision: e.revision });
+    return true;
   }
 
   private async take(shard: number, rec: ShardRecord | undefined): Promise<void> {
@@ -203,7 +206,7 @@ export class ShardOwnership {
     const key = `s${shard}`;
     const revision =
       rec === undefined ? await this.kv!.create(key, value) : await this.kv!.update(key, value, rec.revision);
-    this.records.set(shard, { owner: this.nodeId, state: 'held', revision });
+    this.remember(shard, { value: this.encode('held'), revision, deleted: false });
     if (!this.membership.leaseValid()) return;
     this.held[shard] = 1;
     this.hooks.acquired(shard);
@@ -221,7 +224,7 @@ export class ShardOwnership {
     const rec = this.records.get(shard);
     if (rec && rec.owner === this.nodeId && rec.state === 'held') {
       const revision = await this.kv!.update(`s${shard}`, this.encode('released'), rec.revision);
-      this.records.set(shard, { owner: this.nodeId, state: 'released', revision });
+      this.remember(shard, { value: this.encode('released'), revision, deleted: false });
     }
   }
 
