@@ -9,13 +9,7 @@ import { type E2eRun, type E2eRunOptions, runE2e } from '../e2e/run.js';
 import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
 import type { TargetNode } from '../lib/target.js';
 import { sleep } from '../lib/units.js';
-import {
-  type MachineInfo,
-  machineInfo,
-  REPORT_SCHEMA_VERSION,
-  reportPaths,
-  writeReport,
-} from '../report/write.js';
+import { type MachineInfo, reportHeader, reportPaths, writeReport } from '../report/write.js';
 import { clusterCharts, clusterMarkdown, clusterSummary } from './report.js';
 import { startClusterTarget } from './target.js';
 
@@ -85,12 +79,7 @@ export async function clusterScenario(
     }
   }
   const report: ClusterReport = {
-    schema: REPORT_SCHEMA_VERSION,
-    scenario: 'cluster',
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    command: common.command,
-    machine: machineInfo(),
+    ...reportHeader('cluster', startedAt, common.command),
     options: o,
     keyspace: common.keyspace,
     runs,

@@ -9,7 +9,7 @@ import { analyseLimits, summarizeResources } from '../lib/limits.js';
 import { type GcMeasurement, measureAfterGc } from '../lib/sampler.js';
 import { attachTarget, startNodeTarget } from '../lib/target.js';
 import { formatMs, sleep } from '../lib/units.js';
-import { machineInfo, REPORT_SCHEMA_VERSION, reportPaths, writeReport } from '../report/write.js';
+import { reportHeader, reportPaths, writeReport } from '../report/write.js';
 import { Fleet, mergeEncoded } from './fleet.js';
 import { type GcPoints, memoryFigures } from './memory.js';
 import { planConnections } from './plan.js';
@@ -139,12 +139,7 @@ export async function connectionsScenario(
     const holdRes = summarizeResources(sampler.between(marks.holdFrom, marks.holdTo));
     const afterRes = summarizeResources(sampler.between(marks.closeTo, marks.afterTo));
     const report: ConnectionsReport = {
-      schema: REPORT_SCHEMA_VERSION,
-      scenario: 'connections',
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      command: common.command,
-      machine: machineInfo(),
+      ...reportHeader('connections', startedAt, common.command),
       target: { description: target.description, nodes: target.nodes, keyspace: common.keyspace },
       options: o,
       plan,

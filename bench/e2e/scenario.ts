@@ -5,13 +5,7 @@
 import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
 import { attachTarget, type BrokerTarget, startNodeTarget } from '../lib/target.js';
 import { formatMs, formatRate } from '../lib/units.js';
-import {
-  type MachineInfo,
-  machineInfo,
-  REPORT_SCHEMA_VERSION,
-  reportPaths,
-  writeReport,
-} from '../report/write.js';
+import { type MachineInfo, reportHeader, reportPaths, writeReport } from '../report/write.js';
 import { e2eCharts, headlinePhase, runSections } from './report.js';
 import { type E2eRun, type E2eRunOptions, runE2e } from './run.js';
 
@@ -79,12 +73,7 @@ export async function e2eScenario(
     await target.stop();
   }
   const report: E2eReport = {
-    schema: REPORT_SCHEMA_VERSION,
-    scenario: 'e2e',
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    command: common.command,
-    machine: machineInfo(),
+    ...reportHeader('e2e', startedAt, common.command),
     target: { description: target.description, nodes: target.nodes, keyspace: common.keyspace },
     options: o,
     run,

@@ -7,13 +7,7 @@
 import { type E2eRun, type E2eRunOptions, runE2e } from '../e2e/run.js';
 import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
 import { sleep } from '../lib/units.js';
-import {
-  type MachineInfo,
-  machineInfo,
-  REPORT_SCHEMA_VERSION,
-  reportPaths,
-  writeReport,
-} from '../report/write.js';
+import { type MachineInfo, reportHeader, reportPaths, writeReport } from '../report/write.js';
 import { peersCharts, peersMarkdown, peersSummary } from './report.js';
 import { type PeerSystem, startPeerTarget } from './targets.js';
 
@@ -77,12 +71,7 @@ export async function peersScenario(
     }
   }
   const report: PeersReport = {
-    schema: REPORT_SCHEMA_VERSION,
-    scenario: 'peers',
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    command: common.command,
-    machine: machineInfo(),
+    ...reportHeader('peers', startedAt, common.command),
     options: o,
     runs,
   };

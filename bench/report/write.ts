@@ -31,6 +31,32 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+/** The fields every scenario's report starts with. */
+export interface ReportHeader<S extends string> {
+  schema: number;
+  scenario: S;
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  machine: MachineInfo;
+}
+
+/** The header of a report finished now. */
+export function reportHeader<S extends string>(
+  scenario: S,
+  startedAt: Date,
+  command: string,
+): ReportHeader<S> {
+  return {
+    schema: REPORT_SCHEMA_VERSION,
+    scenario,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command,
+    machine: machineInfo(),
+  };
+}
+
 export interface ReportPaths {
   /** Path without extension: `<out>/<scenario>-<timestamp>`. */
   base: string;
