@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './tenants.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:14222';
@@ -48,6 +49,10 @@ export interface NodeConfig {
     maxBackpressureBytes: number;
   };
   auth: { jwtSecret: string; devSecret: boolean };
+  /** Per-tenant configuration file (src/tenants.ts); undefined = built-in defaults for every tenant. */
+  tenants: { file: string | undefined; reloadDebounceMs: number };
+  /** Operator access to /admin/* and /metrics: SB_ADMIN_TOKEN (undefined = operator keys only). */
+  admin: { token: string | undefined };
   nats: { servers: string[] };
   cassandra: {
     contactPoints: string[];
@@ -85,6 +90,11 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxBackpressureBytes: o.gateway?.maxBackpressureBytes ?? DEFAULT_MAX_BACKPRESSURE_BYTES,
     },
     auth: { jwtSecret, devSecret: jwtSecret === DEV_JWT_SECRET },
+    tenants: {
+      file: o.tenants?.file || undefined,
+      reloadDebounceMs: o.tenants?.reloadDebounceMs ?? DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS,
+    },
+    admin: { token: o.admin?.token || undefined },
     nats: { servers: (o.nats?.servers ?? [DEFAULT_NATS_URL]).filter((s): s is string => !!s) },
     cassandra: {
       contactPoints: (o.cassandra?.contactPoints ?? [DEFAULT_CASSANDRA]).filter((s): s is string => !!s),
@@ -127,6 +137,9 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('gateway.idleTimeoutS must be at least 8 (uWS granularity is 4 s)');
   positiveInt(cfg.gateway.maxBackpressureBytes, 'gateway.maxBackpressureBytes');
   if (cfg.auth.jwtSecret.length < 32) throw new Error('auth.jwtSecret must be at least 32 characters');
+  positiveInt(cfg.tenants.reloadDebounceMs, 'tenants.reloadDebounceMs');
+  if (cfg.admin.token !== undefined && cfg.admin.token.length < 24)
+    throw new Error('admin.token must be at least 24 characters');
   if (cfg.nats.servers.length === 0) throw new Error('nats.servers must name at least one server');
   if (cfg.cassandra.contactPoints.length === 0)
     throw new Error('cassandra.contactPoints must name at least one host');
@@ -181,6 +194,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
     cluster: env['SB_CLUSTER'] || undefined,
     http: { host: env['SB_HOST'] || undefined, port: intFromEnv(env, 'SB_PORT') },
     auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined },
+    tenants: {
+      file: env['SB_TENANTS_FILE'] || undefined,
+      reloadDebounceMs: intFromEnv(env, 'SB_TENANTS_RELOAD_DEBOUNCE_MS'),
+    },
+    admin: { token: env['SB_ADMIN_TOKEN'] || undefined },
     nats: { servers: listFromEnv(env, 'SB_NATS_URL') },
     cassandra: {
       contactPoints: listFromEnv(env, 'SB_CASSANDRA'),

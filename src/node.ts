@@ -22,6 +22,7 @@ import { Dispatcher } from './routing/dispatcher.js';
 import { ShardRouters } from './routing/shard-routers.js';
 import { openCassandraStore } from './store/cassandra-store.js';
 import type { MessageRow } from './store/types.js';
+import { TenantRegistry } from './tenants.js';
 
 export interface BrokerNode {
   readonly nodeId: string;
@@ -35,6 +36,12 @@ export async function startNode(
   config: Readonly<NodeConfig>,
   log: Logger = createLogger(config),
 ): Promise<BrokerNode> {
+  // First: a bad tenants file stops the start before anything connects.
+  const tenants = await TenantRegistry.open({
+    file: config.tenants.file,
+    debounceMs: config.tenants.reloadDebounceMs,
+    log,
+  });
   const transport = await connectTransport(
     config.nats.servers,
     `switchboard:${config.nodeId}`,
@@ -116,6 +123,7 @@ export async function startNode(
     gateway = await startGateway({
       config,
       auth: createAuthenticator(config.auth.jwtSecret),
+      tenants,
       dispatcher,
       pool,
       store,
@@ -134,6 +142,7 @@ export async function startNode(
   } catch (err) {
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close()]);
+    tenants.close();
     throw err;
   }
   const gw: Gateway = gateway;
@@ -153,6 +162,7 @@ export async function startNode(
         await Promise.allSettled([pool.close(), store.close()]);
         await membership.stop();
         await transport.close();
+        tenants.close();
         log.info('node stopped');
       })();
       return stopping;

@@ -25,6 +25,7 @@ import {
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore } from '../store/types.js';
+import type { TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
 import type { Authenticator, Principal } from './auth.js';
 import { historyRoute } from './history-route.js';
@@ -46,6 +47,8 @@ export const TOKEN_SWEEP_INTERVAL_MS = 15_000;
 export interface GatewayDeps {
   config: Readonly<NodeConfig>;
   auth: Authenticator;
+  /** Per-tenant configuration (origins, API keys, rate limits), hot-reloaded. */
+  tenants: TenantRegistry;
   dispatcher: Dispatcher;
   pool: TextPool;
   store: HistoryStore;

@@ -50,6 +50,8 @@ test('config - overrides merge over defaults field by field', () => {
 
 const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ nodeId: '' }, /^nodeId must be 1-64 characters/],
+  [{ tenants: { reloadDebounceMs: 0 } }, /^tenants\.reloadDebounceMs must be a positive integer$/],
+  [{ admin: { token: 'short' } }, /^admin\.token must be at least 24 characters$/],
   [{ nodeId: 'has.dot' }, /^nodeId must be 1-64 characters/],
   [{ nodeId: 'n'.repeat(65) }, /^nodeId must be 1-64 characters/],
   [{ http: { port: -1 } }, /^http\.port must be an integer from 0 to 65535$/],
