@@ -24,6 +24,8 @@ export interface SendMessage {
   role: ParticipantRole;
   cmid: string;
   body: string;
+  /** The content policy flagged the text for review: stored and shown to the agent with the message. */
+  review?: boolean;
 }
 
 export type ConversationMessage = SendMessage;
@@ -40,7 +42,11 @@ export interface Ack {
 export type Recipient = { kind: 'user'; user: string } | { kind: 'lobby' };
 
 export interface ConversationContext {
-  store: Pick<HistoryStore, 'append' | 'saveConversation'>;
+  /**
+   * `lookupCmid` finds a cmid older than the in-memory recent window (the cmids table); without it
+   * only the recent window de-duplicates.
+   */
+  store: Pick<HistoryStore, 'append' | 'saveConversation'> & Partial<Pick<HistoryStore, 'lookupCmid'>>;
   clock: Clock;
   /**
    * The ownership check before and after every write: returns the time to write at (epoch ms)
@@ -103,6 +109,19 @@ export function recipientsOf(record: ConversationRecord): Recipient[] {
 }
 
 /**
+ * A retry older than the recent window: only possible once the conversation has more messages than the
+ * window holds, so short conversations (most of them) never pay the read.
+ */
+async function lookupOlder(
+  state: ConversationState,
+  msg: SendMessage,
+  ctx: ConversationContext,
+): Promise<RecentAck | null> {
+  if (ctx.store.lookupCmid === undefined || state.lastSeq <= state.recent.size) return null;
+  return ctx.store.lookupCmid(state.tenant, state.conv, msg.sender, msg.cmid, state.lastSeq);
+}
+
+/**
  * Handles one message. Resolves with the reply (the ack); rejects with a SwitchboardError that
  * the cell turns into an error reply. State is only changed once the effects it records succeeded.
  */
@@ -114,7 +133,7 @@ export async function conversationBehaviour(
   const now = ctx.fence();
   const record = admit(state, msg, now);
   const key = recentKey(msg.sender, msg.cmid);
-  const seen = state.recent.get(key);
+  const seen = state.recent.get(key) ?? (await lookupOlder(state, msg, ctx));
   if (seen) return { cmid: msg.cmid, conv: state.conv, seq: seen.seq, id: seen.id, ts: seen.ts };
 
   if (record !== state.record) {
@@ -132,6 +151,7 @@ export async function conversationBehaviour(
     body: msg.body,
     ts: now,
   };
+  if (msg.review === true) row.review = true;
   await ctx.store.append(row);
   // Ownership may have lapsed during the write (a pause, a partition): then no ack. The row may
   // be stored; a retry with the same cmid finds it, or the new owner's newer write replaces it.

@@ -4,6 +4,7 @@
  */
 import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
+import { BODY_ENC_UTF8, type BodyEncoder, inlineEncoder, utf8 } from './body-codec.js';
 import {
   HistoryWriter,
   type HistoryWriterStats,
@@ -14,8 +15,8 @@ import {
   appliedVersions,
   applyMigrations,
   assertKeyspaceName,
-  BODY_ENC_UTF8,
   DEFAULT_REPLICATION,
+  FLAG_REVIEW,
   type HistoryStatements,
   historyStatements,
   LATEST_SCHEMA_VERSION,
@@ -23,15 +24,22 @@ import {
   toMs,
   toRecord,
   toSeq,
+  utcDay,
 } from './schema.js';
 import type {
+  BlockAudit,
+  ConversationListing,
   ConversationRecord,
   ConversationSnapshot,
   HistoryPage,
   HistoryStore,
+  ListingKey,
   MessageRow,
   RecentAck,
+  RevealAudit,
 } from './types.js';
+
+const { Long } = cassandra.types;
 
 export type Consistency = 'ONE' | 'LOCAL_ONE' | 'LOCAL_QUORUM' | 'QUORUM';
 
@@ -48,6 +56,18 @@ export interface CassandraStoreOptions {
   writer?: Partial<WriterLimits>;
   /** Apply missing migrations on open (default true); when false, opening fails unless they were applied. */
   migrate?: boolean;
+  /** How long a stored cmid de-duplicates a retry, in seconds (the cmids rows' TTL). Default 7 days. */
+  cmidTtlS?: number;
+  /** Driver timeout per request, ms (default 4000: below the dispatcher's 5 s request deadline). */
+  requestTimeoutMs?: number;
+}
+
+/** What the store needs at run time besides its config: functions and the worker pool. */
+export interface CassandraStoreHooks {
+  /** Compresses bodies before they are written (default: inline, same code as the pool's). */
+  encoder?: BodyEncoder;
+  /** A tenant's retention in seconds (message TTL); 0 keeps rows for ever. Default: 0 for all. */
+  retentionS?: (tenant: string) => number;
 }
 
 export type CassandraStoreConfig = Readonly<
@@ -58,6 +78,10 @@ export type CassandraStoreConfig = Readonly<
 >;
 
 export const DEFAULT_BUCKET_SIZE = 1000;
+export const DEFAULT_CMID_TTL_S = 7 * 24 * 3600;
+export const DEFAULT_CASSANDRA_REQUEST_TIMEOUT_MS = 4000;
+/** Cassandra's upper bound for a TTL (20 years), in seconds. */
+export const MAX_TTL_S = 630_720_000;
 export const DEFAULT_CONSISTENCY: Consistency = 'LOCAL_QUORUM';
 const CONSISTENCY_CODES: Readonly<Record<Consistency, number>> = Object.freeze({
   ONE: cassandra.types.consistencies.one,
@@ -94,6 +118,14 @@ export function parseCassandraStoreOptions(options: CassandraStoreOptions): Cass
   }
   const migrate = options.migrate ?? true;
   if (typeof migrate !== 'boolean') throw new Error('migrate must be a boolean');
+  const cmidTtlS = options.cmidTtlS ?? DEFAULT_CMID_TTL_S;
+  if (!Number.isSafeInteger(cmidTtlS) || cmidTtlS < 1 || cmidTtlS > MAX_TTL_S) {
+    throw new Error(`cmidTtlS must be an integer from 1 to ${MAX_TTL_S}`);
+  }
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_CASSANDRA_REQUEST_TIMEOUT_MS;
+  if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs < 100) {
+    throw new Error('requestTimeoutMs must be an integer of at least 100');
+  }
   return Object.freeze({
     contactPoints: Object.freeze([...contactPoints]),
     localDataCenter,
@@ -103,6 +135,8 @@ export function parseCassandraStoreOptions(options: CassandraStoreOptions): Cass
     bucketSize,
     writer: parseWriterLimits(options.writer),
     migrate,
+    cmidTtlS,
+    requestTimeoutMs,
   });
 }
 
@@ -111,12 +145,16 @@ const MAX_PAGE_LIMIT = 500;
 const NO_UPPER_SEQ = Number.MAX_SAFE_INTEGER;
 
 /** Opens a connection, applies migrations (unless `migrate: false`, then checks the schema version). */
-export async function openCassandraStore(options: CassandraStoreOptions): Promise<CassandraHistoryStore> {
+export async function openCassandraStore(
+  options: CassandraStoreOptions,
+  hooks: CassandraStoreHooks = {},
+): Promise<CassandraHistoryStore> {
   const config = parseCassandraStoreOptions(options);
   const client = new cassandra.Client({
     contactPoints: [...config.contactPoints],
     localDataCenter: config.localDataCenter,
     queryOptions: { consistency: CONSISTENCY_CODES[config.consistency], prepare: true },
+    socketOptions: { readTimeout: config.requestTimeoutMs },
   });
   try {
     await client.connect();
@@ -134,7 +172,7 @@ export async function openCassandraStore(options: CassandraStoreOptions): Promis
     await client.shutdown().catch(() => undefined);
     throw err;
   }
-  return new CassandraHistoryStore(client, config);
+  return new CassandraHistoryStore(client, config, hooks);
 }
 
 /** Drops `keyspace` and everything in it (tests and tooling). Resolves once the schema change agreed. */
@@ -160,17 +198,21 @@ export class CassandraHistoryStore implements HistoryStore {
   readonly #config: CassandraStoreConfig;
   readonly #writer: HistoryWriter;
   readonly #cql: HistoryStatements;
+  readonly #encoder: BodyEncoder;
+  readonly #retentionS: (tenant: string) => number;
 
-  constructor(client: cassandra.Client, config: CassandraStoreConfig) {
+  constructor(client: cassandra.Client, config: CassandraStoreConfig, hooks: CassandraStoreHooks = {}) {
     this.#client = client;
     this.#config = config;
     this.#cql = historyStatements(config.keyspace);
+    this.#encoder = hooks.encoder ?? inlineEncoder;
+    this.#retentionS = hooks.retentionS ?? (() => 0);
     this.#writer = new HistoryWriter(
       { write: (rows) => this.#writeRows(rows) },
       {
         ...config.writer,
         partitionOf: (row) => JSON.stringify([row.tenant, row.conv, this.#bucketOf(row.seq)]),
-        isRetryable: isDriverTimeout,
+        isRetryable: isRetryableWrite,
       },
     );
   }
@@ -184,15 +226,133 @@ export class CassandraHistoryStore implements HistoryStore {
     return this.#writer.stats();
   }
 
+  /**
+   * Writes the record and its listings (by visitor, by day, by agent when it has one) in one logged
+   * batch, so a listing never names a conversation whose record was not written, nor the reverse.
+   */
   async saveConversation(record: ConversationRecord, writeTimeMs: number): Promise<void> {
-    await this.#run(this.#cql.saveConversation, [
-      record.tenant,
-      record.conv,
-      record.visitor,
-      record.agent,
-      new Date(record.createdAt),
-      toWriteTime(writeTimeMs),
-    ]);
+    const { tenant, conv, visitor, agent } = record;
+    const created = new Date(record.createdAt);
+    const at = toWriteTime(writeTimeMs);
+    const queries: { query: string; params: unknown[] }[] = [
+      { query: this.#cql.saveConversation, params: [tenant, conv, visitor, agent, created, at] },
+      { query: this.#cql.listByVisitorInsert, params: [tenant, visitor, created, conv, at] },
+      {
+        query: this.#cql.listByDayInsert,
+        params: [tenant, utcDay(record.createdAt), created, conv, visitor, at],
+      },
+    ];
+    if (agent !== null) {
+      queries.push({ query: this.#cql.listByAgentInsert, params: [tenant, agent, created, conv, at] });
+    }
+    await this.#client.batch(queries, this.#writeOptions(true));
+  }
+
+  async listConversations(tenant: string, by: ListingKey, limit: number): Promise<ConversationListing[]> {
+    checkLimit(limit);
+    const [query, key] =
+      'visitor' in by
+        ? [this.#cql.listByVisitor, by.visitor]
+        : 'agent' in by
+          ? [this.#cql.listByAgent, by.agent]
+          : [this.#cql.listByDay, by.day];
+    const result = await this.#run(query, [tenant, key, limit], limit);
+    return result.rows.map((r) => ({ conv: r.get('conv'), createdAt: toMs(r.get('created_at')) }));
+  }
+
+  async lookupCmid(
+    tenant: string,
+    conv: string,
+    sender: string,
+    cmid: string,
+    lastSeq: number,
+  ): Promise<RecentAck | null> {
+    const top = this.#bucketOf(lastSeq);
+    // The newest two buckets: at least bucketSize messages back, far beyond the actor's recent window.
+    for (let bucket = top; bucket >= Math.max(0, top - 1); bucket--) {
+      const row = (await this.#run(this.#cql.selectCmid, [tenant, conv, bucket, sender, cmid])).rows[0];
+      if (row !== undefined) {
+        return { cmid, sender, seq: toSeq(row.get('seq')), id: row.get('id'), ts: toMs(row.get('ts')) };
+      }
+    }
+    return null;
+  }
+
+  async message(tenant: string, conv: string, seq: number): Promise<MessageRow | null> {
+    if (!Number.isSafeInteger(seq) || seq < 1) {
+      throw new SwitchboardError('invalid_field', 'seq must be a positive integer');
+    }
+    const bucket = this.#bucketOf(seq);
+    const row = (await this.#run(this.#cql.selectOne, [tenant, conv, bucket, Long.fromNumber(seq)])).rows[0];
+    return row === undefined ? null : toMessage(tenant, conv, row);
+  }
+
+  async auditReveal(entry: RevealAudit): Promise<void> {
+    await this.#client.execute(
+      this.#cql.insertReveal,
+      [
+        entry.tenant,
+        utcDay(entry.ts),
+        new Date(entry.ts),
+        entry.id,
+        entry.agent,
+        entry.conv,
+        Long.fromNumber(entry.seq),
+        entry.index,
+        entry.kind,
+      ],
+      this.#writeOptions(false),
+    );
+  }
+
+  async auditBlock(entry: BlockAudit): Promise<void> {
+    await this.#client.execute(
+      this.#cql.insertBlock,
+      [
+        entry.tenant,
+        utcDay(entry.ts),
+        new Date(entry.ts),
+        entry.id,
+        entry.sender,
+        entry.senderRole,
+        entry.conv,
+        entry.cmid,
+        entry.words,
+        entry.body,
+      ],
+      this.#writeOptions(false),
+    );
+  }
+
+  async reveals(tenant: string, day: string, limit: number): Promise<RevealAudit[]> {
+    checkLimit(limit);
+    const result = await this.#run(this.#cql.selectReveals, [tenant, day, limit], limit);
+    return result.rows.map((r) => ({
+      tenant,
+      id: r.get('id'),
+      ts: toMs(r.get('ts')),
+      agent: r.get('agent'),
+      conv: r.get('conv'),
+      seq: toSeq(r.get('seq')),
+      index: r.get('idx'),
+      kind: r.get('kind'),
+    }));
+  }
+
+  async blocks(tenant: string, day: string, limit: number): Promise<BlockAudit[]> {
+    checkLimit(limit);
+    const result = await this.#run(this.#cql.selectBlocks, [tenant, day, limit], limit);
+    return result.rows.map((r) => ({
+      tenant,
+      id: r.get('id'),
+      ts: toMs(r.get('ts')),
+      sender: r.get('sender'),
+      senderRole: r.get('sender_role'),
+      conv: r.get('conv'),
+      cmid: r.get('cmid'),
+      words: r.get('words') ?? [],
+      body: r.get('body'),
+    }));
   }
 
   async loadConversation(tenant: string, conv: string): Promise<ConversationRecord | null> {
@@ -228,9 +388,7 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   async page(tenant: string, conv: string, before: number | undefined, limit: number): Promise<HistoryPage> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
-      throw new SwitchboardError('invalid_field', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
-    }
+    checkLimit(limit);
     if (before !== undefined && (!Number.isSafeInteger(before) || before < 1)) {
       throw new SwitchboardError('invalid_field', 'before must be a positive integer');
     }
@@ -258,9 +416,7 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   async after(tenant: string, conv: string, after: number, limit: number) {
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
-      throw new SwitchboardError('invalid_field', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
-    }
+    checkLimit(limit);
     if (!Number.isSafeInteger(after) || after < 0) {
       throw new SwitchboardError('invalid_field', 'since must be a non-negative integer');
     }
@@ -328,49 +484,94 @@ export class CassandraHistoryStore implements HistoryStore {
     return result.rows.map((r) => toMessage(tenant, conv, r));
   }
 
-  /** One partition's rows as one statement; a bucket's first row also raises max_bucket, atomically. */
+  #writeOptions(logged: boolean) {
+    return {
+      prepare: true,
+      isIdempotent: true,
+      logged,
+      consistency: CONSISTENCY_CODES[this.#config.consistency],
+    };
+  }
+
+  /**
+   * One partition's rows as one batch: the messages, their cmids (a second partition, same bucket) and,
+   * when a row opens a bucket, max_bucket (logged then, so max_bucket never lags). Bodies are encoded
+   * first (compressed on the pool when that saves bytes; plain UTF-8 if the pool refuses). Every
+   * statement is idempotent (same key, same values, same write timestamp), so a retry repeats it exactly.
+   */
   async #writeRows(rows: readonly MessageRow[]): Promise<void> {
     const first = rows[0];
     if (first === undefined) return;
     const bucket = this.#bucketOf(first.seq);
-    const queries: { query: string; params: unknown[] }[] = rows.map((row) => ({
-      query: this.#cql.insertMessage,
-      params: this.#insertParams(row, bucket),
-    }));
+    const ttl = this.#ttlOf(first.tenant);
+    const bodies = await this.#encodeBodies(rows);
+    const queries: { query: string; params: unknown[] }[] = [];
+    rows.forEach((row, i) => {
+      const seq = Long.fromNumber(row.seq);
+      const at = toWriteTime(row.ts);
+      const body = bodies[i] ?? { enc: BODY_ENC_UTF8, data: utf8(row.body) };
+      queries.push({
+        query: this.#cql.insertMessage,
+        params: [
+          row.tenant,
+          row.conv,
+          bucket,
+          seq,
+          row.id,
+          row.sender,
+          row.senderRole,
+          row.cmid,
+          Buffer.from(body.data.buffer, body.data.byteOffset, body.data.byteLength),
+          body.enc,
+          new Date(row.ts),
+          row.review === true ? FLAG_REVIEW : 0,
+          ttl,
+          at,
+        ],
+      });
+      queries.push({
+        query: this.#cql.insertCmid,
+        params: [
+          row.tenant,
+          row.conv,
+          bucket,
+          row.sender,
+          row.cmid,
+          seq,
+          row.id,
+          new Date(row.ts),
+          this.#config.cmidTtlS,
+          at,
+        ],
+      });
+    });
     const opensBucket = rows.some((row) => row.seq === 1 || row.seq % this.#config.bucketSize === 0);
-    const options = {
-      prepare: true,
-      isIdempotent: true,
-      consistency: CONSISTENCY_CODES[this.#config.consistency],
-    };
     if (opensBucket) {
       queries.push({ query: this.#cql.setMaxBucket, params: [bucket, first.tenant, first.conv] });
-      await this.#client.batch(queries, { ...options, logged: true });
-    } else if (queries.length === 1) {
-      await this.#client.execute(this.#cql.insertMessage, queries[0]?.params, options);
-    } else {
-      // One partition: an unlogged batch is a single mutation, atomic without the batchlog.
-      await this.#client.batch(queries, { ...options, logged: false });
+    }
+    // Unlogged: two partitions (messages, cmids). A partial write is never acked; the actor retries the
+    // same seq with the same cmid, so nothing is stored twice.
+    await this.#client.batch(queries, this.#writeOptions(opensBucket));
+  }
+
+  async #encodeBodies(rows: readonly MessageRow[]) {
+    try {
+      return await this.#encoder.encode(rows.map((row) => row.body));
+    } catch {
+      // A full pool must not fail a write: store this group uncompressed.
+      return rows.map((row) => ({ enc: BODY_ENC_UTF8, data: utf8(row.body) }));
     }
   }
 
-  #insertParams(row: MessageRow, bucket: number): unknown[] {
-    const body = Buffer.from(row.body, 'utf8');
-    const seq = cassandra.types.Long.fromNumber(row.seq);
-    return [
-      row.tenant,
-      row.conv,
-      bucket,
-      seq,
-      row.id,
-      row.sender,
-      row.senderRole,
-      row.cmid,
-      body,
-      BODY_ENC_UTF8,
-      new Date(row.ts),
-      toWriteTime(row.ts),
-    ];
+  #ttlOf(tenant: string): number {
+    const ttl = this.#retentionS(tenant);
+    return Number.isSafeInteger(ttl) && ttl > 0 ? Math.min(ttl, MAX_TTL_S) : 0;
+  }
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+    throw new SwitchboardError('invalid_field', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
   }
 }
 
@@ -380,17 +581,19 @@ function toWriteTime(ms: number): cassandra.types.Long {
 }
 
 /**
- * A client-side timeout or the coordinator's write timeout: the insert may or may not have landed. With
- * isIdempotent the driver already retried a client timeout on the next host; when it runs out of hosts it
- * reports NoHostAvailableError with the timeouts inside, which counts too.
+ * Failures after which repeating the same idempotent batch is safe and may succeed: a client-side
+ * timeout or the coordinator's write timeout (the write may or may not have landed: repeating it writes
+ * the same cells at the same timestamp), `unavailable` (not enough replicas alive: nothing was written),
+ * an overloaded coordinator, and no host reachable (connection refused or reset). With isIdempotent the
+ * driver already tried the next host; this is the writer's own bounded retry on top.
  */
-function isDriverTimeout(err: unknown): boolean {
+export function isRetryableWrite(err: unknown): boolean {
   const { errors, types } = cassandra;
   if (err instanceof errors.OperationTimedOutError) return true;
-  if (err instanceof errors.ResponseError) return err.code === types.responseErrorCodes.writeTimeout;
-  if (err instanceof errors.NoHostAvailableError && typeof err.innerErrors === 'object') {
-    const inner: unknown[] = Object.values(err.innerErrors ?? {});
-    return inner.length > 0 && inner.every(isDriverTimeout);
+  if (err instanceof errors.ResponseError) {
+    const codes = types.responseErrorCodes;
+    return [codes.writeTimeout, codes.unavailableException, codes.overloaded].includes(err.code);
   }
+  if (err instanceof errors.NoHostAvailableError) return true;
   return false;
 }

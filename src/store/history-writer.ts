@@ -22,7 +22,11 @@ export interface HistoryWriterOptions {
   lingerMs: number;
   /** The partition a row belongs to; rows are grouped only when their keys are equal. */
   partitionOf: (row: MessageRow) => string;
-  /** True when a failed write may be tried once more (a timeout of an idempotent insert). */
+  /** Tries per statement, at least 1: a retryable failure is repeated until this many were made. */
+  maxAttempts: number;
+  /** Wait before the first retry, ms; doubled before each further one. */
+  retryBackoffMs: number;
+  /** True when a failed write may be repeated (a timeout or an unavailable replica; the write is idempotent). */
   isRetryable: (err: unknown) => boolean;
 }
 
@@ -31,17 +35,23 @@ export interface HistoryWriterStats {
   pending: number;
   /** Statements executing now. */
   inFlight: number;
+  /** Statements repeated after a retryable failure, since start. */
+  retries: number;
+  /** Rows whose write failed (the sender got an error, no ack), since start. */
+  failed: number;
 }
 
 export const DEFAULT_MAX_PENDING_ROWS = 10_000;
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_MAX_BATCH_ROWS = 32;
 export const DEFAULT_LINGER_MS = 1;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_RETRY_BACKOFF_MS = 50;
 
 /** The tunable part of HistoryWriterOptions, as users give it. */
 export type WriterLimits = Pick<
   HistoryWriterOptions,
-  'maxPendingRows' | 'maxInFlight' | 'maxBatchRows' | 'lingerMs'
+  'maxPendingRows' | 'maxInFlight' | 'maxBatchRows' | 'lingerMs' | 'maxAttempts' | 'retryBackoffMs'
 >;
 
 /** Merges defaults and checks each limit; throws Error with a fixed message; returns a frozen object. */
@@ -51,14 +61,19 @@ export function parseWriterLimits(input: Partial<WriterLimits> = {}): Readonly<W
     maxInFlight: input.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
     maxBatchRows: input.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
     lingerMs: input.lingerMs ?? DEFAULT_LINGER_MS,
+    maxAttempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    retryBackoffMs: input.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
   };
-  for (const name of ['maxPendingRows', 'maxInFlight', 'maxBatchRows'] as const) {
+  for (const name of ['maxPendingRows', 'maxInFlight', 'maxBatchRows', 'maxAttempts'] as const) {
     if (!Number.isSafeInteger(limits[name]) || limits[name] < 1) {
       throw new Error(`writer.${name} must be a positive integer`);
     }
   }
   if (!Number.isFinite(limits.lingerMs) || limits.lingerMs < 0) {
     throw new Error('writer.lingerMs must be a non-negative number');
+  }
+  if (!Number.isSafeInteger(limits.retryBackoffMs) || limits.retryBackoffMs < 0) {
+    throw new Error('writer.retryBackoffMs must be a non-negative integer');
   }
   return Object.freeze(limits);
 }
@@ -86,6 +101,8 @@ export class HistoryWriter {
   readonly #unsettled = new Set<Promise<void>>();
   #pending = 0;
   #inFlight = 0;
+  #retries = 0;
+  #failed = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -124,7 +141,7 @@ export class HistoryWriter {
   }
 
   stats(): HistoryWriterStats {
-    return { pending: this.#pending, inFlight: this.#inFlight };
+    return { pending: this.#pending, inFlight: this.#inFlight, retries: this.#retries, failed: this.#failed };
   }
 
   /** Resolves when every row accepted before the call is written or failed (never rejects). */
@@ -179,20 +196,23 @@ export class HistoryWriter {
   async #write(group: Entry[]): Promise<void> {
     const rows = group.map((entry) => entry.row);
     let failure: unknown;
-    try {
-      await this.#sink.write(rows);
-    } catch (err) {
-      failure = err;
-      // Safe to repeat: message rows are keyed by seq and never updated, max_bucket only takes this value.
-      if (this.#options.isRetryable(err)) {
-        try {
-          await this.#sink.write(rows);
-          failure = undefined;
-        } catch (again) {
-          failure = again;
-        }
+    let backoff = this.#options.retryBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#sink.write(rows);
+        failure = undefined;
+        break;
+      } catch (err) {
+        failure = err;
+        // Safe to repeat: the same rows at the same write timestamp (their fence time), keyed by seq and
+        // never updated; max_bucket only takes this value. The sender waits meanwhile and is not acked.
+        if (attempt >= this.#options.maxAttempts || !this.#options.isRetryable(err)) break;
+        this.#retries++;
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff *= 2;
       }
     }
+    if (failure !== undefined) this.#failed += group.length;
     this.#inFlight--;
     this.#pending -= group.length;
     for (const entry of group) {

@@ -5,6 +5,7 @@
  */
 import type cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
+import { decodeBody } from './body-codec.js';
 import type { ConversationRecord, MessageRow, Role } from './types.js';
 
 /** One schema version. `{keyspace}` in a statement is replaced by the (validated) keyspace name. */
@@ -40,34 +41,92 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'cmid de-duplication, listings, audits, message flags',
+    statements: [
+      // One row per stored message's (sender, cmid), in the message's bucket so the batch that writes
+      // the message writes it too (two partitions). Rows carry a TTL (cmidTtlS): de-duplication of a
+      // retry is promised for that long, and the partition stays bounded by bucketSize rows.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.cmids (
+        tenant text, conv text, bucket int, sender text, cmid text, seq bigint, id text, ts timestamp,
+        PRIMARY KEY ((tenant, conv, bucket), sender, cmid)
+      )`,
+      // Listings written with the conversation record. by_day partitions a tenant's conversations by
+      // the UTC day they were created, so no listing partition grows without bound over time.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.conversations_by_visitor (
+        tenant text, visitor text, created_at timestamp, conv text,
+        PRIMARY KEY ((tenant, visitor), created_at, conv)
+      ) WITH CLUSTERING ORDER BY (created_at DESC, conv ASC)`,
+      `CREATE TABLE IF NOT EXISTS {keyspace}.conversations_by_agent (
+        tenant text, agent text, created_at timestamp, conv text,
+        PRIMARY KEY ((tenant, agent), created_at, conv)
+      ) WITH CLUSTERING ORDER BY (created_at DESC, conv ASC)`,
+      `CREATE TABLE IF NOT EXISTS {keyspace}.conversations_by_day (
+        tenant text, day text, created_at timestamp, conv text, visitor text,
+        PRIMARY KEY ((tenant, day), created_at, conv)
+      ) WITH CLUSTERING ORDER BY (created_at DESC, conv ASC)`,
+      // Audit trails, per tenant and UTC day, newest first.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.pii_reveals (
+        tenant text, day text, ts timestamp, id text, agent text, conv text, seq bigint, idx int, kind text,
+        PRIMARY KEY ((tenant, day), ts, id)
+      ) WITH CLUSTERING ORDER BY (ts DESC, id ASC)`,
+      `CREATE TABLE IF NOT EXISTS {keyspace}.policy_blocks (
+        tenant text, day text, ts timestamp, id text, sender text, sender_role text, conv text, cmid text,
+        words list<text>, body text,
+        PRIMARY KEY ((tenant, day), ts, id)
+      ) WITH CLUSTERING ORDER BY (ts DESC, id ASC)`,
+      // Bit set per message: FLAG_REVIEW (1) = a `review` word of the tenant's policy occurred.
+      'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS flags int',
+    ],
+  },
 ]);
 
 /** The highest version in MIGRATIONS: what a keyspace must be at for this code to use it. */
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
 
-/** body_enc values: how the `body` blob decodes to text. Readers reject any other value. */
-export const BODY_ENC_UTF8 = 0;
+/** messages.flags bit: the tenant's content policy flagged the message for review. */
+export const FLAG_REVIEW = 1;
 
 export type HistoryStatements = ReturnType<typeof historyStatements>;
 
-/** The CQL the history store prepares against the v1 tables, qualified with `keyspace` (validated). */
+/** The CQL the history store prepares, qualified with `keyspace` (validated). */
 export function historyStatements(keyspace: string) {
   assertKeyspaceName(keyspace);
   const ks = keyspace;
-  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts';
+  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags';
   const partition = 'tenant = ? AND conv = ? AND bucket = ?';
+  const listing = 'created_at, conv';
   return Object.freeze({
     // USING TIMESTAMP = the owner's fence time: a stale owner's late write loses to the new owner's
-    // (docs/ARCHITECTURE.md, "Fencing").
-    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    // (docs/ARCHITECTURE.md, "Fencing"). TTL = the tenant's retention in seconds (0: kept for ever).
+    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    insertCmid: `INSERT INTO ${ks}.cmids (tenant, conv, bucket, sender, cmid, seq, id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    selectCmid: `SELECT seq, id, ts FROM ${ks}.cmids WHERE ${partition} AND sender = ? AND cmid = ?`,
     setMaxBucket: `UPDATE ${ks}.conversations SET max_bucket = ? WHERE tenant = ? AND conv = ?`,
     saveConversation: `INSERT INTO ${ks}.conversations (tenant, conv, visitor, agent, created_at) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    listByVisitorInsert: `INSERT INTO ${ks}.conversations_by_visitor (tenant, visitor, ${listing}) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
+    listByAgentInsert: `INSERT INTO ${ks}.conversations_by_agent (tenant, agent, ${listing}) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
+    listByDayInsert: `INSERT INTO ${ks}.conversations_by_day (tenant, day, ${listing}, visitor) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    listByVisitor: `SELECT ${listing} FROM ${ks}.conversations_by_visitor WHERE tenant = ? AND visitor = ? LIMIT ?`,
+    listByAgent: `SELECT ${listing} FROM ${ks}.conversations_by_agent WHERE tenant = ? AND agent = ? LIMIT ?`,
+    listByDay: `SELECT ${listing} FROM ${ks}.conversations_by_day WHERE tenant = ? AND day = ? LIMIT ?`,
     selectConversation: `SELECT visitor, agent, created_at, max_bucket FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
     // Clustering is seq DESC, so these read newest first.
     selectAcks: `SELECT seq, id, cmid, sender, ts FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
     selectPage: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq < ? LIMIT ?`,
     selectAfter: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq > ? ORDER BY seq ASC LIMIT ?`,
+    selectOne: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq = ?`,
+    insertReveal: `INSERT INTO ${ks}.pii_reveals (tenant, day, ts, id, agent, conv, seq, idx, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    selectReveals: `SELECT ts, id, agent, conv, seq, idx, kind FROM ${ks}.pii_reveals WHERE tenant = ? AND day = ? LIMIT ?`,
+    insertBlock: `INSERT INTO ${ks}.policy_blocks (tenant, day, ts, id, sender, sender_role, conv, cmid, words, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    selectBlocks: `SELECT ts, id, sender, sender_role, conv, cmid, words, body FROM ${ks}.policy_blocks WHERE tenant = ? AND day = ? LIMIT ?`,
   });
+}
+
+/** The UTC day of an epoch-ms time, `YYYY-MM-DD`: the partition of listings and audits. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
 /** A conversations row that only carries max_bucket (messages before saveConversation) is no record. */
@@ -81,18 +140,23 @@ export function toRecord(
   return { tenant, conv, visitor, agent: row.get('agent') ?? null, createdAt: toMs(row.get('created_at')) };
 }
 
-/** Decodes a messages row; throws SwitchboardError 'internal' for a body_enc this version cannot read. */
+/**
+ * Decodes a messages row; the body is read by `decodeBody` (body_enc 0 = UTF-8, N = deflate with
+ * dictionary N). Throws SwitchboardError 'internal' for a body this version cannot read.
+ */
 export function toMessage(tenant: string, conv: string, row: cassandra.types.Row): MessageRow {
   const seq = toSeq(row.get('seq'));
   const enc: number = row.get('body_enc');
-  if (enc !== BODY_ENC_UTF8) {
-    throw new SwitchboardError(
-      'internal',
-      `message ${seq} of ${tenant}/${conv} has unsupported body_enc ${enc}`,
-    );
+  let body: string;
+  try {
+    body = decodeBody(enc, row.get('body'));
+  } catch (err) {
+    throw new SwitchboardError('internal', `message ${seq} of ${tenant}/${conv} cannot be read`, {
+      cause: err,
+    });
   }
-  const body: Buffer = row.get('body');
-  return {
+  const flags: number | null = row.get('flags');
+  const message: MessageRow = {
     tenant,
     conv,
     seq,
@@ -100,9 +164,11 @@ export function toMessage(tenant: string, conv: string, row: cassandra.types.Row
     sender: row.get('sender'),
     senderRole: row.get('sender_role') as Role,
     cmid: row.get('cmid'),
-    body: body.toString('utf8'),
+    body,
     ts: toMs(row.get('ts')),
   };
+  if (flags !== null && (flags & FLAG_REVIEW) !== 0) message.review = true;
+  return message;
 }
 
 /** bigint columns arrive as Long; seqs stay below 2^53, so a number is exact. */

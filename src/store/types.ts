@@ -16,6 +16,8 @@ export interface MessageRow {
   /** The text as delivered (after the sensitive-word mask). */
   body: string;
   ts: number;
+  /** Set when the tenant's content policy flagged the text for review (stored in messages.flags). */
+  review?: boolean;
 }
 
 /** Who is in a conversation. `agent` is null while it waits for an agent. */
@@ -51,6 +53,40 @@ export interface HistoryPage {
   next: number | null;
 }
 
+/** A conversation in a listing (by visitor, by agent, by day), newest first. */
+export interface ConversationListing {
+  conv: string;
+  createdAt: number;
+}
+
+/** Which listing to read: one visitor's, one agent's (ever assigned), or one UTC day's (`YYYY-MM-DD`). */
+export type ListingKey = { visitor: string } | { agent: string } | { day: string };
+
+/** One audited PII reveal: `agent` saw value number `index` (0-based) of message `seq` unmasked. */
+export interface RevealAudit {
+  tenant: string;
+  id: string;
+  ts: number;
+  agent: string;
+  conv: string;
+  seq: number;
+  index: number;
+  kind: string;
+}
+
+/** One message refused by the content policy (`block`), with the words that refused it. */
+export interface BlockAudit {
+  tenant: string;
+  id: string;
+  ts: number;
+  sender: string;
+  senderRole: Role;
+  conv: string;
+  cmid: string;
+  words: string[];
+  body: string;
+}
+
 export interface HistoryStore {
   /**
    * Resolves once the row is durable at the configured consistency; rejects BusyError when the
@@ -74,5 +110,28 @@ export interface HistoryStore {
     after: number,
     limit: number,
   ): Promise<{ items: MessageRow[]; more: boolean }>;
+  /**
+   * The original ack of (sender, cmid) when it is stored in the newest two buckets (the cmids table,
+   * rows kept cmidTtlS), else null. `lastSeq` is the conversation's last seq (where to look).
+   */
+  lookupCmid(
+    tenant: string,
+    conv: string,
+    sender: string,
+    cmid: string,
+    lastSeq: number,
+  ): Promise<RecentAck | null>;
+  /** One message by seq, or null. */
+  message(tenant: string, conv: string, seq: number): Promise<MessageRow | null>;
+  /** Up to `limit` (1-500) conversations of one listing, newest first. */
+  listConversations(tenant: string, by: ListingKey, limit: number): Promise<ConversationListing[]>;
+  /** Writes a reveal to the audit table; resolves once durable. */
+  auditReveal(entry: RevealAudit): Promise<void>;
+  /** Writes a refused message to the audit table; resolves once durable. */
+  auditBlock(entry: BlockAudit): Promise<void>;
+  /** Audited reveals of one tenant and UTC day, newest first. */
+  reveals(tenant: string, day: string, limit: number): Promise<RevealAudit[]>;
+  /** Audited blocks of one tenant and UTC day, newest first. */
+  blocks(tenant: string, day: string, limit: number): Promise<BlockAudit[]>;
   close(): Promise<void>;
 }

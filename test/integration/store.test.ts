@@ -124,7 +124,7 @@ test('store - append and page round trip, conversation record', async () => {
 test('store - 2,500 messages over 3 buckets page back newest first without gaps', async () => {
   const store = await open(shared, { bucketSize: 1000 });
   await Promise.all(range(1, 2500).map((seq) => store.append(message('big', seq))));
-  assert.deepEqual(store.stats(), { pending: 0, inFlight: 0 });
+  assert.deepEqual(store.stats(), { pending: 0, inFlight: 0, retries: 0, failed: 0 });
 
   const seen: number[] = [];
   let cursor: number | undefined;
