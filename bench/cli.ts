@@ -336,9 +336,13 @@ withCommon(
   )
   .option(
     '--source-base <n>',
-    'generator g binds its sockets to 127.0.0.(n + g)',
+    'generator g binds its sockets to <source-net>.(n + g)',
     arg(parsePositiveCount),
     10,
+  )
+  .option(
+    '--source-net <127.a.b>',
+    'loopback /24 the generators bind to (default: a fresh one per run, so no source port is still in TIME_WAIT from the last run)',
   )
   .action(async (raw: RawCommon & ConnectionsOptions) => {
     const { files, summary } = await connectionsScenario(common(raw), raw, abort.signal);

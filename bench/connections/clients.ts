@@ -1,7 +1,7 @@
 /**
  * A generator's fleet of idle-but-alive clients for the connections scenario: opens its users' sockets
  * (each authenticated with its own token and subscribed — `welcome` comes only after that), bound to the
- * generator's own 127.0.0.x, with bounded handshakes in flight and an optional rate; then keeps every
+ * generator's own loopback address, with bounded handshakes in flight and an optional rate; then keeps every
  * socket pinging (protocol `ping` → `pong`) at a fixed interval, spread evenly over time.
  */
 import { performance } from 'node:perf_hooks';

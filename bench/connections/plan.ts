@@ -1,8 +1,15 @@
 /**
  * Sizing of the connections scenario, checked before anything starts: how many broker workers (each under
  * the per-process fd limit), how many generator processes (each under the fd limit and under the ~28k
- * ephemeral ports one source address has towards one destination port), and which 127.0.0.x address
+ * ephemeral ports one source address has towards one destination port), and which loopback address
  * each generator binds its sockets to.
+ *
+ * Each run binds a /24 of 127/8 of its own (`sourceNet`). A socket bound to an explicit source address
+ * gets its port through bind() with SO_REUSEADDR (libuv sets it), which hands out ports still in
+ * TIME_WAIT from the previous run towards the same node port: the kernel then crawls through them,
+ * the generator's loop stalls, and sockets whose upgrade request is written more than 10 s after
+ * the TCP connect are reset by uWebSockets.js (its HTTP idle timeout) — "closed 1006 before
+ * welcome" that says nothing about the broker.
  */
 import { readFileSync } from 'node:fs';
 
@@ -14,6 +21,12 @@ const FD_HEADROOM = 500;
 const FALLBACK_FD_LIMIT = 1024;
 const FALLBACK_EPHEMERAL_PORTS = 28_232;
 const MAX_LOOPBACK_HOST = 254;
+const SOURCE_NET_PATTERN = /^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
+
+/** A /24 of 127/8 for this run's source addresses, away from 127.0.0.x (where servers listen). */
+export function freshSourceNet(random: () => number = Math.random): string {
+  return `127.${1 + Math.floor(random() * 254)}.${Math.floor(random() * 256)}`;
+}
 
 export interface ConnectionsPlan {
   target: number;
@@ -55,7 +68,11 @@ export function planConnections(o: {
   workers?: number;
   perGenerator: number;
   sourceBase: number;
+  /** `127.a.b`: generator g binds `127.a.b.(sourceBase + g)`; default a fresh one per run. */
+  sourceNet?: string;
 }): ConnectionsPlan {
+  const net = o.sourceNet ?? freshSourceNet();
+  if (!SOURCE_NET_PATTERN.test(net)) throw new Error(`source net '${net}' is not of the form 127.a.b`);
   const fds = fdLimit();
   const ports = ephemeralPorts();
   const perProcess = fds - FD_HEADROOM;
@@ -69,13 +86,13 @@ export function planConnections(o: {
   const generators = Math.ceil(o.target / perGenerator);
   if (o.sourceBase + generators - 1 > MAX_LOOPBACK_HOST) {
     throw new Error(
-      `${generators} generators do not fit in 127.0.0.${o.sourceBase}-${MAX_LOOPBACK_HOST}; lower --source-base`,
+      `${generators} generators do not fit in ${net}.${o.sourceBase}-${MAX_LOOPBACK_HOST}; lower --source-base`,
     );
   }
   const ranges = Array.from({ length: generators }, (_, g) => ({
     from: Math.floor((o.target * g) / generators),
     to: Math.floor((o.target * (g + 1)) / generators),
-    localAddress: `127.0.0.${o.sourceBase + g}`,
+    localAddress: `${net}.${o.sourceBase + g}`,
   }));
   return { target: o.target, workers, generators, ranges, fdLimit: fds, ephemeralPorts: ports };
 }

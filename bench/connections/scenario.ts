@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- connections`: measure the node's idle memory, ramp authenticated clients to the
- * target from several generator processes (each on its own 127.0.0.x), let it settle, hold every
+ * target from several generator processes (each on its own loopback address), let it settle, hold every
  * connection with pings on, then close them all and see what memory comes back. Memory per connection
  * is reported raw (all node processes / connections) and net of the idle baseline.
  */
@@ -29,6 +29,7 @@ export interface ConnectionsOptions {
   pingInterval: number;
   settle: number;
   sourceBase: number;
+  sourceNet?: string;
 }
 
 export async function connectionsScenario(

@@ -108,6 +108,25 @@ test('bench units - connections are sized under the fd limit, one source address
     if (i > 0) assert.equal(r.from, plan.ranges[i - 1]?.to, 'contiguous');
   }
   assert.equal(new Set(plan.ranges.map((r) => r.localAddress)).size, plan.generators);
+  assert.match(
+    plan.ranges[0]?.localAddress ?? '',
+    /^127\.([1-9]\d*)\.\d+\.10$/,
+    'a fresh /24, never 127.0.0',
+  );
+  const pinned = planConnections({
+    target: 40_000,
+    perGenerator: 16_000,
+    sourceBase: 10,
+    sourceNet: '127.9.8',
+  });
+  assert.deepEqual(
+    pinned.ranges.map((r) => r.localAddress),
+    ['127.9.8.10', '127.9.8.11', '127.9.8.12'].slice(0, pinned.generators),
+  );
+  assert.throws(
+    () => planConnections({ target: 10, perGenerator: 16_000, sourceBase: 10, sourceNet: '10.0.0' }),
+    /127\.a\.b/,
+  );
   assert.throws(
     () => planConnections({ target: 100_000, workers: 1, perGenerator: 16_000, sourceBase: 10 }),
     /fd limit/,
