@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv, DEFAULT_HTTP_PORT, type NodeConfig, parseConfig } from './config.js';
 import { createAuthenticator, type TokenRole } from './gateway/auth.js';
+import { rulesTest } from './integration/rules-test-command.js';
 import { createLogger } from './log.js';
 import { startNode } from './node.js';
 import {
@@ -272,6 +273,28 @@ program
     await auth.verify(token);
     console.log(token);
   });
+
+program
+  .command('rules')
+  .description('routing rules of business events (docs/INTEGRATION.md)')
+  .command('test')
+  .description('print what the broker would do with an event under a rules file (exit 1: bad rules file)')
+  .argument('<rules>', 'the rules YAML file')
+  .argument(
+    '<event>',
+    'the event payload as JSON; its "type" field names the event type unless --type is given',
+  )
+  .option('--type <type>', 'event type (the subject suffix after events.)')
+  .option('--tenant <tenant>', 'tenant the event is for', 'acme')
+  .option('--id <id>', 'event id (Nats-Msg-Id)')
+  .option('--json', 'print the plan as JSON')
+  .action(
+    (rules: string, event: string, opts: { type?: string; tenant: string; id?: string; json?: boolean }) => {
+      const result = rulesTest(rules, event, opts);
+      (result.code === 0 ? console.log : console.error)(result.output);
+      process.exitCode = result.code;
+    },
+  );
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`switchboard: ${err instanceof Error ? err.message : String(err)}`);

@@ -26,6 +26,25 @@ export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
 export const DEFAULT_POOL_LINGER_MS = 1;
 export const DEFAULT_RECENT_CMIDS = 256;
+// Integration with business systems (src/integration/, docs/INTEGRATION.md).
+export const DEFAULT_EVENT_MAX_BYTES = 64 * 1024;
+export const DEFAULT_EVENTS_IN_FLIGHT = 64;
+export const DEFAULT_EVENTS_DEDUPE_WINDOW_MS = 10 * 60_000;
+export const DEFAULT_EVENTS_STREAM_MAX_MSGS = 1_000_000;
+export const DEFAULT_EVENTS_STREAM_MAX_BYTES = 1024 ** 3;
+export const DEFAULT_EVENTS_MAX_AGE_MS = 24 * 3600_000;
+export const DEFAULT_EVENTS_MAX_DELIVER = 5;
+export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 6;
+export const DEFAULT_WEBHOOK_BACKOFF_MS = 500;
+export const DEFAULT_WEBHOOK_MAX_BACKOFF_MS = 60_000;
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
+export const DEFAULT_WEBHOOK_IN_FLIGHT = 64;
+export const DEFAULT_BREAKER_FAILURES = 5;
+export const DEFAULT_BREAKER_OPEN_MS = 30_000;
+export const DEFAULT_CONTEXT_CACHE_ENTRIES = 10_000;
+export const DEFAULT_RULES_POLL_MS = 1000;
+const STORAGES = ['file', 'memory'] as const;
+
 /** Used only when SB_JWT_SECRET is unset: fine for a laptop, refused when NODE_ENV=production. */
 export const DEV_JWT_SECRET = 'switchboard-dev-secret-change-me-0123456789';
 
@@ -65,6 +84,33 @@ export interface NodeConfig {
   membership: { leaseTtlMs: number };
   actors: { maxActive: number; idleMs: number; recentCmids: number };
   pool: { threads: number; maxQueue: number; batchTexts: number; lingerMs: number };
+  integration: {
+    /** Largest business event payload accepted, bytes. */
+    eventMaxBytes: number;
+    /** Business events handled at once per member. */
+    eventsInFlight: number;
+    /** A repeated Nats-Msg-Id inside this window is stored once (JetStream duplicate window). */
+    dedupeWindowMs: number;
+    /** Bounds of the JetStream streams (events in, events out, webhook dead letters), each. */
+    streamMaxMsgs: number;
+    streamMaxBytes: number;
+    streamMaxAgeMs: number;
+    /** Deliveries of one stored event before JetStream gives up (a member died while handling it). */
+    eventsMaxDeliver: number;
+    /** JetStream storage of those streams: `file` survives a NATS restart, `memory` does not. */
+    storage: (typeof STORAGES)[number];
+    webhookMaxAttempts: number;
+    webhookBackoffMs: number;
+    webhookMaxBackoffMs: number;
+    webhookTimeoutMs: number;
+    /** Conversation events whose webhook deliveries run at once per member. */
+    webhookInFlight: number;
+    /** Consecutive failures that open an endpoint's (or a context kind's) breaker, and for how long. */
+    breakerFailures: number;
+    breakerOpenMs: number;
+    contextCacheEntries: number;
+    rulesPollMs: number;
+  };
   logLevel: string;
 }
 
@@ -120,6 +166,25 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       batchTexts: o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS,
       lingerMs: o.pool?.lingerMs ?? DEFAULT_POOL_LINGER_MS,
     },
+    integration: {
+      eventMaxBytes: o.integration?.eventMaxBytes ?? DEFAULT_EVENT_MAX_BYTES,
+      eventsInFlight: o.integration?.eventsInFlight ?? DEFAULT_EVENTS_IN_FLIGHT,
+      dedupeWindowMs: o.integration?.dedupeWindowMs ?? DEFAULT_EVENTS_DEDUPE_WINDOW_MS,
+      streamMaxMsgs: o.integration?.streamMaxMsgs ?? DEFAULT_EVENTS_STREAM_MAX_MSGS,
+      streamMaxBytes: o.integration?.streamMaxBytes ?? DEFAULT_EVENTS_STREAM_MAX_BYTES,
+      streamMaxAgeMs: o.integration?.streamMaxAgeMs ?? DEFAULT_EVENTS_MAX_AGE_MS,
+      eventsMaxDeliver: o.integration?.eventsMaxDeliver ?? DEFAULT_EVENTS_MAX_DELIVER,
+      storage: o.integration?.storage ?? 'file',
+      webhookMaxAttempts: o.integration?.webhookMaxAttempts ?? DEFAULT_WEBHOOK_MAX_ATTEMPTS,
+      webhookBackoffMs: o.integration?.webhookBackoffMs ?? DEFAULT_WEBHOOK_BACKOFF_MS,
+      webhookMaxBackoffMs: o.integration?.webhookMaxBackoffMs ?? DEFAULT_WEBHOOK_MAX_BACKOFF_MS,
+      webhookTimeoutMs: o.integration?.webhookTimeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS,
+      webhookInFlight: o.integration?.webhookInFlight ?? DEFAULT_WEBHOOK_IN_FLIGHT,
+      breakerFailures: o.integration?.breakerFailures ?? DEFAULT_BREAKER_FAILURES,
+      breakerOpenMs: o.integration?.breakerOpenMs ?? DEFAULT_BREAKER_OPEN_MS,
+      contextCacheEntries: o.integration?.contextCacheEntries ?? DEFAULT_CONTEXT_CACHE_ENTRIES,
+      rulesPollMs: o.integration?.rulesPollMs ?? DEFAULT_RULES_POLL_MS,
+    },
     logLevel: o.logLevel ?? 'info',
   };
 
@@ -163,6 +228,34 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   if (!Number.isInteger(cfg.pool.lingerMs) || cfg.pool.lingerMs < 0) {
     throw new Error('pool.lingerMs must be a non-negative integer');
   }
+  const ig = cfg.integration;
+  for (const k of [
+    'eventMaxBytes',
+    'eventsInFlight',
+    'dedupeWindowMs',
+    'streamMaxMsgs',
+    'streamMaxBytes',
+    'streamMaxAgeMs',
+    'eventsMaxDeliver',
+    'webhookMaxAttempts',
+    'webhookBackoffMs',
+    'webhookMaxBackoffMs',
+    'webhookTimeoutMs',
+    'webhookInFlight',
+    'breakerFailures',
+    'breakerOpenMs',
+    'contextCacheEntries',
+    'rulesPollMs',
+  ] as const) {
+    positiveInt(ig[k], `integration.${k}`);
+  }
+  if (ig.webhookMaxAttempts > 20) throw new Error('integration.webhookMaxAttempts must be at most 20');
+  if (ig.webhookMaxBackoffMs < ig.webhookBackoffMs)
+    throw new Error('integration.webhookMaxBackoffMs must be at least integration.webhookBackoffMs');
+  if (ig.dedupeWindowMs > ig.streamMaxAgeMs)
+    throw new Error('integration.dedupeWindowMs must not exceed integration.streamMaxAgeMs');
+  if (!STORAGES.includes(ig.storage))
+    throw new Error(`integration.storage must be one of ${STORAGES.join(', ')}`);
   return deepFreeze(cfg);
 }
 
@@ -213,6 +306,26 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
     },
     membership: { leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS') },
     pool: { threads: intFromEnv(env, 'SB_POOL_THREADS'), maxQueue: intFromEnv(env, 'SB_POOL_MAX_QUEUE') },
+    integration: {
+      eventMaxBytes: intFromEnv(env, 'SB_EVENT_MAX_BYTES'),
+      eventsInFlight: intFromEnv(env, 'SB_EVENTS_IN_FLIGHT'),
+      dedupeWindowMs: intFromEnv(env, 'SB_EVENTS_DEDUPE_WINDOW_MS'),
+      streamMaxMsgs: intFromEnv(env, 'SB_INTEGRATION_STREAM_MAX_MSGS'),
+      streamMaxBytes: intFromEnv(env, 'SB_INTEGRATION_STREAM_MAX_BYTES'),
+      streamMaxAgeMs: intFromEnv(env, 'SB_INTEGRATION_STREAM_MAX_AGE_MS'),
+      storage: (env['SB_INTEGRATION_STORAGE'] || undefined) as
+        | NodeConfig['integration']['storage']
+        | undefined,
+      webhookMaxAttempts: intFromEnv(env, 'SB_WEBHOOK_MAX_ATTEMPTS'),
+      webhookBackoffMs: intFromEnv(env, 'SB_WEBHOOK_BACKOFF_MS'),
+      webhookMaxBackoffMs: intFromEnv(env, 'SB_WEBHOOK_MAX_BACKOFF_MS'),
+      webhookTimeoutMs: intFromEnv(env, 'SB_WEBHOOK_TIMEOUT_MS'),
+      webhookInFlight: intFromEnv(env, 'SB_WEBHOOK_IN_FLIGHT'),
+      breakerFailures: intFromEnv(env, 'SB_BREAKER_FAILURES'),
+      breakerOpenMs: intFromEnv(env, 'SB_BREAKER_OPEN_MS'),
+      contextCacheEntries: intFromEnv(env, 'SB_CONTEXT_CACHE_ENTRIES'),
+      rulesPollMs: intFromEnv(env, 'SB_RULES_POLL_MS'),
+    },
     logLevel: env['SB_LOG_LEVEL'] || undefined,
   };
 }

@@ -14,6 +14,25 @@ export interface ClusterNames {
   shardSubject(shard: number): string;
   userSubject(tenant: string, user: string): string;
   lobbySubject(tenant: string): string;
+  /** Business events in: `sb.biz.<tenant>.events.<type>` (docs/INTEGRATION.md). */
+  bizEventSubject(tenant: string, type: string): string;
+  /** Every tenant's business events (the events stream's subject filter). */
+  readonly bizEventsWildcard: string;
+  /** Context look-ups by request-reply: `sb.biz.<tenant>.ctx.<kind>`. */
+  bizContextSubject(tenant: string, kind: string): string;
+  /** A tenant's agent action: `sb.biz.<tenant>.<suffix>` (suffix from the tenant's config, `action.<name>`). */
+  bizTenantSubject(tenant: string, suffix: string): string;
+  /** Conversation events out: `sb.out.<tenant>.<type>`. */
+  outSubject(tenant: string, type: string): string;
+  /** Every tenant's conversation events (the out stream's subject filter). */
+  readonly outWildcard: string;
+  /** Webhook dead letters: `sb.dlq.webhook.<tenant>`. */
+  webhookDeadLetterSubject(tenant: string): string;
+  readonly webhookDeadLetterWildcard: string;
+  /** JetStream streams (names may not hold dots): business events in, events out, webhook dead letters. */
+  readonly bizEventsStream: string;
+  readonly outStream: string;
+  readonly webhookDeadLetterStream: string;
 }
 
 export function clusterNames(cluster: string = DEFAULT_CLUSTER): ClusterNames {
@@ -26,5 +45,16 @@ export function clusterNames(cluster: string = DEFAULT_CLUSTER): ClusterNames {
     shardSubject: (shard: number) => `${root}.shard.${shard}`,
     userSubject: (tenant: string, user: string) => `${root}.user.${tenant}.${user}`,
     lobbySubject: (tenant: string) => `${root}.lobby.${tenant}`,
+    bizEventSubject: (tenant: string, type: string) => `${root}.biz.${tenant}.events.${type}`,
+    bizEventsWildcard: `${root}.biz.*.events.>`,
+    bizContextSubject: (tenant: string, kind: string) => `${root}.biz.${tenant}.ctx.${kind}`,
+    bizTenantSubject: (tenant: string, suffix: string) => `${root}.biz.${tenant}.${suffix}`,
+    outSubject: (tenant: string, type: string) => `${root}.out.${tenant}.${type}`,
+    outWildcard: `${root}.out.*.>`,
+    webhookDeadLetterSubject: (tenant: string) => `${root}.dlq.webhook.${tenant}`,
+    webhookDeadLetterWildcard: `${root}.dlq.webhook.*`,
+    bizEventsStream: `${root}_biz_events`,
+    outStream: `${root}_out`,
+    webhookDeadLetterStream: `${root}_webhook_dlq`,
   });
 }

@@ -4,6 +4,7 @@
  */
 import { connect, ErrorCode, type KV, type NatsConnection, type NatsError, type Subscription } from 'nats';
 import { SwitchboardError } from '../protocol/errors.js';
+import { createJetStreamPort, type JetStreamPort } from './jetstream.js';
 
 export interface IncomingMessage {
   readonly subject: string;
@@ -59,6 +60,8 @@ export interface Transport {
   flush(): Promise<void>;
   /** A JetStream KV bucket whose keys expire `ttlMs` after their last put (0 = never). */
   kv(bucket: string, ttlMs: number): Promise<KvBucket>;
+  /** JetStream streams and durable consumers (src/cluster/jetstream.ts). */
+  jetstream(): JetStreamPort;
   /** Flushes pending publishes and closes; resolves when closed. */
   close(): Promise<void>;
   /** Resolves when the connection is closed for good (by close() or after giving up reconnecting). */
@@ -85,6 +88,8 @@ export async function connectTransport(
 }
 
 class NatsTransport implements Transport {
+  private js: JetStreamPort | undefined;
+
   constructor(
     private readonly nc: NatsConnection,
     readonly name: string,
@@ -182,6 +187,11 @@ class NatsTransport implements Transport {
         return () => iter.stop();
       },
     };
+  }
+
+  jetstream(): JetStreamPort {
+    this.js ??= createJetStreamPort(this.nc);
+    return this.js;
   }
 
   async close(): Promise<void> {

@@ -177,3 +177,21 @@ test('configFromEnv - NODE_ENV=production without SB_JWT_SECRET throws', () => {
   const cfg = parseConfig(configFromEnv({ NODE_ENV: 'production', SB_JWT_SECRET: GOOD_SECRET }));
   assert.equal(cfg.auth.devSecret, false);
 });
+
+test('config - integration bounds are validated', () => {
+  const cases: Array<[DeepPartial<NodeConfig>, RegExp]> = [
+    [{ integration: { eventsInFlight: 0 } }, /integration.eventsInFlight must be a positive integer/],
+    [{ integration: { webhookMaxAttempts: 21 } }, /webhookMaxAttempts must be at most 20/],
+    [
+      { integration: { webhookBackoffMs: 1000, webhookMaxBackoffMs: 10 } },
+      /webhookMaxBackoffMs must be at least/,
+    ],
+    [{ integration: { dedupeWindowMs: 2000, streamMaxAgeMs: 1000 } }, /dedupeWindowMs must not exceed/],
+    [{ integration: { storage: 'disk' as 'file' } }, /integration.storage must be one of file, memory/],
+  ];
+  for (const [overrides, error] of cases) assert.throws(() => parseConfig(overrides), error);
+  const env = configFromEnv({ SB_WEBHOOK_MAX_ATTEMPTS: '3', SB_INTEGRATION_STORAGE: 'memory' });
+  const cfg = parseConfig(env);
+  assert.equal(cfg.integration.webhookMaxAttempts, 3);
+  assert.equal(cfg.integration.storage, 'memory');
+});
