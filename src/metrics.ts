@@ -2,7 +2,14 @@
  * Prometheus metrics of one node (prom-client), gathered at scrape time from the components'
  * own counters, so the hot path pays nothing for them. The only module importing prom-client.
  */
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  Gauge,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
 
 export interface MetricSources {
   routers(): {
@@ -23,6 +30,13 @@ export interface MetricSources {
 export interface Metrics {
   /** The exposition text. */
   render(): Promise<string>;
+  /** The same as JSON, for merging with the other workers of the node (src/node-metrics.ts). */
+  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]>;
+}
+
+/** One exposition of several workers' registries: one family per metric, each series keeps its labels. */
+export function aggregateMetrics(jsons: MetricObjectWithValues<MetricValue<string>>[][]): Promise<string> {
+  return AggregatorRegistry.aggregate(jsons).metrics();
 }
 
 export function createMetrics(nodeId: string, src: MetricSources): Metrics {
@@ -88,5 +102,5 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.dispatcher().unavailable,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
-  return { render: () => registry.metrics() };
+  return { render: () => registry.metrics(), json: () => registry.getMetricsAsJSON() };
 }

@@ -15,6 +15,7 @@ import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
+import { workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toMessageItem } from './protocol/frames.js';
@@ -119,6 +120,7 @@ export async function startNode(
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,
   });
+  const nodeMetrics = workerNodeMetrics(metrics);
   try {
     gateway = await startGateway({
       config,
@@ -131,7 +133,7 @@ export async function startNode(
       names,
       ready: () => membership.leaseValid(),
       leaseAgeMs: () => membership.leaseAgeMs(),
-      metrics: () => metrics.render(),
+      metrics: () => nodeMetrics.render(),
       cluster: () => ({
         members: membership.members(),
         shardsOwned: ownership?.ownedCount() ?? 0,
@@ -143,6 +145,7 @@ export async function startNode(
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close()]);
     tenants.close();
+    nodeMetrics.close();
     throw err;
   }
   const gw: Gateway = gateway;
@@ -163,6 +166,7 @@ export async function startNode(
         await membership.stop();
         await transport.close();
         tenants.close();
+        nodeMetrics.close();
         log.info('node stopped');
       })();
       return stopping;

@@ -7,6 +7,7 @@
  * and flushes its writer), with SIGKILL after a grace period.
  */
 import { createLogger, type Logger } from './log.js';
+import { type MetricsPeer, supervisorNodeMetrics } from './node-metrics.js';
 import { findFreePort, isTcpReachable } from './stack/process.js';
 import {
   parseSupervisorOptions,
@@ -105,6 +106,13 @@ export async function startSupervisor(
     timer: undefined,
   }));
 
+  // Node-wide /metrics: whichever worker is scraped asks here, and every ready worker answers.
+  const peerOf = (s: Slot): MetricsPeer | undefined => {
+    const proc = s.proc;
+    return proc && s.state === 'ready' ? { id: s.id, send: (m) => proc.send(m) } : undefined;
+  };
+  const nodeMetrics = supervisorNodeMetrics(() => slots.flatMap((s) => peerOf(s) ?? []));
+
   const launch = async (slot: Slot): Promise<number> => {
     slot.state = 'starting';
     const proc = spawnWorker({
@@ -117,6 +125,7 @@ export async function startSupervisor(
     });
     slot.proc = proc;
     slot.pid = proc.pid;
+    proc.onMessage((msg) => nodeMetrics.onMessage({ id: slot.id, send: (m) => proc.send(m) }, msg));
     // A failure before ready is reported through `ready`; only a crash after it goes here.
     void proc.exited.then((e) => {
       if (proc.isReady()) onCrash(slot, proc, `exit code ${e.code}, signal ${e.signal}`);
@@ -160,6 +169,7 @@ export async function startSupervisor(
   const stop = (): Promise<StopSummary> => {
     stopping ??= (async () => {
       for (const s of slots) clearTimeout(s.timer);
+      nodeMetrics.close();
       const live = slots.filter((s) => s.proc !== undefined && s.proc.exitInfo() === null);
       log.info({ workers: live.map((s) => s.id), graceMs: o.stopGraceMs }, 'draining workers');
       const results = await Promise.all(

@@ -38,6 +38,10 @@ export interface WorkerProcess {
   readonly exited: Promise<WorkerExit>;
   /** The exit status once exited, else null. */
   exitInfo(): WorkerExit | null;
+  /** Sends an IPC message; false when the channel is gone. */
+  send(msg: object): boolean;
+  /** Every IPC message the worker sends. */
+  onMessage(listener: (msg: unknown) => void): void;
   /** Sends a signal; a no-op once the process has exited. */
   signal(sig: NodeJS.Signals): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit status and whether SIGKILL was needed. */
@@ -120,6 +124,19 @@ export function spawnWorker(opts: WorkerSpawnOptions): WorkerProcess {
     isReady: () => readyPort !== null,
     exited,
     exitInfo: () => exit,
+    send(msg) {
+      if (exit !== null || !child.connected) return false;
+      try {
+        return child.send(msg);
+      } catch {
+        return false;
+      }
+    },
+    onMessage(listener) {
+      child.on('message', listener);
+      // A listener must not make the channel keep an idle supervisor alive (see above).
+      child.channel?.unref();
+    },
     signal,
     async stop(graceMs) {
       if (exit !== null) return { ...exit, forced: false };

@@ -139,6 +139,23 @@ describe('supervisor', () => {
     await Promise.all([agent.close(), visitor.close()]);
   });
 
+  test('supervisor - /metrics answers for the whole node, whichever worker takes the scrape', async () => {
+    for (let i = 0; i < 6; i++) {
+      // A new connection per scrape, so the kernel may pick either worker.
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } });
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      for (const id of [w0, w1])
+        assert.match(
+          text,
+          new RegExp(`^switchboard_sockets\\{node="${id}"\\} \\d+$`, 'm'),
+          `series of ${id}`,
+        );
+      assert.equal(text.match(/^# TYPE switchboard_sockets gauge$/gm)?.length, 1, 'one family, merged');
+      assert.doesNotMatch(text, /^# switchboard: /m, 'every worker answered');
+    }
+  });
+
   test('supervisor - a SIGKILLed worker is restarted and takes sockets again', async (t) => {
     const victim = workers.find((w) => w.id === w1)!;
     const t0 = Date.now();
