@@ -4,11 +4,17 @@
  * message at a time by its cell (src/routing/actor-cell.ts).
  *
  * Guarantees it implements (DESIGN.md): the sender is acked only after the row is durable; seq is
- * gap-free (a failed write consumes no seq); a repeated cmid returns the original ack.
+ * gap-free (a failed write consumes no seq); a repeated cmid returns the original ack. Lifecycle:
+ * a conversation is `queued` (waiting for an agent), `assigned` (to exactly one agent) or
+ * `closed`. Only the tenant queue actor assigns and unassigns (actors/queue.ts); this actor never
+ * waits for another actor, so actor requests cannot form a cycle (agent -> queue -> conversation).
  */
 import type { Clock } from '../src/clock.js';
+import type { OutEvent } from '../src/integration/events.js';
 import { SwitchboardError } from '../src/protocol/errors.js';
+import type { ChatStore, ConversationMeta, ConversationStatus } from '../src/store/chat-store.js';
 import type {
+  Card,
   ConversationRecord,
   ConversationSnapshot,
   HistoryStore,
@@ -17,6 +23,9 @@ import type {
 } from '../src/store/types.js';
 
 export type ParticipantRole = 'visitor' | 'agent';
+
+/** Who does something to a conversation from outside the chat (HTTP API, integrations). */
+export type ActorRef = { user: string; role: 'visitor' | 'agent' | 'system' | 'admin' };
 
 export interface SendMessage {
   type: 'send';
@@ -28,7 +37,88 @@ export interface SendMessage {
   review?: boolean;
 }
 
-export type ConversationMessage = SendMessage;
+/** A system or bot message (business systems, bots): any open conversation, no participant check. */
+export interface PostMessage {
+  type: 'post';
+  sender: string;
+  role: 'system' | 'bot';
+  cmid: string;
+  body: string;
+  card?: Card;
+}
+
+/** Creates the conversation (queued) unless it exists; reply CreateReply. */
+export interface CreateMessage {
+  type: 'create';
+  visitor: string;
+  skill: string | null;
+  subject: string | null;
+}
+
+/**
+ * From the queue actor: give the conversation to `agent`. `from` is the agent the queue believes
+ * holds it (null while queued); when that is no longer true the assignment is refused (`conflict`),
+ * so a late or repeated assign never steals a conversation. Reply: ConversationView.
+ */
+export interface AssignMessage {
+  type: 'assign';
+  agent: string;
+  from: string | null;
+  by: ActorRef;
+}
+
+/** From the queue actor: take it from `from` and put it back in the queue (agent lost, transfer to a skill). */
+export interface UnassignMessage {
+  type: 'unassign';
+  from: string;
+  skill: string | null;
+  by: ActorRef;
+  reason: 'agent_lost' | 'transfer';
+}
+
+export interface CloseMessage {
+  type: 'close';
+  by: ActorRef;
+  reason: string | null;
+}
+
+export interface ReadMessage {
+  type: 'read';
+  user: string;
+  role: ParticipantRole;
+  seq: number;
+}
+
+export interface TypingMessage {
+  type: 'typing';
+  user: string;
+  role: ParticipantRole;
+}
+
+export interface RateMessage {
+  type: 'rate';
+  visitor: string;
+  score: number;
+  comment: string | null;
+}
+
+/** Reads the view; with `as`, only when that user may see the conversation (else forbidden). */
+export interface ViewMessage {
+  type: 'view';
+  as?: { user: string; role: ParticipantRole };
+}
+
+export type ConversationMessage =
+  | SendMessage
+  | PostMessage
+  | CreateMessage
+  | AssignMessage
+  | UnassignMessage
+  | CloseMessage
+  | ReadMessage
+  | TypingMessage
+  | RateMessage
+  | ViewMessage;
 
 export interface Ack {
   cmid: string;
@@ -36,10 +126,32 @@ export interface Ack {
   seq: number;
   id: string;
   ts: number;
+  /** True when this send created the conversation (the caller then queues it). */
+  created?: boolean;
 }
 
-/** Who hears about a new message: the participants' user subjects, or the tenant's agent lobby. */
-export type Recipient = { kind: 'user'; user: string } | { kind: 'lobby' };
+/** What everybody outside the actor sees of a conversation. */
+export interface ConversationView {
+  tenant: string;
+  conv: string;
+  visitor: string;
+  agent: string | null;
+  status: ConversationStatus;
+  skill: string | null;
+  subject: string | null;
+  createdAt: number;
+  closedAt: number | null;
+  closedBy: string | null;
+  rating: number | null;
+  lastSeq: number;
+  /** user -> highest seq that user has read. */
+  read: Record<string, number>;
+}
+
+export interface CreateReply {
+  view: ConversationView;
+  created: boolean;
+}
 
 export interface ConversationContext {
   /**
@@ -47,6 +159,7 @@ export interface ConversationContext {
    * only the recent window de-duplicates.
    */
   store: Pick<HistoryStore, 'append' | 'saveConversation'> & Partial<Pick<HistoryStore, 'lookupCmid'>>;
+  chat: Pick<ChatStore, 'saveMeta' | 'saveReceipt' | 'addOpen' | 'removeOpen'>;
   clock: Clock;
   /**
    * The ownership check before and after every write: returns the time to write at (epoch ms)
@@ -54,18 +167,27 @@ export interface ConversationContext {
    */
   fence(): number;
   newId(): string;
-  /** Fans a stored message out to recipients (fire and forget; delivery gaps are healed by sync). */
-  deliver(row: MessageRow, recipients: readonly Recipient[]): void;
+  /** Fans a stored message out to users (fire and forget; delivery gaps are healed by sync). */
+  deliver(row: MessageRow, users: readonly string[]): void;
+  /** Pushes a server frame (assigned, closed, read, typing...) to users' sockets; fire and forget. */
+  notify(tenant: string, users: readonly string[], frame: Record<string, unknown>): void;
+  /** Publishes a conversation event for business systems (sb.out.<tenant>.<type>). */
+  emit(event: OutEvent): void;
 }
 
 export interface ConversationState {
   readonly tenant: string;
   readonly conv: string;
   record: ConversationRecord | null;
+  meta: ConversationMeta | null;
   lastSeq: number;
   /** recentKey(sender, cmid) -> ack for the last `recentLimit` messages, oldest first (Map keeps insertion order). */
   readonly recent: Map<string, RecentAck>;
   readonly recentLimit: number;
+  readonly receipts: Map<string, number>;
+  /** The newest stored rows (at most cacheLimit), oldest first: pushed to a newly assigned agent. */
+  readonly cache: MessageRow[];
+  readonly cacheLimit: number;
 }
 
 /** cmids are unique per sender: two participants may both use "m1". */
@@ -78,68 +200,157 @@ export function initialState(
   conv: string,
   snapshot: ConversationSnapshot,
   recentLimit: number,
+  meta: ConversationMeta | null = null,
+  receipts: Map<string, number> = new Map(),
+  cacheLimit = 0,
 ): ConversationState {
   const recent = new Map<string, RecentAck>();
   for (const r of snapshot.recent.slice(-recentLimit)) recent.set(recentKey(r.sender, r.cmid), r);
-  return { tenant, conv, record: snapshot.record, lastSeq: snapshot.lastSeq, recent, recentLimit };
+  const m =
+    meta ??
+    (snapshot.record
+      ? {
+          status: snapshot.record.agent ? ('assigned' as const) : ('queued' as const),
+          skill: null,
+          subject: null,
+          closedAt: null,
+          closedBy: null,
+          rating: null,
+        }
+      : null);
+  return {
+    tenant,
+    conv,
+    record: snapshot.record,
+    meta: m,
+    lastSeq: snapshot.lastSeq,
+    recent,
+    recentLimit,
+    receipts,
+    cache: [],
+    cacheLimit,
+  };
 }
 
-/** Participants check; may claim an unassigned conversation for the agent. Returns the new record. */
-function admit(state: ConversationState, msg: SendMessage, now: number): ConversationRecord {
-  const rec = state.record;
-  if (rec === null) {
-    if (msg.role !== 'visitor') throw new SwitchboardError('not_found', `no conversation '${state.conv}'`);
-    return { tenant: state.tenant, conv: state.conv, visitor: msg.sender, agent: null, createdAt: now };
-  }
-  if (msg.role === 'visitor') {
-    if (rec.visitor !== msg.sender)
-      throw new SwitchboardError('forbidden', 'not a participant of this conversation');
-    return rec;
-  }
-  if (rec.agent === null) return { ...rec, agent: msg.sender };
-  if (rec.agent !== msg.sender)
-    throw new SwitchboardError('forbidden', 'conversation is assigned to another agent');
-  return rec;
+export function viewOf(state: ConversationState): ConversationView | null {
+  const r = state.record;
+  const m = state.meta;
+  if (!r || !m) return null;
+  return {
+    tenant: state.tenant,
+    conv: state.conv,
+    visitor: r.visitor,
+    agent: r.agent,
+    status: m.status,
+    skill: m.skill,
+    subject: m.subject,
+    createdAt: r.createdAt,
+    closedAt: m.closedAt,
+    closedBy: m.closedBy,
+    rating: m.rating,
+    lastSeq: state.lastSeq,
+    read: Object.fromEntries(state.receipts),
+  };
 }
 
-export function recipientsOf(record: ConversationRecord): Recipient[] {
-  const out: Recipient[] = [{ kind: 'user', user: record.visitor }];
-  out.push(record.agent === null ? { kind: 'lobby' } : { kind: 'user', user: record.agent });
-  return out;
+/** The users who hear about the conversation: its visitor and its agent (if any). */
+export function participantsOf(record: ConversationRecord): string[] {
+  return record.agent === null ? [record.visitor] : [record.visitor, record.agent];
 }
 
-/**
- * A retry older than the recent window: only possible once the conversation has more messages than the
- * window holds, so short conversations (most of them) never pay the read.
- */
-async function lookupOlder(
-  state: ConversationState,
-  msg: SendMessage,
+function notFound(conv: string): SwitchboardError {
+  return new SwitchboardError('not_found', `no conversation '${conv}'`);
+}
+
+/** The existing record and meta, or not_found. */
+function existing(state: ConversationState): { record: ConversationRecord; meta: ConversationMeta } {
+  if (!state.record || !state.meta) throw notFound(state.conv);
+  return { record: state.record, meta: state.meta };
+}
+
+function requireOpen(state: ConversationState, meta: ConversationMeta): void {
+  if (meta.status === 'closed')
+    throw new SwitchboardError('conversation_closed', `conversation '${state.conv}' is closed`);
+}
+
+/** May `user` in `role` take part (read, write, receipts, typing)? Throws forbidden / not_found. */
+function checkParticipant(state: ConversationState, user: string, role: ParticipantRole): ConversationRecord {
+  const { record } = existing(state);
+  const ok = role === 'visitor' ? record.visitor === user : record.agent === user;
+  if (!ok)
+    throw new SwitchboardError(
+      'forbidden',
+      role === 'visitor' ? 'not a participant of this conversation' : 'conversation is not assigned to you',
+    );
+  return record;
+}
+
+function event(
   ctx: ConversationContext,
-): Promise<RecentAck | null> {
-  if (ctx.store.lookupCmid === undefined || state.lastSeq <= state.recent.size) return null;
-  return ctx.store.lookupCmid(state.tenant, state.conv, msg.sender, msg.cmid, state.lastSeq);
+  state: ConversationState,
+  type: OutEvent['type'],
+  ts: number,
+  extra: Record<string, unknown>,
+): void {
+  ctx.emit({ id: ctx.newId(), type, tenant: state.tenant, conv: state.conv, ts, ...extra } as OutEvent);
 }
 
-/**
- * Handles one message. Resolves with the reply (the ack); rejects with a SwitchboardError that
- * the cell turns into an error reply. State is only changed once the effects it records succeeded.
- */
-export async function conversationBehaviour(
+async function saveMeta(state: ConversationState, meta: ConversationMeta, ctx: ConversationContext) {
+  const now = ctx.fence();
+  await ctx.chat.saveMeta(state.tenant, state.conv, meta, now);
+  ctx.fence();
+  state.meta = meta;
+  return now;
+}
+
+/** Creates record + meta + the visitor's open entry; resolves with the creation time. */
+async function create(
   state: ConversationState,
-  msg: ConversationMessage,
+  visitor: string,
+  skill: string | null,
+  subject: string | null,
+  ctx: ConversationContext,
+): Promise<number> {
+  const now = ctx.fence();
+  const record: ConversationRecord = {
+    tenant: state.tenant,
+    conv: state.conv,
+    visitor,
+    agent: null,
+    createdAt: now,
+  };
+  const meta: ConversationMeta = {
+    status: 'queued',
+    skill,
+    subject,
+    closedAt: null,
+    closedBy: null,
+    rating: null,
+  };
+  await ctx.store.saveConversation(record, now);
+  await ctx.chat.saveMeta(state.tenant, state.conv, meta, now);
+  await ctx.chat.addOpen(state.tenant, visitor, { conv: state.conv, role: 'visitor', since: now });
+  ctx.fence();
+  state.record = record;
+  state.meta = meta;
+  event(ctx, state, 'created', now, { visitor, skill, subject });
+  return now;
+}
+
+/** Appends one row (seq = lastSeq + 1), acks only once durable and still owner, then fans out. */
+async function append(
+  state: ConversationState,
+  msg: {
+    sender: string;
+    role: MessageRow['senderRole'];
+    cmid: string;
+    body: string;
+    card?: Card;
+    review?: boolean;
+  },
   ctx: ConversationContext,
 ): Promise<Ack> {
   const now = ctx.fence();
-  const record = admit(state, msg, now);
-  const key = recentKey(msg.sender, msg.cmid);
-  const seen = state.recent.get(key) ?? (await lookupOlder(state, msg, ctx));
-  if (seen) return { cmid: msg.cmid, conv: state.conv, seq: seen.seq, id: seen.id, ts: seen.ts };
-
-  if (record !== state.record) {
-    await ctx.store.saveConversation(record, now);
-    state.record = record;
-  }
   const row: MessageRow = {
     tenant: state.tenant,
     conv: state.conv,
@@ -151,17 +362,252 @@ export async function conversationBehaviour(
     body: msg.body,
     ts: now,
   };
+  if (msg.card !== undefined) row.card = msg.card;
   if (msg.review === true) row.review = true;
   await ctx.store.append(row);
   // Ownership may have lapsed during the write (a pause, a partition): then no ack. The row may
   // be stored; a retry with the same cmid finds it, or the new owner's newer write replaces it.
   ctx.fence();
   state.lastSeq = row.seq;
-  state.recent.set(key, { cmid: row.cmid, sender: row.sender, seq: row.seq, id: row.id, ts: row.ts });
+  state.recent.set(recentKey(row.sender, row.cmid), {
+    cmid: row.cmid,
+    sender: row.sender,
+    seq: row.seq,
+    id: row.id,
+    ts: row.ts,
+  });
   if (state.recent.size > state.recentLimit) {
     const oldest = state.recent.keys().next().value;
     if (oldest !== undefined) state.recent.delete(oldest);
   }
-  ctx.deliver(row, recipientsOf(record));
+  if (state.cacheLimit > 0) {
+    state.cache.push(row);
+    if (state.cache.length > state.cacheLimit) state.cache.shift();
+  }
+  if (state.record) ctx.deliver(row, participantsOf(state.record));
+  event(ctx, state, 'message', row.ts, {
+    seq: row.seq,
+    msgId: row.id,
+    from: row.sender,
+    role: row.senderRole,
+    body: row.body,
+    ...(row.card ? { card: row.card } : {}),
+  });
   return { cmid: row.cmid, conv: row.conv, seq: row.seq, id: row.id, ts: row.ts };
+}
+
+/**
+ * The original ack of (sender, cmid): from the recent window, else (a retry older than the window:
+ * only possible once the conversation has more messages than the window holds, so short
+ * conversations never pay the read) from the store's cmids table.
+ */
+async function seen(
+  state: ConversationState,
+  sender: string,
+  cmid: string,
+  ctx: ConversationContext,
+): Promise<Ack | undefined> {
+  let s: RecentAck | null | undefined = state.recent.get(recentKey(sender, cmid));
+  if (!s && ctx.store.lookupCmid !== undefined && state.lastSeq > state.recent.size)
+    s = await ctx.store.lookupCmid(state.tenant, state.conv, sender, cmid, state.lastSeq);
+  return s ? { cmid, conv: state.conv, seq: s.seq, id: s.id, ts: s.ts } : undefined;
+}
+
+async function onSend(state: ConversationState, msg: SendMessage, ctx: ConversationContext): Promise<Ack> {
+  ctx.fence();
+  let created = false;
+  if (state.record === null) {
+    if (msg.role !== 'visitor') throw notFound(state.conv);
+    await create(state, msg.sender, null, null, ctx);
+    created = true;
+  } else {
+    checkParticipant(state, msg.sender, msg.role);
+  }
+  const dup = await seen(state, msg.sender, msg.cmid, ctx);
+  if (dup) return dup;
+  requireOpen(state, existing(state).meta);
+  const ack = await append(state, msg, ctx);
+  return created ? { ...ack, created } : ack;
+}
+
+async function onPost(state: ConversationState, msg: PostMessage, ctx: ConversationContext): Promise<Ack> {
+  ctx.fence();
+  const { meta } = existing(state);
+  const dup = await seen(state, msg.sender, msg.cmid, ctx);
+  if (dup) return dup;
+  requireOpen(state, meta);
+  return append(state, msg, ctx);
+}
+
+async function onCreate(state: ConversationState, msg: CreateMessage, ctx: ConversationContext) {
+  ctx.fence();
+  if (state.record) {
+    if (state.record.visitor !== msg.visitor)
+      throw new SwitchboardError('conflict', `conversation '${state.conv}' belongs to another visitor`);
+    return { view: viewOf(state) as ConversationView, created: false } satisfies CreateReply;
+  }
+  await create(state, msg.visitor, msg.skill, msg.subject, ctx);
+  return { view: viewOf(state) as ConversationView, created: true } satisfies CreateReply;
+}
+
+async function onAssign(state: ConversationState, msg: AssignMessage, ctx: ConversationContext) {
+  ctx.fence();
+  const { record, meta } = existing(state);
+  requireOpen(state, meta);
+  if (record.agent === msg.agent) return viewOf(state) as ConversationView;
+  if (record.agent !== msg.from)
+    throw new SwitchboardError('conflict', `conversation '${state.conv}' is no longer held by ${msg.from}`);
+  const now = ctx.fence();
+  const next: ConversationRecord = { ...record, agent: msg.agent };
+  await ctx.store.saveConversation(next, now);
+  await ctx.chat.saveMeta(state.tenant, state.conv, { ...meta, status: 'assigned' }, now);
+  await ctx.chat.addOpen(state.tenant, msg.agent, { conv: state.conv, role: 'agent', since: now });
+  if (record.agent !== null) await ctx.chat.removeOpen(state.tenant, record.agent, state.conv);
+  ctx.fence();
+  state.record = next;
+  state.meta = { ...meta, status: 'assigned' };
+  const frame = {
+    type: 'assigned',
+    conv: state.conv,
+    agent: msg.agent,
+    visitor: record.visitor,
+    skill: meta.skill,
+    subject: meta.subject,
+    lastSeq: state.lastSeq,
+  };
+  ctx.notify(state.tenant, [record.visitor, msg.agent], frame);
+  // The new agent gets the newest messages it has not seen (all of them for a short chat); the
+  // `assigned` frame's lastSeq tells it whether to sync for older ones.
+  for (const row of state.cache) ctx.deliver(row, [msg.agent]);
+  if (record.agent !== null) {
+    ctx.notify(state.tenant, [record.agent], { type: 'unassigned', conv: state.conv, reason: 'transfer' });
+    event(ctx, state, 'transferred', now, { from: record.agent, to: { agent: msg.agent }, by: msg.by });
+  }
+  event(ctx, state, 'assigned', now, { agent: msg.agent, by: msg.by });
+  return viewOf(state) as ConversationView;
+}
+
+async function onUnassign(state: ConversationState, msg: UnassignMessage, ctx: ConversationContext) {
+  ctx.fence();
+  const { record, meta } = existing(state);
+  requireOpen(state, meta);
+  if (record.agent !== msg.from)
+    throw new SwitchboardError('conflict', `conversation '${state.conv}' is not held by ${msg.from}`);
+  const now = ctx.fence();
+  const next: ConversationRecord = { ...record, agent: null };
+  const nextMeta: ConversationMeta = { ...meta, status: 'queued', skill: msg.skill ?? meta.skill };
+  await ctx.store.saveConversation(next, now);
+  await ctx.chat.saveMeta(state.tenant, state.conv, nextMeta, now);
+  await ctx.chat.removeOpen(state.tenant, msg.from, state.conv);
+  ctx.fence();
+  state.record = next;
+  state.meta = nextMeta;
+  ctx.notify(state.tenant, [msg.from], { type: 'unassigned', conv: state.conv, reason: msg.reason });
+  if (msg.reason === 'transfer')
+    event(ctx, state, 'transferred', now, { from: msg.from, to: { skill: nextMeta.skill }, by: msg.by });
+  return viewOf(state) as ConversationView;
+}
+
+async function onClose(state: ConversationState, msg: CloseMessage, ctx: ConversationContext) {
+  ctx.fence();
+  const { record, meta } = existing(state);
+  const by = msg.by;
+  if (by.role === 'visitor' && by.user !== record.visitor)
+    throw new SwitchboardError('forbidden', 'not a participant of this conversation');
+  if (by.role === 'agent' && by.user !== record.agent)
+    throw new SwitchboardError('forbidden', 'conversation is not assigned to you');
+  if (meta.status === 'closed') return viewOf(state) as ConversationView; // idempotent
+  const now = ctx.fence();
+  const nextMeta: ConversationMeta = { ...meta, status: 'closed', closedAt: now, closedBy: by.user };
+  await ctx.chat.saveMeta(state.tenant, state.conv, nextMeta, now);
+  await ctx.chat.removeOpen(state.tenant, record.visitor, state.conv);
+  if (record.agent !== null) await ctx.chat.removeOpen(state.tenant, record.agent, state.conv);
+  ctx.fence();
+  state.meta = nextMeta;
+  ctx.notify(state.tenant, participantsOf(record), {
+    type: 'closed',
+    conv: state.conv,
+    by: by.user,
+    byRole: by.role,
+    ...(msg.reason ? { reason: msg.reason } : {}),
+  });
+  event(ctx, state, 'closed', now, { by, reason: msg.reason, agent: record.agent, visitor: record.visitor });
+  return viewOf(state) as ConversationView;
+}
+
+async function onRead(state: ConversationState, msg: ReadMessage, ctx: ConversationContext) {
+  ctx.fence();
+  const record = checkParticipant(state, msg.user, msg.role);
+  if (!Number.isSafeInteger(msg.seq) || msg.seq < 1 || msg.seq > state.lastSeq)
+    throw new SwitchboardError('invalid_field', `seq must be from 1 to ${state.lastSeq}`);
+  const before = state.receipts.get(msg.user) ?? 0;
+  if (msg.seq <= before) return { conv: state.conv, seq: before }; // receipts only move forward
+  const now = ctx.fence();
+  await ctx.chat.saveReceipt(state.tenant, state.conv, msg.user, msg.seq, now);
+  ctx.fence();
+  state.receipts.set(msg.user, msg.seq);
+  const others = participantsOf(record).filter((u) => u !== msg.user);
+  ctx.notify(state.tenant, others, { type: 'read', conv: state.conv, user: msg.user, seq: msg.seq });
+  return { conv: state.conv, seq: msg.seq };
+}
+
+function onTyping(state: ConversationState, msg: TypingMessage, ctx: ConversationContext) {
+  const record = checkParticipant(state, msg.user, msg.role);
+  requireOpen(state, existing(state).meta);
+  // Ephemeral: relayed, never stored.
+  const others = participantsOf(record).filter((u) => u !== msg.user);
+  ctx.notify(state.tenant, others, { type: 'typing', conv: state.conv, user: msg.user });
+  return { conv: state.conv };
+}
+
+async function onRate(state: ConversationState, msg: RateMessage, ctx: ConversationContext) {
+  ctx.fence();
+  const { meta } = existing(state);
+  checkParticipant(state, msg.visitor, 'visitor');
+  if (!Number.isInteger(msg.score) || msg.score < 1 || msg.score > 5)
+    throw new SwitchboardError('invalid_field', 'score must be an integer from 1 to 5');
+  const now = await saveMeta(state, { ...meta, rating: msg.score }, ctx);
+  event(ctx, state, 'rated', now, { visitor: msg.visitor, score: msg.score, comment: msg.comment });
+  return viewOf(state) as ConversationView;
+}
+
+function onView(state: ConversationState, msg: ViewMessage): ConversationView | null {
+  if (msg.as) checkParticipant(state, msg.as.user, msg.as.role);
+  return viewOf(state);
+}
+
+/**
+ * Handles one message. Resolves with its reply (send/post: the ack; create: CreateReply; read:
+ * `{conv, seq}`; others: the ConversationView); rejects with a SwitchboardError that the cell
+ * turns into an error reply. State is only changed once the effects it records succeeded.
+ */
+export async function conversationBehaviour(
+  state: ConversationState,
+  msg: ConversationMessage,
+  ctx: ConversationContext,
+): Promise<unknown> {
+  switch (msg.type) {
+    case 'send':
+      return onSend(state, msg, ctx);
+    case 'post':
+      return onPost(state, msg, ctx);
+    case 'create':
+      return onCreate(state, msg, ctx);
+    case 'assign':
+      return onAssign(state, msg, ctx);
+    case 'unassign':
+      return onUnassign(state, msg, ctx);
+    case 'close':
+      return onClose(state, msg, ctx);
+    case 'read':
+      return onRead(state, msg, ctx);
+    case 'typing':
+      return onTyping(state, msg, ctx);
+    case 'rate':
+      return onRate(state, msg, ctx);
+    case 'view':
+      return onView(state, msg);
+    default:
+      throw new SwitchboardError('invalid_field', 'unknown conversation message');
+  }
 }

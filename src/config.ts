@@ -26,6 +26,15 @@ export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
 export const DEFAULT_POOL_LINGER_MS = 1;
 export const DEFAULT_RECENT_CMIDS = 256;
+export const DEFAULT_CONV_CACHE_ROWS = 32;
+export const DEFAULT_AGENT_GRACE_MS = 30_000;
+export const DEFAULT_AGENT_PRESENCE_MS = 10_000;
+export const DEFAULT_QUEUE_MAX_WAITING = 1000;
+export const DEFAULT_MAX_AGENTS_PER_TENANT = 1000;
+export const DEFAULT_AGENT_CAPACITY = 5;
+export const DEFAULT_AGENT_MAX_CAPACITY = 50;
+export const DEFAULT_AGENT_MAX_SKILLS = 16;
+export const DEFAULT_MAX_OPEN_LISTED = 50;
 // Integration with business systems (src/integration/, docs/INTEGRATION.md).
 export const DEFAULT_EVENT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_EVENTS_IN_FLIGHT = 64;
@@ -111,6 +120,22 @@ export interface NodeConfig {
     contextCacheEntries: number;
     rulesPollMs: number;
   };
+  /** Conversations, agents and assignment (actors/queue.ts, actors/agent.ts). */
+  chat: {
+    /** Newest messages a conversation actor keeps in memory (pushed to a newly assigned agent). */
+    cacheRows: number;
+    /** An agent without any socket for this long has its conversations re-queued. */
+    agentGraceMs: number;
+    /** How often each node reports the agents' sockets it holds (a report is void after 3x). */
+    agentPresenceMs: number;
+    queueMaxWaiting: number;
+    maxAgentsPerTenant: number;
+    agentDefaultCapacity: number;
+    agentMaxCapacity: number;
+    agentMaxSkills: number;
+    /** Open conversations listed per user (`convs` frame). */
+    maxOpenListed: number;
+  };
   logLevel: string;
 }
 
@@ -185,6 +210,17 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       contextCacheEntries: o.integration?.contextCacheEntries ?? DEFAULT_CONTEXT_CACHE_ENTRIES,
       rulesPollMs: o.integration?.rulesPollMs ?? DEFAULT_RULES_POLL_MS,
     },
+    chat: {
+      cacheRows: o.chat?.cacheRows ?? DEFAULT_CONV_CACHE_ROWS,
+      agentGraceMs: o.chat?.agentGraceMs ?? DEFAULT_AGENT_GRACE_MS,
+      agentPresenceMs: o.chat?.agentPresenceMs ?? DEFAULT_AGENT_PRESENCE_MS,
+      queueMaxWaiting: o.chat?.queueMaxWaiting ?? DEFAULT_QUEUE_MAX_WAITING,
+      maxAgentsPerTenant: o.chat?.maxAgentsPerTenant ?? DEFAULT_MAX_AGENTS_PER_TENANT,
+      agentDefaultCapacity: o.chat?.agentDefaultCapacity ?? DEFAULT_AGENT_CAPACITY,
+      agentMaxCapacity: o.chat?.agentMaxCapacity ?? DEFAULT_AGENT_MAX_CAPACITY,
+      agentMaxSkills: o.chat?.agentMaxSkills ?? DEFAULT_AGENT_MAX_SKILLS,
+      maxOpenListed: o.chat?.maxOpenListed ?? DEFAULT_MAX_OPEN_LISTED,
+    },
     logLevel: o.logLevel ?? 'info',
   };
 
@@ -256,6 +292,19 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('integration.dedupeWindowMs must not exceed integration.streamMaxAgeMs');
   if (!STORAGES.includes(ig.storage))
     throw new Error(`integration.storage must be one of ${STORAGES.join(', ')}`);
+  if (!Number.isInteger(cfg.chat.cacheRows) || cfg.chat.cacheRows < 0 || cfg.chat.cacheRows > 1000)
+    throw new Error('chat.cacheRows must be an integer from 0 to 1000');
+  positiveInt(cfg.chat.agentGraceMs, 'chat.agentGraceMs');
+  positiveInt(cfg.chat.agentPresenceMs, 'chat.agentPresenceMs');
+  if (cfg.chat.agentPresenceMs < 100) throw new Error('chat.agentPresenceMs must be at least 100');
+  positiveInt(cfg.chat.queueMaxWaiting, 'chat.queueMaxWaiting');
+  positiveInt(cfg.chat.maxAgentsPerTenant, 'chat.maxAgentsPerTenant');
+  positiveInt(cfg.chat.agentMaxCapacity, 'chat.agentMaxCapacity');
+  positiveInt(cfg.chat.agentDefaultCapacity, 'chat.agentDefaultCapacity');
+  if (cfg.chat.agentDefaultCapacity > cfg.chat.agentMaxCapacity)
+    throw new Error('chat.agentDefaultCapacity must not exceed chat.agentMaxCapacity');
+  positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
+  positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
   return deepFreeze(cfg);
 }
 
@@ -325,6 +374,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       breakerOpenMs: intFromEnv(env, 'SB_BREAKER_OPEN_MS'),
       contextCacheEntries: intFromEnv(env, 'SB_CONTEXT_CACHE_ENTRIES'),
       rulesPollMs: intFromEnv(env, 'SB_RULES_POLL_MS'),
+    },
+    chat: {
+      cacheRows: intFromEnv(env, 'SB_CONV_CACHE_ROWS'),
+      agentGraceMs: intFromEnv(env, 'SB_AGENT_GRACE_MS'),
+      agentPresenceMs: intFromEnv(env, 'SB_AGENT_PRESENCE_MS'),
+      queueMaxWaiting: intFromEnv(env, 'SB_QUEUE_MAX_WAITING'),
+      maxAgentsPerTenant: intFromEnv(env, 'SB_MAX_AGENTS_PER_TENANT'),
+      agentDefaultCapacity: intFromEnv(env, 'SB_AGENT_DEFAULT_CAPACITY'),
+      agentMaxCapacity: intFromEnv(env, 'SB_AGENT_MAX_CAPACITY'),
+      maxOpenListed: intFromEnv(env, 'SB_MAX_OPEN_LISTED'),
     },
     logLevel: env['SB_LOG_LEVEL'] || undefined,
   };

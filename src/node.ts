@@ -2,7 +2,9 @@
  * Composition root of one broker node (one cluster member): NATS transport, membership, the
  * history store, the worker pool, the shard routers and the gateway, wired together.
  */
-import type { ConversationContext, Recipient } from '../actors/conversation.js';
+import type { ChatApi } from './chat/api.js';
+import { createHosting } from './chat/hosting.js';
+import { ChatService } from './chat/service.js';
 import { systemClock } from './clock.js';
 import { withClusterLock } from './cluster/lock.js';
 import { Membership } from './cluster/membership.js';
@@ -13,6 +15,7 @@ import type { NodeConfig } from './config.js';
 import { createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
+import { createEventPublisher } from './integration/events.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { workerNodeMetrics } from './node-metrics.js';
@@ -29,6 +32,8 @@ export interface BrokerNode {
   readonly nodeId: string;
   /** The port the gateway listens on (useful when configured as 0). */
   readonly port: number;
+  /** The conversation facade (HTTP API and integrations call it). */
+  readonly chat: ChatApi;
   /** Graceful stop: closes sockets (reconnect elsewhere), leaves the cluster, flushes the writer. */
   stop(): Promise<void>;
 }
@@ -65,17 +70,58 @@ export async function startNode(
   );
   const pool = createTextPool(config.pool);
 
-  const deliver = (row: MessageRow, recipients: readonly Recipient[]): void => {
+  const deliver = (row: MessageRow, users: readonly string[]): void => {
     const frame: MsgFrame = { type: 'msg', ...toMessageItem(row) };
     const bytes = msgpackEncode(frame);
-    for (const r of recipients) {
-      transport.publish(
-        r.kind === 'user' ? names.userSubject(row.tenant, r.user) : names.lobbySubject(row.tenant),
-        bytes,
-      );
-    }
+    for (const user of users) transport.publish(names.userSubject(row.tenant, user), bytes);
   };
-  const ctx: Omit<ConversationContext, 'fence'> = { store, clock: systemClock, newId, deliver };
+  const notify = (tenant: string, users: readonly string[], frame: Record<string, unknown>): void => {
+    const bytes = msgpackEncode(frame);
+    for (const user of users) transport.publish(names.userSubject(tenant, user), bytes);
+  };
+  const chatStore = store.chatStore();
+  // Message bodies leave the broker as agents see them: PII masking plugs in here (see
+  // agentViewOfBody in src/integration/events.ts); none is configured yet.
+  const events = createEventPublisher(transport, names, undefined, (err, e) =>
+    log.warn({ err, event: e.id }, 'event masking failed; event dropped'),
+  );
+  // The dispatcher is built after the routers that host the actors; actors reach it late-bound.
+  let dispatcher: Dispatcher | undefined;
+  const actors = {
+    ask: (tenant: string, id: string, msg: unknown) => {
+      if (!dispatcher) return Promise.reject(new Error('dispatcher not ready'));
+      return dispatcher.ask(tenant, id, msg);
+    },
+  };
+  const warn = (obj: object, msg: string) => log.warn(obj, msg);
+  const hosting = createHosting({
+    store,
+    chat: chatStore,
+    clock: systemClock,
+    newId,
+    actors,
+    deliver,
+    notify,
+    events,
+    limits: {
+      recentCmids: config.actors.recentCmids,
+      cacheRows: config.chat.cacheRows,
+      queue: {
+        maxWaiting: config.chat.queueMaxWaiting,
+        maxAgents: config.chat.maxAgentsPerTenant,
+        maxCapacity: config.chat.agentMaxCapacity,
+        sweepMs: Math.max(1000, Math.floor(config.chat.agentGraceMs / 2)),
+      },
+      agent: {
+        defaultCapacity: config.chat.agentDefaultCapacity,
+        maxCapacity: config.chat.agentMaxCapacity,
+        maxSkills: config.chat.agentMaxSkills,
+        graceMs: config.chat.agentGraceMs,
+        presenceTtlMs: config.chat.agentPresenceMs * 3,
+      },
+    },
+    warn,
+  });
   // Filled in below; the routers ask it before and after every write (the fence).
   let ownership: ShardOwnership | undefined;
   const routers = new ShardRouters(
@@ -84,12 +130,12 @@ export async function startNode(
       actorMailboxCapacity: config.routing.actorMailboxCapacity,
       maxActive: config.actors.maxActive,
       idleMs: config.actors.idleMs,
-      recentCmids: config.actors.recentCmids,
     },
-    store,
-    ctx,
+    hosting,
+    systemClock,
     (shard) => ownership?.holds(shard) ?? false,
   );
+  const chat = new ChatService(actors, chatStore, { maxOpenListed: config.chat.maxOpenListed }, warn);
   const membership = new Membership(transport, {
     nodeId: config.nodeId,
     bucket: names.membersBucket,
@@ -97,17 +143,18 @@ export async function startNode(
     clock: systemClock,
     info: { http: `${config.http.host}:${config.http.port}` },
   });
-  const dispatcher = new Dispatcher(transport, names, routers, config.routing.requestTimeoutMs);
+  const dispatch = new Dispatcher(transport, names, routers, config.routing.requestTimeoutMs);
+  dispatcher = dispatch;
   await membership.start();
   ownership = new ShardOwnership(
     config.nodeId,
     transport,
     membership,
-    dispatcher,
+    dispatch,
     systemClock,
     names.shardsBucket,
   );
-  dispatcher.attach(ownership);
+  dispatch.attach(ownership);
   await ownership.start();
 
   let gateway: Gateway | undefined;
@@ -115,7 +162,7 @@ export async function startNode(
     routers: () => routers.stats(),
     writer: () => store.stats(),
     pool: () => pool.stats(),
-    dispatcher: () => dispatcher.stats(),
+    dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,
@@ -126,7 +173,8 @@ export async function startNode(
       config,
       auth: createAuthenticator(config.auth.jwtSecret),
       tenants,
-      dispatcher,
+      dispatcher: dispatch,
+      chat,
       pool,
       store,
       transport,
@@ -155,6 +203,7 @@ export async function startNode(
   return {
     nodeId: config.nodeId,
     port: gw.port,
+    chat,
     stop() {
       stopping ??= (async () => {
         gw.close();

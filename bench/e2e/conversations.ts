@@ -1,6 +1,7 @@
 /**
  * A generator's share of the e2e load: its visitors' and agents' sockets, the opening of each conversation
- * (the visitor's first message creates it, the agent's first message claims it, as in docs/PROTOCOL.md), and
+ * (the visitor's first message creates it; on Switchboard its agent, set `away` so the queue assigns nothing
+ * by itself, takes it with `accept`, as in docs/PROTOCOL.md; on peers the agent's first message claims it), and
  * the open-loop schedule: message k is due at startAt + k / rate whatever the broker answered before, and
  * goes round-robin over the conversations, alternately from the visitor and from the agent.
  */
@@ -54,7 +55,7 @@ interface Pending {
   attempts: number;
 }
 
-type Reply = Extract<ServerFrame, { type: 'ack' | 'error' }>;
+type Reply = Extract<ServerFrame, { type: 'ack' | 'error' | 'done' }>;
 
 export class ConversationLoad {
   readonly recorder = new Recorder();
@@ -136,11 +137,33 @@ export class ConversationLoad {
     });
     let conversationsFailed = 0;
     const conversationFailures: Record<string, number> = {};
+    const switchboard = init.client.protocol === 'switchboard';
+    if (switchboard) {
+      // Agents go `away` with room for their share: the queue then assigns nothing by itself, and each
+      // agent takes exactly its own conversations with `accept`.
+      const agents = users.filter((u) => u.role === 'agent');
+      await pool(agents, init.setupConcurrency, async (a) => {
+        const frame = {
+          type: 'status',
+          status: 'away',
+          capacity: init.population.convsPerAgent,
+          ref: `st-${a.id}`,
+        };
+        const failure = await this.setupRequest(a, `st-${a.id}`, 'status', frame);
+        if (failure) conversationFailures[failure] = (conversationFailures[failure] ?? 0) + 1;
+      });
+    }
     await pool(convs, init.setupConcurrency, async (c, idx) => {
-      // The visitor's first message creates the conversation; the agent's first one claims it.
+      // The visitor's first message creates the conversation; its agent takes it.
       const failure =
         (await this.setupSend(c.visitor, c.agent, c.conv, `o-${idx}`, 'open')) ??
-        (await this.setupSend(c.agent, c.visitor, c.conv, `c-${idx}`, 'claim'));
+        (switchboard
+          ? await this.setupRequest(c.agent, `c-${idx}`, 'claim', {
+              type: 'accept',
+              conv: c.conv,
+              ref: `c-${idx}`,
+            })
+          : await this.setupSend(c.agent, c.visitor, c.conv, `c-${idx}`, 'claim'));
       if (failure === undefined) this.convs.push(c);
       else {
         conversationsFailed++;
@@ -164,12 +187,27 @@ export class ConversationLoad {
   }
 
   /** One setup message, waited for, retried on `busy`; undefined when stored, else why not (`open:timeout`…). */
-  private async setupSend(
+  private setupSend(
     from: User,
     to: User,
     conv: string,
     cmid: string,
     step: string,
+  ): Promise<string | undefined> {
+    return this.setupRequest(
+      from,
+      cmid,
+      step,
+      this.sendFrame(conv, cmid, 'Hello, I need help with my order.', to),
+    );
+  }
+
+  /** A setup frame answered by `ack` / `done` (success) or `error` with `ref`; retried on `busy`. */
+  private async setupRequest(
+    from: User,
+    cmid: string,
+    step: string,
+    frame: Record<string, unknown>,
   ): Promise<string | undefined> {
     for (let attempt = 0; attempt <= MAX_BUSY_RETRIES; attempt++) {
       if (!from.socket?.isOpen()) return `${step}:no-socket`;
@@ -184,9 +222,9 @@ export class ConversationLoad {
           resolve(f);
         });
       });
-      from.socket.send(this.sendFrame(conv, cmid, 'Hello, I need help with my order.', to));
+      from.socket.send(frame);
       const f = await reply;
-      if (f?.type === 'ack') return undefined;
+      if (f?.type === 'ack' || f?.type === 'done') return undefined;
       if (f === undefined) return `${step}:no-answer`;
       if (f.code !== 'busy') return `${step}:${f.code}`;
       await sleep((f.retryAfterMs ?? 100) * (attempt + 1));
@@ -196,6 +234,10 @@ export class ConversationLoad {
 
   private onFrame(user: User, f: ServerFrame): void {
     const now = performance.now();
+    if (f.type === 'done') {
+      if (f.ref !== undefined) this.setupWaiters.get(f.ref)?.(f);
+      return;
+    }
     if (f.type === 'ack' || f.type === 'error') {
       const ref = f.type === 'ack' ? f.cmid : f.ref;
       if (ref === undefined) return;

@@ -2,13 +2,23 @@
  * Our small interface over NATS: publish, subscribe, request-reply and the KV bucket used for
  * membership. The rest of the broker sees these types, never the nats package.
  */
-import { connect, ErrorCode, type KV, type NatsConnection, type NatsError, type Subscription } from 'nats';
+import {
+  connect,
+  ErrorCode,
+  type KV,
+  type NatsConnection,
+  type NatsError,
+  headers as natsHeaders,
+  type Subscription,
+} from 'nats';
 import { SwitchboardError } from '../protocol/errors.js';
 import { createJetStreamPort, type JetStreamPort } from './jetstream.js';
 
 export interface IncomingMessage {
   readonly subject: string;
   readonly data: Uint8Array;
+  /** The message's NATS headers, when it has any. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Answers a request; false when the message was not a request. */
   respond(data: Uint8Array): boolean;
 }
@@ -45,7 +55,8 @@ export interface KvBucket {
 
 export interface Transport {
   readonly name: string;
-  publish(subject: string, data: Uint8Array): void;
+  /** Fire and forget; `headers` become NATS message headers (e.g. `Nats-Msg-Id`). */
+  publish(subject: string, data: Uint8Array, headers?: Record<string, string>): void;
   subscribe(
     subject: string,
     handler: (msg: IncomingMessage) => void,
@@ -96,8 +107,14 @@ class NatsTransport implements Transport {
     private readonly onHandlerError: (subject: string, err: unknown) => void,
   ) {}
 
-  publish(subject: string, data: Uint8Array): void {
-    this.nc.publish(subject, data);
+  publish(subject: string, data: Uint8Array, headers?: Record<string, string>): void {
+    if (!headers) {
+      this.nc.publish(subject, data);
+      return;
+    }
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    this.nc.publish(subject, data, { headers: h });
   }
 
   subscribe(subject: string, handler: (msg: IncomingMessage) => void, opts: { queue?: string } = {}) {
@@ -106,7 +123,15 @@ class NatsTransport implements Transport {
       callback: (err, msg) => {
         if (err) return;
         try {
-          handler({ subject: msg.subject, data: msg.data, respond: (d) => msg.respond(d) });
+          const incoming: IncomingMessage = {
+            subject: msg.subject,
+            data: msg.data,
+            respond: (d) => msg.respond(d),
+            ...(msg.headers
+              ? { headers: Object.fromEntries([...msg.headers].map(([k, v]) => [k, v.join(',')])) }
+              : {}),
+          };
+          handler(incoming);
         } catch (e) {
           // A throw escaping into nats.js would stop it dispatching for this connection: contain it.
           this.onHandlerError(subject, e);

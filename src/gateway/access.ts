@@ -1,6 +1,6 @@
 /**
- * Who may read a conversation: its visitor, its agent, or any agent of the tenant while it waits
- * for an agent. A conversation of another tenant does not exist for the caller (`not_found`).
+ * Who may read a conversation: its visitor and its assigned agent. A conversation of another
+ * tenant does not exist for the caller (`not_found`); someone else's is `forbidden`.
  */
 import { SwitchboardError } from '../protocol/errors.js';
 import type { ConversationRecord, HistoryStore } from '../store/types.js';
@@ -18,10 +18,7 @@ export async function authorizeRead(
 ): Promise<ConversationRecord> {
   const record = await store.loadConversation(reader.tenant, conv);
   if (!record) throw new SwitchboardError('not_found', `no conversation '${conv}'`);
-  const allowed =
-    reader.role === 'visitor'
-      ? record.visitor === reader.user
-      : record.agent === null || record.agent === reader.user;
+  const allowed = reader.role === 'visitor' ? record.visitor === reader.user : record.agent === reader.user;
   if (!allowed) throw new SwitchboardError('forbidden', 'not a participant of this conversation');
   return record;
 }

@@ -5,6 +5,7 @@
  */
 import * as uWS from 'uWebSockets.js';
 import type { Ack } from '../../actors/conversation.js';
+import type { ChatService } from '../chat/service.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
@@ -12,7 +13,9 @@ import type { TextPool } from '../pool/text-pool.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import {
+  AGENT_ONLY_FRAMES,
   CLOSE_CODES,
+  type ClientFrame,
   type ErrorFrame,
   frameRef,
   type MessagesFrame,
@@ -22,6 +25,7 @@ import {
   type ServerFrame,
   type SyncFrame,
   toMessageItem,
+  VISITOR_ONLY_FRAMES,
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore } from '../store/types.js';
@@ -50,6 +54,7 @@ export interface GatewayDeps {
   /** Per-tenant configuration (origins, API keys, rate limits), hot-reloaded. */
   tenants: TenantRegistry;
   dispatcher: Dispatcher;
+  chat: ChatService;
   pool: TextPool;
   store: HistoryStore;
   transport: Transport;
@@ -72,6 +77,8 @@ interface SocketData extends SessionSocket {
   readonly codec: Codec;
   readonly expiresAt: number;
   closed: boolean;
+  /** An agent socket counted in the presence reports. */
+  announced: boolean;
   ws: uWS.WebSocket<SocketData> | undefined;
 }
 
@@ -123,13 +130,61 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   async function handleSend(data: SocketData, frame: SendFrame): Promise<Ack> {
     const filtered = await deps.pool.filter(frame.body);
-    return deps.dispatcher.ask(data.tenant, frame.conv, {
-      type: 'send',
-      sender: data.user,
-      role: data.role,
-      cmid: frame.cmid,
-      body: filtered.text,
-    });
+    return deps.chat.send(data.tenant, frame.conv, data, frame.cmid, filtered.text);
+  }
+
+  /** The frames beyond send / sync / ping: each resolves with its answer frame (or none). */
+  async function handleOther(data: SocketData, frame: ClientFrame): Promise<ServerFrame | undefined> {
+    const { tenant, user, role } = data;
+    const by = { user, role };
+    const ref = 'ref' in frame && frame.ref !== undefined ? { ref: frame.ref } : {};
+    switch (frame.type) {
+      case 'read': {
+        const r = await deps.chat.read(tenant, frame.conv, user, role, frame.seq);
+        return { type: 'done', op: 'read', conv: frame.conv, seq: r.seq, ...ref };
+      }
+      case 'typing':
+        await deps.chat.typing(tenant, frame.conv, user, role);
+        return undefined;
+      case 'rate': {
+        await deps.chat.rate(tenant, frame.conv, user, frame.score, frame.comment ?? null);
+        return { type: 'done', op: 'rate', conv: frame.conv, score: frame.score, ...ref };
+      }
+      case 'convs': {
+        const items = await deps.chat.openItems(tenant, user, role);
+        return { type: 'convs', items: items.map(({ role: _r, ...item }) => item), ...ref };
+      }
+      case 'accept': {
+        const v = await deps.chat.accept(tenant, frame.conv, user);
+        return { type: 'done', op: 'accept', conv: v.conv, agent: v.agent, ...ref };
+      }
+      case 'transfer': {
+        const v = await deps.chat.transfer(tenant, frame.conv, by, frame.to);
+        return { type: 'done', op: 'transfer', conv: v.conv, agent: v.agent, status: v.status, ...ref };
+      }
+      case 'close': {
+        const v = await deps.chat.close(tenant, frame.conv, by, frame.reason);
+        return { type: 'done', op: 'close', conv: v.conv, ...ref };
+      }
+      case 'status': {
+        const opts = {
+          ...(frame.capacity !== undefined ? { capacity: frame.capacity } : {}),
+          ...(frame.skills !== undefined ? { skills: frame.skills } : {}),
+        };
+        const a = await deps.chat.setAgentStatus(tenant, user, frame.status, opts);
+        return {
+          type: 'done',
+          op: 'status',
+          status: a.status,
+          capacity: a.capacity,
+          skills: a.skills,
+          load: a.load,
+          ...ref,
+        };
+      }
+      default:
+        return undefined;
+    }
   }
 
   async function handleSync(data: SocketData, frame: SyncFrame): Promise<MessagesFrame> {
@@ -168,9 +223,23 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         );
         return;
       }
-      handleSend(data, frame).then(
-        (ack) => send(data, { type: 'ack', ...ack }),
-        (err) => sendError(data, err, frame.cmid),
+      if (frame.type === 'send') {
+        handleSend(data, frame).then(
+          (ack) => send(data, { type: 'ack', ...ack }),
+          (err) => sendError(data, err, frame.cmid),
+        );
+        return;
+      }
+      if (AGENT_ONLY_FRAMES.has(frame.type) && data.role !== 'agent')
+        throw new SwitchboardError('forbidden', `only agents may send '${frame.type}'`);
+      if (VISITOR_ONLY_FRAMES.has(frame.type) && data.role !== 'visitor')
+        throw new SwitchboardError('forbidden', `only visitors may send '${frame.type}'`);
+      const ref = frameRef(decoded);
+      handleOther(data, frame).then(
+        (reply) => {
+          if (reply) send(data, reply);
+        },
+        (err) => sendError(data, err, ref),
       );
     } catch (err) {
       sendError(data, err, frameRef(decoded));
@@ -224,6 +293,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         data.closed = true;
         sockets.delete(ws);
         sessions.remove(data);
+        if (data.role === 'agent') agentLeft(data);
       },
     });
 
@@ -257,6 +327,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             codec,
             expiresAt: p.expiresAt,
             closed: false,
+            announced: false,
             ws: undefined,
           };
           res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
@@ -266,16 +337,53 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
+  // Agents' sockets held here, by tenant + user: reported to each agent's actor (presence).
+  const agentSockets = new Map<string, { tenant: string; user: string; count: number }>();
+  const agentKey = (d: SocketData) => `${d.tenant}\u0000${d.user}`;
+  function reportPresence(tenant: string, user: string, count: number): Promise<void> {
+    return deps.chat.agentPresence(tenant, user, config.nodeId, count).then(
+      () => undefined,
+      (err: unknown) => deps.log.warn({ err, tenant, user }, 'agent presence report failed'),
+    );
+  }
+  function agentJoined(data: SocketData): Promise<void> {
+    if (data.closed) return Promise.resolve();
+    data.announced = true;
+    const key = agentKey(data);
+    const entry = agentSockets.get(key) ?? { tenant: data.tenant, user: data.user, count: 0 };
+    entry.count++;
+    agentSockets.set(key, entry);
+    return reportPresence(data.tenant, data.user, entry.count);
+  }
+  function agentLeft(data: SocketData): void {
+    if (!data.announced) return;
+    data.announced = false;
+    const key = agentKey(data);
+    const entry = agentSockets.get(key);
+    if (!entry) return;
+    entry.count--;
+    if (entry.count <= 0) agentSockets.delete(key);
+    void reportPresence(data.tenant, data.user, Math.max(0, entry.count));
+  }
+  const presenceBeat = setInterval(() => {
+    for (const e of agentSockets.values()) void reportPresence(e.tenant, e.user, e.count);
+  }, config.chat.agentPresenceMs);
+  presenceBeat.unref();
+
   function open(ws: uWS.WebSocket<SocketData>): void {
     const data = ws.getUserData();
     data.ws = ws;
     sockets.add(ws);
-    sessions.add(data).then(
-      () => sendWelcome(data),
-      () => {
-        if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
-      },
-    );
+    sessions
+      .add(data)
+      // An agent is announced before `welcome`, so it can be assigned conversations from then on.
+      .then(() => (data.role === 'agent' ? agentJoined(data) : undefined))
+      .then(
+        () => sendWelcome(data),
+        () => {
+          if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
+        },
+      );
   }
 
   // Sockets that only receive never pass through onMessage's expiry check: sweep them.
@@ -342,6 +450,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         socketCount: () => sessions.socketCount,
         close() {
           clearInterval(expirySweep);
+          clearInterval(presenceBeat);
           uWS.us_listen_socket_close(listenSocket);
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
           sessions.closeAll();

@@ -1,8 +1,9 @@
 /**
  * Which sockets this process holds for which user, and the NATS interest that follows from it:
- * one subscription per online user (`sb.user.<tenant>.<user>`), plus one per tenant with online
- * agents (`sb.lobby.<tenant>`, conversations still waiting for an agent). Delivered frames arrive
- * as msgpack bytes identical to the wire frame, so msgpack sockets get them without re-encoding.
+ * one subscription per online user (`sb.user.<tenant>.<user>`). Agents hear only of conversations
+ * assigned to them (there is no tenant-wide lobby: the queue actor assigns). Delivered frames
+ * arrive as msgpack bytes identical to the wire frame, so msgpack sockets get them without
+ * re-encoding.
  */
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
@@ -47,16 +48,13 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
    */
   async add(socket: S): Promise<void> {
     this.count++;
-    let created = this.join(this.names.userSubject(socket.tenant, socket.user), socket);
-    if (socket.role === 'agent')
-      created = this.join(this.names.lobbySubject(socket.tenant), socket) || created;
+    const created = this.join(this.names.userSubject(socket.tenant, socket.user), socket);
     if (created) await this.transport.flush();
   }
 
   remove(socket: S): void {
     this.count--;
     this.leave(this.names.userSubject(socket.tenant, socket.user), socket);
-    if (socket.role === 'agent') this.leave(this.names.lobbySubject(socket.tenant), socket);
   }
 
   /** Sockets registered in this process. */

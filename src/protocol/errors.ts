@@ -14,6 +14,11 @@ export const ERROR_CODES = {
   token_expired: { http: 401, description: 'the token has expired' },
   forbidden: { http: 403, description: 'the token is valid but may not do this (role, tenant, participant)' },
   not_found: { http: 404, description: 'no such conversation (in this tenant) or route' },
+  conflict: {
+    http: 409,
+    description: 'the request conflicts with the current state (held by another agent, agent cannot take it)',
+  },
+  conversation_closed: { http: 409, description: 'the conversation is closed; start a new one' },
   blocked: { http: 422, description: 'the message was refused by the content policy' },
   busy: { http: 503, description: 'a bounded queue is full; retry after `retryAfterMs`' },
   unavailable: { http: 503, description: 'the shard has no reachable owner right now; retry later' },

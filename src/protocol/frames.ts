@@ -2,7 +2,7 @@
  * The frame vocabulary of /ws/visitor and /ws/agent, shared by both subprotocols
  * (specified in docs/PROTOCOL.md). Client frames are validated here; server frames are built here.
  */
-import type { MessageRow } from '../store/types.js';
+import type { Card, MessageRow } from '../store/types.js';
 import { SwitchboardError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -37,7 +37,86 @@ export interface SyncFrame {
   limit: number;
 }
 
-export type ClientFrame = SendFrame | PingFrame | SyncFrame;
+/** Marks `conv` read up to `seq` (persisted, relayed to the other participant). */
+export interface ReadFrame {
+  type: 'read';
+  conv: string;
+  seq: number;
+  ref?: string;
+}
+
+/** "I am typing" in `conv`: relayed to the other participant, never stored. */
+export interface TypingFrame {
+  type: 'typing';
+  conv: string;
+}
+
+/** Visitor: rates the conversation 1-5. */
+export interface RateFrame {
+  type: 'rate';
+  conv: string;
+  score: number;
+  comment?: string;
+  ref?: string;
+}
+
+/** Asks for the caller's open conversations (answered with `convs`): resume after a reconnect. */
+export interface ConvsRequestFrame {
+  type: 'convs';
+  ref?: string;
+}
+
+/** Agent: takes a conversation waiting in the queue. */
+export interface AcceptFrame {
+  type: 'accept';
+  conv: string;
+  ref?: string;
+}
+
+/** Agent: hands a conversation to another agent or a skill group. */
+export interface TransferFrame {
+  type: 'transfer';
+  conv: string;
+  to: { agent: string } | { skill: string };
+  ref?: string;
+}
+
+/** Visitor or agent: closes the conversation. */
+export interface CloseFrame {
+  type: 'close';
+  conv: string;
+  reason?: string;
+  ref?: string;
+}
+
+/** Agent: sets its own status (and optionally capacity and skills). */
+export interface StatusFrame {
+  type: 'status';
+  status: 'online' | 'away' | 'offline';
+  capacity?: number;
+  skills?: string[];
+  ref?: string;
+}
+
+export type ClientFrame =
+  | SendFrame
+  | PingFrame
+  | SyncFrame
+  | ReadFrame
+  | TypingFrame
+  | RateFrame
+  | ConvsRequestFrame
+  | AcceptFrame
+  | TransferFrame
+  | CloseFrame
+  | StatusFrame;
+
+/** Frames only an agent socket may send; a visitor gets `forbidden`. */
+export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set(['accept', 'transfer', 'status']);
+/** Frames only a visitor socket may send; an agent gets `forbidden`. */
+export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate']);
+export const MAX_COMMENT_CHARS = 1000;
+export const MAX_REASON_CHARS = 200;
 
 export const DEFAULT_SYNC_LIMIT = 100;
 export const MAX_SYNC_LIMIT = 500;
@@ -70,10 +149,12 @@ export interface MsgFrame {
   seq: number;
   id: string;
   from: string;
-  role: 'visitor' | 'agent' | 'system';
+  role: 'visitor' | 'agent' | 'system' | 'bot';
   cmid: string;
   body: string;
   ts: number;
+  /** System / bot messages may carry a card. */
+  card?: Card;
 }
 
 export interface ErrorFrame {
@@ -101,7 +182,7 @@ export interface MessagesFrame {
 
 /** A stored message as the wire carries it (in `msg`, `messages` and the history API). */
 export function toMessageItem(r: MessageRow): Omit<MsgFrame, 'type'> {
-  return {
+  const item: Omit<MsgFrame, 'type'> = {
     conv: r.conv,
     seq: r.seq,
     id: r.id,
@@ -111,9 +192,42 @@ export function toMessageItem(r: MessageRow): Omit<MsgFrame, 'type'> {
     body: r.body,
     ts: r.ts,
   };
+  if (r.card !== undefined) item.card = r.card;
+  return item;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ErrorFrame | PongFrame | MessagesFrame;
+/** The answer to the `convs` request. */
+export interface ConvsFrame {
+  type: 'convs';
+  ref?: string;
+  items: Array<{
+    conv: string;
+    status: 'queued' | 'assigned' | 'closed';
+    visitor: string;
+    agent: string | null;
+    lastSeq: number;
+    readSeq: number;
+  }>;
+}
+
+/** The success answer to a request frame that has no other answer (accept, transfer, close, rate, status, read). */
+export interface DoneFrame {
+  type: 'done';
+  op: string;
+  ref?: string;
+  conv?: string;
+  [field: string]: unknown;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | AckFrame
+  | MsgFrame
+  | ErrorFrame
+  | PongFrame
+  | MessagesFrame
+  | ConvsFrame
+  | DoneFrame;
 
 // ---- validation ----------------------------------------------------------------------------------
 
@@ -125,6 +239,27 @@ function requireId(obj: Record<string, unknown>, field: string): string {
   const v = obj[field];
   if (typeof v !== 'string') throw invalid(`${field} must be a string`);
   if (!ID_PATTERN.test(v)) throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ - . :`);
+  return v;
+}
+
+function requireSubjectToken(obj: Record<string, unknown>, field: string): string {
+  const v = obj[field];
+  if (typeof v !== 'string' || !SUBJECT_TOKEN_PATTERN.test(v))
+    throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ -`);
+  return v;
+}
+
+function optionalRef(obj: Record<string, unknown>): { ref?: string } {
+  return obj['ref'] === undefined ? {} : { ref: requireId(obj, 'ref') };
+}
+
+function optionalText(obj: Record<string, unknown>, field: string, max: number): string | undefined {
+  const v = obj[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
+  if (!v.isWellFormed()) throw new SwitchboardError('invalid_utf8', `${field} holds a lone UTF-16 surrogate`);
+  if (v.length > max)
+    throw new SwitchboardError('payload_too_large', `${field} must be at most ${max} characters`);
   return v;
 }
 
@@ -176,6 +311,63 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
     case 'ping': {
       if (o['ref'] === undefined) return { type };
       return { type, ref: requireId(o, 'ref') };
+    }
+    case 'read': {
+      const conv = requireId(o, 'conv');
+      const seq = o['seq'];
+      if (!Number.isSafeInteger(seq) || (seq as number) < 1) throw invalid('seq must be a positive integer');
+      return { type, conv, seq: seq as number, ...optionalRef(o) };
+    }
+    case 'typing':
+      return { type, conv: requireId(o, 'conv') };
+    case 'rate': {
+      const conv = requireId(o, 'conv');
+      const score = o['score'];
+      if (!Number.isInteger(score) || (score as number) < 1 || (score as number) > 5)
+        throw invalid('score must be an integer from 1 to 5');
+      const frame: RateFrame = { type, conv, score: score as number, ...optionalRef(o) };
+      const comment = optionalText(o, 'comment', MAX_COMMENT_CHARS);
+      if (comment !== undefined) frame.comment = comment;
+      return frame;
+    }
+    case 'convs':
+      return { type, ...optionalRef(o) };
+    case 'accept':
+      return { type, conv: requireId(o, 'conv'), ...optionalRef(o) };
+    case 'transfer': {
+      const conv = requireId(o, 'conv');
+      const to = o['to'];
+      if (typeof to !== 'object' || to === null || Array.isArray(to))
+        throw invalid('to must be {agent} or {skill}');
+      const t = to as Record<string, unknown>;
+      if (t['agent'] !== undefined && t['skill'] === undefined)
+        return { type, conv, to: { agent: requireSubjectToken(t, 'agent') }, ...optionalRef(o) };
+      if (t['skill'] !== undefined && t['agent'] === undefined)
+        return { type, conv, to: { skill: requireSubjectToken(t, 'skill') }, ...optionalRef(o) };
+      throw invalid('to must have exactly one of agent, skill');
+    }
+    case 'close': {
+      const frame: CloseFrame = { type, conv: requireId(o, 'conv'), ...optionalRef(o) };
+      const reason = optionalText(o, 'reason', MAX_REASON_CHARS);
+      if (reason !== undefined) frame.reason = reason;
+      return frame;
+    }
+    case 'status': {
+      const status = o['status'];
+      if (status !== 'online' && status !== 'away' && status !== 'offline')
+        throw invalid('status must be online, away or offline');
+      const frame: StatusFrame = { type, status, ...optionalRef(o) };
+      if (o['capacity'] !== undefined) {
+        if (!Number.isInteger(o['capacity'])) throw invalid('capacity must be an integer');
+        frame.capacity = o['capacity'] as number;
+      }
+      if (o['skills'] !== undefined) {
+        const skills = o['skills'];
+        if (!Array.isArray(skills) || skills.length > 64 || !skills.every((x) => typeof x === 'string'))
+          throw invalid('skills must be a list of strings');
+        frame.skills = skills as string[];
+      }
+      return frame;
     }
     default:
       throw new SwitchboardError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);

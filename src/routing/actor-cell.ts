@@ -1,56 +1,48 @@
 /**
- * The cell that hosts one conversation actor: its bounded mailbox, lazy activation (state loaded
- * from the store on first use) and one-at-a-time processing. Failures become error replies; they
- * never escape the mailbox. A failed activation leaves the cell unloaded so the next message retries.
+ * The cell that hosts one actor (a conversation, a tenant queue, an agent): its bounded mailbox,
+ * lazy activation (state loaded from the store on first use) and one-at-a-time processing.
+ * Failures become error replies; they never escape the mailbox. A failed activation leaves the
+ * cell unloaded so the next message retries.
  */
-import {
-  type Ack,
-  type ConversationContext,
-  type ConversationMessage,
-  type ConversationState,
-  conversationBehaviour,
-  initialState,
-} from '../../actors/conversation.js';
+import type { Clock } from '../clock.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
-import type { HistoryStore } from '../store/types.js';
+import type { ActorBehaviour } from './actor-kind.js';
 import { Mailbox } from './mailbox.js';
 
 interface Envelope {
-  msg: ConversationMessage;
-  resolve(ack: Ack): void;
+  msg: unknown;
+  resolve(reply: unknown): void;
   reject(err: unknown): void;
 }
 
 export class ActorCell {
-  private state: ConversationState | undefined;
-  private readonly ctx: ConversationContext;
+  private state: unknown;
+  private loaded = false;
+  private readonly fence: () => number;
   private readonly mailbox: Mailbox<Envelope>;
   lastActiveAt: number;
 
   constructor(
     readonly tenant: string,
-    readonly conv: string,
+    readonly id: string,
     readonly shard: number,
     mailboxCapacity: number,
-    private readonly store: Pick<HistoryStore, 'loadSnapshot'>,
-    sharedCtx: Omit<ConversationContext, 'fence'>,
+    private readonly behaviour: ActorBehaviour,
+    private readonly clock: Clock,
     holds: (shard: number) => boolean,
-    private readonly recentLimit: number,
   ) {
-    const clock = sharedCtx.clock;
-    this.ctx = {
-      ...sharedCtx,
-      fence: () => {
-        if (!holds(shard)) {
-          throw new SwitchboardError('unavailable', `shard ${shard} is no longer owned here`, {
-            retryAfterMs: 100,
-          });
-        }
-        return clock.now();
-      },
+    this.fence = () => {
+      if (!holds(shard)) {
+        throw new SwitchboardError('unavailable', `shard ${shard} is no longer owned here`, {
+          retryAfterMs: 100,
+        });
+      }
+      return clock.now();
     };
     this.lastActiveAt = clock.now();
-    this.mailbox = new Mailbox(`actor mailbox of ${tenant}/${conv}`, mailboxCapacity, (e) => this.process(e));
+    this.mailbox = new Mailbox(`actor mailbox of ${tenant}/${printable(id)}`, mailboxCapacity, (e) =>
+      this.process(e),
+    );
   }
 
   /** True while a message is queued or being processed (the cell must not be passivated then). */
@@ -62,25 +54,35 @@ export class ActorCell {
     return this.mailbox.size;
   }
 
-  /** Queues a message; resolves with the ack, rejects with a SwitchboardError (busy when full). */
-  ask(msg: ConversationMessage): Promise<Ack> {
-    return new Promise<Ack>((resolve, reject) => {
+  /** Queues a message; resolves with the reply, rejects with a SwitchboardError (busy when full). */
+  ask(msg: unknown): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
       this.mailbox.offer({ msg, resolve, reject });
-      this.lastActiveAt = this.ctx.clock.now();
+      this.lastActiveAt = this.clock.now();
     });
+  }
+
+  /** Called when the cell is dropped (passivation, eviction, shard release). */
+  passivated(): void {
+    if (this.loaded) this.behaviour.passivate?.(this.state);
   }
 
   private async process(e: Envelope): Promise<void> {
     try {
-      if (!this.state) {
-        const snap = await this.store.loadSnapshot(this.tenant, this.conv, this.recentLimit);
-        this.state = initialState(this.tenant, this.conv, snap, this.recentLimit);
+      if (!this.loaded) {
+        this.state = await this.behaviour.load(this.tenant, this.id);
+        this.loaded = true;
       }
-      e.resolve(await conversationBehaviour(this.state, e.msg, this.ctx));
+      e.resolve(await this.behaviour.receive(this.state, e.msg, this.fence));
     } catch (err) {
       e.reject(toSwitchboardError(err));
     } finally {
-      this.lastActiveAt = this.ctx.clock.now();
+      this.lastActiveAt = this.clock.now();
     }
   }
+}
+
+/** Internal actor ids carry control characters as separators; logs and errors show them as '/'. */
+export function printable(id: string): string {
+  return id.replace(/[\u0000-\u001f]/g, '/');
 }

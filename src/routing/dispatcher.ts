@@ -3,9 +3,9 @@
  * request on `sb.shard.<n>`, which only the holder subscribes to (it subscribes after taking the
  * shard and unsubscribes before releasing it). While a shard has no owner (NATS "no responders",
  * a handover, a dead owner whose lease has not yet expired) requests are retried with backoff
- * until the deadline, then answered `unavailable`. Retrying is safe: the actor de-duplicates cmids.
+ * until the deadline, then answered `unavailable`. Retrying is safe: the actor de-duplicates cmids
+ * (and every other actor message is idempotent or carries its own de-duplication key).
  */
-import type { Ack, ConversationMessage } from '../../actors/conversation.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { OwnershipHooks, ShardOwnership } from '../cluster/ownership.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
@@ -21,11 +21,12 @@ const ATTEMPT_TIMEOUT_MS = 2000;
 
 interface ShardRequest {
   tenant: string;
-  conv: string;
-  msg: ConversationMessage;
+  /** The actor id (a conversation id, or an internal id: src/routing/actor-kind.ts). */
+  id: string;
+  msg: unknown;
 }
 
-type ShardReply = { ok: Ack } | { err: string; message: string; retryAfterMs?: number };
+type ShardReply = { ok: unknown } | { err: string; message: string; retryAfterMs?: number };
 
 export interface DispatchStats {
   retries: number;
@@ -51,21 +52,22 @@ export class Dispatcher implements OwnershipHooks {
   }
 
   /**
-   * Delivers `msg` to the conversation's actor wherever it lives and resolves with its ack.
-   * Rejects SwitchboardError: the actor's own refusal (forbidden, busy...), or `unavailable` /
-   * `timeout` when no owner answered before the deadline.
+   * Delivers `msg` to actor `(tenant, id)` wherever it lives and resolves with its reply (for a
+   * conversation `send`: the ack). Rejects SwitchboardError: the actor's own refusal (forbidden,
+   * busy...), or `unavailable` / `timeout` when no owner answered before the deadline.
    */
-  async ask(tenant: string, conv: string, msg: ConversationMessage): Promise<Ack> {
-    const shard = shardOf(tenant, conv);
+  // biome-ignore lint/suspicious/noExplicitAny: replies are typed by the callers of each kind
+  async ask(tenant: string, id: string, msg: unknown): Promise<any> {
+    const shard = shardOf(tenant, id);
     const deadline = Date.now() + this.requestTimeoutMs;
     let backoff = RETRY_BASE_MS;
     let last: SwitchboardError | undefined;
     for (;;) {
       try {
         if (this.ownership?.holds(shard)) {
-          return await withDeadline(this.routers.ask(shard, tenant, conv, msg), deadline, shard);
+          return await withDeadline(this.routers.ask(shard, tenant, id, msg), deadline, shard);
         }
-        return await this.remote(shard, { tenant, conv, msg }, deadline);
+        return await this.remote(shard, { tenant, id, msg }, deadline);
       } catch (err) {
         if (!(err instanceof SwitchboardError) || (err.code !== 'unavailable' && err.code !== 'timeout'))
           throw err;
@@ -101,7 +103,7 @@ export class Dispatcher implements OwnershipHooks {
           m.respond(msgpackEncode(errorReply(err)));
           return;
         }
-        this.routers.ask(shard, req.tenant, req.conv, req.msg).then(
+        this.routers.ask(shard, req.tenant, req.id, req.msg).then(
           (ack) => m.respond(msgpackEncode({ ok: ack } satisfies ShardReply)),
           (err) => m.respond(msgpackEncode(errorReply(err))),
         );
@@ -119,7 +121,7 @@ export class Dispatcher implements OwnershipHooks {
     await this.routers.release(shard);
   }
 
-  private async remote(shard: number, req: ShardRequest, deadline: number): Promise<Ack> {
+  private async remote(shard: number, req: ShardRequest, deadline: number): Promise<unknown> {
     const timeout = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
     const data = await this.transport.request(this.names.shardSubject(shard), msgpackEncode(req), timeout);
     const reply = msgpackDecode(data) as ShardReply;

@@ -1,12 +1,13 @@
 /**
  * The local side of the 1024 shard routers: for each shard this node owns, a bounded count of
- * admitted requests in front of the conversation actors it hosts. Actors are activated on demand,
- * bounded in number (least-recently-used idle ones are passivated first) and passivated when idle.
+ * admitted requests in front of the actors it hosts (conversations, tenant queues, agents: see
+ * actor-kind.ts). Actors are activated on demand, bounded in number (least-recently-used idle
+ * ones are passivated first) and passivated when idle.
  */
-import type { Ack, ConversationContext, ConversationMessage } from '../../actors/conversation.js';
+import type { Clock } from '../clock.js';
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
-import type { HistoryStore } from '../store/types.js';
 import { ActorCell } from './actor-cell.js';
+import type { ActorHosting } from './actor-kind.js';
 import { BUSY_RETRY_AFTER_MS } from './mailbox.js';
 import { SHARD_COUNT } from './shard.js';
 
@@ -15,7 +16,6 @@ export interface ShardRoutersOptions {
   actorMailboxCapacity: number;
   maxActive: number;
   idleMs: number;
-  recentCmids: number;
 }
 
 export interface RouterStats {
@@ -37,8 +37,8 @@ export class ShardRouters {
 
   constructor(
     private readonly opts: ShardRoutersOptions,
-    private readonly store: Pick<HistoryStore, 'loadSnapshot'>,
-    private readonly ctx: Omit<ConversationContext, 'fence'>,
+    private readonly hosting: ActorHosting,
+    private readonly clock: Clock,
     /** The fence: does this node still hold the shard with a valid lease? Checked around every write. */
     private readonly holds: (shard: number) => boolean = () => true,
   ) {
@@ -62,14 +62,16 @@ export class ShardRouters {
   async release(shard: number): Promise<void> {
     this.owned[shard] = 0;
     while (this.pending[shard]! > 0) await new Promise((r) => setTimeout(r, 5));
-    for (const [key, cell] of this.cells) if (cell.shard === shard && !cell.busy) this.cells.delete(key);
+    for (const [key, cell] of this.cells) if (cell.shard === shard && !cell.busy) this.drop(key, cell);
   }
 
   /**
-   * Admits a request to the shard's actor. Rejects `unavailable` when this node does not own the
-   * shard, BusyError when the shard mailbox, the actor mailbox or the active-actor bound is full.
+   * Admits a request to actor `(tenant, id)` on `shard` and resolves with its reply. Rejects
+   * `unavailable` when this node does not own the shard, BusyError when the shard mailbox, the
+   * actor mailbox or the active-actor bound is full, or the actor's own SwitchboardError.
    */
-  async ask(shard: number, tenant: string, conv: string, msg: ConversationMessage): Promise<Ack> {
+  // biome-ignore lint/suspicious/noExplicitAny: replies are typed by the callers of each kind
+  async ask(shard: number, tenant: string, id: string, msg: unknown): Promise<any> {
     if (!this.owns(shard) || !this.holds(shard)) {
       throw new SwitchboardError('unavailable', `shard ${shard} is not owned here`, { retryAfterMs: 100 });
     }
@@ -77,7 +79,7 @@ export class ShardRouters {
       this.rejected++;
       throw new BusyError(`shard ${shard} mailbox`, this.opts.shardMailboxCapacity, BUSY_RETRY_AFTER_MS);
     }
-    const cell = this.cellFor(shard, tenant, conv);
+    const cell = this.cellFor(shard, tenant, id);
     this.pending[shard]!++;
     try {
       return await cell.ask(msg);
@@ -105,8 +107,8 @@ export class ShardRouters {
     clearInterval(this.sweeper);
   }
 
-  private cellFor(shard: number, tenant: string, conv: string): ActorCell {
-    const key = `${tenant}\u0000${conv}`;
+  private cellFor(shard: number, tenant: string, id: string): ActorCell {
+    const key = `${tenant}\u0000${id}`;
     let cell = this.cells.get(key);
     if (cell) {
       this.cells.delete(key);
@@ -119,13 +121,12 @@ export class ShardRouters {
     }
     cell = new ActorCell(
       tenant,
-      conv,
+      id,
       shard,
       this.opts.actorMailboxCapacity,
-      this.store,
-      this.ctx,
+      this.hosting(tenant, id),
+      this.clock,
       this.holds,
-      this.opts.recentCmids,
     );
     this.cells.set(key, cell);
     return cell;
@@ -135,7 +136,7 @@ export class ShardRouters {
   private evictOne(): boolean {
     for (const [key, cell] of this.cells) {
       if (!cell.busy) {
-        this.cells.delete(key);
+        this.drop(key, cell);
         return true;
       }
     }
@@ -144,9 +145,14 @@ export class ShardRouters {
 
   /** Passivates every idle actor not used for `idleMs` (run by a timer; public for tests). */
   passivateIdle(): void {
-    const cutoff = this.ctx.clock.now() - this.opts.idleMs;
+    const cutoff = this.clock.now() - this.opts.idleMs;
     for (const [key, cell] of this.cells) {
-      if (!cell.busy && cell.lastActiveAt < cutoff) this.cells.delete(key);
+      if (!cell.busy && cell.lastActiveAt < cutoff) this.drop(key, cell);
     }
+  }
+
+  private drop(key: string, cell: ActorCell): void {
+    this.cells.delete(key);
+    cell.passivated();
   }
 }

@@ -5,6 +5,7 @@
 import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { BODY_ENC_UTF8, type BodyEncoder, inlineEncoder, utf8 } from './body-codec.js';
+import { CassandraChatStore } from './chat-store.js';
 import {
   HistoryWriter,
   type HistoryWriterStats,
@@ -214,6 +215,15 @@ export class CassandraHistoryStore implements HistoryStore {
         partitionOf: (row) => JSON.stringify([row.tenant, row.conv, this.#bucketOf(row.seq)]),
         isRetryable: isRetryableWrite,
       },
+    );
+  }
+
+  /** The lifecycle / receipts / assignment tables on the same connection (src/store/chat-store.ts). */
+  chatStore(): CassandraChatStore {
+    return new CassandraChatStore(
+      this.#client,
+      this.#config.keyspace,
+      CONSISTENCY_CODES[this.#config.consistency],
     );
   }
 
@@ -525,6 +535,7 @@ export class CassandraHistoryStore implements HistoryStore {
           body.enc,
           new Date(row.ts),
           row.review === true ? FLAG_REVIEW : 0,
+          row.card === undefined ? null : JSON.stringify(row.card),
           ttl,
           at,
         ],

@@ -6,7 +6,7 @@
 import type cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { decodeBody } from './body-codec.js';
-import type { ConversationRecord, MessageRow, Role } from './types.js';
+import type { Card, ConversationRecord, MessageRow, Role } from './types.js';
 
 /** One schema version. `{keyspace}` in a statement is replaced by the (validated) keyspace name. */
 export interface Migration {
@@ -80,6 +80,41 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS flags int',
     ],
   },
+  {
+    version: 3,
+    name: 'conversation lifecycle, receipts, assignment',
+    statements: [
+      // Lifecycle of a conversation (src/store/chat-store.ts); older rows have none: open, derived.
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS status text',
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS skill text',
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS subject text',
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS closed_at timestamp',
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS closed_by text',
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS rating int',
+      // A system / bot message's card, as JSON (null on chat messages).
+      'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS card text',
+      // Read receipts: the highest seq each participant has read.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.read_receipts (
+        tenant text, conv text, user text, seq bigint, ts timestamp,
+        PRIMARY KEY ((tenant, conv), user)
+      )`,
+      // The open conversations of a user (visitor or agent): resume after reconnect, the agent's load.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.open_conversations (
+        tenant text, user text, conv text, role text, since timestamp,
+        PRIMARY KEY ((tenant, user), conv)
+      )`,
+      // The tenant's agents (the queue actor's roster; written by the agent actors).
+      `CREATE TABLE IF NOT EXISTS {keyspace}.agents (
+        tenant text, agent text, status text, capacity int, skills set<text>, updated_at timestamp,
+        PRIMARY KEY ((tenant), agent)
+      )`,
+      // Conversations waiting for an agent (the queue actor's waiting list), ordered by enqueued_at on load.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.queue_entries (
+        tenant text, conv text, visitor text, skill text, enqueued_at timestamp,
+        PRIMARY KEY ((tenant), conv)
+      )`,
+    ],
+  },
 ]);
 
 /** The highest version in MIGRATIONS: what a keyspace must be at for this code to use it. */
@@ -94,13 +129,13 @@ export type HistoryStatements = ReturnType<typeof historyStatements>;
 export function historyStatements(keyspace: string) {
   assertKeyspaceName(keyspace);
   const ks = keyspace;
-  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags';
+  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags, card';
   const partition = 'tenant = ? AND conv = ? AND bucket = ?';
   const listing = 'created_at, conv';
   return Object.freeze({
     // USING TIMESTAMP = the owner's fence time: a stale owner's late write loses to the new owner's
     // (docs/ARCHITECTURE.md, "Fencing"). TTL = the tenant's retention in seconds (0: kept for ever).
-    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     insertCmid: `INSERT INTO ${ks}.cmids (tenant, conv, bucket, sender, cmid, seq, id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     selectCmid: `SELECT seq, id, ts FROM ${ks}.cmids WHERE ${partition} AND sender = ? AND cmid = ?`,
     setMaxBucket: `UPDATE ${ks}.conversations SET max_bucket = ? WHERE tenant = ? AND conv = ?`,
@@ -168,6 +203,8 @@ export function toMessage(tenant: string, conv: string, row: cassandra.types.Row
     ts: toMs(row.get('ts')),
   };
   if (flags !== null && (flags & FLAG_REVIEW) !== 0) message.review = true;
+  const card: string | null = row.get('card') ?? null;
+  if (card !== null) message.card = JSON.parse(card) as Card;
   return message;
 }
 

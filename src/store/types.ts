@@ -1,6 +1,14 @@
 /** The history store's interface, as the actors and the gateway see it (no driver types leak out). */
 
-export type Role = 'visitor' | 'agent' | 'system';
+export type Role = 'visitor' | 'agent' | 'system' | 'bot';
+
+/** A structured attachment of a system or bot message (an order, a parcel...): rendered by clients. */
+export interface Card {
+  kind: string;
+  title: string;
+  fields?: Record<string, string>;
+  url?: string;
+}
 
 /** One stored chat message. `seq` is per conversation, gap-free from 1. Times are epoch ms. */
 export interface MessageRow {
@@ -18,6 +26,8 @@ export interface MessageRow {
   ts: number;
   /** Set when the tenant's content policy flagged the text for review (stored in messages.flags). */
   review?: boolean;
+  /** Only on system / bot messages that carry one. */
+  card?: Card;
 }
 
 /** Who is in a conversation. `agent` is null while it waits for an agent. */

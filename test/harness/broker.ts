@@ -104,3 +104,42 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerProcess> {
     logs: () => stderr,
   };
 }
+
+export interface InProcessNode {
+  readonly node: import('../../src/node.js').BrokerNode;
+  readonly wsBase: string;
+  readonly httpBase: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A broker node inside the test process (for tests that call the ChatApi facade directly), on a
+ * free port, in the cluster named after `keyspace` like startBroker's processes, so both can mix.
+ */
+export async function startInProcessNode(opts: {
+  nodeId: string;
+  keyspace: string;
+  chat?: Partial<import('../../src/config.js').NodeConfig['chat']>;
+}): Promise<InProcessNode> {
+  const { parseConfig } = await import('../../src/config.js');
+  const { startNode } = await import('../../src/node.js');
+  const { createLogger } = await import('../../src/log.js');
+  const config = parseConfig({
+    nodeId: opts.nodeId,
+    cluster: opts.keyspace,
+    http: { host: '127.0.0.1', port: 0 },
+    nats: { servers: [TEST_NATS_URL] },
+    cassandra: { contactPoints: [TEST_CASSANDRA], keyspace: opts.keyspace },
+    auth: { jwtSecret: TEST_JWT_SECRET },
+    membership: { leaseTtlMs: 3000 },
+    ...(opts.chat ? { chat: opts.chat } : {}),
+    logLevel: 'warn',
+  });
+  const node = await startNode(config, createLogger(config));
+  return {
+    node,
+    wsBase: `ws://127.0.0.1:${node.port}`,
+    httpBase: `http://127.0.0.1:${node.port}`,
+    stop: () => node.stop(),
+  };
+}

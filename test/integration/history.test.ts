@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { after, test } from 'node:test';
 import {
+  type Ack,
   type ConversationContext,
   conversationBehaviour,
   initialState,
@@ -72,12 +73,13 @@ function row(
 test('history - migrations applied by four stores at once on a fresh keyspace, then again', async () => {
   const keyspace = randomKeyspace('sbm');
   const opened = await Promise.all([open(keyspace), open(keyspace), open(keyspace), open(keyspace)]);
-  assert.equal(LATEST_SCHEMA_VERSION, 2);
-  // Every v2 table is usable from every store.
+  assert.equal(LATEST_SCHEMA_VERSION, 3);
+  // Every v2 and v3 table is usable from every store.
   await opened[0]!.append(row('m', 1));
   for (const store of opened) {
     assert.equal((await store.lookupCmid(TENANT, 'm', 'visitor-1', 'c1', 1))?.seq, 1);
     assert.equal((await store.message(TENANT, 'm', 1))?.body, row('m', 1).body);
+    assert.deepEqual(await store.chatStore().listOpen(TENANT, 'nobody', 5), []);
   }
   const again = await open(keyspace);
   const checked = await open(keyspace, { migrate: false });
@@ -145,9 +147,12 @@ test('history - a retry older than the recent window returns the original ack (c
   const ctx: ConversationContext = {
     store,
     clock: { now: () => now.t },
+    chat: store.chatStore(),
     fence: () => ++now.t,
     newId: () => `id-${++ids}`,
     deliver: () => {},
+    notify: () => {},
+    emit: () => {},
   };
   const send = (cmid: string): SendMessage => ({
     type: 'send',
@@ -171,7 +176,7 @@ test('history - a retry older than the recent window returns the original ack (c
   const snapshot = await store.loadSnapshot(TENANT, 'dedupe', recentLimit);
   const again = initialState(TENANT, 'dedupe', snapshot, recentLimit);
   assert.deepEqual(await conversationBehaviour(again, send('m20'), ctx), acks[19]);
-  const fresh = await conversationBehaviour(again, send('m26'), ctx);
+  const fresh = (await conversationBehaviour(again, send('m26'), ctx)) as Ack;
   assert.equal(fresh.seq, 26);
   assert.deepEqual(
     (await store.page(TENANT, 'dedupe', undefined, 500)).items.map((m) => m.seq),

@@ -1,15 +1,23 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  type Ack,
+  conversationBehaviour as behaviour,
   type ConversationContext,
+  type ConversationMessage,
   type ConversationState,
-  conversationBehaviour,
   initialState,
-  type Recipient,
   type SendMessage,
 } from '../../actors/conversation.js';
+import type { OutEvent } from '../../src/integration/events.js';
 import { SwitchboardError } from '../../src/protocol/errors.js';
+import type { ConversationMeta } from '../../src/store/chat-store.js';
 import type { ConversationRecord, MessageRow } from '../../src/store/types.js';
+
+/** Send / post replies are acks; the tests read them as such. */
+const conversationBehaviour = (s: ConversationState, m: ConversationMessage, c: ConversationContext) =>
+  behaviour(s, m, c) as Promise<Ack>;
+
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
 
 const EMPTY = { record: null, lastSeq: 0, recent: [] };
@@ -23,7 +31,11 @@ class RecordingContext implements ConversationContext {
   readonly appended: MessageRow[] = [];
   readonly saved: ConversationRecord[] = [];
   readonly saveTimes: number[] = [];
-  readonly delivered: Array<{ row: MessageRow; recipients: readonly Recipient[] }> = [];
+  readonly delivered: Array<{ row: MessageRow; recipients: readonly string[] }> = [];
+  readonly notified: Array<{ users: readonly string[]; frame: Record<string, unknown> }> = [];
+  readonly events: OutEvent[] = [];
+  readonly metas: ConversationMeta[] = [];
+  readonly opens: Array<[string, string, boolean]> = [];
   failNextAppend = false;
   loseOwnershipDuringAppend = false;
   owner = true;
@@ -44,6 +56,27 @@ class RecordingContext implements ConversationContext {
     },
   };
 
+  readonly chat = {
+    saveMeta: async (_t: string, _c: string, meta: ConversationMeta): Promise<void> => {
+      this.metas.push(meta);
+    },
+    saveReceipt: async (): Promise<void> => {},
+    addOpen: async (_t: string, user: string, open: { conv: string }): Promise<void> => {
+      this.opens.push([user, open.conv, true]);
+    },
+    removeOpen: async (_t: string, user: string, conv: string): Promise<void> => {
+      this.opens.push([user, conv, false]);
+    },
+  };
+
+  notify(_tenant: string, users: readonly string[], frame: Record<string, unknown>): void {
+    this.notified.push({ users, frame });
+  }
+
+  emit(event: OutEvent): void {
+    this.events.push(event);
+  }
+
   fence(): number {
     if (!this.owner) throw new SwitchboardError('unavailable', 'lease lost');
     return this.clock.now();
@@ -54,7 +87,7 @@ class RecordingContext implements ConversationContext {
     return `id-${this.ids}`;
   }
 
-  deliver(row: MessageRow, recipients: readonly Recipient[]): void {
+  deliver(row: MessageRow, recipients: readonly string[]): void {
     this.delivered.push({ row, recipients });
   }
 }
@@ -81,7 +114,13 @@ function fresh(recentLimit = 16): { state: ConversationState; ctx: RecordingCont
 test('conversation actor - the first visitor send creates the record and gets seq 1', async () => {
   const { state, ctx } = fresh();
   const ack = await conversationBehaviour(state, visitor('m1'), ctx);
-  assert.deepEqual(ack, { cmid: 'm1', conv: 'c1', seq: 1, id: 'id-1', ts: ctx.clock.now() });
+  assert.deepEqual(ack, { cmid: 'm1', conv: 'c1', seq: 1, id: 'id-2', ts: ctx.clock.now(), created: true });
+  assert.equal(ctx.metas[0]?.status, 'queued');
+  assert.deepEqual(ctx.opens, [['v1', 'c1', true]]);
+  assert.deepEqual(
+    ctx.events.map((e) => e.type),
+    ['created', 'message'],
+  );
   assert.deepEqual(ctx.saved, [
     { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: null, createdAt: ctx.clock.now() },
   ]);
@@ -90,7 +129,7 @@ test('conversation actor - the first visitor send creates the record and gets se
     tenant: 'acme',
     conv: 'c1',
     seq: 1,
-    id: 'id-1',
+    id: 'id-2',
     sender: 'v1',
     senderRole: 'visitor',
     cmid: 'm1',
@@ -114,20 +153,51 @@ test('conversation actor - seq increases by one per message and ts follows the c
   assert.equal(ctx.saved.length, 1, 'the record is saved once');
 });
 
-test('conversation actor - an agent send on an unassigned conversation claims it', async () => {
+const assignTo = (a: string, from: string | null = null): ConversationMessage => ({
+  type: 'assign',
+  agent: a,
+  from,
+  by: { user: 'queue', role: 'system' },
+});
+
+test('conversation actor - an agent cannot claim an unassigned conversation by sending', async () => {
   const { state, ctx } = fresh();
   await conversationBehaviour(state, visitor('m1'), ctx);
+  await assert.rejects(conversationBehaviour(state, agent('a-m1'), ctx), { code: 'forbidden' });
+  assert.equal(ctx.appended.length, 1);
+});
+
+test('conversation actor - assign gives it to the agent, who may then send; a stale assign is a conflict', async () => {
+  const ctx = new RecordingContext();
+  const state = initialState('acme', 'c1', EMPTY, 16, null, new Map(), 8);
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  await behaviour(state, assignTo('a1'), ctx);
+  assert.equal(ctx.saved.at(-1)?.agent, 'a1');
+  assert.equal(ctx.metas.at(-1)?.status, 'assigned');
+  // The new agent gets the cached backlog after its `assigned` frame.
+  assert.deepEqual(ctx.notified.at(-1)?.frame.type, 'assigned');
+  assert.deepEqual(ctx.delivered.at(-1)?.recipients, ['a1']);
   const ack = await conversationBehaviour(state, agent('a-m1'), ctx);
   assert.equal(ack.seq, 2);
-  assert.equal(ctx.saved.length, 2);
-  assert.equal(ctx.saved[1]?.agent, 'a1');
-  assert.equal(ctx.saved[1]?.visitor, 'v1');
   assert.equal(ctx.appended[1]?.senderRole, 'agent');
+  await assert.rejects(behaviour(state, assignTo('a2'), ctx), { code: 'conflict' });
+});
+
+test('conversation actor - close is idempotent and refuses later sends', async () => {
+  const { state, ctx } = fresh();
+  await conversationBehaviour(state, visitor('m1'), ctx);
+  await behaviour(state, { type: 'close', by: { user: 'v1', role: 'visitor' }, reason: null }, ctx);
+  await behaviour(state, { type: 'close', by: { user: 'v1', role: 'visitor' }, reason: null }, ctx);
+  assert.equal(ctx.events.filter((e) => e.type === 'closed').length, 1);
+  await assert.rejects(conversationBehaviour(state, visitor('m2'), ctx), { code: 'conversation_closed' });
+  // A retry of an acked cmid still gets its ack.
+  assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 1);
 });
 
 test('conversation actor - another agent is forbidden once assigned', async () => {
   const { state, ctx } = fresh();
   await conversationBehaviour(state, visitor('m1'), ctx);
+  await behaviour(state, assignTo('a1'), ctx);
   await conversationBehaviour(state, agent('a-m1'), ctx);
   await assert.rejects(conversationBehaviour(state, agent('x-m1', 'a2'), ctx), { code: 'forbidden' });
   assert.equal(ctx.appended.length, 2);
@@ -154,7 +224,8 @@ test('conversation actor - a repeated cmid returns the original ack without a se
   const first = await conversationBehaviour(state, visitor('m1'), ctx);
   ctx.clock.advance(5000);
   const again = await conversationBehaviour(state, visitor('m1', 'v1', 'hello (retry)'), ctx);
-  assert.deepEqual(again, first);
+  const { created: _created, ...plain } = first;
+  assert.deepEqual(again, plain);
   assert.equal(ctx.appended.length, 1);
   assert.equal(ctx.delivered.length, 1);
   const next = await conversationBehaviour(state, visitor('m2'), ctx);
@@ -199,18 +270,17 @@ test('conversation actor - writes are stamped with the fence time', async () => 
   assert.equal(ctx.appended[0]?.ts, ctx.clock.now());
 });
 
-test('conversation actor - recipients are visitor + lobby before assignment, visitor + agent after', async () => {
+test('conversation actor - recipients are the visitor before assignment, visitor + agent after', async () => {
   const { state, ctx } = fresh();
   await conversationBehaviour(state, visitor('m1'), ctx);
+  await behaviour(state, assignTo('a1'), ctx);
   await conversationBehaviour(state, agent('a-m1'), ctx);
   await conversationBehaviour(state, visitor('m2'), ctx);
-  const toVisitor: Recipient = { kind: 'user', user: 'v1' };
-  const toAgent: Recipient = { kind: 'user', user: 'a1' };
   const bySeq = ctx.delivered.map((d) => [d.row.seq, d.recipients]);
-  assert.deepEqual(bySeq[0], [1, [toVisitor, { kind: 'lobby' }]]);
-  assert.deepEqual(bySeq.slice(1), [
-    [2, [toVisitor, toAgent]],
-    [3, [toVisitor, toAgent]],
+  assert.deepEqual(bySeq, [
+    [1, ['v1']],
+    [2, ['v1', 'a1']],
+    [3, ['v1', 'a1']],
   ]);
 });
 
@@ -245,6 +315,7 @@ test('conversation actor - initialState restores lastSeq and recent cmids from a
   assert.equal(ctx.appended.length, 0);
   // Only the newest `recentLimit` were kept: 'old' is a new message now.
   assert.equal((await conversationBehaviour(state, visitor('old'), ctx)).seq, 43);
+  // The restored record has agent a1 (no meta stored: derived as assigned).
   assert.equal((await conversationBehaviour(state, agent('a-1'), ctx)).seq, 44);
   assert.deepEqual(ctx.saved, [], 'a restored record is not saved again');
 });
@@ -253,6 +324,7 @@ test('conversation actor - the same cmid from two senders is two messages', asyn
   const state = initialState('acme', 'c1', { record: null, lastSeq: 0, recent: [] }, 8);
   const ctx = new RecordingContext();
   assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 1);
+  await behaviour(state, assignTo('a1'), ctx);
   assert.equal((await conversationBehaviour(state, agent('m1'), ctx)).seq, 2);
   assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 1);
   assert.equal(ctx.appended.length, 2);

@@ -5,8 +5,16 @@
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ConversationContext, SendMessage } from '../../actors/conversation.js';
+import {
+  type ConversationContext,
+  type ConversationMessage,
+  type ConversationState,
+  conversationBehaviour,
+  initialState,
+  type SendMessage,
+} from '../../actors/conversation.js';
 import type { SwitchboardError } from '../../src/protocol/errors.js';
+import type { ActorBehaviour } from '../../src/routing/actor-kind.js';
 import { ShardRouters, type ShardRoutersOptions } from '../../src/routing/shard-routers.js';
 import type { ConversationSnapshot, MessageRow } from '../../src/store/types.js';
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
@@ -33,9 +41,21 @@ function setup(opts: Partial<ShardRoutersOptions> = {}) {
   let n = 0;
   const ctx: Omit<ConversationContext, 'fence'> = {
     store,
+    chat: {
+      saveMeta: async () => {},
+      saveReceipt: async () => {},
+      addOpen: async () => {},
+      removeOpen: async () => {},
+    },
     clock,
     newId: () => `id${++n}`,
     deliver: () => {},
+    notify: () => {},
+    emit: () => {},
+  };
+  const behaviour: ActorBehaviour<ConversationState, ConversationMessage> = {
+    load: async (tenant, conv) => initialState(tenant, conv, await store.loadSnapshot(), 16),
+    receive: (state, msg, fence) => conversationBehaviour(state, msg, { ...ctx, fence }),
   };
   const routers = new ShardRouters(
     {
@@ -43,11 +63,10 @@ function setup(opts: Partial<ShardRoutersOptions> = {}) {
       actorMailboxCapacity: 64,
       maxActive: 100,
       idleMs: 60_000,
-      recentCmids: 16,
       ...opts,
     },
-    store,
-    ctx,
+    () => behaviour as ActorBehaviour,
+    clock,
   );
   for (let s = 0; s < 1024; s++) routers.acquire(s);
   return { clock, store, routers };

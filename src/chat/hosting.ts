@@ -1,0 +1,180 @@
+/**
+ * The behaviours the shard routers host, by actor kind (src/routing/actor-kind.ts): how each
+ * kind's state is loaded on activation and which effects its context has. Actor-to-actor requests
+ * go through `actors` (the dispatcher), so they reach the owner wherever it lives.
+ */
+import {
+  type AgentLimits,
+  type AgentMessage,
+  type AgentState,
+  agentBehaviour,
+  initialAgentState,
+  stopAgent,
+} from '../../actors/agent.js';
+import {
+  type ConversationContext,
+  type ConversationMessage,
+  type ConversationState,
+  conversationBehaviour,
+  initialState,
+} from '../../actors/conversation.js';
+import {
+  initialQueueState,
+  type QueueLimits,
+  type QueueMessage,
+  type QueueState,
+  queueBehaviour,
+  startQueue,
+  stopQueue,
+} from '../../actors/queue.js';
+import type { Clock } from '../clock.js';
+import type { EventPublisher } from '../integration/events.js';
+import {
+  type ActorBehaviour,
+  type ActorHosting,
+  agentActorId,
+  parseActorId,
+  QUEUE_ACTOR_ID,
+} from '../routing/actor-kind.js';
+import type { ChatStore } from '../store/chat-store.js';
+import type { HistoryStore, MessageRow } from '../store/types.js';
+import type { ActorAsker } from './service.js';
+
+export interface HostingDeps {
+  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot'>;
+  chat: ChatStore;
+  clock: Clock;
+  newId(): string;
+  /** Late-bound: the dispatcher is built after the routers that host these behaviours. */
+  actors: ActorAsker;
+  deliver(row: MessageRow, users: readonly string[]): void;
+  notify(tenant: string, users: readonly string[], frame: Record<string, unknown>): void;
+  events: EventPublisher;
+  limits: {
+    recentCmids: number;
+    cacheRows: number;
+    queue: QueueLimits;
+    agent: AgentLimits;
+  };
+  warn(obj: object, msg: string): void;
+}
+
+export function createHosting(deps: HostingDeps): ActorHosting {
+  const conversation: ActorBehaviour<ConversationState, ConversationMessage> = {
+    async load(tenant, conv) {
+      const [snap, meta, receipts] = await Promise.all([
+        deps.store.loadSnapshot(tenant, conv, deps.limits.recentCmids),
+        deps.chat.loadMeta(tenant, conv),
+        deps.chat.loadReceipts(tenant, conv),
+      ]);
+      return initialState(tenant, conv, snap, deps.limits.recentCmids, meta, receipts, deps.limits.cacheRows);
+    },
+    receive(state, msg, fence) {
+      const ctx: ConversationContext = {
+        store: deps.store,
+        chat: deps.chat,
+        clock: deps.clock,
+        fence,
+        newId: deps.newId,
+        deliver: deps.deliver,
+        notify: deps.notify,
+        emit: (e) => deps.events.emit(e),
+      };
+      return conversationBehaviour(state, msg, ctx);
+    },
+  };
+
+  const queue: ActorBehaviour<QueueState, QueueMessage> = {
+    async load(tenant) {
+      const [profiles, waiting] = await Promise.all([
+        deps.chat.loadAgents(tenant, deps.limits.queue.maxAgents),
+        deps.chat.loadQueue(tenant, deps.limits.queue.maxWaiting * 2),
+      ]);
+      const convsOf = new Map<string, string[]>();
+      await Promise.all(
+        profiles.map(async (p) => {
+          const open = await deps.chat.listOpen(tenant, p.agent, deps.limits.queue.maxCapacity);
+          convsOf.set(
+            p.agent,
+            open.filter((o) => o.role === 'agent').map((o) => o.conv),
+          );
+        }),
+      );
+      const state = initialQueueState(
+        tenant,
+        deps.limits.queue,
+        profiles,
+        convsOf,
+        waiting,
+        deps.clock.now(),
+      );
+      startQueue(
+        state,
+        queueCtx(tenant, () => deps.clock.now()),
+      );
+      return state;
+    },
+    receive(state, msg, fence) {
+      return queueBehaviour(state, msg, queueCtx(state.tenant, fence));
+    },
+    passivate: stopQueue,
+  };
+
+  function queueCtx(tenant: string, fence: () => number) {
+    return {
+      chat: deps.chat,
+      clock: deps.clock,
+      fence,
+      askConversation: (conv: string, msg: unknown) => deps.actors.ask(tenant, conv, msg),
+      pingAgent: (agent: string) => {
+        deps.actors
+          .ask(tenant, agentActorId(agent), { type: 'report' } satisfies AgentMessage)
+          .catch((err: unknown) => deps.warn({ err, tenant, agent }, 'agent report failed'));
+      },
+      tellSelf: (msg: QueueMessage) => {
+        deps.actors
+          .ask(tenant, QUEUE_ACTOR_ID, msg)
+          .catch((err: unknown) => deps.warn({ err, tenant }, 'queue tick failed'));
+      },
+      notify: (users: readonly string[], frame: Record<string, unknown>) => deps.notify(tenant, users, frame),
+      warn: deps.warn,
+    };
+  }
+
+  const agent: ActorBehaviour<AgentState, AgentMessage> = {
+    async load(tenant, id) {
+      const name = parseActorId(id).key;
+      const stored = await deps.chat.loadAgent(tenant, name);
+      return initialAgentState(tenant, name, stored, deps.limits.agent, deps.clock.now());
+    },
+    receive(state, msg, fence) {
+      return agentBehaviour(state, msg, {
+        chat: deps.chat,
+        clock: deps.clock,
+        fence,
+        askQueue: (m) => deps.actors.ask(state.tenant, QUEUE_ACTOR_ID, m),
+        later: (ms, m) => {
+          const t = setTimeout(() => {
+            deps.actors
+              .ask(state.tenant, agentActorId(state.agent), m)
+              .catch((err: unknown) => deps.warn({ err, agent: state.agent }, 'agent timer message failed'));
+          }, ms);
+          t.unref();
+          return t;
+        },
+      });
+    },
+    passivate: stopAgent,
+  };
+
+  return (_tenant, id) => {
+    switch (parseActorId(id).kind) {
+      case 'queue':
+        return queue as ActorBehaviour;
+      case 'agent':
+        return agent as ActorBehaviour;
+      default:
+        return conversation as ActorBehaviour;
+    }
+  };
+}
