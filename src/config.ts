@@ -25,6 +25,13 @@ export const DEFAULT_POOL_THREADS = 1;
 export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
 export const DEFAULT_POOL_LINGER_MS = 1;
+export const DEFAULT_CMID_TTL_S = 7 * 24 * 3600;
+export const DEFAULT_STORE_TIMEOUT_MS = 4000;
+export const DEFAULT_WRITER_MAX_PENDING = 10_000;
+export const DEFAULT_WRITER_MAX_IN_FLIGHT = 256;
+export const DEFAULT_WRITER_MAX_ATTEMPTS = 3;
+export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CACHE_TAIL_MESSAGES = 100;
 export const DEFAULT_RECENT_CMIDS = 256;
 export const DEFAULT_CONV_CACHE_ROWS = 32;
 export const DEFAULT_AGENT_GRACE_MS = 30_000;
@@ -92,7 +99,21 @@ export interface NodeConfig {
   routing: { shardMailboxCapacity: number; actorMailboxCapacity: number; requestTimeoutMs: number };
   membership: { leaseTtlMs: number };
   actors: { maxActive: number; idleMs: number; recentCmids: number };
-  pool: { threads: number; maxQueue: number; batchTexts: number; lingerMs: number };
+  pool: { threads: number; maxQueue: number; batchTexts: number; lingerMs: number; maxBuffered: number };
+  /** History storage (src/store/): de-duplication, driver timeout, writer bounds, compression, cache. */
+  storage: {
+    cmidTtlS: number;
+    requestTimeoutMs: number;
+    writerMaxPending: number;
+    writerMaxInFlight: number;
+    writerMaxAttempts: number;
+    /** Compress bodies on the worker pool (dictionary deflate) when that saves bytes. */
+    compress: boolean;
+    /** Bytes held by the conversation-state and recent-tail caches together. */
+    cacheMaxBytes: number;
+    /** Newest messages kept per cached conversation tail (serves sync and history's first page). */
+    cacheTailMessages: number;
+  };
   integration: {
     /** Largest business event payload accepted, bytes. */
     eventMaxBytes: number;
@@ -190,6 +211,19 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxQueue: o.pool?.maxQueue ?? DEFAULT_POOL_MAX_QUEUE,
       batchTexts: o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS,
       lingerMs: o.pool?.lingerMs ?? DEFAULT_POOL_LINGER_MS,
+      maxBuffered:
+        o.pool?.maxBuffered ??
+        (o.pool?.maxQueue ?? DEFAULT_POOL_MAX_QUEUE) * (o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS),
+    },
+    storage: {
+      cmidTtlS: o.storage?.cmidTtlS ?? DEFAULT_CMID_TTL_S,
+      requestTimeoutMs: o.storage?.requestTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+      writerMaxPending: o.storage?.writerMaxPending ?? DEFAULT_WRITER_MAX_PENDING,
+      writerMaxInFlight: o.storage?.writerMaxInFlight ?? DEFAULT_WRITER_MAX_IN_FLIGHT,
+      writerMaxAttempts: o.storage?.writerMaxAttempts ?? DEFAULT_WRITER_MAX_ATTEMPTS,
+      compress: o.storage?.compress ?? true,
+      cacheMaxBytes: o.storage?.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+      cacheTailMessages: o.storage?.cacheTailMessages ?? DEFAULT_CACHE_TAIL_MESSAGES,
     },
     integration: {
       eventMaxBytes: o.integration?.eventMaxBytes ?? DEFAULT_EVENT_MAX_BYTES,
@@ -305,6 +339,17 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('chat.agentDefaultCapacity must not exceed chat.agentMaxCapacity');
   positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
   positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
+  positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
+  positiveInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
+  positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
+  positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
+  positiveInt(cfg.storage.writerMaxInFlight, 'storage.writerMaxInFlight');
+  positiveInt(cfg.storage.writerMaxAttempts, 'storage.writerMaxAttempts');
+  if (typeof cfg.storage.compress !== 'boolean') throw new Error('storage.compress must be a boolean');
+  if (!Number.isInteger(cfg.storage.cacheMaxBytes) || cfg.storage.cacheMaxBytes < 0) {
+    throw new Error('storage.cacheMaxBytes must be a non-negative integer (0 turns the caches off)');
+  }
+  positiveInt(cfg.storage.cacheTailMessages, 'storage.cacheTailMessages');
   return deepFreeze(cfg);
 }
 
@@ -318,6 +363,14 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name} must be an integer, got '${raw}'`);
   return Number(raw.trim());
+}
+
+function boolFromEnv(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return undefined;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new Error(`${name} must be true or false, got '${env[name]}'`);
 }
 
 function listFromEnv(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
@@ -354,7 +407,23 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       requestTimeoutMs: intFromEnv(env, 'SB_REQUEST_TIMEOUT_MS'),
     },
     membership: { leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS') },
-    pool: { threads: intFromEnv(env, 'SB_POOL_THREADS'), maxQueue: intFromEnv(env, 'SB_POOL_MAX_QUEUE') },
+    pool: {
+      threads: intFromEnv(env, 'SB_POOL_THREADS'),
+      maxQueue: intFromEnv(env, 'SB_POOL_MAX_QUEUE'),
+      batchTexts: intFromEnv(env, 'SB_POOL_BATCH_TEXTS'),
+      lingerMs: intFromEnv(env, 'SB_POOL_LINGER_MS'),
+      maxBuffered: intFromEnv(env, 'SB_POOL_MAX_BUFFERED'),
+    },
+    storage: {
+      cmidTtlS: intFromEnv(env, 'SB_CMID_TTL_S'),
+      requestTimeoutMs: intFromEnv(env, 'SB_CASSANDRA_TIMEOUT_MS'),
+      writerMaxPending: intFromEnv(env, 'SB_WRITER_MAX_PENDING'),
+      writerMaxInFlight: intFromEnv(env, 'SB_WRITER_MAX_IN_FLIGHT'),
+      writerMaxAttempts: intFromEnv(env, 'SB_WRITER_MAX_ATTEMPTS'),
+      compress: boolFromEnv(env, 'SB_COMPRESS'),
+      cacheMaxBytes: intFromEnv(env, 'SB_CACHE_MAX_BYTES'),
+      cacheTailMessages: intFromEnv(env, 'SB_CACHE_TAIL_MESSAGES'),
+    },
     integration: {
       eventMaxBytes: intFromEnv(env, 'SB_EVENT_MAX_BYTES'),
       eventsInFlight: intFromEnv(env, 'SB_EVENTS_IN_FLIGHT'),

@@ -19,8 +19,8 @@ export interface MetricSources {
     maxShardDepth: number;
     rejected: number;
   };
-  writer(): { pending: number; inFlight: number };
-  pool(): { buffered: number; queuedBatches: number; completed: number };
+  writer(): { pending: number; inFlight: number; retries?: number; failed?: number };
+  pool(): { buffered: number; queuedBatches: number; completed: number; tasks?: number; rejected?: number };
   dispatcher(): { retries: number; unavailable: number };
   sockets(): number;
   heldShards(): number;
@@ -90,7 +90,23 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     'Worker-pool batches waiting for a worker',
     () => src.pool().queuedBatches,
   );
-  gauge('switchboard_pool_texts_total', 'Texts filtered by the worker pool', () => src.pool().completed);
+  gauge('switchboard_pool_texts_total', 'Inputs answered by the worker pool', () => src.pool().completed);
+  gauge(
+    'switchboard_pool_tasks_total',
+    'Worker-pool tasks (micro-batches) answered',
+    () => src.pool().tasks ?? 0,
+  );
+  gauge('switchboard_pool_rejected_total', 'Worker-pool inputs refused busy', () => src.pool().rejected ?? 0);
+  gauge(
+    'switchboard_writer_retries_total',
+    'History writer statements repeated',
+    () => src.writer().retries ?? 0,
+  );
+  gauge(
+    'switchboard_writer_failed_rows_total',
+    'History rows whose write failed (no ack)',
+    () => src.writer().failed ?? 0,
+  );
   gauge(
     'switchboard_dispatch_retries_total',
     'Shard requests retried (no owner yet, handover, timeout)',

@@ -24,6 +24,7 @@ import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toMessageItem } from './protocol/frames.js';
 import { Dispatcher } from './routing/dispatcher.js';
 import { ShardRouters } from './routing/shard-routers.js';
+import { plainEncoder, poolEncoder } from './store/body-codec.js';
 import { openCassandraStore } from './store/cassandra-store.js';
 import type { MessageRow } from './store/types.js';
 import { TenantRegistry } from './tenants.js';
@@ -55,20 +56,36 @@ export async function startNode(
   );
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
+  const pool = createTextPool(config.pool);
   const store = await withClusterLock(
     transport,
     `migrate-${config.cassandra.keyspace}`,
     () =>
-      openCassandraStore({
-        contactPoints: config.cassandra.contactPoints,
-        localDataCenter: config.cassandra.localDataCenter,
-        keyspace: config.cassandra.keyspace,
-        replication: config.cassandra.replication,
-        consistency: config.cassandra.consistency,
-      }),
+      openCassandraStore(
+        {
+          contactPoints: config.cassandra.contactPoints,
+          localDataCenter: config.cassandra.localDataCenter,
+          keyspace: config.cassandra.keyspace,
+          replication: config.cassandra.replication,
+          consistency: config.cassandra.consistency,
+          cmidTtlS: config.storage.cmidTtlS,
+          requestTimeoutMs: config.storage.requestTimeoutMs,
+          writer: {
+            maxPendingRows: config.storage.writerMaxPending,
+            maxInFlight: config.storage.writerMaxInFlight,
+            maxAttempts: config.storage.writerMaxAttempts,
+          },
+        },
+        {
+          // Bodies are compressed on the pool, micro-batched across every row being written.
+          encoder: config.storage.compress ? poolEncoder(pool) : plainEncoder,
+        },
+      ),
     { bucket: names.locksBucket },
-  );
-  const pool = createTextPool(config.pool);
+  ).catch(async (err: unknown) => {
+    await pool.close();
+    throw err;
+  });
 
   const deliver = (row: MessageRow, users: readonly string[]): void => {
     const frame: MsgFrame = { type: 'msg', ...toMessageItem(row) };

@@ -1,20 +1,30 @@
 /**
- * The worker pool (piscina) and its micro-batcher: texts queue for at most `lingerMs` or until
- * `batchTexts` have gathered, then go to a worker as one task, so dispatch cost is paid once per
- * batch. Both the batcher's buffer and piscina's queue are bounded; a full one is a BusyError.
- * This is the only module that imports piscina.
+ * The worker pool (piscina) and its micro-batcher. Every op (filter, policy, pii, compress,
+ * decompress) goes through a lane: inputs queue for at most `lingerMs` or until `batchTexts` have
+ * gathered, then go to a worker as one task, so dispatch cost is paid once per batch. A lane is one op
+ * (and, for `policy`, one tenant and policy version: a task carries one policy). Lanes live only while
+ * they hold inputs. Inputs buffered over all lanes are bounded (`maxBuffered`), and so is piscina's
+ * queue (`maxQueue` batches); either full is a BusyError. This is the only module that imports piscina.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { FilterResult, FilterTask } from '../../workers/text-worker.js';
+import type { EncodedBody } from '../../workers/compression.js';
+import type { PolicyResult, PolicySet } from '../../workers/content-policy.js';
+import type { PiiResult } from '../../workers/pii.js';
+import type { TextResult, TextTask } from '../../workers/text-worker.js';
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
+
+export type { EncodedBody, PiiResult, PolicyResult, PolicySet };
 
 export interface TextPoolOptions {
   threads: number;
   /** Batches waiting for a worker, at most. */
   maxQueue: number;
+  /** Inputs per task, at most. */
   batchTexts: number;
   lingerMs: number;
+  /** Inputs waiting in lanes over all ops, at most (default maxQueue × batchTexts). */
+  maxBuffered?: number;
 }
 
 export interface FilteredText {
@@ -22,23 +32,70 @@ export interface FilteredText {
   hits: string[];
 }
 
+export interface PoolStats {
+  /** Inputs waiting in lanes for their batch to leave. */
+  buffered: number;
+  /** Batches waiting for a worker thread. */
+  queuedBatches: number;
+  /** Inputs answered, since start. */
+  completed: number;
+  /** Tasks (batches) answered, since start: completed / tasks is the mean batch size. */
+  tasks: number;
+  /** Inputs refused busy, since start. */
+  rejected: number;
+}
+
 export interface TextPool {
-  /** Masks sensitive words. Rejects BusyError when the pool's bounded queue is full. */
+  /** Masks the default sensitive words. Rejects BusyError when a bound is full. */
   filter(text: string): Promise<FilteredText>;
-  stats(): { buffered: number; queuedBatches: number; completed: number };
+  /** Applies a tenant's content policy (mask / block / review); workers recompile on a new version. */
+  policy(tenant: string, policy: PolicySet, text: string): Promise<PolicyResult>;
+  /** Finds and masks phone numbers, ID numbers, bank cards and e-mail addresses. */
+  pii(text: string): Promise<PiiResult>;
+  /** Encodes a body for storage (compressed when that saves bytes). */
+  compress(text: string): Promise<EncodedBody>;
+  /** Decodes a stored body. */
+  decompress(body: EncodedBody): Promise<string>;
+  stats(): PoolStats;
   close(): Promise<void>;
 }
 
-interface Pending {
-  text: string;
-  resolve(r: FilteredText): void;
-  reject(e: unknown): void;
+interface Pending<I, O> {
+  input: I;
+  resolve(out: O): void;
+  reject(err: unknown): void;
+}
+
+interface Lane<I, O> {
+  readonly key: string;
+  items: Pending<I, O>[];
+  timer: NodeJS.Timeout | undefined;
+  task(inputs: I[]): TextTask;
+  results(out: TextResult): readonly O[];
 }
 
 const WORKER_FILE = fileURLToPath(new URL('../../workers/text-worker.js', import.meta.url));
 const BUSY_RETRY_MS = 50;
 
-export function createTextPool(opts: TextPoolOptions): TextPool {
+/** Checks the options with fixed messages; returns them frozen with maxBuffered filled in. */
+export function parseTextPoolOptions(opts: TextPoolOptions): Readonly<Required<TextPoolOptions>> {
+  for (const name of ['threads', 'maxQueue', 'batchTexts'] as const) {
+    if (!Number.isSafeInteger(opts[name]) || opts[name] < 1) {
+      throw new Error(`pool.${name} must be a positive integer`);
+    }
+  }
+  if (!Number.isSafeInteger(opts.lingerMs) || opts.lingerMs < 0) {
+    throw new Error('pool.lingerMs must be a non-negative integer');
+  }
+  const maxBuffered = opts.maxBuffered ?? opts.maxQueue * opts.batchTexts;
+  if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
+    throw new Error('pool.maxBuffered must be a positive integer');
+  }
+  return Object.freeze({ ...opts, maxBuffered });
+}
+
+export function createTextPool(options: TextPoolOptions): TextPool {
+  const opts = parseTextPoolOptions(options);
   const piscina = new Piscina({
     filename: WORKER_FILE,
     minThreads: opts.threads,
@@ -46,63 +103,124 @@ export function createTextPool(opts: TextPoolOptions): TextPool {
     maxQueue: opts.maxQueue,
     idleTimeout: 60_000,
   });
-  // Never holds more than batchTexts: reaching it flushes at once.
-  let buffer: Pending[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: lanes of different ops share one map
+  const lanes = new Map<string, Lane<any, any>>();
+  let buffered = 0;
   let completed = 0;
+  let tasks = 0;
+  let rejected = 0;
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
   // Without a listener an 'error' from a worker would crash the process; failed tasks already
   // reject their own promises, so there is nothing more to do here.
   piscina.on('error', () => {});
 
-  function flush(): void {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (buffer.length === 0) return;
-    const batch = buffer;
-    buffer = [];
+  const busy = () => new BusyError('worker pool queue', opts.maxQueue, BUSY_RETRY_MS);
+
+  function flush<I, O>(lane: Lane<I, O>): void {
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timer = undefined;
+    if (lanes.get(lane.key) === lane) lanes.delete(lane.key);
+    const batch = lane.items;
+    lane.items = [];
+    if (batch.length === 0) return;
+    buffered -= batch.length;
     if (piscina.queueSize >= opts.maxQueue) {
-      const err = new BusyError('worker pool queue', opts.maxQueue, BUSY_RETRY_MS);
+      rejected += batch.length;
+      const err = busy();
       for (const p of batch) p.reject(err);
       return;
     }
-    const task: FilterTask = { op: 'filter', texts: batch.map((p) => p.text) };
-    const run = piscina.run(task);
+    const run: Promise<TextResult> = piscina.run(lane.task(batch.map((p) => p.input)));
     inFlight.add(run);
     run.finally(() => inFlight.delete(run)).catch(() => {});
     run.then(
-      (out: FilterResult) => {
+      (out) => {
         completed += batch.length;
+        tasks++;
+        const results = lane.results(out);
         batch.forEach((p, i) => {
-          const r = out.results[i];
-          if (r) p.resolve({ text: r.text, hits: r.hits });
-          else p.reject(new Error('worker returned fewer results than texts'));
+          if (i < results.length) p.resolve(results[i] as O);
+          else p.reject(new Error('worker returned fewer results than inputs'));
         });
       },
       (err: unknown) => {
-        const busy = String((err as Error)?.message ?? '').includes('limit');
-        const e = busy ? new BusyError('worker pool queue', opts.maxQueue, BUSY_RETRY_MS) : err;
+        const full = String((err as Error)?.message ?? '').includes('limit');
+        if (full) rejected += batch.length;
+        const e = full ? busy() : err;
         for (const p of batch) p.reject(e);
       },
     );
   }
 
+  function submit<I, O>(
+    key: string,
+    input: I,
+    task: (inputs: I[]) => TextTask,
+    results: (out: TextResult) => readonly O[],
+  ): Promise<O> {
+    if (closed) return Promise.reject(new SwitchboardError('unavailable', 'the worker pool is closed'));
+    if (buffered >= opts.maxBuffered) {
+      rejected++;
+      return Promise.reject(busy());
+    }
+    return new Promise<O>((resolve, reject) => {
+      let lane = lanes.get(key) as Lane<I, O> | undefined;
+      if (lane === undefined) {
+        lane = { key, items: [], timer: undefined, task, results };
+        lanes.set(key, lane);
+      }
+      lane.items.push({ input, resolve, reject });
+      buffered++;
+      const l = lane;
+      if (l.items.length >= opts.batchTexts) flush(l);
+      else if (!l.timer) l.timer = setTimeout(() => flush(l), opts.lingerMs);
+    });
+  }
+
   return {
-    filter(text) {
-      if (closed) return Promise.reject(new SwitchboardError('unavailable', 'the worker pool is closed'));
-      return new Promise<FilteredText>((resolve, reject) => {
-        buffer.push({ text, resolve, reject });
-        if (buffer.length >= opts.batchTexts) flush();
-        else if (!timer) timer = setTimeout(flush, opts.lingerMs);
-      });
-    },
-    stats: () => ({ buffered: buffer.length, queuedBatches: piscina.queueSize, completed }),
+    filter: (text) =>
+      submit(
+        'filter',
+        text,
+        (texts) => ({ op: 'filter', texts }),
+        (out) => (out as { results: FilteredText[] }).results,
+      ),
+    policy: (tenant, policy, text) =>
+      submit(
+        // One lane per tenant and version: a task carries a single policy.
+        `policy\u0000${tenant}\u0000${policy.version}`,
+        text,
+        (texts) => ({ op: 'policy', tenant, policy, texts }),
+        (out) => (out as { results: PolicyResult[] }).results,
+      ),
+    pii: (text) =>
+      submit(
+        'pii',
+        text,
+        (texts) => ({ op: 'pii', texts }),
+        (out) => (out as { results: PiiResult[] }).results,
+      ),
+    compress: (text) =>
+      submit(
+        'compress',
+        text,
+        (texts) => ({ op: 'compress', texts }),
+        (out) => (out as { items: EncodedBody[] }).items,
+      ),
+    decompress: (body) =>
+      submit(
+        'decompress',
+        body,
+        (items) => ({ op: 'decompress', items }),
+        (out) => (out as { texts: string[] }).texts,
+      ),
+    stats: () => ({ buffered, queuedBatches: piscina.queueSize, completed, tasks, rejected }),
     /** Sends what is buffered, lets every running batch finish, then stops the workers. */
     async close() {
       if (closed) return;
       closed = true;
-      flush();
+      for (const lane of [...lanes.values()]) flush(lane);
       await Promise.allSettled([...inFlight]);
       await piscina.close();
     },

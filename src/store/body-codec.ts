@@ -30,6 +30,11 @@ export const inlineEncoder: BodyEncoder = {
   encode: (texts) => Promise.resolve(compressBodies(texts)),
 };
 
+/** Compresses on the worker pool: each text joins the pool's `compress` micro-batch. */
+export function poolEncoder(pool: { compress(text: string): Promise<EncodedBody> }): BodyEncoder {
+  return { encode: (texts) => Promise.all(texts.map((text) => pool.compress(text))) };
+}
+
 export function utf8(text: string): Buffer {
   return Buffer.from(text, 'utf8');
 }

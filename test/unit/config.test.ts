@@ -142,7 +142,7 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
   assert.equal(cfg.routing.shardMailboxCapacity, 32);
   assert.equal(cfg.routing.requestTimeoutMs, 750);
   assert.equal(cfg.membership.leaseTtlMs, 3000);
-  assert.deepEqual(cfg.pool, { ...parseConfig().pool, threads: 2, maxQueue: 8 });
+  assert.deepEqual(cfg.pool, { ...parseConfig().pool, threads: 2, maxQueue: 8, maxBuffered: 8 * 64 });
   assert.equal(cfg.logLevel, 'debug');
 });
 
@@ -194,4 +194,37 @@ test('config - integration bounds are validated', () => {
   const cfg = parseConfig(env);
   assert.equal(cfg.integration.webhookMaxAttempts, 3);
   assert.equal(cfg.integration.storage, 'memory');
+});
+
+test('config - deploy/production.env gives RF 3 NetworkTopologyStrategy with LOCAL_QUORUM and storage bounds', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(new URL('../../../deploy/production.env', import.meta.url), 'utf8');
+  const env: NodeJS.ProcessEnv = { SB_JWT_SECRET: GOOD_SECRET };
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) env[m[1]!] = m[2]!;
+  }
+  const cfg = parseConfig(configFromEnv(env));
+  assert.equal(cfg.cassandra.consistency, 'LOCAL_QUORUM');
+  assert.match(cfg.cassandra.replication, /'class': 'NetworkTopologyStrategy', 'dc1': 3/);
+  assert.equal(cfg.cassandra.localDataCenter, 'dc1');
+  assert.ok(cfg.storage.requestTimeoutMs < cfg.routing.requestTimeoutMs);
+  assert.equal(cfg.storage.compress, true);
+});
+
+test('config - storage and pool bounds are validated', () => {
+  const cases: [DeepPartial<NodeConfig>, string][] = [
+    [{ storage: { cmidTtlS: 0 } }, 'storage.cmidTtlS must be a positive integer'],
+    [{ storage: { writerMaxAttempts: 0 } }, 'storage.writerMaxAttempts must be a positive integer'],
+    [
+      { storage: { cacheMaxBytes: -1 } },
+      'storage.cacheMaxBytes must be a non-negative integer (0 turns the caches off)',
+    ],
+    [{ pool: { maxBuffered: 0 } }, 'pool.maxBuffered must be a positive integer'],
+  ];
+  for (const [o, message] of cases) assert.throws(() => parseConfig(o), { message });
+  assert.throws(() => configFromEnv({ SB_COMPRESS: 'maybe' }), {
+    message: "SB_COMPRESS must be true or false, got 'maybe'",
+  });
+  assert.equal(parseConfig(configFromEnv({ SB_COMPRESS: 'off' })).storage.compress, false);
 });

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTextPool } from '../../src/pool/text-pool.js';
+import { createTextPool, parseTextPoolOptions } from '../../src/pool/text-pool.js';
 import { BusyError } from '../../src/protocol/errors.js';
 
 // Runs the real piscina pool over the compiled worker (dist/workers/text-worker.js).
@@ -77,7 +77,7 @@ test('text pool - close resolves after use', async () => {
   const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
   assert.deepEqual(await pool.filter('idiot'), { text: '*****', hits: ['idiot'] });
   await pool.close();
-  assert.deepEqual(pool.stats(), { buffered: 0, queuedBatches: 0, completed: 1 });
+  assert.deepEqual(pool.stats(), { buffered: 0, queuedBatches: 0, completed: 1, tasks: 1, rejected: 0 });
 });
 
 test('text pool - filter after close rejects instead of starting a new worker', async () => {
@@ -108,4 +108,60 @@ test('text pool - close with texts still buffered settles them and does not cras
     if ('ok' in s) assert.deepEqual(s.ok, expected[i]);
     else assert.equal(typeof s.error, 'string');
   });
+});
+
+test('text pool - every op is micro-batched: many inputs per task', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 64, batchTexts: 32, lingerMs: 5 });
+  try {
+    const n = 256;
+    const texts = Array.from({ length: n }, (_, i) => `order ${i}: call me on 13812345678, thanks 谢谢`);
+    const policy = { version: 'v1', rules: [{ words: ['order'], action: 'review' as const }] };
+    const [pii, policed, stored] = await Promise.all([
+      Promise.all(texts.map((t) => pool.pii(t))),
+      Promise.all(texts.map((t) => pool.policy('t1', policy, t))),
+      Promise.all(texts.map((t) => pool.compress(t))),
+    ]);
+    const read = await Promise.all(stored.map((b) => pool.decompress(b)));
+    assert.deepEqual(read, texts);
+    assert.ok(pii.every((r) => r.found.length === 1 && r.found[0]?.kind === 'phone'));
+    assert.ok(policed.every((r) => r.review && !r.blocked));
+    assert.ok(stored.every((b) => b.enc === 1));
+    const { completed, tasks } = pool.stats();
+    assert.equal(completed, 4 * n);
+    // 4 ops × 256 inputs in batches of at most 32: 32 tasks when every batch is full.
+    assert.ok(tasks <= 40, `${tasks} tasks for ${completed} inputs`);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('text pool - inputs buffered over all lanes are bounded: past maxBuffered is busy at once', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 16, batchTexts: 10, lingerMs: 50, maxBuffered: 5 });
+  try {
+    const tenants = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const policy = { version: 'v1', rules: [{ words: ['x'], action: 'mask' as const }] };
+    // Seven tenants, one text each: seven lanes, none full, so all would linger — only five may.
+    const settled = await Promise.allSettled(tenants.map((t) => pool.policy(t, policy, 'x y')));
+    const busy = settled.filter((s) => s.status === 'rejected');
+    assert.equal(busy.length, 2);
+    for (const s of busy) assert.ok((s as PromiseRejectedResult).reason instanceof BusyError);
+    assert.equal(pool.stats().rejected, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('text pool - options are validated with fixed messages', () => {
+  const base = { threads: 1, maxQueue: 1, batchTexts: 1, lingerMs: 0 };
+  const cases: [Record<string, number>, string][] = [
+    [{ threads: 0 }, 'pool.threads must be a positive integer'],
+    [{ maxQueue: 1.5 }, 'pool.maxQueue must be a positive integer'],
+    [{ batchTexts: -1 }, 'pool.batchTexts must be a positive integer'],
+    [{ lingerMs: -1 }, 'pool.lingerMs must be a non-negative integer'],
+    [{ maxBuffered: 0 }, 'pool.maxBuffered must be a positive integer'],
+  ];
+  for (const [extra, message] of cases) {
+    assert.throws(() => parseTextPoolOptions({ ...base, ...extra }), { message });
+  }
+  assert.equal(parseTextPoolOptions(base).maxBuffered, 1);
 });
