@@ -63,6 +63,62 @@ const rateLimitsSchema = z.strictObject({
   httpBurst: positiveInt.optional(),
 });
 
+/** Event types and context kinds: dot-free names; type patterns may use `*` and `>` as NATS subjects. */
+const KIND_NAME = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
+const TYPE_PATTERN = z
+  .string()
+  .max(128)
+  .regex(/^(([A-Za-z0-9_-]+|\*)(\.([A-Za-z0-9_-]+|\*))*(\.>)?|>)$/, 'must be an event type pattern');
+
+/** Business-system integration (docs/INTEGRATION.md): rules file, webhooks, context kinds, agent actions. */
+const integrationSchema = z.strictObject({
+  /** Routing rules YAML (relative paths are relative to the tenants file); hot-reloaded on its own. */
+  rulesFile: z.string().min(1).max(1024).optional(),
+  webhooks: z
+    .array(
+      z.strictObject({
+        id: KEY_ID,
+        url: z
+          .string()
+          .max(2048)
+          .regex(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL'),
+        /** HMAC-SHA256 key of the X-Switchboard-Signature header. */
+        secret: z.string().min(16, 'webhook secrets must be at least 16 characters').max(256),
+        /** Conversation event types to send (`message`, `closed`, `*`...); absent = all. */
+        events: z.array(TYPE_PATTERN).max(32).optional(),
+      }),
+    )
+    .max(16)
+    .optional(),
+  context: z
+    .strictObject({
+      /** Asked on sb.biz.<tenant>.ctx.<kind> when an agent opens a conversation. */
+      kinds: z.array(KIND_NAME).max(16).optional(),
+      timeoutMs: z.number().int().min(10).max(30_000).optional(),
+      ttlMs: z.number().int().min(0).max(86_400_000).optional(),
+    })
+    .optional(),
+  actions: z
+    .array(
+      z.strictObject({
+        name: KIND_NAME,
+        /** Subject suffix after sb.biz.<tenant>. (default action.<name>). */
+        subject: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens without wildcards')
+          .max(128)
+          .optional(),
+        /** Roles allowed to run it: `agent` (any agent) or roles from the token's `roles` claim. */
+        roles: z.array(KIND_NAME).min(1).max(16).optional(),
+        timeoutMs: z.number().int().min(10).max(30_000).optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
+});
+
+export type IntegrationSection = z.infer<typeof integrationSchema>;
+
 /** Per-tenant sections. Other areas add theirs here (content policy, retention, rules, webhooks…). */
 export const TENANT_SECTIONS = {
   /** Browser Origins allowed to open a WebSocket (`*` = any). Requests without Origin are not browsers. */
@@ -70,12 +126,14 @@ export const TENANT_SECTIONS = {
   /** Keys for the HTTP API (`Authorization: Bearer <key>` or `X-Api-Key`). */
   apiKeys: z.array(apiKeySchema).max(MAX_API_KEYS_PER_TENANT),
   rateLimits: rateLimitsSchema,
+  integration: integrationSchema,
 };
 
 const tenantSchema = z.strictObject({
   origins: TENANT_SECTIONS.origins.optional(),
   apiKeys: TENANT_SECTIONS.apiKeys.optional(),
   rateLimits: TENANT_SECTIONS.rateLimits.optional(),
+  integration: TENANT_SECTIONS.integration.optional(),
 });
 
 const hsKeySchema = z
@@ -128,6 +186,7 @@ export interface TenantSettings {
   readonly origins: readonly string[];
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly rateLimits: Readonly<RateLimits>;
+  readonly integration: Readonly<IntegrationSection>;
 }
 
 export const BUILTIN_TENANT_DEFAULTS: Omit<TenantSettings, 'id' | 'listed'> = Object.freeze({
@@ -142,6 +201,8 @@ export const BUILTIN_TENANT_DEFAULTS: Omit<TenantSettings, 'id' | 'listed'> = Ob
     httpRequestsPerS: DEFAULT_HTTP_REQUESTS_PER_S,
     httpBurst: DEFAULT_HTTP_BURST,
   }),
+  // No rules, webhooks, context kinds or actions unless the file configures them.
+  integration: Object.freeze({}),
 });
 
 export type JwtKeySpec =
@@ -165,6 +226,8 @@ export interface TenantsSnapshot {
   /** Raw text of each JWKS file (parsed and checked by the authenticator). */
   readonly jwks: readonly { file: string; json: unknown }[];
   tenant(id: string): TenantSettings;
+  /** The tenants the file lists. */
+  tenantIds(): readonly string[];
   /** The key whose sha256 is that of `presented`, compared in constant time; undefined when none. */
   findApiKey(presented: string): ApiKeyMatch | undefined;
 }
@@ -234,6 +297,9 @@ function buildSnapshot(
     jwks: Object.freeze(jwks),
     tenant(id: string): TenantSettings {
       return tenants.get(id) ?? { ...defaults, id, listed: false };
+    },
+    tenantIds(): readonly string[] {
+      return [...tenants.keys()];
     },
     findApiKey(presented: string): ApiKeyMatch | undefined {
       const digest = createHash('sha256').update(presented, 'utf8').digest();

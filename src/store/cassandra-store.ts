@@ -28,6 +28,7 @@ import {
   utcDay,
 } from './schema.js';
 import type {
+  ActionAudit,
   BlockAudit,
   ConversationListing,
   ConversationRecord,
@@ -332,6 +333,45 @@ export class CassandraHistoryStore implements HistoryStore {
       ],
       this.#writeOptions(false),
     );
+  }
+
+  /** Writes one agent action to the audit table; resolves once durable. */
+  async auditAction(entry: ActionAudit): Promise<void> {
+    await this.#client.execute(
+      this.#cql.insertActionAudit,
+      [
+        entry.tenant,
+        utcDay(entry.ts),
+        new Date(entry.ts),
+        entry.id,
+        entry.agent,
+        entry.conv,
+        entry.action,
+        entry.args,
+        entry.outcome,
+        entry.detail,
+        entry.tookMs,
+      ],
+      this.#writeOptions(false),
+    );
+  }
+
+  /** Audited agent actions of one tenant and UTC day, newest first. */
+  async actionAudits(tenant: string, day: string, limit: number): Promise<ActionAudit[]> {
+    checkLimit(limit);
+    const result = await this.#run(this.#cql.selectActionAudits, [tenant, day, limit], limit);
+    return result.rows.map((r) => ({
+      tenant,
+      id: r.get('id'),
+      ts: toMs(r.get('ts')),
+      agent: r.get('agent'),
+      conv: r.get('conv'),
+      action: r.get('action'),
+      args: r.get('args'),
+      outcome: r.get('outcome'),
+      detail: r.get('detail'),
+      tookMs: r.get('took_ms'),
+    }));
   }
 
   async reveals(tenant: string, day: string, limit: number): Promise<RevealAudit[]> {

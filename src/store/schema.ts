@@ -115,6 +115,18 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       )`,
     ],
   },
+  {
+    version: 4,
+    name: 'agent action audit',
+    statements: [
+      // Every agent action (allowed, refused, failed), per tenant and UTC day, newest first.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.action_audits (
+        tenant text, day text, ts timestamp, id text, agent text, conv text, action text, args text,
+        outcome text, detail text, took_ms int,
+        PRIMARY KEY ((tenant, day), ts, id)
+      ) WITH CLUSTERING ORDER BY (ts DESC, id ASC)`,
+    ],
+  },
 ]);
 
 /** The highest version in MIGRATIONS: what a keyspace must be at for this code to use it. */
@@ -156,6 +168,8 @@ export function historyStatements(keyspace: string) {
     selectReveals: `SELECT ts, id, agent, conv, seq, idx, kind FROM ${ks}.pii_reveals WHERE tenant = ? AND day = ? LIMIT ?`,
     insertBlock: `INSERT INTO ${ks}.policy_blocks (tenant, day, ts, id, sender, sender_role, conv, cmid, words, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     selectBlocks: `SELECT ts, id, sender, sender_role, conv, cmid, words, body FROM ${ks}.policy_blocks WHERE tenant = ? AND day = ? LIMIT ?`,
+    insertActionAudit: `INSERT INTO ${ks}.action_audits (tenant, day, ts, id, agent, conv, action, args, outcome, detail, took_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    selectActionAudits: `SELECT ts, id, agent, conv, action, args, outcome, detail, took_ms FROM ${ks}.action_audits WHERE tenant = ? AND day = ? LIMIT ?`,
   });
 }
 

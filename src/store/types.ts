@@ -84,6 +84,21 @@ export interface RevealAudit {
   kind: string;
 }
 
+/** One agent action (src/integration/actions.ts): allowed and answered, refused, or failed. */
+export interface ActionAudit {
+  tenant: string;
+  id: string;
+  ts: number;
+  agent: string;
+  conv: string;
+  action: string;
+  /** The arguments as JSON text (cut at 4 KiB). */
+  args: string;
+  outcome: 'ok' | 'failed' | 'refused' | 'error';
+  detail: string;
+  tookMs: number;
+}
+
 /** One message refused by the content policy (`block`), with the words that refused it. */
 export interface BlockAudit {
   tenant: string;
