@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { tenantIntegration } from '../../src/integration/tenant-source.js';
 import {
   BUILTIN_TENANT_DEFAULTS,
   defaultTenantsSnapshot,
@@ -172,4 +173,48 @@ test('tenants - hot reload: a good change applies, a bad one keeps the previous 
 test('tenants - a bad file at start is an error, not a silent default', async () => {
   const file = write('bad.yaml', 'version: 1\ntenants: 3\n');
   await assert.rejects(TenantRegistry.open({ file, log }), TenantsConfigError);
+});
+
+test('tenants - the integration section: rules file relative to the file, webhooks, context, actions', async () => {
+  const file = write(
+    'integration.yaml',
+    [
+      'version: 1',
+      'defaults:',
+      '  integration: { context: { kinds: [orders], timeoutMs: 500 } }',
+      'tenants:',
+      '  acme:',
+      '    integration:',
+      '      rulesFile: rules/acme.yaml',
+      '      webhooks: [{ id: crm, url: "https://crm.example/hook", secret: whsec-0123456789ab, events: [closed] }]',
+      '      actions: [{ name: mark-abnormal }, { name: coupon, subject: erp.coupon, roles: [supervisor] }]',
+      '  beta: {}',
+      '',
+    ].join('\n'),
+  );
+  const s = await loadTenantsFile(file);
+  const acme = tenantIntegration(s, 'acme');
+  assert.equal(acme.rulesFile, join(dir, 'rules', 'acme.yaml'));
+  assert.deepEqual(acme.webhooks, [
+    { id: 'crm', url: 'https://crm.example/hook', secret: 'whsec-0123456789ab', events: ['closed'] },
+  ]);
+  assert.deepEqual(acme.actions, [
+    { name: 'mark-abnormal', subject: 'action.mark-abnormal', roles: ['agent'], timeoutMs: 5000 },
+    { name: 'coupon', subject: 'erp.coupon', roles: ['supervisor'], timeoutMs: 5000 },
+  ]);
+  // acme's section replaces the defaults' section field by field: context comes from the defaults.
+  assert.deepEqual(acme.context.kinds, ['orders']);
+  assert.equal(tenantIntegration(s, 'beta').context.timeoutMs, 500);
+  assert.equal(tenantIntegration(s, 'beta').rulesFile, null);
+  assert.deepEqual(s.tenantIds(), ['acme', 'beta']);
+  const bad = (line: string) =>
+    assert.throws(
+      () => parseTenantsYaml(['version: 1', 'tenants:', '  acme:', '    integration:', line, ''].join('\n')),
+      TenantsConfigError,
+    );
+  bad('      webhooks: [{ id: w, url: "ftp://x", secret: whsec-0123456789ab }]');
+  bad('      webhooks: [{ id: w, url: "https://x", secret: short }]');
+  bad('      actions: [{ name: "a.b" }]');
+  bad('      actions: [{ name: a, subject: "sb.>" }]');
+  bad('      context: { timeoutMs: 60000 }');
 });
