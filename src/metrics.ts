@@ -25,6 +25,25 @@ export interface MetricSources {
   sockets(): number;
   heldShards(): number;
   members(): number;
+  /** Business-system integration counters (src/integration/); absent before it starts. */
+  integration?(): {
+    events: { handled: number; unrouted: number; refused: number; failedActions: number };
+    webhooks: {
+      delivered: number;
+      deadLettered: number;
+      attempts: number;
+      failures: number;
+      shortCircuited: number;
+    };
+    context: {
+      lookups: number;
+      asked: number;
+      answered: number;
+      missing: number;
+      cacheHits: number;
+      cacheEntries: number;
+    };
+  };
 }
 
 export interface Metrics {
@@ -118,5 +137,53 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.dispatcher().unavailable,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
+  const ig = () => src.integration?.();
+  const integrationGauges: Array<[string, string, (i: NonNullable<ReturnType<typeof ig>>) => number]> = [
+    [
+      'switchboard_biz_events_handled_total',
+      'Business events a rule matched and ran',
+      (i) => i.events.handled,
+    ],
+    ['switchboard_biz_events_unrouted_total', 'Business events no rule matched', (i) => i.events.unrouted],
+    [
+      'switchboard_biz_events_refused_total',
+      'Business events refused (undecodable, too large)',
+      (i) => i.events.refused,
+    ],
+    [
+      'switchboard_biz_actions_failed_total',
+      'Rule actions that failed after their retries',
+      (i) => i.events.failedActions,
+    ],
+    ['switchboard_webhooks_delivered_total', 'Webhook deliveries answered 2xx', (i) => i.webhooks.delivered],
+    [
+      'switchboard_webhooks_dead_lettered_total',
+      'Webhook deliveries given up (dead letter)',
+      (i) => i.webhooks.deadLettered,
+    ],
+    ['switchboard_webhooks_attempts_total', 'Webhook POSTs made', (i) => i.webhooks.attempts],
+    [
+      'switchboard_webhooks_short_circuited_total',
+      'Webhook attempts skipped by an open breaker',
+      (i) => i.webhooks.shortCircuited,
+    ],
+    ['switchboard_context_lookups_total', 'Context look-ups', (i) => i.context.lookups],
+    [
+      'switchboard_context_missing_total',
+      'Context kinds that did not answer in time',
+      (i) => i.context.missing,
+    ],
+    [
+      'switchboard_context_cache_hits_total',
+      'Context kinds served from the cache',
+      (i) => i.context.cacheHits,
+    ],
+  ];
+  for (const [name, help, read] of integrationGauges) {
+    gauge(name, help, () => {
+      const i = ig();
+      return i ? read(i) : 0;
+    });
+  }
   return { render: () => registry.metrics(), json: () => registry.getMetricsAsJSON() };
 }

@@ -16,6 +16,8 @@ import { createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
 import { createEventPublisher } from './integration/events.js';
+import { type Integration, startIntegration } from './integration/integration.js';
+import { tenantIntegrationSource } from './integration/tenant-source.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { workerNodeMetrics } from './node-metrics.js';
@@ -174,8 +176,30 @@ export async function startNode(
   dispatch.attach(ownership);
   await ownership.start();
 
+  // Business systems: events in, webhooks, context, actions (src/integration/, docs/INTEGRATION.md).
+  let integration: Integration;
+  try {
+    integration = await startIntegration({
+      config,
+      transport,
+      names,
+      source: tenantIntegrationSource(tenants),
+      chat,
+      audit: store,
+      push: (tenant, user, frame) => notify(tenant, [user], frame),
+      log,
+    });
+  } catch (err) {
+    await ownership.stop();
+    await membership.stop();
+    await Promise.allSettled([pool.close(), store.close(), transport.close()]);
+    tenants.close();
+    throw err;
+  }
+
   let gateway: Gateway | undefined;
   const metrics = createMetrics(config.nodeId, {
+    integration: () => integration.stats(),
     routers: () => routers.stats(),
     writer: () => store.stats(),
     pool: () => pool.stats(),
@@ -192,6 +216,7 @@ export async function startNode(
       tenants,
       dispatcher: dispatch,
       chat,
+      integration,
       pool,
       store,
       transport,
@@ -207,6 +232,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
+    await integration.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close()]);
     tenants.close();
@@ -224,6 +250,7 @@ export async function startNode(
     stop() {
       stopping ??= (async () => {
         gw.close();
+        await integration.stop();
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.
         await ownership?.stop();

@@ -13,6 +13,8 @@ export interface Principal {
   tenant: string;
   user: string;
   role: TokenRole;
+  /** Extra roles from the token's optional `roles` claim (agent actions are authorised by role). */
+  roles?: readonly string[];
   /** Expiry, epoch ms. */
   expiresAt: number;
 }
@@ -21,7 +23,10 @@ export interface Authenticator {
   /** Resolves the principal; rejects SwitchboardError `unauthorized` or `token_expired`. */
   verify(token: string | undefined): Promise<Principal>;
   /** Signs a token (dev-token command and tests). */
-  sign(claims: { tenant: string; sub: string; role: TokenRole }, ttlSeconds: number): Promise<string>;
+  sign(
+    claims: { tenant: string; sub: string; role: TokenRole; roles?: readonly string[] },
+    ttlSeconds: number,
+  ): Promise<string>;
 }
 
 export function createAuthenticator(secret: string): Authenticator {
@@ -57,10 +62,32 @@ export function createAuthenticator(secret: string): Authenticator {
       if (role !== 'visitor' && role !== 'agent') {
         throw new SwitchboardError('unauthorized', "token claim role must be 'visitor' or 'agent'");
       }
-      return { tenant, user: sub, role, expiresAt: (exp as number) * 1000 };
+      const roles = payload['roles'];
+      if (
+        roles !== undefined &&
+        (!Array.isArray(roles) ||
+          roles.length > 16 ||
+          !roles.every((r) => typeof r === 'string' && SUBJECT_TOKEN_PATTERN.test(r)))
+      ) {
+        throw new SwitchboardError(
+          'unauthorized',
+          'token claim roles must be a list of at most 16 role names',
+        );
+      }
+      return {
+        tenant,
+        user: sub,
+        role,
+        ...(roles === undefined ? {} : { roles: roles as string[] }),
+        expiresAt: (exp as number) * 1000,
+      };
     },
     async sign(claims, ttlSeconds) {
-      return new SignJWT({ tenant: claims.tenant, role: claims.role })
+      return new SignJWT({
+        tenant: claims.tenant,
+        role: claims.role,
+        ...(claims.roles ? { roles: [...claims.roles] } : {}),
+      })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.sub)
         .setIssuedAt()

@@ -9,6 +9,7 @@ import type { ChatService } from '../chat/service.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
+import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
@@ -67,6 +68,8 @@ export interface GatewayDeps {
   /** This node's view of the cluster, for /readyz and /admin/shards. */
   cluster(): ClusterView;
   log: { warn(obj: object, msg: string): void };
+  /** Business-system integration: the agent frames `context` and `action` (absent: `unavailable`). */
+  integration?: Pick<Integration, 'contextFor' | 'action'>;
 }
 
 /**
@@ -76,6 +79,8 @@ export interface GatewayDeps {
 interface SocketData extends SessionSocket {
   readonly codec: Codec;
   readonly expiresAt: number;
+  /** Roles from the token's `roles` claim (agent actions). */
+  readonly roles?: readonly string[];
   closed: boolean;
   /** An agent socket counted in the presence reports. */
   announced: boolean;
@@ -181,6 +186,20 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           load: a.load,
           ...ref,
         };
+      }
+      case 'context': {
+        if (!deps.integration) throw new SwitchboardError('unavailable', 'integration is not running');
+        const c = await deps.integration.contextFor(data, frame.conv, frame.fresh === true);
+        return { ...c, ...ref };
+      }
+      case 'action': {
+        if (!deps.integration) throw new SwitchboardError('unavailable', 'integration is not running');
+        const r = await deps.integration.action(data, {
+          conv: frame.conv,
+          name: frame.name,
+          args: frame.args,
+        });
+        return { type: 'action_result', ...r, ...ref };
       }
       default:
         return undefined;
@@ -324,6 +343,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             tenant: p.tenant,
             user: p.user,
             role: p.role,
+            ...(p.roles ? { roles: p.roles } : {}),
             codec,
             expiresAt: p.expiresAt,
             closed: false,

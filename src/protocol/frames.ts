@@ -98,7 +98,27 @@ export interface StatusFrame {
   ref?: string;
 }
 
+/** Agent: asks the business systems for context about one of its conversations (docs/INTEGRATION.md). */
+export interface ContextRequestFrame {
+  type: 'context';
+  conv: string;
+  /** Bypass the context cache. */
+  fresh?: boolean;
+  ref?: string;
+}
+
+/** Agent: runs a configured business action (docs/INTEGRATION.md, "Agent actions"). */
+export interface ActionFrame {
+  type: 'action';
+  conv: string;
+  name: string;
+  args: Record<string, unknown>;
+  ref?: string;
+}
+
 export type ClientFrame =
+  | ContextRequestFrame
+  | ActionFrame
   | SendFrame
   | PingFrame
   | SyncFrame
@@ -112,7 +132,13 @@ export type ClientFrame =
   | StatusFrame;
 
 /** Frames only an agent socket may send; a visitor gets `forbidden`. */
-export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set(['accept', 'transfer', 'status']);
+export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
+  'accept',
+  'transfer',
+  'status',
+  'context',
+  'action',
+]);
 /** Frames only a visitor socket may send; an agent gets `forbidden`. */
 export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate']);
 export const MAX_COMMENT_CHARS = 1000;
@@ -219,7 +245,32 @@ export interface DoneFrame {
   [field: string]: unknown;
 }
 
+/** Context from the business systems about a conversation: what answered in time, and what did not. */
+export interface ContextFrame {
+  type: 'context';
+  conv: string;
+  items: Record<string, unknown>;
+  missing: Array<{ kind: string; reason: string; detail?: string }>;
+  cached: string[];
+  ts: number;
+  ref?: string;
+}
+
+/** The business system's answer to an agent's `action`. */
+export interface ActionResultFrame {
+  type: 'action_result';
+  id: string;
+  conv: string;
+  name: string;
+  ok: boolean;
+  message: string;
+  data?: unknown;
+  ref?: string;
+}
+
 export type ServerFrame =
+  | ContextFrame
+  | ActionResultFrame
   | WelcomeFrame
   | AckFrame
   | MsgFrame
@@ -334,6 +385,24 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
       return { type, ...optionalRef(o) };
     case 'accept':
       return { type, conv: requireId(o, 'conv'), ...optionalRef(o) };
+    case 'context': {
+      if (o['fresh'] !== undefined && typeof o['fresh'] !== 'boolean')
+        throw invalid('fresh must be a boolean');
+      return {
+        type,
+        conv: requireId(o, 'conv'),
+        ...(o['fresh'] === true ? { fresh: true } : {}),
+        ...optionalRef(o),
+      };
+    }
+    case 'action': {
+      const conv = requireId(o, 'conv');
+      const name = requireSubjectToken(o, 'name');
+      const args = o['args'] ?? {};
+      if (typeof args !== 'object' || args === null || Array.isArray(args))
+        throw invalid('args must be a map');
+      return { type, conv, name, args: args as Record<string, unknown>, ...optionalRef(o) };
+    }
     case 'transfer': {
       const conv = requireId(o, 'conv');
       const to = o['to'];
