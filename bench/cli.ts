@@ -12,6 +12,7 @@ import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_SOCKETS_PER_GENERATOR } from '.
 import { type ConnectionsOptions, connectionsScenario } from './connections/scenario.js';
 import { e2eScenario } from './e2e/scenario.js';
 import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
+import { eventsScenario } from './events/scenario.js';
 import type { CommonOptions } from './lib/common.js';
 import { PRIVATE_NATS } from './lib/servers.js';
 import { DEFAULT_BENCH_KEYSPACE } from './lib/target.js';
@@ -348,6 +349,78 @@ withCommon(
     const { files, summary } = await connectionsScenario(common(raw), raw, abort.signal);
     done(files, summary);
   });
+
+withCommon(
+  program
+    .command('events')
+    .description(
+      'business events routed into conversations (events/s, latency); context look-ups with N responders',
+    ),
+)
+  .option('--events <n>', 'business events to publish', arg(parsePositiveCount), 20_000)
+  .option(
+    '--visitors <n>',
+    'customers the events are about (one conversation each)',
+    arg(parsePositiveCount),
+    500,
+  )
+  .option('--outstanding <n>', 'unacknowledged publishes at a time', arg(parsePositiveCount), 256)
+  .option(
+    '--workers <n>',
+    'worker processes of the started node',
+    arg(parsePositiveCount),
+    availableParallelism(),
+  )
+  .option(
+    '--responders <list>',
+    'context kinds (responders) per run, e.g. 1,4,16',
+    arg(parseCountList),
+    [1, 4, 16],
+  )
+  .option('--lookups <n>', 'context look-ups per responder count', arg(parsePositiveCount), 5000)
+  .option('--lookup-concurrency <n>', 'look-ups in flight', arg(parsePositiveCount), 32)
+  .option('--deadline <ms>', 'context deadline', arg(parsePositiveCount), 800)
+  .addOption(duration('--drain <time>', 'give up when no event was routed for this long', 15_000))
+  .option(
+    '--paced-seconds <s>',
+    'length of the paced run (half the saturation throughput)',
+    arg(parsePositiveCount),
+    20,
+  )
+  .action(
+    async (
+      raw: RawCommon & {
+        events: number;
+        visitors: number;
+        outstanding: number;
+        workers: number;
+        responders: number[];
+        lookups: number;
+        lookupConcurrency: number;
+        deadline: number;
+        drain: number;
+        pacedSeconds: number;
+      },
+    ) => {
+      const { files, summary } = await eventsScenario(
+        common(raw),
+        {
+          events: raw.events,
+          visitors: raw.visitors,
+          outstanding: raw.outstanding,
+          workers: raw.workers,
+          responders: raw.responders,
+          lookups: raw.lookups,
+          lookupConcurrency: raw.lookupConcurrency,
+          deadlineMs: raw.deadline,
+          drainMs: raw.drain,
+          pacedSeconds: raw.pacedSeconds,
+        },
+        abort.signal,
+      );
+      done(files, summary);
+    },
+  );
 
 program.parseAsync(process.argv).then(
   () => process.exit(0),

@@ -27,7 +27,13 @@ export interface MetricSources {
   members(): number;
   /** Business-system integration counters (src/integration/); absent before it starts. */
   integration?(): {
-    events: { handled: number; unrouted: number; refused: number; failedActions: number };
+    events: {
+      handled: number;
+      redelivered: number;
+      unrouted: number;
+      refused: number;
+      failedActions: number;
+    };
     webhooks: {
       delivered: number;
       deadLettered: number;
@@ -143,6 +149,11 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
       'switchboard_biz_events_handled_total',
       'Business events a rule matched and ran',
       (i) => i.events.handled,
+    ],
+    [
+      'switchboard_biz_events_redelivered_total',
+      'Business events handed back after a retryable failure',
+      (i) => i.events.redelivered,
     ],
     ['switchboard_biz_events_unrouted_total', 'Business events no rule matched', (i) => i.events.unrouted],
     [

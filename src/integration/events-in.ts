@@ -20,6 +20,8 @@ export const BIZ_EVENTS_CONSUMER = 'biz-events';
 export const RULES_SENDER = 'system';
 /** Failures worth another try; anything else (not_found, conversation_closed, forbidden...) is final. */
 const RETRYABLE_CODES = new Set(['busy', 'unavailable', 'timeout', 'internal']);
+/** Longest wait before JetStream redelivers an event handed back after a retryable failure. */
+const ACK_REDELIVERY_MAX_MS = 10_000;
 
 export interface EventsInOptions {
   inFlight: number;
@@ -32,7 +34,14 @@ export interface EventsInOptions {
 
 export type ActionOutcome =
   | { kind: PlannedAction['kind']; outcome: 'posted' | 'opened' | 'notified'; conv: string }
-  | { kind: PlannedAction['kind']; outcome: 'skipped' | 'failed'; conv?: string; reason: string };
+  | {
+      kind: PlannedAction['kind'];
+      outcome: 'skipped' | 'failed';
+      conv?: string;
+      reason: string;
+      /** A failure that may pass later (busy, unavailable, timeout): the event is redelivered. */
+      retryable?: boolean;
+    };
 
 export interface EventOutcome {
   tenant: string;
@@ -47,6 +56,8 @@ export interface EventOutcome {
 
 export interface EventsInStats {
   handled: number;
+  /** Events handed back to JetStream after a retryable failure (redelivered later). */
+  redelivered: number;
   unrouted: number;
   refused: number;
   failedActions: number;
@@ -59,7 +70,13 @@ interface Log {
 
 export class BizEventsConsumer {
   private consumer: WorkConsumer | undefined;
-  private readonly counters: EventsInStats = { handled: 0, unrouted: 0, refused: 0, failedActions: 0 };
+  private readonly counters: EventsInStats = {
+    handled: 0,
+    redelivered: 0,
+    unrouted: 0,
+    refused: 0,
+    failedActions: 0,
+  };
   private readonly prefix: string;
 
   constructor(
@@ -133,6 +150,13 @@ export class BizEventsConsumer {
           this.run(ev, action, i),
         );
         outcomes.push(outcome);
+        if (outcome.outcome === 'failed' && outcome.retryable && m.deliveryCount < this.opts.maxDeliver) {
+          // Overload or a moment without an owner: hand the whole event back to JetStream for later
+          // (the actions already done repeat harmlessly: their ids derive from the event).
+          this.counters.redelivered++;
+          m.nak(backoffMs(m.deliveryCount, this.opts.retryBackoffMs * 5, ACK_REDELIVERY_MAX_MS));
+          return;
+        }
         if (outcome.outcome === 'failed') {
           this.counters.failedActions++;
           this.log.warn(
@@ -162,11 +186,35 @@ export class BizEventsConsumer {
         return await withTimeout(fn(), timeoutMs);
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'internal';
-        last = { kind, outcome: 'failed', reason: `${code}: ${(err as Error).message}` };
-        if (!RETRYABLE_CODES.has(code)) break;
+        const retryable = RETRYABLE_CODES.has(code);
+        last = { kind, outcome: 'failed', reason: `${code}: ${(err as Error).message}`, retryable };
+        if (!retryable) break;
+        const hint = (err as { retryAfterMs?: number }).retryAfterMs;
+        if (hint !== undefined && attempt < retry) await sleep(Math.min(hint, timeoutMs));
       }
     }
     return last!;
+  }
+
+  /**
+   * The conversation a `post … ifNoConversation: open` opens for a visitor. Its id derives from
+   * (tenant, visitor, UTC day, n), not from the event: two events about one customer handled at once —
+   * on one member or two — open the same conversation instead of one each. n moves past the visitor's
+   * conversations of the day that are already closed.
+   */
+  private async openFor(tenant: string, visitor: string, skill: string | undefined): Promise<string> {
+    const base = `vc-${digest(tenant, `${visitor}\u0000${new Date().toISOString().slice(0, 10)}`)}`;
+    for (let n = 0; n < MAX_OPEN_PROBES; n++) {
+      const view = await this.chat.createConversation(tenant, {
+        visitor,
+        conv: `${base}-${n}`,
+        ...(skill ? { skill } : {}),
+      });
+      if (view.status !== 'closed') return view.conv;
+    }
+    throw Object.assign(new Error(`visitor ${visitor} closed ${MAX_OPEN_PROBES} conversations today`), {
+      code: 'conflict',
+    });
   }
 
   private async run(ev: BizEvent, a: PlannedAction, index: number): Promise<ActionOutcome> {
@@ -205,7 +253,7 @@ export class BizEventsConsumer {
                 : 'the event names no conversation or visitor',
             };
           }
-          conv = await open(a.visitor, a.skill ? { skill: a.skill } : {});
+          conv = await this.openFor(ev.tenant, a.visitor, a.skill);
           await post(conv, a.text, a.card);
           return { kind: a.kind, outcome: 'opened', conv };
         }
@@ -242,6 +290,9 @@ export class BizEventsConsumer {
     }
   }
 }
+
+/** Probes of `openFor` before giving up: closed conversations of the visitor on the same UTC day. */
+const MAX_OPEN_PROBES = 32;
 
 /** 24 hex digits of sha256(tenant, id): ids of any form become valid cmids and conversation ids. */
 function digest(tenant: string, id: string): string {

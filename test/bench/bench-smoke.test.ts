@@ -12,6 +12,7 @@ import type { ConnectionsReport } from '../../bench/connections/report.js';
 import { connectionsScenario } from '../../bench/connections/scenario.js';
 import { e2eScenario } from '../../bench/e2e/scenario.js';
 import { DEFAULT_OBJECTIVE } from '../../bench/e2e/sweep.js';
+import { eventsScenario } from '../../bench/events/scenario.js';
 import type { CommonOptions } from '../../bench/lib/common.js';
 import type { LatencySummary } from '../../bench/lib/histogram.js';
 import { PRIVATE_NATS } from '../../bench/lib/servers.js';
@@ -152,4 +153,41 @@ test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIME
   assert.ok(m.brokerHeapBaseline! > 0 && m.brokerHeapHeld! > 0);
   assert.equal(json.gc.held?.processes, 3, 'supervisor + 2 workers probed');
   assert.ok(report.timeline.length > 0);
+});
+
+test('bench - events smoke run routes every event and times context look-ups', {
+  timeout: SMOKE_TIMEOUT_MS,
+}, async () => {
+  const { report, files } = await eventsScenario(
+    common(),
+    {
+      events: 60,
+      visitors: 6,
+      outstanding: 16,
+      workers: 1,
+      responders: [1, 3],
+      lookups: 40,
+      lookupConcurrency: 4,
+      deadlineMs: 800,
+      drainMs: 15_000,
+      pacedSeconds: 2,
+    },
+    new AbortController().signal,
+  );
+  assert.ok(files.some((f) => f.endsWith('.json')) && files.some((f) => f.endsWith('.md')));
+  const json = JSON.parse(readFileSync(files.find((f) => f.endsWith('.json'))!, 'utf8')) as typeof report;
+  const [saturated, paced] = json.routed;
+  assert.equal(saturated?.routed, 60, 'every event routed into its conversation');
+  assert.ok(paced && paced.rate > 0 && paced.routed === paced.published, 'the paced run routes all it sends');
+  const sane = (l: LatencySummary, what: string) =>
+    assert.ok(l.count > 0 && l.p50Ms > 0 && l.p50Ms <= l.p90Ms && l.p90Ms <= l.p99Ms, `${what}: percentiles`);
+  sane(saturated.latency, 'routed');
+  assert.deepEqual(
+    json.context.map((c) => [c.responders, c.lookups, c.complete]),
+    [
+      [1, 40, 40],
+      [3, 40, 40],
+    ],
+  );
+  for (const c of json.context) sane(c.latency, `context N=${c.responders}`);
 });

@@ -51,6 +51,8 @@ class MemoryChat implements ChatPort {
   readonly messages: Array<{ tenant: string; conv: string; cmid: string; body: string; card?: Card }> = [];
   readonly cmids = new Set<string>();
   postCalls = 0;
+  /** The next this many posts fail `busy` (an overloaded conversation). */
+  failNext = 0;
 
   async createConversation(
     tenant: string,
@@ -70,6 +72,10 @@ class MemoryChat implements ChatPort {
     req: { from: string; cmid: string; body: string; card?: Card },
   ) {
     this.postCalls++;
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw Object.assign(new Error('mailbox full'), { code: 'busy', retryAfterMs: 10 });
+    }
     if (!this.convs.has(`${tenant}/${conv}`))
       throw Object.assign(new Error('no such conversation'), { code: 'not_found' });
     const key = `${tenant}/${conv}/${req.from}/${req.cmid}`;
@@ -308,6 +314,81 @@ test('events in - two members sharing the consumer handle each event exactly onc
     await t2.close();
     await biz?.stop();
     biz = undefined;
+  }
+});
+
+test('events in - events about a customer without a conversation, handled at once by two members, open one', async () => {
+  const chat = new MemoryChat();
+  const t2 = await connectTransport([TEST_NATS_URL], 'events-in-test-3');
+  const a: EventOutcome[] = [];
+  const ca = consumer(chat, a);
+  const cb = consumer(chat, a, [], t2);
+  await ca.start();
+  await cb.start();
+  try {
+    const n = 12;
+    const lines = Array.from({ length: n }, (_, i) => ({
+      type: 'order.shipped',
+      id: `e-zoe-${i}`,
+      data: { visitor: 'zoe', order: { id: `Z-${i}` }, shipment: { carrier: 'DHL' } },
+    }));
+    biz = await startBusinessSystem(cluster, [
+      '--tenant',
+      'acme',
+      '--kinds',
+      'orders',
+      '--events',
+      eventsFile('zoe.jsonl', lines),
+    ]);
+    await biz.waitFor((l) => l['published'] === n);
+    await until('every event', () => a.length >= n);
+    const zoe = [...chat.convs.values()].filter((c) => c.visitor === 'zoe');
+    assert.equal(zoe.length, 1, 'one conversation, not one per event');
+    assert.equal(chat.messages.filter((m) => m.conv === zoe[0]?.conv).length, n);
+    // Once it is closed, the next event opens the visitor's next conversation of the day.
+    chat.convs.set(`acme/${zoe[0]!.conv}`, { ...zoe[0]!, status: 'closed' });
+    await biz.stop();
+    biz = await startBusinessSystem(cluster, [
+      '--tenant',
+      'acme',
+      '--kinds',
+      'orders',
+      '--events',
+      eventsFile('zoe2.jsonl', [{ ...lines[0]!, id: 'e-zoe-late' }]),
+    ]);
+    await until('the late event', () => a.length >= n + 1);
+    const next = a.find((o) => o.id === 'e-zoe-late')?.actions[0];
+    assert.equal(next?.outcome, 'opened');
+    assert.notEqual(next?.conv, zoe[0]?.conv);
+  } finally {
+    await Promise.all([ca.stop(), cb.stop()]);
+    await t2.close();
+    await biz?.stop();
+    biz = undefined;
+  }
+});
+
+test('events in - a busy conversation: retried, then the event is redelivered until it passes', async () => {
+  const chat = new MemoryChat();
+  await chat.createConversation('acme', { visitor: 'alice', conv: 'busy-1' });
+  chat.failNext = 4; // the rule's 3 attempts fail, the event goes back; the redelivery's first fails too
+  const outcomes: EventOutcome[] = [];
+  const c = consumer(chat, outcomes);
+  await c.start();
+  try {
+    await t
+      .jetstream()
+      .publish(
+        names.bizEventSubject('acme', 'refund.approved'),
+        new TextEncoder().encode(JSON.stringify({ conv: 'busy-1', refund: { id: 'R-busy' } })),
+        'e-busy-1',
+      );
+    await until('the outcome', () => outcomes.length >= 1);
+    assert.deepEqual(outcomes[0]?.actions[0], { kind: 'post', outcome: 'posted', conv: 'busy-1' });
+    assert.equal(c.stats().redelivered, 1);
+    assert.equal(chat.messages.filter((m) => m.conv === 'busy-1').length, 1);
+  } finally {
+    await c.stop();
   }
 });
 
