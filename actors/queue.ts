@@ -52,7 +52,18 @@ export interface QueueState {
 }
 
 export type QueueMessage =
-  | { type: 'enqueue'; conv: string; visitor: string; skill: string | null; front?: boolean }
+  | {
+      type: 'enqueue';
+      conv: string;
+      visitor: string;
+      skill: string | null;
+      /**
+       * A conversation coming back (agent lost, transfer to a skill): it is placed by `since`, the
+       * time the conversation started, so it goes ahead of every newer one; and the length bound
+       * does not apply (it held a slot already).
+       */
+      since?: number;
+    }
   | {
       type: 'agent';
       agent: string;
@@ -240,8 +251,7 @@ async function enqueue(
   if (waitingAt >= 0) return { conv: msg.conv, agent: null, position: waitingAt + 1 };
   for (const a of state.agents.values())
     if (a.convs.has(msg.conv)) return { conv: msg.conv, agent: a.agent, position: null };
-  // Front-of-queue entries (conversations that lost their agent) skip the bound: they held a slot.
-  if (!msg.front && state.waiting.length >= state.limits.maxWaiting)
+  if (msg.since === undefined && state.waiting.length >= state.limits.maxWaiting)
     throw new SwitchboardError(
       'busy',
       `the queue of tenant ${state.tenant} is full (${state.limits.maxWaiting})`,
@@ -257,15 +267,15 @@ async function enqueue(
     conv: msg.conv,
     visitor: msg.visitor,
     skill: msg.skill,
-    enqueuedAt: now,
+    // Stored, so the order survives a reload: the waiting list is sorted by enqueuedAt.
+    enqueuedAt: Math.min(now, msg.since ?? now),
     pushed: 0,
   };
-  // A front entry sorts before everything after a reload too: its enqueuedAt is the oldest.
-  if (msg.front) entry.enqueuedAt = Math.min(now, (state.waiting[0]?.enqueuedAt ?? now) - 1);
   await ctx.chat.saveQueueEntry(state.tenant, entry);
   ctx.fence();
-  if (msg.front) state.waiting.unshift(entry);
-  else state.waiting.push(entry);
+  const at = state.waiting.findIndex((w) => w.enqueuedAt > entry.enqueuedAt);
+  if (at < 0) state.waiting.push(entry);
+  else state.waiting.splice(at, 0, entry);
   pushPositions(state, ctx);
   return { conv: msg.conv, agent: null, position: state.waiting.indexOf(entry) + 1 };
 }
@@ -308,8 +318,8 @@ async function agentLost(state: QueueState, agent: string, ctx: QueueContext): P
   const a = state.agents.get(agent);
   if (!a) return;
   a.connected = false;
-  // Oldest conversations first, so after re-queueing at the front they keep their relative order.
-  for (const conv of [...a.convs].reverse()) {
+  // Each goes back by the time it started (ahead of newer conversations).
+  for (const conv of [...a.convs]) {
     let view: ConversationView;
     try {
       view = await ctx.askConversation(conv, {
@@ -328,7 +338,7 @@ async function agentLost(state: QueueState, agent: string, ctx: QueueContext): P
     a.convs.delete(conv);
     await enqueue(
       state,
-      { type: 'enqueue', conv, visitor: view.visitor, skill: view.skill, front: true },
+      { type: 'enqueue', conv, visitor: view.visitor, skill: view.skill, since: view.createdAt },
       ctx,
     );
   }
@@ -367,7 +377,11 @@ async function transfer(
     reason: 'transfer',
   });
   state.agents.get(msg.from)?.convs.delete(msg.conv);
-  return enqueue(state, { type: 'enqueue', conv: msg.conv, visitor: view.visitor, skill, front: true }, ctx);
+  return enqueue(
+    state,
+    { type: 'enqueue', conv: msg.conv, visitor: view.visitor, skill, since: view.createdAt },
+    ctx,
+  );
 }
 
 async function accept(
