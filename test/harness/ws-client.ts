@@ -102,3 +102,54 @@ export function connectClient(
     });
   });
 }
+
+/**
+ * What docs/PROTOCOL.md asks of a receiving client, per conversation: apply `msg`s in seq order,
+ * ignore duplicates (seq <= last), and detect gaps (seq > last + 1), which it reports so the test
+ * can fill them with `sync`. `applied` is the seqs applied, in order.
+ */
+export class SeqTracker {
+  last = 0;
+  readonly applied: number[] = [];
+  duplicates = 0;
+  gaps: Array<{ after: number; got: number }> = [];
+  /** Messages that arrived above a gap, applied once the gap is filled. */
+  private readonly held = new Map<number, Frame>();
+
+  /** Offers one message; returns false when it revealed a gap (sync since `last`). */
+  offer(m: Frame): boolean {
+    const s = Number(m['seq']);
+    if (s <= this.last || this.held.has(s)) {
+      this.duplicates++;
+      return true;
+    }
+    if (s > this.last + 1) {
+      this.held.set(s, m);
+      this.gaps.push({ after: this.last, got: s });
+      return false;
+    }
+    this.apply(s);
+    return true;
+  }
+
+  private apply(s: number): void {
+    this.applied.push(s);
+    this.last = s;
+    for (let next = this.last + 1; this.held.has(next); next++) {
+      this.held.delete(next);
+      this.applied.push(next);
+      this.last = next;
+    }
+  }
+}
+
+/** Sends `sync` from `tracker.last` until `more` is false, offering every item. */
+export async function syncInto(c: TestClient, conv: string, tracker: SeqTracker): Promise<void> {
+  for (;;) {
+    c.send({ type: 'sync', conv, since: tracker.last, limit: 100 });
+    const page = await c.next((f) => (f.type === 'messages' && f.conv === conv) || f.type === 'error');
+    if (page.type === 'error') throw new Error(`sync refused: ${page.code}`);
+    for (const m of page['items'] as Frame[]) tracker.offer(m);
+    if (page['more'] !== true) return;
+  }
+}
