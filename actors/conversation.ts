@@ -128,6 +128,12 @@ export interface Ack {
   ts: number;
   /** True when this send created the conversation (the caller then queues it). */
   created?: boolean;
+  /**
+   * True when the conversation waits for an agent after this send (also on a repeated cmid): the
+   * caller makes sure it is in the queue (enqueue is idempotent), which heals a creation whose
+   * first enqueue failed.
+   */
+  queued?: boolean;
 }
 
 /** What everybody outside the actor sees of a conversation. */
@@ -423,11 +429,12 @@ async function onSend(state: ConversationState, msg: SendMessage, ctx: Conversat
   } else {
     checkParticipant(state, msg.sender, msg.role);
   }
+  const queued = (a: Ack): Ack => (state.meta?.status === 'queued' ? { ...a, queued: true } : a);
   const dup = await seen(state, msg.sender, msg.cmid, ctx);
-  if (dup) return dup;
+  if (dup) return queued(dup);
   requireOpen(state, existing(state).meta);
   const ack = await append(state, msg, ctx);
-  return created ? { ...ack, created } : ack;
+  return queued(created ? { ...ack, created } : ack);
 }
 
 async function onPost(state: ConversationState, msg: PostMessage, ctx: ConversationContext): Promise<Ack> {

@@ -158,11 +158,23 @@ export class ChatService implements ChatApi {
       cmid,
       body,
     });
-    if (ack.created) {
+    const { created, queued, ...plain } = ack;
+    if (created) {
+      // A new conversation that the queue refuses (full) is closed and the send answered busy.
       const view = await this.conversation(tenant, conv);
       if (view) await this.enqueueNew(tenant, view);
+    } else if (queued) {
+      // Still waiting (or its first enqueue failed): make sure it is queued. The message itself is
+      // durable, so a failure here is logged rather than failing the acknowledged send.
+      const view = await this.conversation(tenant, conv).catch(() => null);
+      if (view?.status === 'queued')
+        await this.queueAsk(tenant, {
+          type: 'enqueue',
+          conv,
+          visitor: view.visitor,
+          skill: view.skill,
+        }).catch((err: unknown) => this.warn({ err, conv }, 'enqueue of a waiting conversation failed'));
     }
-    const { created: _created, ...plain } = ack;
     return plain;
   }
 

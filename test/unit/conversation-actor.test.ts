@@ -114,7 +114,15 @@ function fresh(recentLimit = 16): { state: ConversationState; ctx: RecordingCont
 test('conversation actor - the first visitor send creates the record and gets seq 1', async () => {
   const { state, ctx } = fresh();
   const ack = await conversationBehaviour(state, visitor('m1'), ctx);
-  assert.deepEqual(ack, { cmid: 'm1', conv: 'c1', seq: 1, id: 'id-2', ts: ctx.clock.now(), created: true });
+  assert.deepEqual(ack, {
+    cmid: 'm1',
+    conv: 'c1',
+    seq: 1,
+    id: 'id-2',
+    ts: ctx.clock.now(),
+    created: true,
+    queued: true,
+  });
   assert.equal(ctx.metas[0]?.status, 'queued');
   assert.deepEqual(ctx.opens, [['v1', 'c1', true]]);
   assert.deepEqual(
