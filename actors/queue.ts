@@ -231,10 +231,9 @@ async function drain(state: QueueState, ctx: QueueContext): Promise<void> {
       continue;
     }
     const r = await assign(state, w.conv, agent, null, QUEUE_BY, ctx);
-    if (r === 'retry') {
-      i++;
-      continue;
-    }
+    // The conversation's actor is unreachable for now (its shard is failing over): stop here rather
+    // than give its agent to a newer conversation; the next drain (event or sweep) retries.
+    if (r === 'retry') break;
     ctx.fence();
     await ctx.chat.removeQueueEntry(state.tenant, w.conv);
     removeWaiting(state, w.conv);

@@ -212,4 +212,42 @@ describe('chat api', () => {
     ev.stop();
     await Promise.all([agent.close(), visitor2.close()]);
   });
+
+  test('chat api - transfer and rating publish transferred and rated events', async () => {
+    const tenant = uid('t');
+    const ev = events(tenant);
+    await nats.flush();
+    const agent = await client(tenant, 'ag1', 'agent');
+    await n.node.chat.setAgentStatus(tenant, 'ag1', 'online', { capacity: 2 });
+    const view = await n.node.chat.createConversation(tenant, { visitor: 'v1' });
+    assert.equal(view.agent, 'ag1');
+    // An agent may only transfer what it holds; the system may transfer anything.
+    await assert.rejects(
+      n.node.chat.transfer(tenant, view.conv, { user: 'ag2', role: 'agent' }, { skill: 'billing' }),
+      { code: 'forbidden' },
+    );
+    const moved = await n.node.chat.transfer(
+      tenant,
+      view.conv,
+      { user: 'crm', role: 'system' },
+      { skill: 'billing' },
+    );
+    assert.equal(moved.status, 'queued');
+    assert.equal(moved.skill, 'billing');
+    const t = await ev.wait('transferred');
+    assert.equal(t[0]?.body['from'], 'ag1');
+    assert.deepEqual(t[0]?.body['to'], { skill: 'billing' });
+    assert.deepEqual(
+      (await n.node.chat.queue(tenant)).map((e) => e.conv),
+      [view.conv],
+    );
+    const visitor = await client(tenant, 'v1', 'visitor');
+    visitor.send({ type: 'rate', conv: view.conv, score: 4, comment: 'ok', ref: 'rt' });
+    assert.equal((await visitor.next((f) => f.type === 'done' && f.ref === 'rt')).score, 4);
+    const r = await ev.wait('rated');
+    assert.deepEqual([r[0]?.body['score'], r[0]?.body['comment']], [4, 'ok']);
+    assert.equal((await n.node.chat.conversation(tenant, view.conv))?.rating, 4);
+    ev.stop();
+    await Promise.all([agent.close(), visitor.close()]);
+  });
 });
