@@ -15,6 +15,9 @@ export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
 export const DEFAULT_MAX_BODY_CHARS = 4000;
 export const DEFAULT_IDLE_TIMEOUT_S = 60;
 export const DEFAULT_MAX_BACKPRESSURE_BYTES = 256 * 1024;
+export const DEFAULT_MAX_HTTP_BODY_BYTES = 64 * 1024;
+export const DEFAULT_MAX_HTTP_INFLIGHT = 1024;
+export const DEFAULT_RATE_LIMIT_TENANTS = 10_000;
 export const DEFAULT_SHARD_MAILBOX_CAPACITY = 256;
 export const DEFAULT_ACTOR_MAILBOX_CAPACITY = 64;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -82,6 +85,12 @@ export interface NodeConfig {
     maxBodyChars: number;
     idleTimeoutS: number;
     maxBackpressureBytes: number;
+    /** Largest HTTP request body read, bytes (413 beyond). */
+    maxHttpBodyBytes: number;
+    /** HTTP API requests in progress at once in this process before `503 busy`. */
+    maxHttpInflight: number;
+    /** Per-tenant rate-limit buckets kept per process (oldest dropped beyond). */
+    rateLimitTenants: number;
   };
   auth: { jwtSecret: string; devSecret: boolean };
   /** Per-tenant configuration file (src/tenants.ts); undefined = built-in defaults for every tenant. */
@@ -180,6 +189,9 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxBodyChars: o.gateway?.maxBodyChars ?? DEFAULT_MAX_BODY_CHARS,
       idleTimeoutS: o.gateway?.idleTimeoutS ?? DEFAULT_IDLE_TIMEOUT_S,
       maxBackpressureBytes: o.gateway?.maxBackpressureBytes ?? DEFAULT_MAX_BACKPRESSURE_BYTES,
+      maxHttpBodyBytes: o.gateway?.maxHttpBodyBytes ?? DEFAULT_MAX_HTTP_BODY_BYTES,
+      maxHttpInflight: o.gateway?.maxHttpInflight ?? DEFAULT_MAX_HTTP_INFLIGHT,
+      rateLimitTenants: o.gateway?.rateLimitTenants ?? DEFAULT_RATE_LIMIT_TENANTS,
     },
     auth: { jwtSecret, devSecret: jwtSecret === DEV_JWT_SECRET },
     tenants: {
@@ -271,6 +283,9 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   if (cfg.gateway.idleTimeoutS < 8)
     throw new Error('gateway.idleTimeoutS must be at least 8 (uWS granularity is 4 s)');
   positiveInt(cfg.gateway.maxBackpressureBytes, 'gateway.maxBackpressureBytes');
+  positiveInt(cfg.gateway.maxHttpBodyBytes, 'gateway.maxHttpBodyBytes');
+  positiveInt(cfg.gateway.maxHttpInflight, 'gateway.maxHttpInflight');
+  positiveInt(cfg.gateway.rateLimitTenants, 'gateway.rateLimitTenants');
   if (cfg.auth.jwtSecret.length < 32) throw new Error('auth.jwtSecret must be at least 32 characters');
   positiveInt(cfg.tenants.reloadDebounceMs, 'tenants.reloadDebounceMs');
   if (cfg.admin.token !== undefined && cfg.admin.token.length < 24)
@@ -388,6 +403,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
     nodeId: env['SB_NODE_ID'] || undefined,
     cluster: env['SB_CLUSTER'] || undefined,
     http: { host: env['SB_HOST'] || undefined, port: intFromEnv(env, 'SB_PORT') },
+    gateway: {
+      maxFrameBytes: intFromEnv(env, 'SB_MAX_FRAME_BYTES'),
+      idleTimeoutS: intFromEnv(env, 'SB_IDLE_TIMEOUT_S'),
+      maxBackpressureBytes: intFromEnv(env, 'SB_MAX_BACKPRESSURE_BYTES'),
+      maxHttpBodyBytes: intFromEnv(env, 'SB_HTTP_MAX_BODY_BYTES'),
+      maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
+      rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),
+    },
     auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined },
     tenants: {
       file: env['SB_TENANTS_FILE'] || undefined,

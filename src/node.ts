@@ -12,7 +12,7 @@ import { clusterNames } from './cluster/names.js';
 import { ShardOwnership } from './cluster/ownership.js';
 import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
-import { createAuthenticator } from './gateway/auth.js';
+import { buildKeySet, createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
 import { createEventPublisher } from './integration/events.js';
@@ -50,6 +50,12 @@ export async function startNode(
     file: config.tenants.file,
     debounceMs: config.tenants.reloadDebounceMs,
     log,
+  });
+  const auth = createAuthenticator(config.auth.jwtSecret);
+  // Token keys by kid come from the tenants file; a reload whose keys do not import is refused.
+  await tenants.use(async (next) => {
+    const keys = await buildKeySet(next);
+    return () => auth.setKeys(keys);
   });
   const transport = await connectTransport(
     config.nats.servers,
@@ -212,7 +218,7 @@ export async function startNode(
   try {
     gateway = await startGateway({
       config,
-      auth: createAuthenticator(config.auth.jwtSecret),
+      auth,
       tenants,
       dispatcher: dispatch,
       chat,

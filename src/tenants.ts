@@ -16,6 +16,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 
 export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
+/** The id of the settings every tenant the file does not list gets. */
+export const DEFAULTS_ID = '*';
 export const MAX_TENANTS = 10_000;
 export const MAX_API_KEYS_PER_TENANT = 64;
 export const MAX_ORIGINS_PER_TENANT = 256;
@@ -179,7 +181,7 @@ export type ApiKeyEntry = z.infer<typeof apiKeySchema>;
 
 /** The effective settings of one tenant (its entry merged over `defaults` over the built-ins). */
 export interface TenantSettings {
-  /** The tenant id asked for. */
+  /** The tenant's id; `*` for the defaults (a tenant the file does not list). */
   readonly id: string;
   /** Whether the file lists this tenant (otherwise these are the defaults). */
   readonly listed: boolean;
@@ -266,6 +268,8 @@ function buildSnapshot(
   jwks: { file: string; json: unknown }[],
 ): TenantsSnapshot {
   const defaults = mergeTenant(BUILTIN_TENANT_DEFAULTS, parsed.defaults);
+  // One shared object for every unlisted tenant: tenant() is on the per-frame path.
+  const unlisted: TenantSettings = Object.freeze({ ...defaults, id: DEFAULTS_ID, listed: false });
   const tenants = new Map<string, TenantSettings>();
   for (const [id, entry] of Object.entries(parsed.tenants ?? {})) {
     tenants.set(id, Object.freeze({ ...mergeTenant(defaults, entry), id, listed: true }));
@@ -296,7 +300,7 @@ function buildSnapshot(
     jwtKeys: Object.freeze(jwtKeys),
     jwks: Object.freeze(jwks),
     tenant(id: string): TenantSettings {
-      return tenants.get(id) ?? { ...defaults, id, listed: false };
+      return tenants.get(id) ?? unlisted;
     },
     tenantIds(): readonly string[] {
       return [...tenants.keys()];

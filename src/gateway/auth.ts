@@ -1,11 +1,28 @@
 /**
  * Token verification at upgrade and on HTTP requests, through jose (never hand-rolled).
- * Tokens are HS256 JWTs with `tenant`, `sub`, `role` and a required `exp`; `alg: none` and any
- * other algorithm are refused because only HS256 is accepted.
+ *
+ * Tokens are JWTs with `tenant`, `sub`, `role` and a required `exp`, signed HS256 or RS256. The key is
+ * chosen by the token's `kid` from the key set of the tenants file (`auth.keys`, `auth.jwksFiles`);
+ * a token without `kid` is checked against the deployment secret (SB_JWT_SECRET, HS256). Each key is
+ * bound to one algorithm: a token whose `alg` differs from its key's (`none`, HS512, or an HS256 token
+ * "signed" with an RS256 public key used as an HMAC secret) is refused.
  */
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { createSecretKey } from 'node:crypto';
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  type FlattenedJWSInput,
+  importSPKI,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+  errors as joseErrors,
+  jwtVerify,
+  type KeyObject,
+  SignJWT,
+} from 'jose';
 import { SwitchboardError } from '../protocol/errors.js';
 import { SUBJECT_TOKEN_PATTERN } from '../protocol/frames.js';
+import type { TenantsSnapshot } from '../tenants.js';
 
 export type TokenRole = 'visitor' | 'agent';
 
@@ -22,22 +39,94 @@ export interface Principal {
 export interface Authenticator {
   /** Resolves the principal; rejects SwitchboardError `unauthorized` or `token_expired`. */
   verify(token: string | undefined): Promise<Principal>;
-  /** Signs a token (dev-token command and tests). */
+  /** Signs an HS256 token with the deployment secret, no `kid` (dev-token command and tests). */
   sign(
     claims: { tenant: string; sub: string; role: TokenRole; roles?: readonly string[] },
     ttlSeconds: number,
   ): Promise<string>;
+  /** Replaces the `kid` key set (on a tenants-file reload; see buildKeySet). */
+  setKeys(keys: KeySet): void;
 }
 
-export function createAuthenticator(secret: string): Authenticator {
-  const key = new TextEncoder().encode(secret);
+type VerifyKey = CryptoKey | KeyObject | Uint8Array;
+type Resolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<VerifyKey>;
+
+/** Verification keys by `kid`, each bound to its algorithm, plus JWKS documents. Immutable. */
+export interface KeySet {
+  readonly byKid: ReadonlyMap<string, { alg: 'HS256' | 'RS256'; key: VerifyKey }>;
+  readonly jwks: readonly Resolver[];
+}
+
+export const EMPTY_KEY_SET: KeySet = Object.freeze({ byKid: new Map(), jwks: [] });
+const ALGORITHMS = ['HS256', 'RS256'];
+
+/** Imports the keys a tenants snapshot names; rejects (naming the kid or file) when one is unusable. */
+export async function buildKeySet(snapshot: TenantsSnapshot): Promise<KeySet> {
+  const byKid = new Map<string, { alg: 'HS256' | 'RS256'; key: VerifyKey }>();
+  for (const k of snapshot.jwtKeys) {
+    if (k.alg === 'HS256') {
+      byKid.set(k.kid, { alg: 'HS256', key: createSecretKey(Buffer.from(k.secret, 'utf8')) });
+      continue;
+    }
+    try {
+      // jose refuses RSA keys under 2048 bits for RS256.
+      byKid.set(k.kid, { alg: 'RS256', key: await importSPKI(k.publicKeyPem, 'RS256') });
+    } catch (err) {
+      throw new Error(`auth.keys kid '${k.kid}': not a usable RS256 public key: ${(err as Error).message}`);
+    }
+  }
+  const jwks: Resolver[] = [];
+  for (const { file, json } of snapshot.jwks) {
+    try {
+      const set = json as JSONWebKeySet;
+      for (const jwk of set.keys ?? []) {
+        if (jwk.kty !== 'RSA' || jwk.d !== undefined) throw new Error('only RSA public keys are accepted');
+        if (jwk.alg !== undefined && jwk.alg !== 'RS256') throw new Error(`key alg ${jwk.alg} is not RS256`);
+      }
+      jwks.push(createLocalJWKSet(set));
+    } catch (err) {
+      throw new Error(`auth.jwksFiles ${file}: ${(err as Error).message}`);
+    }
+  }
+  return Object.freeze({ byKid, jwks: Object.freeze(jwks) });
+}
+
+class NoKeyError extends Error {}
+
+export function createAuthenticator(secret: string, initialKeys: KeySet = EMPTY_KEY_SET): Authenticator {
+  const defaultKey = createSecretKey(Buffer.from(secret, 'utf8'));
+  let keys = initialKeys;
+
+  const resolveKey: Resolver = async (header, token) => {
+    if (header.kid === undefined) {
+      if (header.alg !== 'HS256') throw new NoKeyError('a token without kid must be HS256');
+      return defaultKey;
+    }
+    const k = keys.byKid.get(header.kid);
+    if (k) {
+      // The key decides the algorithm, never the token: this is what stops algorithm confusion.
+      if (k.alg !== header.alg) throw new NoKeyError(`kid ${header.kid} is an ${k.alg} key`);
+      return k.key;
+    }
+    for (const set of keys.jwks) {
+      try {
+        return await set(header, token);
+      } catch (err) {
+        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys)
+          continue;
+        throw err;
+      }
+    }
+    throw new NoKeyError(`no key with kid ${header.kid}`);
+  };
+
   return {
     async verify(token) {
       if (!token) throw new SwitchboardError('unauthorized', 'a bearer token is required');
       let payload: Record<string, unknown>;
       try {
-        ({ payload } = await jwtVerify(token, key, {
-          algorithms: ['HS256'],
+        ({ payload } = await jwtVerify(token, resolveKey, {
+          algorithms: ALGORITHMS,
           requiredClaims: ['exp', 'sub'],
         }));
       } catch (err) {
@@ -92,7 +181,10 @@ export function createAuthenticator(secret: string): Authenticator {
         .setSubject(claims.sub)
         .setIssuedAt()
         .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-        .sign(key);
+        .sign(defaultKey);
+    },
+    setKeys(next) {
+      keys = next;
     },
   };
 }

@@ -8,9 +8,13 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
   413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
   426: 'Upgrade Required',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
@@ -20,14 +24,80 @@ const STATUS_TEXT: Record<number, string> = {
 export interface TrackedResponse {
   readonly res: HttpResponse;
   aborted: boolean;
+  /** Called once if the client goes away (body readers release their buffers). */
+  onAbort: (() => void) | undefined;
+  /** Set when the answer must close the connection (a body left unread). */
+  closeAfter?: boolean;
 }
 
 export function track(res: HttpResponse): TrackedResponse {
-  const t: TrackedResponse = { res, aborted: false };
+  const t: TrackedResponse = { res, aborted: false, onAbort: undefined };
   res.onAborted(() => {
     t.aborted = true;
+    t.onAbort?.();
   });
   return t;
+}
+
+/** Whether the request declares a JSON body (`application/json`, any parameters). */
+export function isJsonContentType(req: HttpRequest): boolean {
+  const ct = req.getHeader('content-type');
+  return /^application\/json\s*(;|$)/i.test(ct);
+}
+
+/**
+ * Reads the request body, at most `maxBytes`, and parses it as JSON. MUST be called before the
+ * handler returns (uWS delivers data only to a handler registered synchronously). Rejects
+ * `payload_too_large` as soon as the body passes the cap (the rest is not buffered; the connection
+ * is closed after the answer, so the client stops sending), `invalid_field` for a body that is not
+ * JSON, and never settles when the client aborts (nothing can be answered then).
+ */
+export function readJsonBody(t: TrackedResponse, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let chunks: Buffer[] | undefined;
+    let first: Buffer | undefined;
+    let size = 0;
+    let done = false;
+    t.onAbort = () => {
+      done = true;
+      chunks = undefined;
+      first = undefined;
+    };
+    t.res.onData((ab, isLast) => {
+      if (done) return;
+      size += ab.byteLength;
+      if (size > maxBytes) {
+        done = true;
+        chunks = undefined;
+        first = undefined;
+        t.closeAfter = true;
+        reject(
+          new SwitchboardError('payload_too_large', `the request body is larger than ${maxBytes} bytes`),
+        );
+        return;
+      }
+      // The ArrayBuffer is only valid during this callback: copy it.
+      const copy = Buffer.from(new Uint8Array(ab));
+      if (first === undefined && chunks === undefined) first = copy;
+      else {
+        chunks ??= first ? [first] : [];
+        first = undefined;
+        chunks.push(copy);
+      }
+      if (!isLast) return;
+      done = true;
+      const body = first ?? Buffer.concat(chunks ?? []);
+      if (body.length === 0) {
+        reject(new SwitchboardError('invalid_field', 'a JSON request body is required'));
+        return;
+      }
+      try {
+        resolve(JSON.parse(body.toString('utf8')));
+      } catch {
+        reject(new SwitchboardError('invalid_field', 'the request body is not valid JSON'));
+      }
+    });
+  });
 }
 
 /** Percent-decodes a path segment; a malformed escape is `invalid_field`, never a thrown URIError. */
@@ -67,7 +137,7 @@ export function sendJson(
     t.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
     t.res.writeHeader('content-type', 'application/json');
     for (const [k, v] of Object.entries(headers)) t.res.writeHeader(k, v);
-    t.res.end(JSON.stringify(body));
+    t.res.end(JSON.stringify(body), t.closeAfter === true);
   });
 }
 

@@ -12,7 +12,7 @@ import type { NodeConfig } from '../config.js';
 import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
-import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import { BusyError, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import {
   AGENT_ONLY_FRAMES,
   CLOSE_CODES,
@@ -32,22 +32,33 @@ import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore } from '../store/types.js';
 import type { TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
+import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
 import type { Authenticator, Principal } from './auth.js';
-import { historyRoute } from './history-route.js';
 import {
   bearerToken,
-  guarded,
   sendError as sendHttpError,
   sendJson,
   sendText,
   type TrackedResponse,
   track,
 } from './http.js';
+import { checkOperator, credentialsOf } from './http-auth.js';
+import { type Bucket, BucketMap, newBucket, take } from './rate-limit.js';
+import { HTTP_ROUTES, type RouteKey, routeKey } from './routes.js';
 import { type SessionSocket, Sessions } from './sessions.js';
 
 const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
 export const HARD_FRAME_CAP_FACTOR = 4;
 export const TOKEN_SWEEP_INTERVAL_MS = 15_000;
+/** How long a client should wait when the HTTP in-flight bound is full. */
+export const HTTP_BUSY_RETRY_AFTER_MS = 100;
+
+/** Whether a browser Origin may open a socket for a tenant (`*` = any); compared case-insensitively. */
+export function originAllowed(allowed: readonly string[], origin: string): boolean {
+  const o = origin.toLowerCase();
+  for (const a of allowed) if (a === '*' || a.toLowerCase() === o) return true;
+  return false;
+}
 
 export interface GatewayDeps {
   config: Readonly<NodeConfig>;
@@ -81,6 +92,8 @@ interface SocketData extends SessionSocket {
   readonly expiresAt: number;
   /** Roles from the token's `roles` claim (agent actions). */
   readonly roles?: readonly string[];
+  /** This connection's frame rate-limit bucket. */
+  readonly bucket: Bucket;
   closed: boolean;
   /** An agent socket counted in the presence reports. */
   announced: boolean;
@@ -217,19 +230,34 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     };
   }
 
+  const tenantFrames = new BucketMap(config.gateway.rateLimitTenants);
+  const tenantHttp = new BucketMap(config.gateway.rateLimitTenants);
+
+  /** 0 when the frame may pass, else ms until it would (connection bucket first, then tenant's). */
+  function frameWait(data: SocketData, now: number): number {
+    const l = deps.tenants.tenant(data.tenant).rateLimits;
+    const wait = take(data.bucket, now, l.connectionFramesPerS, l.connectionBurst);
+    if (wait > 0) return wait;
+    return -tenantFrames.take(data.tenant, now, l.tenantFramesPerS, l.tenantBurst);
+  }
+
   function onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
     if (message.byteLength > config.gateway.maxFrameBytes) {
       ws.end(CLOSE_CODES.tooBig, `frame larger than ${config.gateway.maxFrameBytes} bytes`);
       return;
     }
-    if (Date.now() >= data.expiresAt) {
+    const now = Date.now();
+    if (now >= data.expiresAt) {
       ws.end(CLOSE_CODES.tokenExpired, 'token expired');
       return;
     }
+    // Every frame counts, well-formed or not; a refused frame is still decoded for its ref.
+    const wait = frameWait(data, now);
     let decoded: unknown;
     try {
       decoded = data.codec.decode(message, isBinary);
+      if (wait !== 0) throw rateLimited(wait);
       const frame = parseClientFrame(decoded, config.gateway.maxBodyChars);
       if (frame.type === 'ping') {
         send(data, frame.ref === undefined ? { type: 'pong' } : { type: 'pong', ref: frame.ref });
@@ -261,8 +289,17 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         (err) => sendError(data, err, ref),
       );
     } catch (err) {
-      sendError(data, err, frameRef(decoded));
+      sendError(data, wait !== 0 ? rateLimited(wait) : err, frameRef(decoded));
     }
+  }
+
+  /** A positive wait is the connection's limit, a negative one the tenant's. */
+  function rateLimited(wait: number): SwitchboardError {
+    const which = wait > 0 ? 'connection' : 'tenant (on this node)';
+    const ms = Math.abs(wait);
+    return new SwitchboardError('rate_limited', `${which} frame rate limit; retry after ${ms} ms`, {
+      retryAfterMs: ms,
+    });
   }
 
   function sendWelcome(data: SocketData): void {
@@ -325,6 +362,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       const key = req.getHeader('sec-websocket-key');
       const protocols = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      const origin = req.getHeader('origin');
       const token = bearerToken(req);
       const codec = negotiateSubprotocol(protocols);
       if (!codec) {
@@ -339,6 +377,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
             return;
           }
+          // Browsers always send Origin on a WebSocket upgrade; other clients need not, and are
+          // not subject to the cross-site attacks the allow-list exists for.
+          if (origin !== '' && !originAllowed(deps.tenants.tenant(p.tenant).origins, origin)) {
+            sendHttpError(
+              t,
+              new SwitchboardError('forbidden', `origin ${origin} is not allowed for this tenant`),
+            );
+            return;
+          }
           const userData: SocketData = {
             tenant: p.tenant,
             user: p.user,
@@ -346,11 +393,17 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             ...(p.roles ? { roles: p.roles } : {}),
             codec,
             expiresAt: p.expiresAt,
+            bucket: newBucket(deps.tenants.tenant(p.tenant).rateLimits.connectionBurst, Date.now()),
             closed: false,
             announced: false,
             ws: undefined,
           };
-          res.cork(() => res.upgrade(userData, key, codec.subprotocol, extensions, context));
+          // Not inside res.cork(): uWS's cork() can misread the socket's state after an asynchronous
+          // upgrade (the socket block is reallocated in place) and close the new WebSocket right after
+          // `open` — the "rare 1006 before welcome" (uNetworking/uWebSockets#1928, fixed upstream by
+          // #1929, not in our uWS build). Uncorked, the 101 is written at once; uWS may print a
+          // one-time cork warning.
+          res.upgrade(userData, key, codec.subprotocol, extensions, context);
         },
         (err) => sendHttpError(t, err),
       );
@@ -417,13 +470,74 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   wsRoute('/ws/visitor', 'visitor');
   wsRoute('/ws/agent', 'agent');
 
-  app.get(
-    '/healthz',
-    guarded((t) => sendJson(t, 200, { status: 'ok', node: config.nodeId })),
-  );
-  app.get(
-    '/readyz',
-    guarded((t) => {
+  // ---- HTTP ------------------------------------------------------------------------------------
+  let httpInflight = 0;
+  const api: ApiContext = {
+    auth: deps.auth,
+    tenants: deps.tenants,
+    store: deps.store,
+    limitHttp(tenant) {
+      const l = deps.tenants.tenant(tenant).rateLimits;
+      const wait = tenantHttp.take(tenant, Date.now(), l.httpRequestsPerS, l.httpBurst);
+      if (wait > 0) {
+        throw new SwitchboardError(
+          'rate_limited',
+          `tenant HTTP rate limit (on this node); retry after ${wait} ms`,
+          {
+            retryAfterMs: wait,
+          },
+        );
+      }
+    },
+  };
+
+  /** An /api/v1 route: bounded in-flight count (503 busy beyond), errors answered as JSON. */
+  function apiRoute(handler: ApiHandler): (res: uWS.HttpResponse, req: uWS.HttpRequest) => void {
+    return (res, req) => {
+      const t = track(res);
+      if (httpInflight >= config.gateway.maxHttpInflight) {
+        sendHttpError(
+          t,
+          new BusyError('HTTP requests in flight', config.gateway.maxHttpInflight, HTTP_BUSY_RETRY_AFTER_MS),
+        );
+        return;
+      }
+      httpInflight++;
+      let done: Promise<void>;
+      try {
+        done = handler(t, req);
+      } catch (err) {
+        httpInflight--;
+        sendHttpError(t, err);
+        return;
+      }
+      done.then(
+        () => {
+          httpInflight--;
+        },
+        (err) => {
+          httpInflight--;
+          sendHttpError(t, err);
+        },
+      );
+    };
+  }
+
+  /** A synchronous route with errors answered as JSON. */
+  function plainRoute(handler: (t: TrackedResponse, req: uWS.HttpRequest) => void) {
+    return (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+      const t = track(res);
+      try {
+        handler(t, req);
+      } catch (err) {
+        sendHttpError(t, err);
+      }
+    };
+  }
+
+  const handlers: Record<RouteKey, (res: uWS.HttpResponse, req: uWS.HttpRequest) => void> = {
+    'get /healthz': plainRoute((t) => sendJson(t, 200, { status: 'ok', node: config.nodeId })),
+    'get /readyz': plainRoute((t) => {
       const ok = deps.ready();
       const { members, shardsOwned, held } = deps.cluster();
       sendJson(t, ok ? 200 : 503, {
@@ -435,28 +549,23 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         leaseAgeMs: deps.leaseAgeMs(),
       });
     }),
-  );
-  // Operational view of shard placement (no secrets; the gateway binds to loopback by default).
-  app.get(
-    '/admin/shards',
-    guarded((t) => sendJson(t, 200, { node: config.nodeId, ...deps.cluster() })),
-  );
-  app.get(
-    '/metrics',
-    guarded((t) => {
+    'get /admin/shards': plainRoute((t, req) => {
+      checkOperator(credentialsOf(req), config.admin.token, deps.tenants);
+      sendJson(t, 200, { node: config.nodeId, ...deps.cluster() });
+    }),
+    'get /metrics': plainRoute((t, req) => {
+      checkOperator(credentialsOf(req), config.admin.token, deps.tenants);
       deps.metrics().then(
         (text) => sendText(t, 200, text, 'text/plain; version=0.0.4'),
         (err) => sendHttpError(t, err),
       );
     }),
-  );
-  app.get(
-    '/api/v1/conversations/:id/messages',
-    guarded((t, req: uWS.HttpRequest) => historyRoute(t, req, deps.auth, deps.store)),
-  );
+    'get /api/v1/conversations/:id/messages': apiRoute(historyHandler(api)),
+  };
+  for (const r of HTTP_ROUTES) app[r.method](r.path, handlers[routeKey(r)]);
   app.any(
     '/*',
-    guarded((t) => sendHttpError(t, new SwitchboardError('not_found', 'no such route'))),
+    plainRoute((t) => sendHttpError(t, new SwitchboardError('not_found', 'no such route'))),
   );
 
   return new Promise((resolve, reject) => {

@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   },
   conversation_closed: { http: 409, description: 'the conversation is closed; start a new one' },
   blocked: { http: 422, description: 'the message was refused by the content policy' },
+  rate_limited: {
+    http: 429,
+    description: 'a rate limit (connection, tenant, HTTP) was hit; retry after `retryAfterMs`',
+  },
   busy: { http: 503, description: 'a bounded queue is full; retry after `retryAfterMs`' },
   unavailable: { http: 503, description: 'the shard has no reachable owner right now; retry later' },
   timeout: { http: 504, description: 'the owner did not answer within the request deadline' },
@@ -34,7 +38,7 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 
 export interface SwitchboardErrorOptions {
   cause?: unknown;
-  /** For `busy` / `unavailable`: how long the client should wait before retrying, in ms. */
+  /** For `busy` / `unavailable` / `rate_limited`: how long the client should wait before retrying, in ms. */
   retryAfterMs?: number;
 }
 

@@ -9,7 +9,7 @@ import { createAuthenticator } from '../../src/gateway/auth.js';
 import { rendezvousOwner, SHARD_COUNT } from '../../src/routing/shard.js';
 import { type NatsClusterHandle, startNatsCluster } from '../../src/stack/nats-server.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
-import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
+import { ADMIN_HEADERS, randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
 import { assertHistoryKeepsAcks, readAll, SteadyLoad, sleep } from '../harness/load.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
@@ -41,7 +41,9 @@ interface View {
 
 async function view(node: BrokerProcess): Promise<View> {
   const ready = (await (await fetch(`${node.httpBase}/readyz`)).json()) as View;
-  const shards = (await (await fetch(`${node.httpBase}/admin/shards`)).json()) as View;
+  const shards = (await (
+    await fetch(`${node.httpBase}/admin/shards`, { headers: ADMIN_HEADERS })
+  ).json()) as View;
   return { ...ready, held: shards.held };
 }
 

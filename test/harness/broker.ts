@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { TEST_CASSANDRA, TEST_JWT_SECRET, TEST_NATS_URL } from './env.js';
+import { TEST_ADMIN_TOKEN, TEST_CASSANDRA, TEST_JWT_SECRET, TEST_NATS_URL } from './env.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -49,6 +49,7 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerProcess> {
       // One cluster per keyspace (one per test file): test files share the test NATS server.
       SB_CLUSTER: opts.keyspace,
       SB_JWT_SECRET: TEST_JWT_SECRET,
+      SB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       SB_LEASE_TTL_MS: '3000',
       SB_LOG_LEVEL: 'warn',
       ...opts.env,

@@ -3,7 +3,7 @@
  * on either subprotocol. Frames are buffered so a test can wait for the next frame that matches.
  */
 import { decode, encode } from '@msgpack/msgpack';
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 
 export type Sub = 'switchboard.v1.msgpack' | 'switchboard.v1.json';
 export type Frame = Record<string, unknown> & { type: string };
@@ -34,9 +34,10 @@ export function connectClient(
   url: string,
   token: string | undefined,
   sub: Sub | string[],
+  options?: ClientOptions,
 ): Promise<TestClient> {
   const full = token === undefined ? url : `${url}?token=${encodeURIComponent(token)}`;
-  const ws = new WebSocket(full, Array.isArray(sub) ? sub : [sub]);
+  const ws = new WebSocket(full, Array.isArray(sub) ? sub : [sub], options);
   const binary = ws.protocol === 'switchboard.v1.msgpack' || sub === 'switchboard.v1.msgpack';
   const frames: Frame[] = [];
   const waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
@@ -75,13 +76,21 @@ export function connectClient(
       });
       res.on('end', () => reject({ status: res.statusCode ?? 0, body } satisfies UpgradeRefused));
     });
+    let lastError: Error | undefined;
+    ws.on('error', (err) => {
+      lastError = err;
+    });
     ws.once('error', reject);
     ws.once('open', async () => {
       try {
         // A socket closed before `welcome` fails at once, with its close code, instead of timing out.
         const welcome = await Promise.race([
           next((f) => f.type === 'welcome'),
-          closed.then((c) => Promise.reject(new Error(`closed ${c.code} before welcome`))),
+          closed.then((c) =>
+            Promise.reject(
+              new Error(`closed ${c.code} before welcome${lastError ? ` (${lastError.message})` : ''}`),
+            ),
+          ),
         ]);
         resolve({
           ws,

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
-import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
+import { ADMIN_HEADERS, randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
 import {
   connectClient,
   type Frame,
@@ -408,7 +408,7 @@ describe('bad input', () => {
   });
 
   test('bad input - /metrics exposes mailbox and rejection figures', async () => {
-    const res = await fetch(`${a.httpBase}/metrics`);
+    const res = await fetch(`${a.httpBase}/metrics`, { headers: ADMIN_HEADERS });
     assert.equal(res.status, 200);
     const text = await res.text();
     for (const name of [

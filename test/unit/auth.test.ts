@@ -1,7 +1,11 @@
 import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
-import { createAuthenticator } from '../../src/gateway/auth.js';
+import { exportJWK, exportSPKI, generateKeyPair, type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
+import { buildKeySet, createAuthenticator } from '../../src/gateway/auth.js';
+import { loadTenantsFile } from '../../src/tenants.js';
 
 const SECRET = 'unit-test-secret-0123456789abcdef-xyz';
 const KEY = new TextEncoder().encode(SECRET);
@@ -101,4 +105,124 @@ test('auth - bad claims are unauthorized', async () => {
     ['sub too long', { tenant: 'acme', sub: 'v'.repeat(65), role: 'visitor' }],
   ];
   for (const [label, claims] of cases) await rejectsWith(await signRaw(claims), 'unauthorized', label);
+});
+
+// --- kid key set: RS256, rotation, JWKS, algorithm confusion ---------------------------------------
+
+async function keySetFrom(yamlText: string, files: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-auth-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'tenants.yaml'), yamlText);
+  try {
+    return await buildKeySet(await loadTenantsFile(join(dir, 'tenants.yaml')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rsa = await generateKeyPair('RS256', { extractable: true });
+const rsaPem = await exportSPKI(rsa.publicKey);
+const rsa2 = await generateKeyPair('RS256', { extractable: true });
+const jwk2 = { ...(await exportJWK(rsa2.publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
+const HS_A = 'a'.repeat(40);
+const HS_B = 'b'.repeat(40);
+const claims = { tenant: 'acme', sub: 'v1', role: 'visitor' };
+
+function signKid(alg: string, kid: string, key: Parameters<SignJWT['sign']>[0]) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg, kid })
+    .setExpirationTime(nowS() + 60)
+    .sign(key);
+}
+
+test('auth - RS256 tokens verify by kid (PEM and JWKS); HS keys by kid; unknown kid refused', async () => {
+  const keys = await keySetFrom(
+    [
+      'version: 1',
+      'auth:',
+      '  keys:',
+      `    - { kid: hs-a, alg: HS256, secret: ${HS_A} }`,
+      '    - { kid: rs-1, alg: RS256, publicKeyFile: rs-1.pem }',
+      '  jwksFiles: [idp.json]',
+      '',
+    ].join('\n'),
+    { 'rs-1.pem': rsaPem, 'idp.json': JSON.stringify({ keys: [jwk2] }) },
+  );
+  const a = createAuthenticator(SECRET, keys);
+  assert.equal((await a.verify(await signKid('RS256', 'rs-1', rsa.privateKey))).user, 'v1');
+  assert.equal((await a.verify(await signKid('RS256', 'idp-1', rsa2.privateKey))).user, 'v1');
+  assert.equal((await a.verify(await signKid('HS256', 'hs-a', new TextEncoder().encode(HS_A)))).user, 'v1');
+  // No kid: the deployment secret, as before.
+  assert.equal((await a.verify(await auth.sign(claims as never, 60))).tenant, 'acme');
+  const refuse = (t: string, label: string) => assert.rejects(a.verify(t), { code: 'unauthorized' }, label);
+  await refuse(await signKid('RS256', 'nope', rsa.privateKey), 'unknown kid');
+  await refuse(await signKid('RS256', 'rs-1', rsa2.privateKey), 'RS256 signed by another key');
+  await refuse(await signKid('RS256', 'idp-1', rsa.privateKey), 'JWKS kid, wrong private key');
+  // An RS256 token without kid cannot fall back to anything.
+  await refuse(
+    await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256' })
+      .setExpirationTime(nowS() + 60)
+      .sign(rsa.privateKey),
+    'RS256 without kid',
+  );
+});
+
+test('auth - algorithm confusion: an HS256 token keyed with the RS public key is refused', async () => {
+  const keys = await keySetFrom(
+    'version: 1\nauth:\n  keys:\n    - { kid: rs-1, alg: RS256, publicKeyFile: rs-1.pem }\n  jwksFiles: [idp.json]\n',
+    {
+      'rs-1.pem': rsaPem,
+      'idp.json': JSON.stringify({ keys: [jwk2] }),
+    },
+  );
+  const a = createAuthenticator(SECRET, keys);
+  const pemBytes = new TextEncoder().encode(rsaPem);
+  for (const kid of ['rs-1', 'idp-1']) {
+    await assert.rejects(a.verify(await signKid('HS256', kid, pemBytes)), { code: 'unauthorized' }, kid);
+  }
+  // …and with no kid, the PEM is not the deployment secret either.
+  await assert.rejects(a.verify(await signRaw(claims, { key: pemBytes })), { code: 'unauthorized' });
+  // alg none with a kid of a real key.
+  const none = new UnsecuredJWT(claims).setExpirationTime(nowS() + 60).encode();
+  const [, body] = none.split('.');
+  const header = Buffer.from(JSON.stringify({ alg: 'none', kid: 'rs-1' })).toString('base64url');
+  await assert.rejects(a.verify(`${header}.${body}.`), { code: 'unauthorized' }, 'none with kid');
+});
+
+test('auth - kid rotation: a reload that removes a kid ends its tokens; the new kid works', async () => {
+  const yaml = (kids: [string, string][]) =>
+    `version: 1\nauth:\n  keys:\n${kids.map(([k, s]) => `    - { kid: ${k}, alg: HS256, secret: ${s} }`).join('\n')}\n`;
+  const a = createAuthenticator(SECRET, await keySetFrom(yaml([['k-old', HS_A]])));
+  const oldToken = await signKid('HS256', 'k-old', new TextEncoder().encode(HS_A));
+  const newToken = await signKid('HS256', 'k-new', new TextEncoder().encode(HS_B));
+  assert.equal((await a.verify(oldToken)).user, 'v1');
+  await assert.rejects(a.verify(newToken), { code: 'unauthorized' });
+  a.setKeys(
+    await keySetFrom(
+      yaml([
+        ['k-old', HS_A],
+        ['k-new', HS_B],
+      ]),
+    ),
+  );
+  assert.equal((await a.verify(oldToken)).user, 'v1');
+  assert.equal((await a.verify(newToken)).user, 'v1');
+  a.setKeys(await keySetFrom(yaml([['k-new', HS_B]])));
+  await assert.rejects(a.verify(oldToken), { code: 'unauthorized' });
+  assert.equal((await a.verify(newToken)).user, 'v1');
+});
+
+test('auth - unusable key material is refused when the key set is built', async () => {
+  await assert.rejects(
+    keySetFrom('version: 1\nauth:\n  keys:\n    - { kid: r, alg: RS256, publicKeyFile: r.pem }\n', {
+      'r.pem': '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n',
+    }),
+    /kid 'r'/,
+  );
+  const priv = { ...(await exportJWK(rsa.privateKey)), kid: 'p' };
+  await assert.rejects(
+    keySetFrom('version: 1\nauth:\n  jwksFiles: [j.json]\n', { 'j.json': JSON.stringify({ keys: [priv] }) }),
+    /only RSA public keys/,
+  );
 });

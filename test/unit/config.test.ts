@@ -156,6 +156,31 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
   assert.equal(cfg.logLevel, 'debug');
 });
 
+test('configFromEnv - gateway limits, tenants file and admin token', () => {
+  const cfg = parseConfig(
+    configFromEnv({
+      SB_NODE_ID: 'n1',
+      SB_MAX_FRAME_BYTES: '1024',
+      SB_IDLE_TIMEOUT_S: '12',
+      SB_MAX_BACKPRESSURE_BYTES: '2048',
+      SB_HTTP_MAX_BODY_BYTES: '512',
+      SB_HTTP_MAX_INFLIGHT: '7',
+      SB_RATE_LIMIT_TENANTS: '9',
+      SB_TENANTS_FILE: '/etc/sb/tenants.yaml',
+      SB_TENANTS_RELOAD_DEBOUNCE_MS: '30',
+      SB_ADMIN_TOKEN: 'a-long-enough-admin-token-123',
+    }),
+  );
+  assert.equal(cfg.gateway.maxFrameBytes, 1024);
+  assert.equal(cfg.gateway.idleTimeoutS, 12);
+  assert.equal(cfg.gateway.maxBackpressureBytes, 2048);
+  assert.equal(cfg.gateway.maxHttpBodyBytes, 512);
+  assert.equal(cfg.gateway.maxHttpInflight, 7);
+  assert.equal(cfg.gateway.rateLimitTenants, 9);
+  assert.deepEqual(cfg.tenants, { file: '/etc/sb/tenants.yaml', reloadDebounceMs: 30 });
+  assert.equal(cfg.admin.token, 'a-long-enough-admin-token-123');
+});
+
 test('configFromEnv - an empty environment leaves every default', () => {
   const cfg = parseConfig({ ...configFromEnv({}), nodeId: 'n1' });
   assert.deepEqual(cfg, parseConfig({ nodeId: 'n1' }));

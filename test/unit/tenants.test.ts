@@ -100,7 +100,7 @@ test('tenants - listed tenants merge over defaults; unknown tenants get the defa
   assert.equal(acme.rateLimits.httpBurst, BUILTIN_TENANT_DEFAULTS.rateLimits.httpBurst);
   const other = s.tenant('nobody');
   assert.equal(other.listed, false);
-  assert.equal(other.id, 'nobody');
+  assert.equal(other.id, '*');
   assert.deepEqual(other.origins, ['https://default.example']);
   assert.equal(other.apiKeys.length, 0);
 
