@@ -9,11 +9,24 @@ export const HTTP_ROUTES = [
   { method: 'get', path: '/readyz', auth: 'none' },
   { method: 'get', path: '/metrics', auth: 'operator' },
   { method: 'get', path: '/admin/shards', auth: 'operator' },
+  { method: 'post', path: '/api/v1/conversations', auth: 'apiKey:api' },
+  { method: 'get', path: '/api/v1/conversations/:id', auth: 'apiKey:api' },
   { method: 'get', path: '/api/v1/conversations/:id/messages', auth: 'apiKey:api|token' },
+  { method: 'post', path: '/api/v1/conversations/:id/messages', auth: 'apiKey:api' },
+  { method: 'post', path: '/api/v1/conversations/:id/close', auth: 'apiKey:api' },
+  { method: 'post', path: '/api/v1/conversations/:id/transfer', auth: 'apiKey:api' },
+  { method: 'get', path: '/api/v1/visitors/:visitor/conversations', auth: 'apiKey:api' },
+  { method: 'get', path: '/api/v1/queue', auth: 'apiKey:admin' },
+  { method: 'put', path: '/api/v1/agents/:agent/status', auth: 'apiKey:admin' },
 ] as const satisfies readonly { method: 'get' | 'post' | 'put'; path: string; auth: string }[];
 
 export type HttpRoute = (typeof HTTP_ROUTES)[number];
-export type RouteKey = `${HttpRoute['method']} ${HttpRoute['path']}`;
+/** `"<method> <path>"` of each route (distributed over the union, not the cross product). */
+export type RouteKey = HttpRoute extends infer R
+  ? R extends { method: infer M extends string; path: infer P extends string }
+    ? `${M} ${P}`
+    : never
+  : never;
 
 export function routeKey(r: HttpRoute): RouteKey {
   return `${r.method} ${r.path}` as RouteKey;

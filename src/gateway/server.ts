@@ -35,6 +35,17 @@ import { authorizeRead } from './access.js';
 import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
 import type { Authenticator, Principal } from './auth.js';
 import {
+  agentStatusHandler,
+  type ChatRouteContext,
+  closeHandler,
+  conversationHandler,
+  createConversationHandler,
+  postMessageHandler,
+  queueHandler,
+  transferHandler,
+  visitorConversationsHandler,
+} from './chat-routes.js';
+import {
   bearerToken,
   sendError as sendHttpError,
   sendJson,
@@ -491,6 +502,13 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     },
   };
 
+  const chatApi: ChatRouteContext = {
+    ...api,
+    chat: deps.chat,
+    maxBodyBytes: config.gateway.maxHttpBodyBytes,
+    maxBodyChars: config.gateway.maxBodyChars,
+  };
+
   /** An /api/v1 route: bounded in-flight count (503 busy beyond), errors answered as JSON. */
   function apiRoute(handler: ApiHandler): (res: uWS.HttpResponse, req: uWS.HttpRequest) => void {
     return (res, req) => {
@@ -508,6 +526,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         done = handler(t, req);
       } catch (err) {
         httpInflight--;
+        // Refused before its body was read: do not leave the body to be parsed as the next request.
+        t.closeAfter = true;
         sendHttpError(t, err);
         return;
       }
@@ -560,7 +580,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         (err) => sendHttpError(t, err),
       );
     }),
+    'post /api/v1/conversations': apiRoute(createConversationHandler(chatApi)),
+    'get /api/v1/conversations/:id': apiRoute(conversationHandler(chatApi)),
     'get /api/v1/conversations/:id/messages': apiRoute(historyHandler(api)),
+    'post /api/v1/conversations/:id/messages': apiRoute(postMessageHandler(chatApi)),
+    'post /api/v1/conversations/:id/close': apiRoute(closeHandler(chatApi)),
+    'post /api/v1/conversations/:id/transfer': apiRoute(transferHandler(chatApi)),
+    'get /api/v1/visitors/:visitor/conversations': apiRoute(visitorConversationsHandler(chatApi)),
+    'get /api/v1/queue': apiRoute(queueHandler(chatApi)),
+    'put /api/v1/agents/:agent/status': apiRoute(agentStatusHandler(chatApi)),
   };
   for (const r of HTTP_ROUTES) app[r.method](r.path, handlers[routeKey(r)]);
   app.any(

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   unknown_type: { http: 400, description: 'the frame `type` is not one this endpoint accepts' },
   invalid_field: { http: 400, description: 'a field is missing, of the wrong type, or out of range' },
   payload_too_large: { http: 413, description: 'the frame or body exceeds the configured maximum size' },
+  unsupported_media_type: { http: 415, description: 'an HTTP request body that is not application/json' },
   unsupported_subprotocol: { http: 400, description: 'no supported WebSocket subprotocol was offered' },
   unauthorized: { http: 401, description: 'missing, malformed or badly signed token' },
   token_expired: { http: 401, description: 'the token has expired' },

@@ -12,7 +12,13 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
-import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+import {
+  ADMIN_HEADERS,
+  randomKeyspace,
+  TEST_ADMIN_TOKEN,
+  TEST_CASSANDRA,
+  TEST_JWT_SECRET,
+} from '../harness/env.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -74,6 +80,7 @@ before(async () => {
       SB_CASSANDRA: TEST_CASSANDRA,
       SB_KEYSPACE: randomKeyspace('sup'),
       SB_JWT_SECRET: TEST_JWT_SECRET,
+      SB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       SB_LEASE_TTL_MS: '3000',
       SB_LOG_LEVEL: 'info',
     },
@@ -142,7 +149,9 @@ describe('supervisor', () => {
   test('supervisor - /metrics answers for the whole node, whichever worker takes the scrape', async () => {
     for (let i = 0; i < 6; i++) {
       // A new connection per scrape, so the kernel may pick either worker.
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } });
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, {
+        headers: { connection: 'close', ...ADMIN_HEADERS },
+      });
       assert.equal(res.status, 200);
       const text = await res.text();
       for (const id of [w0, w1])
