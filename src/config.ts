@@ -50,7 +50,8 @@ export const DEFAULT_EVENT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_EVENTS_IN_FLIGHT = 64;
 export const DEFAULT_EVENTS_DEDUPE_WINDOW_MS = 10 * 60_000;
 export const DEFAULT_EVENTS_STREAM_MAX_MSGS = 1_000_000;
-export const DEFAULT_EVENTS_STREAM_MAX_BYTES = 1024 ** 3;
+/** 0 = no byte limit (bounded by messages × message size; a byte limit makes NATS reserve it up front). */
+export const DEFAULT_EVENTS_STREAM_MAX_BYTES = 0;
 export const DEFAULT_EVENTS_MAX_AGE_MS = 24 * 3600_000;
 export const DEFAULT_EVENTS_MAX_DELIVER = 5;
 export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 6;
@@ -319,7 +320,6 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     'eventsInFlight',
     'dedupeWindowMs',
     'streamMaxMsgs',
-    'streamMaxBytes',
     'streamMaxAgeMs',
     'eventsMaxDeliver',
     'webhookMaxAttempts',
@@ -334,6 +334,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   ] as const) {
     positiveInt(ig[k], `integration.${k}`);
   }
+  if (!Number.isInteger(ig.streamMaxBytes) || ig.streamMaxBytes < 0)
+    throw new Error('integration.streamMaxBytes must be a non-negative integer (0 = no byte limit)');
   if (ig.webhookMaxAttempts > 20) throw new Error('integration.webhookMaxAttempts must be at most 20');
   if (ig.webhookMaxBackoffMs < ig.webhookBackoffMs)
     throw new Error('integration.webhookMaxBackoffMs must be at least integration.webhookBackoffMs');

@@ -25,7 +25,14 @@ export interface StreamSpec {
   retention: 'workqueue' | 'limits';
   maxAgeMs: number;
   maxMsgs: number;
+  /**
+   * 0 = no byte limit. A positive limit makes nats-server reserve that much memory or disk for the
+   * stream up front (and refuse the stream when its reservations run out), so the default bounds by
+   * messages × message size instead.
+   */
   maxBytes: number;
+  /** Largest message the stream stores; a bigger publish is refused to the publisher. */
+  maxMsgSize: number;
   /** Messages with the same Nats-Msg-Id inside this window are stored once. */
   duplicateWindowMs: number;
   storage: 'file' | 'memory';
@@ -99,7 +106,8 @@ export function createJetStreamPort(nc: NatsConnection): JetStreamPort {
         retention: spec.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
         max_age: nanos(spec.maxAgeMs),
         max_msgs: spec.maxMsgs,
-        max_bytes: spec.maxBytes,
+        max_bytes: spec.maxBytes > 0 ? spec.maxBytes : -1,
+        max_msg_size: spec.maxMsgSize,
         duplicate_window: nanos(spec.duplicateWindowMs),
         storage: spec.storage === 'file' ? StorageType.File : StorageType.Memory,
         discard: DiscardPolicy.Old,

@@ -28,11 +28,14 @@ export interface ClusterNames {
   readonly outWildcard: string;
   /** Webhook dead letters: `sb.dlq.webhook.<tenant>`. */
   webhookDeadLetterSubject(tenant: string): string;
-  readonly webhookDeadLetterWildcard: string;
-  /** JetStream streams (names may not hold dots): business events in, events out, webhook dead letters. */
+  /** Business events whose rule action failed for good: `sb.dlq.events.<tenant>`. */
+  eventDeadLetterSubject(tenant: string): string;
+  /** Every dead letter (the dead-letter stream's subject filter). */
+  readonly deadLetterWildcard: string;
+  /** JetStream streams (names may not hold dots): business events in, events out, dead letters. */
   readonly bizEventsStream: string;
   readonly outStream: string;
-  readonly webhookDeadLetterStream: string;
+  readonly deadLetterStream: string;
 }
 
 export function clusterNames(cluster: string = DEFAULT_CLUSTER): ClusterNames {
@@ -52,9 +55,10 @@ export function clusterNames(cluster: string = DEFAULT_CLUSTER): ClusterNames {
     outSubject: (tenant: string, type: string) => `${root}.out.${tenant}.${type}`,
     outWildcard: `${root}.out.*.>`,
     webhookDeadLetterSubject: (tenant: string) => `${root}.dlq.webhook.${tenant}`,
-    webhookDeadLetterWildcard: `${root}.dlq.webhook.*`,
+    eventDeadLetterSubject: (tenant: string) => `${root}.dlq.events.${tenant}`,
+    deadLetterWildcard: `${root}.dlq.>`,
     bizEventsStream: `${root}_biz_events`,
     outStream: `${root}_out`,
-    webhookDeadLetterStream: `${root}_webhook_dlq`,
+    deadLetterStream: `${root}_dlq`,
   });
 }

@@ -54,6 +54,22 @@ export interface EventOutcome {
   refused?: string;
 }
 
+/** A business event whose rule action failed for good, on `sb.dlq.events.<tenant>` (stream `sb_dlq`). */
+export interface EventDeadLetter {
+  tenant: string;
+  eventId: string;
+  eventType: string;
+  rule: string;
+  /** Index of the failed action in the rule. */
+  action: number;
+  kind: PlannedAction['kind'];
+  reason: string;
+  deliveries: number;
+  failedAt: number;
+  /** The event payload as decoded. */
+  event: Record<string, unknown>;
+}
+
 export interface EventsInStats {
   handled: number;
   /** Events handed back to JetStream after a retryable failure (redelivered later). */
@@ -161,7 +177,25 @@ export class BizEventsConsumer {
           this.counters.failedActions++;
           this.log.warn(
             { tenant, type, id, rule: plan.rule, action: i, reason: outcome.reason },
-            'rule action failed',
+            'rule action failed; dead-lettered',
+          );
+          const letter: EventDeadLetter = {
+            tenant,
+            eventId: id,
+            eventType: type,
+            rule: plan.rule,
+            action: i,
+            kind: action.kind,
+            reason: outcome.reason,
+            deliveries: m.deliveryCount,
+            failedAt: Date.now(),
+            event: data,
+          };
+          // Throws when NATS cannot store it: the consumer naks the event, which is then tried again.
+          await this.js.publish(
+            this.names.eventDeadLetterSubject(tenant),
+            new TextEncoder().encode(JSON.stringify(letter)),
+            `${id}:${i}`,
           );
         }
       }

@@ -4,7 +4,7 @@
  * each stored event to one member at a time, which POSTs it to each of the tenant's endpoints that want
  * its type: signed (src/integration/signature.ts), retried with exponential backoff and jitter up to a
  * bounded number of attempts, behind a circuit breaker per endpoint, and finally recorded as a dead letter
- * on `sb.dlq.webhook.<tenant>` (stream `sb_webhook_dlq`) when every attempt failed. The event is
+ * on `sb.dlq.webhook.<tenant>` (stream `sb_dlq`) when every attempt failed. The event is
  * acknowledged only when each endpoint has it or has a dead letter, so a member that dies mid-way leaves
  * the event to be delivered again by another (at-least-once: receivers de-duplicate on the event id).
  */

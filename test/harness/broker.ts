@@ -52,6 +52,10 @@ export async function startBroker(opts: BrokerOptions): Promise<BrokerProcess> {
       SB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       SB_LEASE_TTL_MS: '3000',
       SB_LOG_LEVEL: 'warn',
+      // Every test cluster creates its own integration streams on the shared test NATS: keep them in
+      // memory (gone when the server stops) and small; no byte limit, which NATS would reserve up front.
+      SB_INTEGRATION_STORAGE: 'memory',
+      SB_INTEGRATION_STREAM_MAX_MSGS: '100000',
       ...opts.env,
     },
   });
@@ -135,6 +139,7 @@ export async function startInProcessNode(opts: {
     membership: { leaseTtlMs: 3000 },
     ...(opts.chat ? { chat: opts.chat } : {}),
     logLevel: 'warn',
+    integration: { storage: 'memory', streamMaxMsgs: 100_000 },
   });
   const node = await startNode(config, createLogger(config));
   return {

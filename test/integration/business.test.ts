@@ -171,9 +171,13 @@ test('business - an event opens a conversation with a card; the agent who gets i
   const card = (history.items as Frame[])[0];
   assert.equal(card?.role, 'system');
   assert.deepEqual(card?.card, { kind: 'order', title: 'Order A-1001 shipped', fields: { carrier: 'DHL' } });
-  // An agent can ask again; the answer comes from the cache for the kind that answered.
+  // An agent can ask again. The cache is per member (the push may have come from the other node), so
+  // ask twice: the second answer comes from this node's cache for the kind that answered.
   bob.send({ type: 'context', conv, ref: 'c1' });
-  const again = await bob.next((f) => f.type === 'context' && f.ref === 'c1', 15_000);
+  const first = await bob.next((f) => f.type === 'context' && f.ref === 'c1', 15_000);
+  assert.ok('orders' in (first.items as object));
+  bob.send({ type: 'context', conv, ref: 'c2' });
+  const again = await bob.next((f) => f.type === 'context' && f.ref === 'c2', 15_000);
   assert.deepEqual(again.cached, ['orders']);
 });
 

@@ -16,6 +16,7 @@ import { AgentActions } from '../../src/integration/actions.js';
 import type { ChatPort, ConversationRef } from '../../src/integration/chat-port.js';
 import {
   BizEventsConsumer,
+  type EventDeadLetter,
   type EventOutcome,
   type EventsInOptions,
 } from '../../src/integration/events-in.js';
@@ -72,12 +73,12 @@ class MemoryChat implements ChatPort {
     req: { from: string; cmid: string; body: string; card?: Card },
   ) {
     this.postCalls++;
+    if (!this.convs.has(`${tenant}/${conv}`))
+      throw Object.assign(new Error('no such conversation'), { code: 'not_found' });
     if (this.failNext > 0) {
       this.failNext--;
       throw Object.assign(new Error('mailbox full'), { code: 'busy', retryAfterMs: 10 });
     }
-    if (!this.convs.has(`${tenant}/${conv}`))
-      throw Object.assign(new Error('no such conversation'), { code: 'not_found' });
     const key = `${tenant}/${conv}/${req.from}/${req.cmid}`;
     if (this.cmids.has(key)) return;
     this.cmids.add(key);
@@ -132,7 +133,8 @@ before(async () => {
   await ensureIntegrationStreams(t.jetstream(), names, {
     dedupeWindowMs: 60_000,
     streamMaxMsgs: 10_000,
-    streamMaxBytes: 16 * 1024 * 1024,
+    streamMaxBytes: 0,
+    eventMaxBytes: 64 * 1024,
     streamMaxAgeMs: 600_000,
     storage: 'memory',
   });
@@ -388,6 +390,57 @@ test('events in - a busy conversation: retried, then the event is redelivered un
     assert.equal(c.stats().redelivered, 1);
     assert.equal(chat.messages.filter((m) => m.conv === 'busy-1').length, 1);
   } finally {
+    await c.stop();
+  }
+});
+
+test('events in - an action that keeps failing is bounded: retries, redeliveries, then a dead letter', async () => {
+  const chat = new MemoryChat();
+  await chat.createConversation('acme', { visitor: 'alice', conv: 'dead-1' });
+  chat.failNext = 1000; // busy for ever
+  const outcomes: EventOutcome[] = [];
+  const c = consumer(chat, outcomes);
+  await c.start();
+  const letters: EventDeadLetter[] = [];
+  const dlq = await t.jetstream().consume(
+    {
+      stream: names.deadLetterStream,
+      durable: 'test-events-dlq',
+      filterSubject: names.eventDeadLetterSubject('acme'),
+      ackWaitMs: 5000,
+      maxDeliver: 1,
+      maxAckPending: 100,
+    },
+    { maxInFlight: 10, retryDelayMs: 100 },
+    async (m) => {
+      letters.push(JSON.parse(new TextDecoder().decode(m.data)) as EventDeadLetter);
+      m.ack();
+    },
+  );
+  try {
+    const js = t.jetstream();
+    const publish = (conv: string, id: string) =>
+      js.publish(
+        names.bizEventSubject('acme', 'refund.approved'),
+        new TextEncoder().encode(JSON.stringify({ conv, refund: { id } })),
+        `e-${id}`,
+      );
+    await publish('dead-1', 'busy');
+    await publish('no-such-conv', 'missing'); // not_found: final at once
+    await until('two dead letters', () => letters.length >= 2, 20_000);
+    const busy = letters.find((l) => l.eventId === 'e-busy');
+    // 3 attempts per delivery (retry 2) x opts.maxDeliver (3) deliveries, then given up.
+    assert.equal(busy?.deliveries, opts.maxDeliver);
+    assert.equal(chat.postCalls - 1, 3 * opts.maxDeliver, 'every try counted (plus the missing one)');
+    assert.match(busy?.reason ?? '', /^busy:/);
+    assert.equal(busy?.rule, 'refund');
+    assert.deepEqual(busy?.event, { conv: 'dead-1', refund: { id: 'busy' } });
+    const missing = letters.find((l) => l.eventId === 'e-missing');
+    assert.equal(missing?.deliveries, 1, 'a final error is not redelivered');
+    assert.match(missing?.reason ?? '', /^not_found:/);
+    assert.equal(c.stats().redelivered, opts.maxDeliver - 1);
+  } finally {
+    await dlq.stop();
     await c.stop();
   }
 });

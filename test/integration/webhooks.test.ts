@@ -20,7 +20,8 @@ const names = clusterNames(randomKeyspace('wh'));
 const bounds: StreamBounds = {
   dedupeWindowMs: 60_000,
   streamMaxMsgs: 10_000,
-  streamMaxBytes: 16 * 1024 * 1024,
+  streamMaxBytes: 0,
+  eventMaxBytes: 64 * 1024,
   streamMaxAgeMs: 600_000,
   storage: 'memory',
 };
@@ -99,7 +100,7 @@ async function deadLetters(tenant: string, count: number): Promise<DeadLetter[]>
   const out: DeadLetter[] = [];
   const c = await t.jetstream().consume(
     {
-      stream: names.webhookDeadLetterStream,
+      stream: names.deadLetterStream,
       durable: `test-dlq-${tenant}`,
       filterSubject: names.webhookDeadLetterSubject(tenant),
       ackWaitMs: 5000,
