@@ -22,6 +22,7 @@ export interface MetricSources {
   writer(): { pending: number; inFlight: number; retries?: number; failed?: number };
   pool(): { buffered: number; queuedBatches: number; completed: number; tasks?: number; rejected?: number };
   dispatcher(): { retries: number; unavailable: number };
+  cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
   sockets(): number;
   heldShards(): number;
   members(): number;
@@ -114,6 +115,21 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     'switchboard_pool_queued_batches',
     'Worker-pool batches waiting for a worker',
     () => src.pool().queuedBatches,
+  );
+  gauge(
+    'switchboard_history_cache_hits_total',
+    'History reads answered by the cache',
+    () => src.cache?.().hits ?? 0,
+  );
+  gauge(
+    'switchboard_history_cache_misses_total',
+    'History reads that went to Cassandra',
+    () => src.cache?.().misses ?? 0,
+  );
+  gauge(
+    'switchboard_history_cache_bytes',
+    'Estimated bytes held by the history cache',
+    () => src.cache?.().bytes ?? 0,
   );
   gauge('switchboard_pool_texts_total', 'Inputs answered by the worker pool', () => src.pool().completed);
   gauge(

@@ -25,8 +25,10 @@ import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toMessageItem } from './protocol/frames.js';
 import { Dispatcher } from './routing/dispatcher.js';
+import { shardOf } from './routing/shard.js';
 import { ShardRouters } from './routing/shard-routers.js';
 import { plainEncoder, poolEncoder } from './store/body-codec.js';
+import { CachedHistoryStore } from './store/cache.js';
 import { openCassandraStore } from './store/cassandra-store.js';
 import type { MessageRow } from './store/types.js';
 import { TenantRegistry } from './tenants.js';
@@ -65,7 +67,7 @@ export async function startNode(
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
   const pool = createTextPool(config.pool);
-  const store = await withClusterLock(
+  const cassandraStore = await withClusterLock(
     transport,
     `migrate-${config.cassandra.keyspace}`,
     () =>
@@ -104,7 +106,17 @@ export async function startNode(
     const bytes = msgpackEncode(frame);
     for (const user of users) transport.publish(names.userSubject(tenant, user), bytes);
   };
-  const chatStore = store.chatStore();
+  const chatStore = cassandraStore.chatStore();
+  // Filled in below; the routers ask it before and after every write (the fence), the cache before
+  // it trusts an entry.
+  let ownership: ShardOwnership | undefined;
+  // Conversation records and recent tails of the conversations this member owns (src/store/cache.ts).
+  const store = new CachedHistoryStore(cassandraStore, {
+    maxBytes: config.storage.cacheMaxBytes,
+    tailMessages: config.storage.cacheTailMessages,
+    shardOf,
+    holds: (shard) => ownership?.holds(shard) ?? false,
+  });
   // Message bodies leave the broker as agents see them: PII masking plugs in here (see
   // agentViewOfBody in src/integration/events.ts); none is configured yet.
   const events = createEventPublisher(transport, names, undefined, (err, e) =>
@@ -147,8 +159,6 @@ export async function startNode(
     },
     warn,
   });
-  // Filled in below; the routers ask it before and after every write (the fence).
-  let ownership: ShardOwnership | undefined;
   const routers = new ShardRouters(
     {
       shardMailboxCapacity: config.routing.shardMailboxCapacity,
@@ -180,6 +190,8 @@ export async function startNode(
     names.shardsBucket,
   );
   dispatch.attach(ownership);
+  // A shard released, fenced or (re)taken: its cached conversations may be written by another member.
+  ownership.onEvent((e) => store.dropShard(e.shard));
   await ownership.start();
 
   // Business systems: events in, webhooks, context, actions (src/integration/, docs/INTEGRATION.md).
@@ -207,7 +219,8 @@ export async function startNode(
   const metrics = createMetrics(config.nodeId, {
     integration: () => integration.stats(),
     routers: () => routers.stats(),
-    writer: () => store.stats(),
+    writer: () => cassandraStore.stats(),
+    cache: () => store.stats(),
     pool: () => pool.stats(),
     dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
