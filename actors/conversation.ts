@@ -35,6 +35,8 @@ export interface SendMessage {
   body: string;
   /** The content policy flagged the text for review: stored and shown to the agent with the message. */
   review?: boolean;
+  /** The body with PII masked, as agents see it (computed by the gateway on the pool; not stored). */
+  agentBody?: string;
 }
 
 /** A system or bot message (business systems, bots): any open conversation, no participant check. */
@@ -174,7 +176,7 @@ export interface ConversationContext {
   fence(): number;
   newId(): string;
   /** Fans a stored message out to users (fire and forget; delivery gaps are healed by sync). */
-  deliver(row: MessageRow, users: readonly string[]): void;
+  deliver(row: MessageRow, users: readonly string[], visitor?: string): void;
   /** Pushes a server frame (assigned, closed, read, typing...) to users' sockets; fire and forget. */
   notify(tenant: string, users: readonly string[], frame: Record<string, unknown>): void;
   /** Publishes a conversation event for business systems (sb.out.<tenant>.<type>). */
@@ -353,6 +355,7 @@ async function append(
     body: string;
     card?: Card;
     review?: boolean;
+    agentBody?: string;
   },
   ctx: ConversationContext,
 ): Promise<Ack> {
@@ -370,6 +373,7 @@ async function append(
   };
   if (msg.card !== undefined) row.card = msg.card;
   if (msg.review === true) row.review = true;
+  if (msg.agentBody !== undefined) row.agentBody = msg.agentBody;
   await ctx.store.append(row);
   // Ownership may have lapsed during the write (a pause, a partition): then no ack. The row may
   // be stored; a retry with the same cmid finds it, or the new owner's newer write replaces it.
@@ -390,7 +394,8 @@ async function append(
     state.cache.push(row);
     if (state.cache.length > state.cacheLimit) state.cache.shift();
   }
-  if (state.record) ctx.deliver(row, participantsOf(state.record));
+  // The visitor is named so it gets the body as written; every other user gets the agents' view.
+  if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
   event(ctx, state, 'message', row.ts, {
     seq: row.seq,
     msgId: row.id,

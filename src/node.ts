@@ -12,6 +12,8 @@ import { clusterNames } from './cluster/names.js';
 import { ShardOwnership } from './cluster/ownership.js';
 import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
+import { ContentPolicies } from './content/policies.js';
+import { agentBodies } from './content/screen.js';
 import { buildKeySet, createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
@@ -23,7 +25,7 @@ import { createMetrics } from './metrics.js';
 import { workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
-import { type MsgFrame, toMessageItem } from './protocol/frames.js';
+import { type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
 import { Dispatcher } from './routing/dispatcher.js';
 import { shardOf } from './routing/shard.js';
 import { ShardRouters } from './routing/shard-routers.js';
@@ -67,6 +69,7 @@ export async function startNode(
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
   const pool = createTextPool(config.pool);
+  const content = new ContentPolicies(tenants, { log });
   const cassandraStore = await withClusterLock(
     transport,
     `migrate-${config.cassandra.keyspace}`,
@@ -89,6 +92,8 @@ export async function startNode(
         {
           // Bodies are compressed on the pool, micro-batched across every row being written.
           encoder: config.storage.compress ? poolEncoder(pool) : plainEncoder,
+          // Each message row's TTL: the tenant's retention (tenants file, hot-reloaded); 0 = kept.
+          retentionS: (tenant) => tenants.tenant(tenant).retention.days * 86_400,
         },
       ),
     { bucket: names.locksBucket },
@@ -97,10 +102,28 @@ export async function startNode(
     throw err;
   });
 
-  const deliver = (row: MessageRow, users: readonly string[]): void => {
-    const frame: MsgFrame = { type: 'msg', ...toMessageItem(row) };
-    const bytes = msgpackEncode(frame);
-    for (const user of users) transport.publish(names.userSubject(row.tenant, user), bytes);
+  // The visitor gets the body as written; agents get it with PII masked (computed at send on the
+  // pool: row.agentBody; system and bot posts are masked here first) and the review flag.
+  const deliver = (row: MessageRow, users: readonly string[], visitor?: string): void => {
+    const agents = users.filter((user) => user !== visitor);
+    if (visitor !== undefined && agents.length < users.length) {
+      transport.publish(
+        names.userSubject(row.tenant, visitor),
+        msgpackEncode({ type: 'msg', ...toMessageItem(row) }),
+      );
+    }
+    if (agents.length === 0) return;
+    const toAgents = (body: string): void => {
+      const bytes = msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame);
+      for (const user of agents) transport.publish(names.userSubject(row.tenant, user), bytes);
+    };
+    if (row.agentBody !== undefined) toAgents(row.agentBody);
+    else
+      agentBodies(pool, [row]).then(
+        ([body]) => toAgents(body ?? ''),
+        (err: unknown) =>
+          log.warn({ err, conv: row.conv, seq: row.seq }, 'PII masking failed; agents sync it later'),
+      );
   };
   const notify = (tenant: string, users: readonly string[], frame: Record<string, unknown>): void => {
     const bytes = msgpackEncode(frame);
@@ -117,10 +140,12 @@ export async function startNode(
     shardOf,
     holds: (shard) => ownership?.holds(shard) ?? false,
   });
-  // Message bodies leave the broker as agents see them: PII masking plugs in here (see
-  // agentViewOfBody in src/integration/events.ts); none is configured yet.
-  const events = createEventPublisher(transport, names, undefined, (err, e) =>
-    log.warn({ err, event: e.id }, 'event masking failed; event dropped'),
+  // Message bodies leave the broker as agents see them: PII masked on the pool (agentViewOfBody).
+  const events = createEventPublisher(
+    transport,
+    names,
+    (body) => pool.pii(body).then((r) => r.text),
+    (err, e) => log.warn({ err, event: e.id }, 'event masking failed; event dropped'),
   );
   // The dispatcher is built after the routers that host the actors; actors reach it late-bound.
   let dispatcher: Dispatcher | undefined;
@@ -203,7 +228,7 @@ export async function startNode(
       names,
       source: tenantIntegrationSource(tenants),
       chat,
-      audit: store,
+      audit: cassandraStore,
       push: (tenant, user, frame) => notify(tenant, [user], frame),
       log,
     });
@@ -231,6 +256,7 @@ export async function startNode(
   try {
     gateway = await startGateway({
       config,
+      content,
       auth,
       tenants,
       dispatcher: dispatch,
@@ -255,6 +281,7 @@ export async function startNode(
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close()]);
     tenants.close();
+    content.close();
     nodeMetrics.close();
     throw err;
   }
@@ -278,6 +305,7 @@ export async function startNode(
         await membership.stop();
         await transport.close();
         tenants.close();
+        content.close();
         nodeMetrics.close();
         log.info('node stopped');
       })();

@@ -129,6 +129,29 @@ export const TENANT_SECTIONS = {
   apiKeys: z.array(apiKeySchema).max(MAX_API_KEYS_PER_TENANT),
   rateLimits: rateLimitsSchema,
   integration: integrationSchema,
+  /**
+   * Sensitive words and what to do on a hit (src/content/policies.ts): `mask` replaces the word with
+   * `*`, `block` refuses the message (error `blocked`, audited), `review` delivers it flagged to the
+   * agent. Words inline and/or one per line in `wordsFile` (relative to this file; reloaded on change).
+   * Without a policy the built-in word list is masked.
+   */
+  contentPolicy: z.strictObject({
+    rules: z
+      .array(
+        z
+          .strictObject({
+            action: z.enum(['mask', 'block', 'review']),
+            words: z.array(z.string().min(1).max(64)).max(50_000).optional(),
+            wordsFile: z.string().min(1).optional(),
+          })
+          .refine((r) => r.words !== undefined || r.wordsFile !== undefined, {
+            message: 'give words, wordsFile or both',
+          }),
+      )
+      .max(32),
+  }),
+  /** How long messages are kept: `days` (1-7300) is each message row's TTL; 0 keeps them for ever. */
+  retention: z.strictObject({ days: z.number().int().min(0).max(7300) }),
 };
 
 const tenantSchema = z.strictObject({
@@ -136,6 +159,8 @@ const tenantSchema = z.strictObject({
   apiKeys: TENANT_SECTIONS.apiKeys.optional(),
   rateLimits: TENANT_SECTIONS.rateLimits.optional(),
   integration: TENANT_SECTIONS.integration.optional(),
+  contentPolicy: TENANT_SECTIONS.contentPolicy.optional(),
+  retention: TENANT_SECTIONS.retention.optional(),
 });
 
 const hsKeySchema = z
@@ -189,7 +214,12 @@ export interface TenantSettings {
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly rateLimits: Readonly<RateLimits>;
   readonly integration: Readonly<IntegrationSection>;
+  /** undefined: the built-in word list is masked. */
+  readonly contentPolicy?: Readonly<ContentPolicySpec>;
+  readonly retention: Readonly<{ days: number }>;
 }
+
+export type ContentPolicySpec = z.infer<typeof TENANT_SECTIONS.contentPolicy>;
 
 export const BUILTIN_TENANT_DEFAULTS: Omit<TenantSettings, 'id' | 'listed'> = Object.freeze({
   // No file, no restriction: a development setup serves any browser page. The example file narrows it.
@@ -205,6 +235,7 @@ export const BUILTIN_TENANT_DEFAULTS: Omit<TenantSettings, 'id' | 'listed'> = Ob
   }),
   // No rules, webhooks, context kinds or actions unless the file configures them.
   integration: Object.freeze({}),
+  retention: Object.freeze({ days: 0 }),
 });
 
 export type JwtKeySpec =

@@ -47,7 +47,7 @@ export interface HostingDeps {
   newId(): string;
   /** Late-bound: the dispatcher is built after the routers that host these behaviours. */
   actors: ActorAsker;
-  deliver(row: MessageRow, users: readonly string[]): void;
+  deliver(row: MessageRow, users: readonly string[], visitor?: string): void;
   notify(tenant: string, users: readonly string[], frame: Record<string, unknown>): void;
   events: EventPublisher;
   limits: {

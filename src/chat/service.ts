@@ -150,6 +150,8 @@ export class ChatService implements ChatApi {
     sender: { user: string; role: ParticipantRole },
     cmid: string,
     body: string,
+    /** From the content screen: the review flag and the body as agents see it (PII masked). */
+    screened: { review?: boolean; agentBody?: string } = {},
   ): Promise<Ack> {
     const ack = await this.conv<Ack>(tenant, conv, {
       type: 'send',
@@ -157,6 +159,8 @@ export class ChatService implements ChatApi {
       role: sender.role,
       cmid,
       body,
+      ...(screened.review === true ? { review: true } : {}),
+      ...(screened.agentBody !== undefined ? { agentBody: screened.agentBody } : {}),
     });
     const { created, queued, ...plain } = ack;
     if (created) {

@@ -6,7 +6,7 @@
 import type { HttpRequest } from 'uWebSockets.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN, toMessageItem } from '../protocol/frames.js';
-import type { HistoryStore } from '../store/types.js';
+import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ApiKeyScope, TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
 import type { Authenticator } from './auth.js';
@@ -23,6 +23,8 @@ export interface ApiContext {
   store: HistoryStore;
   /** Takes one HTTP request token of the tenant; throws `rate_limited` when there is none. */
   limitHttp(tenant: string): void;
+  /** How a token holder sees rows (agents: PII masked, review flags); default: as stored. */
+  viewOf?(reader: { role: string }, rows: MessageRow[]): Promise<unknown[]>;
 }
 
 export type ApiHandler = (t: TrackedResponse, req: HttpRequest) => Promise<void>;
@@ -81,6 +83,10 @@ export function historyHandler(ctx: ApiContext): ApiHandler {
       throw new SwitchboardError('not_found', `no conversation '${conv}'`);
     }
     const page = await ctx.store.page(tenant, conv, before, limit);
-    sendJson(t, 200, { items: page.items.map(toMessageItem), next: page.next });
+    const items =
+      c.kind === 'token' && ctx.viewOf
+        ? await ctx.viewOf(c.principal, page.items)
+        : page.items.map(toMessageItem);
+    sendJson(t, 200, { items, next: page.next });
   };
 }

@@ -34,6 +34,31 @@ export interface Principal {
   roles?: readonly string[];
   /** Expiry, epoch ms. */
   expiresAt: number;
+  /** Permissions from the token's `perms` claim, e.g. `pii.reveal` (docs/PROTOCOL.md). */
+  perms?: readonly string[];
+}
+
+/** The permission that lets an agent reveal one masked PII value (`reveal` frame; every use audited). */
+export const PII_REVEAL_PERMISSION = 'pii.reveal';
+
+/** The `perms` claim: at most this many names, each a short dotted word. */
+const MAX_PERMS = 32;
+const PERM_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+/** Checks the optional `perms` claim; throws `unauthorized` when it is malformed. */
+export function parsePerms(value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (
+    !Array.isArray(value) ||
+    value.length > MAX_PERMS ||
+    !value.every((p) => typeof p === 'string' && PERM_PATTERN.test(p))
+  ) {
+    throw new SwitchboardError(
+      'unauthorized',
+      `token claim perms must be an array of at most ${MAX_PERMS} names`,
+    );
+  }
+  return Object.freeze([...value]);
 }
 
 export interface Authenticator {
@@ -41,7 +66,13 @@ export interface Authenticator {
   verify(token: string | undefined): Promise<Principal>;
   /** Signs an HS256 token with the deployment secret, no `kid` (dev-token command and tests). */
   sign(
-    claims: { tenant: string; sub: string; role: TokenRole; roles?: readonly string[] },
+    claims: {
+      tenant: string;
+      sub: string;
+      role: TokenRole;
+      roles?: readonly string[];
+      perms?: readonly string[];
+    },
     ttlSeconds: number,
   ): Promise<string>;
   /** Replaces the `kid` key set (on a tenants-file reload; see buildKeySet). */
@@ -163,12 +194,14 @@ export function createAuthenticator(secret: string, initialKeys: KeySet = EMPTY_
           'token claim roles must be a list of at most 16 role names',
         );
       }
+      const perms = parsePerms(payload['perms']);
       return {
         tenant,
         user: sub,
         role,
         ...(roles === undefined ? {} : { roles: roles as string[] }),
         expiresAt: (exp as number) * 1000,
+        ...(perms.length > 0 ? { perms } : {}),
       };
     },
     async sign(claims, ttlSeconds) {
@@ -176,6 +209,7 @@ export function createAuthenticator(secret: string, initialKeys: KeySet = EMPTY_
         tenant: claims.tenant,
         role: claims.role,
         ...(claims.roles ? { roles: [...claims.roles] } : {}),
+        ...(claims.perms ? { perms: [...claims.perms] } : {}),
       })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.sub)

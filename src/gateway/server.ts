@@ -9,6 +9,9 @@ import type { ChatService } from '../chat/service.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
+import type { ContentPolicies } from '../content/policies.js';
+import { agentBodies, screenText } from '../content/screen.js';
+import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
@@ -22,18 +25,21 @@ import {
   type MessagesFrame,
   PROTOCOL_VERSION,
   parseClientFrame,
+  type RevealedFrame,
+  type RevealFrame,
   type SendFrame,
   type ServerFrame,
   type SyncFrame,
+  toAgentItem,
   toMessageItem,
   VISITOR_ONLY_FRAMES,
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
-import type { HistoryStore } from '../store/types.js';
+import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
 import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
-import type { Authenticator, Principal } from './auth.js';
+import { type Authenticator, PII_REVEAL_PERMISSION, type Principal } from './auth.js';
 import {
   agentStatusHandler,
   type ChatRouteContext,
@@ -72,6 +78,8 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
 }
 
 export interface GatewayDeps {
+  /** Per-tenant sensitive-word policies (src/content/policies.ts). */
+  content: ContentPolicies;
   config: Readonly<NodeConfig>;
   auth: Authenticator;
   /** Per-tenant configuration (origins, API keys, rate limits), hot-reloaded. */
@@ -105,6 +113,8 @@ interface SocketData extends SessionSocket {
   readonly roles?: readonly string[];
   /** This connection's frame rate-limit bucket. */
   readonly bucket: Bucket;
+  /** From the token's `perms` claim (e.g. `pii.reveal`). */
+  readonly perms: readonly string[];
   closed: boolean;
   /** An agent socket counted in the presence reports. */
   announced: boolean;
@@ -158,8 +168,72 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   }
 
   async function handleSend(data: SocketData, frame: SendFrame): Promise<Ack> {
-    const filtered = await deps.pool.filter(frame.body);
-    return deps.chat.send(data.tenant, frame.conv, data, frame.cmid, filtered.text);
+    const screened = await screenText(deps.pool, deps.content, data.tenant, frame.body);
+    if (screened.blocked) {
+      // Audited before the answer, so every refused attempt is on record (docs/PROTOCOL.md, `blocked`).
+      await deps.store
+        .auditBlock({
+          tenant: data.tenant,
+          id: newId(),
+          ts: Date.now(),
+          sender: data.user,
+          senderRole: data.role,
+          conv: frame.conv,
+          cmid: frame.cmid,
+          words: screened.words,
+          body: frame.body,
+        })
+        .catch((err: unknown) => deps.log.warn({ err }, 'could not write a policy block to the audit table'));
+      throw new SwitchboardError('blocked', 'the message was refused by the content policy');
+    }
+    return deps.chat.send(data.tenant, frame.conv, data, frame.cmid, screened.text, {
+      review: screened.review,
+      agentBody: screened.agentText,
+    });
+  }
+
+  /** The rows as this reader sees them: a visitor as stored, an agent with PII masked and review flags. */
+  async function viewOf(reader: { role: string }, rows: MessageRow[]) {
+    if (reader.role !== 'agent') return rows.map(toMessageItem);
+    const bodies = await agentBodies(deps.pool, rows);
+    return rows.map((row, i) => toAgentItem(row, bodies[i] ?? ''));
+  }
+
+  /**
+   * `reveal`: one PII value of one message, for an agent whose token carries `pii.reveal`. The
+   * reveal is written to the audit table before the value is answered; no audit, no value.
+   */
+  async function handleReveal(data: SocketData, frame: RevealFrame): Promise<RevealedFrame> {
+    if (!data.perms.includes(PII_REVEAL_PERMISSION)) {
+      throw new SwitchboardError('forbidden', `revealing needs the '${PII_REVEAL_PERMISSION}' permission`);
+    }
+    await authorizeRead(deps.store, data, frame.conv);
+    const row = await deps.store.message(data.tenant, frame.conv, frame.seq);
+    if (row === null) throw new SwitchboardError('not_found', `no message ${frame.seq} in '${frame.conv}'`);
+    const found = (await deps.pool.pii(row.body)).found[frame.index];
+    if (found === undefined) {
+      throw new SwitchboardError('not_found', `message ${frame.seq} has no masked value ${frame.index}`);
+    }
+    await deps.store.auditReveal({
+      tenant: data.tenant,
+      id: newId(),
+      ts: Date.now(),
+      agent: data.user,
+      conv: frame.conv,
+      seq: frame.seq,
+      index: frame.index,
+      kind: found.kind,
+    });
+    const reply: RevealedFrame = {
+      type: 'revealed',
+      conv: frame.conv,
+      seq: frame.seq,
+      index: frame.index,
+      kind: found.kind,
+      value: row.body.slice(found.start, found.end),
+    };
+    if (frame.ref !== undefined) reply.ref = frame.ref;
+    return reply;
   }
 
   /** The frames beyond send / sync / ping: each resolves with its answer frame (or none). */
@@ -168,6 +242,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     const by = { user, role };
     const ref = 'ref' in frame && frame.ref !== undefined ? { ref: frame.ref } : {};
     switch (frame.type) {
+      case 'reveal':
+        return handleReveal(data, frame);
       case 'read': {
         const r = await deps.chat.read(tenant, frame.conv, user, role, frame.seq);
         return { type: 'done', op: 'read', conv: frame.conv, seq: r.seq, ...ref };
@@ -236,7 +312,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     return {
       type: 'messages',
       conv: frame.conv,
-      items: items.map(toMessageItem),
+      items: await viewOf(data, items),
       more,
     };
   }
@@ -402,6 +478,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             user: p.user,
             role: p.role,
             ...(p.roles ? { roles: p.roles } : {}),
+            perms: p.perms ?? [],
             codec,
             expiresAt: p.expiresAt,
             bucket: newBucket(deps.tenants.tenant(p.tenant).rateLimits.connectionBurst, Date.now()),
@@ -487,6 +564,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     auth: deps.auth,
     tenants: deps.tenants,
     store: deps.store,
+    viewOf,
     limitHttp(tenant) {
       const l = deps.tenants.tenant(tenant).rateLimits;
       const wait = tenantHttp.take(tenant, Date.now(), l.httpRequestsPerS, l.httpBurst);

@@ -116,9 +116,19 @@ export interface ActionFrame {
   ref?: string;
 }
 
+/** An agent with the `pii.reveal` permission asks for value `index` (0-based) of message `seq` unmasked. */
+export interface RevealFrame {
+  type: 'reveal';
+  conv: string;
+  seq: number;
+  index: number;
+  ref?: string;
+}
+
 export type ClientFrame =
   | ContextRequestFrame
   | ActionFrame
+  | RevealFrame
   | SendFrame
   | PingFrame
   | SyncFrame
@@ -138,6 +148,7 @@ export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
   'status',
   'context',
   'action',
+  'reveal',
 ]);
 /** Frames only a visitor socket may send; an agent gets `forbidden`. */
 export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate']);
@@ -181,6 +192,19 @@ export interface MsgFrame {
   ts: number;
   /** System / bot messages may carry a card. */
   card?: Card;
+  /** Agents only: the tenant's content policy flagged this message for review. */
+  review?: true;
+}
+
+/** The answer to `reveal`: one PII value of one message, unmasked (and audited). */
+export interface RevealedFrame {
+  type: 'revealed';
+  conv: string;
+  seq: number;
+  index: number;
+  kind: 'phone' | 'national_id' | 'bank_card' | 'email';
+  value: string;
+  ref?: string;
 }
 
 export interface ErrorFrame {
@@ -219,6 +243,17 @@ export function toMessageItem(r: MessageRow): Omit<MsgFrame, 'type'> {
     ts: r.ts,
   };
   if (r.card !== undefined) item.card = r.card;
+  return item;
+}
+
+/**
+ * A stored message as an agent sees it: PII masked (`agentBody`, computed on the pool) and the review
+ * flag. `agentBody` must be given for rows without one of their own.
+ */
+export function toAgentItem(r: MessageRow, agentBody: string): Omit<MsgFrame, 'type'> {
+  const item = toMessageItem(r);
+  item.body = agentBody;
+  if (r.review === true) item.review = true;
   return item;
 }
 
@@ -271,6 +306,7 @@ export interface ActionResultFrame {
 export type ServerFrame =
   | ContextFrame
   | ActionResultFrame
+  | RevealedFrame
   | WelcomeFrame
   | AckFrame
   | MsgFrame
@@ -371,6 +407,16 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
     }
     case 'typing':
       return { type, conv: requireId(o, 'conv') };
+    case 'reveal': {
+      const conv = requireId(o, 'conv');
+      const seq = o['seq'];
+      const index = o['index'];
+      if (!Number.isSafeInteger(seq) || (seq as number) < 1) throw invalid('seq must be a positive integer');
+      if (!Number.isSafeInteger(index) || (index as number) < 0 || (index as number) > 999) {
+        throw invalid('index must be an integer from 0 to 999');
+      }
+      return { type, conv, seq: seq as number, index: index as number, ...optionalRef(o) };
+    }
     case 'rate': {
       const conv = requireId(o, 'conv');
       const score = o['score'];

@@ -26,6 +26,11 @@ export interface MessageRow {
   ts: number;
   /** Set when the tenant's content policy flagged the text for review (stored in messages.flags). */
   review?: boolean;
+  /**
+   * The body as agents see it (PII masked), when the sender's gateway computed it. Travels with a new
+   * row to delivery and the owner's cache; never stored (history read by agents is masked on read).
+   */
+  agentBody?: string;
   /** Only on system / bot messages that carry one. */
   card?: Card;
 }

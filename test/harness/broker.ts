@@ -125,6 +125,8 @@ export async function startInProcessNode(opts: {
   nodeId: string;
   keyspace: string;
   chat?: Partial<import('../../src/config.js').NodeConfig['chat']>;
+  /** A tenants YAML file (SB_TENANTS_FILE). */
+  tenantsFile?: string;
 }): Promise<InProcessNode> {
   const { parseConfig } = await import('../../src/config.js');
   const { startNode } = await import('../../src/node.js');
@@ -138,6 +140,7 @@ export async function startInProcessNode(opts: {
     auth: { jwtSecret: TEST_JWT_SECRET },
     membership: { leaseTtlMs: 3000 },
     ...(opts.chat ? { chat: opts.chat } : {}),
+    ...(opts.tenantsFile ? { tenants: { file: opts.tenantsFile } } : {}),
     logLevel: 'warn',
     integration: { storage: 'memory', streamMaxMsgs: 100_000 },
   });

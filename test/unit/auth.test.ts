@@ -226,3 +226,15 @@ test('auth - unusable key material is refused when the key set is built', async 
     /only RSA public keys/,
   );
 });
+
+test('auth - the perms claim carries permissions such as pii.reveal; a malformed one is unauthorized', async () => {
+  const token = await auth.sign({ tenant: 't', sub: 'a1', role: 'agent', perms: ['pii.reveal'] }, 60);
+  assert.deepEqual((await auth.verify(token)).perms, ['pii.reveal']);
+  for (const perms of ['pii.reveal', [1], Array(33).fill('x'), ['Bad Name']]) {
+    await rejectsWith(
+      await signRaw({ tenant: 't', sub: 'a1', role: 'agent', perms }),
+      'unauthorized',
+      JSON.stringify(perms),
+    );
+  }
+});

@@ -1,0 +1,54 @@
+/**
+ * What happens to a chat text on its way in: the tenant's content policy (or the built-in word list)
+ * and PII masking for the agents' view, both on the worker pool, micro-batched with every other text
+ * being screened. Also the agents' view of stored rows (history and sync read by agents).
+ */
+import type { PiiResult, PolicyResult, TextPool } from '../pool/text-pool.js';
+import type { MessageRow } from '../store/types.js';
+import type { ContentPolicies } from './policies.js';
+
+export interface Screened {
+  /** The text to store and show the visitor (sensitive words masked). */
+  text: string;
+  /** The text agents see: `text` with phone numbers, ID and card numbers and e-mail addresses masked. */
+  agentText: string;
+  blocked: boolean;
+  review: boolean;
+  /** The policy words found (normalised), for the audit of a block. */
+  words: string[];
+}
+
+/** Screens one text. Rejects BusyError when the pool is full, or when the tenant's policy cannot load. */
+export async function screenText(
+  pool: Pick<TextPool, 'filter' | 'policy' | 'pii'>,
+  policies: Pick<ContentPolicies, 'policyFor'>,
+  tenant: string,
+  body: string,
+): Promise<Screened> {
+  const policy = await policies.policyFor(tenant);
+  let verdict: PolicyResult;
+  if (policy === undefined) {
+    const filtered = await pool.filter(body);
+    verdict = {
+      text: filtered.text,
+      blocked: false,
+      review: false,
+      hits: filtered.hits.map((word) => ({ word, action: 'mask' as const })),
+    };
+  } else {
+    verdict = await pool.policy(tenant, policy, body);
+  }
+  const words = [...new Set(verdict.hits.map((h) => h.word))];
+  if (verdict.blocked) {
+    return { text: verdict.text, agentText: verdict.text, blocked: true, review: verdict.review, words };
+  }
+  const pii: PiiResult = await pool.pii(verdict.text);
+  return { text: verdict.text, agentText: pii.text, blocked: false, review: verdict.review, words };
+}
+
+/** The agents' view of rows: a row's own agentBody when it has one, else masked on the pool now. */
+export function agentBodies(pool: Pick<TextPool, 'pii'>, rows: readonly MessageRow[]): Promise<string[]> {
+  return Promise.all(
+    rows.map((row) => (row.agentBody !== undefined ? row.agentBody : pool.pii(row.body).then((r) => r.text))),
+  );
+}
