@@ -419,8 +419,13 @@ async function seen(
   ctx: ConversationContext,
 ): Promise<Ack | undefined> {
   let s: RecentAck | null | undefined = state.recent.get(recentKey(sender, cmid));
-  if (!s && ctx.store.lookupCmid !== undefined && state.lastSeq > state.recent.size)
+  if (!s && ctx.store.lookupCmid !== undefined && state.lastSeq > state.recent.size) {
     s = await ctx.store.lookupCmid(state.tenant, state.conv, sender, cmid, state.lastSeq);
+    // A stored cmid past lastSeq is a write that failed here (never acked) but landed: not a duplicate.
+    // Answering it would leave lastSeq behind, and the next message would overwrite that seq after it
+    // was acked; instead the retry is written again at the same seq (later timestamp, replaces it).
+    if (s && s.seq > state.lastSeq) s = null;
+  }
   return s ? { cmid, conv: state.conv, seq: s.seq, id: s.id, ts: s.ts } : undefined;
 }
 
