@@ -26,6 +26,7 @@ import {
 } from './lib/units.js';
 import { peersScenario } from './peers/scenario.js';
 import { PEER_SYSTEMS, type PeerSystem } from './peers/targets.js';
+import { DEFAULT_STORAGE_OPTIONS, storageScenario } from './storage/scenario.js';
 
 /** The development secret of src/config.ts: what a `switchboard start` node verifies with by default. */
 const DEV_JWT_SECRET = 'switchboard-dev-secret-change-me-0123456789';
@@ -297,6 +298,63 @@ withE2e(
     );
     done(files, summary);
   });
+
+withCommon(
+  program
+    .command('storage')
+    .description(
+      'history store and worker pool: rows/s written, page latency cached and uncached, bytes per message, filter throughput',
+    ),
+)
+  .option('--rows <n>', 'rows written', arg(parsePositiveCount), DEFAULT_STORAGE_OPTIONS.rows)
+  .option(
+    '--conversations <n>',
+    'conversations the rows are spread over',
+    arg(parsePositiveCount),
+    DEFAULT_STORAGE_OPTIONS.conversations,
+  )
+  .option(
+    '--in-flight <n>',
+    "the writer's bound of rows queued + executing (kept full)",
+    arg(parsePositiveCount),
+    DEFAULT_STORAGE_OPTIONS.maxPendingRows,
+  )
+  .option(
+    '--page-reads <n>',
+    'reads per page kind',
+    arg(parsePositiveCount),
+    DEFAULT_STORAGE_OPTIONS.pageReads,
+  )
+  .option(
+    '--filter-texts <n>',
+    'texts per text op',
+    arg(parsePositiveCount),
+    DEFAULT_STORAGE_OPTIONS.filterTexts,
+  )
+  .action(
+    async (
+      raw: RawCommon & {
+        rows: number;
+        conversations: number;
+        inFlight: number;
+        pageReads: number;
+        filterTexts: number;
+      },
+    ) => {
+      const { files, summary } = await storageScenario(
+        common(raw),
+        {
+          rows: raw.rows,
+          conversations: raw.conversations,
+          maxPendingRows: raw.inFlight,
+          pageReads: raw.pageReads,
+          filterTexts: raw.filterTexts,
+        },
+        abort.signal,
+      );
+      done(files, summary);
+    },
+  );
 
 withCommon(
   program

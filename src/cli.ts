@@ -5,6 +5,7 @@
  * machine), `node` (one worker process: a single cluster member, configured by SB_* variables), `dev-token`
  * (a signed token for local use). Servers are configured by SB_* variables, read in config.ts only.
  */
+import { createWriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv, DEFAULT_HTTP_PORT, type NodeConfig, parseConfig } from './config.js';
@@ -18,6 +19,8 @@ import {
   startLocalCluster,
 } from './stack/local-cluster.js';
 import { ensureLocalStack } from './stack/local-stack.js';
+import { openCassandraStore } from './store/cassandra-store.js';
+import { exportConversation } from './store/export.js';
 import { defaultNodeId, type StopSummary, type Supervisor, startSupervisor, workerId } from './supervisor.js';
 
 export const LOCAL_NATS_PORT = 14222;
@@ -272,6 +275,36 @@ program
     // Verify our own output so a bad tenant/sub is reported here, not at the first connection.
     await auth.verify(token);
     console.log(token);
+  });
+
+program
+  .command('export')
+  .description(
+    "write one conversation's full history as JSON lines, oldest first (Cassandra from SB_CASSANDRA...)",
+  )
+  .requiredOption('--tenant <tenant>', 'tenant id')
+  .requiredOption('--conv <conv>', 'conversation id')
+  .option('--out <file>', 'write to this file instead of stdout')
+  .action(async (opts: { tenant: string; conv: string; out?: string }) => {
+    const config = parseConfig(configFromEnv());
+    const store = await openCassandraStore({
+      contactPoints: config.cassandra.contactPoints,
+      localDataCenter: config.cassandra.localDataCenter,
+      keyspace: config.cassandra.keyspace,
+      consistency: config.cassandra.consistency,
+      migrate: false,
+    });
+    const out = opts.out === undefined ? process.stdout : createWriteStream(opts.out);
+    try {
+      const count = await exportConversation(store, opts.tenant, opts.conv, out);
+      if (out !== process.stdout)
+        await new Promise<void>((resolve, reject) =>
+          out.end((err?: unknown) => (err ? reject(err) : resolve())),
+        );
+      console.error(`exported ${count} messages of ${opts.tenant}/${opts.conv}`);
+    } finally {
+      await store.close();
+    }
   });
 
 program

@@ -16,6 +16,7 @@ import { eventsScenario } from '../../bench/events/scenario.js';
 import type { CommonOptions } from '../../bench/lib/common.js';
 import type { LatencySummary } from '../../bench/lib/histogram.js';
 import { PRIVATE_NATS } from '../../bench/lib/servers.js';
+import { storageScenario } from '../../bench/storage/scenario.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 
 const SMOKE_TIMEOUT_MS = 180_000;
@@ -190,4 +191,30 @@ test('bench - events smoke run routes every event and times context look-ups', {
     ],
   );
   for (const c of json.context) sane(c.latency, `context N=${c.responders}`);
+});
+
+test('bench smoke - storage: writes at the bound, pages cached and uncached, bytes and filter figures', {
+  timeout: SMOKE_TIMEOUT_MS,
+}, async () => {
+  const { report, files } = await storageScenario(common(), {
+    rows: 600,
+    conversations: 30,
+    maxPendingRows: 60,
+    pageReads: 30,
+    filterTexts: 600,
+  });
+  for (const ext of ['.json', '.md'])
+    assert.ok(
+      files.some((f) => f.endsWith(ext) && existsSync(f)),
+      ext,
+    );
+  assert.equal(report.write.rows, 600);
+  assert.ok(report.write.rowsPerS > 0);
+  assertOrdered(report.write.appendLatency, 'append');
+  for (const [kind, s] of Object.entries(report.pages)) assertOrdered(s, kind);
+  assert.ok(report.cache.hits >= 60, 'cached reads were answered by the cache');
+  assert.ok(report.bytes.storedBytesPerMessage < report.bytes.rawBytesPerMessage, 'compression saves bytes');
+  for (const op of ['filter', 'policy', 'pii'] as const) {
+    assert.ok(report.filter[op].textsPerS > 0 && report.filter[op].meanBatch > 1, `${op} is micro-batched`);
+  }
 });
