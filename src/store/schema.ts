@@ -17,6 +17,11 @@ export interface Migration {
 
 export const DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
 
+/**
+ * Driver timeout of one migration statement: DDL waits for the schema to spread and is far slower than
+ * a message write, so it does not use the store's per-request timeout (SB_CASSANDRA_TIMEOUT_MS).
+ */
+export const MIGRATION_STATEMENT_TIMEOUT_MS = 60_000;
 /** How long to wait for every node to report the same schema version after DDL. */
 const SCHEMA_AGREEMENT_TIMEOUT_MS = 20_000;
 const SCHEMA_AGREEMENT_POLL_MS = 100;
@@ -270,7 +275,7 @@ export async function applyMigrations(
     const result = await client.execute(
       `INSERT INTO ${keyspace}.schema_migrations (version, name, applied_at) VALUES (?, ?, ?) IF NOT EXISTS`,
       [migration.version, migration.name, new Date()],
-      { prepare: true },
+      { prepare: true, readTimeout: MIGRATION_STATEMENT_TIMEOUT_MS },
     );
     if (result.wasApplied()) applied.push(migration.version);
   }
@@ -282,6 +287,7 @@ export async function appliedVersions(client: MigrationClient, keyspace: string)
   assertKeyspaceName(keyspace);
   const result = await client.execute(`SELECT version FROM ${keyspace}.schema_migrations`, [], {
     prepare: true,
+    readTimeout: MIGRATION_STATEMENT_TIMEOUT_MS,
   });
   return new Set(result.rows.map((row) => Number(row.get('version'))));
 }
@@ -290,7 +296,7 @@ async function ddl(client: MigrationClient, statement: string): Promise<void> {
   // Waiting before as well as after narrows the window in which two nodes race on the same CREATE: a node
   // that has not yet seen the other's table would create a second one with a different id.
   await waitForSchemaAgreement(client);
-  await client.execute(statement);
+  await client.execute(statement, [], { readTimeout: MIGRATION_STATEMENT_TIMEOUT_MS });
   await waitForSchemaAgreement(client);
 }
 
