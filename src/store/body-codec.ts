@@ -1,9 +1,9 @@
 /**
  * How message bodies are stored: `body_enc` 0 is UTF-8, N > 0 is raw deflate primed with dictionary
  * version N (workers/compression.ts, the same pure code the pool runs). Writers compress on the worker
- * pool in micro-batches (BodyEncoder); readers decode inline, because inflating a page of short chat
- * bodies costs microseconds per row, less than a round trip to a worker thread (measured by
- * `npm run bench -- storage`, docs/ARCHITECTURE.md "Storage").
+ * pool in micro-batches (BodyEncoder); readers decode inline: a pool task takes the same wall time
+ * (Node's per-inflate zlib handle dominates, ~30-50 µs per body) and the owner's cache holds decoded
+ * rows (measured by `npm run bench -- storage`; docs/ARCHITECTURE.md "Compression").
  */
 import {
   BODY_ENC_UTF8,
