@@ -121,12 +121,22 @@ interface SocketData extends SessionSocket {
   ws: uWS.WebSocket<SocketData> | undefined;
 }
 
-function deliverToSocket(data: SocketData, bytes: Uint8Array, decodedFrame: () => unknown): void {
-  if (data.closed || !data.ws) return;
-  const status = data.codec.binary
-    ? data.ws.send(bytes, true)
-    : data.ws.send(JSON.stringify(decodedFrame()), false);
-  if (status === 2) data.ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+/**
+ * Sends one frame unless the socket's send buffer already holds more than `limit` bytes; then the frame
+ * is dropped and the socket is closed with 4008. The bound is enforced here rather than by uWS's
+ * maxBackpressure (which is off): uWS drops *every* send over its limit, the close frame included, so a
+ * client would only ever see 1006; checked here, the close frame still goes out behind the buffered
+ * frames. As with uWS's own check, a buffer below the limit takes one more frame of any size, so a
+ * socket holds at most `limit` plus one frame (a `messages` answer is the largest) plus the close frame.
+ */
+function sendBounded(data: SocketData, payload: Uint8Array | string, limit: number): void {
+  const ws = data.ws;
+  if (data.closed || !ws) return;
+  if (ws.getBufferedAmount() > limit) {
+    ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+    return;
+  }
+  ws.send(payload, data.codec.binary);
 }
 
 export interface ClusterView {
@@ -149,13 +159,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const app = uWS.App();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
-  const sessions = new Sessions<SocketData>(deps.transport, deps.names, deliverToSocket);
+  const sendLimit = config.gateway.maxBackpressureBytes;
+  const sessions = new Sessions<SocketData>(deps.transport, deps.names, (data, bytes, decodedFrame) => {
+    if (data.closed || !data.ws) return;
+    sendBounded(data, data.codec.binary ? bytes : JSON.stringify(decodedFrame()), sendLimit);
+  });
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
-    const ws = data.ws;
-    const payload = data.codec.encode(frame);
-    if (ws.send(payload, data.codec.binary) === 2) ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
+    sendBounded(data, data.codec.encode(frame), sendLimit);
   }
 
   function sendError(data: SocketData, err: unknown, ref: string | undefined): void {
@@ -411,7 +423,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       // and this hard cap get a proper 1009 close from onMessage instead.
       maxPayloadLength: config.gateway.maxFrameBytes * HARD_FRAME_CAP_FACTOR,
       idleTimeout: config.gateway.idleTimeoutS,
-      maxBackpressure: config.gateway.maxBackpressureBytes,
+      // 0 = no uWS limit: sendBounded() enforces maxBackpressureBytes so the 4008 close frame fits.
+      maxBackpressure: 0,
       closeOnBackpressureLimit: false,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {

@@ -79,7 +79,10 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
           cached ??= msgpackDecode(m.data);
           return cached;
         };
-        for (const s of sockets) this.deliver(s, m.data, decoded);
+        // A delivery can close a socket (slow consumer), and closing removes it from `sockets`
+        // synchronously: iterate over a copy when there is more than one, or the next one is skipped.
+        const targets = sockets.length === 1 ? sockets : sockets.slice();
+        for (const s of targets) this.deliver(s, m.data, decoded);
       });
       interest = { sub, sockets };
       this.interests.set(subject, interest);

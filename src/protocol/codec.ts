@@ -40,6 +40,17 @@ function fromRaw(value: unknown, depth: number): unknown {
   return value;
 }
 
+/** Throws bad_frame when a parsed JSON value nests deeper than MAX_DEPTH (the msgpack rule, same for both). */
+function checkDepth(value: unknown, depth: number): void {
+  if (depth > MAX_DEPTH) throw new SwitchboardError('bad_frame', `frame nests deeper than ${MAX_DEPTH}`);
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const v of value) checkDepth(v, depth + 1);
+    return;
+  }
+  for (const k in value) checkDepth((value as Record<string, unknown>)[k], depth + 1);
+}
+
 // Map keys are decoded by the library even with rawStrings; this decoder makes them strict too.
 const strictKeyDecoder = {
   canBeCached: () => true,
@@ -84,11 +95,15 @@ export const jsonCodec: Codec = {
   decode(data, isBinary) {
     if (isBinary) throw new SwitchboardError('bad_frame', `${SUBPROTOCOL_JSON} expects text frames`);
     const text = decodeUtf8(data instanceof Uint8Array ? data : new Uint8Array(data));
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch (err) {
       throw new SwitchboardError('bad_frame', 'frame is not valid JSON', { cause: err });
     }
+    // The fuzz test found JSON frames exempt from the depth rule msgpack frames follow.
+    checkDepth(value, 0);
+    return value;
   },
   encode: (frame) => JSON.stringify(frame),
 };

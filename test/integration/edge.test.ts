@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
 import { hashApiKey } from '../../src/tenants.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { ADMIN_HEADERS, randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
@@ -65,17 +66,28 @@ let node: BrokerProcess;
 let n = 0;
 const uid = (p: string) => `${p}-${process.pid}-${++n}`;
 
+// A NATS server of our own: the JetStream reservations of every test cluster add up on the shared one.
+let nats: NatsServerHandle;
+
 before(async () => {
   writeFileSync(tenantsFile, tenantsYaml(['https://shop.acme.example']));
+  nats = await startNatsServer();
   node = await startBroker({
     nodeId: 'edge-a',
+    natsUrl: nats.url,
+    readyTimeoutMs: 120_000,
     keyspace: randomKeyspace('edge'),
-    env: { SB_TENANTS_FILE: tenantsFile, SB_TENANTS_RELOAD_DEBOUNCE_MS: '50' },
+    env: {
+      SB_CASSANDRA_TIMEOUT_MS: '30000',
+      SB_TENANTS_FILE: tenantsFile,
+      SB_TENANTS_RELOAD_DEBOUNCE_MS: '50',
+    },
   });
 });
 
 after(async () => {
   await node?.stop();
+  await nats?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
 import { hashApiKey } from '../../src/tenants.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
@@ -26,6 +27,9 @@ const INFLIGHT = 4;
 let node: BrokerProcess;
 let n = 0;
 const uid = (p: string) => `${p}-${process.pid}-${++n}`;
+
+// A NATS server of our own: the JetStream reservations of every test cluster add up on the shared one.
+let nats: NatsServerHandle;
 
 before(async () => {
   const file = join(dir, 'tenants.yaml');
@@ -45,10 +49,15 @@ tenants:
       - { id: orders, sha256: ${hashApiKey(OTHER)}, scopes: [api, admin] }
 `,
   );
+  nats = await startNatsServer();
   node = await startBroker({
     nodeId: 'http-a',
+    natsUrl: nats.url,
+    readyTimeoutMs: 120_000,
     keyspace: randomKeyspace('httpapi'),
     env: {
+      // Schema changes on the shared test Cassandra can take seconds (it holds every run's keyspaces).
+      SB_CASSANDRA_TIMEOUT_MS: '30000',
       SB_TENANTS_FILE: file,
       SB_HTTP_MAX_BODY_BYTES: String(MAX_BODY),
       SB_HTTP_MAX_INFLIGHT: String(INFLIGHT),
@@ -58,6 +67,7 @@ tenants:
 
 after(async () => {
   await node?.stop();
+  await nats?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

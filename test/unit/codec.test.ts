@@ -118,6 +118,20 @@ test('codec - JSON rejects text that is not JSON with bad_frame', () => {
   }
 });
 
+test('codec - JSON and msgpack refuse the same nesting depth (8) with bad_frame', () => {
+  const nest = (d: number): unknown => (d === 0 ? 1 : { a: nest(d - 1) });
+  const ok = { type: 'ping', x: nest(7) };
+  const deep = { type: 'ping', x: nest(8) };
+  assert.deepEqual(jsonCodec.decode(utf8.encode(JSON.stringify(ok)), false), ok);
+  assert.deepEqual(msgpackCodec.decode(msgpackEncode(ok), true), ok);
+  throwsCode(() => jsonCodec.decode(utf8.encode(JSON.stringify(deep)), false), 'bad_frame');
+  throwsCode(() => msgpackCodec.decode(msgpackEncode(deep), true), 'bad_frame');
+  throwsCode(
+    () => jsonCodec.decode(utf8.encode(`${'['.repeat(5000)}${']'.repeat(5000)}`), false),
+    'bad_frame',
+  );
+});
+
 test('codec - JSON rejects bytes that are not valid UTF-8', () => {
   const bytes = new Uint8Array([...utf8.encode('{"body":"'), 0xff, 0xfe, ...utf8.encode('"}')]);
   throwsCode(() => jsonCodec.decode(bytes, false), 'invalid_utf8');
