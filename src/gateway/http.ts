@@ -26,6 +26,8 @@ export interface TrackedResponse {
   aborted: boolean;
   /** Called once if the client goes away (body readers release their buffers). */
   onAbort: (() => void) | undefined;
+  /** Also called once on abort (the in-flight bound releases the request's slot). */
+  onAbortRelease?: (() => void) | undefined;
   /** Set when the answer must close the connection (a body left unread). */
   closeAfter?: boolean;
 }
@@ -35,6 +37,7 @@ export function track(res: HttpResponse): TrackedResponse {
   res.onAborted(() => {
     t.aborted = true;
     t.onAbort?.();
+    t.onAbortRelease?.();
   });
   return t;
 }

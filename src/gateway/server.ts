@@ -612,25 +612,30 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       httpInflight++;
+      // Exactly once: when the handler settles, or when the client goes away first (a handler
+      // waiting for a body that never comes would otherwise hold its slot for ever).
+      let held = true;
+      const release = () => {
+        if (held) {
+          held = false;
+          httpInflight--;
+        }
+      };
+      t.onAbortRelease = release;
       let done: Promise<void>;
       try {
         done = handler(t, req);
       } catch (err) {
-        httpInflight--;
+        release();
         // Refused before its body was read: do not leave the body to be parsed as the next request.
         t.closeAfter = true;
         sendHttpError(t, err);
         return;
       }
-      done.then(
-        () => {
-          httpInflight--;
-        },
-        (err) => {
-          httpInflight--;
-          sendHttpError(t, err);
-        },
-      );
+      done.then(release, (err) => {
+        release();
+        sendHttpError(t, err);
+      });
     };
   }
 

@@ -6,6 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -316,22 +317,45 @@ describe('http api', () => {
     }
   });
 
-  test('http api - requests beyond SB_HTTP_MAX_INFLIGHT get 503 busy with Retry-After', async () => {
+  test('http api - requests beyond SB_HTTP_MAX_INFLIGHT get 503 busy; aborted requests free their slot', async () => {
     const conv = uid('c');
     await call('POST', '/api/v1/conversations', API, { visitor: 'cust-5', conv });
-    const results = await Promise.all(
-      Array.from({ length: 40 }, () => call('GET', `/api/v1/conversations/${conv}/messages`, API)),
+    // Hold INFLIGHT requests open: headers sent, body unfinished, so each handler waits for its body.
+    const held: Socket[] = [];
+    for (let k = 0; k < INFLIGHT; k++) {
+      const s = connect(node.port, '127.0.0.1');
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      s.write(
+        `POST /api/v1/conversations/${conv}/messages HTTP/1.1\r\nHost: x\r\nX-Api-Key: ${API}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cmid":',
+      );
+      held.push(s);
+    }
+    const path = `/api/v1/conversations/${conv}/messages`;
+    let busy: Res | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!busy && Date.now() < deadline) {
+      const r = await call('GET', path, API);
+      if (r.status === 503) busy = r;
+      else assert.equal(r.status, 200);
+    }
+    assert.ok(busy, 'a request beyond the bound is refused');
+    assert.equal(busy.body.error?.code, 'busy');
+    assert.ok(Number(busy.headers.get('retry-after')) >= 1);
+    // The clients go away without finishing their bodies: their slots come back.
+    for (const s of held) s.destroy();
+    const until = Date.now() + 10_000;
+    let status = 0;
+    while (status !== 200 && Date.now() < until) {
+      status = (await call('GET', path, API)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, 200, 'the node serves again');
+    const results = await Promise.all(Array.from({ length: INFLIGHT }, () => call('GET', path, API)));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      results.map(() => 200),
+      'all slots are free again',
     );
-    const statuses = results.map((r) => r.status);
-    const busy = results.filter((r) => r.status === 503);
-    assert.ok(busy.length > 0, `some requests found the bound full: ${statuses.join(',')}`);
-    assert.ok(
-      statuses.every((s) => s === 200 || s === 503),
-      statuses.join(','),
-    );
-    assert.equal(busy[0]!.body.error?.code, 'busy');
-    assert.ok(Number(busy[0]!.headers.get('retry-after')) >= 1);
-    // And the node serves again afterwards.
-    assert.equal((await call('GET', `/api/v1/conversations/${conv}/messages`, API)).status, 200);
   });
 });
