@@ -57,7 +57,7 @@ tenants:
     readyTimeoutMs: 120_000,
     keyspace: randomKeyspace('httpapi'),
     env: {
-      // Schema changes on the shared test Cassandra can take seconds (it holds every run's keyspaces).
+      // The shared test Cassandra (every run's keyspaces) can take seconds per request under load.
       SB_CASSANDRA_TIMEOUT_MS: '30000',
       SB_TENANTS_FILE: file,
       SB_HTTP_MAX_BODY_BYTES: String(MAX_BODY),
