@@ -154,9 +154,10 @@ test('business - an event opens a conversation with a card; the agent who gets i
       data: { visitor: 'alice', order: { id: 'A-1001' }, shipment: { carrier: 'DHL' } },
     },
   ]);
-  const assigned = await bob.next((f) => f.type === 'assigned', 15_000);
+  // Generous waits: on a loaded machine the first writes to a fresh keyspace are slow.
+  const assigned = await bob.next((f) => f.type === 'assigned', 45_000);
   conv = assigned.conv as string;
-  const ctx = await bob.next((f) => f.type === 'context' && f.conv === conv, 15_000);
+  const ctx = await bob.next((f) => f.type === 'context' && f.conv === conv, 30_000);
   const items = ctx.items as Record<string, { orders?: Array<{ id: string }> }>;
   assert.deepEqual(Object.keys(items), ['orders']);
   assert.equal(items['orders']?.orders?.[0]?.id, 'A-1001');
