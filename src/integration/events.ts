@@ -79,8 +79,8 @@ export type BodyMasker = (body: string) => Promise<string>;
 
 /**
  * THE one place a message event's body is masked before it leaves the broker. Bodies are already
- * sensitive-word filtered at the gateway; PII masking on the worker pool plugs in here (node.ts
- * passes the pool's masker when one is configured). Without one the body passes unchanged.
+ * sensitive-word filtered at the gateway; node.ts passes the worker pool's PII masking (phone, ID
+ * and bank card numbers, e-mail addresses). Without a masker the body passes unchanged.
  */
 export function agentViewOfBody(masker: BodyMasker | undefined, body: string): Promise<string> {
   return masker ? masker(body) : Promise.resolve(body);

@@ -135,6 +135,16 @@ describe('chat api', () => {
     assert.equal(created[0]?.msgId, created[0]?.body['id']);
     const messages = await ev.wait('message');
     assert.equal(messages.length, 1, 'the duplicate post published no second event');
+    // Bodies leave PII-masked (the worker pool's masking); the stored message is unchanged.
+    await n.node.chat.postMessage(tenant, view.conv, {
+      from: 'crm',
+      role: 'bot',
+      cmid: 'bot-1',
+      body: 'We will call you on 13812345678.',
+    });
+    const masked = (await ev.wait('message', 2))[1];
+    assert.equal(masked?.body['body'], 'We will call you on 138****5678.');
+    assert.equal(masked?.body['role'], 'bot');
     assert.equal(messages[0]?.body['body'], 'Your order has shipped.');
     assert.deepEqual(messages[0]?.body['card'], card);
     ev.stop();
