@@ -10,8 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
 import { QUEUE_ACTOR_ID } from '../../src/routing/actor-kind.js';
 import { rendezvousOwner, shardOf } from '../../src/routing/shard.js';
+import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
-import { randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
+import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
 const auth = createAuthenticator(TEST_JWT_SECRET);
@@ -69,13 +70,16 @@ const assignedTo = (conv: string) => (f: Frame) => f.type === 'assigned' && f.co
 
 before(async () => {
   [a, b] = await Promise.all([
-    startBroker({ nodeId: 'assign-a', keyspace, env: LIMITS }),
-    startBroker({ nodeId: 'assign-b', keyspace, env: LIMITS }),
+    startBroker({ nodeId: 'assign-a', keyspace, env: LIMITS, readyTimeoutMs: 90_000 }),
+    startBroker({ nodeId: 'assign-b', keyspace, env: LIMITS, readyTimeoutMs: 90_000 }),
   ]);
 });
 
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([a?.stop(), b?.stop()]); // Test keyspaces pile up on the shared Cassandra (schema changes slow down with thousands of tables).
+  await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
+    () => {},
+  );
 });
 
 describe('assignment', () => {
@@ -317,7 +321,7 @@ describe('assignment', () => {
   });
 
   test('assignment - the tenant queue survives kill -9 of the node hosting its actor (state rebuilt from Cassandra)', async () => {
-    const c = await startBroker({ nodeId: 'assign-c', keyspace, env: LIMITS });
+    const c = await startBroker({ nodeId: 'assign-c', keyspace, env: LIMITS, readyTimeoutMs: 90_000 });
     const members = [a.nodeId, b.nodeId, c.nodeId];
     // Wait until every node sees three members and every shard has an owner.
     for (let i = 0; i < 100; i++) {

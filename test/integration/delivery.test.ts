@@ -9,7 +9,11 @@
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
-import { type CassandraHistoryStore, openCassandraStore } from '../../src/store/cassandra-store.js';
+import {
+  type CassandraHistoryStore,
+  dropKeyspace,
+  openCassandraStore,
+} from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 import {
@@ -73,8 +77,8 @@ const isMsg = (conv: string) => (f: Frame) => f.type === 'msg' && f.conv === con
 
 before(async () => {
   [a, b] = await Promise.all([
-    startBroker({ nodeId: 'deliv-a', keyspace }),
-    startBroker({ nodeId: 'deliv-b', keyspace }),
+    startBroker({ nodeId: 'deliv-a', keyspace, readyTimeoutMs: 90_000 }),
+    startBroker({ nodeId: 'deliv-b', keyspace, readyTimeoutMs: 90_000 }),
   ]);
   store = await openCassandraStore({
     contactPoints: [TEST_CASSANDRA],
@@ -85,7 +89,10 @@ before(async () => {
 
 after(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
-  await store?.close();
+  await store?.close(); // Test keyspaces pile up on the shared Cassandra (schema changes slow down with thousands of tables).
+  await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
+    () => {},
+  );
 });
 
 describe('delivery', () => {
@@ -180,7 +187,7 @@ describe('delivery', () => {
   });
 
   test('delivery - after kill -9 of the node holding the sockets, clients resume every conversation from convs + sync', async () => {
-    const c = await startBroker({ nodeId: 'deliv-c', keyspace });
+    const c = await startBroker({ nodeId: 'deliv-c', keyspace, readyTimeoutMs: 90_000 });
     const tenant = uid('t');
     const convs = [uid('c'), uid('c')];
     const agent = await client(c, tenant, 'ag', 'agent');
