@@ -13,6 +13,7 @@ import { type ConnectionsOptions, connectionsScenario } from './connections/scen
 import { e2eScenario } from './e2e/scenario.js';
 import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
 import { eventsScenario } from './events/scenario.js';
+import { type IngestOptions, ingestScenario } from './ingest/scenario.js';
 import type { CommonOptions } from './lib/common.js';
 import { PRIVATE_NATS } from './lib/servers.js';
 import { DEFAULT_BENCH_KEYSPACE } from './lib/target.js';
@@ -101,7 +102,11 @@ function withCommon(cmd: Command): Command {
 /** The command line for the report, without a --jwt-secret value (reports get committed). */
 function redactedArgs(args: readonly string[]): string[] {
   return args.map((a, i) =>
-    a.startsWith('--jwt-secret=') ? '--jwt-secret=***' : args[i - 1] === '--jwt-secret' ? '***' : a,
+    /^--(jwt-secret|api-key)=/.test(a)
+      ? `${a.slice(0, a.indexOf('='))}=***`
+      : args[i - 1] === '--jwt-secret' || args[i - 1] === '--api-key'
+        ? '***'
+        : a,
   );
 }
 
@@ -479,6 +484,76 @@ withCommon(
       done(files, summary);
     },
   );
+
+interface RawIngest extends RawCommon {
+  rates: number[];
+  connections: number;
+  conversations: number;
+  tenants: number;
+  workers: number;
+  stepDuration: number;
+  stepWarmup: number;
+  bodyChars: number;
+  objectiveP99: number;
+  verify: number;
+  tenant?: string;
+  apiKey?: string;
+}
+
+withCommon(
+  program
+    .command('ingest')
+    .description('business systems posting messages over the HTTP API (autocannon), step by offered rate'),
+)
+  .option(
+    '--rates <list>',
+    'offered requests/s per step, in order (0 = no pacing: closed loop)',
+    arg((v) => v.split(',').map(parseCount)),
+    [500, 1000, 2000, 3000, 4000, 6000, 0],
+  )
+  .option('--connections <n>', 'HTTP connections autocannon keeps busy', arg(parsePositiveCount), 64)
+  .option(
+    '--conversations <n>',
+    'conversations posted into (one visitor socket each)',
+    arg(parsePositiveCount),
+    1000,
+  )
+  .option('--tenants <n>', 'tenants of a started node, each with its API key', arg(parsePositiveCount), 4)
+  .option('--workers <n>', 'worker processes of a started node', arg(parsePositiveCount), 1)
+  .addOption(duration('--step-duration <time>', 'measured time of each step', 20_000))
+  .addOption(duration('--step-warmup <time>', 'warm-up of each step', 5_000))
+  .option('--body-chars <n>', 'characters per message', arg(parsePositiveCount), 80)
+  .option(
+    '--objective-p99 <ms>',
+    'latency objective: ack and delivery p99 at most this many ms',
+    arg(parsePositiveNumber),
+    DEFAULT_OBJECTIVE.p99Ms,
+  )
+  .option('--verify <n>', 'conversations read back to compare stored with acknowledged', arg(parseCount), 20)
+  .option('--tenant <id>', 'tenant of a --url target')
+  .option(
+    '--api-key <key>',
+    'an api-scope key of that tenant (--url target)',
+    process.env['SB_BENCH_API_KEY'],
+  )
+  .action(async (raw: RawIngest) => {
+    const o: IngestOptions = {
+      rates: raw.rates,
+      connections: raw.connections,
+      conversations: raw.conversations,
+      tenants: raw.tenants,
+      workers: raw.workers,
+      stepDurationMs: raw.stepDuration,
+      stepWarmupMs: raw.stepWarmup,
+      bodyChars: raw.bodyChars,
+      objectiveP99Ms: raw.objectiveP99,
+      verifyConversations: raw.verify,
+      ...(raw.tenant === undefined ? {} : { tenant: raw.tenant }),
+      ...(raw.apiKey === undefined ? {} : { apiKey: raw.apiKey }),
+    };
+    const { files, summary } = await ingestScenario(common(raw), o, abort.signal);
+    done(files, summary);
+  });
 
 program.parseAsync(process.argv).then(
   () => process.exit(0),

@@ -248,7 +248,7 @@ export function connectionsMarkdown(r: ConnectionsReport, paths: ReportPaths): s
     '',
     "- Every connection is a real user: its own HS256 token (95 % visitors, 5 % agents by default, spread over the tenants), `welcome` awaited — the broker sends it only once the user's NATS subscription is in place.",
     "- Generators are separate processes, each binding its sockets to its own loopback address (a fresh 127.a.b.x per run, so no source port is still in TIME_WAIT from the previous run) so that no source address runs out of its ~28k ephemeral ports towards the node's one port, and each staying under the per-process fd limit.",
-    "- A socket that fails as `closed-1006` before `welcome` was reset by uWebSockets.js because its upgrade request arrived more than 10 s after its TCP connect (uWS's HTTP idle timeout): the generator's or the broker's event loop was saturated at that moment.",
+    "- A socket that fails as `closed-1006` before `welcome` was closed by uWebSockets.js before `open`: usually its upgrade request arrived more than 10 s after its TCP connect (uWS's HTTP idle timeout) because the generator's or the broker's event loop was saturated (BENCHMARKS.md, \"Sockets that close 1006 before welcome\").",
     '- Memory comes from /proc (RSS of the supervisor and every worker, summed) and, for the V8 heap, from a probe preloaded into the broker processes the bench starts; each figure is the mean over its window (idle baseline before the ramp, the hold, the settle after closing). Net = (holding − idle) / connections held.',
     "- Pings: each connection sends a protocol `ping` every ping interval, spread evenly over time; the node answers `pong` itself (the broker's WebSocket-level pings are answered by the client library too).",
   ];

@@ -55,7 +55,10 @@ export function addEncoded(into: Histogram, encoded: string): void {
 
 export function summarize(h: Histogram): LatencySummary {
   const count = h.totalCount;
-  const at = (p: number): number => (count === 0 ? 0 : h.getValueAtPercentile(p) / US_PER_MS);
+  // A percentile is the highest value equivalent to its bucket, which can lie just above the recorded
+  // maximum: clamp it, so p99.9 ≤ max holds however few samples there are.
+  const at = (p: number): number =>
+    count === 0 ? 0 : Math.min(h.getValueAtPercentile(p), h.maxValue) / US_PER_MS;
   return {
     count,
     meanMs: count === 0 ? 0 : h.mean / US_PER_MS,

@@ -13,6 +13,7 @@ import { connectionsScenario } from '../../bench/connections/scenario.js';
 import { e2eScenario } from '../../bench/e2e/scenario.js';
 import { DEFAULT_OBJECTIVE } from '../../bench/e2e/sweep.js';
 import { eventsScenario } from '../../bench/events/scenario.js';
+import { ingestScenario } from '../../bench/ingest/scenario.js';
 import type { CommonOptions } from '../../bench/lib/common.js';
 import type { LatencySummary } from '../../bench/lib/histogram.js';
 import { PRIVATE_NATS } from '../../bench/lib/servers.js';
@@ -220,4 +221,43 @@ test('bench smoke - storage: writes at the bound, pages cached and uncached, byt
   for (const op of ['filter', 'policy', 'pii'] as const) {
     assert.ok(report.filter[op].textsPerS > 0 && report.filter[op].meanBatch > 1, `${op} is micro-batched`);
   }
+});
+
+test('bench - ingest smoke run writes a sane report', { timeout: SMOKE_TIMEOUT_MS }, async () => {
+  const { report, files } = await ingestScenario(
+    common(),
+    {
+      rates: [50, 0],
+      connections: 4,
+      conversations: 20,
+      tenants: 2,
+      workers: 1,
+      stepDurationMs: 2000,
+      stepWarmupMs: 500,
+      bodyChars: 60,
+      objectiveP99Ms: DEFAULT_OBJECTIVE.p99Ms,
+      verifyConversations: 20,
+    },
+    new AbortController().signal,
+  );
+  assertFiles(files);
+  assert.equal(report.scenario, 'ingest');
+  assert.equal(report.setup.conversations, 20);
+  assert.equal(report.setup.sockets, 20, 'every visitor socket opened');
+  assert.equal(report.steps.length, 2);
+  for (const s of report.steps) {
+    assert.ok(s.acceptedPerS > 0, 'posts accepted');
+    assertOrdered(s.ack, `ack at ${s.offeredRate}`);
+    assertOrdered(s.delivery, `delivery at ${s.offeredRate}`);
+    assert.equal(s.otherNon2xx + s.errors, 0, `no failures: ${JSON.stringify(s.statusCounts)}`);
+    assert.ok(s.resources.groups.broker.meanRssBytes > 0);
+  }
+  assert.ok(report.steps[0]!.acceptedPerS < 80, 'the paced step keeps near its rate');
+  assert.deepEqual(report.verify.short, [], 'every acknowledged post is stored');
+  assert.ok(report.verify.acked > 0 && report.verify.stored >= report.verify.acked);
+  assert.doesNotMatch(
+    readFileSync(files.find((f) => f.endsWith('.json'))!, 'utf8'),
+    /sbk_/,
+    'no API key in the report',
+  );
 });
