@@ -298,62 +298,51 @@ export class CassandraHistoryStore implements HistoryStore {
     return row === undefined ? null : toMessage(tenant, conv, row);
   }
 
-  async auditReveal(entry: RevealAudit): Promise<void> {
+  /** An audit row: every audit table is keyed (tenant, UTC day) and clustered by (time, id). */
+  async #audit(
+    cql: string,
+    entry: { tenant: string; ts: number; id: string },
+    columns: readonly unknown[],
+  ): Promise<void> {
     await this.#client.execute(
-      this.#cql.insertReveal,
-      [
-        entry.tenant,
-        utcDay(entry.ts),
-        new Date(entry.ts),
-        entry.id,
-        entry.agent,
-        entry.conv,
-        Long.fromNumber(entry.seq),
-        entry.index,
-        entry.kind,
-      ],
+      cql,
+      [entry.tenant, utcDay(entry.ts), new Date(entry.ts), entry.id, ...columns],
       this.#writeOptions(false),
     );
   }
 
+  async auditReveal(entry: RevealAudit): Promise<void> {
+    await this.#audit(this.#cql.insertReveal, entry, [
+      entry.agent,
+      entry.conv,
+      Long.fromNumber(entry.seq),
+      entry.index,
+      entry.kind,
+    ]);
+  }
+
   async auditBlock(entry: BlockAudit): Promise<void> {
-    await this.#client.execute(
-      this.#cql.insertBlock,
-      [
-        entry.tenant,
-        utcDay(entry.ts),
-        new Date(entry.ts),
-        entry.id,
-        entry.sender,
-        entry.senderRole,
-        entry.conv,
-        entry.cmid,
-        entry.words,
-        entry.body,
-      ],
-      this.#writeOptions(false),
-    );
+    await this.#audit(this.#cql.insertBlock, entry, [
+      entry.sender,
+      entry.senderRole,
+      entry.conv,
+      entry.cmid,
+      entry.words,
+      entry.body,
+    ]);
   }
 
   /** Writes one agent action to the audit table; resolves once durable. */
   async auditAction(entry: ActionAudit): Promise<void> {
-    await this.#client.execute(
-      this.#cql.insertActionAudit,
-      [
-        entry.tenant,
-        utcDay(entry.ts),
-        new Date(entry.ts),
-        entry.id,
-        entry.agent,
-        entry.conv,
-        entry.action,
-        entry.args,
-        entry.outcome,
-        entry.detail,
-        entry.tookMs,
-      ],
-      this.#writeOptions(false),
-    );
+    await this.#audit(this.#cql.insertActionAudit, entry, [
+      entry.agent,
+      entry.conv,
+      entry.action,
+      entry.args,
+      entry.outcome,
+      entry.detail,
+      entry.tookMs,
+    ]);
   }
 
   /** Audited agent actions of one tenant and UTC day, newest first. */
