@@ -18,8 +18,16 @@ export interface MetricSources {
     inFlight: number;
     maxShardDepth: number;
     rejected: number;
+    expired?: number;
   };
-  writer(): { pending: number; inFlight: number; retries?: number; failed?: number };
+  writer(): {
+    pending: number;
+    inFlight: number;
+    retries?: number;
+    failed?: number;
+    statements?: number;
+    rows?: number;
+  };
   pool(): { buffered: number; queuedBatches: number; completed: number; tasks?: number; rejected?: number };
   dispatcher(): { retries: number; unavailable: number };
   cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
@@ -95,6 +103,11 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.routers().rejected,
   );
   gauge(
+    'switchboard_expired_requests_total',
+    'Requests answered timeout unprocessed: they waited in a mailbox past their deadline',
+    () => src.routers().expired ?? 0,
+  );
+  gauge(
     'switchboard_active_actors',
     'Conversation actors active in this process',
     () => src.routers().activeActors,
@@ -147,6 +160,16 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     'switchboard_writer_failed_rows_total',
     'History rows whose write failed (no ack)',
     () => src.writer().failed ?? 0,
+  );
+  gauge(
+    'switchboard_writer_statements_total',
+    'History write statements completed (rows_total / statements_total is the mean batch)',
+    () => src.writer().statements ?? 0,
+  );
+  gauge(
+    'switchboard_writer_rows_total',
+    'Message rows in completed history write statements',
+    () => src.writer().rows ?? 0,
   );
   gauge(
     'switchboard_dispatch_retries_total',

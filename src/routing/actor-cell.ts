@@ -11,6 +11,8 @@ import { Mailbox } from './mailbox.js';
 
 interface Envelope {
   msg: unknown;
+  /** Epoch ms after which the caller no longer waits: the message is then answered without running. */
+  deadline: number | undefined;
   resolve(reply: unknown): void;
   reject(err: unknown): void;
 }
@@ -54,10 +56,16 @@ export class ActorCell {
     return this.mailbox.size;
   }
 
-  /** Queues a message; resolves with the reply, rejects with a SwitchboardError (busy when full). */
-  ask(msg: unknown): Promise<unknown> {
+  /**
+   * Queues a message; resolves with the reply, rejects with a SwitchboardError (busy when full).
+   * With a `deadline` (epoch ms, the cell's clock), a message still queued at that time is rejected
+   * `timeout` without being processed: its caller has stopped waiting, and doing its work anyway is
+   * how a backlog outlives the overload that made it (every later message then waits behind work
+   * nobody wants). Skipping is safe because callers retry with the same cmid or key.
+   */
+  ask(msg: unknown, deadline?: number): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      this.mailbox.offer({ msg, resolve, reject });
+      this.mailbox.offer({ msg, deadline, resolve, reject });
       this.lastActiveAt = this.clock.now();
     });
   }
@@ -68,6 +76,10 @@ export class ActorCell {
   }
 
   private async process(e: Envelope): Promise<void> {
+    if (e.deadline !== undefined && this.clock.now() > e.deadline) {
+      e.reject(new SwitchboardError('timeout', 'the request waited past its deadline and was not processed'));
+      return;
+    }
     try {
       if (!this.loaded) {
         this.state = await this.behaviour.load(this.tenant, this.id);

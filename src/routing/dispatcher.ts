@@ -24,6 +24,11 @@ interface ShardRequest {
   /** The actor id (a conversation id, or an internal id: src/routing/actor-kind.ts). */
   id: string;
   msg: unknown;
+  /**
+   * How long the requester still waits, ms (relative, so that clocks of different hosts need not
+   * agree): the owner drops the request unprocessed once this has passed. Absent from older nodes.
+   */
+  ttl?: number;
 }
 
 type ShardReply = { ok: unknown } | { err: string; message: string; retryAfterMs?: number };
@@ -65,7 +70,7 @@ export class Dispatcher implements OwnershipHooks {
     for (;;) {
       try {
         if (this.ownership?.holds(shard)) {
-          return await withDeadline(this.routers.ask(shard, tenant, id, msg), deadline, shard);
+          return await withDeadline(this.routers.ask(shard, tenant, id, msg, deadline), deadline, shard);
         }
         return await this.remote(shard, { tenant, id, msg }, deadline);
       } catch (err) {
@@ -103,7 +108,8 @@ export class Dispatcher implements OwnershipHooks {
           m.respond(msgpackEncode(errorReply(err)));
           return;
         }
-        this.routers.ask(shard, req.tenant, req.id, req.msg).then(
+        const deadline = typeof req.ttl === 'number' && req.ttl > 0 ? Date.now() + req.ttl : undefined;
+        this.routers.ask(shard, req.tenant, req.id, req.msg, deadline).then(
           (ack) => m.respond(msgpackEncode({ ok: ack } satisfies ShardReply)),
           (err) => m.respond(msgpackEncode(errorReply(err))),
         );
@@ -123,7 +129,11 @@ export class Dispatcher implements OwnershipHooks {
 
   private async remote(shard: number, req: ShardRequest, deadline: number): Promise<unknown> {
     const timeout = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
-    const data = await this.transport.request(this.names.shardSubject(shard), msgpackEncode(req), timeout);
+    const data = await this.transport.request(
+      this.names.shardSubject(shard),
+      msgpackEncode({ ...req, ttl: timeout }),
+      timeout,
+    );
     const reply = msgpackDecode(data) as ShardReply;
     if ('ok' in reply) return reply.ok;
     const code = isErrorCode(reply.err) ? reply.err : 'internal';

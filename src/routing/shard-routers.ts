@@ -25,6 +25,8 @@ export interface RouterStats {
   /** The most requests admitted to one shard right now. */
   maxShardDepth: number;
   rejected: number;
+  /** Requests answered `timeout` without being processed: they waited in a mailbox past their deadline. */
+  expired: number;
 }
 
 export class ShardRouters {
@@ -33,6 +35,7 @@ export class ShardRouters {
   // Map iteration order is insertion order: re-inserting on use keeps the LRU cell first.
   private readonly cells = new Map<string, ActorCell>();
   private rejected = 0;
+  private expired = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -68,10 +71,11 @@ export class ShardRouters {
   /**
    * Admits a request to actor `(tenant, id)` on `shard` and resolves with its reply. Rejects
    * `unavailable` when this node does not own the shard, BusyError when the shard mailbox, the
-   * actor mailbox or the active-actor bound is full, or the actor's own SwitchboardError.
+   * actor mailbox or the active-actor bound is full, or the actor's own SwitchboardError. With a
+   * `deadline` (epoch ms), a request still queued then is rejected `timeout` unprocessed (ActorCell.ask).
    */
   // biome-ignore lint/suspicious/noExplicitAny: replies are typed by the callers of each kind
-  async ask(shard: number, tenant: string, id: string, msg: unknown): Promise<any> {
+  async ask(shard: number, tenant: string, id: string, msg: unknown, deadline?: number): Promise<any> {
     if (!this.owns(shard) || !this.holds(shard)) {
       throw new SwitchboardError('unavailable', `shard ${shard} is not owned here`, { retryAfterMs: 100 });
     }
@@ -82,9 +86,10 @@ export class ShardRouters {
     const cell = this.cellFor(shard, tenant, id);
     this.pending[shard]!++;
     try {
-      return await cell.ask(msg);
+      return await cell.ask(msg, deadline);
     } catch (err) {
       if (err instanceof BusyError) this.rejected++;
+      else if (err instanceof SwitchboardError && err.code === 'timeout') this.expired++;
       throw err;
     } finally {
       this.pending[shard]!--;
@@ -100,7 +105,14 @@ export class ShardRouters {
       inFlight += this.pending[s]!;
       maxShardDepth = Math.max(maxShardDepth, this.pending[s]!);
     }
-    return { activeActors: this.cells.size, ownedShards, inFlight, maxShardDepth, rejected: this.rejected };
+    return {
+      activeActors: this.cells.size,
+      ownedShards,
+      inFlight,
+      maxShardDepth,
+      rejected: this.rejected,
+      expired: this.expired,
+    };
   }
 
   close(): void {

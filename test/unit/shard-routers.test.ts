@@ -180,3 +180,27 @@ test('shard routers - release drains admitted requests, drops the actors and ref
   assert.equal(routers.stats().activeActors, 0);
   routers.close();
 });
+
+test('shard routers - a request still queued at its deadline is answered timeout without being processed', async () => {
+  const { clock, store, routers } = setup();
+  const open = gate(store);
+  const deadline = clock.now() + 100;
+  // The first starts at once (then waits for the store); the second queues behind it.
+  const first = routers.ask(1, 't', 'a', send('1'), deadline);
+  const second = routers.ask(1, 't', 'a', send('2'), deadline);
+  const expired = assert.rejects(second, (err: SwitchboardError) => err.code === 'timeout');
+  await new Promise((r) => setImmediate(r)); // the first is now inside the store's append
+  clock.advance(200);
+  open();
+  assert.equal((await first).seq, 1, 'work already started is finished, deadline or not');
+  await expired;
+  assert.deepEqual(
+    store.rows.map((r) => r.cmid),
+    ['1'],
+    'the expired send wrote nothing',
+  );
+  assert.equal(routers.stats().expired, 1);
+  // The caller's retry with the same cmid is processed normally, at the next seq.
+  assert.equal((await routers.ask(1, 't', 'a', send('2'), clock.now() + 100)).seq, 2);
+  routers.close();
+});
