@@ -179,8 +179,11 @@ export interface ConversationContext {
   deliver(row: MessageRow, users: readonly string[], visitor?: string): void;
   /** Pushes a server frame (assigned, closed, read, typing...) to users' sockets; fire and forget. */
   notify(tenant: string, users: readonly string[], frame: Record<string, unknown>): void;
-  /** Publishes a conversation event for business systems (sb.out.<tenant>.<type>). */
-  emit(event: OutEvent): void;
+  /**
+   * Publishes a conversation event for business systems (sb.out.<tenant>.<type>). `bodyMasked`: a
+   * message event's body is already the agents' view (PII masked), so it is not masked again.
+   */
+  emit(event: OutEvent, bodyMasked?: boolean): void;
 }
 
 export interface ConversationState {
@@ -299,8 +302,12 @@ function event(
   type: OutEvent['type'],
   ts: number,
   extra: Record<string, unknown>,
+  bodyMasked = false,
 ): void {
-  ctx.emit({ id: ctx.newId(), type, tenant: state.tenant, conv: state.conv, ts, ...extra } as OutEvent);
+  ctx.emit(
+    { id: ctx.newId(), type, tenant: state.tenant, conv: state.conv, ts, ...extra } as OutEvent,
+    bodyMasked,
+  );
 }
 
 async function saveMeta(state: ConversationState, meta: ConversationMeta, ctx: ConversationContext) {
@@ -396,14 +403,22 @@ async function append(
   }
   // The visitor is named so it gets the body as written; every other user gets the agents' view.
   if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
-  event(ctx, state, 'message', row.ts, {
-    seq: row.seq,
-    msgId: row.id,
-    from: row.sender,
-    role: row.senderRole,
-    body: row.body,
-    ...(row.card ? { card: row.card } : {}),
-  });
+  // Business systems see what agents see: the masked view computed at send, when there is one.
+  event(
+    ctx,
+    state,
+    'message',
+    row.ts,
+    {
+      seq: row.seq,
+      msgId: row.id,
+      from: row.sender,
+      role: row.senderRole,
+      body: row.agentBody ?? row.body,
+      ...(row.card ? { card: row.card } : {}),
+    },
+    row.agentBody !== undefined,
+  );
   return { cmid: row.cmid, conv: row.conv, seq: row.seq, id: row.id, ts: row.ts };
 }
 

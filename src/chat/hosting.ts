@@ -78,7 +78,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         newId: deps.newId,
         deliver: deps.deliver,
         notify: deps.notify,
-        emit: (e) => deps.events.emit(e),
+        emit: (e, bodyMasked) => deps.events.emit(e, bodyMasked),
       };
       return conversationBehaviour(state, msg, ctx);
     },

@@ -3,7 +3,7 @@
  * and PII masking for the agents' view, both on the worker pool, micro-batched with every other text
  * being screened. Also the agents' view of stored rows (history and sync read by agents).
  */
-import type { PiiResult, PolicyResult, TextPool } from '../pool/text-pool.js';
+import type { TextPool } from '../pool/text-pool.js';
 import type { MessageRow } from '../store/types.js';
 import type { ContentPolicies } from './policies.js';
 
@@ -18,32 +18,26 @@ export interface Screened {
   words: string[];
 }
 
-/** Screens one text. Rejects BusyError when the pool is full, or when the tenant's policy cannot load. */
+/**
+ * Screens one text in a single pool task (policy or word list, then PII masking). Rejects BusyError
+ * when the pool is full, or when the tenant's policy cannot load.
+ */
 export async function screenText(
-  pool: Pick<TextPool, 'filter' | 'policy' | 'pii'>,
+  pool: Pick<TextPool, 'screen'>,
   policies: Pick<ContentPolicies, 'policyFor'>,
   tenant: string,
   body: string,
 ): Promise<Screened> {
   const policy = await policies.policyFor(tenant);
-  let verdict: PolicyResult;
-  if (policy === undefined) {
-    const filtered = await pool.filter(body);
-    verdict = {
-      text: filtered.text,
-      blocked: false,
-      review: false,
-      hits: filtered.hits.map((word) => ({ word, action: 'mask' as const })),
-    };
-  } else {
-    verdict = await pool.policy(tenant, policy, body);
-  }
+  const verdict = await pool.screen(tenant, policy, body);
   const words = [...new Set(verdict.hits.map((h) => h.word))];
-  if (verdict.blocked) {
-    return { text: verdict.text, agentText: verdict.text, blocked: true, review: verdict.review, words };
-  }
-  const pii: PiiResult = await pool.pii(verdict.text);
-  return { text: verdict.text, agentText: pii.text, blocked: false, review: verdict.review, words };
+  return {
+    text: verdict.text,
+    agentText: verdict.agentText,
+    blocked: verdict.blocked,
+    review: verdict.review,
+    words,
+  };
 }
 
 /** The agents' view of rows: a row's own agentBody when it has one, else masked on the pool now. */

@@ -91,7 +91,8 @@ export interface EventSink {
 }
 
 export interface EventPublisher {
-  emit(event: OutEvent): void;
+  /** Publishes `event`; a message event's body is masked first unless `bodyMasked` says it already is. */
+  emit(event: OutEvent, bodyMasked?: boolean): void;
 }
 
 /**
@@ -110,8 +111,8 @@ export function createEventPublisher(
       'Nats-Msg-Id': e.id,
     });
   return {
-    emit(event) {
-      if (event.type !== 'message' || !masker) {
+    emit(event, bodyMasked = false) {
+      if (event.type !== 'message' || !masker || bodyMasked) {
         send(event);
         return;
       }

@@ -1,6 +1,6 @@
 /**
- * The worker pool (piscina) and its micro-batcher. Every op (filter, policy, pii, compress,
- * decompress) goes through a lane: inputs queue for at most `lingerMs` or until `batchTexts` have
+ * The worker pool (piscina) and its micro-batcher. Every op (filter, policy, pii, screen,
+ * compress, decompress) goes through a lane: inputs queue for at most `lingerMs` or until `batchTexts` have
  * gathered, then go to a worker as one task, so dispatch cost is paid once per batch. A lane is one op
  * (and, for `policy`, one tenant and policy version: a task carries one policy). Lanes live only while
  * they hold inputs. Inputs buffered over all lanes are bounded (`maxBuffered`), and so is piscina's
@@ -11,10 +11,10 @@ import { Piscina } from 'piscina';
 import type { EncodedBody } from '../../workers/compression.js';
 import type { PolicyResult, PolicySet } from '../../workers/content-policy.js';
 import type { PiiResult } from '../../workers/pii.js';
-import type { TextResult, TextTask } from '../../workers/text-worker.js';
+import type { ScreenedText, TextResult, TextTask } from '../../workers/text-worker.js';
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
 
-export type { EncodedBody, PiiResult, PolicyResult, PolicySet };
+export type { EncodedBody, PiiResult, PolicyResult, PolicySet, ScreenedText };
 
 export interface TextPoolOptions {
   threads: number;
@@ -52,6 +52,11 @@ export interface TextPool {
   policy(tenant: string, policy: PolicySet, text: string): Promise<PolicyResult>;
   /** Finds and masks phone numbers, ID numbers, bank cards and e-mail addresses. */
   pii(text: string): Promise<PiiResult>;
+  /**
+   * A chat text on its way in, in one task: the tenant's policy (`undefined`: the default word list),
+   * then PII masking of the result for the agents' view unless the verdict blocks it.
+   */
+  screen(tenant: string, policy: PolicySet | undefined, text: string): Promise<ScreenedText>;
   /** Encodes a body for storage (compressed when that saves bytes). */
   compress(text: string): Promise<EncodedBody>;
   /** Decodes a stored body. */
@@ -201,6 +206,20 @@ export function createTextPool(options: TextPoolOptions): TextPool {
         (texts) => ({ op: 'pii', texts }),
         (out) => (out as { results: PiiResult[] }).results,
       ),
+    screen: (tenant, policy, text) =>
+      policy === undefined
+        ? submit(
+            'screen',
+            text,
+            (texts) => ({ op: 'screen', texts }),
+            (out) => (out as { results: ScreenedText[] }).results,
+          )
+        : submit(
+            `screen\u0000${tenant}\u0000${policy.version}`,
+            text,
+            (texts) => ({ op: 'screen', tenant, policy, texts }),
+            (out) => (out as { results: ScreenedText[] }).results,
+          ),
     compress: (text) =>
       submit(
         'compress',

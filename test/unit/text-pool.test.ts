@@ -151,6 +151,30 @@ test('text pool - inputs buffered over all lanes are bounded: past maxBuffered i
   }
 });
 
+test('text pool - screen applies the word list or the tenant policy, then masks PII, in one task per batch', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, lingerMs: 1 });
+  try {
+    const plain = await pool.screen('t1', undefined, 'badword, call 13800138000');
+    assert.equal(plain.text, '*******, call 13800138000', 'visitors see their text with words masked');
+    assert.notEqual(plain.agentText, plain.text, 'agents see the phone number masked');
+    assert.doesNotMatch(plain.agentText, /13800138000/);
+    assert.deepEqual(plain.hits, [{ word: 'badword', action: 'mask' }]);
+    const blocking = { version: 'v1', rules: [{ words: ['refund'], action: 'block' as const }] };
+    const blocked = await pool.screen('t1', blocking, 'refund 13800138000');
+    assert.equal(blocked.blocked, true);
+    assert.equal(
+      blocked.agentText,
+      blocked.text,
+      'a blocked text is not masked for agents: it is never stored',
+    );
+    const tasks = pool.stats().tasks;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => pool.screen('t1', undefined, `text ${i}`)));
+    assert.ok(pool.stats().tasks - tasks < 10, 'screens are micro-batched');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('text pool - options are validated with fixed messages', () => {
   const base = { threads: 1, maxQueue: 1, batchTexts: 1, lingerMs: 0 };
   const cases: [Record<string, number>, string][] = [
