@@ -31,8 +31,10 @@ export const DEFAULT_POOL_LINGER_MS = 1;
 export const DEFAULT_CMID_TTL_S = 7 * 24 * 3600;
 export const DEFAULT_STORE_TIMEOUT_MS = 4000;
 export const DEFAULT_WRITER_MAX_PENDING = 10_000;
-export const DEFAULT_WRITER_MAX_IN_FLIGHT = 256;
+export const DEFAULT_WRITER_MAX_IN_FLIGHT = 16;
 export const DEFAULT_WRITER_MAX_ATTEMPTS = 3;
+/** Conversations per history write statement (src/store/history-writer.ts). */
+export const DEFAULT_WRITER_MAX_BATCH_PARTITIONS = 8;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_TAIL_MESSAGES = 100;
 export const DEFAULT_RECENT_CMIDS = 256;
@@ -117,6 +119,7 @@ export interface NodeConfig {
     writerMaxPending: number;
     writerMaxInFlight: number;
     writerMaxAttempts: number;
+    writerMaxBatchPartitions: number;
     /** Compress bodies on the worker pool (dictionary deflate) when that saves bytes. */
     compress: boolean;
     /** Bytes held by the conversation-state and recent-tail caches together. */
@@ -234,6 +237,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       writerMaxPending: o.storage?.writerMaxPending ?? DEFAULT_WRITER_MAX_PENDING,
       writerMaxInFlight: o.storage?.writerMaxInFlight ?? DEFAULT_WRITER_MAX_IN_FLIGHT,
       writerMaxAttempts: o.storage?.writerMaxAttempts ?? DEFAULT_WRITER_MAX_ATTEMPTS,
+      writerMaxBatchPartitions: o.storage?.writerMaxBatchPartitions ?? DEFAULT_WRITER_MAX_BATCH_PARTITIONS,
       compress: o.storage?.compress ?? true,
       cacheMaxBytes: o.storage?.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
       cacheTailMessages: o.storage?.cacheTailMessages ?? DEFAULT_CACHE_TAIL_MESSAGES,
@@ -362,6 +366,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
   positiveInt(cfg.storage.writerMaxInFlight, 'storage.writerMaxInFlight');
   positiveInt(cfg.storage.writerMaxAttempts, 'storage.writerMaxAttempts');
+  positiveInt(cfg.storage.writerMaxBatchPartitions, 'storage.writerMaxBatchPartitions');
   if (typeof cfg.storage.compress !== 'boolean') throw new Error('storage.compress must be a boolean');
   if (!Number.isInteger(cfg.storage.cacheMaxBytes) || cfg.storage.cacheMaxBytes < 0) {
     throw new Error('storage.cacheMaxBytes must be a non-negative integer (0 turns the caches off)');
@@ -445,6 +450,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       writerMaxPending: intFromEnv(env, 'SB_WRITER_MAX_PENDING'),
       writerMaxInFlight: intFromEnv(env, 'SB_WRITER_MAX_IN_FLIGHT'),
       writerMaxAttempts: intFromEnv(env, 'SB_WRITER_MAX_ATTEMPTS'),
+      writerMaxBatchPartitions: intFromEnv(env, 'SB_WRITER_MAX_BATCH_PARTITIONS'),
       compress: boolFromEnv(env, 'SB_COMPRESS'),
       cacheMaxBytes: intFromEnv(env, 'SB_CACHE_MAX_BYTES'),
       cacheTailMessages: intFromEnv(env, 'SB_CACHE_TAIL_MESSAGES'),

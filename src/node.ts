@@ -87,6 +87,7 @@ export async function startNode(
             maxPendingRows: config.storage.writerMaxPending,
             maxInFlight: config.storage.writerMaxInFlight,
             maxAttempts: config.storage.writerMaxAttempts,
+            maxBatchPartitions: config.storage.writerMaxBatchPartitions,
           },
         },
         {

@@ -168,6 +168,9 @@ memtable_allocation_type: heap_buffers
 disk_failure_policy: stop
 commit_failure_policy: stop
 key_cache_size: 16MiB
+# The history writer sends batches of up to 32 rows from up to 8 conversations: above the 5 KiB default
+# warning size, and every warning is a log line written per batch.
+batch_size_warn_threshold: 64KiB
 `;
 }
 

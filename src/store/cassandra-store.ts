@@ -533,19 +533,19 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   /**
-   * One partition's rows as one batch: the messages, their cmids (a second partition, same bucket) and,
-   * when a row opens a bucket, max_bucket (logged then, so max_bucket never lags). Bodies are encoded
-   * first (compressed on the pool when that saves bytes; plain UTF-8 if the pool refuses). Every
-   * statement is idempotent (same key, same values, same write timestamp), so a retry repeats it exactly.
+   * A writer group's rows as one batch: the messages, their cmids (a second partition per
+   * conversation bucket) and, for each row that opens a bucket, max_bucket (the batch is logged then,
+   * so max_bucket never lags). Bodies are encoded first (compressed on the pool when that saves bytes;
+   * plain UTF-8 if the pool refuses). Every statement is idempotent (same key, same values, same write
+   * timestamp), so a retry repeats it exactly.
    */
   async #writeRows(rows: readonly MessageRow[]): Promise<void> {
-    const first = rows[0];
-    if (first === undefined) return;
-    const bucket = this.#bucketOf(first.seq);
-    const ttl = this.#ttlOf(first.tenant);
+    if (rows.length === 0) return;
     const bodies = await this.#encodeBodies(rows);
     const queries: { query: string; params: unknown[] }[] = [];
+    let opensBucket = false;
     rows.forEach((row, i) => {
+      const bucket = this.#bucketOf(row.seq);
       const seq = Long.fromNumber(row.seq);
       const at = toWriteTime(row.ts);
       const body = bodies[i] ?? { enc: BODY_ENC_UTF8, data: utf8(row.body) };
@@ -565,7 +565,7 @@ export class CassandraHistoryStore implements HistoryStore {
           new Date(row.ts),
           row.review === true ? FLAG_REVIEW : 0,
           row.card === undefined ? null : JSON.stringify(row.card),
-          ttl,
+          this.#ttlOf(row.tenant),
           at,
         ],
       });
@@ -584,13 +584,13 @@ export class CassandraHistoryStore implements HistoryStore {
           at,
         ],
       });
+      if (row.seq === 1 || row.seq % this.#config.bucketSize === 0) {
+        opensBucket = true;
+        queries.push({ query: this.#cql.setMaxBucket, params: [bucket, row.tenant, row.conv] });
+      }
     });
-    const opensBucket = rows.some((row) => row.seq === 1 || row.seq % this.#config.bucketSize === 0);
-    if (opensBucket) {
-      queries.push({ query: this.#cql.setMaxBucket, params: [bucket, first.tenant, first.conv] });
-    }
-    // Unlogged: two partitions (messages, cmids). A partial write is never acked; the actor retries the
-    // same seq with the same cmid, so nothing is stored twice.
+    // Unlogged unless a bucket opens: a partial write is never acked; the actor retries the same seq
+    // with the same cmid, so nothing is stored twice.
     await this.#client.batch(queries, this.#writeOptions(opensBucket));
   }
 

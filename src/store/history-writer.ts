@@ -1,12 +1,18 @@
 /**
- * The batching writer behind HistoryStore.append: a bounded queue of rows, grouped per partition into
- * statements, with a bound on statements executing at once. It knows nothing of the driver: a sink turns a
- * group of rows of one partition into one statement (single insert or batch).
+ * The batching writer behind HistoryStore.append: a bounded queue of rows, grouped into statements of
+ * at most `maxBatchRows` rows from at most `maxBatchPartitions` partitions, with a bound on statements
+ * executing at once. A conversation's actor writes one row at a time, so batching only within a
+ * partition would make every message its own request; grouping across conversations is what cuts the
+ * per-request cost (driver and Cassandra) under load. It knows nothing of the driver: a sink turns a
+ * group of rows into one statement (single insert or batch).
  */
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
 import type { MessageRow } from './types.js';
 
-/** Writes rows that share one partition as one statement. Rows are in append order. */
+/**
+ * Writes a group of rows as one statement. Rows of one partition are adjacent and in append order;
+ * a group spans at most maxBatchPartitions partitions.
+ */
 export interface HistorySink {
   write(rows: readonly MessageRow[]): Promise<void>;
 }
@@ -16,8 +22,13 @@ export interface HistoryWriterOptions {
   maxPendingRows: number;
   /** Statements executing at once. */
   maxInFlight: number;
-  /** Rows per statement (all of one partition). */
+  /** Rows per statement. */
   maxBatchRows: number;
+  /**
+   * Partitions per statement: 1 keeps every statement to one partition (one replica set, the usual
+   * advice for large multi-node clusters); more groups rows of several conversations per request.
+   */
+  maxBatchPartitions: number;
   /** How long the first queued row waits for others to join its batch, in ms. */
   lingerMs: number;
   /** The partition a row belongs to; rows are grouped only when their keys are equal. */
@@ -39,11 +50,17 @@ export interface HistoryWriterStats {
   retries: number;
   /** Rows whose write failed (the sender got an error, no ack), since start. */
   failed: number;
+  /** Statements completed (written or failed), since start: rows / statements is the mean batch. */
+  statements: number;
+  /** Rows in those statements, since start. */
+  rows: number;
 }
 
 export const DEFAULT_MAX_PENDING_ROWS = 10_000;
-export const DEFAULT_MAX_IN_FLIGHT = 256;
+export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const DEFAULT_MAX_BATCH_ROWS = 32;
+/** Below Cassandra's default unlogged_batch_across_partitions_warn_threshold (10), so no warnings. */
+export const DEFAULT_MAX_BATCH_PARTITIONS = 8;
 export const DEFAULT_LINGER_MS = 1;
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_RETRY_BACKOFF_MS = 50;
@@ -51,7 +68,13 @@ export const DEFAULT_RETRY_BACKOFF_MS = 50;
 /** The tunable part of HistoryWriterOptions, as users give it. */
 export type WriterLimits = Pick<
   HistoryWriterOptions,
-  'maxPendingRows' | 'maxInFlight' | 'maxBatchRows' | 'lingerMs' | 'maxAttempts' | 'retryBackoffMs'
+  | 'maxPendingRows'
+  | 'maxInFlight'
+  | 'maxBatchRows'
+  | 'maxBatchPartitions'
+  | 'lingerMs'
+  | 'maxAttempts'
+  | 'retryBackoffMs'
 >;
 
 /** Merges defaults and checks each limit; throws Error with a fixed message; returns a frozen object. */
@@ -60,11 +83,18 @@ export function parseWriterLimits(input: Partial<WriterLimits> = {}): Readonly<W
     maxPendingRows: input.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS,
     maxInFlight: input.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
     maxBatchRows: input.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
+    maxBatchPartitions: input.maxBatchPartitions ?? DEFAULT_MAX_BATCH_PARTITIONS,
     lingerMs: input.lingerMs ?? DEFAULT_LINGER_MS,
     maxAttempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     retryBackoffMs: input.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
   };
-  for (const name of ['maxPendingRows', 'maxInFlight', 'maxBatchRows', 'maxAttempts'] as const) {
+  for (const name of [
+    'maxPendingRows',
+    'maxInFlight',
+    'maxBatchRows',
+    'maxBatchPartitions',
+    'maxAttempts',
+  ] as const) {
     if (!Number.isSafeInteger(limits[name]) || limits[name] < 1) {
       throw new Error(`writer.${name} must be a positive integer`);
     }
@@ -103,6 +133,8 @@ export class HistoryWriter {
   #inFlight = 0;
   #retries = 0;
   #failed = 0;
+  #statements = 0;
+  #rows = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -141,7 +173,14 @@ export class HistoryWriter {
   }
 
   stats(): HistoryWriterStats {
-    return { pending: this.#pending, inFlight: this.#inFlight, retries: this.#retries, failed: this.#failed };
+    return {
+      pending: this.#pending,
+      inFlight: this.#inFlight,
+      retries: this.#retries,
+      failed: this.#failed,
+      statements: this.#statements,
+      rows: this.#rows,
+    };
   }
 
   /** Resolves when every row accepted before the call is written or failed (never rejects). */
@@ -175,21 +214,37 @@ export class HistoryWriter {
     }
   }
 
+  /**
+   * The next statement's rows: whole or partial queues of up to maxBatchPartitions partitions, oldest
+   * partition first, until maxBatchRows rows or MAX_BATCH_BODY_BYTES of body. A partition that gave
+   * rows moves to the back of the order, so one busy conversation cannot starve the others.
+   */
   #takeGroup(): Entry[] | undefined {
-    const first = this.#queues.entries().next();
-    if (first.done === true) return undefined;
-    const [key, queue] = first.value;
+    const group: Entry[] = [];
     let bytes = 0;
-    let count = 0;
-    for (const entry of queue) {
-      if (count >= this.#options.maxBatchRows) break;
-      bytes += Buffer.byteLength(entry.row.body, 'utf8');
-      if (count > 0 && bytes > MAX_BATCH_BODY_BYTES) break;
-      count++;
+    let partitions = 0;
+    const taken: [string, Entry[]][] = [];
+    for (const [key, queue] of this.#queues) {
+      if (partitions >= this.#options.maxBatchPartitions || group.length >= this.#options.maxBatchRows) break;
+      let count = 0;
+      for (const entry of queue) {
+        if (group.length + count >= this.#options.maxBatchRows) break;
+        const size = Buffer.byteLength(entry.row.body, 'utf8');
+        if (group.length + count > 0 && bytes + size > MAX_BATCH_BODY_BYTES) break;
+        bytes += size;
+        count++;
+      }
+      if (count === 0) break;
+      partitions++;
+      for (const entry of queue.splice(0, count)) group.push(entry);
+      taken.push([key, queue]);
+      if (bytes >= MAX_BATCH_BODY_BYTES) break;
     }
-    const group = queue.splice(0, count);
-    this.#queues.delete(key);
-    if (queue.length > 0) this.#queues.set(key, queue);
+    if (group.length === 0) return undefined;
+    for (const [key, queue] of taken) {
+      this.#queues.delete(key);
+      if (queue.length > 0) this.#queues.set(key, queue);
+    }
     return group;
   }
 
@@ -213,6 +268,8 @@ export class HistoryWriter {
       }
     }
     if (failure !== undefined) this.#failed += group.length;
+    this.#statements++;
+    this.#rows += group.length;
     this.#inFlight--;
     this.#pending -= group.length;
     for (const entry of group) {
