@@ -47,6 +47,8 @@ export interface StreamMessage {
   readonly deliveryCount: number;
   /** The stream sequence: unique per stored message. */
   readonly streamSeq: number;
+  /** When the stream stored it, epoch ms. */
+  readonly storedAt: number;
   header(name: string): string | undefined;
   ack(): void;
   /** Redeliver after `delayMs`. */
@@ -203,6 +205,7 @@ function wrap(m: JsMsg): StreamMessage {
     msgId: m.headers?.get(MSG_ID_HEADER) || undefined,
     deliveryCount: m.info.deliveryCount,
     streamSeq: m.seq,
+    storedAt: Math.floor(m.info.timestampNanos / 1e6),
     header: (name) => m.headers?.get(name) || undefined,
     ack: () => m.ack(),
     nak: (delayMs) => m.nak(delayMs),

@@ -44,6 +44,8 @@ export interface IntegrationSource {
   tenant(id: string): TenantIntegration;
   /** tenant -> rules file, for every tenant that has one. */
   rulesFiles(): ReadonlyMap<string, string>;
+  /** Whether any tenant (a listed one, or the defaults that unlisted tenants get) has a webhook. */
+  hasWebhooks(): boolean;
   /** Calls `cb` after the settings changed (hot reload); returns an unsubscribe. */
   onChange(cb: () => void): () => void;
 }
@@ -83,6 +85,12 @@ export class StaticIntegrationSource implements IntegrationSource {
     const out = new Map<string, string>();
     for (const [id, t] of this.tenants) if (t.rulesFile) out.set(id, t.rulesFile);
     return out;
+  }
+
+  hasWebhooks(): boolean {
+    if (this.fallback.webhooks.length > 0) return true;
+    for (const t of this.tenants.values()) if (t.webhooks.length > 0) return true;
+    return false;
   }
 
   set(id: string, settings: Partial<TenantIntegration>): void {

@@ -3,7 +3,7 @@
  * `integration`) with this module's defaults filled in. Follows the registry's hot reloads.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { TenantRegistry, TenantsSnapshot } from '../tenants.js';
+import { DEFAULTS_ID, type TenantRegistry, type TenantsSnapshot } from '../tenants.js';
 import {
   DEFAULT_ACTION_TIMEOUT_MS,
   DEFAULT_CONTEXT_TIMEOUT_MS,
@@ -71,6 +71,12 @@ export function tenantIntegrationSource(registry: TenantRegistry): IntegrationSo
         if (f) out.set(id, f);
       }
       return out;
+    },
+    hasWebhooks() {
+      const snap = current();
+      // DEFAULTS_ID is never a listed id: it stands for the defaults every unlisted tenant gets.
+      if (this.tenant(DEFAULTS_ID).webhooks.length > 0) return true;
+      return snap.tenantIds().some((id) => this.tenant(id).webhooks.length > 0);
     },
     onChange(cb) {
       return registry.onChange(() => cb());

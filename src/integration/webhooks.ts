@@ -81,6 +81,16 @@ export class WebhookDelivery {
   };
   private stopped = false;
   private readonly wake = new Set<() => void>();
+  /** Serializes starting and stopping the consumer as the settings change. */
+  private reconciling: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | undefined;
+  /**
+   * Events stored before this time (epoch ms) are acknowledged undelivered: they were published while
+   * no tenant had a webhook, when a running consumer would have done the same. 0 while webhooks were
+   * configured from the start, so events left unacknowledged by an earlier process are delivered.
+   */
+  private skipStoredBefore = 0;
+  private idleSince: number | undefined;
 
   constructor(
     private readonly js: JetStreamPort,
@@ -92,20 +102,51 @@ export class WebhookDelivery {
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** Starts consuming `sb_out` (the streams must exist: see ensureIntegrationStreams). */
+  /**
+   * Starts following the settings: `sb_out` is consumed while some tenant has a webhook, and not at
+   * all otherwise, so a deployment without webhooks does not pull and acknowledge every conversation
+   * event (the streams must exist: see ensureIntegrationStreams). Rejects when the first start fails.
+   */
   async start(): Promise<void> {
-    this.consumer = await this.js.consume(
-      {
-        stream: this.names.outStream,
-        durable: WEBHOOK_CONSUMER,
-        ackWaitMs: this.opts.ackWaitMs,
-        maxDeliver: this.opts.maxDeliver,
-        maxAckPending: this.opts.inFlight * 16,
-      },
-      { maxInFlight: this.opts.inFlight, retryDelayMs: this.opts.backoffMs },
-      (m) => this.handle(m),
-      (err) => this.log.error({ err }, 'webhook consumer failed'),
-    );
+    this.unsubscribe = this.source.onChange(() => {
+      this.reconcile().catch((err) => this.log.error({ err }, 'webhook consumer failed to start or stop'));
+    });
+    await this.reconcile();
+  }
+
+  /** Whether this member consumes `sb_out` now (some tenant has a webhook). */
+  get consuming(): boolean {
+    return this.consumer !== undefined;
+  }
+
+  private reconcile(): Promise<void> {
+    const next = this.reconciling.then(async () => {
+      if (this.stopped) return;
+      const wanted = this.source.hasWebhooks();
+      if (wanted && this.consumer === undefined) {
+        if (this.idleSince !== undefined) this.skipStoredBefore = this.now();
+        this.consumer = await this.js.consume(
+          {
+            stream: this.names.outStream,
+            durable: WEBHOOK_CONSUMER,
+            ackWaitMs: this.opts.ackWaitMs,
+            maxDeliver: this.opts.maxDeliver,
+            maxAckPending: this.opts.inFlight * 16,
+          },
+          { maxInFlight: this.opts.inFlight, retryDelayMs: this.opts.backoffMs },
+          (m) => this.handle(m),
+          (err) => this.log.error({ err }, 'webhook consumer failed'),
+        );
+        this.idleSince = undefined;
+      } else if (!wanted) {
+        this.idleSince ??= this.now();
+        const running = this.consumer;
+        this.consumer = undefined;
+        await running?.stop();
+      }
+    });
+    this.reconciling = next.catch(() => {});
+    return next;
   }
 
   stats(): WebhookStats {
@@ -115,11 +156,18 @@ export class WebhookDelivery {
   /** Stops pulling; deliveries waiting in a backoff give up (their events are redelivered elsewhere). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     for (const w of this.wake) w();
+    await this.reconciling;
     await this.consumer?.stop();
+    this.consumer = undefined;
   }
 
   private async handle(m: StreamMessage): Promise<void> {
+    if (m.storedAt < this.skipStoredBefore) {
+      m.ack();
+      return;
+    }
     const tenant = tenantOf(m.subject, this.names);
     let event: Record<string, unknown>;
     try {

@@ -243,3 +243,28 @@ test('webhooks - two members sharing the consumer deliver each event once', asyn
     await t2.close();
   }
 });
+
+test('webhooks - with no webhook configured nothing consumes sb_out; one added later gets the events after it, not before', async () => {
+  const source = new StaticIntegrationSource();
+  const wh = new WebhookDelivery(t.jetstream(), names, source, opts, quietLog);
+  await wh.start();
+  try {
+    assert.equal(wh.consuming, false, 'no tenant has a webhook: the member does not pull events');
+    await publishOut('t6', 'message', 'ev-before');
+    await new Promise((r) => setTimeout(r, 20));
+    source.set('t6', { webhooks: [endpoint('e', '/t6')] });
+    await until('the consumer to start', () => wh.consuming);
+    await publishOut('t6', 'message', 'ev-after');
+    await until('the delivery', () => received.find((x) => x.path === '/t6'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(
+      received.filter((x) => x.path === '/t6').map((x) => x.headers['x-switchboard-event-id']),
+      ['ev-after'],
+      'the event published while no webhook existed is not sent to the new one',
+    );
+    source.set('t6', { webhooks: [] });
+    await until('the consumer to stop', () => !wh.consuming);
+  } finally {
+    await wh.stop();
+  }
+});

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tenantIntegration } from '../../src/integration/tenant-source.js';
+import { tenantIntegration, tenantIntegrationSource } from '../../src/integration/tenant-source.js';
 import {
   BUILTIN_TENANT_DEFAULTS,
   defaultTenantsSnapshot,
@@ -217,4 +217,29 @@ test('tenants - the integration section: rules file relative to the file, webhoo
   bad('      actions: [{ name: "a.b" }]');
   bad('      actions: [{ name: a, subject: "sb.>" }]');
   bad('      context: { timeoutMs: 60000 }');
+});
+
+test('tenants - the integration source says whether any tenant, or the defaults, has a webhook', async () => {
+  const hook = '{ id: crm, url: "https://crm.example/hook", secret: whsec-0123456789ab }';
+  const cases: [string, string[], boolean][] = [
+    ['none.yaml', ['version: 1', 'tenants:', '  acme: {}'], false],
+    [
+      'listed.yaml',
+      ['version: 1', 'tenants:', '  acme: {}', `  beta: { integration: { webhooks: [${hook}] } }`],
+      true,
+    ],
+    [
+      'defaults.yaml',
+      ['version: 1', `defaults: { integration: { webhooks: [${hook}] } }`, 'tenants: {}'],
+      true,
+    ],
+  ];
+  for (const [name, lines, expected] of cases) {
+    const registry = await TenantRegistry.open({ file: write(name, `${lines.join('\n')}\n`), log });
+    try {
+      assert.equal(tenantIntegrationSource(registry).hasWebhooks(), expected, name);
+    } finally {
+      registry.close();
+    }
+  }
 });
