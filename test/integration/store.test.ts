@@ -124,7 +124,10 @@ test('store - append and page round trip, conversation record', async () => {
 test('store - 2,500 messages over 3 buckets page back newest first without gaps', async () => {
   const store = await open(shared, { bucketSize: 1000 });
   await Promise.all(range(1, 2500).map((seq) => store.append(message('big', seq))));
-  assert.deepEqual(store.stats(), { pending: 0, inFlight: 0, retries: 0, failed: 0 });
+  const { statements, rows, ...settled } = store.stats();
+  assert.deepEqual(settled, { pending: 0, inFlight: 0, retries: 0, failed: 0 });
+  assert.equal(rows, 2500);
+  assert.ok(statements < rows, `appended together, rows share statements (${statements} for ${rows})`);
 
   const seen: number[] = [];
   let cursor: number | undefined;
@@ -152,6 +155,32 @@ test('store - 2,500 messages over 3 buckets page back newest first without gaps'
     pastEnd.items.map((m) => m.seq),
     [2500, 2499],
   );
+});
+
+test('store - rows of many conversations written in shared statements read back per conversation, in order', async () => {
+  const store = await open(shared, { bucketSize: 3, writer: { maxInFlight: 1, maxBatchPartitions: 8 } });
+  const convs = range(1, 30).map((i) => `multi-${i}`);
+  // Every conversation's first row opens a bucket (max_bucket), and seq 3 opens the second one.
+  await Promise.all(convs.flatMap((conv) => range(1, 4).map((seq) => store.append(message(conv, seq)))));
+  const { statements, rows } = store.stats();
+  assert.equal(rows, 120);
+  assert.ok(
+    statements <= 120 / 8,
+    `statements took rows of several conversations (${statements} for 120 rows)`,
+  );
+  for (const conv of convs) {
+    const page = await store.page(TENANT, conv, undefined, 10);
+    assert.deepEqual(
+      page.items.map((m) => [m.seq, m.cmid]),
+      [4, 3, 2, 1].map((seq) => [seq, `c${seq}`]),
+      conv,
+    );
+    assert.equal(
+      (await store.loadSnapshot(TENANT, conv, 4)).lastSeq,
+      4,
+      `${conv}: max_bucket found its last row`,
+    );
+  }
 });
 
 test('store - loadSnapshot gives lastSeq and recent acks across a bucket boundary', async () => {
