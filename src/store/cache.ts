@@ -50,6 +50,8 @@ interface Entry {
   from: number;
   /** Whether `tail`/`from` are known (false: only the record is cached). */
   tailKnown: boolean;
+  /** rowBytes summed over `tail`, kept up to date as rows come and go (sizing must not walk the tail). */
+  tailBytes: number;
 }
 
 const ROW_OVERHEAD_BYTES = 200;
@@ -59,10 +61,14 @@ function rowBytes(row: MessageRow): number {
   return ROW_OVERHEAD_BYTES + 2 * (row.body.length + row.id.length + row.cmid.length + row.sender.length);
 }
 
-function entryBytes(entry: Entry): number {
-  let bytes = ENTRY_OVERHEAD_BYTES;
-  for (const row of entry.tail) bytes += rowBytes(row);
+function tailBytesOf(tail: readonly MessageRow[]): number {
+  let bytes = 0;
+  for (const row of tail) bytes += rowBytes(row);
   return bytes;
+}
+
+function entryBytes(entry: Entry): number {
+  return ENTRY_OVERHEAD_BYTES + entry.tailBytes;
 }
 
 /**
@@ -121,12 +127,17 @@ export class CachedHistoryStore implements HistoryStore {
     const last = entry.tail.at(-1)?.seq ?? entry.from - 1;
     if (row.seq !== last + 1) {
       // Not the next seq (a retry of a seq whose first write failed is the same seq): start over.
-      if (row.seq === last && entry.tail.length > 0) entry.tail[entry.tail.length - 1] = row;
-      else entry.tailKnown = false;
+      const replaced = row.seq === last ? entry.tail.at(-1) : undefined;
+      if (replaced !== undefined) {
+        entry.tail[entry.tail.length - 1] = row;
+        entry.tailBytes += rowBytes(row) - rowBytes(replaced);
+      } else entry.tailKnown = false;
     } else {
       entry.tail.push(row);
+      entry.tailBytes += rowBytes(row);
       if (entry.tail.length > this.#opts.tailMessages) {
-        entry.tail.shift();
+        const dropped = entry.tail.shift();
+        if (dropped !== undefined) entry.tailBytes -= rowBytes(dropped);
         entry.from = entry.tail[0]?.seq ?? entry.from;
       }
     }
@@ -165,13 +176,14 @@ export class CachedHistoryStore implements HistoryStore {
     if (entry === undefined) return snapshot;
     entry.record = snapshot.record;
     if (snapshot.lastSeq === 0) {
-      Object.assign(entry, { tail: [], from: 1, tailKnown: true });
+      Object.assign(entry, { tail: [], from: 1, tailKnown: true, tailBytes: 0 });
     } else {
       const page = await this.#inner.page(tenant, conv, undefined, this.#opts.tailMessages);
       const tail = page.items.slice().reverse();
       // Seed only a tail that ends at the snapshot's last seq and has no gaps.
       const ok = tail.at(-1)?.seq === snapshot.lastSeq && tail.every((r, i) => r.seq === tail[0]!.seq + i);
-      Object.assign(entry, { tail: ok ? tail : [], from: tail[0]?.seq ?? 1, tailKnown: ok });
+      const kept = ok ? tail : [];
+      Object.assign(entry, { tail: kept, from: tail[0]?.seq ?? 1, tailKnown: ok, tailBytes: tailBytesOf(kept) });
     }
     this.#put(tenant, conv, entry);
     return snapshot;
@@ -268,7 +280,7 @@ export class CachedHistoryStore implements HistoryStore {
     }
     const entry = this.#lru.get(key);
     if (entry !== undefined || !create) return entry;
-    return { shard, record: undefined, tail: [], from: 1, tailKnown: false };
+    return { shard, record: undefined, tail: [], from: 1, tailKnown: false, tailBytes: 0 };
   }
 
   /**
