@@ -6,6 +6,7 @@ import { planConnections } from '../../bench/connections/plan.js';
 import type { PhaseResult } from '../../bench/e2e/load.js';
 import { emptyCounts } from '../../bench/e2e/messages.js';
 import { DEFAULT_OBJECTIVE, judge, niceRate, SweepPlan } from '../../bench/e2e/sweep.js';
+import { ingestStepMet } from '../../bench/ingest/scenario.js';
 import {
   addEncoded,
   emptySummary,
@@ -232,4 +233,29 @@ test('bench units - the limit is read from the evidence, the bench itself first'
   assert.match(idle.limitedBy, /^none seen/);
   const failing = analyseLimits({ resources: resources(0.3, 0.2), generatorElu: [0.1], failedRatio: 0.5 });
   assert.match(failing.limitedBy, /failures or stalls/);
+});
+
+test('bench ingest - a paced step meets the objective only when 99 % of its rate was accepted', () => {
+  const step = {
+    rate: 4000,
+    accepted: 80_000,
+    durationS: 20,
+    ackP99Ms: 50,
+    deliveryP99Ms: 70,
+    failedRatio: 0,
+  };
+  assert.equal(ingestStepMet(step, 89), true);
+  assert.equal(
+    ingestStepMet({ ...step, accepted: 44_080 }, 89),
+    false,
+    '2,204/s of 4,000 offered: saturated',
+  );
+  assert.equal(
+    ingestStepMet({ ...step, rate: 0, accepted: 44_080 }, 89),
+    true,
+    'unpaced: capacity, judged on latency',
+  );
+  assert.equal(ingestStepMet({ ...step, deliveryP99Ms: 90 }, 89), false);
+  assert.equal(ingestStepMet({ ...step, failedRatio: 0.002 }, 89), false);
+  assert.equal(ingestStepMet({ ...step, accepted: 0, rate: 0 }, 89), false);
 });
