@@ -99,7 +99,9 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
   }
   let limitedBy = failing
     ? 'broker failures or stalls, without CPU saturation (see errors and lost)'
-    : 'none seen (offered rate was below capacity)';
+    : // Nothing saturated: a step that still misses its latency objective misses it on the tail
+      // (pauses such as GC or Cassandra flushes), which says nothing about throughput capacity.
+      'none seen (no resource saturated; a miss here is tail latency from stalls, not throughput)';
   // On a saturated machine a busy event loop is partly time the OS gave to other processes (utilisation is
   // wall-clock), so the machine is named first; a saturated loop with cores to spare is the broker's own.
   const loopNote = brokerSaturated ? `; a broker worker's loop at ${pct(brokerElu ?? 0)}` : '';
