@@ -183,7 +183,12 @@ export class CachedHistoryStore implements HistoryStore {
       // Seed only a tail that ends at the snapshot's last seq and has no gaps.
       const ok = tail.at(-1)?.seq === snapshot.lastSeq && tail.every((r, i) => r.seq === tail[0]!.seq + i);
       const kept = ok ? tail : [];
-      Object.assign(entry, { tail: kept, from: tail[0]?.seq ?? 1, tailKnown: ok, tailBytes: tailBytesOf(kept) });
+      Object.assign(entry, {
+        tail: kept,
+        from: tail[0]?.seq ?? 1,
+        tailKnown: ok,
+        tailBytes: tailBytesOf(kept),
+      });
     }
     this.#put(tenant, conv, entry);
     return snapshot;
