@@ -90,7 +90,8 @@ export class WebhookDelivery {
    * configured from the start, so events left unacknowledged by an earlier process are delivered.
    */
   private skipStoredBefore = 0;
-  private idleSince: number | undefined;
+  /** True once this member has run without a consumer because no tenant had a webhook. */
+  private wasIdle = false;
 
   constructor(
     private readonly js: JetStreamPort,
@@ -124,7 +125,7 @@ export class WebhookDelivery {
       if (this.stopped) return;
       const wanted = this.source.hasWebhooks();
       if (wanted && this.consumer === undefined) {
-        if (this.idleSince !== undefined) this.skipStoredBefore = this.now();
+        if (this.wasIdle) this.skipStoredBefore = this.now();
         this.consumer = await this.js.consume(
           {
             stream: this.names.outStream,
@@ -137,9 +138,9 @@ export class WebhookDelivery {
           (m) => this.handle(m),
           (err) => this.log.error({ err }, 'webhook consumer failed'),
         );
-        this.idleSince = undefined;
+        this.wasIdle = false;
       } else if (!wanted) {
-        this.idleSince ??= this.now();
+        this.wasIdle = true;
         const running = this.consumer;
         this.consumer = undefined;
         await running?.stop();

@@ -207,19 +207,13 @@ export function createTextPool(options: TextPoolOptions): TextPool {
         (out) => (out as { results: PiiResult[] }).results,
       ),
     screen: (tenant, policy, text) =>
-      policy === undefined
-        ? submit(
-            'screen',
-            text,
-            (texts) => ({ op: 'screen', texts }),
-            (out) => (out as { results: ScreenedText[] }).results,
-          )
-        : submit(
-            `screen\u0000${tenant}\u0000${policy.version}`,
-            text,
-            (texts) => ({ op: 'screen', tenant, policy, texts }),
-            (out) => (out as { results: ScreenedText[] }).results,
-          ),
+      submit(
+        // With a policy, one lane per tenant and version, as for `policy`.
+        policy === undefined ? 'screen' : `screen\u0000${tenant}\u0000${policy.version}`,
+        text,
+        (texts) => (policy === undefined ? { op: 'screen', texts } : { op: 'screen', tenant, policy, texts }),
+        (out) => (out as { results: ScreenedText[] }).results,
+      ),
     compress: (text) =>
       submit(
         'compress',
