@@ -11,7 +11,7 @@
  */
 import type { Clock } from '../src/clock.js';
 import type { OutEvent } from '../src/integration/events.js';
-import { SwitchboardError } from '../src/protocol/errors.js';
+import { OutcomeUnknownError, SwitchboardError } from '../src/protocol/errors.js';
 import type { ChatStore, ConversationMeta, ConversationStatus } from '../src/store/chat-store.js';
 import type {
   Card,
@@ -199,6 +199,13 @@ export interface ConversationState {
   /** The newest stored rows (at most cacheLimit), oldest first: pushed to a newly assigned agent. */
   readonly cache: MessageRow[];
   readonly cacheLimit: number;
+  /**
+   * A row whose write's outcome is unknown (timed out, connection lost): its seq (lastSeq + 1) stays
+   * reserved for it, and nothing else is handled until a repeat of the very same write succeeds
+   * (`settle`). It may have landed, or land minutes later; giving its seq to another message would let
+   * the late write and a cmids row contradict what that message's sender was told (issue #12).
+   */
+  unsettled: MessageRow | null;
 }
 
 /** cmids are unique per sender: two participants may both use "m1". */
@@ -240,6 +247,7 @@ export function initialState(
     receipts,
     cache: [],
     cacheLimit,
+    unsettled: null,
   };
 }
 
@@ -381,10 +389,38 @@ async function append(
   if (msg.card !== undefined) row.card = msg.card;
   if (msg.review === true) row.review = true;
   if (msg.agentBody !== undefined) row.agentBody = msg.agentBody;
-  await ctx.store.append(row);
+  try {
+    await ctx.store.append(row);
+  } catch (err) {
+    // Unknown outcome: the seq stays this row's until a repeat of the same write succeeds.
+    if (err instanceof OutcomeUnknownError) state.unsettled = row;
+    throw err;
+  }
   // Ownership may have lapsed during the write (a pause, a partition): then no ack. The row may
-  // be stored; a retry with the same cmid finds it, or the new owner's newer write replaces it.
+  // be stored; a retry with the same cmid finds it, or the new owner's seal shadows it.
   ctx.fence();
+  committed(state, row, ctx);
+  return { cmid: row.cmid, conv: row.conv, seq: row.seq, id: row.id, ts: row.ts };
+}
+
+/**
+ * Writes the unsettled row again, exactly as before (same seq, id, cmid, body, write timestamp), so
+ * that whichever attempt lands, the same cells are stored. Once one succeeds the row is durable and
+ * counts as written: lastSeq moves past it and it is fanned out; a retry of its cmid then gets its
+ * original ack. Until then every message to this conversation is answered `unavailable`.
+ */
+export async function settle(state: ConversationState, ctx: ConversationContext): Promise<void> {
+  const row = state.unsettled;
+  if (row === null) return;
+  ctx.fence();
+  await ctx.store.append(row);
+  ctx.fence();
+  state.unsettled = null;
+  committed(state, row, ctx);
+}
+
+/** A durable row becomes the conversation's newest: seq, de-duplication window, cache, fan-out, event. */
+function committed(state: ConversationState, row: MessageRow, ctx: ConversationContext): void {
   state.lastSeq = row.seq;
   state.recent.set(recentKey(row.sender, row.cmid), {
     cmid: row.cmid,
@@ -419,7 +455,6 @@ async function append(
     },
     row.agentBody !== undefined,
   );
-  return { cmid: row.cmid, conv: row.conv, seq: row.seq, id: row.id, ts: row.ts };
 }
 
 /**
@@ -618,6 +653,9 @@ export async function conversationBehaviour(
   msg: ConversationMessage,
   ctx: ConversationContext,
 ): Promise<unknown> {
+  // Typing is ephemeral and a view reads only settled state; everything else first settles an
+  // uncertain write, so no seq is handed out while the outcome at lastSeq + 1 is unknown.
+  if (state.unsettled !== null && msg.type !== 'typing' && msg.type !== 'view') await settle(state, ctx);
   switch (msg.type) {
     case 'send':
       return onSend(state, msg, ctx);

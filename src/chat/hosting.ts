@@ -41,7 +41,7 @@ import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
 export interface HostingDeps {
-  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot'>;
+  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove'>;
   chat: ChatStore;
   clock: Clock;
   newId(): string;
@@ -61,12 +61,19 @@ export interface HostingDeps {
 
 export function createHosting(deps: HostingDeps): ActorHosting {
   const conversation: ActorBehaviour<ConversationState, ConversationMessage> = {
-    async load(tenant, conv) {
+    async load(tenant, conv, fence) {
       const [snap, meta, receipts] = await Promise.all([
         deps.store.loadSnapshot(tenant, conv, deps.limits.recentCmids),
         deps.chat.loadMeta(tenant, conv),
         deps.chat.loadReceipts(tenant, conv),
       ]);
+      // The takeover seal: a write of an earlier owner (or of this member before a fence or a
+      // passivation) that is still on its way cannot land above the last seq read here; only then is
+      // lastSeq + 1 free to give out (docs/ARCHITECTURE.md, "Takeover").
+      if (snap.record !== null || snap.lastSeq > 0) {
+        await deps.store.sealAbove(tenant, conv, snap.lastSeq, fence());
+        fence();
+      }
       return initialState(tenant, conv, snap, deps.limits.recentCmids, meta, receipts, deps.limits.cacheRows);
     },
     receive(state, msg, fence) {

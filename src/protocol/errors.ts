@@ -75,6 +75,23 @@ export class BusyError extends SwitchboardError {
   }
 }
 
+/**
+ * A write whose outcome is unknown (a timeout, a lost connection, a paused store): it may or may not
+ * have landed, and may still land later. Answered to clients as `unavailable` with a retry delay; the
+ * conversation actor keeps the row's seq reserved for it until a repeat of the same write succeeds
+ * (docs/ARCHITECTURE.md, "Uncertain writes").
+ */
+export class OutcomeUnknownError extends SwitchboardError {
+  override readonly name = 'OutcomeUnknownError';
+
+  constructor(what: string, retryAfterMs: number, cause?: unknown) {
+    super('unavailable', `${what}: outcome unknown (store not answering); retry after ${retryAfterMs} ms`, {
+      cause,
+      retryAfterMs,
+    });
+  }
+}
+
 /** Wraps anything thrown into a SwitchboardError; unknown failures become `internal`. */
 export function toSwitchboardError(err: unknown): SwitchboardError {
   if (err instanceof SwitchboardError) return err;

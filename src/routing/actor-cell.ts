@@ -82,7 +82,7 @@ export class ActorCell {
     }
     try {
       if (!this.loaded) {
-        this.state = await this.behaviour.load(this.tenant, this.id);
+        this.state = await this.behaviour.load(this.tenant, this.id, this.fence);
         this.loaded = true;
       }
       e.resolve(await this.behaviour.receive(this.state, e.msg, this.fence));

@@ -25,13 +25,13 @@ export function parseActorId(id: string): { kind: ActorKindName; key: string } {
 
 /**
  * A hosted behaviour. `load` builds the state on activation (from the store: the actor may have
- * lived on another node before); `receive` handles one message at a time and resolves with the
+ * lived on another node before; `fence` as below, for a load that writes, such as the takeover seal); `receive` handles one message at a time and resolves with the
  * reply, or rejects with a SwitchboardError the caller gets. `fence` returns the write time while
  * this node holds the actor's shard with a valid lease and throws `unavailable` otherwise; actors
  * call it before and after every write (docs/ARCHITECTURE.md, "Fencing").
  */
 export interface ActorBehaviour<S = unknown, M = unknown> {
-  load(tenant: string, id: string): Promise<S>;
+  load(tenant: string, id: string, fence: () => number): Promise<S>;
   receive(state: S, msg: M, fence: () => number): Promise<unknown>;
   /** Optional: the cell is dropped (timers to cancel). */
   passivate?(state: S): void;

@@ -239,6 +239,10 @@ export class CachedHistoryStore implements HistoryStore {
     return this.#inner.lookupCmid(tenant, conv, sender, cmid, lastSeq);
   }
 
+  sealAbove(tenant: string, conv: string, lastSeq: number, sealTimeMs: number): Promise<void> {
+    return this.#inner.sealAbove(tenant, conv, lastSeq, sealTimeMs);
+  }
+
   message(tenant: string, conv: string, seq: number): Promise<MessageRow | null> {
     const hit = this.#owned(tenant, conv)?.tail.find((r) => r.seq === seq);
     if (hit !== undefined) {

@@ -4,7 +4,7 @@
  */
 import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
-import { BODY_ENC_UTF8, type BodyEncoder, inlineEncoder, utf8 } from './body-codec.js';
+import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody, inlineEncoder, utf8 } from './body-codec.js';
 import { CassandraChatStore } from './chat-store.js';
 import {
   HistoryWriter,
@@ -27,6 +27,7 @@ import {
   toSeq,
   utcDay,
 } from './schema.js';
+import { rethrowStoreError } from './store-errors.js';
 import type {
   ActionAudit,
   BlockAudit,
@@ -202,6 +203,7 @@ export class CassandraHistoryStore implements HistoryStore {
   readonly #cql: HistoryStatements;
   readonly #encoder: BodyEncoder;
   readonly #retentionS: (tenant: string) => number;
+  readonly #encoded = new WeakMap<MessageRow, EncodedBody>();
 
   constructor(client: cassandra.Client, config: CassandraStoreConfig, hooks: CassandraStoreHooks = {}) {
     this.#client = client;
@@ -215,6 +217,7 @@ export class CassandraHistoryStore implements HistoryStore {
         ...config.writer,
         partitionOf: (row) => JSON.stringify([row.tenant, row.conv, this.#bucketOf(row.seq)]),
         isRetryable: isRetryableWrite,
+        isCertainFailure: isRefusedWrite,
       },
     );
   }
@@ -256,7 +259,7 @@ export class CassandraHistoryStore implements HistoryStore {
     if (agent !== null) {
       queries.push({ query: this.#cql.listByAgentInsert, params: [tenant, agent, created, conv, at] });
     }
-    await this.#client.batch(queries, this.#writeOptions(true));
+    await this.#client.batch(queries, this.#writeOptions(true)).catch(rethrowStoreError);
   }
 
   async listConversations(tenant: string, by: ListingKey, limit: number): Promise<ConversationListing[]> {
@@ -283,10 +286,33 @@ export class CassandraHistoryStore implements HistoryStore {
     for (let bucket = top; bucket >= Math.max(0, top - 1); bucket--) {
       const row = (await this.#run(this.#cql.selectCmid, [tenant, conv, bucket, sender, cmid])).rows[0];
       if (row !== undefined) {
-        return { cmid, sender, seq: toSeq(row.get('seq')), id: row.get('id'), ts: toMs(row.get('ts')) };
+        const seq = toSeq(row.get('seq'));
+        const id: string = row.get('id');
+        // Past lastSeq the caller decides (a write that failed here but landed); at or below it, the
+        // answer must name the row actually stored at that seq (issue #12: a cmids row of a write that
+        // landed late pointed at a seq that holds another message).
+        if (seq <= lastSeq) {
+          const stored = await this.message(tenant, conv, seq);
+          if (stored === null || stored.id !== id) return null;
+        }
+        return { cmid, sender, seq, id, ts: toMs(row.get('ts')) };
       }
     }
     return null;
+  }
+
+  async sealAbove(tenant: string, conv: string, lastSeq: number, sealTimeMs: number): Promise<void> {
+    const bucket = this.#bucketOf(lastSeq + 1);
+    // One microsecond below the fence time: a row this owner writes at that same millisecond
+    // (timestamp ms * 1000) stays visible, every earlier owner's write (earlier fence time) is shadowed.
+    const at = cassandra.types.Long.fromNumber(sealTimeMs * 1000 - 1);
+    await this.#client
+      .execute(
+        this.#cql.sealAbove,
+        [at, tenant, conv, bucket, Long.fromNumber(lastSeq)],
+        this.#writeOptions(false),
+      )
+      .catch(rethrowStoreError);
   }
 
   async message(tenant: string, conv: string, seq: number): Promise<MessageRow | null> {
@@ -304,11 +330,13 @@ export class CassandraHistoryStore implements HistoryStore {
     entry: { tenant: string; ts: number; id: string },
     columns: readonly unknown[],
   ): Promise<void> {
-    await this.#client.execute(
-      cql,
-      [entry.tenant, utcDay(entry.ts), new Date(entry.ts), entry.id, ...columns],
-      this.#writeOptions(false),
-    );
+    await this.#client
+      .execute(
+        cql,
+        [entry.tenant, utcDay(entry.ts), new Date(entry.ts), entry.id, ...columns],
+        this.#writeOptions(false),
+      )
+      .catch(rethrowStoreError);
   }
 
   async auditReveal(entry: RevealAudit): Promise<void> {
@@ -485,11 +513,13 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   #run(query: string, params: unknown[], fetchSize?: number): Promise<cassandra.types.ResultSet> {
-    return this.#client.execute(query, params, {
-      prepare: true,
-      consistency: CONSISTENCY_CODES[this.#config.consistency],
-      ...(fetchSize === undefined ? {} : { fetchSize }),
-    });
+    return this.#client
+      .execute(query, params, {
+        prepare: true,
+        consistency: CONSISTENCY_CODES[this.#config.consistency],
+        ...(fetchSize === undefined ? {} : { fetchSize }),
+      })
+      .catch(rethrowStoreError);
   }
 
   async #conversationRow(tenant: string, conv: string): Promise<cassandra.types.Row | undefined> {
@@ -594,13 +624,29 @@ export class CassandraHistoryStore implements HistoryStore {
     await this.#client.batch(queries, this.#writeOptions(opensBucket));
   }
 
-  async #encodeBodies(rows: readonly MessageRow[]) {
-    try {
-      return await this.#encoder.encode(rows.map((row) => row.body));
-    } catch {
-      // A full pool must not fail a write: store this group uncompressed.
-      return rows.map((row) => ({ enc: BODY_ENC_UTF8, data: utf8(row.body) }));
+  /**
+   * Each row's stored body, encoded once per row object: a repeat of an uncertain write (the writer's
+   * retry, or the actor settling it) must write exactly the same cells, and the pool may compress one
+   * attempt and refuse the next (then that attempt would be stored uncompressed, and two values at one
+   * write timestamp would be merged cell by cell).
+   */
+  async #encodeBodies(rows: readonly MessageRow[]): Promise<EncodedBody[]> {
+    const missing = rows.filter((row) => !this.#encoded.has(row));
+    if (missing.length > 0) {
+      let encoded: EncodedBody[];
+      try {
+        encoded = await this.#encoder.encode(missing.map((row) => row.body));
+      } catch {
+        // A full pool must not fail a write: store this group uncompressed.
+        encoded = missing.map((row) => ({ enc: BODY_ENC_UTF8, data: utf8(row.body) }));
+      }
+      missing.forEach((row, i) => {
+        if (!this.#encoded.has(row)) {
+          this.#encoded.set(row, encoded[i] ?? { enc: BODY_ENC_UTF8, data: utf8(row.body) });
+        }
+      });
     }
+    return rows.map((row) => this.#encoded.get(row) as EncodedBody);
   }
 
   #ttlOf(tenant: string): number {
@@ -618,6 +664,21 @@ function checkLimit(limit: number): void {
 /** Cassandra write timestamps are microseconds. */
 function toWriteTime(ms: number): cassandra.types.Long {
   return cassandra.types.Long.fromNumber(ms * 1000);
+}
+
+/** True when the store refused a write before applying it anywhere (its outcome is certain: not written). */
+export function isRefusedWrite(err: unknown): boolean {
+  const { errors, types } = cassandra;
+  if (!(err instanceof errors.ResponseError)) return false;
+  const codes = types.responseErrorCodes;
+  // Refused by the coordinator before any replica applied it; a write timeout is not among these.
+  return [
+    codes.unavailableException,
+    codes.overloaded,
+    codes.invalid,
+    codes.syntaxError,
+    codes.unauthorized,
+  ].includes(err.code);
 }
 
 /**

@@ -3,8 +3,10 @@
  * read receipts, each user's open conversations, the tenant's agents and waiting list. Prepared
  * statements only; every list read is bounded by a LIMIT its caller passes (from configuration).
  */
+
 import cassandra from 'cassandra-driver';
 import { assertKeyspaceName, toMs, toSeq } from './schema.js';
+import { rethrowStoreError } from './store-errors.js';
 
 export type ConversationStatus = 'queued' | 'assigned' | 'closed';
 export type AgentStatus = 'online' | 'away' | 'offline';
@@ -103,7 +105,9 @@ export class CassandraChatStore implements ChatStore {
   }
 
   #run(query: string, params: unknown[]): Promise<cassandra.types.ResultSet> {
-    return this.client.execute(query, params, { prepare: true, consistency: this.consistency });
+    return this.client
+      .execute(query, params, { prepare: true, consistency: this.consistency })
+      .catch(rethrowStoreError);
   }
 
   async loadMeta(tenant: string, conv: string): Promise<ConversationMeta | null> {

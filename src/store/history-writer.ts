@@ -6,7 +6,7 @@
  * per-request cost (driver and Cassandra) under load. It knows nothing of the driver: a sink turns a
  * group of rows into one statement (single insert or batch).
  */
-import { BusyError, SwitchboardError } from '../protocol/errors.js';
+import { BusyError, OutcomeUnknownError, SwitchboardError } from '../protocol/errors.js';
 import type { MessageRow } from './types.js';
 
 /**
@@ -39,6 +39,12 @@ export interface HistoryWriterOptions {
   retryBackoffMs: number;
   /** True when a failed write may be repeated (a timeout or an unavailable replica; the write is idempotent). */
   isRetryable: (err: unknown) => boolean;
+  /**
+   * True when a failure certainly wrote nothing (the store refused the statement before applying it,
+   * e.g. not enough replicas alive). Any other failure leaves the outcome unknown: the write may land
+   * later. Default: every failure is uncertain.
+   */
+  isCertainFailure?: (err: unknown) => boolean;
 }
 
 export interface HistoryWriterStats {
@@ -108,6 +114,8 @@ export function parseWriterLimits(input: Partial<WriterLimits> = {}): Readonly<W
   return Object.freeze(limits);
 }
 
+/** How long a client should wait before retrying a send whose write failed (store not answering). */
+const UNKNOWN_RETRY_AFTER_MS = 1000;
 /** How long a client should wait before retrying an append refused because the writer is full. */
 const BUSY_RETRY_AFTER_MS = 50;
 /**
@@ -145,7 +153,9 @@ export class HistoryWriter {
 
   /**
    * Queues a row. Resolves when it is written; rejects at once with BusyError (code 'busy') when
-   * maxPendingRows rows are pending, or later with SwitchboardError 'internal' (cause: the driver error).
+   * maxPendingRows rows are pending (nothing was written). Later failures: OutcomeUnknownError when any
+   * attempt may have been applied (a timeout, a lost connection: the row may still land), else
+   * SwitchboardError 'unavailable' (every attempt was refused before it was applied).
    */
   append(row: MessageRow): Promise<void> {
     if (this.#closed) return Promise.reject(new SwitchboardError('internal', 'history writer is closed'));
@@ -251,6 +261,7 @@ export class HistoryWriter {
   async #write(group: Entry[]): Promise<void> {
     const rows = group.map((entry) => entry.row);
     let failure: unknown;
+    let uncertain = false;
     let backoff = this.#options.retryBackoffMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -259,6 +270,7 @@ export class HistoryWriter {
         break;
       } catch (err) {
         failure = err;
+        if (this.#options.isCertainFailure?.(err) !== true) uncertain = true;
         // Safe to repeat: the same rows at the same write timestamp (their fence time), keyed by seq and
         // never updated; max_bucket only takes this value. The sender waits meanwhile and is not acked.
         if (attempt >= this.#options.maxAttempts || !this.#options.isRetryable(err)) break;
@@ -272,9 +284,18 @@ export class HistoryWriter {
     this.#rows += group.length;
     this.#inFlight--;
     this.#pending -= group.length;
+    const error =
+      failure === undefined
+        ? undefined
+        : uncertain
+          ? new OutcomeUnknownError('history write', UNKNOWN_RETRY_AFTER_MS, failure)
+          : new SwitchboardError('unavailable', 'history write refused by the store', {
+              cause: failure,
+              retryAfterMs: UNKNOWN_RETRY_AFTER_MS,
+            });
     for (const entry of group) {
-      if (failure === undefined) entry.resolve();
-      else entry.reject(new SwitchboardError('internal', 'history write failed', { cause: failure }));
+      if (error === undefined) entry.resolve();
+      else entry.reject(error);
     }
     this.#dispatch();
   }

@@ -154,6 +154,8 @@ export function historyStatements(keyspace: string) {
     // (docs/ARCHITECTURE.md, "Fencing"). TTL = the tenant's retention in seconds (0: kept for ever).
     insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     insertCmid: `INSERT INTO ${ks}.cmids (tenant, conv, bucket, sender, cmid, seq, id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    // The takeover seal (HistoryStore.sealAbove): a range tombstone above the last seq a new owner read.
+    sealAbove: `DELETE FROM ${ks}.messages USING TIMESTAMP ? WHERE ${partition} AND seq > ?`,
     selectCmid: `SELECT seq, id, ts FROM ${ks}.cmids WHERE ${partition} AND sender = ? AND cmid = ?`,
     setMaxBucket: `UPDATE ${ks}.conversations SET max_bucket = ? WHERE tenant = ? AND conv = ?`,
     saveConversation: `INSERT INTO ${ks}.conversations (tenant, conv, visitor, agent, created_at) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,

@@ -142,7 +142,9 @@ export interface HistoryStore {
   ): Promise<{ items: MessageRow[]; more: boolean }>;
   /**
    * The original ack of (sender, cmid) when it is stored in the newest two buckets (the cmids table,
-   * rows kept cmidTtlS), else null. `lastSeq` is the conversation's last seq (where to look).
+   * rows kept cmidTtlS) AND the message row at its seq is that message (same id), else null. A cmids
+   * row can outlive its message row (a write of an earlier owner that landed after a takeover sealed
+   * it), so the cmids row alone never answers a retry. `lastSeq` is the conversation's last seq.
    */
   lookupCmid(
     tenant: string,
@@ -151,6 +153,14 @@ export interface HistoryStore {
     cmid: string,
     lastSeq: number,
   ): Promise<RecentAck | null>;
+  /**
+   * Seals a conversation at activation: a range tombstone over every seq above `lastSeq` in the bucket
+   * of `lastSeq + 1`, written at `sealTimeMs` (the new owner's fence time) minus one microsecond. Any
+   * write of an earlier owner (whose fence times are all earlier) that lands later is shadowed by it,
+   * whatever order the writes reach Cassandra in; the new owner's own rows, written at later fence
+   * times, are not (docs/ARCHITECTURE.md, "Takeover").
+   */
+  sealAbove(tenant: string, conv: string, lastSeq: number, sealTimeMs: number): Promise<void>;
   /** One message by seq, or null. */
   message(tenant: string, conv: string, seq: number): Promise<MessageRow | null>;
   /** Up to `limit` (1-500) conversations of one listing, newest first. */
