@@ -8,6 +8,8 @@ import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './tenants.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:14222';
+/** JetStream replicas of KV buckets and streams: 1 for a single local nats-server. */
+export const DEFAULT_NATS_REPLICAS = 1;
 export const DEFAULT_CASSANDRA = '127.0.0.1:19042';
 export const DEFAULT_LOCAL_DC = 'datacenter1';
 export const DEFAULT_KEYSPACE = 'switchboard';
@@ -100,7 +102,11 @@ export interface NodeConfig {
   tenants: { file: string | undefined; reloadDebounceMs: number };
   /** Operator access to /admin/* and /metrics: SB_ADMIN_TOKEN (undefined = operator keys only). */
   admin: { token: string | undefined };
-  nats: { servers: string[] };
+  /**
+   * `replicas`: copies of every KV bucket and stream this node creates (1 on one server; 3 on a
+   * 3-server cluster, so losing any one nats-server keeps the cluster acking).
+   */
+  nats: { servers: string[]; replicas: number };
   cassandra: {
     contactPoints: string[];
     localDataCenter: string;
@@ -203,7 +209,10 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       reloadDebounceMs: o.tenants?.reloadDebounceMs ?? DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS,
     },
     admin: { token: o.admin?.token || undefined },
-    nats: { servers: (o.nats?.servers ?? [DEFAULT_NATS_URL]).filter((s): s is string => !!s) },
+    nats: {
+      servers: (o.nats?.servers ?? [DEFAULT_NATS_URL]).filter((s): s is string => !!s),
+      replicas: o.nats?.replicas ?? DEFAULT_NATS_REPLICAS,
+    },
     cassandra: {
       contactPoints: (o.cassandra?.contactPoints ?? [DEFAULT_CASSANDRA]).filter((s): s is string => !!s),
       localDataCenter: o.cassandra?.localDataCenter ?? DEFAULT_LOCAL_DC,
@@ -296,6 +305,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   if (cfg.admin.token !== undefined && cfg.admin.token.length < 24)
     throw new Error('admin.token must be at least 24 characters');
   if (cfg.nats.servers.length === 0) throw new Error('nats.servers must name at least one server');
+  if (![1, 3, 5].includes(cfg.nats.replicas)) throw new Error('nats.replicas must be 1, 3 or 5');
   if (cfg.cassandra.contactPoints.length === 0)
     throw new Error('cassandra.contactPoints must name at least one host');
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandra.keyspace)) {
@@ -424,7 +434,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       reloadDebounceMs: intFromEnv(env, 'SB_TENANTS_RELOAD_DEBOUNCE_MS'),
     },
     admin: { token: env['SB_ADMIN_TOKEN'] || undefined },
-    nats: { servers: listFromEnv(env, 'SB_NATS_URL') },
+    nats: { servers: listFromEnv(env, 'SB_NATS_URL'), replicas: intFromEnv(env, 'SB_NATS_REPLICAS') },
     cassandra: {
       contactPoints: listFromEnv(env, 'SB_CASSANDRA'),
       localDataCenter: env['SB_CASSANDRA_DC'] || undefined,

@@ -65,6 +65,7 @@ export async function startNode(
     config.nats.servers,
     `switchboard:${config.nodeId}`,
     (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
+    config.nats.replicas,
   );
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);

@@ -98,7 +98,7 @@ export interface JetStreamPort {
   ): Promise<{ seq: number; duplicate: boolean }>;
 }
 
-export function createJetStreamPort(nc: NatsConnection): JetStreamPort {
+export function createJetStreamPort(nc: NatsConnection, replicas = 1): JetStreamPort {
   return {
     async ensureStream(spec) {
       const jsm = await nc.jetstreamManager();
@@ -113,7 +113,7 @@ export function createJetStreamPort(nc: NatsConnection): JetStreamPort {
         duplicate_window: nanos(spec.duplicateWindowMs),
         storage: spec.storage === 'file' ? StorageType.File : StorageType.Memory,
         discard: DiscardPolicy.Old,
-        num_replicas: 1,
+        num_replicas: replicas,
       };
       try {
         await jsm.streams.info(spec.name);

@@ -85,6 +85,24 @@ export class Membership {
     return this.opts.clock.now() - this.lastRenewed;
   }
 
+  /**
+   * Asks the bucket itself, not the watch, whether `id`'s lease has expired: true when its key is gone
+   * or its last put (server time) is older than the TTL. The watch can lag (a reconnect, a restarted
+   * server, a healed partition: issue #12 saw a healed member judge every other member dead from its
+   * stale view and take their shards while they still served them), so a shard is never taken from a
+   * holder on the watch's word alone. A live answer refreshes the view. Rejects when NATS cannot be
+   * asked (then nothing is taken).
+   */
+  async confirmExpired(id: string): Promise<boolean> {
+    if (!this.kv) return false;
+    const e = await this.kv.get(id);
+    const now = this.opts.clock.now();
+    if (e === null || e.deleted || now - e.updatedAt >= this.opts.leaseTtlMs) return true;
+    this.lastSeen.set(id, Math.min(e.updatedAt, now));
+    this.evaluate();
+    return false;
+  }
+
   /** Whether `id` is live in this node's view. */
   isLive(id: string): boolean {
     return this.live.includes(id);

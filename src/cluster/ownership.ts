@@ -12,6 +12,10 @@ import type { Membership } from './membership.js';
 import type { KvBucket, Transport } from './transport.js';
 
 export const DEFAULT_RECONCILE_INTERVAL_MS = 250;
+/** A record this member waits on is re-read after this long without news (a missed watch update). */
+const STALE_RECORD_MS = 5000;
+/** Re-reads per reconcile pass, so a member waiting on many shards does not flood the bucket. */
+const MAX_REFRESHES_PER_PASS = 64;
 
 interface ShardRecord {
   owner: string;
@@ -38,6 +42,8 @@ export class ShardOwnership {
   private readonly records = new Map<number, ShardRecord>();
   private readonly held = new Uint8Array(SHARD_COUNT);
   private readonly busy = new Uint8Array(SHARD_COUNT);
+  /** When each shard's record was last re-read while waiting for its holder to release it. */
+  private readonly checkedAt = new Float64Array(SHARD_COUNT);
   private desired = new Uint8Array(SHARD_COUNT);
   private desiredFor: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -133,22 +139,45 @@ export class ShardOwnership {
     }
     const mine = this.desiredShards(this.membership.members());
     const work: Promise<void>[] = [];
+    // One fresh look per holder and pass (a dead member may hold hundreds of shards).
+    const expired = new Map<string, Promise<boolean>>();
+    let refreshes = 0;
+    const confirmExpired = (owner: string) => {
+      let p = expired.get(owner);
+      if (p === undefined) {
+        p = this.membership.confirmExpired(owner).catch(() => false);
+        expired.set(owner, p);
+      }
+      return p;
+    };
     for (let s = 0; s < SHARD_COUNT; s++) {
       if (this.busy[s] === 1) continue;
       const desired = mine[s] === 1;
       const rec = this.records.get(s);
-      if (this.held[s] === 1 && !desired) work.push(this.guard(s, () => this.releaseShard(s)));
+      if (this.held[s] === 1 && rec !== undefined && rec.owner !== this.nodeId) {
+        // Someone took the record from us: they judged our lease expired. Whatever our own view says,
+        // stop serving the shard at once rather than be its second writer.
+        this.fenceOne(s);
+      } else if (this.held[s] === 1 && !desired) work.push(this.guard(s, () => this.releaseShard(s)));
       else if (this.held[s] === 0 && !desired && rec?.owner === this.nodeId && rec.state === 'held') {
         // A release whose compare-and-set failed, or a record left from before a fence: free it,
         // or the desired owner would wait for our lease to expire, which it never does.
         work.push(this.guard(s, () => this.markReleased(s)));
       } else if (this.held[s] === 0 && desired) {
-        const free =
-          rec === undefined ||
-          rec.owner === this.nodeId ||
-          rec.state === 'released' ||
-          !this.membership.isLive(rec.owner);
+        const free = rec === undefined || rec.owner === this.nodeId || rec.state === 'released';
         if (free) work.push(this.guard(s, () => this.take(s, rec)));
+        else if (!this.membership.isLive(rec.owner)) {
+          // Held by a member that looks dead: take it only once the bucket confirms its lease expired.
+          work.push(
+            this.guard(s, async () => {
+              if (await confirmExpired(rec.owner)) await this.take(s, rec);
+            }),
+          );
+        } else if (this.clock.now() - (this.checkedAt[s] ?? 0) > STALE_RECORD_MS) {
+          // Waiting for a live holder to release: re-read now and then, in case a change was missed.
+          this.checkedAt[s] = this.clock.now();
+          if (refreshes++ < MAX_REFRESHES_PER_PASS) work.push(this.guard(s, () => this.refresh(s)));
+        }
       }
     }
     await Promise.all(work);
@@ -231,12 +260,13 @@ export class ShardOwnership {
   // Our lease may have lapsed (a pause, a partition): others may already own our shards, so stop
   // serving them at once. Records stay as they are; others take them as their holder is dead.
   private fenceAll(): void {
-    for (let s = 0; s < SHARD_COUNT; s++) {
-      if (this.held[s] === 0) continue;
-      this.held[s] = 0;
-      void this.hooks.release(s);
-      this.emit(s, 'fenced');
-    }
+    for (let s = 0; s < SHARD_COUNT; s++) if (this.held[s] === 1) this.fenceOne(s);
+  }
+
+  private fenceOne(shard: number): void {
+    this.held[shard] = 0;
+    void this.hooks.release(shard);
+    this.emit(shard, 'fenced');
   }
 
   private encode(state: ShardRecord['state']): Uint8Array {

@@ -5,6 +5,7 @@
 import {
   connect,
   ErrorCode,
+  Events,
   type KV,
   type NatsConnection,
   type NatsError,
@@ -81,12 +82,14 @@ export interface Transport {
 
 /**
  * Connects to NATS (reconnecting forever). `onHandlerError` hears of any exception a subscription
- * handler threw; that message is dropped, the connection keeps serving.
+ * handler threw; that message is dropped, the connection keeps serving. `replicas`: copies of every
+ * KV bucket and stream created through this transport (3 on a 3-server cluster).
  */
 export async function connectTransport(
   servers: string[],
   name: string,
   onHandlerError: (subject: string, err: unknown) => void = () => {},
+  replicas = 1,
 ): Promise<Transport> {
   const nc = await connect({
     servers,
@@ -95,17 +98,25 @@ export async function connectTransport(
     reconnectTimeWait: 250,
     pingInterval: 5000,
   });
-  return new NatsTransport(nc, name, onHandlerError);
+  return new NatsTransport(nc, name, onHandlerError, replicas);
 }
 
 class NatsTransport implements Transport {
   private js: JetStreamPort | undefined;
+  private readonly reconnectListeners = new Set<() => void>();
 
   constructor(
     private readonly nc: NatsConnection,
     readonly name: string,
     private readonly onHandlerError: (subject: string, err: unknown) => void,
-  ) {}
+    private readonly replicas: number,
+  ) {
+    (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === Events.Reconnect) for (const l of [...this.reconnectListeners]) l();
+      }
+    })().catch(() => {});
+  }
 
   publish(subject: string, data: Uint8Array, headers?: Record<string, string>): void {
     if (!headers) {
@@ -170,7 +181,9 @@ class NatsTransport implements Transport {
   }
 
   async kv(bucket: string, ttlMs: number): Promise<KvBucket> {
-    const kv: KV = await this.nc.jetstream().views.kv(bucket, { ttl: ttlMs, history: 1 });
+    const kv: KV = await this.nc
+      .jetstream()
+      .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas });
     return {
       put: async (key, value) => {
         await kv.put(key, value);
@@ -192,30 +205,54 @@ class NatsTransport implements Transport {
         await kv.delete(key);
       },
       watch: async (onEntry) => {
-        let initialized!: () => void;
-        const ready = new Promise<void>((r) => {
-          initialized = r;
-        });
-        const iter = await kv.watch({ key: '>', initializedFn: () => initialized() });
-        (async () => {
-          for await (const e of iter) {
-            onEntry({
-              key: e.key,
-              value: e.value,
-              updatedAt: e.created.getTime(),
-              revision: e.revision,
-              deleted: e.operation !== 'PUT',
-            });
-          }
-        })().catch(() => {});
-        await ready;
-        return () => iter.stop();
+        const open = async () => {
+          let initialized!: () => void;
+          const ready = new Promise<void>((r) => {
+            initialized = r;
+          });
+          const iter = await kv.watch({ key: '>', initializedFn: () => initialized() });
+          (async () => {
+            for await (const e of iter) {
+              onEntry({
+                key: e.key,
+                value: e.value,
+                updatedAt: e.created.getTime(),
+                revision: e.revision,
+                deleted: e.operation !== 'PUT',
+              });
+            }
+          })().catch(() => {});
+          await ready;
+          return iter;
+        };
+        let iter = await open();
+        let stopped = false;
+        // After a reconnect the watch's consumer may be gone or behind (a restarted server, a healed
+        // partition): watch afresh, which delivers every current entry again (issue #12).
+        const reopen = () => {
+          if (stopped) return;
+          const old = iter;
+          open().then(
+            (fresh) => {
+              old.stop();
+              if (stopped) fresh.stop();
+              else iter = fresh;
+            },
+            () => {},
+          );
+        };
+        this.reconnectListeners.add(reopen);
+        return () => {
+          stopped = true;
+          this.reconnectListeners.delete(reopen);
+          iter.stop();
+        };
       },
     };
   }
 
   jetstream(): JetStreamPort {
-    this.js ??= createJetStreamPort(this.nc);
+    this.js ??= createJetStreamPort(this.nc, this.replicas);
     return this.js;
   }
 

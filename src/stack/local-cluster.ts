@@ -110,6 +110,8 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     const env: NodeJS.ProcessEnv = {
       ...opts.env,
       SB_NATS_URL: natsUrls.join(','),
+      // Every bucket and stream on all three servers: losing any one keeps the cluster acking.
+      SB_NATS_REPLICAS: String(LOCAL_CLUSTER_NATS_SERVERS),
       SB_CASSANDRA: contactPoint,
     };
     const startNode = (i: number): Promise<Supervisor> =>

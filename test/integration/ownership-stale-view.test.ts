@@ -1,0 +1,113 @@
+/**
+ * Shard ownership when a member's view of the cluster is stale (issue #12): after a partition heals or a
+ * nats-server restarts, a member's watch can lag, so it sees no recent renewal of the others and judges
+ * them dead. It must not take their shards on that word alone: only the bucket itself may say a holder's
+ * lease expired. Real nats-server with JetStream (the test stack); the stale member's watch is cut by a
+ * wrapper of our own Transport (the fault injected is "the watch stopped delivering"), its reads are not.
+ */
+import { strict as assert } from 'node:assert';
+import { after, test } from 'node:test';
+import { systemClock } from '../../src/clock.js';
+import { Membership } from '../../src/cluster/membership.js';
+import { ShardOwnership } from '../../src/cluster/ownership.js';
+import { connectTransport, type KvBucket, type Transport } from '../../src/cluster/transport.js';
+import { SHARD_COUNT } from '../../src/routing/shard.js';
+import { randomKeyspace, TEST_NATS_URL } from '../harness/env.js';
+
+const LEASE_TTL_MS = 3000;
+const transports: Transport[] = [];
+const stops: Array<() => Promise<void>> = [];
+
+after(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => {});
+  await Promise.all(transports.map((t) => t.close()));
+});
+
+/** The same transport, but KV watches deliver only what exists when they start, and nothing later. */
+function withFrozenWatches(inner: Transport): Transport {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop !== 'kv') return Reflect.get(target, prop, receiver);
+      return async (bucket: string, ttlMs: number): Promise<KvBucket> => {
+        const kv = await target.kv(bucket, ttlMs);
+        return {
+          ...kv,
+          watch: async (onEntry) => {
+            let frozen = false;
+            const stop = await kv.watch((e) => {
+              if (!frozen) onEntry(e);
+            });
+            frozen = true;
+            return stop;
+          },
+        };
+      };
+    },
+  });
+}
+
+async function member(id: string, bucketPrefix: string, transport: Transport) {
+  const membership = new Membership(transport, {
+    nodeId: id,
+    bucket: `${bucketPrefix}_members`,
+    leaseTtlMs: LEASE_TTL_MS,
+    clock: systemClock,
+  });
+  await membership.start();
+  const acquired = new Set<number>();
+  const ownership = new ShardOwnership(
+    id,
+    transport,
+    membership,
+    {
+      acquired: (s) => acquired.add(s),
+      release: async (s) => {
+        acquired.delete(s);
+      },
+    },
+    systemClock,
+    `${bucketPrefix}_shards`,
+    100,
+  );
+  ownership.onEvent((e) => log.push({ member: id, ...e }));
+  await ownership.start();
+  stops.push(async () => {
+    await ownership.stop();
+    await membership.stop();
+  });
+  return { membership, ownership, acquired };
+}
+
+/** Every ownership event of every member, in the order they happened. */
+const log: Array<{ member: string; shard: number; kind: string }> = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('ownership - a member whose watch went stale does not take the shards of a live holder', async () => {
+  const prefix = randomKeyspace('own');
+  const ta = await connectTransport([TEST_NATS_URL], 'own-a');
+  const tb = await connectTransport([TEST_NATS_URL], 'own-b');
+  transports.push(ta, tb);
+  const a = await member('a', prefix, ta);
+  // A alone: it takes every shard.
+  for (let i = 0; i < 100 && a.ownership.heldShards().length < SHARD_COUNT; i++) await sleep(100);
+  assert.equal(a.ownership.heldShards().length, SHARD_COUNT);
+
+  // B joins with a watch that delivers the present and then nothing: after one TTL, A looks dead to B.
+  const b = await member('b', prefix, withFrozenWatches(tb));
+  await sleep(LEASE_TTL_MS * 3);
+  assert.equal(a.membership.leaseValid(), true, 'A keeps renewing: it is alive');
+  // B may take only what A let go first (handover): never a shard A still served.
+  for (const [i, e] of log.entries()) {
+    if (e.member !== 'b' || e.kind !== 'acquired') continue;
+    const aLetGo = log
+      .slice(0, i)
+      .some((x) => x.member === 'a' && x.shard === e.shard && x.kind !== 'acquired');
+    assert.ok(aLetGo, `B acquired shard ${e.shard} while A still held it`);
+  }
+  // Every shard is held by exactly one member.
+  const both = a.ownership.heldShards().filter((s) => b.ownership.holds(s));
+  assert.deepEqual(both, [], 'no shard is held by both members');
+  const union = new Set([...a.ownership.heldShards(), ...b.ownership.heldShards()]);
+  assert.equal(union.size, SHARD_COUNT, 'every shard has a holder');
+});
