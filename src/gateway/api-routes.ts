@@ -5,7 +5,7 @@
  */
 import type { HttpRequest } from 'uWebSockets.js';
 import { SwitchboardError } from '../protocol/errors.js';
-import { ID_PATTERN, toMessageItem } from '../protocol/frames.js';
+import { fitFrame, ID_PATTERN, MAX_SERVER_FRAME_BYTES, toMessageItem } from '../protocol/frames.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ApiKeyScope, TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
@@ -87,6 +87,10 @@ export function historyHandler(ctx: ApiContext): ApiHandler {
       c.kind === 'token' && ctx.viewOf
         ? await ctx.viewOf(c.principal, page.items)
         : page.items.map(toMessageItem);
-    sendJson(t, 200, { items, next: page.next });
+    // Bounded like a server frame: a longer page stops early, and `next` continues after what was sent.
+    const kept = fitFrame(items, MAX_SERVER_FRAME_BYTES - 1024);
+    const last = kept.at(-1) as { seq: number } | undefined;
+    const next = kept.length < items.length && last !== undefined ? last.seq : page.next;
+    sendJson(t, 200, { items: kept, next });
   };
 }

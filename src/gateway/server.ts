@@ -21,7 +21,9 @@ import {
   CLOSE_CODES,
   type ClientFrame,
   type ErrorFrame,
+  fitFrame,
   frameRef,
+  MAX_SERVER_FRAME_BYTES,
   type MessagesFrame,
   PROTOCOL_VERSION,
   parseClientFrame,
@@ -119,7 +121,21 @@ interface SocketData extends SessionSocket {
   /** An agent socket counted in the presence reports. */
   announced: boolean;
   ws: uWS.WebSocket<SocketData> | undefined;
+  /** `welcome` was sent: until then pushed frames wait in `early`, so `welcome` is always first. */
+  welcomed: boolean;
+  /** Frames pushed before `welcome` (at most EARLY_FRAMES_MAX; beyond, dropped: the client syncs the gap). */
+  early?: (Uint8Array | string)[];
 }
+
+/** Room in a `messages` frame for everything but its items (type, conv, more, ref). */
+const MESSAGES_FRAME_OVERHEAD_BYTES = 1024;
+
+/** Pushed frames a socket keeps while its `welcome` waits for the NATS subscription to be in place. */
+const EARLY_FRAMES_MAX = 64;
+/** How often the gateway checks whether this member is cut off from the cluster, ms. */
+const CUT_OFF_CHECK_MS = 1000;
+/** The retry delay a cut-off node tells a refused upgrade. */
+const CUT_OFF_RETRY_AFTER_MS = 1000;
 
 /**
  * Sends one frame unless the socket's send buffer already holds more than `limit` bytes; then the frame
@@ -162,7 +178,14 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const sendLimit = config.gateway.maxBackpressureBytes;
   const sessions = new Sessions<SocketData>(deps.transport, deps.names, (data, bytes, decodedFrame) => {
     if (data.closed || !data.ws) return;
-    sendBounded(data, data.codec.binary ? bytes : JSON.stringify(decodedFrame()), sendLimit);
+    const payload = data.codec.binary ? bytes : JSON.stringify(decodedFrame());
+    if (!data.welcomed) {
+      // Subscribed, welcome not sent yet (issue #12: `msg` before `welcome` on reconnect).
+      data.early ??= [];
+      if (data.early.length < EARLY_FRAMES_MAX) data.early.push(payload);
+      return;
+    }
+    sendBounded(data, payload, sendLimit);
   });
 
   function send(data: SocketData, frame: ServerFrame): void {
@@ -321,11 +344,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   async function handleSync(data: SocketData, frame: SyncFrame): Promise<MessagesFrame> {
     await authorizeRead(deps.store, data, frame.conv);
     const { items, more } = await deps.store.after(data.tenant, frame.conv, frame.since, frame.limit);
+    const viewed = await viewOf(data, items);
+    // Server frames are bounded (MAX_SERVER_FRAME_BYTES): a longer answer stops early with
+    // `more: true`, and the client syncs again from its last item, as for any page.
+    const kept = fitFrame(viewed, MAX_SERVER_FRAME_BYTES - MESSAGES_FRAME_OVERHEAD_BYTES);
     return {
       type: 'messages',
       conv: frame.conv,
-      items: await viewOf(data, items),
-      more,
+      items: kept,
+      more: more || kept.length < viewed.length,
     };
   }
 
@@ -402,6 +429,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   }
 
   function sendWelcome(data: SocketData): void {
+    data.welcomed = true;
     send(data, {
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
@@ -412,6 +440,9 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       maxFrameBytes: config.gateway.maxFrameBytes,
       maxBodyChars: config.gateway.maxBodyChars,
     });
+    const early = data.early;
+    data.early = undefined;
+    if (early !== undefined) for (const payload of early) sendBounded(data, payload, sendLimit);
   }
 
   function wsRoute(path: string, role: 'visitor' | 'agent'): void {
@@ -470,6 +501,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         sendHttpError(t, new SwitchboardError('unsupported_subprotocol', message));
         return;
       }
+      if (cutOff()) {
+        sendHttpError(
+          t,
+          new SwitchboardError('unavailable', 'this node is cut off from the cluster; connect to another', {
+            retryAfterMs: CUT_OFF_RETRY_AFTER_MS,
+          }),
+        );
+        return;
+      }
       deps.auth.verify(token).then(
         (p: Principal) => {
           if (t.aborted) return;
@@ -498,6 +538,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             closed: false,
             announced: false,
             ws: undefined,
+            welcomed: false,
           };
           // Not inside res.cork(): uWS's cork() can misread the socket's state after an asynchronous
           // upgrade (the socket block is reallocated in place) and close the new WebSocket right after
@@ -559,6 +600,23 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         },
       );
   }
+
+  // A member whose lease has not been valid for a whole TTL more is cut off from the cluster (a
+  // partition, NATS lost): it owns nothing and cannot deliver, so its sockets are closed with
+  // `reconnectElsewhere` and new ones refused, and clients move to a node that can serve them (issue
+  // #12: clients of a cut-off node got `timeout` for the whole cut).
+  function cutOff(): boolean {
+    return deps.leaseAgeMs() > 2 * config.membership.leaseTtlMs;
+  }
+  const cutOffCheck = setInterval(() => {
+    if (!cutOff() || sockets.size === 0) return;
+    deps.log.warn(
+      { sockets: sockets.size },
+      'cut off from the cluster: closing sockets so clients reconnect elsewhere',
+    );
+    for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node cut off from the cluster');
+  }, CUT_OFF_CHECK_MS);
+  cutOffCheck.unref();
 
   // Sockets that only receive never pass through onMessage's expiry check: sweep them.
   const expirySweep = setInterval(() => {
@@ -703,6 +761,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         socketCount: () => sessions.socketCount,
         close() {
           clearInterval(expirySweep);
+          clearInterval(cutOffCheck);
           clearInterval(presenceBeat);
           uWS.us_listen_socket_close(listenSocket);
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');

@@ -221,6 +221,28 @@ export interface PongFrame {
   ref?: string;
 }
 
+/**
+ * The largest frame a server sends (bytes of the encoded frame). Answers that could be longer (`messages`)
+ * stop early with `more: true` instead (docs/PROTOCOL.md, "Sizes and limits").
+ */
+export const MAX_SERVER_FRAME_BYTES = 256 * 1024;
+
+/**
+ * The longest prefix of `items` whose encoding fits in `budget` bytes, at least one item (a single
+ * message is bounded by the body limit, far below the frame bound). JSON length is the measure: it is
+ * never shorter than the msgpack encoding of the same item, so both subprotocols stay under the bound.
+ */
+export function fitFrame<T>(items: readonly T[], budget: number): T[] {
+  let used = 0;
+  let n = 0;
+  for (const item of items) {
+    used += Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
+    if (n > 0 && used > budget) break;
+    n++;
+  }
+  return items.slice(0, n);
+}
+
 /** The answer to `sync`: messages with seq > since, oldest first. */
 export interface MessagesFrame {
   type: 'messages';
