@@ -44,8 +44,10 @@ export function connectClient(
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
+  let first: string | undefined;
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     const f = (isBinary ? decode(data) : JSON.parse(data.toString())) as Frame;
+    first ??= f.type;
     const i = waiters.findIndex((w) => w.match(f));
     if (i >= 0) waiters.splice(i, 1)[0]!.resolve(f);
     else frames.push(f);
@@ -92,6 +94,8 @@ export function connectClient(
             ),
           ),
         ]);
+        // docs/PROTOCOL.md: `welcome` is always a socket's first frame (every test socket checks it).
+        if (first !== 'welcome') throw new Error(`the first frame was '${first}', not 'welcome'`);
         resolve({
           ws,
           welcome,

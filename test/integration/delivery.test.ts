@@ -9,6 +9,7 @@
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { MAX_SERVER_FRAME_BYTES } from '../../src/protocol/frames.js';
 import {
   type CassandraHistoryStore,
   dropKeyspace,
@@ -55,7 +56,7 @@ async function sendAcked(c: TestClient, conv: string, cmid: string, body: string
       15_000,
     );
     if (f.type === 'ack') return f;
-    if (!['busy', 'unavailable', 'timeout'].includes(String(f.code)))
+    if (!['busy', 'unavailable', 'timeout', 'rate_limited'].includes(String(f.code)))
       throw new Error(`send refused: ${f.code}`);
     await new Promise((r) => setTimeout(r, Math.max(100, Number(f.retryAfterMs ?? 100))));
   }
@@ -133,6 +134,36 @@ describe('delivery', () => {
     assert.deepEqual(tracker.applied, [1, 2, 3, 4, 5, 6]);
     assert.ok(tracker.duplicates >= 2, 'seqs 5 and 6 came twice (live and from sync) and were ignored once');
     await Promise.all([agent.close(), visitor.close(), late.close()]);
+  });
+
+  test('delivery - a sync answer longer than the server frame bound stops early with more: true', async () => {
+    const { conv, agent, visitor } = await pair(a, b);
+    // 30 messages of 4,000 CJK characters: ~360 KB of bodies, above the 256 KiB frame bound.
+    const body = '订单'.repeat(2000);
+    for (let i = 2; i <= 31; i++) await sendAcked(visitor, conv, `big-${i}`, body);
+    const seqs: number[] = [];
+    let since = 0;
+    let frames = 0;
+    for (;;) {
+      agent.send({ type: 'sync', conv, since, limit: 100 });
+      const reply = await agent.next((f) => f.type === 'messages' && f.conv === conv, 15_000);
+      frames++;
+      assert.ok(
+        Buffer.byteLength(JSON.stringify(reply)) <= MAX_SERVER_FRAME_BYTES,
+        'every messages frame fits the bound',
+      );
+      const items = reply.items as Array<{ seq: number }>;
+      seqs.push(...items.map((m) => m.seq));
+      if (reply.more !== true) break;
+      since = items.at(-1)?.seq ?? since;
+    }
+    assert.ok(frames >= 2, 'the answer was split');
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 31 }, (_, i) => i + 1),
+      'all of it, in order, once',
+    );
+    await Promise.all([agent.close(), visitor.close()]);
   });
 
   test('delivery - read receipts are persisted per participant and told to the other one', async () => {
