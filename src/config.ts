@@ -30,7 +30,8 @@ export const DEFAULT_POOL_THREADS = 1;
 export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
 export const DEFAULT_POOL_LINGER_MS = 1;
-export const DEFAULT_CMID_TTL_S = 7 * 24 * 3600;
+/** 0: no cmids rows, the actor's window de-duplicates (one row per message; docs/ARCHITECTURE.md). */
+export const DEFAULT_CMID_TTL_S = 0;
 export const DEFAULT_STORE_TIMEOUT_MS = 4000;
 export const DEFAULT_WRITER_MAX_PENDING = 10_000;
 export const DEFAULT_WRITER_MAX_IN_FLIGHT = 16;
@@ -183,6 +184,10 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
 
 function positiveInt(value: number, name: string): void {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
+}
+
+function nonNegativeInt(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
 }
 
 /** Merges `overrides` over the defaults, validates every field, returns a frozen config. */
@@ -371,7 +376,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
   positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
-  positiveInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
+  nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
   positiveInt(cfg.storage.writerMaxInFlight, 'storage.writerMaxInFlight');
@@ -447,6 +452,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       requestTimeoutMs: intFromEnv(env, 'SB_REQUEST_TIMEOUT_MS'),
     },
     membership: { leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS') },
+    actors: { recentCmids: intFromEnv(env, 'SB_DEDUPE_WINDOW') },
     pool: {
       threads: intFromEnv(env, 'SB_POOL_THREADS'),
       maxQueue: intFromEnv(env, 'SB_POOL_MAX_QUEUE'),

@@ -59,7 +59,11 @@ export interface CassandraStoreOptions {
   writer?: Partial<WriterLimits>;
   /** Apply missing migrations on open (default true); when false, opening fails unless they were applied. */
   migrate?: boolean;
-  /** How long a stored cmid de-duplicates a retry, in seconds (the cmids rows' TTL). Default 7 days. */
+  /**
+   * How long a stored cmid de-duplicates a retry beyond the actor's window, in seconds (the cmids rows'
+   * TTL). Default 0: no cmids rows (one row per message); the actor's window of the conversation's
+   * last messages de-duplicates alone (docs/ARCHITECTURE.md, "De-duplication").
+   */
   cmidTtlS?: number;
   /** Driver timeout per request, ms (default 4000: below the dispatcher's 5 s request deadline). */
   requestTimeoutMs?: number;
@@ -81,7 +85,8 @@ export type CassandraStoreConfig = Readonly<
 >;
 
 export const DEFAULT_BUCKET_SIZE = 1000;
-export const DEFAULT_CMID_TTL_S = 7 * 24 * 3600;
+/** 0: no cmids rows; the actor's window de-duplicates (one Cassandra row per message). */
+export const DEFAULT_CMID_TTL_S = 0;
 export const DEFAULT_CASSANDRA_REQUEST_TIMEOUT_MS = 4000;
 /** Cassandra's upper bound for a TTL (20 years), in seconds. */
 export const MAX_TTL_S = 630_720_000;
@@ -122,8 +127,8 @@ export function parseCassandraStoreOptions(options: CassandraStoreOptions): Cass
   const migrate = options.migrate ?? true;
   if (typeof migrate !== 'boolean') throw new Error('migrate must be a boolean');
   const cmidTtlS = options.cmidTtlS ?? DEFAULT_CMID_TTL_S;
-  if (!Number.isSafeInteger(cmidTtlS) || cmidTtlS < 1 || cmidTtlS > MAX_TTL_S) {
-    throw new Error(`cmidTtlS must be an integer from 1 to ${MAX_TTL_S}`);
+  if (!Number.isSafeInteger(cmidTtlS) || cmidTtlS < 0 || cmidTtlS > MAX_TTL_S) {
+    throw new Error(`cmidTtlS must be an integer from 0 to ${MAX_TTL_S}`);
   }
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_CASSANDRA_REQUEST_TIMEOUT_MS;
   if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs < 100) {
@@ -281,6 +286,7 @@ export class CassandraHistoryStore implements HistoryStore {
     cmid: string,
     lastSeq: number,
   ): Promise<RecentAck | null> {
+    if (this.#config.cmidTtlS === 0) return null; // no cmids rows are written
     const top = this.#bucketOf(lastSeq);
     // The newest two buckets: at least bucketSize messages back, far beyond the actor's recent window.
     for (let bucket = top; bucket >= Math.max(0, top - 1); bucket--) {
@@ -599,7 +605,7 @@ export class CassandraHistoryStore implements HistoryStore {
           at,
         ],
       });
-      queries.push({
+      if (this.#config.cmidTtlS > 0) queries.push({
         query: this.#cql.insertCmid,
         params: [
           row.tenant,

@@ -31,7 +31,8 @@ const keyspaces = new Set<string>();
 const stores: CassandraHistoryStore[] = [];
 
 function options(keyspace: string, extra: Partial<CassandraStoreOptions> = {}): CassandraStoreOptions {
-  return { contactPoints: [TEST_CASSANDRA], localDataCenter: LOCAL_DC, keyspace, ...extra };
+  // cmids rows on (they are off by default): these tests read them back.
+  return { contactPoints: [TEST_CASSANDRA], localDataCenter: LOCAL_DC, keyspace, cmidTtlS: 86_400, ...extra };
 }
 
 async function open(

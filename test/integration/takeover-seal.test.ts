@@ -19,7 +19,8 @@ let store: CassandraHistoryStore;
 const T0 = Date.UTC(2026, 0, 1);
 
 before(async () => {
-  store = await openCassandraStore({ ...target, writer: { lingerMs: 0 } });
+  // cmids rows on (off by default): the test checks that a stale one never answers a retry.
+  store = await openCassandraStore({ ...target, cmidTtlS: 3600, writer: { lingerMs: 0 } });
 });
 
 after(async () => {

@@ -249,7 +249,7 @@ test('config - deploy/production.env gives RF 3 NetworkTopologyStrategy with LOC
 
 test('config - storage and pool bounds are validated', () => {
   const cases: [DeepPartial<NodeConfig>, string][] = [
-    [{ storage: { cmidTtlS: 0 } }, 'storage.cmidTtlS must be a positive integer'],
+    [{ storage: { cmidTtlS: -1 } }, 'storage.cmidTtlS must be a non-negative integer'],
     [{ storage: { writerMaxAttempts: 0 } }, 'storage.writerMaxAttempts must be a positive integer'],
     [
       { storage: { cacheMaxBytes: -1 } },
