@@ -65,8 +65,25 @@ export async function startNode(
     config.nats.servers,
     `switchboard:${config.nodeId}`,
     (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
-    config.nats.replicas,
+    { replicas: config.nats.replicas },
   );
+  // User deliveries (msg frames, notifications) travel on a connection of their own that does not echo:
+  // a frame for a user whose socket is on this process is handed over here, not sent round nats-server.
+  const userBus = await connectTransport(
+    config.nats.servers,
+    `switchboard:${config.nodeId}:users`,
+    (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
+    { noEcho: true },
+  ).catch(async (err: unknown) => {
+    await transport.close();
+    throw err;
+  });
+  let gatewayRef: Gateway | undefined;
+  const toUser = (tenant: string, user: string, bytes: Uint8Array): void => {
+    const subject = names.userSubject(tenant, user);
+    userBus.publish(subject, bytes);
+    gatewayRef?.deliverLocal(subject, bytes);
+  };
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
   const pool = createTextPool(config.pool);
@@ -109,15 +126,12 @@ export async function startNode(
   const deliver = (row: MessageRow, users: readonly string[], visitor?: string): void => {
     const agents = users.filter((user) => user !== visitor);
     if (visitor !== undefined && agents.length < users.length) {
-      transport.publish(
-        names.userSubject(row.tenant, visitor),
-        msgpackEncode({ type: 'msg', ...toMessageItem(row) }),
-      );
+      toUser(row.tenant, visitor, msgpackEncode({ type: 'msg', ...toMessageItem(row) }));
     }
     if (agents.length === 0) return;
     const toAgents = (body: string): void => {
       const bytes = msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame);
-      for (const user of agents) transport.publish(names.userSubject(row.tenant, user), bytes);
+      for (const user of agents) toUser(row.tenant, user, bytes);
     };
     if (row.agentBody !== undefined) toAgents(row.agentBody);
     else
@@ -129,7 +143,7 @@ export async function startNode(
   };
   const notify = (tenant: string, users: readonly string[], frame: Record<string, unknown>): void => {
     const bytes = msgpackEncode(frame);
-    for (const user of users) transport.publish(names.userSubject(tenant, user), bytes);
+    for (const user of users) toUser(tenant, user, bytes);
   };
   const chatStore = cassandraStore.chatStore();
   // Filled in below; the routers ask it before and after every write (the fence), the cache before
@@ -237,7 +251,7 @@ export async function startNode(
   } catch (err) {
     await ownership.stop();
     await membership.stop();
-    await Promise.allSettled([pool.close(), store.close(), transport.close()]);
+    await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
     tenants.close();
     throw err;
   }
@@ -267,6 +281,7 @@ export async function startNode(
       pool,
       store,
       transport,
+      userBus,
       names,
       ready: () => membership.leaseValid(),
       leaseAgeMs: () => membership.leaseAgeMs(),
@@ -281,13 +296,14 @@ export async function startNode(
   } catch (err) {
     await integration.stop();
     await membership.stop();
-    await Promise.allSettled([pool.close(), store.close(), transport.close()]);
+    await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
     tenants.close();
     content.close();
     nodeMetrics.close();
     throw err;
   }
   const gw: Gateway = gateway;
+  gatewayRef = gw;
   log.info({ port: gw.port, members: membership.members() }, 'node ready');
 
   let stopping: Promise<void> | undefined;
@@ -305,7 +321,7 @@ export async function startNode(
         routers.close();
         await Promise.allSettled([pool.close(), store.close()]);
         await membership.stop();
-        await transport.close();
+        await Promise.allSettled([transport.close(), userBus.close()]);
         tenants.close();
         content.close();
         nodeMetrics.close();

@@ -80,16 +80,25 @@ export interface Transport {
   closed(): Promise<void>;
 }
 
+export interface TransportOptions {
+  /** Copies of every KV bucket and stream created through this transport (3 on a 3-server cluster). */
+  replicas?: number;
+  /**
+   * Messages this connection publishes are not delivered to its own subscriptions (NATS `noEcho`):
+   * for a bus whose publisher hands its own process's share over directly (the user delivery bus).
+   */
+  noEcho?: boolean;
+}
+
 /**
  * Connects to NATS (reconnecting forever). `onHandlerError` hears of any exception a subscription
- * handler threw; that message is dropped, the connection keeps serving. `replicas`: copies of every
- * KV bucket and stream created through this transport (3 on a 3-server cluster).
+ * handler threw; that message is dropped, the connection keeps serving.
  */
 export async function connectTransport(
   servers: string[],
   name: string,
   onHandlerError: (subject: string, err: unknown) => void = () => {},
-  replicas = 1,
+  options: TransportOptions = {},
 ): Promise<Transport> {
   const nc = await connect({
     servers,
@@ -97,8 +106,9 @@ export async function connectTransport(
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     pingInterval: 5000,
+    noEcho: options.noEcho === true,
   });
-  return new NatsTransport(nc, name, onHandlerError, replicas);
+  return new NatsTransport(nc, name, onHandlerError, options.replicas ?? 1);
 }
 
 class NatsTransport implements Transport {

@@ -91,6 +91,11 @@ export interface GatewayDeps {
   pool: TextPool;
   store: HistoryStore;
   transport: Transport;
+  /**
+   * The user delivery bus (a NATS connection with noEcho): the sessions' subscriptions live on it, and
+   * publishers hand this process's own share to `Gateway.deliverLocal`.
+   */
+  userBus: Transport;
   names: ClusterNames;
   ready(): boolean;
   /** Time since this member's last successful lease renewal was sent, ms. */
@@ -167,6 +172,8 @@ export interface Gateway {
   readonly port: number;
   /** WebSocket connections held now. */
   socketCount(): number;
+  /** Delivers a frame published on a user subject to this process's sockets of that user. */
+  deliverLocal(subject: string, data: Uint8Array): void;
   /** Stops listening and closes every socket with `reconnectElsewhere`. */
   close(): void;
 }
@@ -176,7 +183,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const app = uWS.App();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   const sendLimit = config.gateway.maxBackpressureBytes;
-  const sessions = new Sessions<SocketData>(deps.transport, deps.names, (data, bytes, decodedFrame) => {
+  const sessions = new Sessions<SocketData>(deps.userBus, deps.names, (data, bytes, decodedFrame) => {
     if (data.closed || !data.ws) return;
     const payload = data.codec.binary ? bytes : JSON.stringify(decodedFrame());
     if (!data.welcomed) {
@@ -759,6 +766,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         socketCount: () => sessions.socketCount,
+        deliverLocal: (subject, data) => sessions.deliverLocal(subject, data),
         close() {
           clearInterval(expirySweep);
           clearInterval(cutOffCheck);

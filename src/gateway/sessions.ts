@@ -62,6 +62,16 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
     return this.count;
   }
 
+  /**
+   * Hands a frame published on `subject` to this process's own sockets of it. The delivery bus does
+   * not echo a process's publishes back to it (NATS noEcho), so every publisher calls this for its
+   * own share: one hop through nats-server fewer for every frame whose recipient is on the same process.
+   */
+  deliverLocal(subject: string, data: Uint8Array): void {
+    const interest = this.interests.get(subject);
+    if (interest !== undefined) this.dispatch(interest.sockets, data);
+  }
+
   closeAll(): void {
     for (const i of this.interests.values()) i.sub.unsubscribe();
     this.interests.clear();
@@ -73,22 +83,24 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
     const created = !interest;
     if (!interest) {
       const sockets: S[] = [];
-      const sub = this.transport.subscribe(subject, (m) => {
-        let cached: unknown;
-        const decoded = () => {
-          cached ??= msgpackDecode(m.data);
-          return cached;
-        };
-        // A delivery can close a socket (slow consumer), and closing removes it from `sockets`
-        // synchronously: iterate over a copy when there is more than one, or the next one is skipped.
-        const targets = sockets.length === 1 ? sockets : sockets.slice();
-        for (const s of targets) this.deliver(s, m.data, decoded);
-      });
+      const sub = this.transport.subscribe(subject, (m) => this.dispatch(sockets, m.data));
       interest = { sub, sockets };
       this.interests.set(subject, interest);
     }
     interest.sockets.push(socket);
     return created;
+  }
+
+  private dispatch(sockets: readonly S[], data: Uint8Array): void {
+    let cached: unknown;
+    const decoded = () => {
+      cached ??= msgpackDecode(data);
+      return cached;
+    };
+    // A delivery can close a socket (slow consumer), and closing removes it from `sockets`
+    // synchronously: iterate over a copy when there is more than one, or the next one is skipped.
+    const targets = sockets.length === 1 ? sockets : sockets.slice();
+    for (const s of targets) this.deliver(s, data, decoded);
   }
 
   private leave(subject: string, socket: S): void {

@@ -605,21 +605,22 @@ export class CassandraHistoryStore implements HistoryStore {
           at,
         ],
       });
-      if (this.#config.cmidTtlS > 0) queries.push({
-        query: this.#cql.insertCmid,
-        params: [
-          row.tenant,
-          row.conv,
-          bucket,
-          row.sender,
-          row.cmid,
-          seq,
-          row.id,
-          new Date(row.ts),
-          this.#config.cmidTtlS,
-          at,
-        ],
-      });
+      if (this.#config.cmidTtlS > 0)
+        queries.push({
+          query: this.#cql.insertCmid,
+          params: [
+            row.tenant,
+            row.conv,
+            bucket,
+            row.sender,
+            row.cmid,
+            seq,
+            row.id,
+            new Date(row.ts),
+            this.#config.cmidTtlS,
+            at,
+          ],
+        });
       if (row.seq === 1 || row.seq % this.#config.bucketSize === 0) {
         opensBucket = true;
         queries.push({ query: this.#cql.setMaxBucket, params: [bucket, row.tenant, row.conv] });
