@@ -27,6 +27,7 @@ import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
 import { Dispatcher } from './routing/dispatcher.js';
+import { MemberLink } from './routing/member-link.js';
 import { shardOf } from './routing/shard.js';
 import { ShardRouters } from './routing/shard-routers.js';
 import { plainEncoder, poolEncoder } from './store/body-codec.js';
@@ -230,7 +231,19 @@ export async function startNode(
     systemClock,
     names.shardsBucket,
   );
-  dispatch.attach(ownership);
+  const heldBy = ownership;
+  // Requests for shards another member holds travel coalesced per member (src/routing/member-link.ts).
+  const link = new MemberLink({
+    transport,
+    self: config.nodeId,
+    subjectOf: names.memberSubject,
+    server: {
+      holds: (shard) => heldBy.holds(shard),
+      ask: (shard, tenant, id, msg, deadline) => routers.ask(shard, tenant, id, msg, deadline),
+    },
+  });
+  link.start();
+  dispatch.attach(ownership, { self: config.nodeId, link });
   // A shard released, fenced or (re)taken: its cached conversations may be written by another member.
   ownership.onEvent((e) => store.dropShard(e.shard));
   await ownership.start();
@@ -318,6 +331,7 @@ export async function startNode(
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.
         await ownership?.stop();
+        link.stop();
         routers.close();
         await Promise.allSettled([pool.close(), store.close()]);
         await membership.stop();

@@ -12,6 +12,8 @@ export interface ClusterNames {
   readonly shardsBucket: string;
   readonly locksBucket: string;
   shardSubject(shard: number): string;
+  /** A member's inbox for coalesced requests and replies (src/routing/member-link.ts). */
+  memberSubject(member: string): string;
   userSubject(tenant: string, user: string): string;
   lobbySubject(tenant: string): string;
   /** Business events in: `sb.biz.<tenant>.events.<type>` (docs/INTEGRATION.md). */
@@ -46,6 +48,7 @@ export function clusterNames(cluster: string = DEFAULT_CLUSTER): ClusterNames {
     shardsBucket: `${root}_shards`,
     locksBucket: `${root}_locks`,
     shardSubject: (shard: number) => `${root}.shard.${shard}`,
+    memberSubject: (member: string) => `${root}.member.${member}`,
     userSubject: (tenant: string, user: string) => `${root}.user.${tenant}.${user}`,
     lobbySubject: (tenant: string) => `${root}.lobby.${tenant}`,
     bizEventSubject: (tenant: string, type: string) => `${root}.biz.${tenant}.events.${type}`,

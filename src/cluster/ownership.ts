@@ -83,6 +83,15 @@ export class ShardOwnership {
     return this.held[shard] === 1 && this.membership.leaseValid();
   }
 
+  /**
+   * The member that holds `shard` in this node's view (its record is held by a live member), or
+   * undefined. A hint for routing only: the view may be stale, and the holder refuses what it does not hold.
+   */
+  holderOf(shard: number): string | undefined {
+    const r = this.records.get(shard);
+    return r !== undefined && r.state === 'held' && this.membership.isLive(r.owner) ? r.owner : undefined;
+  }
+
   /** The shards this node holds now, ascending. */
   heldShards(): number[] {
     const out: number[] = [];

@@ -11,6 +11,7 @@ import type { OwnershipHooks, ShardOwnership } from '../cluster/ownership.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
 import { msgpackDecode, msgpackEncode } from '../protocol/codec.js';
 import { isErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import type { MemberLink } from './member-link.js';
 import { shardOf } from './shard.js';
 import type { ShardRouters } from './shard-routers.js';
 
@@ -41,6 +42,8 @@ export interface DispatchStats {
 export class Dispatcher implements OwnershipHooks {
   private readonly subs = new Map<number, TransportSubscription>();
   private ownership: ShardOwnership | undefined;
+  private link: MemberLink | undefined;
+  private self: string | undefined;
   private retries = 0;
   private unavailable = 0;
 
@@ -51,9 +54,15 @@ export class Dispatcher implements OwnershipHooks {
     private readonly requestTimeoutMs: number,
   ) {}
 
-  /** Attaches the ownership manager whose hooks this dispatcher is. */
-  attach(ownership: ShardOwnership): void {
+  /**
+   * Attaches the ownership manager whose hooks this dispatcher is, and the member link that carries
+   * requests to the shard's holder in coalesced batches (without it: one NATS request per message on
+   * the shard's subject).
+   */
+  attach(ownership: ShardOwnership, link?: { self: string; link: MemberLink }): void {
     this.ownership = ownership;
+    this.link = link?.link;
+    this.self = link?.self;
   }
 
   /**
@@ -67,10 +76,23 @@ export class Dispatcher implements OwnershipHooks {
     const deadline = Date.now() + this.requestTimeoutMs;
     let backoff = RETRY_BASE_MS;
     let last: SwitchboardError | undefined;
+    // After the link timed out once (the holder may be dead or paused), attempts go to the shard's
+    // subject, which answers "no responders" at once when nobody holds it.
+    let linkFailed = false;
     for (;;) {
       try {
         if (this.ownership?.holds(shard)) {
           return await withDeadline(this.routers.ask(shard, tenant, id, msg, deadline), deadline, shard);
+        }
+        const holder = this.link ? this.ownership?.holderOf(shard) : undefined;
+        if (this.link && !linkFailed && holder !== undefined && holder !== this.self) {
+          const timeout = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
+          try {
+            return await this.link.ask(holder, shard, tenant, id, msg, timeout);
+          } catch (err) {
+            if (err instanceof SwitchboardError && err.code === 'timeout') linkFailed = true;
+            throw err;
+          }
         }
         return await this.remote(shard, { tenant, id, msg }, deadline);
       } catch (err) {
