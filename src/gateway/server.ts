@@ -38,6 +38,7 @@ import {
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
+import { traced } from '../telemetry/tracing.js';
 import type { TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
 import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
@@ -404,7 +405,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       if (frame.type === 'send') {
-        handleSend(data, frame).then(
+        // trace: a message's way starts here (src/telemetry/); off = handleSend(data, frame)
+        traced('sb.gateway.send', data.tenant, frame.conv, handleSend, data, frame).then(
           (ack) => send(data, { type: 'ack', ...ack }),
           (err) => sendError(data, err, frame.cmid),
         );
