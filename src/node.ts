@@ -275,6 +275,9 @@ export async function startNode(
     sockets: () => gateway?.socketCount() ?? 0,
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,
+    lease: () => ({ valid: membership.leaseValid(), ageMs: membership.leaseAgeMs() }),
+    ownedShards: () => ownership?.ownedCount() ?? 0,
+    writerMaxPending: config.storage.writerMaxPending,
   });
   const nodeMetrics = workerNodeMetrics(metrics);
   try {
@@ -294,6 +297,7 @@ export async function startNode(
       ready: () => membership.leaseValid(),
       leaseAgeMs: () => membership.leaseAgeMs(),
       metrics: () => nodeMetrics.render(),
+      observeAck: metrics.observeAck,
       cluster: () => ({
         members: membership.members(),
         shardsOwned: ownership?.ownedCount() ?? 0,
