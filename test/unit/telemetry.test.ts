@@ -5,6 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import type { JetStreamPort, StreamMessage } from '../../src/cluster/jetstream.js';
 import type { IncomingMessage, Transport } from '../../src/cluster/transport.js';
 import { configFromEnv, parseConfig } from '../../src/config.js';
 import { traceTransport } from '../../src/telemetry/nats.js';
@@ -64,8 +65,45 @@ test('telemetry - bad OTEL_* values are refused with the variable or field named
   for (const [env, message] of table) assert.throws(() => tracingOf(env), message, JSON.stringify(env));
 });
 
+/** An in-process stand-in for JetStream: one stream, every stored message handed to the consumer. */
+function memoryJetStream(): JetStreamPort {
+  const stored: Array<{ subject: string; data: Uint8Array; headers: Record<string, string> }> = [];
+  let handler: ((m: StreamMessage) => Promise<void>) | undefined;
+  const deliver = (i: number) => {
+    const s = stored[i]!;
+    const m: StreamMessage = {
+      subject: s.subject,
+      data: s.data,
+      msgId: s.headers['Nats-Msg-Id'],
+      deliveryCount: 1,
+      streamSeq: i + 1,
+      storedAt: Date.now(),
+      header: (name) => s.headers[name],
+      ack() {},
+      nak() {},
+      working() {},
+      term() {},
+    };
+    void handler?.(m);
+  };
+  return {
+    ensureStream: async () => {},
+    async publish(subject, data, msgId, headers) {
+      const i =
+        stored.push({ subject, data, headers: { ...headers, ...(msgId ? { 'Nats-Msg-Id': msgId } : {}) } }) -
+        1;
+      setTimeout(() => deliver(i), 1);
+      return { seq: stored.length, duplicate: false };
+    },
+    async consume(_spec, _opts, h) {
+      handler = h;
+      return { stop: async () => {} };
+    },
+  };
+}
+
 /** An in-process stand-in for NATS: subjects, queue-less subscriptions, request-reply, headers. */
-function memoryTransport(): Transport {
+function memoryTransport(js: JetStreamPort = memoryJetStream()): Transport {
   const subs = new Map<string, Array<(m: IncomingMessage) => void>>();
   const deliver = (
     subject: string,
@@ -102,9 +140,7 @@ function memoryTransport(): Transport {
       }),
     flush: async () => {},
     kv: () => Promise.reject(new Error('no kv here')),
-    jetstream: () => {
-      throw new Error('no jetstream here');
-    },
+    jetstream: () => js,
     close: async () => {},
     closed: () => new Promise(() => {}),
   };
@@ -191,4 +227,55 @@ test('telemetry - one message is one connected trace: send, shard request, actor
   assert.equal(send.instance, 'node-a');
   await stopTracing();
   assert.equal(tracingOn(), false);
+});
+
+test('telemetry - JetStream: a stored event continues its publisher trace; one without starts its own', async () => {
+  const cfg = parseConfig({ telemetry: { tracing: { enabled: true } } }).telemetry.tracing;
+  const backend = createOtelBackend(cfg, 'node-b', { inMemory: true });
+  await startTracing(cfg, 'node-b', backend);
+  const js = traceTransport(memoryTransport()).jetstream();
+  const handled: string[] = [];
+  let done: () => void = () => {};
+  const twoHandled = new Promise<void>((r) => {
+    done = r;
+  });
+  await js.consume(
+    { stream: 's', durable: 'biz-events', ackWaitMs: 1000, maxDeliver: 1, maxAckPending: 10 },
+    { maxInFlight: 4, retryDelayMs: 10 },
+    async (m) => {
+      // Work inside the handler joins the consumer span (here: a traced step of its own).
+      await traced('sb.rule', 't', m.subject, async () => {}, 0, 0);
+      handled.push(m.subject);
+      if (handled.length === 2) done();
+    },
+  );
+  await traced(
+    'sb.business-system',
+    't',
+    'x',
+    (s: string) => js.publish(s, new Uint8Array(), 'e1'),
+    'ev.a',
+    0,
+  );
+  await js.publish('ev.b', new Uint8Array(), 'e2');
+  await twoHandled;
+  await new Promise((r) => setTimeout(r, 20)); // the consume spans end when the handlers' promises settle
+  await backend.flush();
+  const spans = backend.finishedSpans();
+  const consumes = spans.filter((s) => s.name === 'consume biz-events');
+  assert.equal(consumes.length, 2);
+  const publisher = spans.find((s) => s.name === 'sb.business-system')!;
+  const [a, b] = ['ev.a', 'ev.b'].map((subj) =>
+    consumes.find((c) => c.attributes['messaging.destination.name'] === subj),
+  );
+  assert.equal(a!.traceId, publisher.traceId, 'continues the trace of whoever published');
+  assert.equal(a!.parentSpanId, publisher.spanId);
+  assert.equal(b!.parentSpanId, undefined, 'no traceparent: a trace of its own');
+  assert.notEqual(b!.traceId, publisher.traceId);
+  for (const rule of spans.filter((s) => s.name === 'sb.rule'))
+    assert.ok(
+      consumes.some((c) => c.spanId === rule.parentSpanId),
+      'handler work is a child of its consume span',
+    );
+  await stopTracing();
 });
