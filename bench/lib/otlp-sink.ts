@@ -48,7 +48,7 @@ export function tracingEnv(sink: OtlpSink, ratio: number): NodeJS.ProcessEnv {
 
 /** `--trace-sample`: a ratio from 0 to 1 (0.01 = 1 % of messages traced). */
 export function parseTraceRatio(value: string): number {
-  const n = Number(value);
+  const n = value.trim() === '' ? Number.NaN : Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error('must be a ratio from 0 to 1');
   return n;
 }
