@@ -93,6 +93,7 @@ test('compose - two brokers, the CLI accepts their command and the config parser
     // NATS URLs are the three servers' client port; Cassandra is the service, its data center.
     const natsHosts = cfg.nats.servers.map((u) => new URL(u)).map((u) => `${u.hostname}:${u.port}`);
     assert.deepEqual(natsHosts.sort(), natsServers.map(([n]) => `${n}:4222`).sort());
+    assert.equal(cfg.nats.replicas, natsServers.length, 'buckets and streams on every nats-server');
     const [cassHost, cassPort] = cfg.cassandra.contactPoints[0]!.split(':');
     assert.ok(
       services[cassHost!]?.image?.startsWith('cassandra:5'),

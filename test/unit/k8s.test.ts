@@ -215,6 +215,7 @@ for (const overlay of overlays) {
       assert.equal(nats.port, '4222');
       assert.equal(natsValues['config'].cluster.enabled, true);
       assert.equal(natsValues['config'].cluster.replicas, 3);
+      assert.equal(cfg.nats.replicas, natsValues['config'].cluster.replicas, 'R3 buckets and streams');
       assert.equal(natsValues['config'].jetstream.enabled, true);
       assert.equal(natsValues['config'].jetstream.fileStore.pvc.enabled, true);
     });
