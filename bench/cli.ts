@@ -15,6 +15,7 @@ import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
 import { eventsScenario } from './events/scenario.js';
 import { type IngestOptions, ingestScenario } from './ingest/scenario.js';
 import type { CommonOptions } from './lib/common.js';
+import { parseTraceRatio } from './lib/otlp-sink.js';
 import { PRIVATE_NATS } from './lib/servers.js';
 import { DEFAULT_BENCH_KEYSPACE } from './lib/target.js';
 import {
@@ -249,10 +250,19 @@ withE2e(
     arg(parsePositiveCount),
     availableParallelism(),
   )
-  .action(async (raw: RawE2e) => {
+  .option(
+    '--trace-sample <ratio>',
+    'OpenTelemetry tracing on in the started node for this ratio of messages (0..1; default off)',
+    arg(parseTraceRatio),
+  )
+  .action(async (raw: RawE2e & { traceSample?: number }) => {
     const { report, files } = await e2eScenario(
       common(raw),
-      { ...e2eOptions(raw), workers: raw.workers },
+      {
+        ...e2eOptions(raw),
+        workers: raw.workers,
+        ...(raw.traceSample === undefined ? {} : { traceSample: raw.traceSample }),
+      },
       abort.signal,
     );
     done(files, `e2e: ${report.run.phases.length} phase(s) written`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent local-stack setup, run by `npm run setup` (and before `npm start` / `npm test`).
-# Makes sure nats-server (Debian package), Java >= 17 and Maven are present, and that Cassandra's jars
+# Makes sure nats-server and kubectl (Debian packages), Java >= 17 and Maven are present, and that Cassandra's jars
 # have been resolved from Maven Central into deploy/cassandra/lib. Prints "setup: ok" when nothing was
 # missing; exits 1 with a message naming what to install when it cannot fix something itself.
 set -euo pipefail
@@ -33,6 +33,26 @@ if ! have_nats; then
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq nats-server >/dev/null
   have_nats || fail "apt-get install nats-server finished but nats-server is still not found"
+  did_work=1
+fi
+
+# --- kubectl (renders deploy/k8s in test/unit/k8s.test.ts: `kubectl kustomize`) ------------------------
+# Any kubectl will do; Debian's kubernetes-client (1.20, kustomize v2) is the one the package registry
+# offers, and deploy/k8s keeps to the kustomize fields it renders.
+if ! command -v kubectl >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+    as_root=(sudo -n)
+  else
+    fail "kubectl is missing. Install the Debian package as root: apt-get install -y kubernetes-client"
+  fi
+  command -v apt-get >/dev/null 2>&1 ||
+    fail "kubectl is missing and apt-get is not available. Install kubectl and put it on PATH."
+  echo "setup: installing the Debian package kubernetes-client (kubectl)"
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq kubernetes-client >/dev/null
+  command -v kubectl >/dev/null 2>&1 || fail "apt-get install kubernetes-client finished but kubectl is still not found"
   did_work=1
 fi
 

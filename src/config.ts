@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { TracingConfig } from './telemetry/tracing.js';
 import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './tenants.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -69,6 +70,20 @@ export const DEFAULT_BREAKER_OPEN_MS = 30_000;
 export const DEFAULT_CONTEXT_CACHE_ENTRIES = 10_000;
 export const DEFAULT_RULES_POLL_MS = 1000;
 const STORAGES = ['file', 'memory'] as const;
+// Tracing (src/telemetry/): the standard OTEL_* variables; off unless an exporter or endpoint is named.
+export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
+export const DEFAULT_OTEL_SERVICE_NAME = 'switchboard';
+export const DEFAULT_OTEL_BSP_SCHEDULE_DELAY_MS = 5000;
+export const DEFAULT_OTEL_BSP_MAX_QUEUE_SIZE = 2048;
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+const TRACE_EXPORTERS = ['otlp', 'console'] as const;
 
 /** Used only when SB_JWT_SECRET is unset: fine for a laptop, refused when NODE_ENV=production. */
 export const DEV_JWT_SECRET = 'switchboard-dev-secret-change-me-0123456789';
@@ -177,6 +192,8 @@ export interface NodeConfig {
     /** Open conversations listed per user (`convs` frame). */
     maxOpenListed: number;
   };
+  /** OpenTelemetry traces (src/telemetry/), off by default. */
+  telemetry: { tracing: TracingConfig };
   logLevel: string;
 }
 
@@ -286,6 +303,20 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       agentMaxSkills: o.chat?.agentMaxSkills ?? DEFAULT_AGENT_MAX_SKILLS,
       maxOpenListed: o.chat?.maxOpenListed ?? DEFAULT_MAX_OPEN_LISTED,
     },
+    telemetry: {
+      tracing: {
+        enabled: o.telemetry?.tracing?.enabled ?? false,
+        exporter: o.telemetry?.tracing?.exporter ?? 'otlp',
+        endpoint: o.telemetry?.tracing?.endpoint ?? `${DEFAULT_OTLP_ENDPOINT}/v1/traces`,
+        headers: { ...o.telemetry?.tracing?.headers } as Record<string, string>,
+        sampler: o.telemetry?.tracing?.sampler ?? 'parentbased_always_on',
+        samplerRatio: o.telemetry?.tracing?.samplerRatio ?? 1,
+        serviceName: o.telemetry?.tracing?.serviceName ?? DEFAULT_OTEL_SERVICE_NAME,
+        resourceAttributes: { ...o.telemetry?.tracing?.resourceAttributes } as Record<string, string>,
+        batchDelayMs: o.telemetry?.tracing?.batchDelayMs ?? DEFAULT_OTEL_BSP_SCHEDULE_DELAY_MS,
+        maxQueueSize: o.telemetry?.tracing?.maxQueueSize ?? DEFAULT_OTEL_BSP_MAX_QUEUE_SIZE,
+      },
+    },
     logLevel: o.logLevel ?? 'info',
   };
 
@@ -387,6 +418,19 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('storage.cacheMaxBytes must be a non-negative integer (0 turns the caches off)');
   }
   positiveInt(cfg.storage.cacheTailMessages, 'storage.cacheTailMessages');
+  const tr = cfg.telemetry.tracing;
+  if (typeof tr.enabled !== 'boolean') throw new Error('telemetry.tracing.enabled must be a boolean');
+  if (!TRACE_EXPORTERS.includes(tr.exporter))
+    throw new Error(`telemetry.tracing.exporter must be one of ${TRACE_EXPORTERS.join(', ')} (or none)`);
+  if (!/^https?:\/\/[^\s]+$/.test(tr.endpoint))
+    throw new Error('telemetry.tracing.endpoint must be an http(s) URL');
+  if (!SAMPLERS.includes(tr.sampler))
+    throw new Error(`telemetry.tracing.sampler must be one of ${SAMPLERS.join(', ')}`);
+  if (!(tr.samplerRatio >= 0 && tr.samplerRatio <= 1))
+    throw new Error('telemetry.tracing.samplerRatio must be a number from 0 to 1');
+  if (tr.serviceName.length === 0) throw new Error('telemetry.tracing.serviceName must not be empty');
+  positiveInt(tr.batchDelayMs, 'telemetry.tracing.batchDelayMs');
+  positiveInt(tr.maxQueueSize, 'telemetry.tracing.maxQueueSize');
   return deepFreeze(cfg);
 }
 
@@ -408,6 +452,57 @@ function boolFromEnv(env: NodeJS.ProcessEnv, name: string): boolean | undefined 
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new Error(`${name} must be true or false, got '${env[name]}'`);
+}
+
+/** `k1=v1,k2=v2` (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS; values percent-encoded). */
+function pairsFromEnv(env: NodeJS.ProcessEnv, name: string): Record<string, string> | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`${name} must be a list of key=value pairs, got '${raw}'`);
+    out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function numberFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got '${raw}'`);
+  return n;
+}
+
+/**
+ * Tracing from the standard OTEL_* variables (OpenTelemetry SDK environment specification). Off unless
+ * OTEL_TRACES_EXPORTER names an exporter or an OTLP endpoint is set; OTEL_SDK_DISABLED=true and
+ * OTEL_TRACES_EXPORTER=none turn it off whatever else is set.
+ */
+function tracingFromEnv(env: NodeJS.ProcessEnv): DeepPartial<TracingConfig> {
+  const exporterVar = env['OTEL_TRACES_EXPORTER']?.trim().toLowerCase() || undefined;
+  const tracesEndpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim() || undefined;
+  const baseEndpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim().replace(/\/+$/, '') || undefined;
+  const disabled = boolFromEnv(env, 'OTEL_SDK_DISABLED') === true || exporterVar === 'none';
+  const ratio = numberFromEnv(env, 'OTEL_TRACES_SAMPLER_ARG');
+  return {
+    enabled: !disabled && (exporterVar !== undefined || (tracesEndpoint ?? baseEndpoint) !== undefined),
+    exporter: exporterVar === 'none' ? undefined : (exporterVar as TracingConfig['exporter'] | undefined),
+    endpoint: tracesEndpoint ?? (baseEndpoint ? `${baseEndpoint}/v1/traces` : undefined),
+    headers: {
+      ...pairsFromEnv(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
+      ...pairsFromEnv(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+    },
+    sampler: (env['OTEL_TRACES_SAMPLER']?.trim().toLowerCase() || undefined) as
+      | TracingConfig['sampler']
+      | undefined,
+    samplerRatio: ratio,
+    serviceName: env['OTEL_SERVICE_NAME']?.trim() || undefined,
+    resourceAttributes: pairsFromEnv(env, 'OTEL_RESOURCE_ATTRIBUTES'),
+    batchDelayMs: intFromEnv(env, 'OTEL_BSP_SCHEDULE_DELAY'),
+    maxQueueSize: intFromEnv(env, 'OTEL_BSP_MAX_QUEUE_SIZE'),
+  };
 }
 
 function listFromEnv(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
@@ -501,6 +596,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       agentMaxCapacity: intFromEnv(env, 'SB_AGENT_MAX_CAPACITY'),
       maxOpenListed: intFromEnv(env, 'SB_MAX_OPEN_LISTED'),
     },
+    telemetry: { tracing: tracingFromEnv(env) },
     logLevel: env['SB_LOG_LEVEL'] || undefined,
   };
 }

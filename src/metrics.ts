@@ -6,6 +6,7 @@ import {
   AggregatorRegistry,
   collectDefaultMetrics,
   Gauge,
+  Histogram,
   type MetricObjectWithValues,
   type MetricValue,
   Registry,
@@ -34,6 +35,12 @@ export interface MetricSources {
   sockets(): number;
   heldShards(): number;
   members(): number;
+  /** This member's membership lease: valid (renewed within the TTL) and its age. Absent in old wiring. */
+  lease?(): { valid: boolean; ageMs: number };
+  /** Shards that have a live owner in this member's view of the cluster (of 1024). */
+  ownedShards?(): number;
+  /** The history writer's bound on queued + executing rows (SB_WRITER_MAX_PENDING). */
+  writerMaxPending?: number;
   /** Business-system integration counters (src/integration/); absent before it starts. */
   integration?(): {
     events: {
@@ -61,7 +68,18 @@ export interface MetricSources {
   };
 }
 
+/** Upper bounds (seconds) of the message-ack latency histogram: 1 ms to 10 s. */
+export const ACK_LATENCY_BUCKETS_S = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.089, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
 export interface Metrics {
+  /**
+   * Records one message acknowledged (or refused) by this gateway: seconds from its `send` frame's
+   * arrival to the answer. The ack goes out when the row is durable, which is also when the fan-out
+   * is published, so this is the broker's share of the delivery latency (docs/OPERATIONS.md).
+   */
+  observeAck(seconds: number, ok: boolean): void;
   /** The exposition text. */
   render(): Promise<string>;
   /** The same as JSON, for merging with the other workers of the node (src/node-metrics.ts). */
@@ -235,5 +253,38 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
       return i ? read(i) : 0;
     });
   }
-  return { render: () => registry.metrics(), json: () => registry.getMetricsAsJSON() };
+  const lease = () => src.lease?.();
+  gauge('switchboard_lease_valid', 'This member holds a valid membership lease (0 = self-fenced)', () =>
+    lease()?.valid === false ? 0 : 1,
+  );
+  gauge(
+    'switchboard_lease_age_seconds',
+    'Seconds since this member last renewed its lease',
+    () => (lease()?.ageMs ?? 0) / 1000,
+  );
+  gauge(
+    'switchboard_shards_owned',
+    "Shards with a live owner in this member's view of the cluster (1024 when every shard is served)",
+    () => src.ownedShards?.() ?? 0,
+  );
+  gauge(
+    'switchboard_writer_max_pending_rows',
+    'Bound of the history writer queue (SB_WRITER_MAX_PENDING); busy beyond',
+    () => src.writerMaxPending ?? 0,
+  );
+  const ack = new Histogram({
+    name: 'switchboard_message_ack_seconds',
+    help: 'Send frame arrival to its answer at the gateway (ack once durable and fanned out, or error)',
+    labelNames: ['outcome'],
+    buckets: ACK_LATENCY_BUCKETS_S,
+    registers: [registry],
+  });
+  // Children bound once: observe() on the hot path does no label lookup.
+  const acked = ack.labels('ack');
+  const refused = ack.labels('error');
+  return {
+    observeAck: (seconds, ok) => (ok ? acked : refused).observe(seconds),
+    render: () => registry.metrics(),
+    json: () => registry.getMetricsAsJSON(),
+  };
 }

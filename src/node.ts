@@ -34,6 +34,8 @@ import { plainEncoder, poolEncoder } from './store/body-codec.js';
 import { CachedHistoryStore } from './store/cache.js';
 import { openCassandraStore } from './store/cassandra-store.js';
 import type { MessageRow } from './store/types.js';
+import { traceTransport } from './telemetry/nats.js';
+import { startTracing, stopTracing } from './telemetry/tracing.js';
 import { TenantRegistry } from './tenants.js';
 
 export interface BrokerNode {
@@ -62,11 +64,15 @@ export async function startNode(
     const keys = await buildKeySet(next);
     return () => auth.setKeys(keys);
   });
-  const transport = await connectTransport(
-    config.nats.servers,
-    `switchboard:${config.nodeId}`,
-    (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
-    { replicas: config.nats.replicas },
+  // trace: OpenTelemetry when OTEL_* asks for it (off by default); context rides in NATS headers.
+  if (await startTracing(config.telemetry.tracing, config.nodeId)) log.info('tracing on');
+  const transport = traceTransport(
+    await connectTransport(
+      config.nats.servers,
+      `switchboard:${config.nodeId}`,
+      (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
+      { replicas: config.nats.replicas },
+    ),
   );
   // User deliveries (msg frames, notifications) travel on a connection of their own that does not echo:
   // a frame for a user whose socket is on this process is handed over here, not sent round nats-server.
@@ -75,10 +81,12 @@ export async function startNode(
     `switchboard:${config.nodeId}:users`,
     (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
     { noEcho: true },
-  ).catch(async (err: unknown) => {
-    await transport.close();
-    throw err;
-  });
+  )
+    .then(traceTransport) // trace: the fan-out to other processes' sockets
+    .catch(async (err: unknown) => {
+      await transport.close();
+      throw err;
+    });
   let gatewayRef: Gateway | undefined;
   const toUser = (tenant: string, user: string, bytes: Uint8Array): void => {
     const subject = names.userSubject(tenant, user);
@@ -280,6 +288,9 @@ export async function startNode(
     sockets: () => gateway?.socketCount() ?? 0,
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,
+    lease: () => ({ valid: membership.leaseValid(), ageMs: membership.leaseAgeMs() }),
+    ownedShards: () => ownership?.ownedCount() ?? 0,
+    writerMaxPending: config.storage.writerMaxPending,
   });
   const nodeMetrics = workerNodeMetrics(metrics);
   try {
@@ -299,6 +310,7 @@ export async function startNode(
       ready: () => membership.leaseValid(),
       leaseAgeMs: () => membership.leaseAgeMs(),
       metrics: () => nodeMetrics.render(),
+      observeAck: metrics.observeAck,
       cluster: () => ({
         members: membership.members(),
         shardsOwned: ownership?.ownedCount() ?? 0,
@@ -339,6 +351,7 @@ export async function startNode(
         tenants.close();
         content.close();
         nodeMetrics.close();
+        await stopTracing(); // trace: export the spans still buffered
         log.info('node stopped');
       })();
       return stopping;

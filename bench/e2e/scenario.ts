@@ -3,6 +3,7 @@
  * --url), at a fixed offered rate or as a sweep; writes the JSON + Markdown report with charts.
  */
 import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
+import { type OtlpSink, startOtlpSink, tracingEnv } from '../lib/otlp-sink.js';
 import { attachTarget, type BrokerTarget, startNodeTarget } from '../lib/target.js';
 import { formatMs, formatRate } from '../lib/units.js';
 import { type MachineInfo, reportHeader, reportPaths, writeReport } from '../report/write.js';
@@ -11,6 +12,8 @@ import { type E2eRun, type E2eRunOptions, runE2e } from './run.js';
 
 export interface E2eScenarioOptions extends E2eRunOptions {
   workers: number;
+  /** Tracing on in the started node at this ratio of traces (0..1), exported to a discarding sink. */
+  traceSample?: number;
 }
 
 export interface E2eReport {
@@ -22,6 +25,8 @@ export interface E2eReport {
   machine: MachineInfo;
   target: { description: string; nodes: BrokerTarget['nodes']; keyspace: string };
   options: E2eScenarioOptions;
+  /** OTLP export requests and bytes the node sent during the run (with --trace-sample). */
+  tracing?: { ratio: number; requests: number; bytes: number };
   run: E2eRun;
 }
 
@@ -29,6 +34,7 @@ export async function openTarget(
   common: CommonOptions,
   workers: number,
   say: (l: string) => void,
+  env?: NodeJS.ProcessEnv,
 ): Promise<BrokerTarget> {
   return common.url
     ? attachTarget({
@@ -43,6 +49,7 @@ export async function openTarget(
         cassandra: common.cassandra,
         keyspace: common.keyspace,
         say,
+        ...(env ? { env } : {}),
       });
 }
 
@@ -54,7 +61,14 @@ export async function e2eScenario(
 ): Promise<{ report: E2eReport; files: string[] }> {
   const ui = progressFor(common);
   const startedAt = new Date();
-  const target = await openTarget(common, o.workers, (l) => ui.say(l));
+  if (o.traceSample !== undefined && common.url)
+    throw new Error('--trace-sample needs a node the bench starts');
+  const sink: OtlpSink | undefined = o.traceSample === undefined ? undefined : await startOtlpSink();
+  const env = sink && o.traceSample !== undefined ? tracingEnv(sink, o.traceSample) : undefined;
+  const target = await openTarget(common, o.workers, (l) => ui.say(l), env).catch(async (err: unknown) => {
+    await sink?.close();
+    throw err;
+  });
   const { sampler, setGenerators } = startSampling(target);
   let run: E2eRun;
   try {
@@ -71,11 +85,13 @@ export async function e2eScenario(
     sampler.stop();
     ui.say('stopping…');
     await target.stop();
+    await sink?.close();
   }
   const report: E2eReport = {
     ...reportHeader('e2e', startedAt, common.command),
     target: { description: target.description, nodes: target.nodes, keyspace: common.keyspace },
     options: o,
+    ...(sink && o.traceSample !== undefined ? { tracing: { ratio: o.traceSample, ...sink.stats() } } : {}),
     run,
   };
   const paths = reportPaths(common.out, 'e2e', startedAt);
@@ -102,6 +118,7 @@ function e2eMarkdown(r: E2eReport, paths: ReturnType<typeof reportPaths>): strin
     `- Target: ${r.target.description}; nodes ${r.target.nodes.map((n) => `${n.nodeId} (:${n.port}, ${n.workers} workers)`).join(', ')}; keyspace \`${r.target.keyspace}\``,
     `- Load: ${o.conversations} conversations (${o.convsPerAgent} per agent, ${o.agentsPerTenant} agents per tenant), ${o.generators} generator processes, ${o.bodyChars}-character bodies, msgpack`,
     `- Phases: warm-up ${o.sweep ? o.sweep.warmupMs / 1000 : o.warmupMs / 1000} s, measured ${o.sweep ? o.sweep.durationMs / 1000 : o.durationMs / 1000} s, drain ≤ ${o.drainMs / 1000} s, ack timeout ${o.ackTimeoutMs / 1000} s`,
+    `- Tracing: ${r.tracing ? `on, ${r.tracing.ratio * 100} % of messages sampled (OTLP/HTTP to a discarding sink: ${r.tracing.requests} exports, ${(r.tracing.bytes / 1e6).toFixed(1)} MB)` : 'off'}`,
     `- Command: \`${r.command}\``,
     '',
     runSections(r.run, o.objective, paths),

@@ -65,9 +65,15 @@ export interface Transport {
   ): TransportSubscription;
   /**
    * Request-reply with a deadline. Rejects SwitchboardError `unavailable` when nobody serves the
-   * subject (NATS 503 no responders) and `timeout` when nobody answered in time.
+   * subject (NATS 503 no responders) and `timeout` when nobody answered in time. `headers` become
+   * NATS message headers (trace context: src/telemetry/nats.ts).
    */
-  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  request(
+    subject: string,
+    data: Uint8Array,
+    timeoutMs: number,
+    headers?: Record<string, string>,
+  ): Promise<Uint8Array>;
   /** Resolves when the server has processed everything sent so far (subscriptions included). */
   flush(): Promise<void>;
   /** A JetStream KV bucket whose keys expire `ttlMs` after their last put (0 = never). */
@@ -133,9 +139,7 @@ class NatsTransport implements Transport {
       this.nc.publish(subject, data);
       return;
     }
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    this.nc.publish(subject, data, { headers: h });
+    this.nc.publish(subject, data, { headers: toNatsHeaders(headers) });
   }
 
   subscribe(subject: string, handler: (msg: IncomingMessage) => void, opts: { queue?: string } = {}) {
@@ -162,9 +166,17 @@ class NatsTransport implements Transport {
     return { unsubscribe: () => sub.unsubscribe() };
   }
 
-  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  async request(
+    subject: string,
+    data: Uint8Array,
+    timeoutMs: number,
+    headers?: Record<string, string>,
+  ): Promise<Uint8Array> {
     try {
-      const reply = await this.nc.request(subject, data, { timeout: timeoutMs });
+      const reply = await this.nc.request(subject, data, {
+        timeout: timeoutMs,
+        ...(headers ? { headers: toNatsHeaders(headers) } : {}),
+      });
       return reply.data;
     } catch (err) {
       const code = (err as NatsError).code;
@@ -274,4 +286,10 @@ class NatsTransport implements Transport {
   async closed(): Promise<void> {
     await this.nc.closed();
   }
+}
+
+function toNatsHeaders(headers: Record<string, string>) {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(headers)) h.set(k, v);
+  return h;
 }

@@ -38,6 +38,7 @@ import {
 } from '../protocol/frames.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
+import { traced } from '../telemetry/tracing.js';
 import type { TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
 import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
@@ -102,6 +103,8 @@ export interface GatewayDeps {
   leaseAgeMs(): number;
   /** Prometheus exposition text for /metrics. */
   metrics(): Promise<string>;
+  /** Records a send frame's arrival-to-answer time, seconds (src/metrics.ts). */
+  observeAck?(seconds: number, ok: boolean): void;
   /** This node's view of the cluster, for /readyz and /admin/shards. */
   cluster(): ClusterView;
   log: { warn(obj: object, msg: string): void };
@@ -381,6 +384,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       return;
     }
     const now = Date.now();
+    const t0 = performance.now(); // the ack latency histogram starts at the frame's arrival
     if (now >= data.expiresAt) {
       ws.end(CLOSE_CODES.tokenExpired, 'token expired');
       return;
@@ -404,9 +408,16 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       if (frame.type === 'send') {
-        handleSend(data, frame).then(
-          (ack) => send(data, { type: 'ack', ...ack }),
-          (err) => sendError(data, err, frame.cmid),
+        // trace: a message's way starts here (src/telemetry/); off = handleSend(data, frame)
+        traced('sb.gateway.send', data.tenant, frame.conv, handleSend, data, frame).then(
+          (ack) => {
+            deps.observeAck?.((performance.now() - t0) / 1000, true);
+            send(data, { type: 'ack', ...ack });
+          },
+          (err) => {
+            deps.observeAck?.((performance.now() - t0) / 1000, false);
+            sendError(data, err, frame.cmid);
+          },
         );
         return;
       }

@@ -10,6 +10,7 @@
  */
 import type { JetStreamPort, StreamMessage, WorkConsumer } from '../cluster/jetstream.js';
 import type { ClusterNames } from '../cluster/names.js';
+import { traceHeaders } from '../telemetry/tracing.js';
 import { backoffMs, CircuitBreaker } from './breaker.js';
 import { typeMatches } from './rule-plan.js';
 import type { IntegrationSource, WebhookEndpoint } from './settings.js';
@@ -287,6 +288,7 @@ export class WebhookDelivery {
           [EVENT_ID_HEADER]: id,
           [EVENT_TYPE_HEADER]: type,
           [ATTEMPT_HEADER]: String(attempt),
+          ...traceHeaders(), // trace: the receiver may continue the event's trace
         },
       });
       // The receiver's answer is not read: a huge or endless body must not hold us.

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../clock.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import { type TraceContext, traceContext, traced } from '../telemetry/tracing.js';
 import type { ActorBehaviour } from './actor-kind.js';
 import { Mailbox } from './mailbox.js';
 
@@ -15,6 +16,8 @@ interface Envelope {
   deadline: number | undefined;
   resolve(reply: unknown): void;
   reject(err: unknown): void;
+  /** trace: the sender's span; the mailbox's drain loop does not carry it (undefined when off). */
+  trace: TraceContext | undefined;
 }
 
 export class ActorCell {
@@ -43,7 +46,7 @@ export class ActorCell {
     };
     this.lastActiveAt = clock.now();
     this.mailbox = new Mailbox(`actor mailbox of ${tenant}/${printable(id)}`, mailboxCapacity, (e) =>
-      this.process(e),
+      traced('sb.actor', tenant, id, processIn, this, e, e.trace),
     );
   }
 
@@ -65,7 +68,7 @@ export class ActorCell {
    */
   ask(msg: unknown, deadline?: number): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      this.mailbox.offer({ msg, deadline, resolve, reject });
+      this.mailbox.offer({ msg, deadline, resolve, reject, trace: traceContext() });
       this.lastActiveAt = this.clock.now();
     });
   }
@@ -75,7 +78,8 @@ export class ActorCell {
     if (this.loaded) this.behaviour.passivate?.(this.state);
   }
 
-  private async process(e: Envelope): Promise<void> {
+  /** @internal Runs one envelope (the mailbox's consumer, through the trace hook). */
+  async process(e: Envelope): Promise<void> {
     if (e.deadline !== undefined && this.clock.now() > e.deadline) {
       e.reject(new SwitchboardError('timeout', 'the request waited past its deadline and was not processed'));
       return;
@@ -93,6 +97,8 @@ export class ActorCell {
     }
   }
 }
+
+const processIn = (cell: ActorCell, e: Envelope): Promise<void> => cell.process(e);
 
 /** Internal actor ids carry control characters as separators; logs and errors show them as '/'. */
 export function printable(id: string): string {

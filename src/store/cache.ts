@@ -10,6 +10,7 @@
  * they go to Cassandra — and `dropShard` empties a shard's entries when it is released, fenced or taken.
  */
 import { LRUCache } from 'lru-cache';
+import { traced } from '../telemetry/tracing.js';
 import type {
   ConversationListing,
   ConversationRecord,
@@ -20,6 +21,8 @@ import type {
   MessageRow,
   RecentAck,
 } from './types.js';
+
+const appendTo = (inner: HistoryStore, row: MessageRow): Promise<void> => inner.append(row);
 
 export interface HistoryCacheOptions {
   /** Bytes over all entries (estimated: UTF-16 text × 2 plus a fixed overhead per row). 0 = off. */
@@ -121,7 +124,7 @@ export class CachedHistoryStore implements HistoryStore {
   }
 
   async append(row: MessageRow): Promise<void> {
-    await this.#inner.append(row);
+    await traced('sb.store.append', row.tenant, row.conv, appendTo, this.#inner, row); // trace: until durable
     const entry = this.#owned(row.tenant, row.conv);
     if (entry === undefined || !entry.tailKnown) return;
     const last = entry.tail.at(-1)?.seq ?? entry.from - 1;
