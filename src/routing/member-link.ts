@@ -14,6 +14,7 @@
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
 import { msgpackDecode, msgpackEncode } from '../protocol/codec.js';
 import { BusyError, isErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import { contextFromHeaders, traced, traceHeaders } from '../telemetry/tracing.js';
 
 export const DEFAULT_LINK_MAX_PENDING = 10_000;
 export const DEFAULT_LINK_MAX_BATCH = 256;
@@ -27,6 +28,8 @@ export interface LinkRequest {
   id: string;
   msg: unknown;
   ttl: number;
+  /** W3C trace headers of the requester's span, while tracing is on (a batch mixes traces). */
+  tc?: Record<string, string>;
 }
 
 export type LinkReply =
@@ -136,7 +139,8 @@ export class MemberLink {
         reject(new SwitchboardError('timeout', `no answer from ${member} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(i, { resolve, reject, timer });
-      this.#enqueue('q', member, { i, shard, tenant, id, msg, ttl: timeoutMs });
+      const tc = traceHeaders();
+      this.#enqueue('q', member, { i, shard, tenant, id, msg, ttl: timeoutMs, ...(tc ? { tc } : {}) });
     });
   }
 
@@ -217,7 +221,19 @@ export class MemberLink {
       return;
     }
     const deadline = Date.now() + (typeof q.ttl === 'number' && q.ttl > 0 ? q.ttl : 1);
-    this.#server.ask(q.shard, q.tenant, q.id, q.msg, deadline).then(
+    const work =
+      q.tc === undefined
+        ? this.#server.ask(q.shard, q.tenant, q.id, q.msg, deadline)
+        : traced(
+            'sb.link',
+            q.tenant,
+            q.id,
+            (item: LinkRequest, d: number) => this.#server.ask(item.shard, item.tenant, item.id, item.msg, d),
+            q,
+            deadline,
+            contextFromHeaders(q.tc),
+          );
+    work.then(
       (ok) => answer({ i: q.i, ok: ok ?? null }),
       (err: unknown) => {
         const e = toSwitchboardError(err);

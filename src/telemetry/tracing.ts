@@ -149,6 +149,14 @@ export function traceContext(): TraceContext | undefined {
   return backend?.active();
 }
 
+/** The context carried by W3C trace headers (from traceHeaders), for `traced`; undefined when off. */
+export function contextFromHeaders(
+  headers: Readonly<Record<string, string>> | undefined,
+): TraceContext | undefined {
+  if (backend === undefined || headers === undefined) return undefined;
+  return backend.extract((name) => headers[name]);
+}
+
 /** W3C trace headers of the active span for an outgoing HTTP request; undefined when off. */
 export function traceHeaders(): Record<string, string> | undefined {
   if (backend === undefined) return undefined;
