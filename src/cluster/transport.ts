@@ -205,7 +205,9 @@ class NatsTransport implements Transport {
   async kv(bucket: string, ttlMs: number): Promise<KvBucket> {
     const kv: KV = await this.nc
       .jetstream()
-      .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas });
+      // allow_direct off: a get goes through the stream's leader, never a lagging replica. Leases are
+      // judged from these reads (Membership.confirmExpired), so a stale copy must not answer them.
+      .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas, allow_direct: false });
     return {
       put: async (key, value) => {
         await kv.put(key, value);
