@@ -30,7 +30,7 @@ export interface MetricSources {
     rows?: number;
   };
   pool(): { buffered: number; queuedBatches: number; completed: number; tasks?: number; rejected?: number };
-  dispatcher(): { retries: number; unavailable: number };
+  dispatcher(): { retries: number; unavailable: number; linkRequests?: number; linkBatches?: number };
   cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
   sockets(): number;
   heldShards(): number;
@@ -198,6 +198,16 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     'switchboard_dispatch_unavailable_total',
     'Shard requests answered unavailable after the deadline',
     () => src.dispatcher().unavailable,
+  );
+  gauge(
+    'switchboard_link_requests_total',
+    'Requests sent to the member holding their shard over the member link',
+    () => src.dispatcher().linkRequests ?? 0,
+  );
+  gauge(
+    'switchboard_link_batches_total',
+    'NATS messages that carried member-link requests (requests / batches = coalescing)',
+    () => src.dispatcher().linkBatches ?? 0,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
   const ig = () => src.integration?.();

@@ -37,6 +37,9 @@ type ShardReply = { ok: unknown } | { err: string; message: string; retryAfterMs
 export interface DispatchStats {
   retries: number;
   unavailable: number;
+  /** Requests sent over the member link, and the NATS messages that carried them. */
+  linkRequests: number;
+  linkBatches: number;
 }
 
 export class Dispatcher implements OwnershipHooks {
@@ -115,7 +118,13 @@ export class Dispatcher implements OwnershipHooks {
   }
 
   stats(): DispatchStats {
-    return { retries: this.retries, unavailable: this.unavailable };
+    const l = this.link?.stats();
+    return {
+      retries: this.retries,
+      unavailable: this.unavailable,
+      linkRequests: l?.requests ?? 0,
+      linkBatches: l?.requestBatches ?? 0,
+    };
   }
 
   acquired(shard: number): void {
