@@ -24,7 +24,13 @@ export const DEFAULT_RATE_LIMIT_TENANTS = 10_000;
 export const DEFAULT_SHARD_MAILBOX_CAPACITY = 256;
 export const DEFAULT_ACTOR_MAILBOX_CAPACITY = 64;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
-export const DEFAULT_LEASE_TTL_MS = 6000;
+/**
+ * 15 s: longer than a JetStream leader election after the loss of one nats-server (nats-server's Raft
+ * waits 4-9 s before electing), so members keep their leases, and keep acking, through it. The fault
+ * checker saw a 6 s TTL make every member drop every shard at once when the server leading the members
+ * bucket was killed (19 s without acks, issue #12). The cost: a dead member's shards wait ~15 s.
+ */
+export const DEFAULT_LEASE_TTL_MS = 15_000;
 export const DEFAULT_MAX_ACTIVE_ACTORS = 20000;
 export const DEFAULT_ACTOR_IDLE_MS = 5 * 60_000;
 export const DEFAULT_POOL_THREADS = 1;

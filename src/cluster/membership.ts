@@ -8,6 +8,9 @@
 import type { Clock } from '../clock.js';
 import type { KvBucket, Transport } from './transport.js';
 
+/** Wait before retrying a renewal that failed, ms (bounded by the renewal period). */
+const RENEW_RETRY_MS = 500;
+
 export interface MembershipOptions {
   nodeId: string;
   /** The KV bucket of the leases (ClusterNames.membersBucket). */
@@ -22,6 +25,7 @@ export class Membership {
   private kv: KvBucket | undefined;
   private readonly lastSeen = new Map<string, number>();
   private lastRenewed = 0;
+  private renewing = false;
   private live: readonly string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopWatch: (() => void) | undefined;
@@ -43,10 +47,23 @@ export class Membership {
       this.evaluate();
     });
     const period = Math.max(250, Math.floor(this.opts.leaseTtlMs / 3));
-    this.timer = setInterval(() => {
-      this.renew().catch(() => {});
-      this.evaluate();
-    }, period);
+    // A renewal is due a period after the last one that succeeded; the timer ticks faster, so after a
+    // failed one (a reconnect, a JetStream leader election) the next try comes within RENEW_RETRY_MS,
+    // and the lease is confirmed again as soon as the bucket answers.
+    this.timer = setInterval(
+      () => {
+        if (!this.renewing && this.opts.clock.now() - this.lastRenewed >= period) {
+          this.renewing = true;
+          this.renew()
+            .catch(() => {})
+            .finally(() => {
+              this.renewing = false;
+            });
+        }
+        this.evaluate();
+      },
+      Math.min(period, RENEW_RETRY_MS),
+    );
     this.timer.unref();
     this.lastSeen.set(this.opts.nodeId, this.lastRenewed);
     this.evaluate();

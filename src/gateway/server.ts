@@ -619,12 +619,12 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       );
   }
 
-  // A member whose lease has not been valid for a whole TTL more is cut off from the cluster (a
+  // A member that has not renewed its lease for a whole TTL is cut off from the cluster (a
   // partition, NATS lost): it owns nothing and cannot deliver, so its sockets are closed with
   // `reconnectElsewhere` and new ones refused, and clients move to a node that can serve them (issue
   // #12: clients of a cut-off node got `timeout` for the whole cut).
   function cutOff(): boolean {
-    return deps.leaseAgeMs() > 2 * config.membership.leaseTtlMs;
+    return deps.leaseAgeMs() > config.membership.leaseTtlMs;
   }
   const cutOffCheck = setInterval(() => {
     if (!cutOff() || sockets.size === 0) return;
