@@ -50,7 +50,7 @@ export interface ErrorSeen {
 }
 
 export interface ProtocolFinding {
-  kind: 'frame-before-welcome' | 'oversized-frame';
+  kind: 'frame-before-welcome' | 'oversized-frame' | 'internal-error';
   at: number;
   node: string;
   user: string;
@@ -317,6 +317,16 @@ class Visitor extends Participant {
     const p = this.pending.get(f['ref']);
     const code = String(f['code']);
     this.load.record.errors.push({ at: this.load.now(), code, node: this.conn?.node ?? '?' });
+    if (code === 'internal') {
+      // Issue #12: an outage of a dependency is `unavailable` or `busy` with retryAfterMs, never `internal`.
+      this.load.finding({
+        kind: 'internal-error',
+        at: this.load.now(),
+        node: this.conn?.node ?? '?',
+        user: this.user,
+        detail: `internal error for ${String(f['ref'])}: ${String(f['message'])}`,
+      });
+    }
     if (p === undefined) return;
     clearTimeout(p.timer);
     p.timer = undefined;
@@ -389,7 +399,7 @@ export class FaultLoad {
     errors: [],
     ackTimeouts: [],
     protocol: [],
-    protocolCounts: { 'frame-before-welcome': 0, 'oversized-frame': 0 },
+    protocolCounts: { 'frame-before-welcome': 0, 'oversized-frame': 0, 'internal-error': 0 },
     sockets: { opened: 0, failedOpens: 0, closed: 0, moved: 0, silentDropped: 0 },
     largestFrameBytes: 0,
   };

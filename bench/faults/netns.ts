@@ -10,7 +10,7 @@
  * also the leftovers of a run that crashed (found by name). Needs root (`ip`, `nft`).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 
 /** Names of every namespace, link and nftables table this module creates start with this. */
 export const FAULTS_PREFIX = 'sbf';
@@ -123,6 +123,70 @@ function ourLinks(): string[] {
     .filter((n) => n.startsWith(FAULTS_PREFIX));
 }
 
+/** Hex of an IPv4 address as /proc/net/tcp writes it (little-endian on x86 and arm). */
+function procNetHex(address: string): string {
+  return address
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0').toUpperCase())
+    .reverse()
+    .join('');
+}
+
+/** Socket inodes listening on one of `addresses` in the root namespace. */
+function listeningInodes(addresses: readonly string[]): Set<string> {
+  const hex = new Set(addresses.map(procNetHex));
+  const out = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[3] === '0A' && hex.has((cols[1] ?? '').split(':')[0] ?? '') && cols[9]) out.add(cols[9]);
+  }
+  return out;
+}
+
+/**
+ * Processes of an earlier fault run that crashed: every process in one of our namespaces, and the
+ * nats-servers and Cassandra listening on our addresses (nothing else may use them). SIGKILLs them;
+ * returns their pids.
+ */
+function killLeftovers(): number[] {
+  const pids = new Set<number>();
+  for (const ns of ourNamespaces()) {
+    for (const p of run('ip', ['netns', 'pids', ns]).split('\n'))
+      if (/^\d+$/.test(p.trim())) pids.add(Number(p));
+  }
+  const inodes = listeningInodes([NATS_ADDRESS, CASSANDRA_ADDRESS]);
+  if (inodes.size > 0) {
+    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      let fds: string[] = [];
+      try {
+        fds = readdirSync(`/proc/${pid}/fd`);
+      } catch {
+        continue;
+      }
+      for (const fd of fds) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+          if (m?.[1] && inodes.has(m[1])) {
+            pids.add(Number(pid));
+            break;
+          }
+        } catch {
+          // Closed meanwhile.
+        }
+      }
+    }
+  }
+  pids.delete(process.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  return [...pids];
+}
+
 /**
  * Removes every namespace and link with our prefix (their veth ends and addresses go with them).
  * Never touches anything else. Safe to call at any time, also when nothing exists.
@@ -148,6 +212,9 @@ export interface Network {
  */
 export function createNetwork(brokers: number, say: (line: string) => void): Network {
   lock();
+  const stale = killLeftovers();
+  if (stale.length > 0)
+    say(`killed ${stale.length} process(es) left by an earlier fault run: ${stale.join(' ')}`);
   removeNetwork();
   const hosts: Host[] = Array.from({ length: brokers }, (_, i) => ({
     ns: `${FAULTS_PREFIX}-b${i + 1}`,

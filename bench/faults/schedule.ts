@@ -22,6 +22,7 @@ const CASSANDRA_PAUSE_MS = 15_000;
 const PARTITION_MS = 20_000;
 const BROKER_DOWN_MS = 5000;
 const NATS_DOWN_MS = 10_000;
+const PARTITION_OBSERVE_MS = 20_000;
 /** After SIGCONT a paused broker is past its lease by this much at least. */
 const PAUSE_PAST_LEASE_FACTOR = 2;
 
@@ -66,7 +67,13 @@ function cycle(
       holdMs: o.leaseTtlMs * PAUSE_PAST_LEASE_FACTOR,
       observeMs: o.observeMs,
     },
-    { kind: 'partition-broker', target: pick(2), holdMs: PARTITION_MS, observeMs: o.observeMs },
+    // Issue #12 saw the conflicts 10-12 s after the heal: watch longer than that.
+    {
+      kind: 'partition-broker',
+      target: pick(2),
+      holdMs: PARTITION_MS,
+      observeMs: Math.max(o.observeMs, PARTITION_OBSERVE_MS),
+    },
   ];
   const cassandra: FaultStep = {
     kind: 'pause-cassandra',
