@@ -236,7 +236,7 @@ test('faults timeline - acks per second and the recovery around a fault', () => 
   assert.equal(r.baselinePerS, 10);
   assert.equal(r.longestStallMs, 4000);
   assert.equal(r.stallEndsAfterMs, 4000);
-  assert.equal(r.resumeAfterEndMs, 1750);
+  assert.equal(r.resumeAfterEndMs, 1500);
   const never = recovery(
     times.filter((t) => t < 10_000),
     { startMs: 10_000, endMs: 12_000, untilMs: 20_000 },
