@@ -595,6 +595,10 @@ program
     duration('--settle <time>', 'after the schedule: retry unacked cmids this long at most', F.settleMs),
   )
   .option('--lease-ttl <ms>', "brokers' SB_LEASE_TTL_MS (default: the broker's own)", arg(parsePositiveCount))
+  .option(
+    '--broker-cli <path>',
+    "the brokers' switchboard CLI, e.g. another build's dist/src/cli.js (default: this build's)",
+  )
   .option('--out <dir>', 'folder for the results', 'bench/results')
   .option('-q, --quiet', 'no progress output')
   .addHelpText(
@@ -615,6 +619,7 @@ program
         warmup: number;
         settle: number;
         leaseTtl?: number;
+        brokerCli?: string;
         out: string;
         quiet?: boolean;
       },
@@ -632,6 +637,7 @@ program
         warmupMs: raw.warmup,
         settleMs: raw.settle,
         leaseTtlMs: raw.leaseTtl,
+        ...(raw.brokerCli === undefined ? {} : { brokerCli: raw.brokerCli }),
       };
       const { files, summary, report } = await faultsScenario(
         {

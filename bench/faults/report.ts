@@ -57,7 +57,8 @@ export function faultsMarkdown(r: FaultsReport, paths: ReportPaths): string {
       `3 nats-servers (JetStream cluster) at ${r.topology.nats.join(', ')}, Cassandra at ${r.topology.cassandra}, ` +
       `and ${r.topology.brokers.length} broker members (\`switchboard node\`), each in a network namespace of its own: ` +
       `${r.topology.brokers.map((b) => `${b.nodeId} ${b.address} (${b.namespace})`).join(', ')}. ` +
-      `Keyspace \`${r.keyspace}\`, lease TTL ${o.leaseTtlMs ?? 'default'} ms, schedule \`${r.schedule.name}\`, seed ${r.schedule.seed}.`,
+      `Keyspace \`${r.keyspace}\`, lease TTL ${o.leaseTtlMs === undefined ? "the broker's default" : `${o.leaseTtlMs} ms`}, schedule \`${r.schedule.name}\`, seed ${r.schedule.seed}` +
+      (o.brokerCli === undefined ? '.' : `; brokers run \`${o.brokerCli}\`.`),
     '',
     `Load: ${o.tenants * o.conversationsPerTenant} conversations (${o.tenants} tenants × ${o.conversationsPerTenant}, ` +
       `${o.agentsPerTenant} online agents per tenant), ${o.ratePerS} new messages/s in total, each visitor ` +

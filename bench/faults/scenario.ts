@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CASSANDRA_LOCAL_DATA_CENTER } from '../../src/stack/cassandra.js';
+import { CLI_PATH } from '../lib/cli-process.js';
 import { type CommonOptions, newRunId, progressFor } from '../lib/common.js';
 import { sleep } from '../lib/units.js';
 import { reportHeader, reportPaths, writeReport } from '../report/write.js';
@@ -59,6 +60,8 @@ export interface FaultsOptions {
   settleMs: number;
   /** SB_LEASE_TTL_MS of the brokers; the broker's default when undefined. */
   leaseTtlMs: number | undefined;
+  /** The brokers' `switchboard` CLI; this build's when undefined (another build can be checked). */
+  brokerCli?: string;
 }
 
 export const DEFAULT_FAULTS_OPTIONS: FaultsOptions = {
@@ -192,6 +195,7 @@ export async function faultsScenario(
       cassandra: servers.cassandra.contactPoint,
       leaseTtlMs: o.leaseTtlMs,
       logDir: workDir,
+      cli: o.brokerCli ?? CLI_PATH,
     };
     for (const [i, host] of network.brokers.entries()) brokers.push(brokerNode(`b${i + 1}`, host, settings));
     // The first member creates the keyspace's schema; the others then start together.

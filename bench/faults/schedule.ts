@@ -21,7 +21,9 @@ export const DEFAULT_LEASE_TTL_MS = 6000;
 const CASSANDRA_PAUSE_MS = 15_000;
 const PARTITION_MS = 20_000;
 const BROKER_DOWN_MS = 5000;
-const NATS_DOWN_MS = 10_000;
+const NATS_DOWN_MS = 15_000;
+/** Acking resumed ~7 s after the restart of the server holding every stream (R1): watch past that. */
+const NATS_OBSERVE_MS = 15_000;
 const PARTITION_OBSERVE_MS = 20_000;
 /** After SIGCONT a paused broker is past its lease by this much at least. */
 const PAUSE_PAST_LEASE_FACTOR = 2;
@@ -85,7 +87,7 @@ function cycle(
     kind: 'kill-nats',
     target: i,
     holdMs: NATS_DOWN_MS,
-    observeMs: o.observeMs,
+    observeMs: Math.max(o.observeMs, NATS_OBSERVE_MS),
   }));
   // Short: the Cassandra pause comes after the broker faults so conversations are past the broker's
   // recent-cmid window (256), where issue #12's uncertain write was seen.

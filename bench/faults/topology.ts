@@ -11,7 +11,6 @@ import { createInterface } from 'node:readline';
 import { type CassandraHandle, findProjectRoot, startCassandra } from '../../src/stack/cassandra.js';
 import { NATS_HOST, type NatsClusterHandle, startNatsCluster } from '../../src/stack/nats-server.js';
 import { findFreePort } from '../../src/stack/process.js';
-import { CLI_PATH } from '../lib/cli-process.js';
 import { waitReady } from '../lib/servers.js';
 import { CASSANDRA_ADDRESS, type Host, inNamespace, NATS_ADDRESS } from './netns.js';
 
@@ -50,6 +49,8 @@ export interface BrokerSettings {
   cassandra: string;
   leaseTtlMs: number | undefined;
   logDir: string;
+  /** The `switchboard` CLI the brokers run (default: this build's dist/src/cli.js). */
+  cli: string;
 }
 
 function brokerEnv(nodeId: string, host: Host, s: BrokerSettings): NodeJS.ProcessEnv {
@@ -78,7 +79,7 @@ export function brokerNode(nodeId: string, host: Host, s: BrokerSettings): Broke
   const start = async (): Promise<void> => {
     if (running) throw new Error(`broker ${nodeId} is already running`);
     const fd = openSync(logFile, 'a');
-    const [cmd, args] = inNamespace(host, process.execPath, [CLI_PATH, 'node']);
+    const [cmd, args] = inNamespace(host, process.execPath, [s.cli, 'node']);
     // `ip netns exec` execs the command, so the child's pid is the broker's own: signals reach it.
     const c = spawn(cmd, args, { env: brokerEnv(nodeId, host, s), stdio: ['ignore', 'pipe', fd] });
     closeSync(fd);
