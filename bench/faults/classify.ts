@@ -102,6 +102,8 @@ export interface Classification {
   violationCounts: Record<ViolationKind, number>;
   /** Up to `maxExamples` per kind, in conversation and seq order. */
   violations: Violation[];
+  /** When a client was told each violating thing (all of them, not only the examples), per kind. */
+  violationTimes: Partial<Record<ViolationKind, number[]>>;
 }
 
 function rowText(r: StoredRow | undefined): string {
@@ -127,8 +129,14 @@ export function classify(
     ViolationKind,
     number
   >;
+  const violationTimes: Partial<Record<ViolationKind, number[]>> = {};
   const flag = (v: Violation): void => {
     violationCounts[v.kind]++;
+    if (v.at !== undefined) {
+      const times = violationTimes[v.kind] ?? [];
+      times.push(v.at);
+      violationTimes[v.kind] = times;
+    }
     if (violationCounts[v.kind] <= maxExamples) violations.push(v);
   };
   const key = (conv: ConvKey, cmid: string): string => `${conv}\u0000${cmid}`;
@@ -296,6 +304,7 @@ export function classify(
     pushes: input.pushes.length,
     violationCounts,
     violations,
+    violationTimes,
   };
 }
 

@@ -83,6 +83,8 @@ export interface FaultWindow extends FaultEvent {
   recovery: FaultRecovery;
   /** Error frames by code between the fault's start and the end of its observation. */
   errors: Record<string, number>;
+  /** Violations by kind whose client was told between the fault's start and the end of its observation. */
+  violations: Record<string, number>;
   ackTimeouts: number;
 }
 
@@ -288,6 +290,13 @@ export async function faultsScenario(
         (x) => x.code,
       ),
       ackTimeouts: rec.ackTimeouts.filter((t) => t >= e.startMs && t < e.untilMs).length,
+      violations: Object.fromEntries(
+        Object.entries(classification.violationTimes)
+          .map(
+            ([kind, times]) => [kind, times.filter((t) => t >= e.startMs && t < e.untilMs).length] as const,
+          )
+          .filter(([, n]) => n > 0),
+      ),
     }));
     const faultCounts = Object.fromEntries(
       FAULT_KINDS.map((k) => [k, events.filter((e) => e.kind === k).length]),

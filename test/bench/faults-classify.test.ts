@@ -116,6 +116,7 @@ test('faults classify - an acked row overwritten by another message at the same 
   assert.equal(c.counts.lost, 1);
   assert.equal(c.counts.ok, 1);
   assert.equal(c.violations[0]?.cmid, 'a');
+  assert.deepEqual(c.violationTimes.lost, [1000], 'when the client was told, for the fault it follows');
 });
 
 test('faults classify - an acked seq with no row at all is lost', () => {
