@@ -139,7 +139,9 @@ export function faultsMarkdown(r: FaultsReport, paths: ReportPaths): string {
     'Times from the start of the load. _Stall_: the longest time without any ack from the fault until the next ' +
       "step. _Resumed_: from the fault's end (restart ready, SIGCONT, heal) to the first second with at least " +
       'half the acks/s of the 10 s before the fault. _Violations told meanwhile_: lost acks, conflicting acks and ' +
-      'wrong pushes whose client was told between this fault and the next step.',
+      'wrong pushes whose client was told between this fault and the next step. _Shards held twice / by none_: ' +
+      "from the brokers' own `/admin/shards` lists, sampled every 500 ms (one after another, so a handover can " +
+      'show as a brief overlap; a paused broker does not answer).',
     '',
     mdTable(
       [

@@ -29,10 +29,12 @@ import {
   injectFault,
   type Schedule,
 } from './schedule.js';
+import { type ShardSample, ShardWatch, type ShardWindow } from './shards.js';
 import {
   type BrokerNode,
   brokerNode,
   brokerReady,
+  FAULTS_ADMIN_TOKEN,
   FAULTS_JWT_SECRET,
   type JetStreamPlacement,
   jetStreamPlacement,
@@ -85,6 +87,8 @@ export interface FaultWindow extends FaultEvent {
   errors: Record<string, number>;
   /** Violations by kind whose client was told between the fault's start and the end of its observation. */
   violations: Record<string, number>;
+  /** Shards listed by two members at once / by none, at worst, over the same time (/admin/shards). */
+  shards: ShardWindow;
   ackTimeouts: number;
 }
 
@@ -129,6 +133,8 @@ export interface FaultsReport {
   protocol: { counts: LoadRecord['protocolCounts']; examples: LoadRecord['protocol'] };
   /** Acks per second from t0 (the load's start). */
   acksPerSecond: number[];
+  /** The brokers' own shard lists, sampled every 500 ms: double-held and unheld shards over time. */
+  shardSamples: ShardSample[];
   timings: { startupMs: number; loadMs: number; settleMs: number; readMs: number; totalMs: number };
   verdict: FaultsVerdict;
   /** Set when the run ended early (a server would not start, interrupted). */
@@ -184,6 +190,7 @@ export async function faultsScenario(
   let servers: Servers | undefined;
   const brokers: BrokerNode[] = [];
   let load: FaultLoad | undefined;
+  let watch: ShardWatch | undefined;
   // Broker logs are kept when the run fails (or SB_FAULTS_KEEP_LOGS=1): they explain a violation.
   let keepLogs = process.env['SB_FAULTS_KEEP_LOGS'] === '1';
   try {
@@ -228,6 +235,8 @@ export async function faultsScenario(
       seededRandom(o.seed + 1),
       t0,
     );
+    watch = new ShardWatch(brokers, FAULTS_ADMIN_TOKEN, now);
+    watch.start();
     await load.start();
     const l = load;
     const status = setInterval(() => {
@@ -261,6 +270,7 @@ export async function faultsScenario(
     const unackedAtEnd = load.unacked();
     await sleep(QUIESCE_MS);
     load.close();
+    watch.stop();
     const settleMs = performance.now() - settleFrom;
     const endMs = now();
 
@@ -281,6 +291,7 @@ export async function faultsScenario(
       stored: history.stored,
       cmidIndex: history.cmidIndex,
     });
+    const shardWatch = watch;
     const ackTimes = rec.acks.map((a) => a.at).sort((a, b) => a - b);
     const faults: FaultWindow[] = events.map((e) => ({
       ...e,
@@ -297,6 +308,7 @@ export async function faultsScenario(
           )
           .filter(([, n]) => n > 0),
       ),
+      shards: shardWatch.window(e.startMs, e.untilMs),
     }));
     const faultCounts = Object.fromEntries(
       FAULT_KINDS.map((k) => [k, events.filter((e) => e.kind === k).length]),
@@ -335,6 +347,7 @@ export async function faultsScenario(
       classification,
       protocol: { counts: rec.protocolCounts, examples: rec.protocol },
       acksPerSecond: perSecond(ackTimes, endMs),
+      shardSamples: watch.samples,
       timings: {
         startupMs: Math.round(startupMs),
         loadMs: Math.round(loadEndMs),
@@ -353,6 +366,7 @@ export async function faultsScenario(
     throw err;
   } finally {
     load?.close();
+    watch?.stop();
     say('stopping brokers, NATS, Cassandra; removing the network');
     await Promise.allSettled(brokers.map((b) => b.stop()));
     await servers?.stop().catch(() => {});

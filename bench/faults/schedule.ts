@@ -4,7 +4,6 @@
  * of them, in a seeded order, until the duration is spent. Building a schedule is pure; `injectFault`
  * applies one step to the running processes and network and always undoes it (SIGCONT, heal, restart).
  */
-import { sleep } from '../lib/units.js';
 import type { Network } from './netns.js';
 import { type BrokerNode, type JetStreamPlacement, jetStreamPlacement, type Servers } from './topology.js';
 
@@ -153,12 +152,17 @@ function describeTarget(step: FaultStep, ctx: FaultContext): string {
 }
 
 /** Sleeps `ms`, or less when the run is aborted. */
-async function hold(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return;
-  await Promise.race([
-    sleep(ms),
-    new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
-  ]);
+function hold(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function leadersOn(p: JetStreamPlacement, server: string): string[] {
