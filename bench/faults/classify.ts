@@ -12,7 +12,7 @@
  * missing between 1 and the conversation's highest), seq-conflict (two rows claim one seq), push-differs
  * (a `msg` pushed to a recipient is not the row stored at its seq), cmid-index (a `cmids` row names a seq
  * whose row is another message), body-differs (a stored row's body is not what its sender sent), foreign
- * (a stored row with a cmid no client sent).
+ * (a stored row of one of the clients with a cmid it never sent).
  */
 
 /** Conversations are keyed `<tenant>/<conv>` throughout. */
@@ -97,6 +97,8 @@ export interface Classification {
   unknownNotStored: number;
   conversations: number;
   storedRows: number;
+  /** Stored rows of senders that are none of the clients (system or bot messages): not scored. */
+  otherRows: number;
   acks: number;
   pushes: number;
   violationCounts: Record<ViolationKind, number>;
@@ -243,9 +245,16 @@ export function classify(
     }
   }
 
-  // Stored rows: each one's body is what its sender sent; each cmid was sent by a client.
+  // Stored rows: each one's body is what its sender sent; each cmid of our senders was sent by them.
+  // Rows of other senders (system or bot messages the broker may add) only take their seq.
+  const senders = new Set(input.sent.map((s) => s.sender));
+  let otherRows = 0;
   for (const r of [...bySeq.values()].sort((a, b) => a.conv.localeCompare(b.conv) || a.seq - b.seq)) {
     const s = sentBy.get(key(r.conv, r.cmid));
+    if (s === undefined && !senders.has(r.sender)) {
+      otherRows++;
+      continue;
+    }
     if (s === undefined) {
       flag({
         kind: 'foreign',
@@ -300,6 +309,7 @@ export function classify(
     unknownNotStored,
     conversations: new Set([...input.sent.map((s) => s.conv), ...seqsOfConv.keys()]).size,
     storedRows: input.stored.length,
+    otherRows,
     acks: ackOf.size,
     pushes: input.pushes.length,
     violationCounts,

@@ -39,9 +39,20 @@ async function eachRow(
   } while (pageState !== undefined);
 }
 
+async function hasTable(client: cassandra.Client, keyspace: string, table: string): Promise<boolean> {
+  const rs = await client.execute(
+    'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+    [keyspace, table],
+    { prepare: true },
+  );
+  return rs.rows.length > 0;
+}
+
 export interface History {
   stored: StoredRow[];
   cmidIndex: CmidIndexRow[];
+  /** False when the keyspace has no `cmids` table (a schema without one): nothing of it was checked. */
+  cmidTable: boolean;
 }
 
 /** Every message row and cmids row of `keyspace`, optionally only the tenants `keep` accepts. */
@@ -83,6 +94,8 @@ export async function readHistory(
       },
     );
     const cmidIndex: CmidIndexRow[] = [];
+    const cmidTable = await hasTable(client, keyspace, 'cmids');
+    if (!cmidTable) return { stored, cmidIndex, cmidTable };
     await eachRow(client, `SELECT tenant, conv, sender, cmid, seq, id FROM ${keyspace}.cmids`, (r) => {
       const tenant = r.get('tenant') as string;
       if (!keep(tenant)) return;
@@ -94,7 +107,7 @@ export async function readHistory(
         id: r.get('id') as string,
       });
     });
-    return { stored, cmidIndex };
+    return { stored, cmidIndex, cmidTable };
   } finally {
     await client.shutdown();
   }

@@ -99,7 +99,8 @@ export function faultsMarkdown(r: FaultsReport, paths: ReportPaths): string {
       `${c.pushes} \`msg\` frames pushed to visitors and agents; ${r.load.unackedAtEnd} still unacked after the settle time. ` +
       `Sockets: ${r.load.sockets.opened} opened, ${r.load.sockets.failedOpens} failed to open, ${r.load.sockets.moved} moved to another broker ` +
       `(${r.load.sockets.silentDropped} of them silent). Error frames: ${codes(r.load.errors)}; ack timeouts: ${r.load.ackTimeouts}. ` +
-      `Largest server frame: ${r.load.largestFrameBytes} bytes.`,
+      `Largest server frame: ${r.load.largestFrameBytes} bytes.` +
+      (r.cmidTable === false ? ' The keyspace has no `cmids` table: that check was skipped.' : ''),
     '',
     '## Violations',
     '',
@@ -152,6 +153,8 @@ export function faultsMarkdown(r: FaultsReport, paths: ReportPaths): string {
         'held',
         'stall',
         'resumed after end',
+        'violations told meanwhile',
+        'shards held twice / by none (max)',
         'errors',
         'ack timeouts',
         'notes',
@@ -166,6 +169,10 @@ export function faultsMarkdown(r: FaultsReport, paths: ReportPaths): string {
         f.recovery.resumeAfterEndMs === undefined
           ? 'not before the next step'
           : s(f.recovery.resumeAfterEndMs),
+        codes(f.violations ?? {}),
+        f.shards
+          ? `${f.shards.maxDoubleHeld}${f.shards.maxDoubleHeldAt === undefined ? '' : ` (t=${s(f.shards.maxDoubleHeldAt)})`} / ${f.shards.maxUnheld}`
+          : '–',
         codes(f.errors),
         f.ackTimeouts,
         cell([...f.notes, ...(f.error ? [f.error] : [])].join('; ')),

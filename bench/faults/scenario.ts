@@ -130,6 +130,8 @@ export interface FaultsReport {
     largestFrameBytes: number;
   };
   classification: Classification;
+  /** False when the keyspace had no `cmids` table to check against the messages. */
+  cmidTable: boolean;
   protocol: { counts: LoadRecord['protocolCounts']; examples: LoadRecord['protocol'] };
   /** Acks per second from t0 (the load's start). */
   acksPerSecond: number[];
@@ -345,6 +347,7 @@ export async function faultsScenario(
         largestFrameBytes: rec.largestFrameBytes,
       },
       classification,
+      cmidTable: history.cmidTable,
       protocol: { counts: rec.protocolCounts, examples: rec.protocol },
       acksPerSecond: perSecond(ackTimes, endMs),
       shardSamples: watch.samples,

@@ -1,7 +1,7 @@
 /**
  * A watch on shard ownership as the brokers themselves report it (`/admin/shards`, every 500 ms): how many
  * shards two members list as held at the same moment (issue #12 saw 664 after a partition heal) and how
- * many have no holder at all. A symptom to read next to the violations, not a verdict: the lists are
+ * many have no holder at all (counted only when every member answered). A symptom to read next to the violations, not a verdict: the lists are
  * read one after another, so a handover can show as a brief overlap.
  */
 import { SHARD_COUNT } from '../../src/routing/shard.js';
@@ -14,8 +14,8 @@ export interface ShardSample {
   at: number;
   /** Shards listed as held by two or more members that answered. */
   doubleHeld: number;
-  /** Shards listed by no member that answered. */
-  unheld: number;
+  /** Shards listed by no member; only when every member answered (else undefined). */
+  unheld: number | undefined;
   /** Members that answered. */
   answered: number;
 }
@@ -75,7 +75,7 @@ export class ShardWatch {
       this.samples.push({
         at,
         doubleHeld: count.filter((n) => n > 1).length,
-        unheld: count.filter((n) => n === 0).length,
+        unheld: answered === this.brokers.length ? count.filter((n) => n === 0).length : undefined,
         answered,
       });
     } finally {
@@ -90,7 +90,7 @@ export class ShardWatch {
       if (s.at < fromMs || s.at >= untilMs) continue;
       if (s.doubleHeld > out.maxDoubleHeld)
         out = { ...out, maxDoubleHeld: s.doubleHeld, maxDoubleHeldAt: s.at };
-      if (s.unheld > out.maxUnheld) out = { ...out, maxUnheld: s.unheld };
+      if (s.unheld !== undefined && s.unheld > out.maxUnheld) out = { ...out, maxUnheld: s.unheld };
     }
     return out;
   }

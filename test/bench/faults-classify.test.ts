@@ -188,6 +188,17 @@ test('faults classify - a stored body other than the one sent is flagged; so is 
   assert.equal(c.violationCounts.foreign, 1);
 });
 
+test('faults classify - a row of another sender (a system message) takes its seq and is not scored', () => {
+  const c = run({
+    sent: [sent('a'), sent('b')],
+    acks: [ack('a', 1), ack('b', 3)],
+    stored: [row('a', 1), { ...row('welcome-card', 2), sender: 'system' }, row('b', 3)],
+  });
+  assert.equal(c.otherRows, 1);
+  assert.equal(c.counts.ok, 2);
+  assert.equal(c.violations.length, 0);
+});
+
 test('faults classify - two rows at one seq are a seq conflict', () => {
   const c = run({ sent: [sent('a'), sent('b')], stored: [row('a', 1), row('b', 1)] });
   assert.equal(c.violationCounts['seq-conflict'], 1);
