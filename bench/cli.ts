@@ -596,6 +596,12 @@ program
   )
   .option('--lease-ttl <ms>', "brokers' SB_LEASE_TTL_MS (default: the broker's own)", arg(parsePositiveCount))
   .option(
+    '--nats-replicas <n>',
+    "brokers' SB_NATS_REPLICAS: copies of every KV bucket and stream (as `cluster up` sets it)",
+    arg(parsePositiveCount),
+    F.natsReplicas,
+  )
+  .option(
     '--broker-cli <path>',
     "the brokers' switchboard CLI, e.g. another build's dist/src/cli.js (default: this build's)",
   )
@@ -609,7 +615,7 @@ program
     async (
       raw: Omit<
         FaultsOptions,
-        'durationMs' | 'ratePerS' | 'ackTimeoutMs' | 'warmupMs' | 'settleMs' | 'leaseTtlMs'
+        'durationMs' | 'ratePerS' | 'ackTimeoutMs' | 'warmupMs' | 'settleMs' | 'leaseTtlMs' | 'natsReplicas'
       > & {
         duration: number;
         conversations: number;
@@ -619,6 +625,7 @@ program
         warmup: number;
         settle: number;
         leaseTtl?: number;
+        natsReplicas: number;
         brokerCli?: string;
         out: string;
         quiet?: boolean;
@@ -637,6 +644,7 @@ program
         warmupMs: raw.warmup,
         settleMs: raw.settle,
         leaseTtlMs: raw.leaseTtl,
+        natsReplicas: raw.natsReplicas,
         ...(raw.brokerCli === undefined ? {} : { brokerCli: raw.brokerCli }),
       };
       const { files, summary, report } = await faultsScenario(

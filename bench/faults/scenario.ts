@@ -62,6 +62,8 @@ export interface FaultsOptions {
   settleMs: number;
   /** SB_LEASE_TTL_MS of the brokers; the broker's default when undefined. */
   leaseTtlMs: number | undefined;
+  /** SB_NATS_REPLICAS of the brokers: 3 on the 3-server cluster, as `cluster up` and production set it. */
+  natsReplicas: number;
   /** The brokers' `switchboard` CLI; this build's when undefined (another build can be checked). */
   brokerCli?: string;
 }
@@ -79,6 +81,7 @@ export const DEFAULT_FAULTS_OPTIONS: FaultsOptions = {
   warmupMs: 15_000,
   settleMs: 30_000,
   leaseTtlMs: undefined,
+  natsReplicas: 3,
 };
 
 export interface FaultWindow extends FaultEvent {
@@ -205,6 +208,7 @@ export async function faultsScenario(
       natsUrls: servers.nats.urls,
       cassandra: servers.cassandra.contactPoint,
       leaseTtlMs: o.leaseTtlMs,
+      natsReplicas: o.natsReplicas,
       logDir: workDir,
       cli: o.brokerCli ?? CLI_PATH,
     };

@@ -48,6 +48,8 @@ export interface BrokerSettings {
   natsUrls: readonly string[];
   cassandra: string;
   leaseTtlMs: number | undefined;
+  /** SB_NATS_REPLICAS: copies of every KV bucket and stream (3 on this 3-server cluster, as `cluster up`). */
+  natsReplicas: number;
   logDir: string;
   /** The `switchboard` CLI the brokers run (default: this build's dist/src/cli.js). */
   cli: string;
@@ -66,6 +68,7 @@ function brokerEnv(nodeId: string, host: Host, s: BrokerSettings): NodeJS.Proces
     SB_JWT_SECRET: FAULTS_JWT_SECRET,
     SB_ADMIN_TOKEN: FAULTS_ADMIN_TOKEN,
     SB_LOG_LEVEL: process.env['SB_LOG_LEVEL'] ?? 'warn',
+    SB_NATS_REPLICAS: String(s.natsReplicas),
     ...(s.leaseTtlMs === undefined ? {} : { SB_LEASE_TTL_MS: String(s.leaseTtlMs) }),
   };
 }
