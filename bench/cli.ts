@@ -13,6 +13,7 @@ import { type ConnectionsOptions, connectionsScenario } from './connections/scen
 import { e2eScenario } from './e2e/scenario.js';
 import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
 import { eventsScenario } from './events/scenario.js';
+import { DEFAULT_FAULTS_OPTIONS, type FaultsOptions, faultsScenario } from './faults/scenario.js';
 import { type IngestOptions, ingestScenario } from './ingest/scenario.js';
 import type { CommonOptions } from './lib/common.js';
 import { parseTraceRatio } from './lib/otlp-sink.js';
@@ -565,8 +566,117 @@ withCommon(
     done(files, summary);
   });
 
+const F = DEFAULT_FAULTS_OPTIONS;
+program
+  .command('faults')
+  .description(
+    'fault checker (issue #12): 3 brokers in network namespaces, 3 nats-servers, Cassandra; kill, pause, partition under retrying load; every cmid scored against Cassandra',
+  )
+  .addOption(
+    new Option(
+      '--schedule <name>',
+      'short: each fault once (~4 min); soak: every fault repeatedly for --duration',
+    )
+      .choices(['short', 'soak'])
+      .default(F.schedule),
+  )
+  .addOption(duration('--duration <time>', 'soak: how long faults are injected', F.durationMs))
+  .option('--seed <n>', 'seed of the fault order, victims and client jitter', arg(parseCount), F.seed)
+  .option('--tenants <n>', 'tenants', arg(parsePositiveCount), F.tenants)
+  .option(
+    '--conversations <n>',
+    'conversations per tenant',
+    arg(parsePositiveCount),
+    F.conversationsPerTenant,
+  )
+  .option('--agents <n>', 'online agents per tenant', arg(parsePositiveCount), F.agentsPerTenant)
+  .option('--pipeline <n>', 'sends in flight per visitor', arg(parsePositiveCount), F.pipeline)
+  .option(
+    '--rate <msg/s>',
+    'new messages per second, all visitors together',
+    arg(parsePositiveNumber),
+    F.ratePerS,
+  )
+  .addOption(
+    duration('--ack-timeout <time>', 'resend the same cmid when unanswered this long', F.ackTimeoutMs),
+  )
+  .addOption(duration('--warmup <time>', 'load before the first fault', F.warmupMs))
+  .addOption(
+    duration('--settle <time>', 'after the schedule: retry unacked cmids this long at most', F.settleMs),
+  )
+  .option('--lease-ttl <ms>', "brokers' SB_LEASE_TTL_MS (default: the broker's own)", arg(parsePositiveCount))
+  .option(
+    '--nats-replicas <n>',
+    "brokers' SB_NATS_REPLICAS: copies of every KV bucket and stream (as `cluster up` sets it)",
+    arg(parsePositiveCount),
+    F.natsReplicas,
+  )
+  .option(
+    '--broker-cli <path>',
+    "the brokers' switchboard CLI, e.g. another build's dist/src/cli.js (default: this build's)",
+  )
+  .option('--out <dir>', 'folder for the results', 'bench/results')
+  .option('-q, --quiet', 'no progress output')
+  .addHelpText(
+    'after',
+    '\nNeeds root (ip netns, nftables: installed when missing). Exits 1 when any violation is found.\nSee BENCHMARKS.md, "Faults".',
+  )
+  .action(
+    async (
+      raw: Omit<
+        FaultsOptions,
+        'durationMs' | 'ratePerS' | 'ackTimeoutMs' | 'warmupMs' | 'settleMs' | 'leaseTtlMs' | 'natsReplicas'
+      > & {
+        duration: number;
+        conversations: number;
+        agents: number;
+        rate: number;
+        ackTimeout: number;
+        warmup: number;
+        settle: number;
+        leaseTtl?: number;
+        natsReplicas: number;
+        brokerCli?: string;
+        out: string;
+        quiet?: boolean;
+      },
+    ) => {
+      const o: FaultsOptions = {
+        schedule: raw.schedule,
+        durationMs: raw.duration,
+        seed: raw.seed,
+        tenants: raw.tenants,
+        conversationsPerTenant: raw.conversations,
+        agentsPerTenant: raw.agents,
+        pipeline: raw.pipeline,
+        ratePerS: raw.rate,
+        ackTimeoutMs: raw.ackTimeout,
+        warmupMs: raw.warmup,
+        settleMs: raw.settle,
+        leaseTtlMs: raw.leaseTtl,
+        natsReplicas: raw.natsReplicas,
+        ...(raw.brokerCli === undefined ? {} : { brokerCli: raw.brokerCli }),
+      };
+      const { files, summary, report } = await faultsScenario(
+        {
+          natsUrl: '',
+          cassandra: '',
+          keyspace: '',
+          jwtSecret: '',
+          out: raw.out,
+          quiet: raw.quiet === true,
+          command: `npm run bench -- ${redactedArgs(process.argv.slice(2)).join(' ')}`,
+        },
+        o,
+        abort.signal,
+      );
+      done(files, summary);
+      if (!report.verdict.pass) process.exitCode = 1;
+    },
+  );
+
 program.parseAsync(process.argv).then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);

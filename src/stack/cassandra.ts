@@ -31,9 +31,14 @@ const LOG_TAIL_LINES = 25;
 const LOG_LINE_MAX_CHARS = 300;
 
 export interface CassandraOptions {
-  /** CQL port on 127.0.0.1. */
+  /**
+   * Address of the CQL and gossip listeners (default CASSANDRA_HOST, 127.0.0.1); JMX stays local. The
+   * fault checker binds a bridge address that brokers in other network namespaces reach (bench/faults/).
+   */
+  host?: string;
+  /** CQL port on the host. */
   nativePort: number;
-  /** Inter-node (gossip) port on 127.0.0.1. */
+  /** Inter-node (gossip) port on the host. */
   storagePort: number;
   /** Local-only JMX port. */
   jmxPort: number;
@@ -128,6 +133,7 @@ function summarizeLog(text: string): string {
 }
 
 function renderYaml(o: {
+  host: string;
   clusterName: string;
   dataDir: string;
   nativePort: number;
@@ -153,9 +159,9 @@ commitlog_segment_size: 32MiB
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "${CASSANDRA_HOST}:${o.storagePort}"
-listen_address: ${CASSANDRA_HOST}
-rpc_address: ${CASSANDRA_HOST}
+      - seeds: "${o.host}:${o.storagePort}"
+listen_address: ${o.host}
+rpc_address: ${o.host}
 storage_port: ${o.storagePort}
 native_transport_port: ${o.nativePort}
 start_native_transport: true
@@ -188,9 +194,14 @@ export async function startCassandra(opts: CassandraOptions): Promise<CassandraH
   const hasJars = existsSync(libDir) && readdirSync(libDir).some((f) => /^cassandra-all-.*\.jar$/.test(f));
   if (!hasJars) throw new Error(`Cassandra jars not found in ${libDir}: run npm run setup`);
 
-  for (const port of [opts.nativePort, opts.storagePort, opts.jmxPort]) {
-    if (await isTcpReachable(CASSANDRA_HOST, port)) {
-      throw new Error(`port ${port} on ${CASSANDRA_HOST} is already in use (another Cassandra?)`);
+  const host = opts.host ?? CASSANDRA_HOST;
+  for (const [port, on] of [
+    [opts.nativePort, host],
+    [opts.storagePort, host],
+    [opts.jmxPort, CASSANDRA_HOST],
+  ] as const) {
+    if (await isTcpReachable(on, port)) {
+      throw new Error(`port ${port} on ${on} is already in use (another Cassandra?)`);
     }
   }
 
@@ -201,7 +212,7 @@ export async function startCassandra(opts: CassandraOptions): Promise<CassandraH
   const clusterName = opts.clusterName ?? DEFAULT_CASSANDRA_CLUSTER_NAME;
   await writeFile(
     yamlFile,
-    renderYaml({ clusterName, dataDir, nativePort: opts.nativePort, storagePort: opts.storagePort }),
+    renderYaml({ host, clusterName, dataDir, nativePort: opts.nativePort, storagePort: opts.storagePort }),
   );
 
   const heapMb = opts.heapMb ?? DEFAULT_CASSANDRA_HEAP_MB;
@@ -240,13 +251,13 @@ export async function startCassandra(opts: CassandraOptions): Promise<CassandraH
     );
   }
 
-  const contactPoint = `${CASSANDRA_HOST}:${opts.nativePort}`;
+  const contactPoint = `${host}:${opts.nativePort}`;
   const timeoutMs = opts.readyTimeoutMs ?? DEFAULT_CQL_WAIT_MS;
   let releaseVersion: string;
   try {
     releaseVersion = await waitUntil(
       async () =>
-        (await isTcpReachable(CASSANDRA_HOST, opts.nativePort)) &&
+        (await isTcpReachable(host, opts.nativePort)) &&
         (await probeCql(contactPoint, CASSANDRA_LOCAL_DATA_CENTER, CQL_PROBE_TIMEOUT_MS)),
       {
         timeoutMs,
