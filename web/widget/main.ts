@@ -14,7 +14,7 @@ import { tokenClaims } from '../shared/connection.js';
 import { html, render } from '../shared/ui.js';
 import { VisitorChat } from './chat.js';
 import { pickLang, WIDGET_STRINGS } from './strings.js';
-import { WIDGET_CSS } from './styles.js';
+import { HOST_STYLE, WIDGET_CSS } from './styles.js';
 import { Widget } from './view.js';
 
 /** Refresh the token when it has less than this left (it is checked at each (re)connect). */
@@ -41,6 +41,7 @@ function boot(script: HTMLScriptElement): void {
   }
 
   const host = document.createElement('switchboard-widget');
+  host.setAttribute('style', HOST_STYLE);
   host.setAttribute('data-theme', script.dataset['theme'] ?? 'auto');
   host.setAttribute('lang', lang);
   const root = host.attachShadow({ mode: 'open' });

@@ -3,11 +3,30 @@
  * CSS cannot reach in, ours cannot leak out, and a host CSP without 'unsafe-inline' styles still
  * allows it). `:host([data-theme=dark])` or the system's dark preference switch the palette.
  */
+/**
+ * The host element's own style attribute. The host lives in the shop's DOM, so the shop's CSS can
+ * reach it (`* {…}`, `body > :not(main) {transform…}`); inline declarations marked important win
+ * over any stylesheet, so it stays a fixed box in the corner whatever the page says.
+ */
+export const HOST_STYLE = [
+  'all:initial',
+  'position:fixed',
+  'right:20px',
+  'bottom:20px',
+  'z-index:2147483000',
+  'display:block',
+  'transform:none',
+  'visibility:visible',
+  'opacity:1',
+]
+  .map((d) => `${d} !important`)
+  .join(';');
+
 export const WIDGET_CSS = `
-:host{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483000;
- --bg:#fff;--fg:#1d2330;--muted:#6b7384;--line:#e3e6ec;--mine:#2f6fed;--mine-fg:#fff;--theirs:#f1f3f7;
- --warn:#b45309;--bad:#c0262d;--accent:#2f6fed;
- font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif}
+:host{--bg:#fff;--fg:#1d2330;--muted:#6b7384;--line:#e3e6ec;--mine:#2f6fed;--mine-fg:#fff;--theirs:#f1f3f7;
+ --warn:#b45309;--bad:#c0262d;--accent:#2f6fed}
+.launcher,.panel{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Noto Sans CJK SC","Microsoft YaHei",
+ sans-serif;letter-spacing:normal;text-align:left}
 :host([data-theme=dark]){--bg:#161a22;--fg:#e8ebf2;--muted:#9aa3b5;--line:#2a303c;--mine:#4a82f5;
  --theirs:#232834;--warn:#f0a44b;--bad:#f06b6b;--accent:#6d9bff}
 @media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#161a22;--fg:#e8ebf2;--muted:#9aa3b5;

@@ -1,0 +1,237 @@
+/**
+ * The visitor widget and the agent console in the system Chromium, against real broker processes,
+ * NATS and Cassandra (issue #15): a shop page (its own origin, its backend signing visitor tokens)
+ * and the console exchange messages both ways with typing, receipts and a blocked message; the node
+ * is killed and restarted mid-conversation and both sides resume without losing or repeating a
+ * message (an unsent message survives a reload and is stored once); a reveal in the console is in
+ * the audit table; the widget works on a page with hostile CSS. SB_UPDATE_SCREENSHOTS=1 also writes
+ * the screenshots of docs/images/.
+ */
+import * as assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createAuthenticator } from '../../src/gateway/auth.js';
+import {
+  type CassandraHistoryStore,
+  dropKeyspace,
+  openCassandraStore,
+} from '../../src/store/cassandra-store.js';
+import { utcDay } from '../../src/store/schema.js';
+import { type BrokerProcess, startBroker } from '../harness/broker.js';
+import { type Browser, freePort, launchChromium, type Page } from '../harness/browser.js';
+import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+import { type Shop, startShop } from './shop-server.js';
+
+const TENANT = 'acme';
+const auth = createAuthenticator(TEST_JWT_SECRET);
+const keyspace = randomKeyspace('browser');
+let dir: string;
+let port: number;
+let broker: BrokerProcess;
+let shop: Shop;
+let browser: Browser;
+let store: CassandraHistoryStore;
+let tenantsFile: string;
+
+function startNode(nodeId: string): Promise<BrokerProcess> {
+  return startBroker({
+    nodeId,
+    keyspace,
+    env: { SB_PORT: String(port), SB_TENANTS_FILE: tenantsFile, SB_DEV_TOKENS: 'true' },
+  });
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sb-browser-'));
+  port = await freePort();
+  shop = await startShop({ broker: `http://127.0.0.1:${port}`, tenant: TENANT, auth });
+  tenantsFile = join(dir, 'tenants.yaml');
+  await writeFile(
+    tenantsFile,
+    [
+      'version: 1',
+      'tenants:',
+      `  ${TENANT}:`,
+      `    origins: ["http://127.0.0.1:${port}", "${shop.base}"]`,
+      '    contentPolicy:',
+      '      rules:',
+      '        - action: block',
+      '          words: [scam]',
+      '',
+    ].join('\n'),
+  );
+  [broker, browser] = await Promise.all([startNode('browser-a'), launchChromium()]);
+  store = await openCassandraStore({
+    contactPoints: [TEST_CASSANDRA],
+    localDataCenter: 'datacenter1',
+    keyspace,
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await broker?.stop();
+  await shop?.close();
+  await store?.close();
+  await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
+    () => {},
+  );
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function agentToken(sub: string): Promise<string> {
+  return auth.sign({ tenant: TENANT, sub, role: 'agent', perms: ['pii.reveal'] }, 3600);
+}
+
+/** A console page signed in through the SSO path (`#token=`), once its socket is open. */
+async function openConsole(token: string, opts: { lang?: string; dark?: boolean } = {}): Promise<Page> {
+  const ctx = await browser.newContext({
+    locale: opts.lang ?? 'en-US',
+    colorScheme: opts.dark ? 'dark' : 'light',
+    viewport: { width: 1280, height: 760 },
+  });
+  const page = await ctx.newPage();
+  await page.goto(`http://127.0.0.1:${port}/console#token=${token}`);
+  await page.locator('.top .dot.open').waitFor({ timeout: 20_000 });
+  return page;
+}
+
+/** A shop page with the widget opened, once its socket is open. */
+async function openWidget(visitor: string, opts: { lang?: string; dark?: boolean; hostile?: boolean } = {}) {
+  const ctx = await browser.newContext({
+    locale: opts.lang ?? 'en-US',
+    colorScheme: opts.dark ? 'dark' : 'light',
+    viewport: { width: 900, height: 700 },
+  });
+  const page = await ctx.newPage();
+  const q = new URLSearchParams({ visitor, open: '1', ...(opts.hostile ? { hostile: '1' } : {}) });
+  await page.goto(`${shop.base}/?${q}`);
+  await page.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+  return page;
+}
+
+async function widgetSend(page: Page, text: string): Promise<void> {
+  await page.locator('switchboard-widget textarea').fill(text);
+  await page.locator('switchboard-widget textarea').press('Enter');
+}
+
+async function consoleSend(page: Page, text: string): Promise<void> {
+  await page.locator('#reply').fill(text);
+  await page.locator('#reply').press('Enter');
+}
+
+/** How many message bubbles show exactly this text. */
+function countText(page: Page, scope: string, text: string): Promise<number> {
+  return page.locator(`${scope} .msg .body, ${scope} .msg .bubble`).filter({ hasText: text }).count();
+}
+
+describe('browser', { timeout: 180_000 }, () => {
+  let visitorPage: Page;
+  let consolePage: Page;
+
+  test('browser - a visitor on a shop page and an agent in the console exchange messages both ways', async () => {
+    consolePage = await openConsole(await agentToken('ag-1'));
+    visitorPage = await openWidget('v-1');
+    await widgetSend(visitorPage, 'Where is my parcel? 订单 1001');
+    // Assigned to the only online agent, which the console selects and shows.
+    await consolePage.locator('.messages .msg.visitor', { hasText: 'Where is my parcel?' }).waitFor();
+    await visitorPage.locator('switchboard-widget .status', { hasText: 'ag-1' }).waitFor();
+    // The console shows the conversation, so it marks it read: the visitor sees the receipt.
+    await visitorPage.locator('switchboard-widget .msg.mine .read').waitFor();
+    await consolePage.locator('#reply').pressSequentially('It ships');
+    await visitorPage.locator('switchboard-widget .status.typing').waitFor();
+    await consoleSend(consolePage, 'It ships tomorrow. 明天发货。');
+    await visitorPage.locator('switchboard-widget .msg.theirs', { hasText: '明天发货' }).waitFor();
+    // A word the tenant blocks: refused, shown as not sent, never reaches the agent.
+    await widgetSend(visitorPage, 'this is a scam');
+    await visitorPage.locator('switchboard-widget .msg.refused', { hasText: 'scam' }).waitFor();
+    await widgetSend(visitorPage, 'Thanks!');
+    await consolePage.locator('.messages .msg.visitor', { hasText: 'Thanks!' }).waitFor();
+    assert.equal(await countText(consolePage, '.messages', 'scam'), 0);
+  });
+
+  test('browser - the node restarts mid-conversation; both sides resume, nothing lost or repeated', async () => {
+    await broker.kill();
+    await visitorPage.locator('switchboard-widget .dot.offline').waitFor();
+    await consolePage.locator('.top .dot.offline').waitFor();
+    // Written while the node is down, then the page is reloaded: the message (and its cmid) survive.
+    await widgetSend(visitorPage, 'Sent while the node was down');
+    await visitorPage.locator('switchboard-widget .msg.pending').waitFor();
+    await visitorPage.reload();
+    await visitorPage.locator('switchboard-widget .msg.pending', { hasText: 'while the node' }).waitFor();
+    broker = await startNode('browser-b');
+    await consolePage
+      .locator('.messages .msg.visitor', { hasText: 'while the node' })
+      .waitFor({ timeout: 40_000 });
+    await visitorPage.locator('switchboard-widget .dot.open').waitFor({ timeout: 40_000 });
+    await consolePage.locator('.top .dot.open').waitFor({ timeout: 40_000 });
+    await consoleSend(consolePage, 'Back after the restart');
+    await visitorPage.locator('switchboard-widget .msg.theirs', { hasText: 'after the restart' }).waitFor();
+    for (const text of [
+      'Where is my parcel?',
+      '明天发货',
+      'Thanks!',
+      'while the node',
+      'after the restart',
+    ]) {
+      assert.equal(await countText(visitorPage, 'switchboard-widget', text), 1, `widget: ${text}`);
+      assert.equal(await countText(consolePage, '.messages', text), 1, `console: ${text}`);
+    }
+    assert.equal(await visitorPage.locator('switchboard-widget .msg.pending').count(), 0);
+    // Stored once, in order: seq 1..5 (the blocked message was never stored).
+    const conv = (await store.after(TENANT, await widgetConv(visitorPage), 0, 50)).items.map((m) => m.body);
+    assert.deepEqual(conv, [
+      'Where is my parcel? 订单 1001',
+      'It ships tomorrow. 明天发货。',
+      'Thanks!',
+      'Sent while the node was down',
+      'Back after the restart',
+    ]);
+  });
+
+  test('browser - revealing a masked phone number in the console is audited', async () => {
+    await widgetSend(visitorPage, 'Call me on 13812345678 please');
+    const msg = consolePage.locator('.messages .msg.visitor', { hasText: 'Call me on' });
+    await msg.waitFor();
+    assert.ok(!(await msg.innerText()).includes('13812345678'), 'masked for the agent');
+    await msg.locator('button.reveal').click();
+    await msg.locator('mark.revealed', { hasText: '13812345678' }).waitFor();
+    const conv = await widgetConv(visitorPage);
+    const audits = (await store.reveals(TENANT, utcDay(Date.now()), 20)).filter((r) => r.conv === conv);
+    assert.equal(audits.length, 1);
+    assert.equal(audits[0]?.agent, 'ag-1');
+    assert.equal(audits[0]?.kind, 'phone');
+  });
+
+  test('browser - the widget works on a shop page with hostile CSS', async () => {
+    const page = await openWidget('v-hostile', { hostile: true });
+    const panel = page.locator('switchboard-widget .panel');
+    const box = await panel.boundingBox();
+    assert.ok(box && box.width === 360 && box.height > 300, `panel keeps its size: ${JSON.stringify(box)}`);
+    // The test's tsconfig has no DOM types: the browser's global is typed by hand here.
+    type Styles = { visibility: string; fontSize: string; display: string };
+    const styles = await page.locator('switchboard-widget textarea').evaluate((el) => {
+      const s = (globalThis as unknown as { getComputedStyle(e: unknown): Styles }).getComputedStyle(el);
+      return { visibility: s.visibility, fontSize: s.fontSize, display: s.display };
+    });
+    assert.deepEqual(styles, { visibility: 'visible', fontSize: '14px', display: 'block' });
+    await widgetSend(page, 'Hello from a hostile page');
+    await page.locator('switchboard-widget .msg.mine:not(.pending)', { hasText: 'hostile page' }).waitFor();
+    await page.context().close();
+  });
+});
+
+/** The widget's conversation id, from its saved state. */
+async function widgetConv(page: Page): Promise<string> {
+  const conv = (await page.evaluate(`(() => {
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (k && k.startsWith('sb.widget.')) return JSON.parse(localStorage.getItem(k) || '{}').conv;
+    }
+    return undefined;
+  })()`)) as string | undefined;
+  assert.ok(conv, 'the widget saved its conversation id');
+  return conv;
+}
