@@ -128,6 +128,24 @@ function countText(page: Page, scope: string, text: string): Promise<number> {
 }
 
 describe('browser', { timeout: 180_000 }, () => {
+  test('browser - the node serves the widget and console with cache headers, gzip and a CSP', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    const w = await fetch(`${base}/widget.js`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(w.status, 200);
+    assert.match(w.headers.get('cache-control') ?? '', /max-age=300/);
+    assert.equal(w.headers.get('content-encoding'), 'gzip');
+    const etag = w.headers.get('etag') ?? '';
+    assert.ok(etag);
+    const again = await fetch(`${base}/widget.js`, { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    const c = await fetch(`${base}/console`);
+    assert.match(c.headers.get('content-security-policy') ?? '', /script-src 'self'.*frame-ancestors 'none'/);
+    assert.match(await c.text(), /console\.js/);
+    // This node runs with SB_DEV_TOKENS: it issues demo tokens (a node without it answers 404).
+    const d = await fetch(`${base}/dev/token?role=agent&sub=demo-agent`);
+    assert.equal(((await d.json()) as { sub: string }).sub, 'demo-agent');
+  });
+
   let visitorPage: Page;
   let consolePage: Page;
 
@@ -195,7 +213,7 @@ describe('browser', { timeout: 180_000 }, () => {
     await widgetSend(visitorPage, 'Call me on 13812345678 please');
     const msg = consolePage.locator('.messages .msg.visitor', { hasText: 'Call me on' });
     await msg.waitFor();
-    assert.ok(!(await msg.innerText()).includes('13812345678'), 'masked for the agent');
+    assert.ok(!((await msg.textContent()) ?? '').includes('13812345678'), 'masked for the agent');
     await msg.locator('button.reveal').click();
     await msg.locator('mark.revealed', { hasText: '13812345678' }).waitFor();
     const conv = await widgetConv(visitorPage);

@@ -19,6 +19,7 @@ export const HISTORY_PAGE = 50;
 export const QUEUE_POLL_MS = 4000;
 export const TYPING_SHOW_MS = 4000;
 export const TYPING_SEND_EVERY_MS = 3000;
+export const READ_SEND_EVERY_MS = 500;
 /** Conversations kept in the list (the server lists at most 50 open ones per `convs`). */
 export const MAX_CONVERSATIONS = 200;
 /** Agent messages sent and not yet acknowledged; more are refused until some are. */
@@ -71,6 +72,7 @@ export class AgentConsole {
   private readonly conn: Connection;
   private readonly listeners = new Set<() => void>();
   private lastTyping = 0;
+  private readonly readTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Sends awaiting their ack, by cmid: resent with the same cmid after a reconnect or a retryable error. */
   private readonly pending = new Map<string, { conv: string; body: string }>();
   private poll: ReturnType<typeof setInterval> | undefined;
@@ -203,12 +205,26 @@ export class AgentConsole {
     this.markRead(conv);
   }
 
+  /**
+   * Marks a conversation read up to its newest message. The `read` frame goes out at most every
+   * READ_SEND_EVERY_MS per conversation (a busy conversation would otherwise spend the
+   * connection's frame rate on receipts); the local unread count drops at once.
+   */
   markRead(conv: string): void {
     const c = this.view.convs.get(conv);
     if (!c) return;
-    if (c.status !== 'assigned' || c.lastSeq <= c.readSeq || !this.conn.ready) return;
+    if (c.status !== 'assigned' || c.lastSeq <= c.readSeq) return;
     c.readSeq = c.lastSeq;
-    this.conn.send({ type: 'read', conv, seq: c.lastSeq });
+    if (!this.readTimers.has(conv)) {
+      this.readTimers.set(
+        conv,
+        setTimeout(() => {
+          this.readTimers.delete(conv);
+          const now = this.view.convs.get(conv);
+          if (now && now.status === 'assigned') this.conn.send({ type: 'read', conv, seq: now.readSeq });
+        }, READ_SEND_EVERY_MS),
+      );
+    }
     this.changed();
   }
 

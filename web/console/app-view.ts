@@ -75,7 +75,18 @@ export function ConsoleApp(props: { app: AgentConsole; t: ConsoleStrings; onSign
   const { app, t } = props;
   const [, setTick] = useState(0);
   const redraw = () => setTick((n) => n + 1);
-  useEffect(() => app.subscribe(redraw), [app]);
+  useEffect(() => {
+    // At most one redraw per animation frame, however many frames arrive (a burst of messages).
+    let queued = false;
+    return app.subscribe(() => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        redraw();
+      });
+    });
+  }, [app]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (!e.altKey) return;

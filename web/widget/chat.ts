@@ -51,6 +51,7 @@ export class VisitorChat {
     rated: false,
   };
   private last = 0;
+  private readSent = 0;
   private inflight: string | undefined;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
   private lastTypingSent = 0;
@@ -107,8 +108,8 @@ export class VisitorChat {
   markRead(): void {
     const conv = this.view.conv;
     const top = this.view.messages.at(-1);
-    if (!conv || !top || top.mine || this.view.closed) return;
-    this.conn.send({ type: 'read', conv, seq: top.seq });
+    if (!conv || !top || top.mine || this.view.closed || top.seq <= this.readSent) return;
+    if (this.conn.send({ type: 'read', conv, seq: top.seq })) this.readSent = top.seq;
   }
 
   close(): void {
@@ -135,6 +136,7 @@ export class VisitorChat {
       rated: false,
     });
     this.last = 0;
+    this.readSent = 0;
     this.persist();
     this.changed();
   }

@@ -28,9 +28,9 @@ export const WIDGET_CSS = `
 .launcher,.panel{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Noto Sans CJK SC","Microsoft YaHei",
  sans-serif;letter-spacing:normal;text-align:left}
 :host([data-theme=dark]){--bg:#161a22;--fg:#e8ebf2;--muted:#9aa3b5;--line:#2a303c;--mine:#4a82f5;
- --theirs:#232834;--warn:#f0a44b;--bad:#f06b6b;--accent:#6d9bff}
+ --theirs:#232834;--warn:#f0a44b;--bad:#f06b6b;--accent:#3d6fe0}
 @media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#161a22;--fg:#e8ebf2;--muted:#9aa3b5;
- --line:#2a303c;--mine:#4a82f5;--theirs:#232834;--warn:#f0a44b;--bad:#f06b6b;--accent:#6d9bff}}
+ --line:#2a303c;--mine:#4a82f5;--theirs:#232834;--warn:#f0a44b;--bad:#f06b6b;--accent:#3d6fe0}}
 *{box-sizing:border-box;font:inherit;color:inherit}
 button{cursor:pointer;border:0;background:none;padding:0}
 .launcher{width:56px;height:56px;border-radius:50%;background:var(--accent);color:#fff;display:grid;
