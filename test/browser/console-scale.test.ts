@@ -28,7 +28,9 @@ let visitors: TestClient[] = [];
 const SOCKETS = 5;
 
 before(async () => {
-  [broker, browser] = await Promise.all([startBroker({ nodeId: 'scale-a', keyspace }), launchChromium()]);
+  // One after the other: a failed start must not leave the other running unreferenced (after() stops both).
+  browser = await launchChromium();
+  broker = await startBroker({ nodeId: 'scale-a', keyspace, readyTimeoutMs: 60_000 });
   const token = await auth.sign({ tenant: TENANT, sub: 'v-load', role: 'visitor' }, 3600);
   visitors = await Promise.all(
     Array.from({ length: SOCKETS }, () =>

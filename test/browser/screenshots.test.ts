@@ -30,7 +30,9 @@ let agentToken: string;
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
-  [broker, browser] = await Promise.all([startBroker({ nodeId: 'shots-a', keyspace }), launchChromium()]);
+  // One after the other: a failed start must not leave the other running unreferenced (after() stops both).
+  browser = await launchChromium();
+  broker = await startBroker({ nodeId: 'shots-a', keyspace, readyTimeoutMs: 60_000 });
   shop = await startShop({ broker: broker.httpBase, tenant: TENANT, auth });
   agentToken = await auth.sign({ tenant: TENANT, sub: 'lin', role: 'agent', perms: ['pii.reveal'] }, 3600);
 });

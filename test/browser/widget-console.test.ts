@@ -40,6 +40,7 @@ function startNode(nodeId: string): Promise<BrokerProcess> {
     nodeId,
     keyspace,
     env: { SB_PORT: String(port), SB_TENANTS_FILE: tenantsFile, SB_DEV_TOKENS: 'true' },
+    readyTimeoutMs: 60_000,
   });
 }
 
@@ -62,7 +63,9 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  [broker, browser] = await Promise.all([startNode('browser-a'), launchChromium()]);
+  // One after the other: a failed start must not leave the other running unreferenced (after() stops both).
+  browser = await launchChromium();
+  broker = await startNode('browser-a');
   store = await openCassandraStore({
     contactPoints: [TEST_CASSANDRA],
     localDataCenter: 'datacenter1',
