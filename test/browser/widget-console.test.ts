@@ -226,6 +226,22 @@ describe('browser', { timeout: 180_000 }, () => {
     assert.equal(audits[0]?.kind, 'phone');
   });
 
+  test('browser - the demo page of development mode works with its demo tokens', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`http://127.0.0.1:${port}/demo`);
+    await page.locator('switchboard-widget .launcher').click();
+    await page.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+    await widgetSend(page, 'Hello from the demo page');
+    await consolePage.locator('.convs li').nth(1).click();
+    await consolePage.locator('.messages .msg.visitor', { hasText: 'demo page' }).waitFor();
+    // The visitor id lives in the dev cookie: a reload is the same visitor, same conversation.
+    await page.reload();
+    await page.locator('switchboard-widget .launcher').click();
+    await page.locator('switchboard-widget .msg.mine', { hasText: 'demo page' }).waitFor();
+    await ctx.close();
+  });
+
   test('browser - the widget works on a shop page with hostile CSS', async () => {
     const page = await openWidget('v-hostile', { hostile: true });
     const panel = page.locator('switchboard-widget .panel');
