@@ -24,14 +24,15 @@ export interface Shop {
 
 /**
  * Serves `/?visitor=<id>&lang=&theme=&hostile=1&open=1` (a page embedding `<broker>/widget.js`) and
- * `/token?visitor=<id>` (the shop backend: a visitor token for that shopper, 10 minutes).
+ * `/token?visitor=<id>&ttl=<s>` (the shop backend: a visitor token for that shopper, default 10 minutes).
  */
 export function startShop(opts: { broker: string; tenant: string; auth: Authenticator }): Promise<Shop> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://shop');
     const visitor = url.searchParams.get('visitor') ?? 'shopper';
     if (url.pathname === '/token') {
-      void opts.auth.sign({ tenant: opts.tenant, sub: visitor, role: 'visitor' }, 600).then((token) => {
+      const ttl = Math.min(600, Math.max(1, Number(url.searchParams.get('ttl') ?? 600) || 600));
+      void opts.auth.sign({ tenant: opts.tenant, sub: visitor, role: 'visitor' }, ttl).then((token) => {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(JSON.stringify({ token }));
       });
@@ -41,7 +42,7 @@ export function startShop(opts: { broker: string; tenant: string; auth: Authenti
     const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
 ${url.searchParams.get('hostile') ? `<style>${HOSTILE_CSS}</style>` : ''}</head>
 <body><main><h1>Shop</h1><p>Products…</p></main>
-<script src="${opts.broker}/widget.js" data-tenant="${opts.tenant}" data-token-url="/token?visitor=${encodeURIComponent(visitor)}"${attr('lang', url.searchParams.get('lang'))}${attr('theme', url.searchParams.get('theme'))}${attr('open', url.searchParams.get('open') ? 'true' : null)}></script>
+<script src="${opts.broker}/widget.js" data-tenant="${opts.tenant}" data-token-url="/token?visitor=${encodeURIComponent(visitor)}&amp;ttl=${Number(url.searchParams.get('ttl') ?? 600)}"${attr('lang', url.searchParams.get('lang'))}${attr('theme', url.searchParams.get('theme'))}${attr('open', url.searchParams.get('open') ? 'true' : null)}></script>
 </body></html>`;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(page);

@@ -102,14 +102,22 @@ async function openConsole(token: string, opts: { lang?: string; dark?: boolean 
 }
 
 /** A shop page with the widget opened, once its socket is open. */
-async function openWidget(visitor: string, opts: { lang?: string; dark?: boolean; hostile?: boolean } = {}) {
+async function openWidget(
+  visitor: string,
+  opts: { lang?: string; dark?: boolean; hostile?: boolean; ttlS?: number } = {},
+) {
   const ctx = await browser.newContext({
     locale: opts.lang ?? 'en-US',
     colorScheme: opts.dark ? 'dark' : 'light',
     viewport: { width: 900, height: 700 },
   });
   const page = await ctx.newPage();
-  const q = new URLSearchParams({ visitor, open: '1', ...(opts.hostile ? { hostile: '1' } : {}) });
+  const q = new URLSearchParams({
+    visitor,
+    open: '1',
+    ...(opts.hostile ? { hostile: '1' } : {}),
+    ...(opts.ttlS ? { ttl: String(opts.ttlS) } : {}),
+  });
   await page.goto(`${shop.base}/?${q}`);
   await page.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
   return page;
@@ -240,6 +248,40 @@ describe('browser', { timeout: 180_000 }, () => {
     await page.locator('switchboard-widget .launcher').click();
     await page.locator('switchboard-widget .msg.mine', { hasText: 'demo page' }).waitFor();
     await ctx.close();
+  });
+
+  test('browser - queue position, accept from the console queue, close and a rating', async () => {
+    await consolePage.locator('.top select').selectOption('away');
+    await consolePage.locator('.top .load').filter({ hasText: '/' }).waitFor();
+    const page = await openWidget('v-queue');
+    await widgetSend(page, 'Anyone there?');
+    await page.locator('switchboard-widget .status.queue', { hasText: 'number 1' }).waitFor();
+    // Away: nothing is assigned by itself; the console lists the queue and the agent accepts.
+    const waiting = consolePage.locator('.queue li', { hasText: 'v-queue' });
+    await waiting.waitFor({ timeout: 15_000 });
+    await waiting.locator('button').click();
+    await page.locator('switchboard-widget .status', { hasText: 'ag-1 is helping you' }).waitFor();
+    await consolePage.locator('.convs li', { hasText: 'v-queue' }).click();
+    await consolePage.locator('.messages .msg.visitor', { hasText: 'Anyone there?' }).waitFor();
+    await consolePage.locator('.conversation header button.danger').click();
+    await page.locator('switchboard-widget .rating').waitFor();
+    await page.locator('switchboard-widget button.star').nth(4).click();
+    await page.locator('switchboard-widget .thanks').waitFor();
+    await consolePage.locator('.top select').selectOption('online');
+    await page.context().close();
+  });
+
+  test('browser - the token expires mid-conversation: the widget gets a new one from the shop, reconnects, resends', async () => {
+    const page = await openWidget('v-short', { ttlS: 3 });
+    await widgetSend(page, 'first, with a fresh token');
+    await consolePage.locator('.convs li', { hasText: 'v-short' }).waitFor();
+    await new Promise((r) => setTimeout(r, 3500));
+    // After exp: the node closes the socket (4001 for this frame, or its expiry sweep first).
+    await widgetSend(page, 'second, after the token expired');
+    await consolePage.locator('.convs li', { hasText: 'v-short' }).click();
+    await consolePage.locator('.messages .msg.visitor', { hasText: 'after the token expired' }).waitFor();
+    assert.equal(await countText(consolePage, '.messages', 'after the token expired'), 1);
+    await page.context().close();
   });
 
   test('browser - the widget works on a shop page with hostile CSS', async () => {
