@@ -5,7 +5,7 @@
  * with SB_UPDATE_SCREENSHOTS=1 it writes the PNGs shown in the README to docs/images/.
  */
 import * as assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import { createAuthenticator } from '../../src/gateway/auth.js';
 import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { type Browser, launchChromium, type Page } from '../harness/browser.js';
+import { type BusinessSystemProcess, startBusinessSystem } from '../harness/business-system.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 import { type Shop, startShop } from './shop-server.js';
 
@@ -27,20 +28,43 @@ let broker: BrokerProcess;
 let shop: Shop;
 let browser: Browser;
 let agentToken: string;
+let biz: BusinessSystemProcess;
+const dir = mkdtempSync(join(tmpdir(), 'sb-shots-'));
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
   // One after the other: a failed start must not leave the other running unreferenced (after() stops both).
   browser = await launchChromium();
-  broker = await startBroker({ nodeId: 'shots-a', keyspace, readyTimeoutMs: 60_000 });
+  // The example business system answers the console's context look-ups and actions.
+  writeFileSync(
+    join(dir, 'tenants.yaml'),
+    [
+      'version: 1',
+      'tenants:',
+      `  ${TENANT}:`,
+      '    integration:',
+      '      context: { kinds: [orders, shipments], timeoutMs: 2000, ttlMs: 60000 }',
+      '      actions: [{ name: mark-abnormal, roles: [agent] }]',
+      '',
+    ].join('\n'),
+  );
+  broker = await startBroker({
+    nodeId: 'shots-a',
+    keyspace,
+    readyTimeoutMs: 60_000,
+    env: { SB_TENANTS_FILE: join(dir, 'tenants.yaml') },
+  });
+  biz = await startBusinessSystem(keyspace, ['--tenant', TENANT, '--kinds', 'orders,shipments']);
   shop = await startShop({ broker: broker.httpBase, tenant: TENANT, auth });
   agentToken = await auth.sign({ tenant: TENANT, sub: 'lin', role: 'agent', perms: ['pii.reveal'] }, 3600);
 });
 
 after(async () => {
   await browser?.close();
+  await biz?.stop();
   await broker?.stop();
   await shop?.close();
+  rmSync(dir, { recursive: true, force: true });
   await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
     () => {},
   );
@@ -76,7 +100,7 @@ async function say(p: Page, text: string): Promise<void> {
 }
 
 describe('screenshots', { timeout: 150_000 }, () => {
-  test('screenshots - widget and console in zh-CN and en, light and dark', async () => {
+  test('screenshots - widget and console in zh-CN and en, light and dark (with context and an action)', async () => {
     const agent = await page('en-US', false, 1280, 760);
     await agent.goto(`${broker.httpBase}/console#token=${agentToken}`);
     await agent.locator('.top .dot.open').waitFor({ timeout: 20_000 });
@@ -99,6 +123,14 @@ describe('screenshots', { timeout: 150_000 }, () => {
     await say(en, 'Great, thank you!');
     await agent.locator('.messages .msg.visitor', { hasText: 'Great' }).waitFor();
 
+    // The business context pushed at assignment, and an agent action with its result.
+    await agent.locator('.context details summary', { hasText: 'orders' }).waitFor();
+    await agent.locator('.context .action input').first().fill('mark-abnormal');
+    await agent.locator('.context .action input').nth(1).fill('{"order":"2002"}');
+    await agent.locator('.context .action button').click();
+    await agent.locator('.context .result.ok', { hasText: 'mark-abnormal' }).waitFor();
+    await agent.locator('.messages .msg.system', { hasText: 'mark-abnormal' }).waitFor();
+
     const cjk = await zh.evaluate('document.fonts.check(\'16px "Noto Sans CJK SC"\')');
     assert.equal(cjk, true, 'the Noto CJK font is installed (apt-get install fonts-noto-cjk)');
 
@@ -116,6 +148,7 @@ describe('screenshots', { timeout: 150_000 }, () => {
       await con.goto(`${broker.httpBase}/console#token=${agentToken}`);
       await con.locator('.convs li', { hasText: visitor }).click();
       await con.locator('.messages .msg.agent').first().waitFor();
+      await con.locator('.context details').first().waitFor();
       await con.locator('.top .dot.open').waitFor();
       await con.screenshot({ path: join(OUT, `console-${c.lang}-${theme}.png`) });
       await con.context().close();

@@ -201,6 +201,17 @@ export class AgentConsole {
     this.view.selected = conv;
     const c = this.view.convs.get(conv);
     this.changed();
+    if (c && c.context === undefined && c.status === 'assigned') {
+      // Pushed at assignment; a console opened later asks once (quietly: a tenant may have none).
+      c.context = { type: 'context', items: {} };
+      this.conn.request({ type: 'context', conv }).then(
+        (r) => {
+          c.context = r;
+          this.changed();
+        },
+        () => {},
+      );
+    }
     if (c && !c.loaded) await this.loadOlder(conv);
     this.markRead(conv);
   }
