@@ -116,11 +116,16 @@ export class VisitorChat {
     if (this.view.conv) void this.conn.request({ type: 'close', conv: this.view.conv }).catch(() => {});
   }
 
+  /** Rates the conversation 1-5; a refusal or a lost connection leaves the stars to click again. */
   async rate(score: number): Promise<void> {
     if (!this.view.conv) return;
-    await this.conn.request({ type: 'rate', conv: this.view.conv, score });
-    this.view.rated = true;
-    this.changed();
+    try {
+      await this.conn.request({ type: 'rate', conv: this.view.conv, score });
+      this.view.rated = true;
+      this.changed();
+    } catch {
+      // offline or refused: nothing was recorded
+    }
   }
 
   /** A new conversation id; the old one's messages leave the screen. */
@@ -165,6 +170,11 @@ export class VisitorChat {
       if (lastSeq > this.last) this.conn.send({ type: 'sync', conv: this.view.conv, since: this.last });
     } else if (this.view.conv && this.view.messages.length > 0) {
       this.view.closed = true; // closed while we were away
+    } else if (this.view.conv && !this.view.unsent.some((u) => u.conv === this.view.conv)) {
+      // A reload after the conversation was closed: start afresh. (With unsent messages it may
+      // simply not exist yet: their first send creates it.)
+      this.view.conv = undefined;
+      this.persist();
     }
     this.pump();
     this.changed();
