@@ -300,6 +300,31 @@ describe('browser', { timeout: 180_000 }, () => {
     await page.locator('switchboard-widget .msg.mine:not(.pending)', { hasText: 'hostile page' }).waitFor();
     await page.context().close();
   });
+
+  test('browser - keyboard shortcuts switch conversations; a transfer moves one to another console', async () => {
+    const other = await openConsole(await agentToken('ag-2'));
+    await consolePage.locator('.convs li', { hasText: 'v-1' }).click();
+    await consolePage.locator('.convs li.active', { hasText: 'v-1' }).waitFor();
+    await consolePage.keyboard.press('Alt+ArrowDown');
+    await consolePage.locator('.convs li.active', { hasText: 'v-1' }).waitFor({ state: 'detached' });
+    await consolePage.keyboard.press('Alt+ArrowUp');
+    await consolePage.locator('.convs li.active', { hasText: 'v-1' }).waitFor();
+    // While an IME composes (pinyin), Enter picks a candidate: it must not send.
+    await consolePage.locator('#reply').fill('nihao');
+    await consolePage.locator('#reply').dispatchEvent('compositionstart');
+    await consolePage.locator('#reply').press('Enter');
+    await consolePage.locator('#reply').dispatchEvent('compositionend');
+    // Not sent: the text is still in the box (the simulated Enter adds its line break there).
+    assert.match(await consolePage.locator('#reply').inputValue(), /^nihao/);
+    await consolePage.locator('#reply').fill('');
+    await consolePage.locator('.transfer input').fill('ag-2');
+    await consolePage.locator('.transfer button').click();
+    await other.locator('.convs li', { hasText: 'v-1' }).click();
+    await other.locator('.messages .msg.visitor', { hasText: 'Where is my parcel?' }).waitFor();
+    await consolePage.locator('.convs li.gone', { hasText: 'v-1' }).waitFor();
+    await visitorPage.locator('switchboard-widget .status', { hasText: 'ag-2 is helping you' }).waitFor();
+    await other.context().close();
+  });
 });
 
 /** The widget's conversation id, from its saved state. */

@@ -49,10 +49,10 @@ function Composer(props: { app: AgentConsole; c: Conv; t: ConsoleStrings }) {
     submit();
   }}>
     <textarea id="reply" rows="3" placeholder=${t.placeholder} value=${text}
-      onCompositionStart=${() => {
+      oncompositionstart=${() => {
         composing.current = true;
       }}
-      onCompositionEnd=${() => {
+      oncompositionend=${() => {
         composing.current = false;
       }}
       onInput=${(e: Event) => {

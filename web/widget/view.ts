@@ -53,7 +53,9 @@ function Composer(props: { chat: VisitorChat; t: WidgetStrings }) {
   const { chat, t } = props;
   const [text, setText] = useState('');
   const [full, setFull] = useState(false);
-  // IME composition (Chinese pinyin input): Enter confirms the candidate, it must not send.
+  // IME composition (Chinese pinyin input): Enter confirms the candidate, it must not send. The
+  // handlers are written in lower case: preact only maps names the element has as `on…` properties,
+  // and elements have no `oncompositionstart`.
   const composing = useRef(false);
   const submit = () => {
     if (!text.trim()) return;
@@ -67,10 +69,10 @@ function Composer(props: { chat: VisitorChat; t: WidgetStrings }) {
   }}>
     ${full ? html`<div class="status warn">${t.tooMany}</div>` : ''}
     <textarea rows="2" placeholder=${t.placeholder} value=${text} aria-label=${t.placeholder}
-      onCompositionStart=${() => {
+      oncompositionstart=${() => {
         composing.current = true;
       }}
-      onCompositionEnd=${() => {
+      oncompositionend=${() => {
         composing.current = false;
       }}
       onInput=${(e: Event) => {
