@@ -12,9 +12,10 @@ import {
   newId,
   tokenClaims,
 } from '../shared/connection.js';
+import { applyMessage, type Conv, type HistoryPage, type Msg, mergePage, newConv } from './conversation.js';
 
-/** Messages held per conversation; older ones are dropped and re-read from history when paged to. */
-export const MAX_HELD_MESSAGES = 1000;
+export type { Conv, Msg };
+
 export const HISTORY_PAGE = 50;
 export const QUEUE_POLL_MS = 4000;
 export const TYPING_SHOW_MS = 4000;
@@ -25,34 +26,6 @@ export const MAX_CONVERSATIONS = 200;
 /** Agent messages sent and not yet acknowledged; more are refused until some are. */
 export const MAX_PENDING_SENDS = 100;
 const RETRYABLE = new Set(['busy', 'unavailable', 'timeout', 'internal', 'rate_limited']);
-
-export interface Msg {
-  seq: number;
-  from: string;
-  role: string;
-  body: string;
-  ts: number;
-  review?: boolean;
-  card?: { title?: string; fields?: Record<string, string> };
-}
-
-export interface Conv {
-  conv: string;
-  visitor: string;
-  status: 'assigned' | 'closed' | 'gone';
-  lastSeq: number;
-  readSeq: number;
-  visitorRead: number;
-  visitorTypingUntil: number;
-  /** Loaded messages, ascending, contiguous from `messages[0].seq` up to the newest seen. */
-  messages: Msg[];
-  /** The `before` cursor of the next older history page; null: nothing older. */
-  older: number | null;
-  loaded: boolean;
-  revealed: Record<string, string>;
-  context?: Frame;
-  results: Frame[];
-}
 
 export interface AgentView {
   state: ConnState;
@@ -253,18 +226,7 @@ export class AgentConsole {
       this.changed();
       return;
     }
-    const page = (await res.json()) as { items: Msg[]; next: number | null };
-    const items = page.items.slice().reverse();
-    const first = c.messages[0]?.seq ?? Number.POSITIVE_INFINITY;
-    const older = items.filter((m) => m.seq < first);
-    if (!c.loaded) {
-      // First page: it is the newest; anything pushed meanwhile stays (dedupe by seq).
-      const newer = c.messages.filter((m) => m.seq > (items.at(-1)?.seq ?? 0));
-      c.messages = [...items, ...newer];
-      c.loaded = true;
-    } else c.messages = [...older, ...c.messages].slice(0, MAX_HELD_MESSAGES);
-    c.older = page.next;
-    c.lastSeq = Math.max(c.lastSeq, c.messages.at(-1)?.seq ?? 0);
+    mergePage(c, (await res.json()) as HistoryPage);
     this.changed();
   }
 
@@ -313,20 +275,7 @@ export class AgentConsole {
   private ensure(conv: string, visitor: string): Conv {
     let c = this.view.convs.get(conv);
     if (!c) {
-      c = {
-        conv,
-        visitor,
-        status: 'assigned',
-        lastSeq: 0,
-        readSeq: 0,
-        visitorRead: 0,
-        visitorTypingUntil: 0,
-        messages: [],
-        older: null,
-        loaded: false,
-        revealed: {},
-        results: [],
-      };
+      c = newConv(conv, visitor);
       this.view.convs.set(conv, c);
       if (this.view.convs.size > MAX_CONVERSATIONS) {
         for (const [k, v] of this.view.convs)
@@ -340,18 +289,8 @@ export class AgentConsole {
   }
 
   private apply(c: Conv, m: Msg): void {
-    const top = c.messages.at(-1)?.seq ?? 0;
-    c.lastSeq = Math.max(c.lastSeq, m.seq);
-    if (!c.loaded) return; // not on screen yet: the first history page will have it
-    if (m.seq <= top) return;
-    if (top > 0 && m.seq > top + 1) {
-      this.conn.send({ type: 'sync', conv: c.conv, since: top });
-      return;
-    }
-    c.messages.push(m);
-    if (c.messages.length > MAX_HELD_MESSAGES) {
-      c.messages = c.messages.slice(-MAX_HELD_MESSAGES);
-      c.older = c.messages[0]?.seq ?? null;
+    if (applyMessage(c, m) === 'gap') {
+      this.conn.send({ type: 'sync', conv: c.conv, since: c.messages.at(-1)?.seq ?? 0 });
     }
   }
 
