@@ -21,6 +21,7 @@ export const QUEUE_POLL_MS = 4000;
 export const TYPING_SHOW_MS = 4000;
 export const TYPING_SEND_EVERY_MS = 3000;
 export const READ_SEND_EVERY_MS = 500;
+export const TOKEN_EXPIRED_NOTICE = 'token_expired: sign in again';
 /** Conversations kept in the list (the server lists at most 50 open ones per `convs`). */
 export const MAX_CONVERSATIONS = 200;
 /** Agent messages sent and not yet acknowledged; more are refused until some are. */
@@ -73,7 +74,12 @@ export class AgentConsole {
     const ws = base.replace(/^http/, 'ws');
     this.conn = new Connection({
       url: `${ws}/ws/agent`,
-      getToken: async () => token,
+      // The console cannot renew an agent's token by itself (the SSO issues it): once it has
+      // expired, say so; the agent signs in again.
+      getToken: async () => {
+        if (Number(claims['exp'] ?? 0) * 1000 <= Date.now()) this.view.notice = TOKEN_EXPIRED_NOTICE;
+        return token;
+      },
       onFrame: (f) => this.onFrame(f),
       onWelcome: () => void this.resume(),
       onState: (s) => {

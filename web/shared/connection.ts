@@ -1,7 +1,7 @@
 /**
  * A browser WebSocket client of the Switchboard protocol (docs/PROTOCOL.md, "A minimal client"),
  * shared by the widget and the console: subprotocol `switchboard.v1.json`, reconnect with
- * exponential backoff and full jitter, a fresh token after 4001 or repeated refusals, request
+ * exponential backoff and jitter, a fresh token after 4001 or repeated refusals, request
  * frames matched to their answers by `ref`. What to do after a (re)connect is the caller's:
  * `onWelcome` runs on every `welcome`, where the caller resumes with `convs` and `sync`.
  */
@@ -28,7 +28,10 @@ export const REQUEST_TIMEOUT_MS = 15_000;
 export const MAX_PENDING_REQUESTS = 256;
 const CLOSE_TOKEN_EXPIRED = 4001;
 
-/** The delay before reconnect attempt `n` (0-based): full jitter over an exponential cap. */
+/**
+ * The delay before reconnect attempt `n` (0-based), ms: uniform in the upper half of an exponential
+ * cap ("equal jitter": never a burst of immediate retries after an outage, yet spread out).
+ */
 export function backoffMs(n: number, random: () => number = Math.random): number {
   const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(n, 10));
   return Math.round(cap / 2 + (random() * cap) / 2);
