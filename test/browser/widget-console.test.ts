@@ -251,8 +251,9 @@ describe('browser', { timeout: 180_000 }, () => {
   });
 
   test('browser - queue position, accept from the console queue, close and a rating', async () => {
-    // The status frame goes out at once; the widget below takes longer to open than it to apply.
     await consolePage.locator('.top select').selectOption('away');
+    // The bar's data-status changes when the broker has answered the status frame.
+    await consolePage.locator('.top[data-status=away]').waitFor();
     const page = await openWidget('v-queue');
     await widgetSend(page, 'Anyone there?');
     await page.locator('switchboard-widget .status.queue', { hasText: 'number 1' }).waitFor();
@@ -268,6 +269,7 @@ describe('browser', { timeout: 180_000 }, () => {
     await page.locator('switchboard-widget button.star').nth(4).click();
     await page.locator('switchboard-widget .thanks').waitFor();
     await consolePage.locator('.top select').selectOption('online');
+    await consolePage.locator('.top[data-status=online]').waitFor();
     await page.context().close();
   });
 

@@ -117,7 +117,7 @@ export function ConsoleApp(props: { app: AgentConsole; t: ConsoleStrings; onSign
   const c = view.selected ? view.convs.get(view.selected) : undefined;
   const [cap, setCap] = useState('');
   return html`<div class="shell">
-    <header class="top">
+    <header class="top" data-status=${view.status}>
       <span class=${`dot ${view.state}`} title=${view.state}></span>
       <strong>${t.title}</strong>
       <span class="me">${view.user}</span>
