@@ -84,17 +84,33 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+const NOTIFICATION_SPY = `
+  window.__notes = [];
+  window.Notification = class {
+    static permission = 'granted';
+    static requestPermission() { return Promise.resolve('granted'); }
+    constructor(title, opts) { window.__notes.push({ title, body: opts && opts.body }); }
+  };
+  Object.defineProperty(document, 'visibilityState', { get: () => (window.__hidden ? 'hidden' : 'visible') });
+`;
+
 async function agentToken(sub: string): Promise<string> {
   return auth.sign({ tenant: TENANT, sub, role: 'agent', perms: ['pii.reveal'] }, 3600);
 }
 
 /** A console page signed in through the SSO path (`#token=`), once its socket is open. */
-async function openConsole(token: string, opts: { lang?: string; dark?: boolean } = {}): Promise<Page> {
+async function openConsole(
+  token: string,
+  opts: { lang?: string; dark?: boolean; spyNotifications?: boolean } = {},
+): Promise<Page> {
   const ctx = await browser.newContext({
     locale: opts.lang ?? 'en-US',
     colorScheme: opts.dark ? 'dark' : 'light',
     viewport: { width: 1280, height: 760 },
   });
+  // Desktop notifications, granted, recorded in window.__notes; `window.__hidden = true` makes
+  // the page report itself hidden (as a background tab does).
+  if (opts.spyNotifications) await ctx.addInitScript(NOTIFICATION_SPY);
   const page = await ctx.newPage();
   await page.goto(`http://127.0.0.1:${port}/console#token=${token}`);
   await page.locator('.top .dot.open').waitFor({ timeout: 20_000 });
@@ -303,8 +319,8 @@ describe('browser', { timeout: 180_000 }, () => {
     await page.context().close();
   });
 
-  test('browser - keyboard shortcuts switch conversations; a transfer moves one to another console', async () => {
-    const other = await openConsole(await agentToken('ag-2'));
+  test('browser - keyboard shortcuts, IME Enter, a transfer to another console, a desktop notification', async () => {
+    const other = await openConsole(await agentToken('ag-2'), { spyNotifications: true });
     await consolePage.locator('.convs li', { hasText: 'v-1' }).click();
     await consolePage.locator('.convs li.active', { hasText: 'v-1' }).waitFor();
     await consolePage.keyboard.press('Alt+ArrowDown');
@@ -325,6 +341,10 @@ describe('browser', { timeout: 180_000 }, () => {
     await other.locator('.messages .msg.visitor', { hasText: 'Where is my parcel?' }).waitFor();
     await consolePage.locator('.convs li.gone', { hasText: 'v-1' }).waitFor();
     await visitorPage.locator('switchboard-widget .status', { hasText: 'ag-2 is helping you' }).waitFor();
+    // A background tab: a visitor message becomes a desktop notification.
+    await other.evaluate('window.__hidden = true');
+    await widgetSend(visitorPage, 'Are you there, ag-2?');
+    await other.waitForFunction('window.__notes.some((n) => n.body.includes("Are you there"))');
     await other.context().close();
   });
 });
