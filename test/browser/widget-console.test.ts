@@ -302,6 +302,20 @@ describe('browser', { timeout: 180_000 }, () => {
     await page.context().close();
   });
 
+  test('browser - offline, the widget keeps at most 20 unsent messages, across a reload', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${shop.base}/?visitor=v-offline&open=1&offline=1`);
+    await page.locator('switchboard-widget .dot.offline').waitFor();
+    for (let i = 1; i <= 21; i++) await widgetSend(page, `unsent ${i}`);
+    await page.locator('switchboard-widget .composer .status.warn').waitFor();
+    assert.equal(await page.locator('switchboard-widget .msg.pending').count(), 20);
+    await page.reload();
+    await page.locator('switchboard-widget .msg.pending', { hasText: 'unsent 20' }).waitFor();
+    assert.equal(await page.locator('switchboard-widget .msg.pending').count(), 20);
+    await ctx.close();
+  });
+
   test('browser - the widget works on a shop page with hostile CSS', async () => {
     const page = await openWidget('v-hostile', { hostile: true });
     const panel = page.locator('switchboard-widget .panel');
