@@ -91,6 +91,9 @@ describe('console scale', { timeout: 170_000 }, () => {
       .waitFor({ timeout: 30_000 });
     assert.equal(await page.locator('.convs li').count(), CONVERSATIONS);
 
+    // Another conversation on screen (the console opens the first one assigned, in any order).
+    await page.locator('.convs li', { hasText: convs[0]! }).click();
+    await page.locator('.convs li.active', { hasText: convs[0]! }).waitFor();
     const big = convs[1]!;
     const bulk: [string, string, string][] = [];
     for (let i = 2; i <= MESSAGES; i++) bulk.push([big, `b-${i}`, `message ${i} of ${MESSAGES}`]);
