@@ -98,10 +98,10 @@ describe('console scale', { timeout: 170_000 }, () => {
     const bulk: [string, string, string][] = [];
     for (let i = 2; i <= MESSAGES; i++) bulk.push([big, `b-${i}`, `message ${i} of ${MESSAGES}`]);
     await sendAll(bulk);
-    // Not on screen yet: counted as unread.
+    // Not on screen: counted as unread (999 if the console had opened it first and read message 1).
     await page
       .locator('.convs li', { hasText: big })
-      .locator('.unread', { hasText: String(MESSAGES) })
+      .locator('.unread', { hasText: new RegExp(`^(${MESSAGES - 1}|${MESSAGES})$`) })
       .waitFor();
 
     const t0 = Date.now();
