@@ -102,6 +102,7 @@ function printAddresses(host: string, port: number): void {
   console.log(`agent socket    ws://${base}/ws/agent`);
   console.log(`history API     http://${base}/api/v1/conversations/<conv>/messages`);
   console.log(`health          http://${base}/healthz  http://${base}/readyz`);
+  console.log(`agent console   http://${base}/console   widget http://${base}/widget.js (docs/WIDGET.md)`);
 }
 
 /** The node id and worker config of `start` / `serve`: --port wins over SB_PORT. */
@@ -149,6 +150,11 @@ program
     }
     if (config.auth.devSecret) console.log('warning: SB_JWT_SECRET is unset, using the development secret');
     printAddresses(config.http.host, sup.port);
+    if (config.auth.devTokens) {
+      console.log(
+        `demo shop       http://${config.http.host}:${sup.port}/demo   (development mode: demo tokens)`,
+      );
+    }
     console.log(`NATS            ${natsServers.join(',')}   Cassandra ${contactPoints.join(',')}`);
     console.log('tokens          npm run dev-token -- --tenant acme --sub alice --role visitor');
     const ids = sup.workers().map((w) => `${w.id} (pid ${w.pid})`);

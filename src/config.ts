@@ -119,7 +119,12 @@ export interface NodeConfig {
     /** Per-tenant rate-limit buckets kept per process (oldest dropped beyond). */
     rateLimitTenants: number;
   };
-  auth: { jwtSecret: string; devSecret: boolean };
+  /**
+   * `devTokens`: the node issues demo tokens at `GET /dev/token` and serves `/demo` (docs/WIDGET.md).
+   * On by default only while the development secret is in use (whoever knows that public secret can
+   * sign tokens anyway); SB_DEV_TOKENS overrides; refused with NODE_ENV=production.
+   */
+  auth: { jwtSecret: string; devSecret: boolean; devTokens: boolean };
   /** Per-tenant configuration file (src/tenants.ts); undefined = built-in defaults for every tenant. */
   tenants: { file: string | undefined; reloadDebounceMs: number };
   /** Operator access to /admin/* and /metrics: SB_ADMIN_TOKEN (undefined = operator keys only). */
@@ -231,7 +236,11 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxHttpInflight: o.gateway?.maxHttpInflight ?? DEFAULT_MAX_HTTP_INFLIGHT,
       rateLimitTenants: o.gateway?.rateLimitTenants ?? DEFAULT_RATE_LIMIT_TENANTS,
     },
-    auth: { jwtSecret, devSecret: jwtSecret === DEV_JWT_SECRET },
+    auth: {
+      jwtSecret,
+      devSecret: jwtSecret === DEV_JWT_SECRET,
+      devTokens: o.auth?.devTokens ?? jwtSecret === DEV_JWT_SECRET,
+    },
     tenants: {
       file: o.tenants?.file || undefined,
       reloadDebounceMs: o.tenants?.reloadDebounceMs ?? DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS,
@@ -519,6 +528,9 @@ function listFromEnv(env: NodeJS.ProcessEnv, name: string): string[] | undefined
 /** Reads SB_* environment variables into overrides for parseConfig (documented in the README). */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<NodeConfig> {
   const consistency = env['SB_CASSANDRA_CONSISTENCY'] as NodeConfig['cassandra']['consistency'] | undefined;
+  if (env['NODE_ENV'] === 'production' && boolFromEnv(env, 'SB_DEV_TOKENS')) {
+    throw new Error('SB_DEV_TOKENS must not be on when NODE_ENV=production');
+  }
   if (env['NODE_ENV'] === 'production' && !env['SB_JWT_SECRET']) {
     throw new Error('SB_JWT_SECRET must be set when NODE_ENV=production');
   }
@@ -534,7 +546,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
       rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),
     },
-    auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined },
+    auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined, devTokens: boolFromEnv(env, 'SB_DEV_TOKENS') },
     tenants: {
       file: env['SB_TENANTS_FILE'] || undefined,
       reloadDebounceMs: intFromEnv(env, 'SB_TENANTS_RELOAD_DEBOUNCE_MS'),

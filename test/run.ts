@@ -53,8 +53,11 @@ async function main(): Promise<number> {
     };
     const files = testFiles(distTest, filter);
     // The cluster fault tests time leases and failovers: they run alone, after the rest, so two
-    // cores are not shared with another test file's brokers.
-    const exclusive = files.filter((f) => f.includes(`${sep}cluster${sep}`));
+    // cores are not shared with another test file's brokers. The browser tests too (each drives a
+    // Chromium beside its brokers), one file at a time.
+    const exclusive = files.filter(
+      (f) => f.includes(`${sep}cluster${sep}`) || f.includes(`${sep}browser${sep}`),
+    );
     const shared = files.filter((f) => !exclusive.includes(f));
     let code = 0;
     if (shared.length > 0) code = await runTests(shared, 2, env);

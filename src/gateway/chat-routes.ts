@@ -9,7 +9,7 @@ import type { ActorRef, ChatApi } from '../chat/api.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
 import type { HistoryStore } from '../store/types.js';
-import { type ApiContext, type ApiHandler, idParam, parseIntParam } from './api-routes.js';
+import { type ApiContext, type ApiHandler, caller, idParam, parseIntParam } from './api-routes.js';
 import { isJsonContentType, readJsonBody, sendJson, type TrackedResponse } from './http.js';
 import { apiKeyCaller, type Caller, type Credentials, credentialsOf, tenantOf } from './http-auth.js';
 
@@ -213,7 +213,11 @@ export function visitorConversationsHandler(ctx: ChatRouteContext): ApiHandler {
 export function queueHandler(ctx: ChatRouteContext): ApiHandler {
   return async (t, req) => {
     const cred = credentialsOf(req);
-    const c = keyCaller(ctx, cred, 'admin');
+    // An agent's token may read its tenant's queue too: the console shows it to pick with `accept`.
+    const c = await caller(ctx, cred, { token: true, scope: 'admin' });
+    if (c.kind === 'token' && c.principal.role !== 'agent') {
+      throw new SwitchboardError('forbidden', 'only agents and admin API keys may read the queue');
+    }
     sendJson(t, 200, { items: await ctx.chat.queue(tenantOf(c)) });
   };
 }

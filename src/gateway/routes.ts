@@ -16,8 +16,15 @@ export const HTTP_ROUTES = [
   { method: 'post', path: '/api/v1/conversations/:id/close', auth: 'apiKey:api' },
   { method: 'post', path: '/api/v1/conversations/:id/transfer', auth: 'apiKey:api' },
   { method: 'get', path: '/api/v1/visitors/:visitor/conversations', auth: 'apiKey:api' },
-  { method: 'get', path: '/api/v1/queue', auth: 'apiKey:admin' },
+  { method: 'get', path: '/api/v1/queue', auth: 'apiKey:admin|token' },
   { method: 'put', path: '/api/v1/agents/:agent/status', auth: 'apiKey:admin' },
+  // The browser files (static-files.ts) and, in development mode only, the demo (dev-tokens.ts).
+  { method: 'get', path: '/widget.js', auth: 'none' },
+  { method: 'get', path: '/console', auth: 'none' },
+  { method: 'get', path: '/console.js', auth: 'none' },
+  { method: 'get', path: '/console.css', auth: 'none' },
+  { method: 'get', path: '/demo', auth: 'dev' },
+  { method: 'get', path: '/dev/token', auth: 'dev' },
 ] as const satisfies readonly { method: 'get' | 'post' | 'put'; path: string; auth: string }[];
 
 export type HttpRoute = (typeof HTTP_ROUTES)[number];

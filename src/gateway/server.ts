@@ -54,6 +54,7 @@ import {
   transferHandler,
   visitorConversationsHandler,
 } from './chat-routes.js';
+import { devTokenHandler } from './dev-tokens.js';
 import {
   bearerToken,
   sendError as sendHttpError,
@@ -66,6 +67,7 @@ import { checkOperator, credentialsOf } from './http-auth.js';
 import { type Bucket, BucketMap, newBucket, take } from './rate-limit.js';
 import { HTTP_ROUTES, type RouteKey, routeKey } from './routes.js';
 import { type SessionSocket, Sessions } from './sessions.js';
+import { type AssetName, WebAssets } from './static-files.js';
 
 const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
 export const HARD_FRAME_CAP_FACTOR = 4;
@@ -727,6 +729,14 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     };
   }
 
+  const web = new WebAssets();
+  const asset = (name: AssetName) => plainRoute((t, req) => web.serve(t, req, name));
+  /** Development mode only (config.auth.devTokens); otherwise the path does not exist. */
+  const devOnly = () => {
+    if (!config.auth.devTokens) throw new SwitchboardError('not_found', 'no such route');
+  };
+  const devToken = devTokenHandler(deps.auth);
+
   const handlers: Record<RouteKey, (res: uWS.HttpResponse, req: uWS.HttpRequest) => void> = {
     'get /healthz': plainRoute((t) => sendJson(t, 200, { status: 'ok', node: config.nodeId })),
     'get /readyz': plainRoute((t) => {
@@ -761,6 +771,18 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     'get /api/v1/visitors/:visitor/conversations': apiRoute(visitorConversationsHandler(chatApi)),
     'get /api/v1/queue': apiRoute(queueHandler(chatApi)),
     'put /api/v1/agents/:agent/status': apiRoute(agentStatusHandler(chatApi)),
+    'get /widget.js': asset('widget.js'),
+    'get /console': asset('console.html'),
+    'get /console.js': asset('console.js'),
+    'get /console.css': asset('console.css'),
+    'get /demo': plainRoute((t, req) => {
+      devOnly();
+      web.serve(t, req, 'demo.html');
+    }),
+    'get /dev/token': apiRoute((t, req) => {
+      devOnly();
+      return devToken(t, req);
+    }),
   };
   for (const r of HTTP_ROUTES) app[r.method](r.path, handlers[routeKey(r)]);
   app.any(

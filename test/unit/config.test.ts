@@ -263,3 +263,20 @@ test('config - storage and pool bounds are validated', () => {
   });
   assert.equal(parseConfig(configFromEnv({ SB_COMPRESS: 'off' })).storage.compress, false);
 });
+
+test('configFromEnv - development mode (demo tokens) follows the development secret unless SB_DEV_TOKENS says', () => {
+  const cases: [Record<string, string>, boolean][] = [
+    [{}, true],
+    [{ SB_JWT_SECRET: 'a-real-secret-of-at-least-32-characters!' }, false],
+    [{ SB_JWT_SECRET: 'a-real-secret-of-at-least-32-characters!', SB_DEV_TOKENS: 'true' }, true],
+    [{ SB_DEV_TOKENS: 'false' }, false],
+  ];
+  for (const [env, devTokens] of cases) {
+    const cfg = parseConfig({ ...configFromEnv(env), nodeId: 'n1' });
+    assert.equal(cfg.auth.devTokens, devTokens, JSON.stringify(env));
+  }
+  assert.throws(
+    () => configFromEnv({ NODE_ENV: 'production', SB_JWT_SECRET: 'x'.repeat(40), SB_DEV_TOKENS: 'on' }),
+    /SB_DEV_TOKENS must not be on when NODE_ENV=production/,
+  );
+});
