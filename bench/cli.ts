@@ -5,7 +5,9 @@
  * progress on stderr, and writes bench/results/<scenario>-<timestamp>.{json,md} plus SVG charts.
  * Defaults are the issue's targets; see BENCHMARKS.md for what each figure means.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { clusterScenario } from './cluster/scenario.js';
 import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_SOCKETS_PER_GENERATOR } from './connections/plan.js';
@@ -15,9 +17,11 @@ import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
 import { eventsScenario } from './events/scenario.js';
 import { type IngestOptions, ingestScenario } from './ingest/scenario.js';
 import type { CommonOptions } from './lib/common.js';
+import { addProfile, type CpuProfile, emptyTotals, stageMarkdown, stageTable } from './lib/profile-stages.js';
 import { PRIVATE_NATS } from './lib/servers.js';
 import { DEFAULT_BENCH_KEYSPACE } from './lib/target.js';
 import {
+  fileTimestamp,
   parseCount,
   parseCountList,
   parseDurationMs,
@@ -249,10 +253,19 @@ withE2e(
     arg(parsePositiveCount),
     availableParallelism(),
   )
-  .action(async (raw: RawE2e) => {
+  .option(
+    '--profile',
+    "CPU-profile the started node's processes over each measured window: per-stage µs per message in the report, raw profiles in <out>/profiles/",
+  )
+  .action(async (raw: RawE2e & { profile?: boolean }) => {
+    const c = common(raw);
     const { report, files } = await e2eScenario(
-      common(raw),
-      { ...e2eOptions(raw), workers: raw.workers },
+      c,
+      {
+        ...e2eOptions(raw),
+        workers: raw.workers,
+        ...(raw.profile ? { profileDir: join(c.out, 'profiles', `e2e-${fileTimestamp(new Date())}`) } : {}),
+      },
       abort.signal,
     );
     done(files, `e2e: ${report.run.phases.length} phase(s) written`);
@@ -553,6 +566,19 @@ withCommon(
     };
     const { files, summary } = await ingestScenario(common(raw), o, abort.signal);
     done(files, summary);
+  });
+
+program
+  .command('profile-stages')
+  .description(
+    'the per-stage table of saved .cpuprofile files (from e2e --profile) for a given message count',
+  )
+  .argument('<files...>', '.cpuprofile files (one per broker process)')
+  .requiredOption('--messages <n>', 'messages of the profiled window (delivered)', arg(parsePositiveCount))
+  .action((files: string[], raw: { messages: number }) => {
+    const totals = emptyTotals();
+    for (const f of files) addProfile(totals, JSON.parse(readFileSync(f, 'utf8')) as CpuProfile);
+    process.stdout.write(`${stageMarkdown(stageTable(totals, raw.messages, files.length))}\n`);
   });
 
 program.parseAsync(process.argv).then(

@@ -13,7 +13,7 @@ export type { PhaseResult, SecondPoint } from './aggregate.js';
 
 const GENERATOR_PATH = fileURLToPath(new URL('./generator.js', import.meta.url));
 /** Lead time so every generator has its phase message before message 0 is due. */
-const PHASE_START_DELAY_MS = 1000;
+export const PHASE_START_DELAY_MS = 1000;
 const PHASE_REPLY_MARGIN_MS = 60_000;
 
 export interface LoadShape {
