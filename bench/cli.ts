@@ -137,6 +137,7 @@ interface RawE2e extends RawCommon {
   duration: number;
   warmup: number;
   drain: number;
+  initialWarmup: number;
   ackTimeout: number;
   bodyChars: number;
   sweep?: boolean;
@@ -170,6 +171,13 @@ function withE2e(cmd: Command, defaultGenerators: number): Command {
     .addOption(duration('--duration <time>', 'measured time of a fixed-rate run', 60_000))
     .addOption(duration('--warmup <time>', 'warm-up before measuring', 10_000))
     .addOption(duration('--drain <time>', 'wait for late answers after the last send', 10_000))
+    .addOption(
+      duration(
+        '--initial-warmup <time>',
+        'unreported load at the first rate before measuring (warms a fresh Cassandra and the JIT); 0 = none',
+        15_000,
+      ),
+    )
     .addOption(duration('--ack-timeout <time>', 'a message unanswered this long counts as lost', 10_000))
     .option('--body-chars <n>', 'characters per message body', arg(parsePositiveCount), 80)
     .option('--sweep', 'step the offered rate to find the highest one meeting the objective')
@@ -205,6 +213,7 @@ function e2eOptions(raw: RawE2e) {
     warmupMs: raw.warmup,
     durationMs: raw.duration,
     drainMs: raw.drain,
+    initialWarmupMs: raw.initialWarmup,
     objective: { ...DEFAULT_OBJECTIVE, p99Ms: raw.objectiveP99, metric: raw.objectiveMetric },
     ...(raw.sweep
       ? {

@@ -42,6 +42,12 @@ export interface E2eRunOptions extends LoadShape {
    * per-stage table; the raw `.cpuprofile` files are kept in this folder.
    */
   profileDir?: string;
+  /**
+   * An unreported phase at the first rate before the measured ones, so a freshly started Cassandra
+   * (JIT, caches, first memtables) and the broker's JIT warm up outside the first step (issue #13).
+   * 0 = none.
+   */
+  initialWarmupMs?: number;
 }
 
 export interface ResourcePoint {
@@ -128,6 +134,17 @@ export async function runE2e(
       ui.say(phaseLine(report, o.objective));
       return report;
     };
+    const firstRate = o.sweep ? o.sweep.from : o.rate;
+    if ((o.initialWarmupMs ?? 0) > 0 && !signal.aborted) {
+      const seconds = Math.ceil((o.initialWarmupMs ?? 0) / 1000);
+      ui.begin(`warm-up at ${formatRate(firstRate)} msg/s (not reported)`, seconds);
+      await load.runPhase(
+        { rate: firstRate, warmupMs: o.initialWarmupMs ?? 0, durationMs: 1000, drainMs: 2000 },
+        (p) => ui.update(Math.min(seconds, p.t + 1), liveInfo(p, o.initialWarmupMs ?? 0)),
+      );
+      ui.end();
+      await sleep(SWEEP_REST_MS);
+    }
     if (!o.sweep) {
       // Interrupted during the setup: nothing to measure (the listener above only sees later aborts).
       if (!signal.aborted) phases.push(await runPhase(o.rate, o.warmupMs, o.durationMs));
@@ -206,6 +223,7 @@ export function phaseReport(
       resources,
       generatorElu: result.generatorElu,
       sendLagP99Ms: result.sendLag.p99Ms,
+      latencyP99Ms: objective.metric === 'ack' ? result.ack.p99Ms : result.delivery.p99Ms,
       busyAnswers: c.busy,
       failedRatio:
         c.scheduled === 0

@@ -111,11 +111,9 @@ function contextDefault(frame: CallFrame): Stage {
   return 'other';
 }
 
-/** A context library reached from a project stage: nats under an actor is its fan-out, and so on. */
-function refine(context: CallFrame, outer: Stage): Stage {
-  if (context.url.includes('/node_modules/nats/') && outer === 'actor')
-    return 'fan-out (NATS publish + deliver)';
-  return outer;
+/** Context libraries reached from a project stage: nats under an actor is its fan-out. */
+function refine(sawNats: boolean, outer: Stage): Stage {
+  return sawNats && outer === 'actor' ? 'fan-out (NATS publish + deliver)' : outer;
 }
 
 /** The stage of every node of the profile (by id); `undefined` for idle. */
@@ -133,16 +131,19 @@ export function stagesByNode(profile: CpuProfile): Map<number, Stage | undefined
       continue;
     }
     let context: CallFrame | undefined;
+    let sawNats = false;
     let stage: Stage | undefined;
     for (let cur: ProfileNode | undefined = n; cur; cur = byId.get(parent.get(cur.id) ?? -1)) {
       const own = projectStage(cur.callFrame);
       if (own !== undefined) {
-        stage = context ? refine(context, own) : own;
+        stage = refine(sawNats, own);
         break;
       }
       const lib = libraryRule(cur.callFrame);
-      if (lib === 'context') context ??= cur.callFrame;
-      else if (lib !== undefined) {
+      if (lib === 'context') {
+        context ??= cur.callFrame;
+        if (cur.callFrame.url.includes('/node_modules/nats/')) sawNats = true;
+      } else if (lib !== undefined) {
         // A library of one stage (the driver, piscina) owns the context frames it calls: the socket
         // write under cassandra-driver is the driver's.
         stage = lib;
