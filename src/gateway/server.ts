@@ -119,7 +119,20 @@ interface SocketData extends SessionSocket {
   /** An agent socket counted in the presence reports. */
   announced: boolean;
   ws: uWS.WebSocket<SocketData> | undefined;
+  /** Acks waiting to go out corked with the sender's own echo (holdAck). */
+  heldAcks?: (Uint8Array | string)[];
+  ackTimer?: NodeJS.Timeout | undefined;
 }
+
+/**
+ * An `ack` waits at most this long for the sender's own `msg` echo (which comes back through NATS,
+ * usually within a millisecond) so that both leave in one corked write, one system call instead of
+ * two (issue #13: each uncorked ws.send was a write of its own). Delivery to the other side does not
+ * wait; only the sender's ack may be this much later.
+ */
+export const ACK_HOLD_MS = 2;
+/** Acks held per socket at most; one more sends them all at once. */
+export const MAX_HELD_ACKS = 64;
 
 /**
  * Sends one frame unless the socket's send buffer already holds more than `limit` bytes; then the frame
@@ -137,6 +150,29 @@ function sendBounded(data: SocketData, payload: Uint8Array | string, limit: numb
     return;
   }
   ws.send(payload, data.codec.binary);
+}
+
+/** Sends the held acks, then `next` (a delivered frame) if given, in one corked write. */
+function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string): void {
+  if (data.ackTimer) clearTimeout(data.ackTimer);
+  data.ackTimer = undefined;
+  const held = data.heldAcks;
+  data.heldAcks = undefined;
+  const ws = data.ws;
+  if (data.closed || !ws) return;
+  ws.cork(() => {
+    for (const ack of held ?? []) sendBounded(data, ack, limit);
+    if (next !== undefined) sendBounded(data, next, limit);
+  });
+}
+
+/** Holds an ack until the socket's next delivered frame, ACK_HOLD_MS or MAX_HELD_ACKS, whichever first. */
+function holdAck(data: SocketData, ack: Uint8Array | string, limit: number): void {
+  if (data.closed || !data.ws) return;
+  if (data.heldAcks === undefined) data.heldAcks = [ack];
+  else data.heldAcks.push(ack);
+  if (data.heldAcks.length >= MAX_HELD_ACKS) releaseAcks(data, limit);
+  else data.ackTimer ??= setTimeout(() => releaseAcks(data, limit), ACK_HOLD_MS);
 }
 
 export interface ClusterView {
@@ -162,12 +198,16 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const sendLimit = config.gateway.maxBackpressureBytes;
   const sessions = new Sessions<SocketData>(deps.transport, deps.names, (data, bytes, decodedFrame) => {
     if (data.closed || !data.ws) return;
-    sendBounded(data, data.codec.binary ? bytes : JSON.stringify(decodedFrame()), sendLimit);
+    const payload = data.codec.binary ? bytes : JSON.stringify(decodedFrame());
+    if (data.heldAcks) releaseAcks(data, sendLimit, payload);
+    else sendBounded(data, payload, sendLimit);
   });
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
-    sendBounded(data, data.codec.encode(frame), sendLimit);
+    // Held acks go first: frames of the gateway keep their order.
+    if (data.heldAcks) releaseAcks(data, sendLimit, data.codec.encode(frame));
+    else sendBounded(data, data.codec.encode(frame), sendLimit);
   }
 
   function sendError(data: SocketData, err: unknown, ref: string | undefined): void {
@@ -371,7 +411,9 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       if (frame.type === 'send') {
         handleSend(data, frame).then(
-          (ack) => send(data, { type: 'ack', ...ack }),
+          (ack) => {
+            if (!data.closed && data.ws) holdAck(data, data.codec.encode({ type: 'ack', ...ack }), sendLimit);
+          },
           (err) => sendError(data, err, frame.cmid),
         );
         return;
