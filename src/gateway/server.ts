@@ -153,7 +153,7 @@ function sendBounded(data: SocketData, payload: Uint8Array | string, limit: numb
 }
 
 /** Sends the held acks, then `next` (a delivered frame) if given, in one corked write. */
-function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string): void {
+export function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string): void {
   if (data.ackTimer) clearTimeout(data.ackTimer);
   data.ackTimer = undefined;
   const held = data.heldAcks;
@@ -167,7 +167,7 @@ function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string
 }
 
 /** Holds an ack until the socket's next delivered frame, ACK_HOLD_MS or MAX_HELD_ACKS, whichever first. */
-function holdAck(data: SocketData, ack: Uint8Array | string, limit: number): void {
+export function holdAck(data: SocketData, ack: Uint8Array | string, limit: number): void {
   if (data.closed || !data.ws) return;
   if (data.heldAcks === undefined) data.heldAcks = [ack];
   else data.heldAcks.push(ack);
