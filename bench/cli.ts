@@ -231,6 +231,11 @@ function e2eOptions(raw: RawE2e) {
   };
 }
 
+/** Where `e2e --profile` keeps the broker's window profiles and the generators' whole-run ones. */
+function profileDirs(dir: string): { profileDir: string; generatorProfileDir: string } {
+  return { profileDir: dir, generatorProfileDir: join(dir, 'generators') };
+}
+
 function parseSystems(value: string): PeerSystem[] {
   const list = value.split(',').map((s) => s.trim());
   for (const s of list) {
@@ -273,7 +278,7 @@ withE2e(
       {
         ...e2eOptions(raw),
         workers: raw.workers,
-        ...(raw.profile ? { profileDir: join(c.out, 'profiles', `e2e-${fileTimestamp(new Date())}`) } : {}),
+        ...(raw.profile ? profileDirs(join(c.out, 'profiles', `e2e-${fileTimestamp(new Date())}`)) : {}),
       },
       abort.signal,
     );
