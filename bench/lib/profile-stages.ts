@@ -65,7 +65,8 @@ export function projectStage(frame: CallFrame): Stage | undefined {
   if (file.startsWith('src/protocol/')) return 'decode + validate';
   if (file === 'src/gateway/sessions') return 'fan-out (NATS publish + deliver)';
   if (file === 'src/gateway/server') {
-    if (/^(sendBounded|send|sendError|sendWelcome)$/.test(fn)) return 'encode + send (uWS)';
+    if (/^(sendBounded|send|sendError|sendWelcome|holdAck|releaseAcks)$/.test(fn))
+      return 'encode + send (uWS)';
     if (/^handleSend$/.test(fn)) return 'screen (gateway side)';
     return 'decode + validate';
   }
