@@ -5,7 +5,9 @@
  * progress on stderr, and writes bench/results/<scenario>-<timestamp>.{json,md} plus SVG charts.
  * Defaults are the issue's targets; see BENCHMARKS.md for what each figure means.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { clusterScenario } from './cluster/scenario.js';
 import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_SOCKETS_PER_GENERATOR } from './connections/plan.js';
@@ -17,9 +19,11 @@ import { DEFAULT_FAULTS_OPTIONS, type FaultsOptions, faultsScenario } from './fa
 import { type IngestOptions, ingestScenario } from './ingest/scenario.js';
 import type { CommonOptions } from './lib/common.js';
 import { parseTraceRatio } from './lib/otlp-sink.js';
+import { addProfile, type CpuProfile, emptyTotals, stageMarkdown, stageTable } from './lib/profile-stages.js';
 import { PRIVATE_NATS } from './lib/servers.js';
 import { DEFAULT_BENCH_KEYSPACE } from './lib/target.js';
 import {
+  fileTimestamp,
   parseCount,
   parseCountList,
   parseDurationMs,
@@ -135,6 +139,7 @@ interface RawE2e extends RawCommon {
   duration: number;
   warmup: number;
   drain: number;
+  initialWarmup: number;
   ackTimeout: number;
   bodyChars: number;
   sweep?: boolean;
@@ -168,6 +173,13 @@ function withE2e(cmd: Command, defaultGenerators: number): Command {
     .addOption(duration('--duration <time>', 'measured time of a fixed-rate run', 60_000))
     .addOption(duration('--warmup <time>', 'warm-up before measuring', 10_000))
     .addOption(duration('--drain <time>', 'wait for late answers after the last send', 10_000))
+    .addOption(
+      duration(
+        '--initial-warmup <time>',
+        'unreported load at the first rate before measuring (warms a fresh Cassandra and the JIT); 0 = none',
+        15_000,
+      ),
+    )
     .addOption(duration('--ack-timeout <time>', 'a message unanswered this long counts as lost', 10_000))
     .option('--body-chars <n>', 'characters per message body', arg(parsePositiveCount), 80)
     .option('--sweep', 'step the offered rate to find the highest one meeting the objective')
@@ -203,6 +215,7 @@ function e2eOptions(raw: RawE2e) {
     warmupMs: raw.warmup,
     durationMs: raw.duration,
     drainMs: raw.drain,
+    initialWarmupMs: raw.initialWarmup,
     objective: { ...DEFAULT_OBJECTIVE, p99Ms: raw.objectiveP99, metric: raw.objectiveMetric },
     ...(raw.sweep
       ? {
@@ -218,6 +231,11 @@ function e2eOptions(raw: RawE2e) {
         }
       : {}),
   };
+}
+
+/** Where `e2e --profile` keeps the broker's window profiles and the generators' whole-run ones. */
+function profileDirs(dir: string): { profileDir: string; generatorProfileDir: string } {
+  return { profileDir: dir, generatorProfileDir: join(dir, 'generators') };
 }
 
 function parseSystems(value: string): PeerSystem[] {
@@ -256,13 +274,19 @@ withE2e(
     'OpenTelemetry tracing on in the started node for this ratio of messages (0..1; default off)',
     arg(parseTraceRatio),
   )
-  .action(async (raw: RawE2e & { traceSample?: number }) => {
+  .option(
+    '--profile',
+    "CPU-profile the started node's processes over each measured window: per-stage µs per message in the report, raw profiles in <out>/profiles/",
+  )
+  .action(async (raw: RawE2e & { traceSample?: number; profile?: boolean }) => {
+    const c = common(raw);
     const { report, files } = await e2eScenario(
-      common(raw),
+      c,
       {
         ...e2eOptions(raw),
         workers: raw.workers,
         ...(raw.traceSample === undefined ? {} : { traceSample: raw.traceSample }),
+        ...(raw.profile ? profileDirs(join(c.out, 'profiles', `e2e-${fileTimestamp(new Date())}`)) : {}),
       },
       abort.signal,
     );
@@ -674,6 +698,19 @@ program
       if (!report.verdict.pass) process.exitCode = 1;
     },
   );
+
+program
+  .command('profile-stages')
+  .description(
+    'the per-stage table of saved .cpuprofile files (from e2e --profile) for a given message count',
+  )
+  .argument('<files...>', '.cpuprofile files (one per broker process)')
+  .requiredOption('--messages <n>', 'messages of the profiled window (delivered)', arg(parsePositiveCount))
+  .action((files: string[], raw: { messages: number }) => {
+    const totals = emptyTotals();
+    for (const f of files) addProfile(totals, JSON.parse(readFileSync(f, 'utf8')) as CpuProfile);
+    process.stdout.write(`${stageMarkdown(stageTable(totals, raw.messages, files.length))}\n`);
+  });
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

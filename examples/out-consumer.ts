@@ -7,6 +7,9 @@
  * - `--mode durable`: a durable JetStream consumer of its own on the broker's `sb_out` stream, so it
  *   resumes where it left off after a restart (at-least-once: de-duplicate on the event `id`).
  *
+ * `message` events are published only for tenants that consume them: declare `outEvents: [message]`
+ * in the tenant's `integration` section of the tenants file (docs/INTEGRATION.md).
+ *
  * Run against `npm start`:  node dist/examples/out-consumer.js --tenant acme
  * Also a webhook receiver: `--webhook-port 9000 --secret <s>` serves POST / and verifies signatures
  * with the recipe of docs/INTEGRATION.md.

@@ -19,6 +19,7 @@ import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
 import { createEventPublisher } from './integration/events.js';
 import { type Integration, startIntegration } from './integration/integration.js';
+import { consumesOutEvent } from './integration/settings.js';
 import { tenantIntegrationSource } from './integration/tenant-source.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -166,11 +167,14 @@ export async function startNode(
     holds: (shard) => ownership?.holds(shard) ?? false,
   });
   // Message bodies leave the broker as agents see them: PII masked on the pool (agentViewOfBody).
+  // `message` events only for tenants whose webhooks or declared consumers read them (issue #13).
+  const integrationSource = tenantIntegrationSource(tenants);
   const events = createEventPublisher(
     transport,
     names,
     (body) => pool.pii(body).then((r) => r.text),
     (err, e) => log.warn({ err, event: e.id }, 'event masking failed; event dropped'),
+    (tenant, type) => consumesOutEvent(integrationSource.tenant(tenant), type),
   );
   // The dispatcher is built after the routers that host the actors; actors reach it late-bound.
   let dispatcher: Dispatcher | undefined;
@@ -263,7 +267,7 @@ export async function startNode(
       config,
       transport,
       names,
-      source: tenantIntegrationSource(tenants),
+      source: integrationSource,
       chat,
       audit: cassandraStore,
       push: (tenant, user, frame) => notify(tenant, [user], frame),

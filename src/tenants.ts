@@ -92,6 +92,11 @@ const integrationSchema = z.strictObject({
     )
     .max(16)
     .optional(),
+  /**
+   * Conversation event types the tenant's own consumers read from sb_out (`message`, `*`...). With
+   * webhooks, what decides whether `message` events are published at all (docs/INTEGRATION.md).
+   */
+  outEvents: z.array(TYPE_PATTERN).max(32).optional(),
   context: z
     .strictObject({
       /** Asked on sb.biz.<tenant>.ctx.<kind> when an agent opens a conversation. */

@@ -58,7 +58,18 @@ export interface ScreenTask {
   readonly policy?: PolicySet;
 }
 
-export type TextTask = FilterTask | CompressTask | DecompressTask | PiiTask | PolicyTask | ScreenTask;
+export type SingleTask = FilterTask | CompressTask | DecompressTask | PiiTask | PolicyTask | ScreenTask;
+
+/**
+ * Several tasks in one hand-off (the pool sends every lane that holds inputs together): one result
+ * per part, in order. Parts are single tasks, never batches.
+ */
+export interface BatchTask {
+  readonly op: 'batch';
+  readonly parts: readonly SingleTask[];
+}
+
+export type TextTask = SingleTask | BatchTask;
 
 /** One result per input text, in input order. */
 export interface FilterResult {
@@ -95,7 +106,13 @@ export interface ScreenTaskResult {
   readonly results: ScreenedText[];
 }
 
+/** One result per part of a BatchTask, in order. */
+export interface BatchResult {
+  readonly results: TextResult[];
+}
+
 export type TextResult =
+  | BatchResult
   | FilterResult
   | CompressResult
   | DecompressResult
@@ -106,7 +123,15 @@ export type TextResult =
 /** Distinct custom word lists kept compiled per worker; older lists are recompiled on demand. */
 export const MAX_CACHED_DICTIONARIES = 16;
 
-const OPS: readonly TextTask['op'][] = ['filter', 'compress', 'decompress', 'pii', 'policy', 'screen'];
+const OPS: readonly TextTask['op'][] = [
+  'filter',
+  'compress',
+  'decompress',
+  'pii',
+  'policy',
+  'screen',
+  'batch',
+];
 
 // Compiled once per worker thread, when piscina loads the module.
 const defaultDictionary = compileDictionary(DEFAULT_SENSITIVE_WORDS);
@@ -169,11 +194,24 @@ export default function runTextTask(task: DecompressTask): DecompressResult;
 export default function runTextTask(task: PiiTask): PiiTaskResult;
 export default function runTextTask(task: PolicyTask): PolicyTaskResult;
 export default function runTextTask(task: ScreenTask): ScreenTaskResult;
+export default function runTextTask(task: BatchTask): BatchResult;
 export default function runTextTask(task: TextTask): TextResult;
 export default function runTextTask(task: TextTask): TextResult {
   // Tasks cross a thread boundary untyped, so the shape is checked here rather than trusted.
   const op: unknown = (task as { op?: unknown } | null)?.op;
   switch (op) {
+    case 'batch': {
+      const parts: unknown = (task as BatchTask).parts;
+      if (!Array.isArray(parts)) throw new Error('text-worker: batch task parts must be an array');
+      return {
+        results: parts.map((part: TextTask) => {
+          if ((part as { op?: unknown } | null)?.op === 'batch') {
+            throw new Error('text-worker: a batch part cannot be a batch');
+          }
+          return runTextTask(part);
+        }),
+      };
+    }
     case 'filter': {
       const t = task as FilterTask;
       checkTexts(t);

@@ -13,7 +13,7 @@ export type { PhaseResult, SecondPoint } from './aggregate.js';
 
 const GENERATOR_PATH = fileURLToPath(new URL('./generator.js', import.meta.url));
 /** Lead time so every generator has its phase message before message 0 is due. */
-const PHASE_START_DELAY_MS = 1000;
+export const PHASE_START_DELAY_MS = 1000;
 const PHASE_REPLY_MARGIN_MS = 60_000;
 
 export interface LoadShape {
@@ -24,6 +24,8 @@ export interface LoadShape {
   bodyChars: number;
   ackTimeoutMs: number;
   setupConcurrency: number;
+  /** Profile the generator processes (--cpu-prof, whole lifetime) into this folder. */
+  generatorProfileDir?: string;
 }
 
 export interface SetupSummary {
@@ -62,7 +64,12 @@ export class E2eLoad {
   ): Promise<E2eLoad> {
     const agents = Math.ceil(shape.conversations / shape.convsPerAgent);
     const g = Math.max(1, Math.min(shape.generators, agents));
-    const children = Array.from({ length: g }, () => forkChild<E2eToChild, E2eFromChild>(GENERATOR_PATH));
+    const execArgv = shape.generatorProfileDir
+      ? ['--cpu-prof', '--cpu-prof-dir', shape.generatorProfileDir]
+      : [];
+    const children = Array.from({ length: g }, () =>
+      forkChild<E2eToChild, E2eFromChild>(GENERATOR_PATH, [], execArgv),
+    );
     const progress = new Map<number, { sockets: number; opened: number; failed: number }>();
     const readies = children.map(
       (c, i) =>

@@ -2,6 +2,7 @@
  * The e2e report: Markdown sections and SVG charts for one run (a fixed-rate phase or a sweep). The
  * `cluster` scenario reuses the sections for each cluster size.
  */
+import { stageMarkdown } from '../lib/profile-stages.js';
 import type { GroupStats } from '../lib/sampler.js';
 import { formatBytes, formatMs, formatRate } from '../lib/units.js';
 import { lineChart } from '../report/svg-chart.js';
@@ -236,6 +237,19 @@ export function runSections(
       `  - Generator sends behind schedule: p99 ${formatMs(p.sendLag.p99Ms)}, max ${formatMs(p.sendLag.maxMs)}.`,
     );
   });
+  const profiled = run.phases.filter((p) => p.profile !== undefined);
+  if (profiled.length > 0) {
+    out.push('', `${h} Where the broker's main thread spends its time (--profile)\n`);
+    out.push(
+      'CPU profiles of each broker process over the measured window, every sample given to one stage of a ' +
+        "message's way (rules in bench/lib/profile-stages.ts, recipe in BENCHMARKS.md), per delivered message.",
+      '',
+    );
+    for (const p of profiled) {
+      if (!p.profile) continue;
+      out.push(`**${formatRate(p.offeredRate)} msg/s offered**\n`, stageMarkdown(p.profile), '');
+    }
+  }
   out.push('', `${h} Setup\n`);
   out.push(
     mdTable(

@@ -9,11 +9,20 @@ import {
   type ResourceSummary,
   summarizeResources,
 } from '../lib/limits.js';
+import type { StageTable } from '../lib/profile-stages.js';
+import { profileWindow } from '../lib/profiles.js';
 import type { Progress } from '../lib/progress.js';
 import type { ResourceSampler } from '../lib/sampler.js';
 import type { BrokerTarget } from '../lib/target.js';
 import { formatMs, formatRate, sleep } from '../lib/units.js';
-import { E2eLoad, type LoadShape, type PhaseResult, type SecondPoint, type SetupSummary } from './load.js';
+import {
+  E2eLoad,
+  type LoadShape,
+  PHASE_START_DELAY_MS,
+  type PhaseResult,
+  type SecondPoint,
+  type SetupSummary,
+} from './load.js';
 import { errorTotal, type Population } from './messages.js';
 import { judge, type Objective, type SweepOptions, SweepPlan, type Verdict } from './sweep.js';
 
@@ -28,6 +37,17 @@ export interface E2eRunOptions extends LoadShape {
   objective: Objective;
   /** Sweep instead of one phase at `rate`. */
   sweep?: SweepOptions & { warmupMs: number; durationMs: number };
+  /**
+   * Profile the broker's main threads over each measured window (started nodes only) and report a
+   * per-stage table; the raw `.cpuprofile` files are kept in this folder.
+   */
+  profileDir?: string;
+  /**
+   * An unreported phase at the first rate before the measured ones, so a freshly started Cassandra
+   * (JIT, caches, first memtables) and the broker's JIT warm up outside the first step (issue #13).
+   * 0 = none.
+   */
+  initialWarmupMs?: number;
 }
 
 export interface ResourcePoint {
@@ -47,6 +67,8 @@ export interface PhaseReport extends PhaseResult {
   resourceSeries: ResourcePoint[];
   verdict: Verdict;
   limits: LimitAnalysis;
+  /** Per-stage µs per delivered message from CPU profiles of the measured window (`--profile`). */
+  profile?: StageTable;
 }
 
 export interface E2eRun {
@@ -86,14 +108,43 @@ export async function runE2e(
     const runPhase = async (rate: number, warmupMs: number, durationMs: number): Promise<PhaseReport> => {
       const seconds = Math.ceil((warmupMs + durationMs) / 1000);
       ui.begin(`${formatRate(rate)} msg/s`, seconds);
-      const result = await load.runPhase({ rate, warmupMs, durationMs, drainMs: o.drainMs }, (p) =>
-        ui.update(Math.min(seconds, p.t + 1), liveInfo(p, warmupMs)),
-      );
+      const profiling =
+        o.profileDir !== undefined && target.probeDir !== undefined
+          ? profileWindow(
+              target.probeDir,
+              `p${phases.length}-${Math.round(rate)}`,
+              PHASE_START_DELAY_MS + warmupMs,
+              durationMs,
+              o.profileDir,
+            )
+          : undefined;
+      let result: PhaseResult;
+      try {
+        result = await load.runPhase({ rate, warmupMs, durationMs, drainMs: o.drainMs }, (p) =>
+          ui.update(Math.min(seconds, p.t + 1), liveInfo(p, warmupMs)),
+        );
+      } catch (err) {
+        profiling?.cancel();
+        throw err;
+      }
       ui.end();
       const report = phaseReport(result, sampler, o.objective);
+      const table = await profiling?.collect(result.counts.delivered);
+      if (table) report.profile = table;
       ui.say(phaseLine(report, o.objective));
       return report;
     };
+    const firstRate = o.sweep ? o.sweep.from : o.rate;
+    if ((o.initialWarmupMs ?? 0) > 0 && !signal.aborted) {
+      const seconds = Math.ceil((o.initialWarmupMs ?? 0) / 1000);
+      ui.begin(`warm-up at ${formatRate(firstRate)} msg/s (not reported)`, seconds);
+      await load.runPhase(
+        { rate: firstRate, warmupMs: o.initialWarmupMs ?? 0, durationMs: 1000, drainMs: 2000 },
+        (p) => ui.update(Math.min(seconds, p.t + 1), liveInfo(p, o.initialWarmupMs ?? 0)),
+      );
+      ui.end();
+      await sleep(SWEEP_REST_MS);
+    }
     if (!o.sweep) {
       // Interrupted during the setup: nothing to measure (the listener above only sees later aborts).
       if (!signal.aborted) phases.push(await runPhase(o.rate, o.warmupMs, o.durationMs));
@@ -172,6 +223,7 @@ export function phaseReport(
       resources,
       generatorElu: result.generatorElu,
       sendLagP99Ms: result.sendLag.p99Ms,
+      latencyP99Ms: objective.metric === 'ack' ? result.ack.p99Ms : result.delivery.p99Ms,
       busyAnswers: c.busy,
       failedRatio:
         c.scheduled === 0

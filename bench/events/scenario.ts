@@ -97,7 +97,8 @@ export async function eventsScenario(
   const tenantsFile = join(dir, 'tenants.yaml');
   writeFileSync(
     tenantsFile,
-    `version: 1\ntenants:\n  ${tenant}:\n    integration:\n      rulesFile: ${rulesFile}\n`,
+    // The bench reads the `message` events: declared, so they are published (docs/INTEGRATION.md).
+    `version: 1\ntenants:\n  ${tenant}:\n    integration:\n      rulesFile: ${rulesFile}\n      outEvents: [message]\n`,
   );
 
   const routed: RoutedResult[] = [];

@@ -22,11 +22,16 @@ export interface ChildHandle<In, Out> {
   stop(): Promise<void>;
 }
 
-export function forkChild<In, Out>(modulePath: string, args: string[] = []): ChildHandle<In, Out> {
+export function forkChild<In, Out>(
+  modulePath: string,
+  args: string[] = [],
+  /** Node flags of the child (e.g. --cpu-prof); never the orchestrator's own. */
+  execArgv: string[] = [],
+): ChildHandle<In, Out> {
   const child: ChildProcess = fork(modulePath, args, {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     // The orchestrator's own flags (such as a debugger) must not be copied into every generator.
-    execArgv: [],
+    execArgv,
   });
   if (child.pid === undefined) throw new Error(`cannot fork ${modulePath}`);
   let tail = '';

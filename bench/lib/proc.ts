@@ -145,3 +145,54 @@ export function readMachineCpu(): MachineCpu {
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   return { busyTicks: total - idle, totalTicks: total };
 }
+
+const TCP_ESTABLISHED_STATE = '01';
+
+/** Remote ports of the established TCP connections held by `pids` (from their fds and /proc/net/tcp*). */
+export function connectedPorts(pids: readonly number[]): number[] {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m?.[1]) inodes.add(m[1]);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const remote = cols[2];
+      if (!remote || cols[3] !== TCP_ESTABLISHED_STATE || !cols[9] || !inodes.has(cols[9])) continue;
+      ports.add(Number.parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16));
+    }
+  }
+  return [...ports];
+}
+
+/**
+ * The local servers `pids` are connected to whose command line matches `command` (a `--url` target's
+ * nats-server when its URL is not known: issue #13, its CPU was reported as 0).
+ */
+export function connectedServerPids(pids: readonly number[], command: RegExp): number[] {
+  const out = new Set<number>();
+  for (const port of connectedPorts(pids)) {
+    for (const pid of pidsListeningOn(port)) if (command.test(commandLine(pid))) out.add(pid);
+  }
+  return [...out];
+}

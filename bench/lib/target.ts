@@ -9,8 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isTcpReachable } from '../../src/stack/process.js';
 import { type CliProcess, PROBE_PATH, startCli } from './cli-process.js';
-import { commandLine, pidsListeningOn, processTree, readProcStat } from './proc.js';
-import { ensureServers, hostPort, isLocalHost, type ServerOptions, waitReady } from './servers.js';
+import { commandLine, connectedServerPids, pidsListeningOn, processTree, readProcStat } from './proc.js';
+import {
+  ensureServers,
+  hostPort,
+  isLocalHost,
+  PRIVATE_NATS,
+  type ServerOptions,
+  waitReady,
+} from './servers.js';
 
 /** The secret of nodes the bench starts; a --url target needs its own (--jwt-secret / SB_JWT_SECRET). */
 export const BENCH_JWT_SECRET = 'switchboard-bench-secret-0123456789abcdefgh';
@@ -151,8 +158,13 @@ export async function attachTarget(o: {
     .map((pid) => readProcStat(pid)?.ppid)
     .filter((pid): pid is number => pid !== undefined && /\/cli\.js\b/.test(commandLine(pid)));
   const roots = [...new Set([...parents, ...listeners])];
-  const natsPids = pidsListeningOn(hostPort(o.natsUrl, 4222).port);
-  const cassandraPids = pidsListeningOn(hostPort(o.cassandra, 9042).port);
+  // The node's NATS is usually not the bench's --nats (which defaults to "private", a server of the
+  // bench's own): take the nats-server the node's processes are connected to.
+  const given = o.natsUrl === PRIVATE_NATS ? [] : pidsListeningOn(hostPort(o.natsUrl, 4222).port);
+  const natsPids = given.length > 0 ? given : connectedServerPids(brokerTree(roots), /nats-server/);
+  const cassandraGiven = pidsListeningOn(hostPort(o.cassandra, 9042).port);
+  const cassandraPids =
+    cassandraGiven.length > 0 ? cassandraGiven : connectedServerPids(brokerTree(roots), /CassandraDaemon/);
   const ws = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss' : 'ws';
   return {
     description: `running node at ${o.url}`,

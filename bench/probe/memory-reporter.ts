@@ -4,13 +4,15 @@
  * utilisation to `$SB_BENCH_PROBE_DIR/<pid>.json` (write + rename, so a reader never sees half a file).
  * On SIGUSR2 it runs a full garbage collection first and records the heap after it, so the connections
  * scenario can compare live heap (not garbage) before and after the ramp. It does nothing without
- * SB_BENCH_PROBE_DIR and never keeps a process alive. A node the bench did not start (--url) has no probe.
+ * SB_BENCH_PROBE_DIR and never keeps a process alive. It also takes CPU profiles when the bench asks
+ * (`e2e --profile`, cpu-profiler.ts). A node the bench did not start (--url) has no probe.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { startProfileControl } from './cpu-profiler.js';
 import { PROBE_GC_SIGNAL, type ProbeRecord } from './probe-record.js';
 
 const PROBE_INTERVAL_MS = 1000;
@@ -58,4 +60,5 @@ if (dir) {
     gcFigures = { at: Date.now(), heapUsed: m.heapUsed, rss: m.rss, external: m.external };
     write();
   });
+  startProfileControl(dir);
 }

@@ -17,3 +17,24 @@ export interface ProbeRecord {
   /** The last forced collection (PROBE_GC_SIGNAL): when, and the heap and RSS right after it. */
   gc?: { at: number; heapUsed: number; rss: number; external: number };
 }
+
+/** The file in the probe folder that switches CPU profiling on (see cpu-profiler.ts). */
+export const PROFILE_CONTROL_FILE = 'profile.json';
+/** Sampling interval of the broker's CPU profiles, µs. */
+export const PROFILE_SAMPLING_US = 500;
+
+/** What profile.json holds: the id of the window being profiled. */
+export interface ProfileControl {
+  id: string;
+}
+
+/** CPU of one profiled process over the profile's window (from process.cpuUsage and /proc). */
+export interface ProfileCpu {
+  pid: number;
+  id: string;
+  wallUs: number;
+  /** All threads: the main thread, the worker pool's threads, GC and libuv helpers. */
+  processCpuUs: number;
+  /** The main thread alone (the event loop the profile samples). */
+  mainThreadCpuUs: number;
+}

@@ -135,6 +135,9 @@ interface SocketData extends SessionSocket {
   welcomed: boolean;
   /** Frames pushed before `welcome` (at most EARLY_FRAMES_MAX; beyond, dropped: the client syncs the gap). */
   early?: (Uint8Array | string)[];
+  /** Acks waiting to go out corked with the sender's own echo (holdAck). */
+  heldAcks?: (Uint8Array | string)[];
+  ackTimer?: NodeJS.Timeout | undefined;
 }
 
 /** Room in a `messages` frame for everything but its items (type, conv, more, ref). */
@@ -146,6 +149,16 @@ const EARLY_FRAMES_MAX = 64;
 const CUT_OFF_CHECK_MS = 1000;
 /** The retry delay a cut-off node tells a refused upgrade. */
 const CUT_OFF_RETRY_AFTER_MS = 1000;
+
+/**
+ * An `ack` waits at most this long for the sender's own `msg` echo (which comes back through NATS,
+ * usually within a millisecond) so that both leave in one corked write, one system call instead of
+ * two (issue #13: each uncorked ws.send was a write of its own). Delivery to the other side does not
+ * wait; only the sender's ack may be this much later.
+ */
+export const ACK_HOLD_MS = 2;
+/** Acks held per socket at most; one more sends them all at once. */
+export const MAX_HELD_ACKS = 64;
 
 /**
  * Sends one frame unless the socket's send buffer already holds more than `limit` bytes; then the frame
@@ -163,6 +176,29 @@ function sendBounded(data: SocketData, payload: Uint8Array | string, limit: numb
     return;
   }
   ws.send(payload, data.codec.binary);
+}
+
+/** Sends the held acks, then `next` (a delivered frame) if given, in one corked write. */
+export function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string): void {
+  if (data.ackTimer) clearTimeout(data.ackTimer);
+  data.ackTimer = undefined;
+  const held = data.heldAcks;
+  data.heldAcks = undefined;
+  const ws = data.ws;
+  if (data.closed || !ws) return;
+  ws.cork(() => {
+    for (const ack of held ?? []) sendBounded(data, ack, limit);
+    if (next !== undefined) sendBounded(data, next, limit);
+  });
+}
+
+/** Holds an ack until the socket's next delivered frame, ACK_HOLD_MS or MAX_HELD_ACKS, whichever first. */
+export function holdAck(data: SocketData, ack: Uint8Array | string, limit: number): void {
+  if (data.closed || !data.ws) return;
+  if (data.heldAcks === undefined) data.heldAcks = [ack];
+  else data.heldAcks.push(ack);
+  if (data.heldAcks.length >= MAX_HELD_ACKS) releaseAcks(data, limit);
+  else data.ackTimer ??= setTimeout(() => releaseAcks(data, limit), ACK_HOLD_MS);
 }
 
 export interface ClusterView {
@@ -197,12 +233,15 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       if (data.early.length < EARLY_FRAMES_MAX) data.early.push(payload);
       return;
     }
-    sendBounded(data, payload, sendLimit);
+    if (data.heldAcks) releaseAcks(data, sendLimit, payload);
+    else sendBounded(data, payload, sendLimit);
   });
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
-    sendBounded(data, data.codec.encode(frame), sendLimit);
+    // Held acks go first: frames of the gateway keep their order.
+    if (data.heldAcks) releaseAcks(data, sendLimit, data.codec.encode(frame));
+    else sendBounded(data, data.codec.encode(frame), sendLimit);
   }
 
   function sendError(data: SocketData, err: unknown, ref: string | undefined): void {
@@ -414,7 +453,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         traced('sb.gateway.send', data.tenant, frame.conv, handleSend, data, frame).then(
           (ack) => {
             deps.observeAck?.((performance.now() - t0) / 1000, true);
-            send(data, { type: 'ack', ...ack });
+            // Held (<= ACK_HOLD_MS) for the sender's own echo, so both leave in one corked write.
+            if (!data.closed && data.ws) holdAck(data, data.codec.encode({ type: 'ack', ...ack }), sendLimit);
           },
           (err) => {
             deps.observeAck?.((performance.now() - t0) / 1000, false);

@@ -95,15 +95,27 @@ export interface EventPublisher {
   emit(event: OutEvent, bodyMasked?: boolean): void;
 }
 
+/** Whether anything consumes a tenant's out events of a type (settings.ts consumesOutEvent). */
+export type OutEventConsumers = (tenant: string, type: OutEventType) => boolean;
+
+/**
+ * Events of these types are published only when `consumes` says a consumer reads them: one per chat
+ * message, each masked on the pool, encoded, published and stored in sb_out. The lifecycle events
+ * (a few per conversation) always go out: the broker's own context look-ups listen to
+ * `assigned`/`transferred`, and business systems may follow conversations without declaring it.
+ */
+export const CONSUMED_ONLY_TYPES: ReadonlySet<OutEventType> = new Set(['message']);
+
 /**
  * Publishes events; `onError` hears of a failed masking (the event is then dropped rather than
- * leaking an unmasked body).
+ * leaking an unmasked body). Without `consumes`, every event is published.
  */
 export function createEventPublisher(
   sink: EventSink,
   names: Pick<ClusterNames, 'outSubject'>,
   masker: BodyMasker | undefined,
   onError: (err: unknown, event: OutEvent) => void,
+  consumes?: OutEventConsumers,
 ): EventPublisher {
   const encoder = new TextEncoder();
   const send = (e: OutEvent) =>
@@ -112,6 +124,7 @@ export function createEventPublisher(
     });
   return {
     emit(event, bodyMasked = false) {
+      if (consumes && CONSUMED_ONLY_TYPES.has(event.type) && !consumes(event.tenant, event.type)) return;
       if (event.type !== 'message' || !masker || bodyMasked) {
         send(event);
         return;

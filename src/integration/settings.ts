@@ -3,6 +3,7 @@
  * and agent actions. Read through `IntegrationSource`, so the components do not care where settings
  * live (the tenants file in a node, a literal in tests).
  */
+import { typeMatches } from './rule-plan.js';
 
 /** A webhook endpoint: conversation events of the listed types are POSTed to `url`, signed with `secret`. */
 export interface WebhookEndpoint {
@@ -36,6 +37,8 @@ export interface ActionSpec {
 export interface TenantIntegration {
   readonly rulesFile: string | null;
   readonly webhooks: readonly WebhookEndpoint[];
+  /** Event type patterns the tenant's own consumers of sb_out read (besides its webhooks). */
+  readonly outEvents: readonly string[];
   readonly context: ContextSettings;
   readonly actions: readonly ActionSpec[];
 }
@@ -60,6 +63,7 @@ export const DEFAULT_ACTION_TIMEOUT_MS = 5_000;
 export const EMPTY_INTEGRATION: TenantIntegration = Object.freeze({
   rulesFile: null,
   webhooks: Object.freeze([]),
+  outEvents: Object.freeze([]),
   context: Object.freeze({
     kinds: Object.freeze([]),
     timeoutMs: DEFAULT_CONTEXT_TIMEOUT_MS,
@@ -67,6 +71,16 @@ export const EMPTY_INTEGRATION: TenantIntegration = Object.freeze({
   }),
   actions: Object.freeze([]),
 });
+
+/**
+ * Whether anything consumes the tenant's out events of `type`: a webhook that wants the type (no
+ * `events` = every type) or a declared consumer (`outEvents`). Decides whether `message` events are
+ * published at all (issue #13: one per chat message, stored in JetStream, for nobody).
+ */
+export function consumesOutEvent(t: TenantIntegration, type: string): boolean {
+  if (t.outEvents.some((p) => typeMatches(p, type))) return true;
+  return t.webhooks.some((w) => w.events.length === 0 || w.events.some((p) => typeMatches(p, type)));
+}
 
 /** A fixed source (tests, and a node without a tenants file). Mutable through `set` for tests. */
 export class StaticIntegrationSource implements IntegrationSource {

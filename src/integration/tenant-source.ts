@@ -27,6 +27,7 @@ export function tenantIntegration(snapshot: TenantsSnapshot, id: string): Tenant
       secret: w.secret,
       events: w.events ?? [],
     })),
+    outEvents: s.outEvents ?? [],
     context: {
       kinds: s.context?.kinds ?? [],
       timeoutMs: s.context?.timeoutMs ?? DEFAULT_CONTEXT_TIMEOUT_MS,

@@ -1,17 +1,28 @@
 /**
  * The worker pool (piscina) and its micro-batcher. Every op (filter, policy, pii, screen,
- * compress, decompress) goes through a lane: inputs queue for at most `lingerMs` or until `batchTexts` have
- * gathered, then go to a worker as one task, so dispatch cost is paid once per batch. A lane is one op
- * (and, for `policy`, one tenant and policy version: a task carries one policy). Lanes live only while
- * they hold inputs. Inputs buffered over all lanes are bounded (`maxBuffered`), and so is piscina's
- * queue (`maxQueue` batches); either full is a BusyError. This is the only module that imports piscina.
+ * compress, decompress) goes through a lane: a lane is one op (and, for `policy` or `screen` with a
+ * policy, one tenant and policy version: a part carries one policy); lanes live only while they hold
+ * inputs. One task carries every lane that holds inputs (a `batch` of parts), so a screen and a
+ * compress of the same moment share a hand-off. A task leaves
+ * - when a lane reaches `batchTexts` inputs (at once, whatever else is running),
+ * - else `lingerMs` after the first buffered input, when a thread is free; while every thread is busy
+ *   the inputs keep gathering and leave together when a task comes back (issue #13: one piscina post
+ *   per text was ~60 µs of the main thread per message).
+ * Inputs buffered over all lanes are bounded (`maxBuffered`), and so is piscina's queue (`maxQueue`
+ * tasks); either full is a BusyError. This is the only module that imports piscina.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { EncodedBody } from '../../workers/compression.js';
 import type { PolicyResult, PolicySet } from '../../workers/content-policy.js';
 import type { PiiResult } from '../../workers/pii.js';
-import type { ScreenedText, TextResult, TextTask } from '../../workers/text-worker.js';
+import type {
+  BatchResult,
+  ScreenedText,
+  SingleTask,
+  TextResult,
+  TextTask,
+} from '../../workers/text-worker.js';
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
 
 export type { EncodedBody, PiiResult, PolicyResult, PolicySet, ScreenedText };
@@ -74,8 +85,7 @@ interface Pending<I, O> {
 interface Lane<I, O> {
   readonly key: string;
   items: Pending<I, O>[];
-  timer: NodeJS.Timeout | undefined;
-  task(inputs: I[]): TextTask;
+  task(inputs: I[]): SingleTask;
   results(out: TextResult): readonly O[];
 }
 
@@ -116,52 +126,78 @@ export function createTextPool(options: TextPoolOptions): TextPool {
   let rejected = 0;
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
+  let timer: NodeJS.Timeout | undefined;
   // Without a listener an 'error' from a worker would crash the process; failed tasks already
   // reject their own promises, so there is nothing more to do here.
   piscina.on('error', () => {});
 
   const busy = () => new BusyError('worker pool queue', opts.maxQueue, BUSY_RETRY_MS);
 
-  function flush<I, O>(lane: Lane<I, O>): void {
-    if (lane.timer) clearTimeout(lane.timer);
-    lane.timer = undefined;
-    if (lanes.get(lane.key) === lane) lanes.delete(lane.key);
-    const batch = lane.items;
-    lane.items = [];
-    if (batch.length === 0) return;
-    buffered -= batch.length;
+  /** Sends every lane that holds inputs as one task (or refuses them all when piscina's queue is full). */
+  function flushAll(): void {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    // biome-ignore lint/suspicious/noExplicitAny: lanes of different ops share one task
+    const taken: { lane: Lane<any, any>; batch: Pending<any, any>[] }[] = [];
+    for (const lane of lanes.values()) {
+      if (lane.items.length > 0) taken.push({ lane, batch: lane.items });
+      lane.items = [];
+    }
+    lanes.clear();
+    if (taken.length === 0) return;
+    const count = taken.reduce((a, t) => a + t.batch.length, 0);
+    buffered -= count;
     if (piscina.queueSize >= opts.maxQueue) {
-      rejected += batch.length;
+      rejected += count;
       const err = busy();
-      for (const p of batch) p.reject(err);
+      for (const t of taken) for (const p of t.batch) p.reject(err);
       return;
     }
-    const run: Promise<TextResult> = piscina.run(lane.task(batch.map((p) => p.input)));
+    const parts = taken.map((t) => t.lane.task(t.batch.map((p) => p.input)));
+    const task: TextTask = parts.length === 1 ? (parts[0] as TextTask) : { op: 'batch', parts };
+    const run: Promise<TextResult> = piscina.run(task);
     inFlight.add(run);
-    run.finally(() => inFlight.delete(run)).catch(() => {});
+    run
+      .finally(() => {
+        inFlight.delete(run);
+        // What gathered while every thread was busy leaves now, together.
+        if (buffered > 0 && !closed) schedule();
+      })
+      .catch(() => {});
     run.then(
       (out) => {
-        completed += batch.length;
+        completed += count;
         tasks++;
-        const results = lane.results(out);
-        batch.forEach((p, i) => {
-          if (i < results.length) p.resolve(results[i] as O);
-          else p.reject(new Error('worker returned fewer results than inputs'));
+        const outs = parts.length === 1 ? [out] : (out as BatchResult).results;
+        taken.forEach(({ lane, batch }, j) => {
+          const part = outs[j];
+          const results = part === undefined ? [] : lane.results(part);
+          batch.forEach((p, i) => {
+            if (i < results.length) p.resolve(results[i]);
+            else p.reject(new Error('worker returned fewer results than inputs'));
+          });
         });
       },
       (err: unknown) => {
         const full = String((err as Error)?.message ?? '').includes('limit');
-        if (full) rejected += batch.length;
+        if (full) rejected += count;
         const e = full ? busy() : err;
-        for (const p of batch) p.reject(e);
+        for (const t of taken) for (const p of t.batch) p.reject(e);
       },
     );
+  }
+
+  /** Flushes after the linger when a thread is free; while all are busy, a returning task flushes. */
+  function schedule(): void {
+    if (timer || buffered === 0) return;
+    if (inFlight.size >= opts.threads) return;
+    timer = setTimeout(flushAll, opts.lingerMs);
   }
 
   function submit<I, O>(
     key: string,
     input: I,
-    task: (inputs: I[]) => TextTask,
+    task: (inputs: I[]) => SingleTask,
     results: (out: TextResult) => readonly O[],
   ): Promise<O> {
     if (closed) return Promise.reject(new SwitchboardError('unavailable', 'the worker pool is closed'));
@@ -172,14 +208,13 @@ export function createTextPool(options: TextPoolOptions): TextPool {
     return new Promise<O>((resolve, reject) => {
       let lane = lanes.get(key) as Lane<I, O> | undefined;
       if (lane === undefined) {
-        lane = { key, items: [], timer: undefined, task, results };
+        lane = { key, items: [], task, results };
         lanes.set(key, lane);
       }
       lane.items.push({ input, resolve, reject });
       buffered++;
-      const l = lane;
-      if (l.items.length >= opts.batchTexts) flush(l);
-      else if (!l.timer) l.timer = setTimeout(() => flush(l), opts.lingerMs);
+      if (lane.items.length >= opts.batchTexts) flushAll();
+      else schedule();
     });
   }
 
@@ -233,7 +268,7 @@ export function createTextPool(options: TextPoolOptions): TextPool {
     async close() {
       if (closed) return;
       closed = true;
-      for (const lane of [...lanes.values()]) flush(lane);
+      flushAll();
       await Promise.allSettled([...inFlight]);
       await piscina.close();
     },

@@ -1,5 +1,8 @@
 /** The bench's pure parts, without servers: option parsing, the sweep, sizing, histograms, limits, charts. */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { connectionUser } from '../../bench/connections/messages.js';
 import { planConnections } from '../../bench/connections/plan.js';
@@ -16,6 +19,8 @@ import {
   summarize,
 } from '../../bench/lib/histogram.js';
 import { analyseLimits, type ResourceSummary } from '../../bench/lib/limits.js';
+import { connectedPorts, connectedServerPids } from '../../bench/lib/proc.js';
+import { addProfile, type CpuProfile, emptyTotals, stageTable } from '../../bench/lib/profile-stages.js';
 import { parseCount, parseDurationMs } from '../../bench/lib/units.js';
 import { lineChart, niceTicks } from '../../bench/report/svg-chart.js';
 
@@ -258,4 +263,105 @@ test('bench ingest - a paced step meets the objective only when 99 % of its rate
   assert.equal(ingestStepMet({ ...step, deliveryP99Ms: 90 }, 89), false);
   assert.equal(ingestStepMet({ ...step, failedRatio: 0.002 }, 89), false);
   assert.equal(ingestStepMet({ ...step, accepted: 0, rate: 0 }, 89), false);
+});
+
+test('bench units - late sends are the limit only when they are a large part of the p99 (issue #13)', () => {
+  // 21-25 ms of send lag under a delivery p99 of 241-396 ms: the servers, not the generator.
+  const small = analyseLimits({
+    resources: resources(0.8, 0.5),
+    generatorElu: [0.4],
+    sendLagP99Ms: 25,
+    latencyP99Ms: 300,
+  });
+  assert.notEqual(small.limitedBy, 'generator (late sends)');
+  assert.equal(small.generatorLimited, false);
+  assert.ok(small.notes.some((n) => n.includes('small part of the p99')));
+  const large = analyseLimits({
+    resources: resources(0.8, 0.5),
+    generatorElu: [0.4],
+    sendLagP99Ms: 80,
+    latencyP99Ms: 120,
+  });
+  assert.equal(large.limitedBy, 'generator (late sends)');
+});
+
+test('bench units - a broker loop near saturation is named as the limit, not "not throughput" (issue #13)', () => {
+  const near = analyseLimits({
+    resources: resources(0.7, 0.84),
+    generatorElu: [0.3],
+    sendLagP99Ms: 2,
+    latencyP99Ms: 150,
+  });
+  assert.match(near.limitedBy, /^broker event loop near saturation \(a worker peaked at 84 %/);
+  assert.doesNotMatch(near.limitedBy, /not throughput/);
+  const calm = analyseLimits({ resources: resources(0.5, 0.6), generatorElu: [0.3], latencyP99Ms: 150 });
+  assert.match(calm.limitedBy, /^none seen/);
+});
+
+test('bench units - the servers a process is connected to are found by their command line (--url nats CPU)', async () => {
+  const server = spawn(
+    process.execPath,
+    [
+      '-e',
+      "const s=require('net').createServer(c=>c.on('error',()=>{})).listen(0,'127.0.0.1',()=>console.log(s.address().port))",
+      'fake-nats-server-marker',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const port = await new Promise<number>((resolve) =>
+      server.stdout?.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+    );
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    try {
+      assert.ok(connectedPorts([process.pid]).includes(port));
+      assert.deepEqual(connectedServerPids([process.pid], /fake-nats-server-marker/), [server.pid]);
+      assert.deepEqual(connectedServerPids([process.pid], /no-such-server/), []);
+    } finally {
+      socket.destroy();
+    }
+  } finally {
+    server.kill();
+  }
+});
+
+test('bench units - profile samples go to the stage of the innermost project frame or single-stage library', () => {
+  const f = (functionName: string, url: string) => ({ functionName, url });
+  const P = 'file:///w/dist/';
+  const M = 'file:///w/node_modules/';
+  // id: frame, parent
+  const frames: [number, ReturnType<typeof f>, number | undefined][] = [
+    [1, f('(root)', ''), undefined],
+    [2, f('onSend', `${P}actors/conversation.js`), 1],
+    [3, f('publish', `${M}nats/lib/nats-base-client/nats.js`), 2], // nats under an actor: fan-out
+    [4, f('writeBuffer', ''), 3],
+    [5, f('execute', `${M}cassandra-driver/lib/client.js`), 2],
+    [6, f('writeBuffer', ''), 5], // a socket write under the driver: the driver's
+    [7, f('sendBounded', `${P}src/gateway/server.js`), 1],
+    [8, f('send', ''), 7],
+    [9, f('(garbage collector)', ''), 1],
+    [10, f('(idle)', ''), 1],
+    [11, f('processTicksAndRejections', 'node:internal/process/task_queues'), 1],
+  ];
+  const profile: CpuProfile = {
+    startTime: 0,
+    endTime: 0,
+    nodes: frames.map(([id, callFrame]) => ({
+      id,
+      callFrame,
+      children: frames.filter(([, , parent]) => parent === id).map(([child]) => child),
+    })),
+    samples: [4, 6, 8, 9, 10, 11, 2],
+    timeDeltas: [0, 100, 100, 100, 100, 100, 100, 100],
+  };
+  const t = stageTable(addProfile(emptyTotals(), profile), 2, 1);
+  const us = Object.fromEntries(t.rows.map((r) => [r.stage, r.usPerMessage]));
+  assert.equal(us['fan-out (NATS publish + deliver)'], 50);
+  assert.equal(us['driver (cassandra-driver)'], 50);
+  assert.equal(us['encode + send (uWS)'], 50);
+  assert.equal(us.GC, 50);
+  assert.equal(us['Node I/O (net, streams, timers)'], 50);
+  assert.equal(us.actor, 50);
+  assert.equal(t.sampledUsPerMessage, 300, 'idle is not counted');
 });

@@ -2,9 +2,13 @@
  * The ChatApi facade (src/chat/api.ts) on a real node (NATS + Cassandra), with real sockets where a
  * visitor or agent must see the effect: create, system/bot posts with cards (idempotent by cmid),
  * open conversation look-up, close, agent status and assignment, the queue, and the conversation
- * events published on `sb.out.<tenant>.<type>` with their Nats-Msg-Id header.
+ * events published on `sb.out.<tenant>.<type>` with their Nats-Msg-Id header (`message` events only
+ * for tenants that declare a consumer: the defaults here do, tenant QUIET does not).
  */
 import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clusterNames } from '../../src/cluster/names.js';
 import { connectTransport, type Transport } from '../../src/cluster/transport.js';
@@ -21,6 +25,8 @@ let n: InProcessNode;
 let nats: Transport;
 let seq = 0;
 const uid = (p: string) => `${p}-${process.pid}-${++seq}`;
+const QUIET = uid('quiet');
+const dir = mkdtempSync(join(tmpdir(), 'sb-chatapi-'));
 
 async function client(tenant: string, user: string, role: TokenRole) {
   const token = await auth.sign({ tenant, sub: user, role }, 600);
@@ -56,9 +62,23 @@ function events(tenant: string) {
 
 before(async () => {
   nats = await connectTransport([TEST_NATS_URL], 'chat-api-test');
+  const tenantsFile = join(dir, 'tenants.yaml');
+  writeFileSync(
+    tenantsFile,
+    [
+      'version: 1',
+      'defaults:',
+      '  integration: { outEvents: [message] }',
+      'tenants:',
+      `  ${QUIET}:`,
+      '    integration: { outEvents: [] }',
+      '',
+    ].join('\n'),
+  );
   n = await startInProcessNode({
     nodeId: 'chatapi-a',
     keyspace,
+    tenantsFile,
     chat: { agentGraceMs: 1500, agentPresenceMs: 500 },
   });
 });
@@ -66,6 +86,7 @@ before(async () => {
 after(async () => {
   await n?.stop();
   await nats?.close();
+  rmSync(dir, { recursive: true, force: true });
   await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
     () => {},
   );
@@ -149,6 +170,27 @@ describe('chat api', () => {
     assert.deepEqual(messages[0]?.body['card'], card);
     ev.stop();
     await visitor.close();
+  });
+
+  test('chat api - a tenant with no webhook and no declared consumer gets no message events, but its lifecycle events', async () => {
+    const ev = events(QUIET);
+    await nats.flush();
+    const view = await n.node.chat.createConversation(QUIET, { visitor: 'v1' });
+    const ack = await n.node.chat.postMessage(QUIET, view.conv, {
+      from: 'bot',
+      role: 'bot',
+      cmid: 'q1',
+      body: 'stored, not published',
+    });
+    assert.equal(ack.seq, 1);
+    await n.node.chat.close(QUIET, view.conv, { user: 'crm', role: 'system' }, 'done');
+    // One actor publishes in order on one connection: once `closed` is here, an earlier `message` would be.
+    await ev.wait('closed');
+    assert.deepEqual(
+      ev.got.map((e) => e.body['type']),
+      ['created', 'closed'],
+    );
+    ev.stop();
   });
 
   test('chat api - close tells the visitor, publishes closed, and refuses later messages', async () => {

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deflateRawSync } from 'node:zlib';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Piscina } from 'piscina';
 import {
   BODY_ENC_UTF8,
@@ -13,6 +13,7 @@ import {
   type EncodedBody,
   MAX_INFLATED_BODY_BYTES,
 } from '../../workers/compression.js';
+import { OutputTooLargeError, ReusableZlib } from '../../workers/reusable-zlib.js';
 import runTextTask, {
   type CompressResult,
   type DecompressResult,
@@ -195,4 +196,51 @@ test('text worker pool - a new policy version reaches every worker', async () =>
   } finally {
     await pool.close();
   }
+});
+
+test('compression - bodies from the reused deflate handle each inflate alone, with a fresh one-shot inflater', () => {
+  const items = compressBodies([...CHAT_SAMPLE, 'x'.repeat(100_000), ...CHAT_SAMPLE.slice(0, 10)]);
+  const texts = [...CHAT_SAMPLE, 'x'.repeat(100_000), ...CHAT_SAMPLE.slice(0, 10)];
+  items.forEach((item, i) => {
+    const text =
+      item.enc === BODY_ENC_UTF8
+        ? Buffer.from(item.data).toString('utf8')
+        : inflateRawSync(item.data, { dictionary: DICTIONARIES[item.enc] }).toString('utf8');
+    assert.equal(text, texts[i], `item ${i}`);
+  });
+});
+
+test('compression - a corrupt row fails alone: the next batch still reads', () => {
+  const good = compressBodies(CHAT_SAMPLE.slice(0, 5));
+  assert.throws(
+    () => decompressBodies([{ enc: 1, data: new Uint8Array([0xff, 0xff, 0xff]) }]),
+    /does not inflate/,
+  );
+  assert.deepEqual(decompressBodies(good), CHAT_SAMPLE.slice(0, 5));
+  assert.deepEqual(
+    decompressBodies(compressBodies(CHAT_SAMPLE.slice(5, 10))),
+    CHAT_SAMPLE.slice(5, 10),
+    'deflate too',
+  );
+});
+
+test('reusable zlib - one handle serves many bodies, outputs larger than its scratch and a bound on output', () => {
+  const dictionary = DICTIONARIES[1] as Buffer;
+  const deflater = new ReusableZlib('deflate', { level: 6, windowBits: 15, dictionary });
+  const inflater = new ReusableZlib('inflate', { windowBits: 15, dictionary });
+  assert.ok(ReusableZlib.supported(), 'this Node exposes what reuse needs');
+  for (const text of CHAT_SAMPLE) {
+    const packed = deflater.run(Buffer.from(text, 'utf8'));
+    assert.equal(packed.buffer.byteLength, packed.byteLength, 'owns its buffer');
+    assert.equal(inflater.run(packed).toString('utf8'), text);
+  }
+  assert.equal(deflater.reused, CHAT_SAMPLE.length, 'no new handle per body');
+  assert.equal(inflater.reused, CHAT_SAMPLE.length);
+  // Random bytes do not compress: the deflate output passes the 64 KiB scratch and comes in pieces.
+  const big = randomBytes(200_000);
+  const packedBig = deflater.run(big);
+  assert.ok(packedBig.byteLength > 64 * 1024);
+  assert.ok(inflater.run(packedBig).equals(big));
+  assert.throws(() => inflater.run(packedBig, 100_000), OutputTooLargeError);
+  assert.equal(inflater.run(deflater.run(Buffer.from('after the error'))).toString(), 'after the error');
 });

@@ -175,6 +175,33 @@ test('text pool - screen applies the word list or the tenant policy, then masks 
   }
 });
 
+test('text pool - lanes of one moment share a task; inputs gather while every thread is busy', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 64, lingerMs: 0 });
+  try {
+    await pool.filter('warm up');
+    const before = pool.stats().tasks;
+    const [screened, stored] = await Promise.all([
+      pool.screen('t1', undefined, 'badword'),
+      pool.compress('hello hello'),
+    ]);
+    assert.equal(screened.text, '*******');
+    assert.equal(await pool.decompress(stored), 'hello hello');
+    // screen + compress in one task, then the decompress.
+    assert.equal(pool.stats().tasks - before, 2);
+    // A long first task holds the only thread: the 100 texts after it leave together when it returns.
+    const start = pool.stats().tasks;
+    const first = pool.filter(`badword ${'x'.repeat(200_000)}`);
+    await new Promise((r) => setTimeout(r, 1));
+    const rest = await Promise.all(Array.from({ length: 50 }, (_, i) => pool.filter(`${i} badword`)));
+    await first;
+    for (const [i, r] of rest.entries()) assert.equal(r.text, `${i} *******`);
+    assert.ok(pool.stats().tasks - start <= 3, `${pool.stats().tasks - start} tasks for 51 texts`);
+    assert.equal(pool.stats().buffered, 0);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('text pool - options are validated with fixed messages', () => {
   const base = { threads: 1, maxQueue: 1, batchTexts: 1, lingerMs: 0 };
   const cases: [Record<string, number>, string][] = [
