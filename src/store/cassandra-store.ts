@@ -27,7 +27,7 @@ import {
   toSeq,
   utcDay,
 } from './schema.js';
-import { rethrowStoreError } from './store-errors.js';
+import { isRefusedWrite, isRetryableWrite, rethrowStoreError } from './store-errors.js';
 import type {
   ActionAudit,
   BlockAudit,
@@ -671,37 +671,4 @@ function checkLimit(limit: number): void {
 /** Cassandra write timestamps are microseconds. */
 function toWriteTime(ms: number): cassandra.types.Long {
   return cassandra.types.Long.fromNumber(ms * 1000);
-}
-
-/** True when the store refused a write before applying it anywhere (its outcome is certain: not written). */
-export function isRefusedWrite(err: unknown): boolean {
-  const { errors, types } = cassandra;
-  if (!(err instanceof errors.ResponseError)) return false;
-  const codes = types.responseErrorCodes;
-  // Refused by the coordinator before any replica applied it; a write timeout is not among these.
-  return [
-    codes.unavailableException,
-    codes.overloaded,
-    codes.invalid,
-    codes.syntaxError,
-    codes.unauthorized,
-  ].includes(err.code);
-}
-
-/**
- * Failures after which repeating the same idempotent batch is safe and may succeed: a client-side
- * timeout or the coordinator's write timeout (the write may or may not have landed: repeating it writes
- * the same cells at the same timestamp), `unavailable` (not enough replicas alive: nothing was written),
- * an overloaded coordinator, and no host reachable (connection refused or reset). With isIdempotent the
- * driver already tried the next host; this is the writer's own bounded retry on top.
- */
-export function isRetryableWrite(err: unknown): boolean {
-  const { errors, types } = cassandra;
-  if (err instanceof errors.OperationTimedOutError) return true;
-  if (err instanceof errors.ResponseError) {
-    const codes = types.responseErrorCodes;
-    return [codes.writeTimeout, codes.unavailableException, codes.overloaded].includes(err.code);
-  }
-  if (err instanceof errors.NoHostAvailableError) return true;
-  return false;
 }
