@@ -10,7 +10,8 @@
  * also the leftovers of a run that crashed (found by name). Needs root (`ip`, `nft`).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pidsHolding, tcpRows } from '../lib/proc.js';
 
 /** Names of every namespace, link and nftables table this module creates start with this. */
 export const FAULTS_PREFIX = 'sbf';
@@ -136,8 +137,7 @@ function procNetHex(address: string): string {
 function listeningInodes(addresses: readonly string[]): Set<string> {
   const hex = new Set(addresses.map(procNetHex));
   const out = new Set<string>();
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
+  for (const cols of tcpRows(['/proc/net/tcp'])) {
     if (cols[3] === '0A' && hex.has((cols[1] ?? '').split(':')[0] ?? '') && cols[9]) out.add(cols[9]);
   }
   return out;
@@ -154,28 +154,7 @@ function killLeftovers(): number[] {
     for (const p of run('ip', ['netns', 'pids', ns]).split('\n'))
       if (/^\d+$/.test(p.trim())) pids.add(Number(p));
   }
-  const inodes = listeningInodes([NATS_ADDRESS, CASSANDRA_ADDRESS]);
-  if (inodes.size > 0) {
-    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-      let fds: string[] = [];
-      try {
-        fds = readdirSync(`/proc/${pid}/fd`);
-      } catch {
-        continue;
-      }
-      for (const fd of fds) {
-        try {
-          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-          if (m?.[1] && inodes.has(m[1])) {
-            pids.add(Number(pid));
-            break;
-          }
-        } catch {
-          // Closed meanwhile.
-        }
-      }
-    }
-  }
+  for (const pid of pidsHolding(listeningInodes([NATS_ADDRESS, CASSANDRA_ADDRESS]))) pids.add(pid);
   pids.delete(process.pid);
   for (const pid of pids) {
     try {

@@ -77,23 +77,58 @@ export function commandLine(pid: number): string {
 }
 
 const TCP_LISTEN_STATE = '0A';
+const TCP_ESTABLISHED_STATE = '01';
 
-function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+/**
+ * The rows of /proc/net/tcp and /proc/net/tcp6, split into columns (1 local address, 2 remote, 3 state,
+ * 9 socket inode), the header skipped; a table that cannot be read is left out.
+ */
+export function tcpRows(files: readonly string[] = ['/proc/net/tcp', '/proc/net/tcp6']): string[][] {
+  const rows: string[][] = [];
+  for (const file of files) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
       continue;
     }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const local = cols[1];
-      if (!local || cols[3] !== TCP_LISTEN_STATE) continue;
-      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && cols[9])
-        inodes.add(cols[9]);
+    for (const line of text.split('\n').slice(1)) if (line.trim() !== '') rows.push(line.trim().split(/\s+/));
+  }
+  return rows;
+}
+
+/** The inodes of the sockets among `pid`'s open file descriptors (none when it is gone or not readable). */
+export function socketInodesOf(pid: number): string[] {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) out.push(m[1]);
+    } catch {
+      // Closed meanwhile.
     }
+  }
+  return out;
+}
+
+/** Processes holding any of the sockets `inodes`. Walks every fd of every process: not for each sample. */
+export function pidsHolding(inodes: ReadonlySet<string>): number[] {
+  if (inodes.size === 0) return [];
+  return listPids().filter((pid) => socketInodesOf(pid).some((i) => inodes.has(i)));
+}
+
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const cols of tcpRows()) {
+    const local = cols[1];
+    if (!local || cols[3] !== TCP_LISTEN_STATE) continue;
+    if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && cols[9]) inodes.add(cols[9]);
   }
   return inodes;
 }
@@ -104,31 +139,7 @@ function listeningInodes(port: number): Set<string> {
  * Walks every fd of every process, so call it once at start, not per sample.
  */
 export function pidsListeningOn(port: number): number[] {
-  const inodes = listeningInodes(port);
-  if (inodes.size === 0) return [];
-  const out: number[] = [];
-  for (const pid of listPids()) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m?.[1] && inodes.has(m[1])) {
-        out.push(pid);
-        break;
-      }
-    }
-  }
-  return out;
+  return pidsHolding(listeningInodes(port));
 }
 
 export interface MachineCpu {
@@ -146,41 +157,14 @@ export function readMachineCpu(): MachineCpu {
   return { busyTicks: total - idle, totalTicks: total };
 }
 
-const TCP_ESTABLISHED_STATE = '01';
-
 /** Remote ports of the established TCP connections held by `pids` (from their fds and /proc/net/tcp*). */
 export function connectedPorts(pids: readonly number[]): number[] {
-  const inodes = new Set<string>();
-  for (const pid of pids) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m?.[1]) inodes.add(m[1]);
-      } catch {
-        // Closed meanwhile.
-      }
-    }
-  }
+  const inodes = new Set(pids.flatMap(socketInodesOf));
   const ports = new Set<number>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const remote = cols[2];
-      if (!remote || cols[3] !== TCP_ESTABLISHED_STATE || !cols[9] || !inodes.has(cols[9])) continue;
-      ports.add(Number.parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16));
-    }
+  for (const cols of tcpRows()) {
+    const remote = cols[2];
+    if (!remote || cols[3] !== TCP_ESTABLISHED_STATE || !cols[9] || !inodes.has(cols[9])) continue;
+    ports.add(Number.parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16));
   }
   return [...ports];
 }
