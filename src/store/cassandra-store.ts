@@ -599,8 +599,10 @@ export class CassandraHistoryStore implements HistoryStore {
           Buffer.from(body.data.buffer, body.data.byteOffset, body.data.byteLength),
           body.enc,
           new Date(row.ts),
-          row.review === true ? FLAG_REVIEW : 0,
-          row.card === undefined ? null : JSON.stringify(row.card),
+          // Absent values are unset (undefined), not null: a null would write a tombstone cell into every
+          // message row, which reads and compactions then carry for gc_grace_seconds.
+          row.review === true ? FLAG_REVIEW : undefined,
+          row.card === undefined ? undefined : JSON.stringify(row.card),
           this.#ttlOf(row.tenant),
           at,
         ],

@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import cassandra from 'cassandra-driver';
 import { BusyError } from '../../src/protocol/errors.js';
 import {
   type CassandraHistoryStore,
@@ -119,6 +120,29 @@ test('store - append and page round trip, conversation record', async () => {
   assert.deepEqual(await store.loadConversation(TENANT, 'rt'), record);
   await store.saveConversation({ ...record, agent: 'a1' }, Date.now());
   assert.deepEqual(await store.loadConversation(TENANT, 'rt'), { ...record, agent: 'a1' });
+});
+
+test('store - absent flags and card are left unset, so a message row carries no null or tombstone cell', async () => {
+  const store = await open(shared);
+  const plain = message('cells', 1);
+  const flagged: MessageRow = { ...message('cells', 2), review: true };
+  await store.append(plain);
+  await store.append(flagged);
+  const client = new cassandra.Client({ contactPoints: [CONTACT_POINT], localDataCenter: LOCAL_DC });
+  try {
+    const rs = await client.execute(
+      `SELECT seq, writetime(flags) AS wf, writetime(card) AS wc FROM ${shared}.messages WHERE tenant = ? AND conv = ? AND bucket = 0`,
+      [TENANT, 'cells'],
+      { prepare: true },
+    );
+    const bySeq = new Map(rs.rows.map((r) => [Number(r.get('seq')), r]));
+    assert.equal(bySeq.get(1)?.get('wf'), null, 'no flags cell on a plain message');
+    assert.equal(bySeq.get(1)?.get('wc'), null, 'no card cell on a plain message');
+    assert.notEqual(bySeq.get(2)?.get('wf'), null, 'a review flag is written');
+  } finally {
+    await client.shutdown();
+  }
+  assert.deepEqual((await store.page(TENANT, 'cells', undefined, 10)).items, [flagged, plain]);
 });
 
 test('store - 2,500 messages over 3 buckets page back newest first without gaps', async () => {
