@@ -15,6 +15,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats';
+import { retrySetup } from './setup-retry.js';
 
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 
@@ -99,34 +100,38 @@ export interface JetStreamPort {
 }
 
 export function createJetStreamPort(nc: NatsConnection, replicas = 1): JetStreamPort {
-  return {
-    async ensureStream(spec) {
-      const jsm = await nc.jetstreamManager();
-      const cfg = {
-        name: spec.name,
-        subjects: spec.subjects,
-        retention: spec.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
-        max_age: nanos(spec.maxAgeMs),
-        max_msgs: spec.maxMsgs,
-        max_bytes: spec.maxBytes > 0 ? spec.maxBytes : -1,
-        max_msg_size: spec.maxMsgSize,
-        duplicate_window: nanos(spec.duplicateWindowMs),
-        storage: spec.storage === 'file' ? StorageType.File : StorageType.Memory,
-        discard: DiscardPolicy.Old,
-        num_replicas: replicas,
-      };
+  async function ensureStreamOnce(spec: StreamSpec): Promise<void> {
+    const jsm = await nc.jetstreamManager();
+    const cfg = {
+      name: spec.name,
+      subjects: spec.subjects,
+      retention: spec.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+      max_age: nanos(spec.maxAgeMs),
+      max_msgs: spec.maxMsgs,
+      max_bytes: spec.maxBytes > 0 ? spec.maxBytes : -1,
+      max_msg_size: spec.maxMsgSize,
+      duplicate_window: nanos(spec.duplicateWindowMs),
+      storage: spec.storage === 'file' ? StorageType.File : StorageType.Memory,
+      discard: DiscardPolicy.Old,
+      num_replicas: replicas,
+    };
+    try {
+      await jsm.streams.info(spec.name);
+      await jsm.streams.update(spec.name, cfg);
+    } catch (err) {
+      if (!/stream not found/i.test(String((err as Error).message))) throw err;
       try {
-        await jsm.streams.info(spec.name);
-        await jsm.streams.update(spec.name, cfg);
-      } catch (err) {
-        if (!/stream not found/i.test(String((err as Error).message))) throw err;
-        try {
-          await jsm.streams.add(cfg);
-        } catch (e) {
-          // Another member created it between our info and add: same config, nothing to do.
-          if (!/already in use/i.test(String((e as Error).message))) throw e;
-        }
+        await jsm.streams.add(cfg);
+      } catch (e) {
+        // Another member created it between our info and add: same config, nothing to do.
+        if (!/already in use/i.test(String((e as Error).message))) throw e;
       }
+    }
+  }
+
+  return {
+    ensureStream(spec) {
+      return retrySetup(`stream ${spec.name}`, () => ensureStreamOnce(spec));
     },
 
     async consume(spec, opts, handler, onError = () => {}) {

@@ -14,6 +14,7 @@ import {
 } from 'nats';
 import { SwitchboardError } from '../protocol/errors.js';
 import { createJetStreamPort, type JetStreamPort } from './jetstream.js';
+import { retrySetup } from './setup-retry.js';
 
 export interface IncomingMessage {
   readonly subject: string;
@@ -203,11 +204,13 @@ class NatsTransport implements Transport {
   }
 
   async kv(bucket: string, ttlMs: number): Promise<KvBucket> {
-    const kv: KV = await this.nc
-      .jetstream()
-      // allow_direct off: a get goes through the stream's leader, never a lagging replica. Leases are
-      // judged from these reads (Membership.confirmExpired), so a stale copy must not answer them.
-      .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas, allow_direct: false });
+    // allow_direct off: a get goes through the stream's leader, never a lagging replica. Leases are
+    // judged from these reads (Membership.confirmExpired), so a stale copy must not answer them.
+    const kv: KV = await retrySetup(`kv bucket ${bucket}`, () =>
+      this.nc
+        .jetstream()
+        .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas, allow_direct: false }),
+    );
     return {
       put: async (key, value) => {
         await kv.put(key, value);
