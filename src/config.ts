@@ -126,6 +126,12 @@ export interface NodeConfig {
     maxHttpInflight: number;
     /** Per-tenant rate-limit buckets kept per process (oldest dropped beyond). */
     rateLimitTenants: number;
+    /**
+     * WebSockets this process holds at most; an upgrade beyond is refused `503 unavailable` with
+     * `retryAfterMs`, so the client retries and the kernel's SO_REUSEPORT hash sends it to another worker.
+     * 0 (the default): the process's open-file limit minus DEFAULT_FD_HEADROOM.
+     */
+    maxSockets: number;
   };
   /**
    * `devTokens`: the node issues demo tokens at `GET /dev/token` and serves `/demo` (docs/WIDGET.md).
@@ -251,6 +257,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxHttpBodyBytes: o.gateway?.maxHttpBodyBytes ?? DEFAULT_MAX_HTTP_BODY_BYTES,
       maxHttpInflight: o.gateway?.maxHttpInflight ?? DEFAULT_MAX_HTTP_INFLIGHT,
       rateLimitTenants: o.gateway?.rateLimitTenants ?? DEFAULT_RATE_LIMIT_TENANTS,
+      maxSockets: o.gateway?.maxSockets ?? 0,
     },
     auth: {
       jwtSecret,
@@ -365,6 +372,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   if (cfg.gateway.idleTimeoutS < 8)
     throw new Error('gateway.idleTimeoutS must be at least 8 (uWS granularity is 4 s)');
   positiveInt(cfg.gateway.maxBackpressureBytes, 'gateway.maxBackpressureBytes');
+  nonNegativeInt(cfg.gateway.maxSockets, 'gateway.maxSockets');
   positiveInt(cfg.gateway.maxHttpBodyBytes, 'gateway.maxHttpBodyBytes');
   positiveInt(cfg.gateway.maxHttpInflight, 'gateway.maxHttpInflight');
   positiveInt(cfg.gateway.rateLimitTenants, 'gateway.rateLimitTenants');
@@ -560,6 +568,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       maxFrameBytes: intFromEnv(env, 'SB_MAX_FRAME_BYTES'),
       idleTimeoutS: intFromEnv(env, 'SB_IDLE_TIMEOUT_S'),
       maxBackpressureBytes: intFromEnv(env, 'SB_MAX_BACKPRESSURE_BYTES'),
+      maxSockets: intFromEnv(env, 'SB_MAX_SOCKETS'),
       maxHttpBodyBytes: intFromEnv(env, 'SB_HTTP_MAX_BODY_BYTES'),
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
       rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),

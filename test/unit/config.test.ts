@@ -92,6 +92,7 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ pool: { batchTexts: 0 } }, /^pool\.batchTexts must be a positive integer$/],
   [{ pool: { lingerMs: -1 } }, /^pool\.lingerMs must be a non-negative integer$/],
   [{ pool: { idleMs: 0 } }, /^pool\.idleMs must be a positive integer$/],
+  [{ gateway: { maxSockets: -1 } }, /^gateway\.maxSockets must be a non-negative integer$/],
 ];
 
 test('config - each invalid field is refused with its fixed message', () => {
@@ -154,7 +155,13 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
   assert.equal(cfg.routing.shardMailboxCapacity, 32);
   assert.equal(cfg.routing.requestTimeoutMs, 750);
   assert.equal(cfg.membership.leaseTtlMs, 3000);
-  assert.deepEqual(cfg.pool, { ...parseConfig().pool, threads: 2, maxQueue: 8, maxBuffered: 8 * 64, idleMs: 5000 });
+  assert.deepEqual(cfg.pool, {
+    ...parseConfig().pool,
+    threads: 2,
+    maxQueue: 8,
+    maxBuffered: 8 * 64,
+    idleMs: 5000,
+  });
   assert.equal(cfg.logLevel, 'debug');
 });
 
