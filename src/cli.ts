@@ -165,10 +165,22 @@ program
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
   .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
-  .action(async (opts: { port?: number; workers: number }) => {
+  .option(
+    '--semi-space-mb <n>',
+    "each worker's V8 semi-space, MiB (0 = V8's default; default 2 with more than 2 workers, else 0)",
+    intOption,
+  )
+  .action(async (opts: { port?: number; workers: number; semiSpaceMb?: number }) => {
     const { nodeId, config } = nodeSettings(opts.port);
     const sup = await startSupervisor(
-      { nodeId, workers: opts.workers, port: config.http.port, host: config.http.host, env: process.env },
+      {
+        nodeId,
+        workers: opts.workers,
+        port: config.http.port,
+        host: config.http.host,
+        env: process.env,
+        ...(opts.semiSpaceMb === undefined ? {} : { semiSpaceMb: opts.semiSpaceMb }),
+      },
       createLogger({ logLevel: config.logLevel, nodeId }),
     );
     // One line on stdout that service managers and tests wait for.
