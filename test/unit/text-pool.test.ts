@@ -92,7 +92,14 @@ test('text pool - close resolves after use', async () => {
   const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
   assert.deepEqual(await pool.filter('idiot'), { text: '*****', hits: ['idiot'] });
   await pool.close();
-  assert.deepEqual(pool.stats(), { buffered: 0, queuedBatches: 0, completed: 1, tasks: 1, rejected: 0, threads: 0 });
+  assert.deepEqual(pool.stats(), {
+    buffered: 0,
+    queuedBatches: 0,
+    completed: 1,
+    tasks: 1,
+    rejected: 0,
+    threads: 0,
+  });
 });
 
 test('text pool - filter after close rejects instead of starting a new worker', async () => {
