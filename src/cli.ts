@@ -6,13 +6,13 @@
  * (a signed token for local use). Servers are configured by SB_* variables, read in config.ts only.
  */
 import { createWriteStream } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv, DEFAULT_HTTP_PORT, type NodeConfig, parseConfig } from './config.js';
 import type { TokenRole } from './gateway/auth.js';
 import { createLogger } from './log.js';
 import { DEFAULT_CLUSTER_BASE_PORT, DEFAULT_CLUSTER_WORKERS } from './stack/cluster-defaults.js';
 import { defaultNodeId, type StopSummary, type Supervisor, startSupervisor, workerId } from './supervisor.js';
+import { defaultWorkerCount } from './supervisor-options.js';
 
 export const LOCAL_NATS_PORT = 14222;
 export const LOCAL_CASSANDRA_PORT = 19042;
@@ -105,13 +105,14 @@ function nodeSettings(port: number | undefined) {
 
 const program = new Command('switchboard').description('Switchboard chat broker');
 const portHelp = `shared HTTP/WebSocket port (default: SB_PORT, else ${DEFAULT_HTTP_PORT}; 0 = any free port)`;
-const workersHelp = 'worker processes sharing the port, one per available CPU by default';
+const workersHelp =
+  'worker processes sharing the port; by default one per available CPU but one (at least one)';
 
 program
   .command('start')
   .description('start nats-server and Cassandra (when not running) and one node (supervisor + workers)')
   .option('-p, --port <port>', portHelp, intOption)
-  .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
+  .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
   .action(async (opts: { port?: number; workers: number }) => {
     const { env, nodeId, config } = nodeSettings(opts.port);
     const { ensureLocalStack } = await import('./stack/local-stack.js');
@@ -164,7 +165,7 @@ program
   .command('serve')
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
   .option('-p, --port <port>', portHelp, intOption)
-  .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
+  .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
   .option(
     '--semi-space-mb <n>',
     "each worker's V8 semi-space, MiB (0 = V8's default; default 2 with more than 2 workers, else 0)",

@@ -7,6 +7,7 @@ import {
   DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_WORKER_STOP_GRACE_MS,
   defaultNodeId,
+  defaultWorkerCount,
   MANY_WORKERS_SEMI_SPACE_MB,
   parseSupervisorOptions,
   restartDecision,
@@ -47,6 +48,14 @@ test('supervisor options - many workers get a small young generation, one or two
   assert.deepEqual(argv(7), ['--max-semi-space-size=2']);
   assert.deepEqual(argv(7, 0), [], 'an explicit 0 keeps V8 default');
   assert.deepEqual(argv(1, 8), ['--max-semi-space-size=8']);
+});
+
+test('supervisor options - the default worker count leaves one CPU free, never below one worker', () => {
+  assert.equal(defaultWorkerCount(1), 1);
+  assert.equal(defaultWorkerCount(2), 1);
+  assert.equal(defaultWorkerCount(4), 3);
+  assert.equal(defaultWorkerCount(16), 15);
+  assert.equal(parseSupervisorOptions({ port: 0, nodeId: 'n1', env: {} }).workers, defaultWorkerCount());
 });
 
 test('supervisor options - the default node id is a valid id', () => {
