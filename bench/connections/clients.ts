@@ -37,6 +37,7 @@ const RETRY_MIN_MS = 100;
 const RETRYABLE = new Set(['busy', 'unavailable', 'timeout', 'internal', 'rate_limited']);
 /** Bodies carry their send time: `sb~<epoch ms base 36>~<n>` (base 36: PII masking leaves it alone). */
 const BODY_PREFIX = 'sb~';
+const MAX_EXAMPLES = 5;
 
 interface Sender {
   tenant: string;
@@ -303,6 +304,13 @@ export class ClientFleet {
       generator: this.init.generator,
       acked: this.acked,
       unanswered: this.pendingCount(),
+      unansweredExamples: this.senders
+        .filter((c) => c.sender!.pending)
+        .slice(0, MAX_EXAMPLES)
+        .map((c) => {
+          const s = c.sender!;
+          return `${s.tenant}/${s.conv} ${s.pending!.cmid} sent ${new Date(s.pending!.sentAt).toISOString()} open ${c.sock?.isOpen() ?? false}`;
+        }),
       errors: this.errors,
     };
   }

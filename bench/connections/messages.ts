@@ -95,6 +95,8 @@ export interface ConnAcked {
   acked: AckedMessage[];
   /** Sends still unanswered (neither acked nor refused) when asked. */
   unanswered: number;
+  /** A few of them: `tenant/conv cmid, tries`. */
+  unansweredExamples: string[];
   /** Error answers by code (not counting retried busy/unavailable/timeout). */
   errors: Record<string, number>;
 }

@@ -32,7 +32,12 @@ export interface StormReportPart {
   kernel: { baseline: KernelMemory; held?: KernelMemory };
   mix?: MixResult;
   storms: StormResult[];
-  sends: { unanswered: number; errors: Record<string, number>; check?: AckCheck };
+  sends: {
+    unanswered: number;
+    unansweredExamples: string[];
+    errors: Record<string, number>;
+    check?: AckCheck;
+  };
   reconnectFailures: Record<string, number>;
 }
 
@@ -198,6 +203,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
       '',
       `${c.acked} messages were acknowledged to the senders in ${c.conversations} conversations through the mix and the storms; read back from Cassandra: **${c.lost} lost**, ${c.duplicated} cmids stored twice. Sends unanswered at the end: ${r.sends.unanswered}; refused: ${JSON.stringify(r.sends.errors)}.`,
       ...c.examples.map((e) => `- ${e}`),
+      ...r.sends.unansweredExamples.map((e) => `- unanswered: ${e}`),
       '',
     );
   }

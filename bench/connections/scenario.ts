@@ -46,7 +46,7 @@ export interface ConnectionsOptions {
 }
 
 /** After the storms, how long the senders get to have their last messages answered. */
-const DRAIN_SENDS_MS = 30_000;
+const DRAIN_SENDS_MS = 60_000;
 const GC_RELEASE_MS = 3000;
 
 export async function connectionsScenario(
@@ -188,12 +188,14 @@ export async function connectionsScenario(
     f.setSending(false);
     let ackCheck: AckCheck | undefined;
     let unanswered = 0;
+    let unansweredExamples: string[] = [];
     let sendErrors: Record<string, number> = {};
     if (o.senders > 0) {
       const until = Date.now() + DRAIN_SENDS_MS;
       while (f.current().pending > 0 && Date.now() < until) await sleep(1000);
       const reports = await f.acked();
       unanswered = reports.reduce((a, r) => a + r.unanswered, 0);
+      unansweredExamples = reports.flatMap((r) => r.unansweredExamples);
       sendErrors = sumRecords(reports.map((r) => r.errors));
       const acked = reports.flatMap((r) => r.acked);
       ui.say(`checking ${acked.length} acknowledged messages against Cassandra…`);
@@ -248,7 +250,7 @@ export async function connectionsScenario(
       kernel,
       ...(mix ? { mix } : {}),
       storms,
-      sends: { unanswered, errors: sendErrors, ...(ackCheck ? { check: ackCheck } : {}) },
+      sends: { unanswered, unansweredExamples, errors: sendErrors, ...(ackCheck ? { check: ackCheck } : {}) },
       reconnectFailures: sumRecords(closed.map((c) => c.reconnectFailures)),
       limits: analyseLimits({
         resources: rampRes,

@@ -73,7 +73,11 @@ test('connections storm - 2,000 sockets: all back after a drain and after kill -
   assert.ok(check.acked > 100, `messages acked through the storms (${check.acked})`);
   assert.equal(check.lost, 0, `no acked message lost: ${check.examples.join('; ')}`);
   assert.equal(check.duplicated, 0, 'no cmid stored twice');
-  assert.equal(report.sends.unanswered, 0, 'every send answered in the end');
+  assert.equal(
+    report.sends.unanswered,
+    0,
+    `every send answered in the end: ${report.sends.unansweredExamples.join('; ')}`,
+  );
   const md = readFileSync(files.find((f) => f.endsWith('.md'))!, 'utf8');
   assert.match(md, /## Reconnect storms/);
   assert.ok(
