@@ -38,6 +38,13 @@ const RETRYABLE = new Set(['busy', 'unavailable', 'timeout', 'internal', 'rate_l
 /** Bodies carry their send time: `sb~<epoch ms base 36>~<n>` (base 36: PII masking leaves it alone). */
 const BODY_PREFIX = 'sb~';
 const MAX_EXAMPLES = 5;
+/**
+ * Client k's source ports: PORT_BASE + k + slot × clients, the slot turning with each attempt, so an attempt
+ * never waits for a port a previous one of its own may still hold (lean-ws.ts, SourcePort).
+ */
+const PORT_BASE = 2000;
+const PORT_SLOTS = 3;
+const MAX_PORT = 65_535;
 
 interface Sender {
   tenant: string;
@@ -52,6 +59,8 @@ interface Client {
   sock: LeanSocket | undefined;
   /** Reconnect attempts since the last welcome. */
   attempt: number;
+  /** Connection attempts so far (picks the source port). */
+  tries: number;
   timer: NodeJS.Timeout | undefined;
   sender: Sender | undefined;
 }
@@ -109,6 +118,7 @@ export class ClientFleet {
         request: upgradeRequest(this.target, user.role, token),
         sock: undefined,
         attempt: 0,
+        tries: 0,
         timer: undefined,
         sender: undefined,
       };
@@ -161,8 +171,11 @@ export class ClientFleet {
    * A socket that was welcomed and later drops reconnects by itself (unless the fleet is closing).
    */
   private connect(c: Client, timeoutMs: number): Promise<string | undefined> {
+    const n = this.clients.length;
+    c.tries++;
+    const port = PORT_BASE + c.k + (c.tries % PORT_SLOTS) * n;
     return new Promise((resolve) => {
-      c.sock = new LeanSocket(this.target, c.request, timeoutMs, {
+      c.sock = new LeanSocket(this.target, port <= MAX_PORT ? port : undefined, c.request, timeoutMs, {
         onWelcome: (node) => {
           this.open++;
           c.attempt = 0;
