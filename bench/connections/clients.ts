@@ -42,7 +42,9 @@ const MAX_EXAMPLES = 5;
  * Client k's source ports: PORT_BASE + k + slot × clients, the slot turning with each attempt, so an attempt
  * never waits for a port a previous one of its own may still hold (lean-ws.ts, SourcePort).
  */
-const PORT_BASE = 2000;
+const PORT_BASE = 10_000;
+/** A port someone else holds (a wildcard listener): the attempt moves to its next slot. */
+const PORT_TAKEN = new Set(['EADDRINUSE', 'EADDRNOTAVAIL']);
 const PORT_SLOTS = 3;
 const MAX_PORT = 65_535;
 
@@ -143,7 +145,10 @@ export class ClientFleet {
       if (slotMs > 0) await sleep(startAt + c.k * slotMs - Date.now());
       firstAt ||= Date.now();
       const t0 = performance.now();
-      const reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
+      let reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
+      for (let slot = 1; slot < PORT_SLOTS && reason !== undefined && PORT_TAKEN.has(reason); slot++) {
+        reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
+      }
       if (reason === undefined) {
         recordMs(this.handshake, performance.now() - t0);
         this.opened++;
