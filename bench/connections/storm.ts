@@ -1,11 +1,12 @@
 /**
  * A reconnect storm (issue #14): with every socket held, either the whole node is restarted (`drain`:
  * SIGTERM, so each worker closes its sockets with 1012, hands its shards over and flushes its writer;
- * then the node is started again on the same port) or one worker process is killed with SIGKILL (`kill`:
+ * then the node is started again on the same port) or the worker process holding the most sockets is killed with SIGKILL (`kill`:
  * its sockets drop without a close frame, the supervisor restarts it, its shards wait for their leases).
  * Every client reconnects by itself with the documented backoff (bench/lib/backoff.ts); this records the
  * sockets open each second from the action on until every one is back or the timeout passes.
  */
+import { socketInodesOf } from '../lib/proc.js';
 import type { BrokerTarget } from '../lib/target.js';
 import { sleep } from '../lib/units.js';
 import type { Fleet } from './fleet.js';
@@ -79,8 +80,11 @@ export async function runStorm(
     say(`storm (drain): restarting the node with ${heldBefore} sockets held…`);
     await target.restart();
   } else {
+    // The worker holding the most sockets (after a drain the first worker up holds most of them).
     const pids = target.workerPids?.() ?? [];
-    killedPid = pids[Math.floor(Math.random() * pids.length)];
+    const held = pids.map((pid) => ({ pid, sockets: socketInodesOf(pid).length }));
+    held.sort((a, b) => b.sockets - a.sockets);
+    killedPid = held[0]?.pid;
     if (killedPid === undefined) throw new Error('--storm kill needs a node the bench started (not --url)');
     say(`storm (kill): kill -9 of worker pid ${killedPid} with ${heldBefore} sockets held…`);
     process.kill(killedPid, 'SIGKILL');
