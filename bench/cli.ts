@@ -12,6 +12,7 @@ import { defaultWorkerCount } from '../src/supervisor-options.js';
 import { clusterScenario } from './cluster/scenario.js';
 import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_SOCKETS_PER_GENERATOR } from './connections/plan.js';
 import { type ConnectionsOptions, connectionsScenario } from './connections/scenario.js';
+import { STORM_KINDS, type StormKind } from './connections/storm.js';
 import { e2eScenario } from './e2e/scenario.js';
 import { DEFAULT_OBJECTIVE, type Objective } from './e2e/sweep.js';
 import { eventsScenario } from './events/scenario.js';
@@ -59,6 +60,16 @@ interface RawCommon {
   jwtSecret: string;
   out: string;
   quiet?: boolean;
+}
+
+function parseStorms(value: string): StormKind[] {
+  if (value === 'none') return [];
+  const kinds = value.split(',').map((k) => k.trim());
+  for (const k of kinds) {
+    if (!STORM_KINDS.includes(k as StormKind))
+      throw new InvalidArgumentError(`unknown storm '${k}' (drain, kill, none)`);
+  }
+  return kinds as StormKind[];
 }
 
 /** Commander shows an InvalidArgumentError's message as a usage error instead of a stack trace. */
@@ -442,6 +453,23 @@ withCommon(
   .option(
     '--source-net <127.a.b>',
     'loopback /24 the generators bind to (default: a fresh one per run, so no source port is still in TIME_WAIT from the last run)',
+  )
+  .option(
+    '--senders <n>',
+    'visitors among the held sockets that send messages (the mixed load)',
+    arg(parseCount),
+    2000,
+  )
+  .option('--send-rate <msg/s>', 'messages per second offered by all senders together', arg(parseCount), 1000)
+  .addOption(duration('--mix <time>', 'how long the mixed load runs before the storms (0: none)', 30_000))
+  .option(
+    '--storm <kinds>',
+    'reconnect storms after the mix, in order: drain (SIGTERM the node, start it again), kill (kill -9 of one worker); none',
+    parseStorms,
+    ['drain', 'kill'],
+  )
+  .addOption(
+    duration('--storm-timeout <time>', 'how long a storm waits for every socket to come back', 120_000),
   )
   .action(async (raw: RawCommon & ConnectionsOptions) => {
     const { files, summary } = await connectionsScenario(common(raw), raw, abort.signal);

@@ -8,18 +8,9 @@
 import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv, DEFAULT_HTTP_PORT, type NodeConfig, parseConfig } from './config.js';
-import { createAuthenticator, type TokenRole } from './gateway/auth.js';
-import { rulesTest } from './integration/rules-test-command.js';
+import type { TokenRole } from './gateway/auth.js';
 import { createLogger } from './log.js';
-import { startNode } from './node.js';
-import {
-  DEFAULT_CLUSTER_BASE_PORT,
-  DEFAULT_CLUSTER_WORKERS,
-  startLocalCluster,
-} from './stack/local-cluster.js';
-import { ensureLocalStack } from './stack/local-stack.js';
-import { openCassandraStore } from './store/cassandra-store.js';
-import { exportConversation } from './store/export.js';
+import { DEFAULT_CLUSTER_BASE_PORT, DEFAULT_CLUSTER_WORKERS } from './stack/cluster-defaults.js';
 import { defaultNodeId, type StopSummary, type Supervisor, startSupervisor, workerId } from './supervisor.js';
 import { defaultWorkerCount } from './supervisor-options.js';
 
@@ -124,6 +115,7 @@ program
   .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
   .action(async (opts: { port?: number; workers: number }) => {
     const { env, nodeId, config } = nodeSettings(opts.port);
+    const { ensureLocalStack } = await import('./stack/local-stack.js');
     const stack = await ensureLocalStack({
       natsPort: LOCAL_NATS_PORT,
       cassandraPort: LOCAL_CASSANDRA_PORT,
@@ -174,10 +166,22 @@ program
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
   .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
-  .action(async (opts: { port?: number; workers: number }) => {
+  .option(
+    '--semi-space-mb <n>',
+    "each worker's V8 semi-space, MiB (0 = V8's default; default 2 with more than 2 workers, else 0)",
+    intOption,
+  )
+  .action(async (opts: { port?: number; workers: number; semiSpaceMb?: number }) => {
     const { nodeId, config } = nodeSettings(opts.port);
     const sup = await startSupervisor(
-      { nodeId, workers: opts.workers, port: config.http.port, host: config.http.host, env: process.env },
+      {
+        nodeId,
+        workers: opts.workers,
+        port: config.http.port,
+        host: config.http.host,
+        env: process.env,
+        ...(opts.semiSpaceMb === undefined ? {} : { semiSpaceMb: opts.semiSpaceMb }),
+      },
       createLogger({ logLevel: config.logLevel, nodeId }),
     );
     // One line on stdout that service managers and tests wait for.
@@ -202,6 +206,7 @@ program
   .action(async (opts: { nodes: number; workers: number; basePort: number }) => {
     const config = workerConfig('n1', opts.basePort);
     const log = createLogger({ logLevel: config.logLevel });
+    const { startLocalCluster } = await import('./stack/local-cluster.js');
     const cluster = await startLocalCluster({
       nodes: opts.nodes,
       workers: opts.workers,
@@ -250,6 +255,7 @@ program
   .description('run one worker process (a single cluster member) against running NATS and Cassandra')
   .action(async () => {
     const config = parseConfig(configFromEnv());
+    const { startNode } = await import('./node.js');
     const node = await startNode(config, createLogger(config));
     // One line on stdout that supervisors and tests wait for.
     console.log(JSON.stringify({ ready: true, node: node.nodeId, port: node.port }));
@@ -274,6 +280,7 @@ program
     if (opts.role !== 'visitor' && opts.role !== 'agent')
       throw new InvalidArgumentError("role must be 'visitor' or 'agent'");
     const config = parseConfig(configFromEnv());
+    const { createAuthenticator } = await import('./gateway/auth.js');
     const auth = createAuthenticator(config.auth.jwtSecret);
     const token = await auth.sign(
       { tenant: opts.tenant, sub: opts.sub, role: opts.role as TokenRole },
@@ -294,6 +301,8 @@ program
   .option('--out <file>', 'write to this file instead of stdout')
   .action(async (opts: { tenant: string; conv: string; out?: string }) => {
     const config = parseConfig(configFromEnv());
+    const { openCassandraStore } = await import('./store/cassandra-store.js');
+    const { exportConversation } = await import('./store/export.js');
     const store = await openCassandraStore({
       contactPoints: config.cassandra.contactPoints,
       localDataCenter: config.cassandra.localDataCenter,
@@ -329,7 +338,12 @@ program
   .option('--id <id>', 'event id (Nats-Msg-Id)')
   .option('--json', 'print the plan as JSON')
   .action(
-    (rules: string, event: string, opts: { type?: string; tenant: string; id?: string; json?: boolean }) => {
+    async (
+      rules: string,
+      event: string,
+      opts: { type?: string; tenant: string; id?: string; json?: boolean },
+    ) => {
+      const { rulesTest } = await import('./integration/rules-test-command.js');
       const result = rulesTest(rules, event, opts);
       (result.code === 0 ? console.log : console.error)(result.output);
       process.exitCode = result.code;

@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { TracingConfig } from './telemetry/tracing.js';
-import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './tenants.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:14222';
@@ -33,10 +32,19 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 export const DEFAULT_LEASE_TTL_MS = 15_000;
 export const DEFAULT_MAX_ACTIVE_ACTORS = 20000;
 export const DEFAULT_ACTOR_IDLE_MS = 5 * 60_000;
+/** Defined here, not in tenants.ts, so that reading the config loads no YAML or schema library (issue #14). */
+export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
 export const DEFAULT_POOL_THREADS = 1;
 export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
 export const DEFAULT_POOL_LINGER_MS = 1;
+/**
+ * Pool threads start at the first task and stop after this long without one (issue #14): a thread is a
+ * whole V8 isolate (~9 MiB RSS measured on an idle worker), and a node that holds 100k sockets runs 7
+ * workers whose pools mostly sit idle. Under load the thread stays up; the cost is one thread start
+ * (~40 ms) on the first message after a quiet spell this long.
+ */
+export const DEFAULT_POOL_IDLE_MS = 60_000;
 /** 0: no cmids rows, the actor's window de-duplicates (one row per message; docs/ARCHITECTURE.md). */
 export const DEFAULT_CMID_TTL_S = 0;
 export const DEFAULT_STORE_TIMEOUT_MS = 4000;
@@ -118,6 +126,12 @@ export interface NodeConfig {
     maxHttpInflight: number;
     /** Per-tenant rate-limit buckets kept per process (oldest dropped beyond). */
     rateLimitTenants: number;
+    /**
+     * WebSockets this process holds at most; an upgrade beyond is refused `503 unavailable` with
+     * `retryAfterMs`, so the client retries and the kernel's SO_REUSEPORT hash sends it to another worker.
+     * 0 (the default): the process's open-file limit minus DEFAULT_FD_HEADROOM.
+     */
+    maxSockets: number;
   };
   /**
    * `devTokens`: the node issues demo tokens at `GET /dev/token` and serves `/demo` (docs/WIDGET.md).
@@ -144,7 +158,15 @@ export interface NodeConfig {
   routing: { shardMailboxCapacity: number; actorMailboxCapacity: number; requestTimeoutMs: number };
   membership: { leaseTtlMs: number };
   actors: { maxActive: number; idleMs: number; recentCmids: number };
-  pool: { threads: number; maxQueue: number; batchTexts: number; lingerMs: number; maxBuffered: number };
+  pool: {
+    threads: number;
+    maxQueue: number;
+    batchTexts: number;
+    lingerMs: number;
+    maxBuffered: number;
+    /** A pool thread stops after this long without a task; the next task starts it again. */
+    idleMs: number;
+  };
   /** History storage (src/store/): de-duplication, driver timeout, writer bounds, compression, cache. */
   storage: {
     cmidTtlS: number;
@@ -235,6 +257,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxHttpBodyBytes: o.gateway?.maxHttpBodyBytes ?? DEFAULT_MAX_HTTP_BODY_BYTES,
       maxHttpInflight: o.gateway?.maxHttpInflight ?? DEFAULT_MAX_HTTP_INFLIGHT,
       rateLimitTenants: o.gateway?.rateLimitTenants ?? DEFAULT_RATE_LIMIT_TENANTS,
+      maxSockets: o.gateway?.maxSockets ?? 0,
     },
     auth: {
       jwtSecret,
@@ -273,6 +296,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxQueue: o.pool?.maxQueue ?? DEFAULT_POOL_MAX_QUEUE,
       batchTexts: o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS,
       lingerMs: o.pool?.lingerMs ?? DEFAULT_POOL_LINGER_MS,
+      idleMs: o.pool?.idleMs ?? DEFAULT_POOL_IDLE_MS,
       maxBuffered:
         o.pool?.maxBuffered ??
         (o.pool?.maxQueue ?? DEFAULT_POOL_MAX_QUEUE) * (o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS),
@@ -348,6 +372,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   if (cfg.gateway.idleTimeoutS < 8)
     throw new Error('gateway.idleTimeoutS must be at least 8 (uWS granularity is 4 s)');
   positiveInt(cfg.gateway.maxBackpressureBytes, 'gateway.maxBackpressureBytes');
+  nonNegativeInt(cfg.gateway.maxSockets, 'gateway.maxSockets');
   positiveInt(cfg.gateway.maxHttpBodyBytes, 'gateway.maxHttpBodyBytes');
   positiveInt(cfg.gateway.maxHttpInflight, 'gateway.maxHttpInflight');
   positiveInt(cfg.gateway.rateLimitTenants, 'gateway.rateLimitTenants');
@@ -376,6 +401,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.pool.threads, 'pool.threads');
   positiveInt(cfg.pool.maxQueue, 'pool.maxQueue');
   positiveInt(cfg.pool.batchTexts, 'pool.batchTexts');
+  positiveInt(cfg.pool.idleMs, 'pool.idleMs');
   if (!Number.isInteger(cfg.pool.lingerMs) || cfg.pool.lingerMs < 0) {
     throw new Error('pool.lingerMs must be a non-negative integer');
   }
@@ -542,6 +568,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       maxFrameBytes: intFromEnv(env, 'SB_MAX_FRAME_BYTES'),
       idleTimeoutS: intFromEnv(env, 'SB_IDLE_TIMEOUT_S'),
       maxBackpressureBytes: intFromEnv(env, 'SB_MAX_BACKPRESSURE_BYTES'),
+      maxSockets: intFromEnv(env, 'SB_MAX_SOCKETS'),
       maxHttpBodyBytes: intFromEnv(env, 'SB_HTTP_MAX_BODY_BYTES'),
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
       rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),
@@ -572,6 +599,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       batchTexts: intFromEnv(env, 'SB_POOL_BATCH_TEXTS'),
       lingerMs: intFromEnv(env, 'SB_POOL_LINGER_MS'),
       maxBuffered: intFromEnv(env, 'SB_POOL_MAX_BUFFERED'),
+      idleMs: intFromEnv(env, 'SB_POOL_IDLE_MS'),
     },
     storage: {
       cmidTtlS: intFromEnv(env, 'SB_CMID_TTL_S'),

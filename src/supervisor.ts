@@ -13,6 +13,7 @@ import {
   parseSupervisorOptions,
   restartDecision,
   type SupervisorOptions,
+  workerExecArgv,
   workerId,
 } from './supervisor-options.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
@@ -120,6 +121,7 @@ export async function startSupervisor(
       cliPath: o.cliPath,
       port,
       env: o.env,
+      execArgv: workerExecArgv(o),
       readyTimeoutMs: o.readyTimeoutMs,
       log,
     });

@@ -15,7 +15,9 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 
-export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
+import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './config.js';
+
+export { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS };
 /** The id of the settings every tenant the file does not list gets. */
 export const DEFAULTS_ID = '*';
 export const MAX_TENANTS = 10_000;

@@ -23,6 +23,8 @@ export interface WorkerSpawnOptions {
   port: number;
   /** The whole environment of the worker; SB_NODE_ID and SB_PORT are set over it. */
   env: NodeJS.ProcessEnv;
+  /** Node flags before the script (V8 heap sizing). */
+  execArgv?: readonly string[];
   readyTimeoutMs: number;
   log: Logger;
 }
@@ -65,7 +67,7 @@ function parseReadyPort(line: string): number | null {
 
 /** Spawns one worker. Throws synchronously only when the OS cannot start `process.execPath` at all. */
 export function spawnWorker(opts: WorkerSpawnOptions): WorkerProcess {
-  const child = spawn(process.execPath, [opts.cliPath, 'node'], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), opts.cliPath, 'node'], {
     env: { ...opts.env, SB_NODE_ID: opts.id, SB_PORT: String(opts.port) },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     detached: true,

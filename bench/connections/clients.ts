@@ -1,100 +1,163 @@
 /**
- * A generator's fleet of idle-but-alive clients for the connections scenario: opens its users' sockets
- * (each authenticated with its own token and subscribed — `welcome` comes only after that), bound to the
- * generator's own loopback address, with bounded handshakes in flight and an optional rate; then keeps every
- * socket pinging (protocol `ping` → `pong`) at a fixed interval, spread evenly over time.
+ * A generator's fleet for the connections scenario: opens its users' sockets (each authenticated with its
+ * own token, signed before the ramp, and registered — `welcome` comes only after that), bound to the
+ * generator's own loopback address, with bounded handshakes in flight and an optional rate; keeps every
+ * socket pinging (protocol `ping` → `pong`) at a fixed interval, spread evenly over time; reconnects a
+ * dropped socket with the documented backoff and jitter (bench/lib/backoff.ts), as a real client does,
+ * and resends its unanswered message with the same cmid. Some visitors are senders: while sending is on,
+ * they post to a conversation of their own at a fixed rate (one message in flight each) and measure the
+ * ack and the delivery of their own `msg`; every ack is kept for the check against Cassandra.
  */
 import { performance } from 'node:perf_hooks';
 import { createAuthenticator } from '../../src/gateway/auth.js';
+import type { ServerFrame } from '../../src/protocol/frames.js';
+import { reconnectDelayMs } from '../lib/backoff.js';
 import { encodeHistogram, type Histogram, newHistogram, recordMs } from '../lib/histogram.js';
 import { pool } from '../lib/pool.js';
 import { sleep } from '../lib/units.js';
-import { type BenchSocket, OpenError, openSocket } from '../lib/ws-client.js';
-import { type ConnInit, type ConnRampDone, connectionUser } from './messages.js';
+import { LeanSocket, type LeanTarget, upgradeRequest } from './lean-ws.js';
+import {
+  type AckedMessage,
+  type ConnAcked,
+  type ConnInit,
+  type ConnRampDone,
+  connectionUser,
+} from './messages.js';
 
 const TOKEN_TTL_S = 24 * 3600;
 const PING_TICK_MS = 100;
-const CLOSE_CONCURRENCY = 1000;
+const SEND_TICK_MS = 10;
+const CLOSE_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** A reconnect attempt not welcomed within this is dropped and retried (uWS itself gives an upgrade 10 s). */
+const RECONNECT_TIMEOUT_MS = 15_000;
+/** An unanswered send on an open socket is resent (same cmid) after this long. */
+const ACK_TIMEOUT_MS = 10_000;
+const RETRY_MIN_MS = 100;
+const RETRYABLE = new Set(['busy', 'unavailable', 'timeout', 'internal', 'rate_limited']);
+/** Bodies carry their send time: `sb~<epoch ms base 36>~<n>` (base 36: PII masking leaves it alone). */
+const BODY_PREFIX = 'sb~';
+const MAX_EXAMPLES = 5;
+/**
+ * Client k's source ports: PORT_BASE + k + slot × clients, the slot turning with each attempt, so an attempt
+ * never waits for a port a previous one of its own may still hold (lean-ws.ts, SourcePort).
+ */
+const PORT_BASE = 10_000;
+/** A port someone else holds (a wildcard listener): the attempt moves to its next slot. */
+const PORT_TAKEN = new Set(['EADDRINUSE', 'EADDRNOTAVAIL']);
+const PORT_SLOTS = 3;
+const MAX_PORT = 65_535;
+
+interface Sender {
+  tenant: string;
+  conv: string;
+  n: number;
+  pending?: { cmid: string; body: string; sentAt: number; lastTry: number; retryAt: number };
+}
+
+interface Client {
+  readonly k: number;
+  readonly request: Buffer;
+  sock: LeanSocket | undefined;
+  /** Reconnect attempts since the last welcome. */
+  attempt: number;
+  /** Connection attempts so far (picks the source port). */
+  tries: number;
+  timer: NodeJS.Timeout | undefined;
+  sender: Sender | undefined;
+}
 
 export class ClientFleet {
-  private readonly sockets: (BenchSocket | undefined)[] = [];
+  private readonly clients: Client[] = [];
+  private readonly senders: Client[] = [];
   private readonly pings = new Map<string, number>();
   private readonly handshake = newHistogram();
   private readonly rttTotal = newHistogram();
   private rttTick: Histogram = newHistogram();
+  private ackTick: Histogram = newHistogram();
+  private deliveryTick: Histogram = newHistogram();
   private readonly failures: Record<string, number> = {};
   private readonly byWorker: Record<string, number> = {};
   readonly dropCodes: Record<string, number> = {};
+  readonly reconnectFailures: Record<string, number> = {};
+  private readonly errors: Record<string, number> = {};
+  private readonly acked: AckedMessage[] = [];
+  private readonly target: LeanTarget;
   opened = 0;
   /** Sockets open now. */
   open = 0;
   failed = 0;
   dropped = 0;
+  reconnected = 0;
+  reconnectFailed = 0;
   pingsSent = 0;
   pongs = 0;
+  sent = 0;
+  ackedCount = 0;
+  delivered = 0;
   private closing = false;
+  private sending = false;
   private pingTimer: NodeJS.Timeout | undefined;
+  private sendTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
+  private sendCarry = 0;
+  private sendCursor = 0;
 
-  constructor(private readonly init: ConnInit) {}
+  constructor(private readonly init: ConnInit) {
+    const url = new URL(init.base);
+    this.target = { host: url.hostname, port: Number(url.port), localAddress: init.localAddress };
+  }
+
+  /** Signs every user's token and builds its upgrade request (before the ramp, so not timed). */
+  async prepare(): Promise<void> {
+    const { init } = this;
+    const auth = createAuthenticator(init.jwtSecret);
+    for (let k = 0; k < init.to - init.from; k++) {
+      const user = connectionUser(init.runId, init.from + k, init.visitorPercent, init.tenants);
+      const token = await auth.sign(user, TOKEN_TTL_S);
+      const c: Client = {
+        k,
+        request: upgradeRequest(this.target, user.role, token),
+        sock: undefined,
+        attempt: 0,
+        tries: 0,
+        timer: undefined,
+        sender: undefined,
+      };
+      if (user.role === 'visitor' && this.senders.length < init.senders) {
+        c.sender = { tenant: user.tenant, conv: `s${init.runId}${init.from + k}`, n: 0 };
+        this.senders.push(c);
+      }
+      this.clients.push(c);
+    }
+  }
 
   /** Opens every socket; resolves when each attempt has succeeded or failed. */
   async ramp(startAt: number): Promise<ConnRampDone> {
     const { init } = this;
-    const auth = createAuthenticator(init.jwtSecret);
-    const n = init.to - init.from;
     const slotMs = init.rampRate > 0 ? 1000 / init.rampRate : 0;
     let firstAt = 0;
     let lastAt = 0;
+    // Every generator starts on the common instant, so the ramp's time is measured from its real start.
+    await sleep(startAt - Date.now());
     this.startPings();
-    await pool(
-      Array.from({ length: n }, (_, k) => k),
-      init.concurrency,
-      async (k) => {
-        if (slotMs > 0) await sleep(startAt + k * slotMs - Date.now());
-        const user = connectionUser(init.runId, init.from + k, init.visitorPercent, init.tenants);
-        const token = await auth.sign(user, TOKEN_TTL_S);
-        firstAt ||= Date.now();
-        const t0 = performance.now();
-        try {
-          const socket = await openSocket({
-            base: init.base,
-            role: user.role,
-            token,
-            localAddress: init.localAddress,
-            handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-            onFrame: (f) => {
-              if (f.type !== 'pong' || f.ref === undefined) return;
-              const sentAt = this.pings.get(f.ref);
-              if (sentAt === undefined) return;
-              this.pings.delete(f.ref);
-              this.pongs++;
-              const rtt = performance.now() - sentAt;
-              recordMs(this.rttTick, rtt);
-              recordMs(this.rttTotal, rtt);
-            },
-            onClose: (code) => {
-              this.sockets[k] = undefined;
-              this.open--;
-              if (this.closing) return;
-              this.dropped++;
-              this.dropCodes[code] = (this.dropCodes[code] ?? 0) + 1;
-            },
-          });
-          recordMs(this.handshake, performance.now() - t0);
-          this.sockets[k] = socket;
-          this.byWorker[socket.node] = (this.byWorker[socket.node] ?? 0) + 1;
-          this.opened++;
-          this.open++;
-          lastAt = Date.now();
-        } catch (err) {
-          const reason = err instanceof OpenError ? err.reason : String(err);
-          this.failures[reason] = (this.failures[reason] ?? 0) + 1;
-          this.failed++;
-        }
-      },
-    );
+    await pool(this.clients, init.concurrency, async (c) => {
+      if (slotMs > 0) await sleep(startAt + c.k * slotMs - Date.now());
+      firstAt ||= Date.now();
+      const t0 = performance.now();
+      let reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
+      for (let slot = 1; slot < PORT_SLOTS && reason !== undefined && PORT_TAKEN.has(reason); slot++) {
+        reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
+      }
+      if (reason === undefined) {
+        recordMs(this.handshake, performance.now() - t0);
+        this.opened++;
+        lastAt = Date.now();
+      } else {
+        this.failures[reason] = (this.failures[reason] ?? 0) + 1;
+        this.failed++;
+      }
+    });
     return {
       type: 'ramp-done',
       generator: init.generator,
@@ -109,6 +172,168 @@ export class ClientFleet {
   }
 
   /**
+   * One connection attempt of client `c`; resolves undefined at `welcome`, else the reason it ended.
+   * A socket that was welcomed and later drops reconnects by itself (unless the fleet is closing).
+   */
+  private connect(c: Client, timeoutMs: number): Promise<string | undefined> {
+    const n = this.clients.length;
+    c.tries++;
+    const port = PORT_BASE + c.k + (c.tries % PORT_SLOTS) * n;
+    return new Promise((resolve) => {
+      c.sock = new LeanSocket(this.target, port <= MAX_PORT ? port : undefined, c.request, timeoutMs, {
+        onWelcome: (node) => {
+          this.open++;
+          c.attempt = 0;
+          this.byWorker[node] = (this.byWorker[node] ?? 0) + 1;
+          const p = c.sender?.pending;
+          if (p) this.transmit(c, p);
+          resolve(undefined);
+        },
+        onFrame: (f) => this.onFrame(c, f),
+        onEnd: (welcomed, code, reason) => {
+          c.sock = undefined;
+          if (!welcomed) return resolve(reason);
+          this.open--;
+          if (this.closing) return;
+          this.dropped++;
+          this.dropCodes[code] = (this.dropCodes[code] ?? 0) + 1;
+          this.scheduleReconnect(c);
+        },
+      });
+    });
+  }
+
+  private scheduleReconnect(c: Client): void {
+    if (this.closing) return;
+    c.timer = setTimeout(() => {
+      c.timer = undefined;
+      if (this.closing) return;
+      void this.connect(c, RECONNECT_TIMEOUT_MS).then((reason) => {
+        if (reason === undefined) {
+          this.reconnected++;
+          return;
+        }
+        this.reconnectFailed++;
+        this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
+        c.attempt++;
+        this.scheduleReconnect(c);
+      });
+    }, reconnectDelayMs(c.attempt));
+  }
+
+  private onFrame(c: Client, f: ServerFrame): void {
+    if (f.type === 'pong') {
+      const ref = (f as { ref?: string }).ref;
+      const sentAt = ref === undefined ? undefined : this.pings.get(ref);
+      if (sentAt === undefined) return;
+      this.pings.delete(ref!);
+      this.pongs++;
+      const rtt = performance.now() - sentAt;
+      recordMs(this.rttTick, rtt);
+      recordMs(this.rttTotal, rtt);
+      return;
+    }
+    const s = c.sender;
+    if (s === undefined) return;
+    if (f.type === 'msg') {
+      const body = (f as { body?: string }).body;
+      if (typeof body !== 'string' || !body.startsWith(BODY_PREFIX)) return;
+      const at = Number.parseInt(body.slice(BODY_PREFIX.length).split('~')[0] ?? '', 36);
+      if (!Number.isFinite(at)) return;
+      this.delivered++;
+      recordMs(this.deliveryTick, Date.now() - at);
+      return;
+    }
+    const p = s.pending;
+    if (f.type === 'ack' && p && (f as { cmid?: string }).cmid === p.cmid) {
+      this.acked.push([s.tenant, s.conv, p.cmid, (f as { seq: number }).seq]);
+      this.ackedCount++;
+      recordMs(this.ackTick, Date.now() - p.sentAt);
+      s.pending = undefined;
+      return;
+    }
+    if (f.type === 'error' && p && (f as { ref?: string }).ref === p.cmid) {
+      const e = f as { code: string; retryAfterMs?: number };
+      if (RETRYABLE.has(e.code)) {
+        p.retryAt = Date.now() + Math.max(RETRY_MIN_MS, e.retryAfterMs ?? 0);
+        return;
+      }
+      this.errors[e.code] = (this.errors[e.code] ?? 0) + 1;
+      s.pending = undefined;
+    }
+  }
+
+  private transmit(c: Client, p: NonNullable<Sender['pending']>): void {
+    if (c.sock?.send({ type: 'send', conv: c.sender!.conv, cmid: p.cmid, body: p.body })) {
+      p.lastTry = Date.now();
+      p.retryAt = p.lastTry + ACK_TIMEOUT_MS;
+    }
+  }
+
+  /** Turns new sends on or off (unanswered ones are retried either way until answered). */
+  setSending(on: boolean): void {
+    this.sending = on;
+    if (this.sendTimer !== undefined || this.senders.length === 0) return;
+    this.sendTimer = setInterval(() => this.sendTick(), SEND_TICK_MS);
+  }
+
+  /** Retries what is due; while sending, starts rate × tick new messages on idle open senders. */
+  private sendTick(): void {
+    const now = Date.now();
+    for (const c of this.senders) {
+      const p = c.sender!.pending;
+      if (p && now >= p.retryAt && c.sock?.isOpen()) this.transmit(c, p);
+    }
+    if (!this.sending) return;
+    this.sendCarry += (this.init.sendRate * SEND_TICK_MS) / 1000;
+    const n = this.senders.length;
+    for (let tries = 0; this.sendCarry >= 1 && tries < n; tries++) {
+      const c = this.senders[this.sendCursor]!;
+      this.sendCursor = (this.sendCursor + 1) % n;
+      const s = c.sender!;
+      if (s.pending || !c.sock?.isOpen()) continue;
+      this.sendCarry--;
+      s.n++;
+      const cmid = `m${s.n}`;
+      s.pending = {
+        cmid,
+        body: `${BODY_PREFIX}${now.toString(36)}~${s.n}`,
+        sentAt: now,
+        lastTry: 0,
+        retryAt: 0,
+      };
+      this.sent++;
+      this.transmit(c, s.pending);
+    }
+    // Senders all busy: what could not be sent this tick is not owed later (the rate is an upper bound).
+    this.sendCarry = Math.min(this.sendCarry, 1);
+  }
+
+  /** Sends waiting for their answer. */
+  pendingCount(): number {
+    let n = 0;
+    for (const c of this.senders) if (c.sender!.pending) n++;
+    return n;
+  }
+
+  ackedReport(): ConnAcked {
+    return {
+      type: 'acked',
+      generator: this.init.generator,
+      acked: this.acked,
+      unanswered: this.pendingCount(),
+      unansweredExamples: this.senders
+        .filter((c) => c.sender!.pending)
+        .slice(0, MAX_EXAMPLES)
+        .map((c) => {
+          const s = c.sender!;
+          return `${s.tenant}/${s.conv} ${s.pending!.cmid} sent ${new Date(s.pending!.sentAt).toISOString()} open ${c.sock?.isOpen() ?? false}`;
+        }),
+      errors: this.errors,
+    };
+  }
+
+  /**
    * Every PING_TICK_MS, pings the next slice of sockets so each open socket pings once per interval, with
    * the load spread evenly instead of in bursts.
    */
@@ -116,14 +341,14 @@ export class ClientFleet {
     let cursor = 0;
     let carry = 0;
     this.pingTimer = setInterval(() => {
-      const n = this.sockets.length;
+      const n = this.clients.length;
       if (n === 0) return;
       carry += (n * PING_TICK_MS) / this.init.pingIntervalMs;
       for (; carry >= 1; carry--) {
         const idx = cursor;
         cursor = (cursor + 1) % n;
-        const s = this.sockets[idx];
-        if (!s) continue;
+        const s = this.clients[idx]!.sock;
+        if (!s?.isOpen()) continue;
         const ref = `${idx.toString(36)}.${(++this.pingSeq).toString(36)}`;
         if (s.send({ type: 'ping', ref })) {
           this.pings.set(ref, performance.now());
@@ -133,10 +358,16 @@ export class ClientFleet {
     }, PING_TICK_MS);
   }
 
-  /** This second's ping round trips, encoded; starts the next second's histogram. */
-  takeRtt(): string {
-    const out = encodeHistogram(this.rttTick);
+  /** This second's histograms, encoded; starts the next second's. */
+  takeTick(): { rtt: string; ackLatency: string; deliveryLatency: string } {
+    const out = {
+      rtt: encodeHistogram(this.rttTick),
+      ackLatency: encodeHistogram(this.ackTick),
+      deliveryLatency: encodeHistogram(this.deliveryTick),
+    };
     this.rttTick = newHistogram();
+    this.ackTick = newHistogram();
+    this.deliveryTick = newHistogram();
     return out;
   }
 
@@ -147,7 +378,13 @@ export class ClientFleet {
   /** Closes every socket with a close handshake (so the broker frees them as in normal operation). */
   async closeAll(): Promise<void> {
     this.closing = true;
+    this.sending = false;
     clearInterval(this.pingTimer);
-    await pool(this.sockets, CLOSE_CONCURRENCY, async (s) => s?.close());
+    clearInterval(this.sendTimer);
+    for (const c of this.clients) clearTimeout(c.timer);
+    for (const c of this.clients) c.sock?.close();
+    const deadline = Date.now() + CLOSE_TIMEOUT_MS;
+    while (this.clients.some((c) => c.sock !== undefined) && Date.now() < deadline) await sleep(50);
+    for (const c of this.clients) c.sock?.destroy();
   }
 }

@@ -11,7 +11,15 @@ import {
   newHistogram,
   summarize,
 } from '../lib/histogram.js';
-import type { ConnClosed, ConnFromChild, ConnInit, ConnRampDone, ConnTick, ConnToChild } from './messages.js';
+import type {
+  ConnAcked,
+  ConnClosed,
+  ConnFromChild,
+  ConnInit,
+  ConnRampDone,
+  ConnTick,
+  ConnToChild,
+} from './messages.js';
 import type { ConnectionsPlan } from './plan.js';
 
 const GENERATOR_PATH = fileURLToPath(new URL('./generator.js', import.meta.url));
@@ -23,19 +31,34 @@ export interface ConnSecond {
   failed: number;
   open: number;
   dropped: number;
+  reconnected: number;
+  reconnectFailed: number;
   pingsSent: number;
   pongs: number;
   rtt: LatencySummary;
+  sent: number;
+  acked: number;
+  delivered: number;
+  pending: number;
+  ackLatency: LatencySummary;
+  deliveryLatency: LatencySummary;
   maxGeneratorElu: number;
 }
 
 interface SecondAgg {
   ticks: Map<number, ConnTick>;
   rtt: Histogram;
+  ack: Histogram;
+  delivery: Histogram;
 }
 
-export type FleetInit = Omit<ConnInit, 'type' | 'generator' | 'from' | 'to' | 'localAddress' | 'rampRate'> & {
+export type FleetInit = Omit<
+  ConnInit,
+  'type' | 'generator' | 'from' | 'to' | 'localAddress' | 'rampRate' | 'senders' | 'sendRate'
+> & {
   totalRampRate: number;
+  totalSenders: number;
+  totalSendRate: number;
 };
 
 export class Fleet {
@@ -46,6 +69,8 @@ export class Fleet {
   private failure: Error | undefined;
   private failWaiters: ((e: Error) => void)[] = [];
   private stopping = false;
+  /** Ack and delivery latencies since beginWindow(), merged over generators. */
+  private window: { ack: Histogram; delivery: Histogram } | undefined;
   /** Epoch ms of the ramp's t = 0. */
   startAt = 0;
 
@@ -83,6 +108,10 @@ export class Fleet {
         to: r.to,
         localAddress: r.localAddress,
         rampRate: init.totalRampRate > 0 ? (init.totalRampRate * (r.to - r.from)) / plan.target : 0,
+        senders: share(init.totalSenders, g, children.length),
+        sendRate:
+          (init.totalSendRate * share(init.totalSenders, g, children.length)) /
+          Math.max(1, init.totalSenders),
       });
     });
     await fleet.collect('ready', children.length);
@@ -118,6 +147,30 @@ export class Fleet {
     return done;
   }
 
+  /** Starts collecting ack and delivery latencies (ticks that arrive from now on). */
+  beginWindow(): void {
+    this.window = { ack: newHistogram(), delivery: newHistogram() };
+  }
+
+  /** The latencies collected since beginWindow(); stops collecting. */
+  endWindow(): { ack: LatencySummary; delivery: LatencySummary } {
+    const w = this.window ?? { ack: newHistogram(), delivery: newHistogram() };
+    this.window = undefined;
+    return { ack: summarize(w.ack), delivery: summarize(w.delivery) };
+  }
+
+  /** Senders start or stop sending new messages. */
+  setSending(on: boolean): void {
+    for (const c of this.children) c.send({ type: 'send', on });
+  }
+
+  /** Every acknowledged message of every generator. */
+  async acked(): Promise<ConnAcked[]> {
+    const done = this.collect('acked', this.children.length);
+    for (const c of this.children) c.send({ type: 'acked' });
+    return done;
+  }
+
   async closeAll(): Promise<ConnClosed[]> {
     const done = this.collect('closed', this.children.length);
     for (const c of this.children) c.send({ type: 'close' });
@@ -125,7 +178,16 @@ export class Fleet {
   }
 
   /** The sum of every generator's latest tick (opened, open, … now). */
-  current(): { opened: number; failed: number; open: number; dropped: number; elu: number } {
+  current(): {
+    opened: number;
+    failed: number;
+    open: number;
+    dropped: number;
+    reconnected: number;
+    reconnectFailed: number;
+    pending: number;
+    elu: number;
+  } {
     const all = [...this.latest.values()];
     const sum = (f: (t: ConnTick) => number): number => all.reduce((a, t) => a + f(t), 0);
     return {
@@ -133,6 +195,9 @@ export class Fleet {
       failed: sum((t) => t.failed),
       open: sum((t) => t.open),
       dropped: sum((t) => t.dropped),
+      reconnected: sum((t) => t.reconnected),
+      reconnectFailed: sum((t) => t.reconnectFailed),
+      pending: sum((t) => t.pending),
       elu: Math.max(0, ...all.map((t) => t.elu)),
     };
   }
@@ -141,11 +206,17 @@ export class Fleet {
     this.latest.set(t.generator, t);
     let s = this.seconds.get(t.second);
     if (!s) {
-      s = { ticks: new Map(), rtt: newHistogram() };
+      s = { ticks: new Map(), rtt: newHistogram(), ack: newHistogram(), delivery: newHistogram() };
       this.seconds.set(t.second, s);
     }
     s.ticks.set(t.generator, t);
     addEncoded(s.rtt, t.rtt);
+    addEncoded(s.ack, t.ackLatency);
+    addEncoded(s.delivery, t.deliveryLatency);
+    if (this.window) {
+      addEncoded(this.window.ack, t.ackLatency);
+      addEncoded(this.window.delivery, t.deliveryLatency);
+    }
     if (s.ticks.size === this.children.length) {
       this.points.push(toSecond(t.second, s));
       this.seconds.delete(t.second);
@@ -172,11 +243,24 @@ function toSecond(t: number, s: SecondAgg): ConnSecond {
     failed: sum((x) => x.failed),
     open: sum((x) => x.open),
     dropped: sum((x) => x.dropped),
+    reconnected: sum((x) => x.reconnected),
+    reconnectFailed: sum((x) => x.reconnectFailed),
     pingsSent: sum((x) => x.pingsSent),
     pongs: sum((x) => x.pongs),
     rtt: summarize(s.rtt),
+    sent: sum((x) => x.sent),
+    acked: sum((x) => x.acked),
+    delivered: sum((x) => x.delivered),
+    pending: sum((x) => x.pending),
+    ackLatency: summarize(s.ack),
+    deliveryLatency: summarize(s.delivery),
     maxGeneratorElu: Math.max(0, ...ticks.map((x) => x.elu)),
   };
+}
+
+/** Generator g's share of `total` (as even as whole numbers allow). */
+function share(total: number, g: number, generators: number): number {
+  return Math.floor((total * (g + 1)) / generators) - Math.floor((total * g) / generators);
 }
 
 export function mergeEncoded(list: readonly string[]): LatencySummary {

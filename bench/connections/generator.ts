@@ -1,6 +1,7 @@
 /**
- * Entry point of one connections generator process: `init` → `ready`; `ramp` → one `tick` per second
- * (while the process lives) and `ramp-done`; `close` → `closed`.
+ * Entry point of one connections generator process: `init` → `ready` (tokens signed); `ramp` → one
+ * `tick` per second (while the process lives) and `ramp-done`; `send` turns the senders on or off;
+ * `acked` → every acknowledged message; `close` → `closed`.
  */
 import { performance } from 'node:perf_hooks';
 import { parentChannel } from '../lib/children.js';
@@ -13,18 +14,30 @@ let generator = 0;
 const parent = parentChannel<ConnToChild, ConnFromChild>((msg) => {
   if (msg.type === 'init') {
     generator = msg.generator;
-    fleet = new ClientFleet(msg);
-    parent.send({ type: 'ready', generator });
-  } else if (msg.type === 'ramp') {
-    const f = fleet;
-    if (!f) return fatal(new Error('ramp before init'));
+    const f = new ClientFleet(msg);
+    fleet = f;
+    f.prepare().then(() => parent.send({ type: 'ready', generator }), fatal);
+    return;
+  }
+  const f = fleet;
+  if (!f) return fatal(new Error(`${msg.type} before init`));
+  if (msg.type === 'ramp') {
     startTicks(f, msg.startAt);
     f.ramp(msg.startAt).then((done) => parent.send(done), fatal);
+  } else if (msg.type === 'send') {
+    f.setSending(msg.on);
+  } else if (msg.type === 'acked') {
+    parent.send(f.ackedReport());
   } else if (msg.type === 'close') {
-    const f = fleet;
-    if (!f) return fatal(new Error('close before init'));
     f.closeAll().then(
-      () => parent.send({ type: 'closed', generator, dropCodes: f.dropCodes, rtt: f.totalRtt() }),
+      () =>
+        parent.send({
+          type: 'closed',
+          generator,
+          dropCodes: f.dropCodes,
+          reconnectFailures: f.reconnectFailures,
+          rtt: f.totalRtt(),
+        }),
       fatal,
     );
   }
@@ -50,9 +63,15 @@ function startTicks(f: ClientFleet, startAt: number): void {
       failed: f.failed,
       open: f.open,
       dropped: f.dropped,
+      reconnected: f.reconnected,
+      reconnectFailed: f.reconnectFailed,
       pingsSent: f.pingsSent,
       pongs: f.pongs,
-      rtt: f.takeRtt(),
+      sent: f.sent,
+      acked: f.ackedCount,
+      delivered: f.delivered,
+      pending: f.pendingCount(),
+      ...f.takeTick(),
       elu: u,
     });
     second++;

@@ -18,6 +18,10 @@ export interface ConnInit {
   /** This generator's share of the opening rate, conn/s; 0 = unlimited. */
   rampRate: number;
   pingIntervalMs: number;
+  /** Visitors of this generator that send messages while `send` is on (the mixed load). */
+  senders: number;
+  /** This generator's share of the send rate, msg/s. */
+  sendRate: number;
 }
 
 export interface ConnRamp {
@@ -26,7 +30,14 @@ export interface ConnRamp {
   startAt: number;
 }
 
-export type ConnToChild = ConnInit | ConnRamp | { type: 'close' };
+export type ConnToChild =
+  | ConnInit
+  | ConnRamp
+  /** Senders start (on) or stop (off) sending new messages; unanswered ones are still retried. */
+  | { type: 'send'; on: boolean }
+  /** Report every acknowledged message (once the senders are idle). */
+  | { type: 'acked' }
+  | { type: 'close' };
 
 /** One second of one generator. */
 export interface ConnTick {
@@ -41,10 +52,23 @@ export interface ConnTick {
   open: number;
   /** Sockets the broker (or the network) closed after welcome, so far. */
   dropped: number;
+  /** Welcomes after a drop (reconnected), so far. */
+  reconnected: number;
+  /** Reconnect attempts that ended before `welcome`, so far. */
+  reconnectFailed: number;
   pingsSent: number;
   pongs: number;
   /** Ping round trips completed in this second (HDR, base64). */
   rtt: string;
+  /** Sends of new messages, acks and own-`msg` deliveries so far. */
+  sent: number;
+  acked: number;
+  delivered: number;
+  /** Ack and delivery latencies of this second (HDR, base64). */
+  ackLatency: string;
+  deliveryLatency: string;
+  /** Sends waiting for their answer now. */
+  pending: number;
   elu: number;
 }
 
@@ -62,11 +86,28 @@ export interface ConnRampDone {
   lastAt: number;
 }
 
+/** One acknowledged message: conversation, cmid, seq (the Jepsen-style check reads Cassandra for it). */
+export type AckedMessage = [tenant: string, conv: string, cmid: string, seq: number];
+
+export interface ConnAcked {
+  type: 'acked';
+  generator: number;
+  acked: AckedMessage[];
+  /** Sends still unanswered (neither acked nor refused) when asked. */
+  unanswered: number;
+  /** A few of them: `tenant/conv cmid, tries`. */
+  unansweredExamples: string[];
+  /** Error answers by code (not counting retried busy/unavailable/timeout). */
+  errors: Record<string, number>;
+}
+
 export interface ConnClosed {
   type: 'closed';
   generator: number;
   /** Close codes of sockets dropped during the run (not our own closes). */
   dropCodes: Record<string, number>;
+  /** Why reconnect attempts ended before `welcome`. */
+  reconnectFailures: Record<string, number>;
   rtt: string;
 }
 
@@ -74,6 +115,7 @@ export type ConnFromChild =
   | { type: 'ready'; generator: number }
   | ConnTick
   | ConnRampDone
+  | ConnAcked
   | ConnClosed
   | { type: 'fatal'; message: string };
 

@@ -11,10 +11,11 @@ import { type Chart, type MachineInfo, mdImage, mdTable, type ReportPaths } from
 import type { ConnSecond } from './fleet.js';
 import type { GcPoints, MemoryFigures } from './memory.js';
 import type { ConnectionsPlan } from './plan.js';
+import { type StormReportPart, stormCharts, stormMarkdown } from './report-storm.js';
 
 const MIB = 1024 * 1024;
 
-export interface ConnectionsReport {
+export interface ConnectionsReport extends StormReportPart {
   schema: number;
   scenario: 'connections';
   startedAt: string;
@@ -77,7 +78,9 @@ export function connectionsCharts(r: ConnectionsReport): Chart[] {
   const at = (f: (x: ConnSecond) => number) => tl.map((x) => [x.t + 1, f(x)] as const);
   const rat = (f: (x: (typeof rs)[number]) => number) => rs.map((x) => [x.t, f(x)] as const);
   const hasHeap = rs.some((x) => x.brokerHeapUsedBytes !== null);
+  const storms = stormCharts(r);
   return [
+    ...storms,
     {
       name: 'connections',
       svg: lineChart({
@@ -236,9 +239,14 @@ export function connectionsMarkdown(r: ConnectionsReport, paths: ReportPaths): s
       ],
     ),
     '',
+    ...stormMarkdown(r, r.hold.heldAtEnd).map((l) =>
+      l === '![reconnect](RECONNECT_CHART)' ? mdImage('reconnect', paths.chartFile('reconnect')) : l,
+    ),
     '## Charts',
     '',
-    ...connectionsCharts(r).flatMap((c) => [mdImage(c.name, paths.chartFile(c.name)), '']),
+    ...connectionsCharts(r)
+      .filter((c) => c.name !== 'reconnect')
+      .flatMap((c) => [mdImage(c.name, paths.chartFile(c.name)), '']),
     '## What limited it',
     '',
     `- Limit during the ramp: ${r.limits.limitedBy}.`,

@@ -7,6 +7,7 @@
 import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
 import { analyseLimits, summarizeResources } from '../lib/limits.js';
 import { type GcMeasurement, measureAfterGc } from '../lib/sampler.js';
+import { kernelMemory, nodeMemory } from '../lib/smaps.js';
 import { attachTarget, startNodeTarget } from '../lib/target.js';
 import { formatMs, sleep } from '../lib/units.js';
 import { reportHeader, reportPaths, writeReport } from '../report/write.js';
@@ -14,6 +15,9 @@ import { Fleet, mergeEncoded } from './fleet.js';
 import { type GcPoints, memoryFigures } from './memory.js';
 import { planConnections } from './plan.js';
 import { type ConnectionsReport, connectionsCharts, connectionsMarkdown } from './report.js';
+import type { MixResult } from './report-storm.js';
+import { runStorm, type StormKind, type StormResult } from './storm.js';
+import { type AckCheck, checkAcked } from './verify.js';
 
 const PROGRESS_POLL_MS = 1000;
 
@@ -30,7 +34,20 @@ export interface ConnectionsOptions {
   settle: number;
   sourceBase: number;
   sourceNet?: string;
+  /** Visitors that send messages during the mix and the storms (the e2e load among the held sockets). */
+  senders: number;
+  /** Messages per second offered by all senders together. */
+  sendRate: number;
+  /** How long the mixed load runs before the storms, ms (0: none). */
+  mix: number;
+  /** Reconnect storms after the mix, in order. */
+  storm: StormKind[];
+  stormTimeout: number;
 }
+
+/** After the storms, how long the senders get to have their last messages answered. */
+const DRAIN_SENDS_MS = 60_000;
+const GC_RELEASE_MS = 3000;
 
 export async function connectionsScenario(
   common: CommonOptions,
@@ -60,6 +77,8 @@ export async function connectionsScenario(
   const { sampler, setGenerators } = startSampling(target);
   // Epoch ms of each stage's edges; the report gives them in seconds from the ramp's start.
   const marks = {
+    mixFrom: 0,
+    mixTo: 0,
     baselineFrom: 0,
     baselineTo: 0,
     rampFrom: 0,
@@ -79,6 +98,10 @@ export async function connectionsScenario(
     const measureGc = async (): Promise<GcMeasurement | undefined> =>
       target.probeDir === undefined ? undefined : measureAfterGc(target.brokerPids(), target.probeDir);
     gc.baseline = await measureGc();
+    // V8 gives the pages a GC freed back over a second or two; read /proc after that.
+    await sleep(GC_RELEASE_MS);
+    const nodeMem: ConnectionsReport['nodeMemory'] = { baseline: nodeMemory(target.brokerPids()) };
+    const kernel: ConnectionsReport['kernel'] = { baseline: kernelMemory() };
     marks.baselineTo = Date.now();
     const f = await Fleet.start(plan, {
       runId: newRunId(),
@@ -89,6 +112,8 @@ export async function connectionsScenario(
       concurrency: o.concurrency,
       totalRampRate: o.rampRate,
       pingIntervalMs: o.pingInterval,
+      totalSenders: o.senders,
+      totalSendRate: o.sendRate,
     });
     fleet = f;
     setGenerators(() => f.pids());
@@ -124,13 +149,66 @@ export async function connectionsScenario(
     marks.holdTo = Date.now();
     const heldAtEnd = f.current().open;
     gc.held = await measureGc();
-    ui.say(`holding ${heldAtEnd}; closing every socket…`);
+    await sleep(GC_RELEASE_MS);
+    nodeMem.held = nodeMemory(target.brokerPids());
+    kernel.held = kernelMemory();
+    let mix: MixResult | undefined;
+    if (o.senders > 0 && o.mix > 0 && !signal.aborted) {
+      ui.say(
+        `mixed load: ${o.senders} senders at ${o.sendRate} msg/s for ${o.mix / 1000} s among ${heldAtEnd} held`,
+      );
+      marks.mixFrom = Date.now();
+      f.beginWindow();
+      f.setSending(true);
+      await sleep(o.mix);
+      marks.mixTo = Date.now();
+      const lat = f.endWindow();
+      // Tick n reports the totals at startAt + (n + 1) s: the last one before the window is its zero.
+      const tl = f.timeline();
+      const zero = tl.filter((x) => f.startAt + (x.t + 1) * 1000 <= marks.mixFrom).at(-1);
+      const end = tl.at(-1);
+      mix = {
+        senders: o.senders,
+        offeredRate: o.sendRate,
+        durationMs: marks.mixTo - marks.mixFrom,
+        sent: (end?.sent ?? 0) - (zero?.sent ?? 0),
+        acked: (end?.acked ?? 0) - (zero?.acked ?? 0),
+        delivered: (end?.delivered ?? 0) - (zero?.delivered ?? 0),
+        ack: lat.ack,
+        delivery: lat.delivery,
+        resources: summarizeResources(sampler.between(marks.mixFrom, marks.mixTo)),
+        memory: nodeMemory(target.brokerPids()),
+      };
+    }
+    const storms: StormResult[] = [];
+    for (const kind of o.storm) {
+      if (signal.aborted) break;
+      storms.push(await runStorm(kind, f, target, o.stormTimeout, (l) => ui.say(l)));
+    }
+    f.setSending(false);
+    let ackCheck: AckCheck | undefined;
+    let unanswered = 0;
+    let unansweredExamples: string[] = [];
+    let sendErrors: Record<string, number> = {};
+    if (o.senders > 0) {
+      const until = Date.now() + DRAIN_SENDS_MS;
+      while (f.current().pending > 0 && Date.now() < until) await sleep(1000);
+      const reports = await f.acked();
+      unanswered = reports.reduce((a, r) => a + r.unanswered, 0);
+      unansweredExamples = reports.flatMap((r) => r.unansweredExamples);
+      sendErrors = sumRecords(reports.map((r) => r.errors));
+      const acked = reports.flatMap((r) => r.acked);
+      ui.say(`checking ${acked.length} acknowledged messages against Cassandra…`);
+      ackCheck = await checkAcked(common.cassandra, common.keyspace, acked);
+    }
+    ui.say(`closing every socket…`);
     marks.closeFrom = Date.now();
     const closed = await f.closeAll();
     marks.closeTo = Date.now();
     await sleep(o.settle);
     gc.afterClose = await measureGc();
     marks.afterTo = Date.now();
+    nodeMem.afterClose = nodeMemory(target.brokerPids());
     const timeline = f.timeline();
     const holdSeconds = timeline.filter(
       (x) => f.startAt + x.t * 1000 >= marks.holdFrom && f.startAt + (x.t + 1) * 1000 <= marks.holdTo,
@@ -168,6 +246,12 @@ export async function connectionsScenario(
       afterClose: { resources: afterRes, closeMs: marks.closeTo - marks.closeFrom },
       memory: memoryFigures(baseline, holdRes, afterRes, heldAtEnd, gc),
       gc,
+      nodeMemory: nodeMem,
+      kernel,
+      ...(mix ? { mix } : {}),
+      storms,
+      sends: { unanswered, unansweredExamples, errors: sendErrors, ...(ackCheck ? { check: ackCheck } : {}) },
+      reconnectFailures: sumRecords(closed.map((c) => c.reconnectFailures)),
       limits: analyseLimits({
         resources: rampRes,
         generatorElu: [Math.max(0, ...timeline.map((x) => x.maxGeneratorElu))],

@@ -12,6 +12,8 @@ export const GENERATOR_ELU_LIMIT = 0.9;
 export const SEND_LAG_P99_LIMIT_MS = 10;
 export const MACHINE_BUSY_LIMIT = 0.9;
 export const BROKER_ELU_LIMIT = 0.9;
+/** CPU used by processes outside the run worth a note, cores. */
+const OUTSIDE_CORES_NOTE = 0.25;
 /**
  * A broker loop peaking above this is near saturation: queueing alone makes its tail latency grow
  * (a step missed here is throughput, not a stall). Issue #13: 84 % was reported as "not throughput".
@@ -97,9 +99,15 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
   );
   const shareText = shares.map((s) => `${s.g} ${s.cores.toFixed(2)}`).join(', ');
   notes.push(`CPU (cores, mean): ${shareText}; machine ${pct(r.machineBusy)} busy of ${r.cores} cores.`);
+  // The machine may be shared (other people's builds and tests): CPU the run's own groups do not account for.
+  const outside = Math.max(0, r.machineBusy * r.cores - shares.reduce((a, x) => a + x.cores, 0));
+  const outsideLargest = outside > (shares[0]?.cores ?? 0);
+  if (outside >= OUTSIDE_CORES_NOTE) {
+    notes.push(`Processes outside the run used ${outside.toFixed(2)} cores of the machine.`);
+  }
   if (machineSaturated) {
     notes.push(
-      `Machine CPU saturated: every process competes for ${r.cores} cores; the largest user was ${shares[0]?.g}.`,
+      `Machine CPU saturated: every process competes for ${r.cores} cores; the largest user was ${outsideLargest ? 'processes outside the run' : shares[0]?.g}.`,
     );
   }
   const brokerElu = r.groups.broker.maxElu;
@@ -125,7 +133,10 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
   // On a saturated machine a busy event loop is partly time the OS gave to other processes (utilisation is
   // wall-clock), so the machine is named first; a saturated loop with cores to spare is the broker's own.
   const loopNote = brokerSaturated ? `; a broker worker's loop at ${pct(brokerElu ?? 0)}` : '';
-  if (genBusy) limitedBy = 'generator';
+  // A loop starved of CPU by processes outside the run reads as busy too: name the machine first then.
+  if (machineSaturated && outsideLargest)
+    limitedBy = `machine CPU (largest user: processes outside the run, ${outside.toFixed(2)} cores)`;
+  else if (genBusy) limitedBy = 'generator';
   else if (machineSaturated) limitedBy = `machine CPU (largest user: ${shares[0]?.g}${loopNote})`;
   else if (brokerSaturated) limitedBy = `broker event loop (a worker at ${pct(brokerElu ?? 0)})`;
   else if (generatorLimited) limitedBy = 'generator (late sends)';

@@ -55,6 +55,13 @@ export interface BrokerTarget {
   cassandraPids(): number[];
   /** Broker log file, for a started target. */
   readonly logFile: string | undefined;
+  /**
+   * A started node only: drains it (SIGTERM: sockets closed with 1012, shards handed over, writer
+   * flushed), then starts it again on the same port; resolves once it serves again (issue #14's storm).
+   */
+  restart?(): Promise<void>;
+  /** A started node only: the worker processes (not the supervisor) now. */
+  workerPids?(): number[];
   stop(): Promise<void>;
 }
 
@@ -102,14 +109,17 @@ export async function startNodeTarget(
   const { dir, probeDir } = workDir();
   const logFile = join(dir, 'broker.log');
   o.say(`starting a node: ${o.workers} worker(s), keyspace ${o.keyspace}, log ${logFile}`);
-  let node: CliProcess<ServeReady>;
-  try {
-    node = await startCli<ServeReady>(
-      ['serve', '--workers', String(o.workers), '--port', '0'],
-      brokerEnv({ ...o, natsUrl: servers.natsUrl }, probeDir, o.env ?? {}),
+  const env = brokerEnv({ ...o, natsUrl: servers.natsUrl }, probeDir, o.env ?? {});
+  const serve = (port: number): Promise<CliProcess<ServeReady>> =>
+    startCli<ServeReady>(
+      ['serve', '--workers', String(o.workers), '--port', String(port)],
+      env,
       logFile,
       NODE_READY_TIMEOUT_MS,
     );
+  let node: CliProcess<ServeReady>;
+  try {
+    node = await serve(0);
   } catch (err) {
     await servers.stop();
     throw err;
@@ -134,6 +144,12 @@ export async function startNodeTarget(
     brokerPids: () => brokerTree([node.pid]),
     natsPids: () => servers.natsPids(),
     cassandraPids: () => servers.cassandraPids(),
+    workerPids: () => brokerTree([node.pid]).filter((pid) => pid !== node.pid),
+    async restart() {
+      await node.stop();
+      node = await serve(port);
+      await waitReady(`http://127.0.0.1:${port}`);
+    },
     async stop() {
       await node.stop();
       await servers.stop();

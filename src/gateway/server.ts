@@ -67,6 +67,7 @@ import { checkOperator, credentialsOf } from './http-auth.js';
 import { type Bucket, BucketMap, newBucket, take } from './rate-limit.js';
 import { HTTP_ROUTES, type RouteKey, routeKey } from './routes.js';
 import { type SessionSocket, Sessions } from './sessions.js';
+import { resolveMaxSockets } from './socket-limit.js';
 import { type AssetName, WebAssets } from './static-files.js';
 
 const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
@@ -149,6 +150,8 @@ const EARLY_FRAMES_MAX = 64;
 const CUT_OFF_CHECK_MS = 1000;
 /** The retry delay a cut-off node tells a refused upgrade. */
 const CUT_OFF_RETRY_AFTER_MS = 1000;
+/** The retry delay a worker at its socket limit tells a refused upgrade. */
+const FULL_RETRY_AFTER_MS = 1000;
 
 /**
  * An `ack` waits at most this long for the sender's own `msg` echo (which comes back through NATS,
@@ -223,6 +226,9 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const app = uWS.App();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
+  // Sockets at most, counting upgrades whose token is being checked (issue #14, socket-limit.ts).
+  const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
+  let upgrading = 0;
   const sendLimit = config.gateway.maxBackpressureBytes;
   const sessions = new Sessions<SocketData>(deps.userBus, deps.names, (data, bytes, decodedFrame) => {
     if (data.closed || !data.ws) return;
@@ -570,8 +576,23 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         );
         return;
       }
+      if (sockets.size + upgrading >= maxSockets) {
+        sendHttpError(
+          t,
+          new SwitchboardError(
+            'unavailable',
+            `this process holds its limit of ${maxSockets} sockets; retry`,
+            {
+              retryAfterMs: FULL_RETRY_AFTER_MS,
+            },
+          ),
+        );
+        return;
+      }
+      upgrading++;
       deps.auth.verify(token).then(
         (p: Principal) => {
+          upgrading--;
           if (t.aborted) return;
           if (p.role !== role) {
             sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
@@ -607,7 +628,10 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           // one-time cork warning.
           res.upgrade(userData, key, codec.subprotocol, extensions, context);
         },
-        (err) => sendHttpError(t, err),
+        (err) => {
+          upgrading--;
+          sendHttpError(t, err);
+        },
       );
     }
   }

@@ -36,6 +36,11 @@ export interface TextPoolOptions {
   lingerMs: number;
   /** Inputs waiting in lanes over all ops, at most (default maxQueue × batchTexts). */
   maxBuffered?: number;
+  /**
+   * Threads start at the first task and stop after this long without one (default
+   * DEFAULT_THREAD_IDLE_MS): an idle node keeps no isolate for them.
+   */
+  idleMs?: number;
 }
 
 export interface FilteredText {
@@ -54,6 +59,8 @@ export interface PoolStats {
   tasks: number;
   /** Inputs refused busy, since start. */
   rejected: number;
+  /** Threads running now: 0 until the first task and again once they were idle for `idleMs`. */
+  threads: number;
 }
 
 export interface TextPool {
@@ -91,6 +98,7 @@ interface Lane<I, O> {
 
 const WORKER_FILE = fileURLToPath(new URL('../../workers/text-worker.js', import.meta.url));
 const BUSY_RETRY_MS = 50;
+const DEFAULT_THREAD_IDLE_MS = 60_000;
 
 /** Checks the options with fixed messages; returns them frozen with maxBuffered filled in. */
 export function parseTextPoolOptions(opts: TextPoolOptions): Readonly<Required<TextPoolOptions>> {
@@ -102,21 +110,24 @@ export function parseTextPoolOptions(opts: TextPoolOptions): Readonly<Required<T
   if (!Number.isSafeInteger(opts.lingerMs) || opts.lingerMs < 0) {
     throw new Error('pool.lingerMs must be a non-negative integer');
   }
+  const idleMs = opts.idleMs ?? DEFAULT_THREAD_IDLE_MS;
+  if (!Number.isSafeInteger(idleMs) || idleMs < 1) throw new Error('pool.idleMs must be a positive integer');
   const maxBuffered = opts.maxBuffered ?? opts.maxQueue * opts.batchTexts;
   if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
     throw new Error('pool.maxBuffered must be a positive integer');
   }
-  return Object.freeze({ ...opts, maxBuffered });
+  return Object.freeze({ ...opts, maxBuffered, idleMs });
 }
 
 export function createTextPool(options: TextPoolOptions): TextPool {
   const opts = parseTextPoolOptions(options);
   const piscina = new Piscina({
     filename: WORKER_FILE,
-    minThreads: opts.threads,
+    // No thread until the first task (issue #14: an isolate per idle worker is ~9 MiB of RSS).
+    minThreads: 0,
     maxThreads: opts.threads,
     maxQueue: opts.maxQueue,
-    idleTimeout: 60_000,
+    idleTimeout: opts.idleMs,
   });
   // biome-ignore lint/suspicious/noExplicitAny: lanes of different ops share one map
   const lanes = new Map<string, Lane<any, any>>();
@@ -263,7 +274,14 @@ export function createTextPool(options: TextPoolOptions): TextPool {
         (items) => ({ op: 'decompress', items }),
         (out) => (out as { texts: string[] }).texts,
       ),
-    stats: () => ({ buffered, queuedBatches: piscina.queueSize, completed, tasks, rejected }),
+    stats: () => ({
+      buffered,
+      queuedBatches: piscina.queueSize,
+      completed,
+      tasks,
+      rejected,
+      threads: piscina.threads.length,
+    }),
     /** Sends what is buffered, lets every running batch finish, then stops the workers. */
     async close() {
       if (closed) return;

@@ -13,8 +13,8 @@ import { type NatsClusterHandle, startNatsCluster } from './nats-server.js';
 import { isTcpReachable } from './process.js';
 
 export const LOCAL_CLUSTER_NATS_SERVERS = 3;
-export const DEFAULT_CLUSTER_BASE_PORT = 8080;
-export const DEFAULT_CLUSTER_WORKERS = 1;
+export { DEFAULT_CLUSTER_BASE_PORT, DEFAULT_CLUSTER_WORKERS } from './cluster-defaults.js';
+
 const CASSANDRA_PROBE_TIMEOUT_MS = 500;
 
 export interface LocalClusterOptions {

@@ -128,6 +128,11 @@ test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIME
       pingInterval: 500,
       settle: 1000,
       sourceBase: 40,
+      senders: 0,
+      sendRate: 0,
+      mix: 0,
+      storm: [],
+      stormTimeout: 30_000,
     },
     new AbortController().signal,
   );

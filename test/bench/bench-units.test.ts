@@ -238,6 +238,14 @@ test('bench units - the limit is read from the evidence, the bench itself first'
   assert.match(idle.limitedBy, /^none seen/);
   const failing = analyseLimits({ resources: resources(0.3, 0.2), generatorElu: [0.1], failedRatio: 0.5 });
   assert.match(failing.limitedBy, /failures or stalls/);
+  // A shared machine: the run's groups use 0.6 of 2 busy cores; the generators' loops read busy because
+  // they wait for CPU, not because the bench is the limit.
+  const shared = resources(1, 0.5);
+  for (const g of ['broker', 'generators', 'nats', 'cassandra'] as const)
+    shared.groups[g].meanCpuCores = 0.15;
+  const crowded = analyseLimits({ resources: shared, generatorElu: [1] });
+  assert.equal(crowded.limitedBy, 'machine CPU (largest user: processes outside the run, 1.40 cores)');
+  assert.ok(crowded.notes.some((n) => n === 'Processes outside the run used 1.40 cores of the machine.'));
 });
 
 test('bench ingest - a paced step meets the objective only when 99 % of its rate was accepted', () => {

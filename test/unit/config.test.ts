@@ -91,6 +91,8 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ pool: { maxQueue: -5 } }, /^pool\.maxQueue must be a positive integer$/],
   [{ pool: { batchTexts: 0 } }, /^pool\.batchTexts must be a positive integer$/],
   [{ pool: { lingerMs: -1 } }, /^pool\.lingerMs must be a non-negative integer$/],
+  [{ pool: { idleMs: 0 } }, /^pool\.idleMs must be a positive integer$/],
+  [{ gateway: { maxSockets: -1 } }, /^gateway\.maxSockets must be a non-negative integer$/],
 ];
 
 test('config - each invalid field is refused with its fixed message', () => {
@@ -139,6 +141,7 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
       SB_LEASE_TTL_MS: '3000',
       SB_POOL_THREADS: '2',
       SB_POOL_MAX_QUEUE: '8',
+      SB_POOL_IDLE_MS: '5000',
       SB_LOG_LEVEL: 'debug',
     }),
   );
@@ -152,7 +155,13 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
   assert.equal(cfg.routing.shardMailboxCapacity, 32);
   assert.equal(cfg.routing.requestTimeoutMs, 750);
   assert.equal(cfg.membership.leaseTtlMs, 3000);
-  assert.deepEqual(cfg.pool, { ...parseConfig().pool, threads: 2, maxQueue: 8, maxBuffered: 8 * 64 });
+  assert.deepEqual(cfg.pool, {
+    ...parseConfig().pool,
+    threads: 2,
+    maxQueue: 8,
+    maxBuffered: 8 * 64,
+    idleMs: 5000,
+  });
   assert.equal(cfg.logLevel, 'debug');
 });
 

@@ -8,8 +8,10 @@ import {
   DEFAULT_WORKER_STOP_GRACE_MS,
   defaultNodeId,
   defaultWorkerCount,
+  MANY_WORKERS_SEMI_SPACE_MB,
   parseSupervisorOptions,
   restartDecision,
+  workerExecArgv,
   workerId,
 } from '../../src/supervisor-options.js';
 
@@ -28,6 +30,24 @@ test('supervisor options - defaults are filled in and the result is frozen', () 
   assert.match(o.cliPath, /cli\.js$/);
   assert.equal(Object.isFrozen(o), true);
   assert.equal(workerId(o.nodeId, 3), 'n1-w3');
+});
+
+test('supervisor options - many workers get a small young generation, one or two keep V8 default (#14)', () => {
+  const argv = (workers: number, semiSpaceMb?: number) =>
+    workerExecArgv(
+      parseSupervisorOptions({
+        port: 1,
+        nodeId: 'n1',
+        workers,
+        ...(semiSpaceMb === undefined ? {} : { semiSpaceMb }),
+      }),
+    );
+  assert.deepEqual(argv(1), []);
+  assert.deepEqual(argv(2), []);
+  assert.deepEqual(argv(3), [`--max-semi-space-size=${MANY_WORKERS_SEMI_SPACE_MB}`]);
+  assert.deepEqual(argv(7), ['--max-semi-space-size=2']);
+  assert.deepEqual(argv(7, 0), [], 'an explicit 0 keeps V8 default');
+  assert.deepEqual(argv(1, 8), ['--max-semi-space-size=8']);
 });
 
 test('supervisor options - the default worker count leaves one CPU free, never below one worker', () => {
@@ -49,6 +69,7 @@ const invalid: Array<[string, Parameters<typeof parseSupervisorOptions>[0], RegE
   ['node id with a dot', { port: 1, nodeId: 'host.example' }, /^nodeId must be/],
   ['node id too long for the suffix', { port: 1, nodeId: 'x'.repeat(62), workers: 2 }, /^nodeId must be/],
   ['negative port', { port: -1 }, /^port must be an integer from 0 to 65535$/],
+  ['fractional semi-space', { port: 1, semiSpaceMb: 1.5 }, /^semiSpaceMb must be an integer from 0 to 1024$/],
   ['port too large', { port: 70000 }, /^port must be an integer from 0 to 65535$/],
   ['empty host', { port: 1, host: '' }, /^host must not be empty$/],
   ['zero grace', { port: 1, stopGraceMs: 0 }, /^stopGraceMs must be a positive integer$/],

@@ -18,6 +18,21 @@ test('text pool - masks badword and reports the hit', async () => {
   }
 });
 
+test('text pool - no thread until the first task, and none again once idle for idleMs (issue #14)', async () => {
+  const pool = createTextPool({ threads: 2, maxQueue: 8, batchTexts: 16, lingerMs: 1, idleMs: 300 });
+  try {
+    assert.equal(pool.stats().threads, 0, 'an idle pool starts no isolate');
+    assert.deepEqual(await pool.filter('a badword'), { text: 'a *******', hits: ['badword'] });
+    assert.ok(pool.stats().threads >= 1, 'the first task started a thread');
+    const deadline = Date.now() + 5000;
+    while (pool.stats().threads > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.stats().threads, 0, 'the idle thread stopped');
+    assert.deepEqual(await pool.filter('badword again'), { text: '******* again', hits: ['badword'] });
+  } finally {
+    await pool.close();
+  }
+});
+
 test('text pool - concurrent texts each get their own result across micro-batches', async () => {
   const pool = createTextPool({ threads: 2, maxQueue: 64, batchTexts: 7, lingerMs: 2 });
   try {
@@ -77,7 +92,14 @@ test('text pool - close resolves after use', async () => {
   const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
   assert.deepEqual(await pool.filter('idiot'), { text: '*****', hits: ['idiot'] });
   await pool.close();
-  assert.deepEqual(pool.stats(), { buffered: 0, queuedBatches: 0, completed: 1, tasks: 1, rejected: 0 });
+  assert.deepEqual(pool.stats(), {
+    buffered: 0,
+    queuedBatches: 0,
+    completed: 1,
+    tasks: 1,
+    rejected: 0,
+    threads: 0,
+  });
 });
 
 test('text pool - filter after close rejects instead of starting a new worker', async () => {
@@ -210,6 +232,7 @@ test('text pool - options are validated with fixed messages', () => {
     [{ batchTexts: -1 }, 'pool.batchTexts must be a positive integer'],
     [{ lingerMs: -1 }, 'pool.lingerMs must be a non-negative integer'],
     [{ maxBuffered: 0 }, 'pool.maxBuffered must be a positive integer'],
+    [{ idleMs: 0 }, 'pool.idleMs must be a positive integer'],
   ];
   for (const [extra, message] of cases) {
     assert.throws(() => parseTextPoolOptions({ ...base, ...extra }), { message });

@@ -1,0 +1,211 @@
+/**
+ * The parts of the connections report that issue #14 added: where an idle worker's memory goes and the
+ * node's memory with shared pages counted once, kernel memory per connection, the mixed load among the
+ * held sockets, the reconnect storms (with their curve as a chart) and the check of every acknowledged
+ * message against Cassandra.
+ */
+import type { LatencySummary } from '../lib/histogram.js';
+import type { ResourceSummary } from '../lib/limits.js';
+import type { KernelMemory, NodeMemory } from '../lib/smaps.js';
+import { formatBytes, formatMs } from '../lib/units.js';
+import { lineChart } from '../report/svg-chart.js';
+import { type Chart, mdTable } from '../report/write.js';
+import { STORM_BACK_SHARE, STORM_OBJECTIVE_MS, type StormResult } from './storm.js';
+import type { AckCheck } from './verify.js';
+
+export interface MixResult {
+  senders: number;
+  offeredRate: number;
+  durationMs: number;
+  sent: number;
+  acked: number;
+  delivered: number;
+  /** send → ack; send → the sender's own `msg` (the fan-out, across workers through NATS). */
+  ack: LatencySummary;
+  delivery: LatencySummary;
+  resources: ResourceSummary;
+  memory: NodeMemory;
+}
+
+export interface StormReportPart {
+  nodeMemory: { baseline: NodeMemory; held?: NodeMemory; afterClose?: NodeMemory };
+  kernel: { baseline: KernelMemory; held?: KernelMemory };
+  mix?: MixResult;
+  storms: StormResult[];
+  sends: {
+    unanswered: number;
+    unansweredExamples: string[];
+    errors: Record<string, number>;
+    check?: AckCheck;
+  };
+  reconnectFailures: Record<string, number>;
+}
+
+const secs = (ms: number | null): string =>
+  ms === null ? 'not within the timeout' : `${(ms / 1000).toFixed(1)} s`;
+
+export function stormCharts(r: StormReportPart): Chart[] {
+  if (r.storms.length === 0) return [];
+  return [
+    {
+      name: 'reconnect',
+      svg: lineChart({
+        title: 'Reconnect storms: sockets open after the action',
+        xLabel: 'seconds from the action (drain = SIGTERM of the node, kill = kill -9 of one worker)',
+        yLabel: 'sockets open',
+        hline: {
+          y: Math.ceil((r.storms[0]?.heldBefore ?? 0) * STORM_BACK_SHARE),
+          label: `${STORM_BACK_SHARE * 100} % of held`,
+        },
+        series: r.storms.map((s) => ({ name: s.kind, points: s.curve.map((p) => [p.t, p.open] as const) })),
+      }),
+    },
+  ];
+}
+
+export function stormMarkdown(r: StormReportPart, held: number): string[] {
+  const lines: string[] = [];
+  const b = r.nodeMemory.baseline;
+  const h = r.nodeMemory.held;
+  const workers = b.processes.slice().sort((x, y) => y.rssBytes - x.rssBytes);
+  lines.push(
+    '## Node memory, shared pages counted once',
+    '',
+    'Summed RSS counts the pages every node process shares (the node binary, libraries) once per process. Counting each mapped file once (anonymous pages summed, each file at its largest resident size):',
+    '',
+    mdTable(
+      ['figure', 'idle baseline', 'holding', 'per connection'],
+      [
+        [
+          'node RSS summed over processes (/proc smaps)',
+          formatBytes(b.rssSumBytes),
+          h ? formatBytes(h.rssSumBytes) : '–',
+          h ? `${Math.round((h.rssSumBytes - b.rssSumBytes) / Math.max(1, held))} B net` : '–',
+        ],
+        [
+          'node memory, shared pages once',
+          formatBytes(b.sharedOnceBytes),
+          h ? formatBytes(h.sharedOnceBytes) : '–',
+          h ? `${Math.round((h.sharedOnceBytes - b.sharedOnceBytes) / Math.max(1, held))} B net` : '–',
+        ],
+        ...(r.kernel.held
+          ? [
+              [
+                'kernel slab (machine; both ends of each loopback connection)',
+                formatBytes(r.kernel.baseline.slabBytes),
+                formatBytes(r.kernel.held.slabBytes),
+                `${Math.round((r.kernel.held.slabBytes - r.kernel.baseline.slabBytes) / Math.max(1, held))} B net`,
+              ],
+              [
+                'kernel TCP buffers (machine)',
+                formatBytes(r.kernel.baseline.tcpBufferBytes),
+                formatBytes(r.kernel.held.tcpBufferBytes),
+                `${Math.round((r.kernel.held.tcpBufferBytes - r.kernel.baseline.tcpBufferBytes) / Math.max(1, held))} B net`,
+              ],
+            ]
+          : []),
+      ],
+    ),
+    '',
+    'Idle baseline per process (after a forced GC), anonymous = its own memory, file = code and data mapped from the binary and libraries (shared):',
+    '',
+    mdTable(
+      ['pid', 'RSS', 'anonymous', 'file-backed'],
+      workers.map((p) => [
+        p.pid,
+        formatBytes(p.rssBytes),
+        formatBytes(p.anonBytes),
+        formatBytes(p.fileBytes),
+      ]),
+    ),
+    '',
+  );
+  if (r.mix) {
+    const m = r.mix;
+    lines.push(
+      '## Mixed load among the held sockets',
+      '',
+      mdTable(
+        ['figure', 'value'],
+        [
+          [
+            'senders / offered rate',
+            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s`,
+          ],
+          [
+            'sent / acked / delivered',
+            `${m.sent} / ${m.acked} / ${m.delivered} (${Math.round(m.acked / Math.max(0.001, m.durationMs / 1000))} acked msg/s)`,
+          ],
+          [
+            'ack p50 / p99 / max',
+            `${formatMs(m.ack.p50Ms)} / ${formatMs(m.ack.p99Ms)} / ${formatMs(m.ack.maxMs)}`,
+          ],
+          [
+            'delivery p50 / p99 / max',
+            `${formatMs(m.delivery.p50Ms)} / ${formatMs(m.delivery.p99Ms)} / ${formatMs(m.delivery.maxMs)}`,
+          ],
+          [
+            'node RSS summed / shared once',
+            `${formatBytes(m.memory.rssSumBytes)} / ${formatBytes(m.memory.sharedOnceBytes)}`,
+          ],
+          [
+            'CPU (cores)',
+            `broker ${m.resources.groups.broker.meanCpuCores.toFixed(2)}, generators ${m.resources.groups.generators.meanCpuCores.toFixed(2)}, cassandra ${m.resources.groups.cassandra.meanCpuCores.toFixed(2)} (machine ${Math.round(m.resources.machineBusy * 100)} %)`,
+          ],
+        ],
+      ),
+      '',
+      "Delivery is measured to the sender's own socket: the protocol pushes every message to all of its sender's sockets, through the same fan-out (the conversation's owner publishes to the user's subject; the socket's worker delivers it), so 6 of 7 go across workers through NATS.",
+      '',
+    );
+  }
+  if (r.storms.length > 0) {
+    lines.push(
+      '## Reconnect storms',
+      '',
+      mdTable(
+        [
+          'storm',
+          'held before',
+          'action took',
+          'dropped',
+          'lowest open',
+          `${STORM_BACK_SHARE * 100} % back`,
+          'all back',
+          'attempts failed before welcome',
+          'objective',
+        ],
+        r.storms.map((s) => [
+          s.kind === 'drain'
+            ? 'drain (SIGTERM the node, start it again)'
+            : `kill -9 of one worker (pid ${s.killedPid})`,
+          s.heldBefore,
+          secs(s.actionMs),
+          s.dropped,
+          s.lowest,
+          secs(s.back99Ms),
+          secs(s.back100Ms),
+          s.failedAttempts,
+          s.back99Ms !== null && s.back99Ms <= STORM_OBJECTIVE_MS ? 'met' : 'not met',
+        ]),
+      ),
+      '',
+      `Reconnect attempts that ended before \`welcome\`, by reason: ${JSON.stringify(r.reconnectFailures)} (ECONNREFUSED: nothing listening yet; \`timeout\`: no welcome within 15 s; \`closed-1012\`: a worker shutting down; a \`frame-before-welcome\` would break the protocol).`,
+      '',
+      '![reconnect](RECONNECT_CHART)',
+      '',
+    );
+  }
+  const c = r.sends.check;
+  if (c) {
+    lines.push(
+      '## Acknowledged messages against Cassandra',
+      '',
+      `${c.acked} messages were acknowledged to the senders in ${c.conversations} conversations through the mix and the storms; read back from Cassandra: **${c.lost} lost**, ${c.duplicated} cmids stored twice. Sends unanswered at the end: ${r.sends.unanswered}; refused: ${JSON.stringify(r.sends.errors)}.`,
+      ...c.examples.map((e) => `- ${e}`),
+      ...r.sends.unansweredExamples.map((e) => `- unanswered: ${e}`),
+      '',
+    );
+  }
+  return lines;
+}

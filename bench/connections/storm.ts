@@ -1,0 +1,121 @@
+/**
+ * A reconnect storm (issue #14): with every socket held, either the whole node is restarted (`drain`:
+ * SIGTERM, so each worker closes its sockets with 1012, hands its shards over and flushes its writer;
+ * then the node is started again on the same port) or the worker process holding the most sockets is killed with SIGKILL (`kill`:
+ * its sockets drop without a close frame, the supervisor restarts it, its shards wait for their leases).
+ * Every client reconnects by itself with the documented backoff (bench/lib/backoff.ts); this records the
+ * sockets open each second from the action on until every one is back or the timeout passes.
+ */
+import { socketInodesOf } from '../lib/proc.js';
+import type { BrokerTarget } from '../lib/target.js';
+import { sleep } from '../lib/units.js';
+import type { Fleet } from './fleet.js';
+
+export type StormKind = 'drain' | 'kill';
+export const STORM_KINDS: readonly StormKind[] = ['drain', 'kill'];
+const CURVE_STEP_MS = 1000;
+/** The objective: this share of the sockets back within STORM_OBJECTIVE_MS of the action. */
+export const STORM_BACK_SHARE = 0.99;
+export const STORM_OBJECTIVE_MS = 60_000;
+
+export interface StormResult {
+  kind: StormKind;
+  /** Sockets open just before the action. */
+  heldBefore: number;
+  /** Seconds from the ramp's start to the action. */
+  at: number;
+  /** How long the action took (drain + start for `drain`), ms. */
+  actionMs: number;
+  killedPid?: number;
+  /** Sockets open, each second from the action on. */
+  curve: { t: number; open: number }[];
+  lowest: number;
+  dropped: number;
+  /** Time from the action until 99 % and 100 % of heldBefore were open again (null: not within the timeout). */
+  back99Ms: number | null;
+  back100Ms: number | null;
+  /** Reconnect attempts that ended before `welcome` during the storm, by reason. */
+  failedAttempts: number;
+  /** Sends unanswered at the end of the storm. */
+  pendingAfter: number;
+}
+
+/** First time in the curve (after its lowest point) at which `share` of `held` were open. */
+export function backWithin(
+  curve: readonly { t: number; open: number }[],
+  held: number,
+  share: number,
+): number | null {
+  let low = 0;
+  curve.forEach((p, i) => {
+    if (p.open < curve[low]!.open) low = i;
+  });
+  for (let i = low; i < curve.length; i++) {
+    if (curve[i]!.open >= Math.ceil(held * share)) return Math.round(curve[i]!.t * 1000);
+  }
+  return null;
+}
+
+export async function runStorm(
+  kind: StormKind,
+  fleet: Fleet,
+  target: BrokerTarget,
+  timeoutMs: number,
+  say: (line: string) => void,
+): Promise<StormResult> {
+  const before = fleet.current();
+  const heldBefore = before.open;
+  const t0 = Date.now();
+  const curve: { t: number; open: number }[] = [{ t: 0, open: heldBefore }];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await sleep(t0 + curve.length * CURVE_STEP_MS - Date.now());
+      curve.push({ t: (Date.now() - t0) / 1000, open: fleet.current().open });
+    }
+  })();
+  let killedPid: number | undefined;
+  if (kind === 'drain') {
+    if (!target.restart) throw new Error('--storm drain needs a node the bench started (not --url)');
+    say(`storm (drain): restarting the node with ${heldBefore} sockets held…`);
+    await target.restart();
+  } else {
+    // The worker holding the most sockets (after a drain the first worker up holds most of them).
+    const pids = target.workerPids?.() ?? [];
+    const held = pids.map((pid) => ({ pid, sockets: socketInodesOf(pid).length }));
+    held.sort((a, b) => b.sockets - a.sockets);
+    killedPid = held[0]?.pid;
+    if (killedPid === undefined) throw new Error('--storm kill needs a node the bench started (not --url)');
+    say(`storm (kill): kill -9 of worker pid ${killedPid} with ${heldBefore} sockets held…`);
+    process.kill(killedPid, 'SIGKILL');
+  }
+  const actionMs = Date.now() - t0;
+  say(`storm (${kind}): action took ${(actionMs / 1000).toFixed(1)} s; waiting for the clients to come back`);
+  while (Date.now() - t0 < timeoutMs) {
+    await sleep(CURVE_STEP_MS);
+    const c = fleet.current();
+    say(
+      `storm (${kind}) +${Math.round((Date.now() - t0) / 1000)} s: open ${c.open} of ${heldBefore}, pending sends ${c.pending}`,
+    );
+    // Back when every socket reopened after the drop (the tick that shows it can lag by a second).
+    if (Date.now() - t0 > actionMs + 2 * CURVE_STEP_MS && c.open >= heldBefore && c.dropped > before.dropped)
+      break;
+  }
+  sampling = false;
+  await sampler;
+  const after = fleet.current();
+  return {
+    kind,
+    heldBefore,
+    at: (t0 - fleet.startAt) / 1000,
+    actionMs,
+    ...(killedPid === undefined ? {} : { killedPid }),
+    curve,
+    lowest: Math.min(...curve.map((p) => p.open)),
+    dropped: after.dropped - before.dropped,
+    back99Ms: backWithin(curve, heldBefore, STORM_BACK_SHARE),
+    back100Ms: backWithin(curve, heldBefore, 1),
+    failedAttempts: after.reconnectFailed - before.reconnectFailed,
+    pendingAfter: after.pending,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Pure parts of the connections scenario's issue #14 additions: the reconnect delay against what the docs
+ * and the browser clients say, the storm's "back within" reading of a curve, the acked-versus-stored
+ * comparison and the /proc smaps figures.
+ */
+import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { backWithin } from '../../bench/connections/storm.js';
+import { compareAcked } from '../../bench/connections/verify.js';
+import { RECONNECT_BASE_MS, RECONNECT_MAX_MS, reconnectDelayMs } from '../../bench/lib/backoff.js';
+import { nodeMemory } from '../../bench/lib/smaps.js';
+
+const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
+
+test('connections units - the reconnect delay is the one PROTOCOL.md documents and the browser clients use', () => {
+  const web = readFileSync(root('src/web/shared/connection.ts'), 'utf8');
+  assert.match(web, new RegExp(`BACKOFF_BASE_MS = ${RECONNECT_BASE_MS};`));
+  assert.match(
+    web,
+    new RegExp(`BACKOFF_MAX_MS = ${RECONNECT_MAX_MS.toLocaleString('en').replace(',', '_')};`),
+  );
+  const doc = readFileSync(root('docs/PROTOCOL.md'), 'utf8');
+  assert.match(doc, /cap = min\(15 s, 500 ms × 2\^n\)/);
+  assert.equal(RECONNECT_BASE_MS, 500);
+  assert.equal(RECONNECT_MAX_MS, 15_000);
+  // Equal jitter: [cap/2, cap], never 0, capped.
+  assert.equal(
+    reconnectDelayMs(0, () => 0),
+    250,
+  );
+  assert.equal(
+    reconnectDelayMs(0, () => 1),
+    500,
+  );
+  assert.equal(
+    reconnectDelayMs(3, () => 0),
+    2000,
+  );
+  assert.equal(
+    reconnectDelayMs(30, () => 1),
+    15_000,
+  );
+  assert.equal(
+    reconnectDelayMs(30, () => 0),
+    7500,
+  );
+});
+
+test('connections units - a storm is back when the share is open again after its lowest point', () => {
+  const curve = [
+    { t: 0, open: 100 },
+    { t: 1, open: 40 },
+    { t: 2, open: 0 },
+    { t: 3, open: 98 },
+    { t: 4, open: 99 },
+    { t: 5, open: 100 },
+  ];
+  assert.equal(backWithin(curve, 100, 0.99), 4000);
+  assert.equal(backWithin(curve, 100, 1), 5000);
+  assert.equal(backWithin(curve.slice(0, 4), 100, 0.99), null, 'not back within the curve');
+});
+
+test('connections units - acked versus stored: lost, moved and duplicated are found', () => {
+  const stored = new Map([
+    [
+      't/c1',
+      [
+        { seq: 1, cmid: 'm1' },
+        { seq: 2, cmid: 'm2' },
+        { seq: 3, cmid: 'm2' },
+      ],
+    ],
+    ['t/c2', [{ seq: 1, cmid: 'x' }]],
+  ]);
+  const r = compareAcked(
+    [
+      ['t', 'c1', 'm1', 1],
+      ['t', 'c1', 'm2', 2],
+      ['t', 'c2', 'm1', 1],
+      ['t', 'c3', 'm1', 1],
+    ],
+    stored,
+  );
+  assert.equal(r.acked, 4);
+  assert.equal(r.lost, 2, 'a different cmid at the seq, and no row at all');
+  assert.equal(r.duplicated, 1);
+  assert.equal(r.examples.length, 3);
+});
+
+test('connections units - node memory counts each mapped file once and every anonymous page', () => {
+  const m = nodeMemory([process.pid, process.pid]);
+  assert.equal(m.processes.length, 2);
+  const [a, b] = m.processes as [(typeof m.processes)[0], (typeof m.processes)[0]];
+  assert.ok(a.anonBytes > 0 && a.fileBytes > 0);
+  assert.equal(m.rssSumBytes, a.rssBytes + b.rssBytes);
+  // The same process twice: its files once, its anonymous pages twice (two reads: allow a little drift).
+  const expected = a.anonBytes + b.anonBytes + Math.max(a.fileBytes, b.fileBytes);
+  assert.ok(Math.abs(m.sharedOnceBytes - expected) < 1024 * 1024, `${m.sharedOnceBytes} vs ${expected}`);
+  assert.ok(m.sharedOnceBytes < m.rssSumBytes - a.fileBytes / 2);
+});
