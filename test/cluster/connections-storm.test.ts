@@ -10,7 +10,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { ConnectionsReport } from '../../bench/connections/report.js';
 import { connectionsScenario } from '../../bench/connections/scenario.js';
 import { PRIVATE_NATS } from '../../bench/lib/servers.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
