@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { BUILTIN_DESK_SETTINGS, type DeskSettings, deskSchema } from './desk/settings.js';
 
 export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
 /** The id of the settings every tenant the file does not list gets. */
@@ -43,7 +44,8 @@ const ORIGIN = z
   .string()
   .regex(/^(\*|https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)$/, 'must be `*` or scheme://host[:port] without a path');
 
-export const API_KEY_SCOPES = ['api', 'admin'] as const;
+/** `audit`: reads the audit trails (the original bodies of recalled and edited messages). */
+export const API_KEY_SCOPES = ['api', 'admin', 'audit'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 const apiKeySchema = z.strictObject({
@@ -157,6 +159,8 @@ export const TENANT_SECTIONS = {
   }),
   /** How long messages are kept: `days` (1-7300) is each message row's TTL; 0 keeps them for ever. */
   retention: z.strictObject({ days: z.number().int().min(0).max(7300) }),
+  /** Canned replies, labels, recall and edit bounds (src/desk/settings.ts). */
+  desk: deskSchema,
 };
 
 const tenantSchema = z.strictObject({
@@ -166,6 +170,7 @@ const tenantSchema = z.strictObject({
   integration: TENANT_SECTIONS.integration.optional(),
   contentPolicy: TENANT_SECTIONS.contentPolicy.optional(),
   retention: TENANT_SECTIONS.retention.optional(),
+  desk: TENANT_SECTIONS.desk.optional(),
 });
 
 const hsKeySchema = z
@@ -222,6 +227,7 @@ export interface TenantSettings {
   /** undefined: the built-in word list is masked. */
   readonly contentPolicy?: Readonly<ContentPolicySpec>;
   readonly retention: Readonly<{ days: number }>;
+  readonly desk: Readonly<DeskSettings>;
 }
 
 export type ContentPolicySpec = z.infer<typeof TENANT_SECTIONS.contentPolicy>;
@@ -241,6 +247,7 @@ export const BUILTIN_TENANT_DEFAULTS: Omit<TenantSettings, 'id' | 'listed'> = Ob
   // No rules, webhooks, context kinds or actions unless the file configures them.
   integration: Object.freeze({}),
   retention: Object.freeze({ days: 0 }),
+  desk: BUILTIN_DESK_SETTINGS,
 });
 
 export type JwtKeySpec =

@@ -6,17 +6,22 @@ import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody, inlineEncoder, utf8 } from './body-codec.js';
 import { CassandraChatStore } from './chat-store.js';
+import { CassandraDeskStore } from './desk-store.js';
 import {
   HistoryWriter,
   type HistoryWriterStats,
   parseWriterLimits,
   type WriterLimits,
 } from './history-writer.js';
+import { applyState } from './message-state.js';
 import {
   appliedVersions,
   applyMigrations,
   assertKeyspaceName,
   DEFAULT_REPLICATION,
+  FLAG_EDIT,
+  FLAG_INTERNAL,
+  FLAG_RECALL,
   FLAG_REVIEW,
   type HistoryStatements,
   historyStatements,
@@ -37,7 +42,9 @@ import type {
   HistoryPage,
   HistoryStore,
   ListingKey,
+  MessageAudit,
   MessageRow,
+  MessageState,
   RecentAck,
   RevealAudit,
 } from './types.js';
@@ -236,6 +243,15 @@ export class CassandraHistoryStore implements HistoryStore {
     );
   }
 
+  /** The canned replies and labels tables on the same connection (src/store/desk-store.ts). */
+  deskStore(): CassandraDeskStore {
+    return new CassandraDeskStore(
+      this.#client,
+      this.#config.keyspace,
+      CONSISTENCY_CODES[this.#config.consistency],
+    );
+  }
+
   append(row: MessageRow): Promise<void> {
     return this.#writer.append(row);
   }
@@ -327,7 +343,53 @@ export class CassandraHistoryStore implements HistoryStore {
     }
     const bucket = this.#bucketOf(seq);
     const row = (await this.#run(this.#cql.selectOne, [tenant, conv, bucket, Long.fromNumber(seq)])).rows[0];
-    return row === undefined ? null : toMessage(tenant, conv, row);
+    if (row === undefined) return null;
+    return (await this.#withStates(tenant, conv, bucket, [toMessage(tenant, conv, row)]))[0] ?? null;
+  }
+
+  async messageAudits(tenant: string, conv: string, limit: number): Promise<MessageAudit[]> {
+    checkLimit(limit);
+    const result = await this.#run(this.#cql.selectMessageAudits, [tenant, conv, limit], limit);
+    return result.rows.map((r) => ({
+      tenant,
+      conv,
+      target: toSeq(r.get('target')),
+      changeSeq: toSeq(r.get('change_seq')),
+      kind: r.get('kind'),
+      by: r.get('by_user'),
+      byRole: r.get('by_role'),
+      body: r.get('body') ?? '',
+      ts: toMs(r.get('ts')),
+    }));
+  }
+
+  /**
+   * The rows (all of one bucket) in their current state: one read of message_states over their seq
+   * range (issue #17, recall and edit). Rows without a state are returned as they are.
+   */
+  async #withStates(tenant: string, conv: string, bucket: number, rows: MessageRow[]): Promise<MessageRow[]> {
+    if (rows.length === 0) return rows;
+    let lo = rows[0]!.seq;
+    let hi = lo;
+    for (const r of rows) {
+      if (r.seq < lo) lo = r.seq;
+      if (r.seq > hi) hi = r.seq;
+    }
+    const params = [tenant, conv, bucket, Long.fromNumber(lo), Long.fromNumber(hi)];
+    const result = await this.#run(this.#cql.selectStates, params, hi - lo + 1);
+    if (result.rows.length === 0) return rows;
+    const states = new Map<number, MessageState>();
+    for (const r of result.rows) {
+      const seq = toSeq(r.get('seq'));
+      const edits: cassandra.types.Long[] | null = r.get('edit_seqs');
+      states.set(seq, {
+        seq,
+        state: r.get('state') === 'recalled' ? 'recalled' : 'edited',
+        body: r.get('body') ?? null,
+        editSeqs: (edits ?? []).map(toSeq),
+      });
+    }
+    return rows.map((row) => applyState(row, states.get(row.seq)));
   }
 
   /** An audit row: every audit table is keyed (tenant, UTC day) and clustered by (time, id). */
@@ -503,7 +565,8 @@ export class CassandraHistoryStore implements HistoryStore {
     ) {
       const want = limit - items.length;
       const result = await this.#run(this.#cql.selectAfter, [tenant, conv, bucket, after, want], want);
-      items.push(...result.rows.map((r) => toMessage(tenant, conv, r)));
+      const rows = result.rows.map((r) => toMessage(tenant, conv, r));
+      items.push(...(await this.#withStates(tenant, conv, bucket, rows)));
     }
     return { items, more: items.length === limit };
   }
@@ -556,7 +619,12 @@ export class CassandraHistoryStore implements HistoryStore {
   async #readBucket(tenant: string, conv: string, bucket: number, before: number, limit: number) {
     // LIMIT and fetchSize equal: the page holds every row wanted, so the driver never asks for a second.
     const result = await this.#run(this.#cql.selectPage, [tenant, conv, bucket, before, limit], limit);
-    return result.rows.map((r) => toMessage(tenant, conv, r));
+    return this.#withStates(
+      tenant,
+      conv,
+      bucket,
+      result.rows.map((r) => toMessage(tenant, conv, r)),
+    );
   }
 
   #writeOptions(logged: boolean) {
@@ -580,6 +648,7 @@ export class CassandraHistoryStore implements HistoryStore {
     const bodies = await this.#encodeBodies(rows);
     const queries: { query: string; params: unknown[] }[] = [];
     let opensBucket = false;
+    let changes = false;
     rows.forEach((row, i) => {
       const bucket = this.#bucketOf(row.seq);
       const seq = Long.fromNumber(row.seq);
@@ -599,12 +668,50 @@ export class CassandraHistoryStore implements HistoryStore {
           Buffer.from(body.data.buffer, body.data.byteOffset, body.data.byteLength),
           body.enc,
           new Date(row.ts),
-          row.review === true ? FLAG_REVIEW : 0,
+          flagsOf(row),
           row.card === undefined ? null : JSON.stringify(row.card),
+          row.target === undefined ? null : Long.fromNumber(row.target),
           this.#ttlOf(row.tenant),
           at,
         ],
       });
+      if (row.effects !== undefined) {
+        // A recall or edit: the new states and the replaced bodies in the same logged batch, so the
+        // change row is never stored without them nor they without it (issue #17).
+        changes = true;
+        for (const st of row.effects.states)
+          queries.push({
+            query: this.#cql.insertState,
+            params: [
+              row.tenant,
+              row.conv,
+              this.#bucketOf(st.seq),
+              Long.fromNumber(st.seq),
+              st.state,
+              st.body,
+              st.editSeqs.map((n) => Long.fromNumber(n)),
+              new Date(row.ts),
+              this.#ttlOf(row.tenant),
+              at,
+            ],
+          });
+        for (const a of row.effects.audits)
+          queries.push({
+            query: this.#cql.insertMessageAudit,
+            params: [
+              a.tenant,
+              a.conv,
+              Long.fromNumber(a.target),
+              Long.fromNumber(a.changeSeq),
+              a.kind,
+              a.by,
+              a.byRole,
+              a.body,
+              new Date(a.ts),
+              at,
+            ],
+          });
+      }
       if (this.#config.cmidTtlS > 0)
         queries.push({
           query: this.#cql.insertCmid,
@@ -628,7 +735,7 @@ export class CassandraHistoryStore implements HistoryStore {
     });
     // Unlogged unless a bucket opens: a partial write is never acked; the actor retries the same seq
     // with the same cmid, so nothing is stored twice.
-    await this.#client.batch(queries, this.#writeOptions(opensBucket));
+    await this.#client.batch(queries, this.#writeOptions(opensBucket || changes));
   }
 
   /**
@@ -660,6 +767,15 @@ export class CassandraHistoryStore implements HistoryStore {
     const ttl = this.#retentionS(tenant);
     return Number.isSafeInteger(ttl) && ttl > 0 ? Math.min(ttl, MAX_TTL_S) : 0;
   }
+}
+
+/** messages.flags of a row: review, note, recall / edit. */
+function flagsOf(row: MessageRow): number {
+  let flags = row.review === true ? FLAG_REVIEW : 0;
+  if (row.internal === true) flags |= FLAG_INTERNAL;
+  if (row.change === 'recall') flags |= FLAG_RECALL;
+  if (row.change === 'edit') flags |= FLAG_EDIT;
+  return flags;
 }
 
 function checkLimit(limit: number): void {

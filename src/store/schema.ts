@@ -132,6 +132,38 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ) WITH CLUSTERING ORDER BY (ts DESC, id ASC)`,
     ],
   },
+  {
+    version: 5,
+    name: 'desk: notes, recall and edit, canned replies, labels',
+    statements: [
+      // A change row's target: the seq it recalls or edits (flags say which; notes are a flag too).
+      'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS target bigint',
+      // The current state of recalled / edited messages, by the message's own seq and bucket (at most
+      // one row per message, so bounded like the messages partition). Written in the change row's batch.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.message_states (
+        tenant text, conv text, bucket int, seq bigint, state text, body text, edit_seqs list<bigint>,
+        ts timestamp,
+        PRIMARY KEY ((tenant, conv, bucket), seq)
+      )`,
+      // The bodies recalls and edits replaced: read by auditors only (API key scope `audit`).
+      `CREATE TABLE IF NOT EXISTS {keyspace}.message_audits (
+        tenant text, conv text, target bigint, change_seq bigint, kind text, by_user text, by_role text,
+        body text, ts timestamp,
+        PRIMARY KEY ((tenant, conv), target, change_seq)
+      )`,
+      // Canned replies: owner '*' = the tenant's, else an agent id.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.canned_replies (
+        tenant text, owner text, shortcut text, title text, body text, updated_at timestamp,
+        PRIMARY KEY ((tenant, owner), shortcut)
+      )`,
+      // Labels of a conversation (label -> when it was set), and the listing by label per UTC month.
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS labels map<text, timestamp>',
+      `CREATE TABLE IF NOT EXISTS {keyspace}.conversations_by_label (
+        tenant text, label text, month text, labeled_at timestamp, conv text,
+        PRIMARY KEY ((tenant, label, month), labeled_at, conv)
+      ) WITH CLUSTERING ORDER BY (labeled_at DESC, conv ASC)`,
+    ],
+  },
 ]);
 
 /** The highest version in MIGRATIONS: what a keyspace must be at for this code to use it. */
@@ -139,6 +171,10 @@ export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max,
 
 /** messages.flags bit: the tenant's content policy flagged the message for review. */
 export const FLAG_REVIEW = 1;
+/** messages.flags bits of issue #17: a private note; a recall row; an edit row (target = the seq changed). */
+export const FLAG_INTERNAL = 2;
+export const FLAG_RECALL = 4;
+export const FLAG_EDIT = 8;
 
 export type HistoryStatements = ReturnType<typeof historyStatements>;
 
@@ -146,13 +182,13 @@ export type HistoryStatements = ReturnType<typeof historyStatements>;
 export function historyStatements(keyspace: string) {
   assertKeyspaceName(keyspace);
   const ks = keyspace;
-  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags, card';
+  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags, card, target';
   const partition = 'tenant = ? AND conv = ? AND bucket = ?';
   const listing = 'created_at, conv';
   return Object.freeze({
     // USING TIMESTAMP = the owner's fence time: a stale owner's late write loses to the new owner's
     // (docs/ARCHITECTURE.md, "Fencing"). TTL = the tenant's retention in seconds (0: kept for ever).
-    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     insertCmid: `INSERT INTO ${ks}.cmids (tenant, conv, bucket, sender, cmid, seq, id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     // The takeover seal (HistoryStore.sealAbove): a range tombstone above the last seq a new owner read.
     sealAbove: `DELETE FROM ${ks}.messages USING TIMESTAMP ? WHERE ${partition} AND seq > ?`,
@@ -176,6 +212,10 @@ export function historyStatements(keyspace: string) {
     insertBlock: `INSERT INTO ${ks}.policy_blocks (tenant, day, ts, id, sender, sender_role, conv, cmid, words, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     selectBlocks: `SELECT ts, id, sender, sender_role, conv, cmid, words, body FROM ${ks}.policy_blocks WHERE tenant = ? AND day = ? LIMIT ?`,
     insertActionAudit: `INSERT INTO ${ks}.action_audits (tenant, day, ts, id, agent, conv, action, args, outcome, detail, took_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertState: `INSERT INTO ${ks}.message_states (tenant, conv, bucket, seq, state, body, edit_seqs, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    selectStates: `SELECT seq, state, body, edit_seqs FROM ${ks}.message_states WHERE ${partition} AND seq >= ? AND seq <= ?`,
+    insertMessageAudit: `INSERT INTO ${ks}.message_audits (tenant, conv, target, change_seq, kind, by_user, by_role, body, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    selectMessageAudits: `SELECT target, change_seq, kind, by_user, by_role, body, ts FROM ${ks}.message_audits WHERE tenant = ? AND conv = ? LIMIT ?`,
     selectActionAudits: `SELECT ts, id, agent, conv, action, args, outcome, detail, took_ms FROM ${ks}.action_audits WHERE tenant = ? AND day = ? LIMIT ?`,
   });
 }
@@ -224,6 +264,12 @@ export function toMessage(tenant: string, conv: string, row: cassandra.types.Row
     ts: toMs(row.get('ts')),
   };
   if (flags !== null && (flags & FLAG_REVIEW) !== 0) message.review = true;
+  if (flags !== null && (flags & FLAG_INTERNAL) !== 0) message.internal = true;
+  const target: cassandra.types.Long | null = row.get('target') ?? null;
+  if (target !== null && flags !== null && (flags & (FLAG_RECALL | FLAG_EDIT)) !== 0) {
+    message.change = (flags & FLAG_RECALL) !== 0 ? 'recall' : 'edit';
+    message.target = toSeq(target);
+  }
   const card: string | null = row.get('card') ?? null;
   if (card !== null) message.card = JSON.parse(card) as Card;
   return message;
