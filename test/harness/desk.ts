@@ -76,6 +76,7 @@ export async function startDeskEnv(name: string): Promise<DeskEnv> {
       `  desk: { ${limits} }`,
       'tenants:',
       `  ${DESK_TENANT}:`,
+      '    integration: { context: { kinds: [order], timeoutMs: 2000 } }',
       '    apiKeys:',
       `      - { id: shop, sha256: ${hashApiKey(API_KEY)}, scopes: [api] }`,
       `      - { id: ops, sha256: ${hashApiKey(ADMIN_KEY)}, scopes: [api, admin] }`,
