@@ -528,11 +528,18 @@ export class CassandraHistoryStore implements HistoryStore {
       throw new SwitchboardError('invalid_field', 'before must be a positive integer');
     }
     const bound = before ?? NO_UPPER_SEQ;
-    let bucket = before === undefined ? await this.#topBucket(tenant, conv) : this.#bucketOf(before - 1);
+    // Reading the newest page reads the conversation row anyway (its top bucket): it also says whether
+    // any message of the conversation was ever recalled or edited (undefined: not known, look).
+    const head = before === undefined ? await this.#conversationRow(tenant, conv) : undefined;
+    const changed = before === undefined ? head?.get('changed') === true : undefined;
+    let bucket =
+      before === undefined
+        ? await this.#topBucket(tenant, conv, head?.get('max_bucket') ?? null)
+        : this.#bucketOf(before - 1);
     let clamped = before === undefined;
     const items: MessageRow[] = [];
     while (bucket !== null && bucket >= 0 && items.length < limit) {
-      const rows = await this.#readBucket(tenant, conv, bucket, bound, limit - items.length);
+      const rows = await this.#readBucket(tenant, conv, bucket, bound, limit - items.length, changed);
       if (rows.length === 0 && items.length === 0 && !clamped) {
         // A cursor past the newest message: seqs are gap-free, so only buckets above the top can be empty.
         clamped = true;
@@ -555,7 +562,9 @@ export class CassandraHistoryStore implements HistoryStore {
     if (!Number.isSafeInteger(after) || after < 0) {
       throw new SwitchboardError('invalid_field', 'since must be a non-negative integer');
     }
-    const top = await this.#topBucket(tenant, conv);
+    const head = await this.#conversationRow(tenant, conv);
+    const top = await this.#topBucket(tenant, conv, head?.get('max_bucket') ?? null);
+    const changed = head?.get('changed') === true;
     const items: MessageRow[] = [];
     // seq is gap-free, so the rows after `after` start in its bucket and continue upward.
     for (
@@ -566,7 +575,7 @@ export class CassandraHistoryStore implements HistoryStore {
       const want = limit - items.length;
       const result = await this.#run(this.#cql.selectAfter, [tenant, conv, bucket, after, want], want);
       const rows = result.rows.map((r) => toMessage(tenant, conv, r));
-      items.push(...(await this.#withStates(tenant, conv, bucket, rows)));
+      items.push(...(changed ? await this.#withStates(tenant, conv, bucket, rows) : rows));
     }
     return { items, more: items.length === limit };
   }
@@ -616,9 +625,17 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   /** Up to `limit` rows of one bucket with seq < before, newest first, in one round trip. */
-  async #readBucket(tenant: string, conv: string, bucket: number, before: number, limit: number) {
+  async #readBucket(
+    tenant: string,
+    conv: string,
+    bucket: number,
+    before: number,
+    limit: number,
+    changed: boolean | undefined,
+  ) {
     // LIMIT and fetchSize equal: the page holds every row wanted, so the driver never asks for a second.
     const result = await this.#run(this.#cql.selectPage, [tenant, conv, bucket, before, limit], limit);
+    if (changed === false) return result.rows.map((r) => toMessage(tenant, conv, r));
     return this.#withStates(
       tenant,
       conv,
@@ -679,6 +696,7 @@ export class CassandraHistoryStore implements HistoryStore {
         // A recall or edit: the new states and the replaced bodies in the same logged batch, so the
         // change row is never stored without them nor they without it (issue #17).
         changes = true;
+        queries.push({ query: this.#cql.setChanged, params: [row.tenant, row.conv] });
         for (const st of row.effects.states)
           queries.push({
             query: this.#cql.insertState,

@@ -138,6 +138,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     statements: [
       // A change row's target: the seq it recalls or edits (flags say which; notes are a flag too).
       'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS target bigint',
+      // Set in a change row's batch: readers of a conversation never changed skip message_states.
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS changed boolean',
       // The current state of recalled / edited messages, by the message's own seq and bucket (at most
       // one row per message, so bounded like the messages partition). Written in the change row's batch.
       `CREATE TABLE IF NOT EXISTS {keyspace}.message_states (
@@ -193,6 +195,7 @@ export function historyStatements(keyspace: string) {
     // The takeover seal (HistoryStore.sealAbove): a range tombstone above the last seq a new owner read.
     sealAbove: `DELETE FROM ${ks}.messages USING TIMESTAMP ? WHERE ${partition} AND seq > ?`,
     selectCmid: `SELECT seq, id, ts FROM ${ks}.cmids WHERE ${partition} AND sender = ? AND cmid = ?`,
+    setChanged: `UPDATE ${ks}.conversations SET changed = true WHERE tenant = ? AND conv = ?`,
     setMaxBucket: `UPDATE ${ks}.conversations SET max_bucket = ? WHERE tenant = ? AND conv = ?`,
     saveConversation: `INSERT INTO ${ks}.conversations (tenant, conv, visitor, agent, created_at) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     listByVisitorInsert: `INSERT INTO ${ks}.conversations_by_visitor (tenant, visitor, ${listing}) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
@@ -201,7 +204,7 @@ export function historyStatements(keyspace: string) {
     listByVisitor: `SELECT ${listing} FROM ${ks}.conversations_by_visitor WHERE tenant = ? AND visitor = ? LIMIT ?`,
     listByAgent: `SELECT ${listing} FROM ${ks}.conversations_by_agent WHERE tenant = ? AND agent = ? LIMIT ?`,
     listByDay: `SELECT ${listing} FROM ${ks}.conversations_by_day WHERE tenant = ? AND day = ? LIMIT ?`,
-    selectConversation: `SELECT visitor, agent, created_at, max_bucket FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
+    selectConversation: `SELECT visitor, agent, created_at, max_bucket, changed FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
     // Clustering is seq DESC, so these read newest first.
     selectAcks: `SELECT seq, id, cmid, sender, ts FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
     selectPage: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq < ? LIMIT ?`,

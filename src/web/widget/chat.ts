@@ -20,6 +20,9 @@ export interface ShownMessage {
   body: string;
   ts: number;
   role: string;
+  /** Recalled by its sender (body empty) or edited by the agent (body current): docs/PROTOCOL.md. */
+  recalled?: boolean;
+  edited?: boolean;
 }
 
 export interface WidgetView {
@@ -222,6 +225,8 @@ export class VisitorChat {
       case 'messages':
         if (conv !== this.view.conv) break;
         for (const m of (f['items'] as Frame[]) ?? []) this.applyMsg(m);
+        // Rows the visitor may not see (agents' notes) were skipped up to `through`.
+        if (Number(f['through'] ?? 0) > this.last) this.last = Number(f['through']);
         if (f['more'] === true) this.conn.send({ type: 'sync', conv, since: this.last });
         break;
       case 'queue':
@@ -259,6 +264,22 @@ export class VisitorChat {
       return;
     }
     this.last = seq;
+    if (m['change'] !== undefined) {
+      // A recall or edit changes the message it names; it is not shown as a message of its own.
+      const target = Number(m['target']);
+      const recall = m['change'] === 'recall';
+      this.view.messages = this.view.messages.map((x) =>
+        x.seq === target
+          ? {
+              ...x,
+              body: recall ? '' : String(m['body']),
+              recalled: recall || x.recalled === true,
+              edited: !recall,
+            }
+          : x,
+      );
+      return;
+    }
     if (m['role'] !== 'visitor') this.view.agentTyping = false;
     const shown: ShownMessage = {
       seq,
@@ -267,6 +288,8 @@ export class VisitorChat {
       body: String(m['body']),
       ts: Number(m['ts']),
       role: String(m['role']),
+      ...(m['recalled'] === true ? { recalled: true } : {}),
+      ...(m['edited'] === true ? { edited: true } : {}),
     };
     this.view.messages = [...this.view.messages.slice(1 - MAX_SHOWN), shown];
   }
