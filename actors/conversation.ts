@@ -14,7 +14,7 @@ import type { OutEvent } from '../src/integration/events.js';
 import { OutcomeUnknownError, SwitchboardError } from '../src/protocol/errors.js';
 import type { ChatStore, ConversationMeta, ConversationStatus } from '../src/store/chat-store.js';
 import type { DeskStore } from '../src/store/desk-store.js';
-import { applyStates } from '../src/store/message-state.js';
+import { applyStates, withoutEffects } from '../src/store/message-state.js';
 import type {
   Card,
   ChangeEffects,
@@ -470,13 +470,15 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
     // A recall or edit changes the rows it targets for every later reader (issue #17).
     if (row.effects !== undefined)
       state.cache.splice(0, state.cache.length, ...applyStates(state.cache, row.effects.states));
-    state.cache.push(row);
+    state.cache.push(row.effects !== undefined ? withoutEffects(row) : row);
     if (state.cache.length > state.cacheLimit) state.cache.shift();
   }
   // The visitor is named so it gets the body as written; every other user gets the agents' view.
   // A note (and a change of a note) goes to the agent only: never to the visitor (issue #17).
   if (state.record && row.internal === true) {
     if (state.record.agent !== null) ctx.deliver(row, [state.record.agent]);
+    // The visitor learns only that this seq is not for it, so its seq stays gap-free.
+    ctx.notify(state.tenant, [state.record.visitor], { type: 'skip', conv: state.conv, seq: row.seq });
   } else if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
   // Business systems see what agents see: the masked view computed at send, when there is one.
   event(

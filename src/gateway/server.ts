@@ -422,11 +422,13 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       items: kept,
       more: more || kept.length < viewed.length,
     };
-    // Rows this reader may not see (notes, for a visitor) were left out at the end: say how far the
-    // answer reaches, so the next sync starts after them (issue #17).
-    const last = items.at(-1)?.seq;
-    if (kept.length === viewed.length && last !== undefined && (kept.at(-1)?.seq ?? frame.since) < last)
-      reply.through = last;
+    // Rows this reader may not see (notes, for a visitor) were left out: name their seqs up to where
+    // the answer reaches, so the reader's seq stays gap-free (issue #17).
+    if (viewed.length < items.length) {
+      const upTo = kept.length < viewed.length ? (kept.at(-1)?.seq ?? frame.since) : (items.at(-1)?.seq ?? 0);
+      const skipped = items.filter((r) => r.internal === true && r.seq <= upTo).map((r) => r.seq);
+      if (skipped.length > 0) reply.skipped = skipped;
+    }
     return reply;
   }
 

@@ -73,7 +73,17 @@ export interface LabelsFrame {
   labels: string[];
 }
 
-export type DeskServerFrame = CannedFrame | LabelsFrame;
+/**
+ * Pushed to the visitor in place of an agent's private note (or a change of one): seq `seq` exists and
+ * is not for this reader. Content-free: no body, sender, cmid or time.
+ */
+export interface SkipFrame {
+  type: 'skip';
+  conv: string;
+  seq: number;
+}
+
+export type DeskServerFrame = CannedFrame | LabelsFrame | SkipFrame;
 
 /** Frames of this module only an agent may send (`recall` is for both). */
 export const DESK_AGENT_ONLY_FRAMES = ['note', 'edit', 'label', 'canned'] as const;

@@ -264,13 +264,13 @@ export interface MessagesFrame {
   type: 'messages';
   conv: string;
   items: Omit<MsgFrame, 'type'>[];
-  /** True when more messages follow: sync again with `since` = the last item's seq (or `through`). */
+  /** True when more messages follow: sync again with `since` = the highest seq of items and skipped. */
   more: boolean;
   /**
-   * The highest seq this answer covers, when it is above the last item's: rows the reader may not see
-   * (an agent's private notes, for a visitor) were left out. Sync again from here.
+   * Seqs of rows this reader may not see (an agent's private notes, for a visitor), left out of
+   * `items`: the reader counts them as received, so its seq stays gap-free (issue #17).
    */
-  through?: number;
+  skipped?: number[];
 }
 
 /** A stored message as the wire carries it (in `msg`, `messages` and the history API). */

@@ -11,7 +11,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { traced } from '../telemetry/tracing.js';
-import { applyStates } from './message-state.js';
+import { applyStates, withoutEffects } from './message-state.js';
 import type {
   ConversationListing,
   ConversationRecord,
@@ -128,9 +128,12 @@ export class CachedHistoryStore implements HistoryStore {
     await traced('sb.store.append', row.tenant, row.conv, appendTo, this.#inner, row); // trace: until durable
     const entry = this.#owned(row.tenant, row.conv);
     if (entry === undefined || !entry.tailKnown) return;
-    if (row.effects !== undefined) {
-      // A recall or edit: the rows it changes read in their new state from now on (issue #17).
-      entry.tail = applyStates(entry.tail, row.effects.states);
+    const effects = row.effects;
+    if (effects !== undefined) {
+      // A recall or edit: the rows it changes read in their new state from now on (issue #17). The
+      // cached copy drops the effects: they hold the replaced body, which only the audit table keeps.
+      row = withoutEffects(row);
+      entry.tail = applyStates(entry.tail, effects.states);
       entry.tailBytes = tailBytesOf(entry.tail);
     }
     const last = entry.tail.at(-1)?.seq ?? entry.from - 1;

@@ -23,6 +23,12 @@ export function applyState(row: MessageRow, state: MessageState | undefined): Me
   return next;
 }
 
+/** A copy of `row` without its effects (caches keep this: the effects hold the replaced body). */
+export function withoutEffects(row: MessageRow): MessageRow {
+  const { effects: _written, ...rest } = row;
+  return rest;
+}
+
 /** The rows with each state applied to the row of its seq (a new array; rows without a state unchanged). */
 export function applyStates(rows: readonly MessageRow[], states: readonly MessageState[]): MessageRow[] {
   if (states.length === 0) return rows.slice();

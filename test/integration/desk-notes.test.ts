@@ -1,8 +1,8 @@
 /**
  * Private notes (issue #17 item 2) over real sockets on a node with real NATS and Cassandra: a note is
  * acked like a message and takes the next seq, its agent gets it marked internal, the visitor never
- * does — not live, not in `sync` (also after a reconnect), not in the history API — and `through` lets
- * the visitor's sync step over it. A new agent after a transfer gets the notes; business systems get
+ * does — not live, not in `sync` (also after a reconnect), not in the history API — and gets only a
+ * content-free `skip` (live) or `skipped` seq (sync) in its place, so its seq stays gap-free. A new agent after a transfer gets the notes; business systems get
  * them marked internal. Visitors cannot write notes, agents only in their own conversations.
  */
 import * as assert from 'node:assert/strict';
@@ -44,13 +44,16 @@ describe('desk notes', () => {
     const live = await visitor.next((f) => f.type === 'msg' && f.conv === conv && f.seq === 3);
     assert.equal(live['body'], 'Your refund is on its way');
     assert.deepEqual(await quietFor(visitor, 300, (f) => f.type === 'msg' && f.seq === 2), []);
+    // In its place, a content-free `skip`, so the visitor's seq stays gap-free.
+    const skip = await visitor.next((f) => f.type === 'skip' && f.conv === conv);
+    assert.deepEqual(skip, { type: 'skip', conv, seq: 2 });
 
     // A note as the newest row: the visitor's sync stops before it and says how far it reached.
     await env.acked(agent, { type: 'note', conv, cmid: 'n2', body: 'watch for a chargeback' });
     visitor.send({ type: 'sync', conv, since: 3 });
     const tail = await visitor.next((f) => f.type === 'messages' && f.conv === conv);
     assert.deepEqual(items(tail), []);
-    assert.equal(tail['through'], 4);
+    assert.deepEqual(tail['skipped'], [4]);
 
     // Reconnect and sync from scratch: seqs 1 and 3 only.
     await visitor.close();
@@ -61,7 +64,7 @@ describe('desk notes', () => {
       items(all).map((i) => i['seq']),
       [1, 3],
     );
-    assert.equal(all['through'], 4);
+    assert.deepEqual(all['skipped'], [2, 4]);
     assert.ok(!JSON.stringify(all).includes('VIP') && !JSON.stringify(all).includes('chargeback'));
 
     // The history API read with the visitor's token: no note either.

@@ -43,7 +43,8 @@ test('desk docs - every desk client frame is parsed, and documented with its JSO
       `PROTOCOL.md "Support desk" shows the '${type}' frame`,
     );
   }
-  for (const type of ['canned', 'labels']) assert.ok(desk.includes(`"${type}"`), `server frame '${type}'`);
+  for (const type of ['canned', 'labels', 'skip'])
+    assert.ok(desk.includes(`"${type}"`), `server frame '${type}'`);
   // A frame type the docs do not name is not accepted.
   assert.throws(() => parseClientFrame({ type: 'annotate' }, 4000), { code: 'unknown_type' });
 });
@@ -61,7 +62,7 @@ test('desk docs - the msg and messages fields of the desk are in their tables', 
   for (const field of ['internal', 'change', 'target', 'recalled', 'edited'])
     assert.match(msg, new RegExp(`\\| \`${field}\`\\s*\\|`), `msg documents '${field}'`);
   const messages = protocol.slice(protocol.indexOf('### `messages`'), protocol.indexOf('### `revealed`'));
-  assert.match(messages, /\| `through` \|/);
+  assert.match(messages, /\| `skipped` \|/);
 });
 
 test('desk docs - every desk setting is documented with its default and bounds', () => {

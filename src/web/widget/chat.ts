@@ -224,10 +224,17 @@ export class VisitorChat {
         break;
       case 'messages':
         if (conv !== this.view.conv) break;
-        for (const m of (f['items'] as Frame[]) ?? []) this.applyMsg(m);
-        // Rows the visitor may not see (agents' notes) were skipped up to `through`.
-        if (Number(f['through'] ?? 0) > this.last) this.last = Number(f['through']);
+        {
+          // Seqs of agents' notes come as `skipped`: received, nothing to show (docs/PROTOCOL.md).
+          const skipped = ((f['skipped'] as number[]) ?? []).map((seq) => ({ seq, skip: true }) as Frame);
+          const all = [...((f['items'] as Frame[]) ?? []), ...skipped];
+          all.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+          for (const m of all) this.applyMsg(m);
+        }
         if (f['more'] === true) this.conn.send({ type: 'sync', conv, since: this.last });
+        break;
+      case 'skip':
+        if (conv === this.view.conv) this.applyMsg({ type: 'skip', seq: f['seq'], skip: true });
         break;
       case 'queue':
         if (conv === this.view.conv) this.view.position = Number(f['position']);
@@ -264,6 +271,7 @@ export class VisitorChat {
       return;
     }
     this.last = seq;
+    if (m['skip'] === true) return;
     if (m['change'] !== undefined) {
       // A recall or edit changes the message it names; it is not shown as a message of its own.
       const target = Number(m['target']);
