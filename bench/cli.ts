@@ -6,9 +6,9 @@
  * Defaults are the issue's targets; see BENCHMARKS.md for what each figure means.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { defaultWorkerCount } from '../src/supervisor-options.js';
 import { clusterScenario } from './cluster/scenario.js';
 import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_SOCKETS_PER_GENERATOR } from './connections/plan.js';
 import { type ConnectionsOptions, connectionsScenario } from './connections/scenario.js';
@@ -267,7 +267,7 @@ withE2e(
     '--workers <n>',
     'worker processes of a started node',
     arg(parsePositiveCount),
-    availableParallelism(),
+    defaultWorkerCount(),
   )
   .option(
     '--trace-sample <ratio>',
@@ -467,7 +467,7 @@ withCommon(
     '--workers <n>',
     'worker processes of the started node',
     arg(parsePositiveCount),
-    availableParallelism(),
+    defaultWorkerCount(),
   )
   .option(
     '--responders <list>',

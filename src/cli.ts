@@ -6,7 +6,6 @@
  * (a signed token for local use). Servers are configured by SB_* variables, read in config.ts only.
  */
 import { createWriteStream } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv, DEFAULT_HTTP_PORT, type NodeConfig, parseConfig } from './config.js';
 import { createAuthenticator, type TokenRole } from './gateway/auth.js';
@@ -22,6 +21,7 @@ import { ensureLocalStack } from './stack/local-stack.js';
 import { openCassandraStore } from './store/cassandra-store.js';
 import { exportConversation } from './store/export.js';
 import { defaultNodeId, type StopSummary, type Supervisor, startSupervisor, workerId } from './supervisor.js';
+import { defaultWorkerCount } from './supervisor-options.js';
 
 export const LOCAL_NATS_PORT = 14222;
 export const LOCAL_CASSANDRA_PORT = 19042;
@@ -114,13 +114,14 @@ function nodeSettings(port: number | undefined) {
 
 const program = new Command('switchboard').description('Switchboard chat broker');
 const portHelp = `shared HTTP/WebSocket port (default: SB_PORT, else ${DEFAULT_HTTP_PORT}; 0 = any free port)`;
-const workersHelp = 'worker processes sharing the port, one per available CPU by default';
+const workersHelp =
+  'worker processes sharing the port; by default one per available CPU but one (at least one)';
 
 program
   .command('start')
   .description('start nats-server and Cassandra (when not running) and one node (supervisor + workers)')
   .option('-p, --port <port>', portHelp, intOption)
-  .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
+  .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
   .action(async (opts: { port?: number; workers: number }) => {
     const { env, nodeId, config } = nodeSettings(opts.port);
     const stack = await ensureLocalStack({
@@ -172,7 +173,7 @@ program
   .command('serve')
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
   .option('-p, --port <port>', portHelp, intOption)
-  .option('-w, --workers <n>', workersHelp, positiveIntOption, availableParallelism())
+  .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
   .action(async (opts: { port?: number; workers: number }) => {
     const { nodeId, config } = nodeSettings(opts.port);
     const sup = await startSupervisor(

@@ -14,6 +14,17 @@ export const DEFAULT_RESTART_WINDOW_MS = 60_000;
 /** Delay before the first restart in a window; doubled for each further one, up to the maximum. */
 export const DEFAULT_RESTART_BACKOFF_MS = 250;
 export const DEFAULT_MAX_RESTART_BACKOFF_MS = 8_000;
+/**
+ * The default worker count: one per CPU but one, at least one. Each worker's main thread can use a whole
+ * core, and beside it run its pool thread (screening, compression), V8's GC helpers, libuv and the kernel's
+ * network processing: together about one more core's worth. On the 2-core bench machine two workers
+ * delivered 420 msg/s within p99 89 ms against 1 600 for one worker (BENCHMARKS.md, 2026-12-03): with both
+ * cores busy every hop between the workers waits for the scheduler.
+ */
+export function defaultWorkerCount(cpus: number = availableParallelism()): number {
+  return Math.max(1, cpus - 1);
+}
+
 /** A sanity bound, not a tuning knob: each worker is a whole Node process and cluster member. */
 export const MAX_WORKERS = 256;
 const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -22,7 +33,7 @@ const MAX_NODE_ID_CHARS = 64;
 export interface SupervisorOptions {
   /** The node's id; worker i is `<nodeId>-w<i>`. */
   nodeId: string;
-  /** Worker processes, default os.availableParallelism(). */
+  /** Worker processes, default defaultWorkerCount(): one per CPU but one. */
   workers: number;
   /** The shared listening port; 0 = a free one picked at start. */
   port: number;
@@ -67,7 +78,7 @@ export function parseSupervisorOptions(
 ): Readonly<SupervisorOptions> {
   const opts: SupervisorOptions = {
     nodeId: o.nodeId ?? defaultNodeId(),
-    workers: o.workers ?? availableParallelism(),
+    workers: o.workers ?? defaultWorkerCount(),
     port: o.port,
     host: o.host ?? '127.0.0.1',
     env: { ...(o.env ?? process.env) },

@@ -6,7 +6,21 @@
  */
 import cassandra from 'cassandra-driver';
 import { decodeBody } from '../../src/store/body-codec.js';
+import { type StoredFields, storedFields } from '../../src/store/schema.js';
 import type { CmidIndexRow, ConvKey, StoredRow } from './classify.js';
+
+/** A row whose packed cell does not decode still counts as stored (the classifier shows its body). */
+const UNREADABLE: StoredFields = {
+  id: '',
+  sender: '',
+  senderRole: 'visitor',
+  cmid: '',
+  bodyEnc: -1,
+  body: Buffer.alloc(0),
+  ts: 0,
+  flags: 0,
+  card: null,
+};
 
 const PAGE_ROWS = 2000;
 const READ_TIMEOUT_MS = 30_000;
@@ -72,24 +86,31 @@ export async function readHistory(
     const stored: StoredRow[] = [];
     await eachRow(
       client,
-      `SELECT tenant, conv, seq, id, cmid, sender, body, body_enc, writetime(id) AS wt FROM ${keyspace}.messages`,
+      // Rows since schema 7 hold their fields in one packed cell; older ones in columns.
+      `SELECT tenant, conv, seq, id, cmid, sender, body, body_enc, packed, writetime(id) AS wt, writetime(packed) AS wtp FROM ${keyspace}.messages`,
       (r) => {
         const tenant = r.get('tenant') as string;
         if (!keep(tenant)) return;
+        let fields: StoredFields;
+        try {
+          fields = storedFields(r);
+        } catch {
+          fields = { ...UNREADABLE, id: String(r.get('id')), cmid: String(r.get('cmid')) };
+        }
         let body: string;
         try {
-          body = decodeBody(r.get('body_enc') as number, r.get('body') as Buffer);
+          body = decodeBody(fields.bodyEnc, fields.body);
         } catch {
           body = '<undecodable body>';
         }
         stored.push({
           conv: convKey(tenant, r.get('conv') as string),
           seq: toNumber(r.get('seq')),
-          id: r.get('id') as string,
-          cmid: r.get('cmid') as string,
-          sender: r.get('sender') as string,
+          id: fields.id,
+          cmid: fields.cmid,
+          sender: fields.sender,
           body,
-          writeTimeUs: toNumber(r.get('wt')),
+          writeTimeUs: toNumber(r.get('wtp') ?? r.get('wt')),
         });
       },
     );

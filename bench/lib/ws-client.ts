@@ -1,15 +1,31 @@
 /**
- * The bench's WebSocket client: one authenticated Switchboard socket on the msgpack subprotocol, over the
- * `ws` package (imported here only). `openSocket` resolves at `welcome`, which the
- * broker sends only once the user's NATS interest is registered — so a resolved socket is a fully
- * subscribed visitor or agent. Failures are classified into short, stable reasons for the report.
+ * The bench's WebSocket client: one authenticated Switchboard socket on the msgpack subprotocol.
+ * `openSocket` resolves at `welcome`, which the broker sends only once the user's socket is registered —
+ * so a resolved socket is a fully subscribed visitor or agent. Failures are classified into short,
+ * stable reasons for the report.
+ *
+ * The client speaks RFC 6455 itself over `net` (the upgrade, masked client frames, ping/pong and the close
+ * handshake) rather than through the `ws` package: the generators' CPU is part of the machine's budget
+ * (issue #13), and `ws`'s event and stream layers cost about half of a generator's busy time. It is a bench
+ * client only: no extensions, no text frames sent, and only what the broker sends is parsed.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { ServerFrame, WelcomeFrame } from '../../src/protocol/frames.js';
 import { decodeFrame, encodeFrame } from './codec.js';
 
 export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
+/** A server frame larger than this fails the socket: the broker caps its frames at 256 KiB. */
+export const MAX_INBOUND_FRAME_BYTES = 1 << 20;
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const OP_CONTINUATION = 0x0;
+const OP_BINARY = 0x2;
+const OP_CLOSE = 0x8;
+const OP_PING = 0x9;
+const OP_PONG = 0xa;
 
 export type Role = 'visitor' | 'agent';
 
@@ -50,86 +66,252 @@ export class OpenError extends Error {
 }
 
 export function openSocket(opts: OpenOptions): Promise<BenchSocket> {
-  const ws = new WebSocket(`${opts.base}/ws/${opts.role}`, [SUBPROTOCOL_MSGPACK], {
-    headers: { authorization: `Bearer ${opts.token}` },
-    perMessageDeflate: false,
-    handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  const url = new URL(`${opts.base}/ws/${opts.role}`);
+  const port = Number(url.port || 80);
+  const key = randomBytes(16).toString('base64');
+  const sock = connect({
+    host: url.hostname,
+    port,
+    noDelay: true,
     ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
   });
-  ws.binaryType = 'nodebuffer';
-  return new Promise<BenchSocket>((resolve, reject) => {
-    let settled = false;
-    let welcomed = false;
-    // `ws` times out the upgrade only; a broker that upgrades but never registers the socket must fail too.
-    const timer = setTimeout(
-      () => fail('welcome-timeout'),
-      opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  const conn = new Connection(sock, opts);
+  sock.once('connect', () => {
+    sock.write(
+      `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL_MSGPACK}\r\n` +
+        `Authorization: Bearer ${opts.token}\r\n\r\n`,
     );
-    const fail = (reason: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(new OpenError(reason));
-      ws.terminate();
-    };
-    ws.on('unexpected-response', (_req, res) => {
-      res.resume();
-      fail(`http-${res.statusCode ?? 0}`);
-    });
-    ws.on('error', (err: NodeJS.ErrnoException) => {
-      fail(err.code ?? (/timeout/i.test(err.message) ? 'handshake-timeout' : 'error'));
-    });
-    ws.on('close', (code) => {
-      if (welcomed) opts.onClose(code);
-      else fail(`closed-${code}`);
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) return;
-      let frame: ServerFrame;
-      try {
-        frame = decodeFrame(data) as ServerFrame;
-      } catch {
-        return;
-      }
-      if (!welcomed) {
-        if (frame.type !== 'welcome' || settled) return;
-        settled = true;
-        welcomed = true;
-        clearTimeout(timer);
-        resolve(makeSocket(ws, (frame as WelcomeFrame).node));
-        return;
-      }
-      opts.onFrame(frame);
-    });
   });
+  return conn.opened(
+    createHash('sha1')
+      .update(key + WS_GUID)
+      .digest('base64'),
+  );
 }
 
-function makeSocket(ws: WebSocket, node: string): BenchSocket {
-  return {
-    node,
-    send(frame) {
-      if (ws.readyState !== WebSocket.OPEN) return false;
-      ws.send(encodeFrame(frame));
-      return true;
-    },
-    isOpen: () => ws.readyState === WebSocket.OPEN,
-    bufferedBytes: () => ws.bufferedAmount,
-    close(timeoutMs = 5000) {
-      if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          ws.terminate();
-          resolve();
-        }, timeoutMs);
-        ws.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.close(1000);
+/** One socket's state: the upgrade, then the frame parser; `welcome` resolves `opened`. */
+class Connection implements BenchSocket {
+  node = '';
+  private state: 'upgrading' | 'open' | 'closing' | 'closed' = 'upgrading';
+  private welcomed = false;
+  private settle: ((err: OpenError | null) => void) | undefined;
+  private pending: Buffer | undefined;
+  private fragments: Buffer[] = [];
+  private closeCode = 1006;
+  private readonly mask = randomBytes(4);
+  private readonly onClosedWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly sock: Socket,
+    private readonly opts: OpenOptions,
+  ) {}
+
+  opened(expectedAccept: string): Promise<BenchSocket> {
+    return new Promise<BenchSocket>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          this.settle?.(new OpenError(this.state === 'upgrading' ? 'handshake-timeout' : 'welcome-timeout')),
+        this.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      );
+      this.settle = (err) => {
+        this.settle = undefined;
+        clearTimeout(timer);
+        if (err) {
+          reject(err);
+          this.terminate();
+        } else resolve(this);
+      };
+      this.sock.on('data', (chunk: Buffer) => this.onData(chunk, expectedAccept));
+      this.sock.on('error', (err: NodeJS.ErrnoException) =>
+        this.settle?.(new OpenError(err.code ?? 'error')),
+      );
+      this.sock.on('close', () => this.onSocketClosed());
+    });
+  }
+
+  private onData(chunk: Buffer, expectedAccept: string): void {
+    let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    if (this.state === 'upgrading') {
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (data.length > 16_384) this.settle?.(new OpenError('bad-upgrade'));
+        else this.pending = data;
+        return;
+      }
+      const reason = upgradeRefusal(data.subarray(0, end).toString('latin1'), expectedAccept);
+      if (reason) {
+        this.settle?.(new OpenError(reason));
+        return;
+      }
+      this.state = 'open';
+      data = data.subarray(end + 4);
+    }
+    let at = 0;
+    while (this.state !== 'closed') {
+      const frame = readFrame(data, at);
+      if (frame === 'partial') break;
+      if (frame === 'too-large') {
+        this.fail();
+        return;
+      }
+      at = frame.next;
+      this.onWsFrame(frame.fin, frame.opcode, data.subarray(frame.start, frame.next));
+    }
+    if (at < data.length && this.state !== 'closed') this.pending = Buffer.from(data.subarray(at));
+  }
+
+  private onWsFrame(fin: boolean, opcode: number, payload: Buffer): void {
+    if (opcode === OP_BINARY || opcode === OP_CONTINUATION) {
+      if (!fin || this.fragments.length > 0) {
+        this.fragments.push(Buffer.from(payload));
+        if (!fin) return;
+        payload = Buffer.concat(this.fragments);
+        this.fragments = [];
+      }
+      this.onMessage(payload);
+    } else if (opcode === OP_PING) this.writeFrame(OP_PONG, payload);
+    else if (opcode === OP_CLOSE) {
+      this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+      if (this.state === 'open') this.writeFrame(OP_CLOSE, payload.subarray(0, 2));
+      this.state = 'closing';
+      this.sock.end();
+    }
+  }
+
+  private onMessage(payload: Buffer): void {
+    let frame: ServerFrame;
+    try {
+      frame = decodeFrame(payload) as ServerFrame;
+    } catch {
+      return;
+    }
+    if (!this.welcomed) {
+      if (frame.type !== 'welcome' || !this.settle) return;
+      this.welcomed = true;
+      this.node = (frame as WelcomeFrame).node;
+      this.settle(null);
+      return;
+    }
+    this.opts.onFrame(frame);
+  }
+
+  private onSocketClosed(): void {
+    const was = this.state;
+    this.state = 'closed';
+    if (this.settle) this.settle(new OpenError(was === 'upgrading' ? 'error' : `closed-${this.closeCode}`));
+    else if (this.welcomed) this.opts.onClose(this.closeCode);
+    for (const w of this.onClosedWaiters.splice(0)) w();
+  }
+
+  private fail(): void {
+    this.closeCode = 1009;
+    this.terminate();
+  }
+
+  /** A masked client frame; payloads here are small, so the XOR is a plain loop. */
+  private writeFrame(opcode: number, payload: Uint8Array): void {
+    const len = payload.length;
+    const head = len < 126 ? 6 : len < 65_536 ? 8 : 14;
+    const out = Buffer.allocUnsafe(head + len);
+    out[0] = 0x80 | opcode;
+    if (len < 126) out[1] = 0x80 | len;
+    else if (len < 65_536) {
+      out[1] = 0x80 | 126;
+      out.writeUInt16BE(len, 2);
+    } else {
+      out[1] = 0x80 | 127;
+      out.writeBigUInt64BE(BigInt(len), 2);
+    }
+    const m = this.mask;
+    out[head - 4] = m[0]!;
+    out[head - 3] = m[1]!;
+    out[head - 2] = m[2]!;
+    out[head - 1] = m[3]!;
+    for (let i = 0; i < len; i++) out[head + i] = payload[i]! ^ m[i & 3]!;
+    this.sock.write(out);
+  }
+
+  send(frame: Record<string, unknown>): boolean {
+    if (this.state !== 'open') return false;
+    this.writeFrame(OP_BINARY, encodeFrame(frame));
+    return true;
+  }
+
+  isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  bufferedBytes(): number {
+    return this.sock.writableLength;
+  }
+
+  close(timeoutMs = 5000): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.terminate();
+        resolve();
+      }, timeoutMs);
+      this.onClosedWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
       });
-    },
-    terminate: () => ws.terminate(),
-  };
+      if (this.state === 'open') {
+        const code = Buffer.allocUnsafe(2);
+        code.writeUInt16BE(1000, 0);
+        this.writeFrame(OP_CLOSE, code);
+        this.state = 'closing';
+      }
+    });
+  }
+
+  terminate(): void {
+    this.sock.destroy();
+  }
+}
+
+/** The reason an upgrade response refuses the socket, or undefined for a good 101. */
+function upgradeRefusal(head: string, expectedAccept: string): string | undefined {
+  const lines = head.split('\r\n');
+  const status = /^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '');
+  if (!status) return 'bad-upgrade';
+  if (status[1] !== '101') return `http-${status[1]}`;
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  if (headers.get('sec-websocket-accept') !== expectedAccept) return 'bad-accept';
+  if (headers.get('sec-websocket-protocol') !== SUBPROTOCOL_MSGPACK) return 'bad-subprotocol';
+  return undefined;
+}
+
+/** One server frame at `at` (servers never mask), or 'partial' until more bytes arrive. */
+function readFrame(
+  data: Buffer,
+  at: number,
+): { fin: boolean; opcode: number; start: number; next: number } | 'partial' | 'too-large' {
+  if (data.length - at < 2) return 'partial';
+  const b0 = data[at]!;
+  const b1 = data[at + 1]! & 0x7f;
+  let start = at + 2;
+  let len = b1;
+  if (b1 === 126) {
+    if (data.length - at < 4) return 'partial';
+    len = data.readUInt16BE(at + 2);
+    start = at + 4;
+  } else if (b1 === 127) {
+    if (data.length - at < 10) return 'partial';
+    const big = data.readBigUInt64BE(at + 2);
+    if (big > BigInt(MAX_INBOUND_FRAME_BYTES)) return 'too-large';
+    len = Number(big);
+    start = at + 10;
+  }
+  if (len > MAX_INBOUND_FRAME_BYTES) return 'too-large';
+  if (data.length - start < len) return 'partial';
+  return { fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, start, next: start + len };
 }
 
 /** Gives libraries written for the W3C WebSocket API (nats.ws) the `ws` implementation in Node 20. */

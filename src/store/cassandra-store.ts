@@ -14,6 +14,7 @@ import {
   type WriterLimits,
 } from './history-writer.js';
 import { applyState } from './message-state.js';
+import { packRow } from './row-codec.js';
 import {
   appliedVersions,
   applyMigrations,
@@ -26,6 +27,8 @@ import {
   type HistoryStatements,
   historyStatements,
   LATEST_SCHEMA_VERSION,
+  type StoredFields,
+  storedFields,
   toMessage,
   toMs,
   toRecord,
@@ -216,6 +219,7 @@ export class CassandraHistoryStore implements HistoryStore {
   readonly #encoder: BodyEncoder;
   readonly #retentionS: (tenant: string) => number;
   readonly #encoded = new WeakMap<MessageRow, EncodedBody>();
+  readonly #packedRows = new WeakMap<MessageRow, Buffer>();
 
   constructor(client: cassandra.Client, config: CassandraStoreConfig, hooks: CassandraStoreHooks = {}) {
     this.#client = client;
@@ -507,12 +511,21 @@ export class CassandraHistoryStore implements HistoryStore {
     while (bucket !== null && bucket >= 0 && recent.length < wanted) {
       const result = await this.#run(this.#cql.selectAcks, [tenant, conv, bucket, wanted - recent.length]);
       for (const r of result.rows) {
+        const seq = toSeq(r.get('seq'));
+        let fields: StoredFields;
+        try {
+          fields = storedFields(r);
+        } catch (err) {
+          throw new SwitchboardError('internal', `message ${seq} of ${tenant}/${conv} cannot be read`, {
+            cause: err,
+          });
+        }
         const ack: RecentAck = {
-          cmid: r.get('cmid'),
-          sender: r.get('sender'),
-          seq: toSeq(r.get('seq')),
-          id: r.get('id'),
-          ts: toMs(r.get('ts')),
+          cmid: fields.cmid,
+          sender: fields.sender,
+          seq,
+          id: fields.id,
+          ts: fields.ts,
         };
         if (lastSeq === 0) lastSeq = ack.seq;
         recent.push(ack);
@@ -653,6 +666,27 @@ export class CassandraHistoryStore implements HistoryStore {
     };
   }
 
+  /** A row's packed cell, built once per row object like its body, so every repeat writes the same bytes. */
+  #packed(row: MessageRow, body: EncodedBody): Buffer {
+    let packed = this.#packedRows.get(row);
+    if (packed === undefined) {
+      packed = packRow({
+        id: row.id,
+        sender: row.sender,
+        senderRole: row.senderRole,
+        cmid: row.cmid,
+        bodyEnc: body.enc,
+        body: body.data,
+        ts: row.ts,
+        flags: flagsOf(row),
+        card: row.card === undefined ? null : JSON.stringify(row.card),
+        ...(row.target === undefined ? {} : { target: row.target }),
+      });
+      this.#packedRows.set(row, packed);
+    }
+    return packed;
+  }
+
   /**
    * A writer group's rows as one batch: the messages, their cmids (a second partition per
    * conversation bucket) and, for each row that opens a bucket, max_bucket (the batch is logged then,
@@ -673,24 +707,7 @@ export class CassandraHistoryStore implements HistoryStore {
       const body = bodies[i] ?? { enc: BODY_ENC_UTF8, data: utf8(row.body) };
       queries.push({
         query: this.#cql.insertMessage,
-        params: [
-          row.tenant,
-          row.conv,
-          bucket,
-          seq,
-          row.id,
-          row.sender,
-          row.senderRole,
-          row.cmid,
-          Buffer.from(body.data.buffer, body.data.byteOffset, body.data.byteLength),
-          body.enc,
-          new Date(row.ts),
-          flagsOf(row),
-          row.card === undefined ? null : JSON.stringify(row.card),
-          row.target === undefined ? null : Long.fromNumber(row.target),
-          this.#ttlOf(row.tenant),
-          at,
-        ],
+        params: [row.tenant, row.conv, bucket, seq, this.#packed(row, body), this.#ttlOf(row.tenant), at],
       });
       if (row.effects !== undefined) {
         // A recall or edit: the new states and the replaced bodies in the same logged batch, so the

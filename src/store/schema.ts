@@ -6,6 +6,7 @@
 import type cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { decodeBody } from './body-codec.js';
+import { unpackRow } from './row-codec.js';
 import type { Card, ConversationRecord, MessageRow, Role } from './types.js';
 
 /** One schema version. `{keyspace}` in a statement is replaced by the (validated) keyspace name. */
@@ -136,8 +137,6 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 5,
     name: 'desk: notes, recall and edit, canned replies, labels',
     statements: [
-      // A change row's target: the seq it recalls or edits (flags say which; notes are a flag too).
-      'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS target bigint',
       // Set in a change row's batch: readers of a conversation never changed skip message_states.
       'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS changed boolean',
       // The current state of recalled / edited messages, by the message's own seq and bucket (at most
@@ -166,6 +165,14 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ) WITH CLUSTERING ORDER BY (labeled_at DESC, conv ASC)`,
     ],
   },
+  {
+    version: 7,
+    name: 'one packed cell per message row',
+    statements: [
+      // Everything but the key in one msgpack cell (src/store/row-codec.ts); older rows keep their columns.
+      'ALTER TABLE {keyspace}.messages ADD IF NOT EXISTS packed blob',
+    ],
+  },
 ]);
 
 /** The highest version in MIGRATIONS: what a keyspace must be at for this code to use it. */
@@ -173,7 +180,10 @@ export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max,
 
 /** messages.flags bit: the tenant's content policy flagged the message for review. */
 export const FLAG_REVIEW = 1;
-/** messages.flags bits of issue #17: a private note; a recall row; an edit row (target = the seq changed). */
+/**
+ * messages.flags bits of issue #17: a private note; a recall row; an edit row (the packed row's
+ * `target` is the seq changed).
+ */
 export const FLAG_INTERNAL = 2;
 export const FLAG_RECALL = 4;
 export const FLAG_EDIT = 8;
@@ -184,13 +194,13 @@ export type HistoryStatements = ReturnType<typeof historyStatements>;
 export function historyStatements(keyspace: string) {
   assertKeyspaceName(keyspace);
   const ks = keyspace;
-  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags, card, target';
+  const cols = 'seq, id, sender, sender_role, cmid, body, body_enc, ts, flags, card, packed';
   const partition = 'tenant = ? AND conv = ? AND bucket = ?';
   const listing = 'created_at, conv';
   return Object.freeze({
     // USING TIMESTAMP = the owner's fence time: a stale owner's late write loses to the new owner's
     // (docs/ARCHITECTURE.md, "Fencing"). TTL = the tenant's retention in seconds (0: kept for ever).
-    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, ${cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    insertMessage: `INSERT INTO ${ks}.messages (tenant, conv, bucket, seq, packed) VALUES (?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     insertCmid: `INSERT INTO ${ks}.cmids (tenant, conv, bucket, sender, cmid, seq, id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     // The takeover seal (HistoryStore.sealAbove): a range tombstone above the last seq a new owner read.
     sealAbove: `DELETE FROM ${ks}.messages USING TIMESTAMP ? WHERE ${partition} AND seq > ?`,
@@ -206,7 +216,7 @@ export function historyStatements(keyspace: string) {
     listByDay: `SELECT ${listing} FROM ${ks}.conversations_by_day WHERE tenant = ? AND day = ? LIMIT ?`,
     selectConversation: `SELECT visitor, agent, created_at, max_bucket, changed FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
     // Clustering is seq DESC, so these read newest first.
-    selectAcks: `SELECT seq, id, cmid, sender, ts FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
+    selectAcks: `SELECT seq, id, cmid, sender, ts, packed FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
     selectPage: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq < ? LIMIT ?`,
     selectAfter: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq > ? ORDER BY seq ASC LIMIT ?`,
     selectOne: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq = ?`,
@@ -245,37 +255,70 @@ export function toRecord(
  */
 export function toMessage(tenant: string, conv: string, row: cassandra.types.Row): MessageRow {
   const seq = toSeq(row.get('seq'));
-  const enc: number = row.get('body_enc');
+  let fields: StoredFields;
   let body: string;
   try {
-    body = decodeBody(enc, row.get('body'));
+    fields = storedFields(row);
+    body = decodeBody(fields.bodyEnc, fields.body);
   } catch (err) {
     throw new SwitchboardError('internal', `message ${seq} of ${tenant}/${conv} cannot be read`, {
       cause: err,
     });
   }
-  const flags: number | null = row.get('flags');
   const message: MessageRow = {
     tenant,
     conv,
     seq,
+    id: fields.id,
+    sender: fields.sender,
+    senderRole: fields.senderRole,
+    cmid: fields.cmid,
+    body,
+    ts: fields.ts,
+  };
+  if ((fields.flags & FLAG_REVIEW) !== 0) message.review = true;
+  if (fields.card !== null) message.card = JSON.parse(fields.card) as Card;
+  if ((fields.flags & FLAG_INTERNAL) !== 0) message.internal = true;
+  if (fields.target !== undefined && (fields.flags & (FLAG_RECALL | FLAG_EDIT)) !== 0) {
+    message.change = (fields.flags & FLAG_RECALL) !== 0 ? 'recall' : 'edit';
+    message.target = fields.target;
+  }
+  return message;
+}
+
+/** A messages row's fields, from its packed cell (schema 7) or, for older rows, from its columns. */
+export interface StoredFields {
+  id: string;
+  sender: string;
+  senderRole: Role;
+  cmid: string;
+  bodyEnc: number;
+  body: Buffer;
+  ts: number;
+  flags: number;
+  card: string | null;
+  /** A recall or edit row's target seq (packed rows only; issue #17). */
+  target?: number;
+}
+
+/** Throws an Error for a packed cell that does not decode. Columns not selected read as null. */
+export function storedFields(row: cassandra.types.Row): StoredFields {
+  const packed: Buffer | null = row.get('packed') ?? null;
+  if (packed !== null) {
+    const p = unpackRow(packed);
+    return { ...p, body: Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength) };
+  }
+  return {
     id: row.get('id'),
     sender: row.get('sender'),
     senderRole: row.get('sender_role') as Role,
     cmid: row.get('cmid'),
-    body,
-    ts: toMs(row.get('ts')),
+    bodyEnc: row.get('body_enc') ?? 0,
+    body: row.get('body') ?? Buffer.alloc(0),
+    ts: toMs(row.get('ts') ?? null),
+    flags: row.get('flags') ?? 0,
+    card: row.get('card') ?? null,
   };
-  if (flags !== null && (flags & FLAG_REVIEW) !== 0) message.review = true;
-  if (flags !== null && (flags & FLAG_INTERNAL) !== 0) message.internal = true;
-  const target: cassandra.types.Long | null = row.get('target') ?? null;
-  if (target !== null && flags !== null && (flags & (FLAG_RECALL | FLAG_EDIT)) !== 0) {
-    message.change = (flags & FLAG_RECALL) !== 0 ? 'recall' : 'edit';
-    message.target = toSeq(target);
-  }
-  const card: string | null = row.get('card') ?? null;
-  if (card !== null) message.card = JSON.parse(card) as Card;
-  return message;
 }
 
 /** bigint columns arrive as Long; seqs stay below 2^53, so a number is exact. */

@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import cassandra from 'cassandra-driver';
 import { BusyError } from '../../src/protocol/errors.js';
 import {
   type CassandraHistoryStore,
@@ -119,6 +120,67 @@ test('store - append and page round trip, conversation record', async () => {
   assert.deepEqual(await store.loadConversation(TENANT, 'rt'), record);
   await store.saveConversation({ ...record, agent: 'a1' }, Date.now());
   assert.deepEqual(await store.loadConversation(TENANT, 'rt'), { ...record, agent: 'a1' });
+});
+
+test('store - a message row is one packed cell (no column cells, no nulls), and rows written before schema 7 still read', async () => {
+  const store = await open(shared);
+  const plain = message('cells', 1);
+  const flagged: MessageRow = {
+    ...message('cells', 2),
+    review: true,
+    card: { kind: 'order', title: 'Order 42', fields: { total: '9.90' } },
+  };
+  await store.append(plain);
+  await store.append(flagged);
+  const client = new cassandra.Client({ contactPoints: [CONTACT_POINT], localDataCenter: LOCAL_DC });
+  try {
+    const rs = await client.execute(
+      `SELECT seq, writetime(packed) AS wp, writetime(id) AS wi, writetime(body) AS wb, writetime(flags) AS wf, writetime(card) AS wc FROM ${shared}.messages WHERE tenant = ? AND conv = ? AND bucket = 0`,
+      [TENANT, 'cells'],
+      { prepare: true },
+    );
+    assert.equal(rs.rows.length, 2);
+    for (const r of rs.rows) {
+      assert.notEqual(r.get('wp'), null, 'the packed cell is written');
+      for (const col of ['wi', 'wb', 'wf', 'wc']) assert.equal(r.get(col), null, `no ${col} cell`);
+    }
+    // A row as schema 1-4 wrote it: columns, no packed cell.
+    await client.execute(
+      `INSERT INTO ${shared}.messages (tenant, conv, bucket, seq, id, sender, sender_role, cmid, body, body_enc, ts, flags) VALUES (?, ?, 0, 3, ?, ?, ?, ?, ?, 0, ?, 1)`,
+      [
+        TENANT,
+        'cells',
+        'legacy-id',
+        'visitor-1',
+        'visitor',
+        'c3',
+        Buffer.from('from before ✓'),
+        new Date(T0_MS + 3),
+      ],
+      { prepare: true },
+    );
+  } finally {
+    await client.shutdown();
+  }
+  const legacy: MessageRow = {
+    ...message('cells', 3),
+    id: 'legacy-id',
+    sender: 'visitor-1',
+    senderRole: 'visitor',
+    body: 'from before ✓',
+    review: true,
+  };
+  assert.deepEqual((await store.page(TENANT, 'cells', undefined, 10)).items, [legacy, flagged, plain]);
+  const snapshot = await store.loadSnapshot(TENANT, 'cells', 3);
+  assert.equal(snapshot.lastSeq, 3);
+  assert.deepEqual(
+    snapshot.recent.map((a) => [a.seq, a.id, a.cmid]),
+    [
+      [1, plain.id, 'c1'],
+      [2, flagged.id, 'c2'],
+      [3, 'legacy-id', 'c3'],
+    ],
+  );
 });
 
 test('store - 2,500 messages over 3 buckets page back newest first without gaps', async () => {

@@ -7,6 +7,7 @@ import {
   DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_WORKER_STOP_GRACE_MS,
   defaultNodeId,
+  defaultWorkerCount,
   parseSupervisorOptions,
   restartDecision,
   workerId,
@@ -27,6 +28,14 @@ test('supervisor options - defaults are filled in and the result is frozen', () 
   assert.match(o.cliPath, /cli\.js$/);
   assert.equal(Object.isFrozen(o), true);
   assert.equal(workerId(o.nodeId, 3), 'n1-w3');
+});
+
+test('supervisor options - the default worker count leaves one CPU free, never below one worker', () => {
+  assert.equal(defaultWorkerCount(1), 1);
+  assert.equal(defaultWorkerCount(2), 1);
+  assert.equal(defaultWorkerCount(4), 3);
+  assert.equal(defaultWorkerCount(16), 15);
+  assert.equal(parseSupervisorOptions({ port: 0, nodeId: 'n1', env: {} }).workers, defaultWorkerCount());
 });
 
 test('supervisor options - the default node id is a valid id', () => {

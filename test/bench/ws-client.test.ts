@@ -1,0 +1,117 @@
+/**
+ * The bench's own WebSocket client (bench/lib/ws-client.ts) against a `ws` server that does what a broker
+ * may do: refuse the upgrade, send `welcome` late, split frames across TCP reads, fragment a message, ping,
+ * send a frame above the client's limit, and close with a code.
+ */
+import * as assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
+import { decodeFrame, encodeFrame } from '../../bench/lib/codec.js';
+import {
+  MAX_INBOUND_FRAME_BYTES,
+  OpenError,
+  openSocket,
+  SUBPROTOCOL_MSGPACK,
+} from '../../bench/lib/ws-client.js';
+import type { ServerFrame } from '../../src/protocol/frames.js';
+
+type Behaviour = (ws: WsSocket, auth: string | undefined) => void;
+let behaviour: Behaviour = () => {};
+const wss = new WebSocketServer({
+  port: 0,
+  host: '127.0.0.1',
+  handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_MSGPACK) ? SUBPROTOCOL_MSGPACK : false),
+  verifyClient: (info, done) => {
+    if (info.req.headers.authorization === 'Bearer refuse') done(false, 401);
+    else done(true);
+  },
+});
+wss.on('connection', (ws, req) => behaviour(ws, req.headers.authorization));
+await once(wss, 'listening');
+const base = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+after(() => wss.close());
+
+const welcome = encodeFrame({ type: 'welcome', node: 'w0', protocol: 1 });
+
+function open(token = 'ok', frames: ServerFrame[] = [], closes: number[] = []) {
+  return openSocket({
+    base,
+    role: 'visitor',
+    token,
+    handshakeTimeoutMs: 3000,
+    onFrame: (f) => frames.push(f),
+    onClose: (code) => closes.push(code),
+  });
+}
+
+test('bench ws client - resolves at welcome, and sends masked frames the server decodes', async () => {
+  const received: unknown[] = [];
+  behaviour = (ws, auth) => {
+    assert.equal(auth, 'Bearer ok');
+    ws.on('message', (data: Buffer) => received.push(decodeFrame(data)));
+    setTimeout(() => ws.send(welcome), 20);
+  };
+  const frames: ServerFrame[] = [];
+  const s = await open('ok', frames);
+  assert.equal(s.node, 'w0');
+  assert.equal(s.send({ type: 'send', conv: 'c1', cmid: 'm1', body: 'x'.repeat(300) }), true);
+  assert.equal(s.send({ type: 'send', conv: 'c1', cmid: 'm2', body: 'y'.repeat(70_000) }), true);
+  for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(
+    received.map((f) => (f as { cmid: string }).cmid),
+    ['m1', 'm2'],
+  );
+  await s.close(1000);
+  assert.equal(s.isOpen(), false);
+});
+
+test('bench ws client - a refused upgrade and a missing welcome are classified', async () => {
+  await assert.rejects(
+    open('refuse'),
+    (err: unknown) => err instanceof OpenError && err.reason === 'http-401',
+  );
+  behaviour = () => {};
+  await assert.rejects(
+    open(),
+    (err: unknown) => err instanceof OpenError && err.reason === 'welcome-timeout',
+  );
+  behaviour = (ws) => ws.close(1012, 'restart');
+  await assert.rejects(open(), (err: unknown) => err instanceof OpenError && err.reason === 'closed-1012');
+});
+
+test('bench ws client - split and fragmented frames, pings answered, the close code reported', async () => {
+  let pong: Promise<unknown> = Promise.resolve();
+  behaviour = (ws) => {
+    ws.send(welcome);
+    // One message in three fragments, then a ping (answered with a pong), then a close with a code.
+    const body = encodeFrame({ type: 'ack', cmid: 'frag', seq: 1 }) as Uint8Array;
+    ws.send(body.subarray(0, 3), { fin: false, binary: true });
+    ws.send(body.subarray(3, 6), { fin: false, binary: true });
+    ws.send(body.subarray(6), { fin: true, binary: true });
+    pong = once(ws, 'pong');
+    ws.ping(Buffer.from('hi'));
+    setTimeout(() => ws.close(4001, 'bye'), 50);
+  };
+  const frames: ServerFrame[] = [];
+  const closes: number[] = [];
+  await open('ok', frames, closes);
+  const [data] = (await pong) as [Buffer];
+  assert.equal(data.toString(), 'hi');
+  for (let i = 0; i < 100 && closes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(frames, [{ type: 'ack', cmid: 'frag', seq: 1 }]);
+  assert.deepEqual(closes, [4001]);
+});
+
+test('bench ws client - a frame above the limit drops the socket (1009) instead of buffering it', async () => {
+  behaviour = (ws) => {
+    ws.send(welcome);
+    setTimeout(() => ws.send(Buffer.alloc(MAX_INBOUND_FRAME_BYTES + 1)), 20);
+  };
+  const closes: number[] = [];
+  const s = await open('ok', [], closes);
+  for (let i = 0; i < 200 && closes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(closes, [1009]);
+  assert.equal(s.isOpen(), false);
+});
