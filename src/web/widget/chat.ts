@@ -226,7 +226,9 @@ export class VisitorChat {
         if (conv !== this.view.conv) break;
         {
           // Seqs of agents' notes come as `skipped`: received, nothing to show (docs/PROTOCOL.md).
-          const skipped = ((f['skipped'] as number[]) ?? []).map((seq) => ({ seq, skip: true }) as Frame);
+          const skipped = ((f['skipped'] as number[]) ?? []).map(
+            (seq): Frame => ({ type: 'skip', seq, skip: true }),
+          );
           const all = [...((f['items'] as Frame[]) ?? []), ...skipped];
           all.sort((a, b) => Number(a['seq']) - Number(b['seq']));
           for (const m of all) this.applyMsg(m);
