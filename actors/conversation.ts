@@ -13,14 +13,18 @@ import type { Clock } from '../src/clock.js';
 import type { OutEvent } from '../src/integration/events.js';
 import { OutcomeUnknownError, SwitchboardError } from '../src/protocol/errors.js';
 import type { ChatStore, ConversationMeta, ConversationStatus } from '../src/store/chat-store.js';
+import type { DeskStore } from '../src/store/desk-store.js';
+import { applyStates, withoutEffects } from '../src/store/message-state.js';
 import type {
   Card,
+  ChangeEffects,
   ConversationRecord,
   ConversationSnapshot,
   HistoryStore,
   MessageRow,
   RecentAck,
 } from '../src/store/types.js';
+import { type DeskMessage, deskBehaviour } from './desk.js';
 
 export type ParticipantRole = 'visitor' | 'agent';
 
@@ -120,7 +124,8 @@ export type ConversationMessage =
   | ReadMessage
   | TypingMessage
   | RateMessage
-  | ViewMessage;
+  | ViewMessage
+  | DeskMessage;
 
 export interface Ack {
   cmid: string;
@@ -184,6 +189,10 @@ export interface ConversationContext {
    * message event's body is already the agents' view (PII masked), so it is not masked again.
    */
   emit(event: OutEvent, bodyMasked?: boolean): void;
+  /** The labels table (issue #17); absent: `label` is answered `unavailable`. */
+  desk?: Pick<DeskStore, 'saveLabels'>;
+  /** Reads one stored message in its current state (recall and edit find their target with it). */
+  readMessage?: Pick<HistoryStore, 'message'>['message'];
 }
 
 export interface ConversationState {
@@ -282,18 +291,22 @@ function notFound(conv: string): SwitchboardError {
 }
 
 /** The existing record and meta, or not_found. */
-function existing(state: ConversationState): { record: ConversationRecord; meta: ConversationMeta } {
+export function existing(state: ConversationState): { record: ConversationRecord; meta: ConversationMeta } {
   if (!state.record || !state.meta) throw notFound(state.conv);
   return { record: state.record, meta: state.meta };
 }
 
-function requireOpen(state: ConversationState, meta: ConversationMeta): void {
+export function requireOpen(state: ConversationState, meta: ConversationMeta): void {
   if (meta.status === 'closed')
     throw new SwitchboardError('conversation_closed', `conversation '${state.conv}' is closed`);
 }
 
 /** May `user` in `role` take part (read, write, receipts, typing)? Throws forbidden / not_found. */
-function checkParticipant(state: ConversationState, user: string, role: ParticipantRole): ConversationRecord {
+export function checkParticipant(
+  state: ConversationState,
+  user: string,
+  role: ParticipantRole,
+): ConversationRecord {
   const { record } = existing(state);
   const ok = role === 'visitor' ? record.visitor === user : record.agent === user;
   if (!ok)
@@ -304,7 +317,7 @@ function checkParticipant(state: ConversationState, user: string, role: Particip
   return record;
 }
 
-function event(
+export function event(
   ctx: ConversationContext,
   state: ConversationState,
   type: OutEvent['type'],
@@ -312,8 +325,18 @@ function event(
   extra: Record<string, unknown>,
   bodyMasked = false,
 ): void {
+  // Every out event names the conversation's labels, when it has any (issue #17).
+  const labels = state.meta?.labels ? Object.keys(state.meta.labels).sort() : [];
   ctx.emit(
-    { id: ctx.newId(), type, tenant: state.tenant, conv: state.conv, ts, ...extra } as OutEvent,
+    {
+      id: ctx.newId(),
+      type,
+      tenant: state.tenant,
+      conv: state.conv,
+      ts,
+      ...(labels.length > 0 ? { labels } : {}),
+      ...extra,
+    } as OutEvent,
     bodyMasked,
   );
 }
@@ -361,7 +384,7 @@ async function create(
 }
 
 /** Appends one row (seq = lastSeq + 1), acks only once durable and still owner, then fans out. */
-async function append(
+export async function append(
   state: ConversationState,
   msg: {
     sender: string;
@@ -371,6 +394,10 @@ async function append(
     card?: Card;
     review?: boolean;
     agentBody?: string;
+    internal?: boolean;
+    change?: 'recall' | 'edit';
+    target?: number;
+    effects?: ChangeEffects;
   },
   ctx: ConversationContext,
 ): Promise<Ack> {
@@ -389,6 +416,12 @@ async function append(
   if (msg.card !== undefined) row.card = msg.card;
   if (msg.review === true) row.review = true;
   if (msg.agentBody !== undefined) row.agentBody = msg.agentBody;
+  if (msg.internal === true) row.internal = true;
+  if (msg.change !== undefined) {
+    row.change = msg.change;
+    row.target = msg.target as number;
+  }
+  if (msg.effects !== undefined) row.effects = msg.effects;
   try {
     await ctx.store.append(row);
   } catch (err) {
@@ -434,11 +467,19 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
     if (oldest !== undefined) state.recent.delete(oldest);
   }
   if (state.cacheLimit > 0) {
-    state.cache.push(row);
+    // A recall or edit changes the rows it targets for every later reader (issue #17).
+    if (row.effects !== undefined)
+      state.cache.splice(0, state.cache.length, ...applyStates(state.cache, row.effects.states));
+    state.cache.push(row.effects !== undefined ? withoutEffects(row) : row);
     if (state.cache.length > state.cacheLimit) state.cache.shift();
   }
   // The visitor is named so it gets the body as written; every other user gets the agents' view.
-  if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
+  // A note (and a change of a note) goes to the agent only: never to the visitor (issue #17).
+  if (state.record && row.internal === true) {
+    if (state.record.agent !== null) ctx.deliver(row, [state.record.agent]);
+    // The visitor learns only that this seq is not for it, so its seq stays gap-free.
+    ctx.notify(state.tenant, [state.record.visitor], { type: 'skip', conv: state.conv, seq: row.seq });
+  } else if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
   // Business systems see what agents see: the masked view computed at send, when there is one.
   event(
     ctx,
@@ -452,6 +493,8 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
       role: row.senderRole,
       body: row.agentBody ?? row.body,
       ...(row.card ? { card: row.card } : {}),
+      ...(row.internal === true ? { internal: true } : {}),
+      ...(row.change !== undefined ? { change: row.change, target: row.target } : {}),
     },
     row.agentBody !== undefined,
   );
@@ -462,7 +505,7 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
  * only possible once the conversation has more messages than the window holds, so short
  * conversations never pay the read) from the store's cmids table.
  */
-async function seen(
+export async function seen(
   state: ConversationState,
   sender: string,
   cmid: string,
@@ -678,6 +721,6 @@ export async function conversationBehaviour(
     case 'view':
       return onView(state, msg);
     default:
-      throw new SwitchboardError('invalid_field', 'unknown conversation message');
+      return deskBehaviour(state, msg, ctx);
   }
 }

@@ -14,6 +14,7 @@ import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
 import { ContentPolicies } from './content/policies.js';
 import { agentBodies } from './content/screen.js';
+import { DeskService } from './desk/service.js';
 import { buildKeySet, createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
@@ -185,9 +186,11 @@ export async function startNode(
     },
   };
   const warn = (obj: object, msg: string) => log.warn(obj, msg);
+  const deskStore = cassandraStore.deskStore();
   const hosting = createHosting({
     store,
     chat: chatStore,
+    desk: deskStore,
     clock: systemClock,
     newId,
     actors,
@@ -281,6 +284,22 @@ export async function startNode(
     throw err;
   }
 
+  // Canned replies, notes, recall and edit, labels (issue #17, src/desk/).
+  const desk = new DeskService({
+    actors,
+    desk: deskStore,
+    history: cassandraStore,
+    settings: (tenant) => tenants.tenant(tenant).desk,
+    viewAs: (tenant, conv, agent) => chat.viewAs(tenant, conv, agent, 'agent'),
+    // A context system that fails leaves its placeholders empty (named in `missing`), never the reply.
+    context: (tenant, agent, conv) =>
+      integration.contextFor({ tenant, user: agent }, conv).then(
+        (c) => c.items,
+        () => ({}),
+      ),
+    maxBodyChars: config.gateway.maxBodyChars,
+  });
+
   let gateway: Gateway | undefined;
   const metrics = createMetrics(config.nodeId, {
     integration: () => integration.stats(),
@@ -306,6 +325,7 @@ export async function startNode(
       dispatcher: dispatch,
       chat,
       integration,
+      desk,
       pool,
       store,
       transport,

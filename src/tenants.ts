@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { BUILTIN_DESK_SETTINGS, type DeskSettings, deskSchema } from './desk/settings.js';
 
 import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './config.js';
 
@@ -45,7 +46,8 @@ const ORIGIN = z
   .string()
   .regex(/^(\*|https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)$/, 'must be `*` or scheme://host[:port] without a path');
 
-export const API_KEY_SCOPES = ['api', 'admin'] as const;
+/** `audit`: reads the audit trails (the original bodies of recalled and edited messages). */
+export const API_KEY_SCOPES = ['api', 'admin', 'audit'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 const apiKeySchema = z.strictObject({
@@ -159,6 +161,8 @@ export const TENANT_SECTIONS = {
   }),
   /** How long messages are kept: `days` (1-7300) is each message row's TTL; 0 keeps them for ever. */
   retention: z.strictObject({ days: z.number().int().min(0).max(7300) }),
+  /** Canned replies, labels, recall and edit bounds (src/desk/settings.ts). */
+  desk: deskSchema,
 };
 
 const tenantSchema = z.strictObject({
@@ -168,6 +172,7 @@ const tenantSchema = z.strictObject({
   integration: TENANT_SECTIONS.integration.optional(),
   contentPolicy: TENANT_SECTIONS.contentPolicy.optional(),
   retention: TENANT_SECTIONS.retention.optional(),
+  desk: TENANT_SECTIONS.desk.optional(),
 });
 
 const hsKeySchema = z
@@ -224,6 +229,7 @@ export interface TenantSettings {
   /** undefined: the built-in word list is masked. */
   readonly contentPolicy?: Readonly<ContentPolicySpec>;
   readonly retention: Readonly<{ days: number }>;
+  readonly desk: Readonly<DeskSettings>;
 }
 
 export type ContentPolicySpec = z.infer<typeof TENANT_SECTIONS.contentPolicy>;
@@ -243,6 +249,7 @@ export const BUILTIN_TENANT_DEFAULTS: Omit<TenantSettings, 'id' | 'listed'> = Ob
   // No rules, webhooks, context kinds or actions unless the file configures them.
   integration: Object.freeze({}),
   retention: Object.freeze({ days: 0 }),
+  desk: BUILTIN_DESK_SETTINGS,
 });
 
 export type JwtKeySpec =

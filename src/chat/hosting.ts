@@ -37,11 +37,15 @@ import {
   QUEUE_ACTOR_ID,
 } from '../routing/actor-kind.js';
 import type { ChatStore } from '../store/chat-store.js';
+import type { DeskStore } from '../store/desk-store.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
 export interface HostingDeps {
-  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove'>;
+  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove'> &
+    Partial<Pick<HistoryStore, 'message'>>;
+  /** The labels table (issue #17). */
+  desk?: Pick<DeskStore, 'saveLabels'>;
   chat: ChatStore;
   clock: Clock;
   newId(): string;
@@ -86,6 +90,8 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         deliver: deps.deliver,
         notify: deps.notify,
         emit: (e, bodyMasked) => deps.events.emit(e, bodyMasked),
+        ...(deps.desk ? { desk: deps.desk } : {}),
+        ...(deps.store.message ? { readMessage: deps.store.message.bind(deps.store) } : {}),
       };
       return conversationBehaviour(state, msg, ctx);
     },

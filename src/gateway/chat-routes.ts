@@ -9,6 +9,7 @@ import type { ActorRef, ChatApi } from '../chat/api.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
 import type { HistoryStore } from '../store/types.js';
+import type { ApiKeyScope } from '../tenants.js';
 import { type ApiContext, type ApiHandler, caller, idParam, parseIntParam } from './api-routes.js';
 import { isJsonContentType, readJsonBody, sendJson, type TrackedResponse } from './http.js';
 import { apiKeyCaller, type Caller, type Credentials, credentialsOf, tenantOf } from './http-auth.js';
@@ -25,7 +26,7 @@ export interface ChatRouteContext extends ApiContext {
 }
 
 /** Starts reading the JSON body (must run before the handler's first await). */
-function jsonBody(t: TrackedResponse, req: Parameters<ApiHandler>[1], max: number): Promise<unknown> {
+export function jsonBody(t: TrackedResponse, req: Parameters<ApiHandler>[1], max: number): Promise<unknown> {
   if (!isJsonContentType(req)) {
     t.closeAfter = true;
     throw new SwitchboardError('unsupported_media_type', 'the request body must be application/json');
@@ -33,7 +34,7 @@ function jsonBody(t: TrackedResponse, req: Parameters<ApiHandler>[1], max: numbe
   return readJsonBody(t, max);
 }
 
-function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const i = r.error.issues[0]!;
@@ -45,10 +46,10 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
  * The API-key caller of a key-only route, synchronously (so a refusal comes before the body is read),
  * rate-limited. 401 without a key; 403 for a user token (these routes are for business systems).
  */
-function keyCaller(
+export function keyCaller(
   ctx: ChatRouteContext,
   cred: Credentials,
-  scope: 'api' | 'admin',
+  scope: ApiKeyScope,
 ): Caller & { kind: 'apiKey' } {
   if (cred.apiKey === undefined) {
     if (cred.token !== undefined) {
@@ -65,7 +66,7 @@ function keyCaller(
 }
 
 /** Who the API key acts as, for the actors' records (close/transfer `by`). */
-function actorOf(c: Caller): ActorRef {
+export function actorOf(c: Caller): ActorRef {
   return c.kind === 'apiKey'
     ? { user: `api:${c.keyId}`, role: 'admin' }
     : { user: c.principal.user, role: c.principal.role };

@@ -11,6 +11,7 @@ import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
 import type { ContentPolicies } from '../content/policies.js';
 import { agentBodies, screenText } from '../content/screen.js';
+import type { DeskService } from '../desk/service.js';
 import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
@@ -54,6 +55,8 @@ import {
   transferHandler,
   visitorConversationsHandler,
 } from './chat-routes.js';
+import { handleDeskFrame } from './desk-frames.js';
+import { deskRouteHandlers } from './desk-routes.js';
 import { devTokenHandler } from './dev-tokens.js';
 import {
   bearerToken,
@@ -113,6 +116,8 @@ export interface GatewayDeps {
   log: { warn(obj: object, msg: string): void };
   /** Business-system integration: the agent frames `context` and `action` (absent: `unavailable`). */
   integration?: Pick<Integration, 'contextFor' | 'action'>;
+  /** Notes, recall and edit, labels, canned replies (issue #17; absent: those frames are `unavailable`). */
+  desk?: DeskService;
 }
 
 /**
@@ -286,7 +291,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   /** The rows as this reader sees them: a visitor as stored, an agent with PII masked and review flags. */
   async function viewOf(reader: { role: string }, rows: MessageRow[]) {
-    if (reader.role !== 'agent') return rows.map(toMessageItem);
+    // A visitor never reads an agent's private note, nor a change of one (issue #17).
+    if (reader.role !== 'agent') return rows.filter((r) => r.internal !== true).map(toMessageItem);
     const bodies = await agentBodies(deps.pool, rows);
     return rows.map((row, i) => toAgentItem(row, bodies[i] ?? ''));
   }
@@ -393,6 +399,17 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         });
         return { type: 'action_result', ...r, ...ref };
       }
+      case 'note':
+      case 'recall':
+      case 'edit':
+      case 'label':
+      case 'canned':
+        if (!deps.desk) throw new SwitchboardError('unavailable', 'the support desk is not running');
+        return handleDeskFrame(
+          { desk: deps.desk, pool: deps.pool, content: deps.content, store: deps.store, log: deps.log },
+          data,
+          frame,
+        );
       default:
         return undefined;
     }
@@ -405,12 +422,20 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     // Server frames are bounded (MAX_SERVER_FRAME_BYTES): a longer answer stops early with
     // `more: true`, and the client syncs again from its last item, as for any page.
     const kept = fitFrame(viewed, MAX_SERVER_FRAME_BYTES - MESSAGES_FRAME_OVERHEAD_BYTES);
-    return {
+    const reply: MessagesFrame = {
       type: 'messages',
       conv: frame.conv,
       items: kept,
       more: more || kept.length < viewed.length,
     };
+    // Rows this reader may not see (notes, for a visitor) were left out: name their seqs up to where
+    // the answer reaches, so the reader's seq stays gap-free (issue #17).
+    if (viewed.length < items.length) {
+      const upTo = kept.length < viewed.length ? (kept.at(-1)?.seq ?? frame.since) : (items.at(-1)?.seq ?? 0);
+      const skipped = items.filter((r) => r.internal === true && r.seq <= upTo).map((r) => r.seq);
+      if (skipped.length > 0) reply.skipped = skipped;
+    }
+    return reply;
   }
 
   const tenantFrames = new BucketMap(config.gateway.rateLimitTenants);
@@ -835,6 +860,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     'get /api/v1/visitors/:visitor/conversations': apiRoute(visitorConversationsHandler(chatApi)),
     'get /api/v1/queue': apiRoute(queueHandler(chatApi)),
     'put /api/v1/agents/:agent/status': apiRoute(agentStatusHandler(chatApi)),
+    ...deskRouteHandlers(chatApi, deps.desk, apiRoute),
     'get /widget.js': asset('widget.js'),
     'get /console': asset('console.html'),
     'get /console.js': asset('console.js'),

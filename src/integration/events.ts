@@ -12,7 +12,15 @@ import type { ActorRef } from '../../actors/conversation.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Card } from '../store/types.js';
 
-export const OUT_EVENT_TYPES = ['created', 'assigned', 'transferred', 'message', 'closed', 'rated'] as const;
+export const OUT_EVENT_TYPES = [
+  'created',
+  'assigned',
+  'transferred',
+  'message',
+  'closed',
+  'rated',
+  'labeled',
+] as const;
 export type OutEventType = (typeof OUT_EVENT_TYPES)[number];
 
 interface Base {
@@ -22,6 +30,8 @@ interface Base {
   conv: string;
   /** When the change became durable, epoch ms. */
   ts: number;
+  /** The conversation's labels, sorted; absent when it has none (issue #17). */
+  labels?: string[];
 }
 
 export interface CreatedEvent extends Base {
@@ -51,6 +61,11 @@ export interface MessageEvent extends Base {
   /** The body as agents see it (after masking: see agentViewOfBody). */
   body: string;
   card?: Card;
+  /** A private note (or a change of one): agents only, never shown to the visitor. */
+  internal?: true;
+  /** A recall (body empty) or an edit (body = the new text) of message `target`. */
+  change?: 'recall' | 'edit';
+  target?: number;
 }
 export interface ClosedEvent extends Base {
   type: 'closed';
@@ -66,7 +81,17 @@ export interface RatedEvent extends Base {
   comment: string | null;
 }
 
+/** Labels were added or removed; `labels` is the whole set afterwards. */
+export interface LabeledEvent extends Base {
+  type: 'labeled';
+  labels: string[];
+  added: string[];
+  removed: string[];
+  by: ActorRef;
+}
+
 export type OutEvent =
+  | LabeledEvent
   | CreatedEvent
   | AssignedEvent
   | TransferredEvent

@@ -3,6 +3,12 @@
  * (specified in docs/PROTOCOL.md). Client frames are validated here; server frames are built here.
  */
 import type { Card, MessageRow } from '../store/types.js';
+import {
+  DESK_AGENT_ONLY_FRAMES,
+  type DeskClientFrame,
+  type DeskServerFrame,
+  parseDeskFrame,
+} from './desk-frames.js';
 import { SwitchboardError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -139,7 +145,8 @@ export type ClientFrame =
   | AcceptFrame
   | TransferFrame
   | CloseFrame
-  | StatusFrame;
+  | StatusFrame
+  | DeskClientFrame;
 
 /** Frames only an agent socket may send; a visitor gets `forbidden`. */
 export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
@@ -149,6 +156,7 @@ export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
   'context',
   'action',
   'reveal',
+  ...DESK_AGENT_ONLY_FRAMES,
 ]);
 /** Frames only a visitor socket may send; an agent gets `forbidden`. */
 export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate']);
@@ -194,6 +202,14 @@ export interface MsgFrame {
   card?: Card;
   /** Agents only: the tenant's content policy flagged this message for review. */
   review?: true;
+  /** A private note (or a change of one): only agents ever receive it (issue #17). */
+  internal?: true;
+  /** This row recalls (body empty) or edits (body = the new text) message `target`. */
+  change?: 'recall' | 'edit';
+  target?: number;
+  /** The message was recalled (body empty) or edited (body = its current text) by a later row. */
+  recalled?: true;
+  edited?: true;
 }
 
 /** The answer to `reveal`: one PII value of one message, unmasked (and audited). */
@@ -248,8 +264,13 @@ export interface MessagesFrame {
   type: 'messages';
   conv: string;
   items: Omit<MsgFrame, 'type'>[];
-  /** True when more messages follow: sync again with `since` = the last item's seq. */
+  /** True when more messages follow: sync again with `since` = the highest seq of items and skipped. */
   more: boolean;
+  /**
+   * Seqs of rows this reader may not see (an agent's private notes, for a visitor), left out of
+   * `items`: the reader counts them as received, so its seq stays gap-free (issue #17).
+   */
+  skipped?: number[];
 }
 
 /** A stored message as the wire carries it (in `msg`, `messages` and the history API). */
@@ -265,6 +286,13 @@ export function toMessageItem(r: MessageRow): Omit<MsgFrame, 'type'> {
     ts: r.ts,
   };
   if (r.card !== undefined) item.card = r.card;
+  if (r.internal === true) item.internal = true;
+  if (r.change !== undefined && r.target !== undefined) {
+    item.change = r.change;
+    item.target = r.target;
+  }
+  if (r.recalled === true) item.recalled = true;
+  if (r.edited === true) item.edited = true;
   return item;
 }
 
@@ -336,7 +364,8 @@ export type ServerFrame =
   | PongFrame
   | MessagesFrame
   | ConvsFrame
-  | DoneFrame;
+  | DoneFrame
+  | DeskServerFrame;
 
 // ---- validation ----------------------------------------------------------------------------------
 
@@ -506,8 +535,11 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
       }
       return frame;
     }
-    default:
+    default: {
+      const desk = parseDeskFrame(o, type, maxBodyChars);
+      if (desk !== undefined) return desk;
       throw new SwitchboardError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+    }
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { traced } from '../telemetry/tracing.js';
+import { applyStates, withoutEffects } from './message-state.js';
 import type {
   ConversationListing,
   ConversationRecord,
@@ -127,6 +128,14 @@ export class CachedHistoryStore implements HistoryStore {
     await traced('sb.store.append', row.tenant, row.conv, appendTo, this.#inner, row); // trace: until durable
     const entry = this.#owned(row.tenant, row.conv);
     if (entry === undefined || !entry.tailKnown) return;
+    const effects = row.effects;
+    if (effects !== undefined) {
+      // A recall or edit: the rows it changes read in their new state from now on (issue #17). The
+      // cached copy drops the effects: they hold the replaced body, which only the audit table keeps.
+      row = withoutEffects(row);
+      entry.tail = applyStates(entry.tail, effects.states);
+      entry.tailBytes = tailBytesOf(entry.tail);
+    }
     const last = entry.tail.at(-1)?.seq ?? entry.from - 1;
     if (row.seq !== last + 1) {
       // Not the next seq (a retry of a seq whose first write failed is the same seq): start over.
@@ -274,6 +283,10 @@ export class CachedHistoryStore implements HistoryStore {
 
   blocks(...args: Parameters<HistoryStore['blocks']>) {
     return this.#inner.blocks(...args);
+  }
+
+  messageAudits(...args: Parameters<HistoryStore['messageAudits']>) {
+    return this.#inner.messageAudits(...args);
   }
 
   close(): Promise<void> {

@@ -6,18 +6,23 @@ import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody, inlineEncoder, utf8 } from './body-codec.js';
 import { CassandraChatStore } from './chat-store.js';
+import { CassandraDeskStore } from './desk-store.js';
 import {
   HistoryWriter,
   type HistoryWriterStats,
   parseWriterLimits,
   type WriterLimits,
 } from './history-writer.js';
+import { applyState } from './message-state.js';
 import { packRow } from './row-codec.js';
 import {
   appliedVersions,
   applyMigrations,
   assertKeyspaceName,
   DEFAULT_REPLICATION,
+  FLAG_EDIT,
+  FLAG_INTERNAL,
+  FLAG_RECALL,
   FLAG_REVIEW,
   type HistoryStatements,
   historyStatements,
@@ -40,7 +45,9 @@ import type {
   HistoryPage,
   HistoryStore,
   ListingKey,
+  MessageAudit,
   MessageRow,
+  MessageState,
   RecentAck,
   RevealAudit,
 } from './types.js';
@@ -240,6 +247,15 @@ export class CassandraHistoryStore implements HistoryStore {
     );
   }
 
+  /** The canned replies and labels tables on the same connection (src/store/desk-store.ts). */
+  deskStore(): CassandraDeskStore {
+    return new CassandraDeskStore(
+      this.#client,
+      this.#config.keyspace,
+      CONSISTENCY_CODES[this.#config.consistency],
+    );
+  }
+
   append(row: MessageRow): Promise<void> {
     return this.#writer.append(row);
   }
@@ -331,7 +347,53 @@ export class CassandraHistoryStore implements HistoryStore {
     }
     const bucket = this.#bucketOf(seq);
     const row = (await this.#run(this.#cql.selectOne, [tenant, conv, bucket, Long.fromNumber(seq)])).rows[0];
-    return row === undefined ? null : toMessage(tenant, conv, row);
+    if (row === undefined) return null;
+    return (await this.#withStates(tenant, conv, bucket, [toMessage(tenant, conv, row)]))[0] ?? null;
+  }
+
+  async messageAudits(tenant: string, conv: string, limit: number): Promise<MessageAudit[]> {
+    checkLimit(limit);
+    const result = await this.#run(this.#cql.selectMessageAudits, [tenant, conv, limit], limit);
+    return result.rows.map((r) => ({
+      tenant,
+      conv,
+      target: toSeq(r.get('target')),
+      changeSeq: toSeq(r.get('change_seq')),
+      kind: r.get('kind'),
+      by: r.get('by_user'),
+      byRole: r.get('by_role'),
+      body: r.get('body') ?? '',
+      ts: toMs(r.get('ts')),
+    }));
+  }
+
+  /**
+   * The rows (all of one bucket) in their current state: one read of message_states over their seq
+   * range (issue #17, recall and edit). Rows without a state are returned as they are.
+   */
+  async #withStates(tenant: string, conv: string, bucket: number, rows: MessageRow[]): Promise<MessageRow[]> {
+    if (rows.length === 0) return rows;
+    let lo = rows[0]!.seq;
+    let hi = lo;
+    for (const r of rows) {
+      if (r.seq < lo) lo = r.seq;
+      if (r.seq > hi) hi = r.seq;
+    }
+    const params = [tenant, conv, bucket, Long.fromNumber(lo), Long.fromNumber(hi)];
+    const result = await this.#run(this.#cql.selectStates, params, hi - lo + 1);
+    if (result.rows.length === 0) return rows;
+    const states = new Map<number, MessageState>();
+    for (const r of result.rows) {
+      const seq = toSeq(r.get('seq'));
+      const edits: cassandra.types.Long[] | null = r.get('edit_seqs');
+      states.set(seq, {
+        seq,
+        state: r.get('state') === 'recalled' ? 'recalled' : 'edited',
+        body: r.get('body') ?? null,
+        editSeqs: (edits ?? []).map(toSeq),
+      });
+    }
+    return rows.map((row) => applyState(row, states.get(row.seq)));
   }
 
   /** An audit row: every audit table is keyed (tenant, UTC day) and clustered by (time, id). */
@@ -479,11 +541,18 @@ export class CassandraHistoryStore implements HistoryStore {
       throw new SwitchboardError('invalid_field', 'before must be a positive integer');
     }
     const bound = before ?? NO_UPPER_SEQ;
-    let bucket = before === undefined ? await this.#topBucket(tenant, conv) : this.#bucketOf(before - 1);
+    // Reading the newest page reads the conversation row anyway (its top bucket): it also says whether
+    // any message of the conversation was ever recalled or edited (undefined: not known, look).
+    const head = before === undefined ? await this.#conversationRow(tenant, conv) : undefined;
+    const changed = before === undefined ? head?.get('changed') === true : undefined;
+    let bucket =
+      before === undefined
+        ? await this.#topBucket(tenant, conv, head?.get('max_bucket') ?? null)
+        : this.#bucketOf(before - 1);
     let clamped = before === undefined;
     const items: MessageRow[] = [];
     while (bucket !== null && bucket >= 0 && items.length < limit) {
-      const rows = await this.#readBucket(tenant, conv, bucket, bound, limit - items.length);
+      const rows = await this.#readBucket(tenant, conv, bucket, bound, limit - items.length, changed);
       if (rows.length === 0 && items.length === 0 && !clamped) {
         // A cursor past the newest message: seqs are gap-free, so only buckets above the top can be empty.
         clamped = true;
@@ -506,7 +575,9 @@ export class CassandraHistoryStore implements HistoryStore {
     if (!Number.isSafeInteger(after) || after < 0) {
       throw new SwitchboardError('invalid_field', 'since must be a non-negative integer');
     }
-    const top = await this.#topBucket(tenant, conv);
+    const head = await this.#conversationRow(tenant, conv);
+    const top = await this.#topBucket(tenant, conv, head?.get('max_bucket') ?? null);
+    const changed = head?.get('changed') === true;
     const items: MessageRow[] = [];
     // seq is gap-free, so the rows after `after` start in its bucket and continue upward.
     for (
@@ -516,7 +587,8 @@ export class CassandraHistoryStore implements HistoryStore {
     ) {
       const want = limit - items.length;
       const result = await this.#run(this.#cql.selectAfter, [tenant, conv, bucket, after, want], want);
-      items.push(...result.rows.map((r) => toMessage(tenant, conv, r)));
+      const rows = result.rows.map((r) => toMessage(tenant, conv, r));
+      items.push(...(changed ? await this.#withStates(tenant, conv, bucket, rows) : rows));
     }
     return { items, more: items.length === limit };
   }
@@ -566,10 +638,23 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   /** Up to `limit` rows of one bucket with seq < before, newest first, in one round trip. */
-  async #readBucket(tenant: string, conv: string, bucket: number, before: number, limit: number) {
+  async #readBucket(
+    tenant: string,
+    conv: string,
+    bucket: number,
+    before: number,
+    limit: number,
+    changed: boolean | undefined,
+  ) {
     // LIMIT and fetchSize equal: the page holds every row wanted, so the driver never asks for a second.
     const result = await this.#run(this.#cql.selectPage, [tenant, conv, bucket, before, limit], limit);
-    return result.rows.map((r) => toMessage(tenant, conv, r));
+    if (changed === false) return result.rows.map((r) => toMessage(tenant, conv, r));
+    return this.#withStates(
+      tenant,
+      conv,
+      bucket,
+      result.rows.map((r) => toMessage(tenant, conv, r)),
+    );
   }
 
   #writeOptions(logged: boolean) {
@@ -593,8 +678,9 @@ export class CassandraHistoryStore implements HistoryStore {
         bodyEnc: body.enc,
         body: body.data,
         ts: row.ts,
-        flags: row.review === true ? FLAG_REVIEW : 0,
+        flags: flagsOf(row),
         card: row.card === undefined ? null : JSON.stringify(row.card),
+        ...(row.target === undefined ? {} : { target: row.target }),
       });
       this.#packedRows.set(row, packed);
     }
@@ -613,6 +699,7 @@ export class CassandraHistoryStore implements HistoryStore {
     const bodies = await this.#encodeBodies(rows);
     const queries: { query: string; params: unknown[] }[] = [];
     let opensBucket = false;
+    let changes = false;
     rows.forEach((row, i) => {
       const bucket = this.#bucketOf(row.seq);
       const seq = Long.fromNumber(row.seq);
@@ -622,6 +709,44 @@ export class CassandraHistoryStore implements HistoryStore {
         query: this.#cql.insertMessage,
         params: [row.tenant, row.conv, bucket, seq, this.#packed(row, body), this.#ttlOf(row.tenant), at],
       });
+      if (row.effects !== undefined) {
+        // A recall or edit: the new states and the replaced bodies in the same logged batch, so the
+        // change row is never stored without them nor they without it (issue #17).
+        changes = true;
+        queries.push({ query: this.#cql.setChanged, params: [row.tenant, row.conv] });
+        for (const st of row.effects.states)
+          queries.push({
+            query: this.#cql.insertState,
+            params: [
+              row.tenant,
+              row.conv,
+              this.#bucketOf(st.seq),
+              Long.fromNumber(st.seq),
+              st.state,
+              st.body,
+              st.editSeqs.map((n) => Long.fromNumber(n)),
+              new Date(row.ts),
+              this.#ttlOf(row.tenant),
+              at,
+            ],
+          });
+        for (const a of row.effects.audits)
+          queries.push({
+            query: this.#cql.insertMessageAudit,
+            params: [
+              a.tenant,
+              a.conv,
+              Long.fromNumber(a.target),
+              Long.fromNumber(a.changeSeq),
+              a.kind,
+              a.by,
+              a.byRole,
+              a.body,
+              new Date(a.ts),
+              at,
+            ],
+          });
+      }
       if (this.#config.cmidTtlS > 0)
         queries.push({
           query: this.#cql.insertCmid,
@@ -645,7 +770,7 @@ export class CassandraHistoryStore implements HistoryStore {
     });
     // Unlogged unless a bucket opens: a partial write is never acked; the actor retries the same seq
     // with the same cmid, so nothing is stored twice.
-    await this.#client.batch(queries, this.#writeOptions(opensBucket));
+    await this.#client.batch(queries, this.#writeOptions(opensBucket || changes));
   }
 
   /**
@@ -677,6 +802,15 @@ export class CassandraHistoryStore implements HistoryStore {
     const ttl = this.#retentionS(tenant);
     return Number.isSafeInteger(ttl) && ttl > 0 ? Math.min(ttl, MAX_TTL_S) : 0;
   }
+}
+
+/** messages.flags of a row: review, note, recall / edit. */
+function flagsOf(row: MessageRow): number {
+  let flags = row.review === true ? FLAG_REVIEW : 0;
+  if (row.internal === true) flags |= FLAG_INTERNAL;
+  if (row.change === 'recall') flags |= FLAG_RECALL;
+  if (row.change === 'edit') flags |= FLAG_EDIT;
+  return flags;
 }
 
 function checkLimit(limit: number): void {

@@ -19,6 +19,8 @@ export interface ConversationMeta {
   closedAt: number | null;
   closedBy: string | null;
   rating: number | null;
+  /** The conversation's labels (label -> when set, epoch ms); written by the desk store, read here. */
+  labels?: Record<string, number>;
 }
 
 export interface OpenConversation {
@@ -65,7 +67,7 @@ export interface ChatStore {
 function statements(ks: string) {
   assertKeyspaceName(ks);
   return Object.freeze({
-    loadMeta: `SELECT visitor, agent, status, skill, subject, closed_at, closed_by, rating FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
+    loadMeta: `SELECT visitor, agent, status, skill, subject, closed_at, closed_by, rating, labels FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
     saveMeta: `UPDATE ${ks}.conversations USING TIMESTAMP ? SET status = ?, skill = ?, subject = ?, closed_at = ?, closed_by = ?, rating = ? WHERE tenant = ? AND conv = ?`,
     loadReceipts: `SELECT user, seq FROM ${ks}.read_receipts WHERE tenant = ? AND conv = ? LIMIT 16`,
     saveReceipt: `INSERT INTO ${ks}.read_receipts (tenant, conv, user, seq, ts) VALUES (?, ?, ?, ?, ?)`,
@@ -79,6 +81,13 @@ function statements(ks: string) {
     removeQueueEntry: `DELETE FROM ${ks}.queue_entries WHERE tenant = ? AND conv = ?`,
     loadQueue: `SELECT conv, visitor, skill, enqueued_at FROM ${ks}.queue_entries WHERE tenant = ? LIMIT ?`,
   });
+}
+
+function labelsOf(map: Record<string, Date> | null): { labels?: Record<string, number> } {
+  if (map === null || map === undefined) return {};
+  const labels: Record<string, number> = {};
+  for (const [k, v] of Object.entries(map)) labels[k] = toMs(v);
+  return { labels };
 }
 
 function toProfile(r: cassandra.types.Row): AgentProfile {
@@ -123,6 +132,7 @@ export class CassandraChatStore implements ChatStore {
       closedAt: closedAt === null ? null : toMs(closedAt),
       closedBy: r.get('closed_by') ?? null,
       rating: r.get('rating') ?? null,
+      ...labelsOf(r.get('labels')),
     };
   }
 

@@ -6,8 +6,10 @@
  * (a batch-insert experiment, BENCHMARKS.md). Rows written before schema 7 keep their columns and are read
  * from them (`toMessage` takes either).
  *
- * Layout: [ROW_FORMAT, id, sender, senderRole, cmid, bodyEnc, body (bin), ts (ms), flags, card JSON | nil].
- * A reader refuses another format number rather than guess; a later format appends fields after these.
+ * Layout: [ROW_FORMAT, id, sender, senderRole, cmid, bodyEnc, body (bin), ts (ms), flags, card JSON | nil,
+ * target?]. `target` (issue #17: the seq a recall or edit row changes) is appended only on such rows, so
+ * every other row keeps its ten fields. A reader refuses another format number rather than guess; a later
+ * format appends fields after these.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import type { Role } from './types.js';
@@ -26,6 +28,8 @@ export interface PackedRow {
   ts: number;
   flags: number;
   card: string | null;
+  /** Only on recall and edit rows (flags say which). */
+  target?: number;
 }
 
 const encoder = new Encoder();
@@ -43,6 +47,7 @@ export function packRow(r: PackedRow): Buffer {
     r.ts,
     r.flags,
     r.card,
+    ...(r.target === undefined ? [] : [r.target]),
   ]);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -53,7 +58,7 @@ export function unpackRow(data: Uint8Array): PackedRow {
   const v = decoder.decode(data);
   if (!Array.isArray(v) || v.length < 10) throw new Error('packed row is not an array of 10 or more');
   if (v[0] !== ROW_FORMAT) throw new Error(`unknown packed row format ${String(v[0])}`);
-  const [, id, sender, senderRole, cmid, bodyEnc, body, ts, flags, card] = v as unknown[];
+  const [, id, sender, senderRole, cmid, bodyEnc, body, ts, flags, card, target] = v as unknown[];
   if (
     typeof id !== 'string' ||
     typeof sender !== 'string' ||
@@ -63,9 +68,12 @@ export function unpackRow(data: Uint8Array): PackedRow {
     !(body instanceof Uint8Array) ||
     typeof ts !== 'number' ||
     typeof flags !== 'number' ||
-    (card !== null && typeof card !== 'string')
+    (card !== null && typeof card !== 'string') ||
+    (target !== undefined && target !== null && !Number.isSafeInteger(target))
   ) {
     throw new Error('packed row has a field of the wrong type');
   }
-  return { id, sender, senderRole: senderRole as Role, cmid, bodyEnc, body, ts, flags, card };
+  const row: PackedRow = { id, sender, senderRole: senderRole as Role, cmid, bodyEnc, body, ts, flags, card };
+  if (typeof target === 'number') row.target = target;
+  return row;
 }

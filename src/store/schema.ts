@@ -134,6 +134,38 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     ],
   },
   {
+    version: 5,
+    name: 'desk: notes, recall and edit, canned replies, labels',
+    statements: [
+      // Set in a change row's batch: readers of a conversation never changed skip message_states.
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS changed boolean',
+      // The current state of recalled / edited messages, by the message's own seq and bucket (at most
+      // one row per message, so bounded like the messages partition). Written in the change row's batch.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.message_states (
+        tenant text, conv text, bucket int, seq bigint, state text, body text, edit_seqs list<bigint>,
+        ts timestamp,
+        PRIMARY KEY ((tenant, conv, bucket), seq)
+      )`,
+      // The bodies recalls and edits replaced: read by auditors only (API key scope `audit`).
+      `CREATE TABLE IF NOT EXISTS {keyspace}.message_audits (
+        tenant text, conv text, target bigint, change_seq bigint, kind text, by_user text, by_role text,
+        body text, ts timestamp,
+        PRIMARY KEY ((tenant, conv), target, change_seq)
+      )`,
+      // Canned replies: owner '*' = the tenant's, else an agent id.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.canned_replies (
+        tenant text, owner text, shortcut text, title text, body text, updated_at timestamp,
+        PRIMARY KEY ((tenant, owner), shortcut)
+      )`,
+      // Labels of a conversation (label -> when it was set), and the listing by label per UTC month.
+      'ALTER TABLE {keyspace}.conversations ADD IF NOT EXISTS labels map<text, timestamp>',
+      `CREATE TABLE IF NOT EXISTS {keyspace}.conversations_by_label (
+        tenant text, label text, month text, labeled_at timestamp, conv text,
+        PRIMARY KEY ((tenant, label, month), labeled_at, conv)
+      ) WITH CLUSTERING ORDER BY (labeled_at DESC, conv ASC)`,
+    ],
+  },
+  {
     version: 7,
     name: 'one packed cell per message row',
     statements: [
@@ -148,6 +180,13 @@ export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max,
 
 /** messages.flags bit: the tenant's content policy flagged the message for review. */
 export const FLAG_REVIEW = 1;
+/**
+ * messages.flags bits of issue #17: a private note; a recall row; an edit row (the packed row's
+ * `target` is the seq changed).
+ */
+export const FLAG_INTERNAL = 2;
+export const FLAG_RECALL = 4;
+export const FLAG_EDIT = 8;
 
 export type HistoryStatements = ReturnType<typeof historyStatements>;
 
@@ -166,6 +205,7 @@ export function historyStatements(keyspace: string) {
     // The takeover seal (HistoryStore.sealAbove): a range tombstone above the last seq a new owner read.
     sealAbove: `DELETE FROM ${ks}.messages USING TIMESTAMP ? WHERE ${partition} AND seq > ?`,
     selectCmid: `SELECT seq, id, ts FROM ${ks}.cmids WHERE ${partition} AND sender = ? AND cmid = ?`,
+    setChanged: `UPDATE ${ks}.conversations SET changed = true WHERE tenant = ? AND conv = ?`,
     setMaxBucket: `UPDATE ${ks}.conversations SET max_bucket = ? WHERE tenant = ? AND conv = ?`,
     saveConversation: `INSERT INTO ${ks}.conversations (tenant, conv, visitor, agent, created_at) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     listByVisitorInsert: `INSERT INTO ${ks}.conversations_by_visitor (tenant, visitor, ${listing}) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
@@ -174,7 +214,7 @@ export function historyStatements(keyspace: string) {
     listByVisitor: `SELECT ${listing} FROM ${ks}.conversations_by_visitor WHERE tenant = ? AND visitor = ? LIMIT ?`,
     listByAgent: `SELECT ${listing} FROM ${ks}.conversations_by_agent WHERE tenant = ? AND agent = ? LIMIT ?`,
     listByDay: `SELECT ${listing} FROM ${ks}.conversations_by_day WHERE tenant = ? AND day = ? LIMIT ?`,
-    selectConversation: `SELECT visitor, agent, created_at, max_bucket FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
+    selectConversation: `SELECT visitor, agent, created_at, max_bucket, changed FROM ${ks}.conversations WHERE tenant = ? AND conv = ?`,
     // Clustering is seq DESC, so these read newest first.
     selectAcks: `SELECT seq, id, cmid, sender, ts, packed FROM ${ks}.messages WHERE ${partition} LIMIT ?`,
     selectPage: `SELECT ${cols} FROM ${ks}.messages WHERE ${partition} AND seq < ? LIMIT ?`,
@@ -185,6 +225,10 @@ export function historyStatements(keyspace: string) {
     insertBlock: `INSERT INTO ${ks}.policy_blocks (tenant, day, ts, id, sender, sender_role, conv, cmid, words, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     selectBlocks: `SELECT ts, id, sender, sender_role, conv, cmid, words, body FROM ${ks}.policy_blocks WHERE tenant = ? AND day = ? LIMIT ?`,
     insertActionAudit: `INSERT INTO ${ks}.action_audits (tenant, day, ts, id, agent, conv, action, args, outcome, detail, took_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertState: `INSERT INTO ${ks}.message_states (tenant, conv, bucket, seq, state, body, edit_seqs, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    selectStates: `SELECT seq, state, body, edit_seqs FROM ${ks}.message_states WHERE ${partition} AND seq >= ? AND seq <= ?`,
+    insertMessageAudit: `INSERT INTO ${ks}.message_audits (tenant, conv, target, change_seq, kind, by_user, by_role, body, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    selectMessageAudits: `SELECT target, change_seq, kind, by_user, by_role, body, ts FROM ${ks}.message_audits WHERE tenant = ? AND conv = ? LIMIT ?`,
     selectActionAudits: `SELECT ts, id, agent, conv, action, args, outcome, detail, took_ms FROM ${ks}.action_audits WHERE tenant = ? AND day = ? LIMIT ?`,
   });
 }
@@ -234,6 +278,11 @@ export function toMessage(tenant: string, conv: string, row: cassandra.types.Row
   };
   if ((fields.flags & FLAG_REVIEW) !== 0) message.review = true;
   if (fields.card !== null) message.card = JSON.parse(fields.card) as Card;
+  if ((fields.flags & FLAG_INTERNAL) !== 0) message.internal = true;
+  if (fields.target !== undefined && (fields.flags & (FLAG_RECALL | FLAG_EDIT)) !== 0) {
+    message.change = (fields.flags & FLAG_RECALL) !== 0 ? 'recall' : 'edit';
+    message.target = fields.target;
+  }
   return message;
 }
 
@@ -248,6 +297,8 @@ export interface StoredFields {
   ts: number;
   flags: number;
   card: string | null;
+  /** A recall or edit row's target seq (packed rows only; issue #17). */
+  target?: number;
 }
 
 /** Throws an Error for a packed cell that does not decode. Columns not selected read as null. */

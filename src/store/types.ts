@@ -33,6 +33,52 @@ export interface MessageRow {
   agentBody?: string;
   /** Only on system / bot messages that carry one. */
   card?: Card;
+  /** A private note (issue #17): agents only; never delivered to the visitor nor in its reads. */
+  internal?: boolean;
+  /** A change row: it recalls or edits message `target` (a seq of the same conversation). */
+  change?: 'recall' | 'edit';
+  target?: number;
+  /** The message's current state, when a later row recalled it (body empty) or edited it (body current). */
+  recalled?: boolean;
+  edited?: boolean;
+  /** The seqs of this message's edit rows, read with its state (not on the wire). */
+  editSeqs?: number[];
+  /** Written with a change row, in the same logged batch: the new states and the audit entries. */
+  effects?: ChangeEffects;
+}
+
+/**
+ * A message's current state after a recall or edit (table message_states, keyed by the message's own
+ * seq). Message rows stay insert-only: readers apply this on read (docs/ARCHITECTURE.md, "Recall and edit").
+ */
+export interface MessageState {
+  seq: number;
+  state: 'recalled' | 'edited';
+  /** The current body of an edited message; null when recalled. */
+  body: string | null;
+  /** The agents' view of `body` (PII masked), when known; not stored. */
+  agentBody?: string;
+  editSeqs: number[];
+}
+
+/** The body a recall or edit replaced, kept for auditors only (table message_audits). */
+export interface MessageAudit {
+  tenant: string;
+  conv: string;
+  /** The message whose body was replaced. */
+  target: number;
+  /** The recall / edit row. */
+  changeSeq: number;
+  kind: 'recall' | 'edit';
+  by: string;
+  byRole: Role;
+  body: string;
+  ts: number;
+}
+
+export interface ChangeEffects {
+  states: MessageState[];
+  audits: MessageAudit[];
 }
 
 /** Who is in a conversation. `agent` is null while it waits for an agent. */
@@ -173,5 +219,7 @@ export interface HistoryStore {
   reveals(tenant: string, day: string, limit: number): Promise<RevealAudit[]>;
   /** Audited blocks of one tenant and UTC day, newest first. */
   blocks(tenant: string, day: string, limit: number): Promise<BlockAudit[]>;
+  /** The bodies recalls and edits replaced in one conversation, oldest target first, at most `limit`. */
+  messageAudits(tenant: string, conv: string, limit: number): Promise<MessageAudit[]>;
   close(): Promise<void>;
 }

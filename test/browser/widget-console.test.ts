@@ -4,7 +4,8 @@
  * and the console exchange messages both ways with typing, receipts and a blocked message; the node
  * is killed and restarted mid-conversation and both sides resume without losing or repeating a
  * message (an unsent message survives a reload and is stored once); a reveal in the console is in
- * the audit table; the widget works on a page with hostile CSS. SB_UPDATE_SCREENSHOTS=1 also writes
+ * the audit table; a note shows in the console only, an edit and a recall show their markers on both
+ * sides (issue #17); the widget works on a page with hostile CSS. SB_UPDATE_SCREENSHOTS=1 also writes
  * the screenshots of docs/images/.
  */
 import * as assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { utcDay } from '../../src/store/schema.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { type Browser, freePort, launchChromium, type Page } from '../harness/browser.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+import { connectClient } from '../harness/ws-client.js';
 import { type Shop, startShop } from './shop-server.js';
 
 const TENANT = 'acme';
@@ -248,6 +250,44 @@ describe('browser', { timeout: 180_000 }, () => {
     assert.equal(audits.length, 1);
     assert.equal(audits[0]?.agent, 'ag-1');
     assert.equal(audits[0]?.kind, 'phone');
+  });
+
+  test('browser - a note shows in the console only; an edit and a recall show their markers on both sides, also after a reload', async () => {
+    const conv = await widgetConv(visitorPage);
+    // The same agent from a script (the console has no recall / edit controls yet).
+    const agent = await connectClient(
+      `${broker.wsBase}/ws/agent`,
+      await agentToken('ag-1'),
+      'switchboard.v1.json',
+    );
+    const acked = async (frame: Record<string, unknown>) => {
+      agent.send(frame);
+      const f = await agent.next(
+        (x) => (x.type === 'ack' || x.type === 'error') && (x.cmid ?? x.ref) === frame['cmid'],
+      );
+      assert.equal(f.type, 'ack', JSON.stringify(f));
+      return Number(f['seq']);
+    };
+    await acked({ type: 'note', conv, cmid: 'b-note', body: 'Internal: VIP, be generous' });
+    await consolePage.locator('.messages .msg.note', { hasText: 'VIP, be generous' }).waitFor();
+    const seq = await acked({ type: 'send', conv, cmid: 'b-code', body: 'Your code is ALPHA' });
+    await visitorPage.locator('switchboard-widget .msg.theirs', { hasText: 'ALPHA' }).waitFor();
+    await acked({ type: 'edit', conv, cmid: 'b-edit', seq, body: 'Your code is BRAVO' });
+    const bubble = visitorPage.locator(`switchboard-widget .msg[data-seq="${seq}"]`);
+    await bubble.locator('.body', { hasText: 'BRAVO' }).waitFor();
+    await bubble.locator('.meta', { hasText: 'edited' }).waitFor();
+    await consolePage.locator(`.messages .msg[data-seq="${seq}"]`, { hasText: 'BRAVO' }).waitFor();
+    await acked({ type: 'recall', conv, cmid: 'b-recall', seq });
+    await bubble.locator('.body.recalled', { hasText: 'Message recalled' }).waitFor();
+    await consolePage.locator(`.messages .msg[data-seq="${seq}"] .recalled`).waitFor();
+    await visitorPage.reload();
+    await visitorPage.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+    await visitorPage.locator(`switchboard-widget .msg[data-seq="${seq}"] .body.recalled`).waitFor();
+    for (const text of ['ALPHA', 'BRAVO', 'VIP']) {
+      assert.equal(await countText(visitorPage, 'switchboard-widget', text), 0, `widget: ${text}`);
+    }
+    assert.equal(await countText(consolePage, '.messages', 'ALPHA'), 0);
+    await agent.close();
   });
 
   test('browser - the demo page of development mode works with its demo tokens', async () => {

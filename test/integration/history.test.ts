@@ -74,13 +74,16 @@ function row(
 test('history - migrations applied by four stores at once on a fresh keyspace, then again', async () => {
   const keyspace = randomKeyspace('sbm');
   const opened = await Promise.all([open(keyspace), open(keyspace), open(keyspace), open(keyspace)]);
-  assert.equal(LATEST_SCHEMA_VERSION, 4);
-  // Every v2 and v3 table is usable from every store (v4: the agent action audit, test/integration/events-in).
+  assert.equal(LATEST_SCHEMA_VERSION, 7);
+  // Every v2 and v3 table is usable from every store (v4: the agent action audit, test/integration/events-in;
+  // v5: the desk tables, test/integration/desk-*; v7: the packed message cell).
   await opened[0]!.append(row('m', 1));
   for (const store of opened) {
     assert.equal((await store.lookupCmid(TENANT, 'm', 'visitor-1', 'c1', 1))?.seq, 1);
     assert.equal((await store.message(TENANT, 'm', 1))?.body, row('m', 1).body);
     assert.deepEqual(await store.chatStore().listOpen(TENANT, 'nobody', 5), []);
+    assert.deepEqual(await store.deskStore().listCanned(TENANT, '*', 5), []);
+    assert.deepEqual(await store.messageAudits(TENANT, 'm', 5), []);
   }
   const again = await open(keyspace);
   const checked = await open(keyspace, { migrate: false });

@@ -49,3 +49,13 @@ test('row codec - other formats, short arrays, wrong types and oversized cells a
   ]);
   assert.equal(unpackRow(longer).id, row.id);
 });
+
+test('row codec - a recall or edit row carries its target as an 11th field; other rows keep ten', () => {
+  const change = { ...row, flags: 4, card: null, target: 42 };
+  const back = unpackRow(packRow(change));
+  assert.equal(back.target, 42);
+  assert.equal(unpackRow(packRow(row)).target, undefined);
+  assert.equal(packRow(change).byteLength, packRow({ ...row, flags: 4, card: null }).byteLength + 1);
+  const bad = [ROW_FORMAT, row.id, row.sender, row.senderRole, row.cmid, 1, row.body, row.ts, 4, null, 'x'];
+  assert.throws(() => unpackRow(encode(bad)), /wrong type/);
+});

@@ -117,16 +117,22 @@ export function ConversationView(props: { app: AgentConsole; c: Conv; t: Console
       stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     }}>
       ${canOlder ? html`<button class="older" onClick=${() => void older()}>${t.older}</button>` : ''}
-      ${visible.map(
-        (m) => html`<div key=${m.seq} class=${`msg ${m.role}`} data-seq=${m.seq}>
-          <div class="bubble"><${Body} app=${app} c=${c} m=${m} t=${t} />
+      ${visible
+        .filter((m) => m.change === undefined)
+        .map(
+          (
+            m,
+          ) => html`<div key=${m.seq} class=${`msg ${m.role}${m.internal ? ' note' : ''}`} data-seq=${m.seq}>
+          <div class="bubble">${m.recalled ? html`<i class="recalled">${t.recalled}</i>` : html`<${Body} app=${app} c=${c} m=${m} t=${t} />`}
             ${m.card ? html`<div class="card"><b>${m.card.title}</b>${Object.entries(m.card.fields ?? {}).map(([k, v]) => html`<div>${k}: ${v}</div>`)}</div>` : ''}
           </div>
           <div class="meta">#${m.seq} · ${new Date(m.ts).toLocaleTimeString()}
             ${m.review ? html` · <span class="badge warn">${t.review}</span>` : ''}
+            ${m.internal ? html` · <span class="badge">${t.note}</span>` : ''}
+            ${m.edited && !m.recalled ? html` · ${t.edited}` : ''}
             ${m.role === 'agent' && m.seq <= c.visitorRead ? html` · <span class="read">${t.readBy}</span>` : ''}</div>
         </div>`,
-      )}
+        )}
     </div>
     <div class="typing">${typing ? t.typing : ''}</div>
     ${open ? html`<${Composer} app=${app} c=${c} t=${t} />` : ''}

@@ -17,6 +17,12 @@ export interface Msg {
   ts: number;
   review?: boolean;
   card?: { title?: string; fields?: Record<string, string> };
+  /** Support desk (docs/PROTOCOL.md): a private note; a recall / edit row of `target`; its marks. */
+  internal?: boolean;
+  change?: 'recall' | 'edit';
+  target?: number;
+  recalled?: boolean;
+  edited?: boolean;
 }
 
 export interface Conv {
@@ -71,6 +77,15 @@ export function applyMessage(c: Conv, m: Msg): 'applied' | 'ignored' | 'gap' {
   if (!c.loaded || m.seq <= top) return 'ignored';
   if (top > 0 && m.seq > top + 1) return 'gap';
   c.messages.push(m);
+  // A recall or edit row marks its target (it stays in the list, unrendered, for seq continuity).
+  if (m.change !== undefined && m.target !== undefined) {
+    const recall = m.change === 'recall';
+    c.messages = c.messages.map((x) =>
+      x.seq === m.target
+        ? { ...x, body: recall ? '' : m.body, recalled: recall || x.recalled, edited: !recall }
+        : x,
+    );
+  }
   if (c.messages.length > MAX_HELD_MESSAGES) {
     c.messages = c.messages.slice(-MAX_HELD_MESSAGES);
     c.older = c.messages[0]?.seq ?? null;

@@ -37,6 +37,9 @@ export const CONSOLE_STRINGS = {
     select: 'Select a conversation',
     shortcuts: 'Alt+↑/↓ switch · Alt+A accept oldest waiting · Alt+K reply box · Alt+C close',
     review: 'review',
+    note: 'note',
+    recalled: 'Message recalled',
+    edited: 'edited',
   },
   'zh-CN': {
     title: 'Switchboard 客服工作台',
@@ -75,6 +78,9 @@ export const CONSOLE_STRINGS = {
     select: '请选择一个会话',
     shortcuts: 'Alt+↑/↓ 切换会话 · Alt+A 接入最早排队 · Alt+K 回复框 · Alt+C 结束',
     review: '待审核',
+    note: '内部备注',
+    recalled: '消息已撤回',
+    edited: '已编辑',
   },
 };
 

@@ -20,6 +20,9 @@ export interface ShownMessage {
   body: string;
   ts: number;
   role: string;
+  /** Recalled by its sender (body empty) or edited by the agent (body current): docs/PROTOCOL.md. */
+  recalled?: boolean;
+  edited?: boolean;
 }
 
 export interface WidgetView {
@@ -221,8 +224,19 @@ export class VisitorChat {
         break;
       case 'messages':
         if (conv !== this.view.conv) break;
-        for (const m of (f['items'] as Frame[]) ?? []) this.applyMsg(m);
+        {
+          // Seqs of agents' notes come as `skipped`: received, nothing to show (docs/PROTOCOL.md).
+          const skipped = ((f['skipped'] as number[]) ?? []).map(
+            (seq): Frame => ({ type: 'skip', seq, skip: true }),
+          );
+          const all = [...((f['items'] as Frame[]) ?? []), ...skipped];
+          all.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+          for (const m of all) this.applyMsg(m);
+        }
         if (f['more'] === true) this.conn.send({ type: 'sync', conv, since: this.last });
+        break;
+      case 'skip':
+        if (conv === this.view.conv) this.applyMsg({ type: 'skip', seq: f['seq'], skip: true });
         break;
       case 'queue':
         if (conv === this.view.conv) this.view.position = Number(f['position']);
@@ -259,6 +273,23 @@ export class VisitorChat {
       return;
     }
     this.last = seq;
+    if (m['skip'] === true) return;
+    if (m['change'] !== undefined) {
+      // A recall or edit changes the message it names; it is not shown as a message of its own.
+      const target = Number(m['target']);
+      const recall = m['change'] === 'recall';
+      this.view.messages = this.view.messages.map((x) =>
+        x.seq === target
+          ? {
+              ...x,
+              body: recall ? '' : String(m['body']),
+              recalled: recall || x.recalled === true,
+              edited: !recall,
+            }
+          : x,
+      );
+      return;
+    }
     if (m['role'] !== 'visitor') this.view.agentTyping = false;
     const shown: ShownMessage = {
       seq,
@@ -267,6 +298,8 @@ export class VisitorChat {
       body: String(m['body']),
       ts: Number(m['ts']),
       role: String(m['role']),
+      ...(m['recalled'] === true ? { recalled: true } : {}),
+      ...(m['edited'] === true ? { edited: true } : {}),
     };
     this.view.messages = [...this.view.messages.slice(1 - MAX_SHOWN), shown];
   }

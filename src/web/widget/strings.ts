@@ -22,6 +22,8 @@ export const WIDGET_STRINGS = {
     newChat: 'Start a new conversation',
     empty: 'Ask us anything: orders, delivery, returns.',
     endChat: 'End chat',
+    recalled: 'Message recalled',
+    edited: 'edited',
   },
   'zh-CN': {
     title: '在线客服',
@@ -45,6 +47,8 @@ export const WIDGET_STRINGS = {
     newChat: '开始新的会话',
     empty: '有什么可以帮您？订单、物流、退换货都可以问。',
     endChat: '结束会话',
+    recalled: '消息已撤回',
+    edited: '已编辑',
   },
 };
 

@@ -56,6 +56,7 @@ header .link{color:#fff;opacity:.9;font-size:12px;text-decoration:underline}
 .msg.system{align-self:center;max-width:90%}.msg.system .body{background:none;border:1px dashed var(--line)}
 .msg .meta{font-size:11px;color:var(--muted);margin-top:2px}
 .msg.pending .body{opacity:.6}
+.msg .body.recalled{font-style:italic;opacity:.7}
 .msg.refused .body{background:none;border:1px solid var(--bad);color:var(--bad);text-decoration:line-through}
 .msg.refused .meta{color:var(--bad)}
 .composer{display:flex;flex-wrap:wrap;gap:8px;padding:10px;border-top:1px solid var(--line)}

@@ -16,8 +16,8 @@ function Bubble(props: { m: ShownMessage; read: boolean; t: WidgetStrings }) {
   const { m, read, t } = props;
   return html`<div class=${`msg ${m.mine ? 'mine' : 'theirs'} ${m.role === 'system' ? 'system' : ''}`}
     data-seq=${m.seq}>
-    <div class="body">${m.body}</div>
-    <div class="meta">${time(m.ts)}${m.mine && read ? html` · <span class="read">${t.read}</span>` : ''}</div>
+    ${m.recalled ? html`<div class="body recalled">${t.recalled}</div>` : html`<div class="body">${m.body}</div>`}
+    <div class="meta">${time(m.ts)}${m.edited && !m.recalled ? ` · ${t.edited}` : ''}${m.mine && read ? html` · <span class="read">${t.read}</span>` : ''}</div>
   </div>`;
 }
 
