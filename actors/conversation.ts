@@ -21,6 +21,14 @@ import type {
   MessageRow,
   RecentAck,
 } from '../src/store/types.js';
+import {
+  checkNoReply,
+  type ReplyWait,
+  type ReplyWaitContext,
+  replyWaitOnAssigned,
+  replyWaitOnCommitted,
+  replyWaitOnReleased,
+} from './desk/reply-wait.js';
 
 export type ParticipantRole = 'visitor' | 'agent';
 
@@ -75,7 +83,9 @@ export interface UnassignMessage {
   from: string;
   skill: string | null;
   by: ActorRef;
-  reason: 'agent_lost' | 'transfer';
+  reason: 'agent_lost' | 'transfer' | 'no_reply';
+  /** With `no_reply`: the `since` of the wait that ran out (actors/desk/reply-wait.ts). */
+  since?: number;
 }
 
 export interface CloseMessage {
@@ -184,6 +194,8 @@ export interface ConversationContext {
    * message event's body is already the agents' view (PII masked), so it is not masked again.
    */
   emit(event: OutEvent, bodyMasked?: boolean): void;
+  /** No-reply reassignment (actors/desk/reply-wait.ts); absent: off. */
+  replyWait?: ReplyWaitContext;
 }
 
 export interface ConversationState {
@@ -206,6 +218,8 @@ export interface ConversationState {
    * the late write and a cmids row contradict what that message's sender was told (issue #12).
    */
   unsettled: MessageRow | null;
+  /** Whether the visitor waits for an answer (actors/desk/reply-wait.ts); undefined: unknown. */
+  replyWait?: ReplyWait | null;
 }
 
 /** cmids are unique per sender: two participants may both use "m1". */
@@ -439,6 +453,7 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
   }
   // The visitor is named so it gets the body as written; every other user gets the agents' view.
   if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
+  replyWaitOnCommitted(state, row, state.record?.agent ?? null, ctx.replyWait);
   // Business systems see what agents see: the masked view computed at send, when there is one.
   event(
     ctx,
@@ -533,6 +548,7 @@ async function onAssign(state: ConversationState, msg: AssignMessage, ctx: Conve
   ctx.fence();
   state.record = next;
   state.meta = { ...meta, status: 'assigned' };
+  replyWaitOnAssigned(state, msg.agent, now, ctx.replyWait);
   const frame = {
     type: 'assigned',
     conv: state.conv,
@@ -560,6 +576,7 @@ async function onUnassign(state: ConversationState, msg: UnassignMessage, ctx: C
   requireOpen(state, meta);
   if (record.agent !== msg.from)
     throw new SwitchboardError('conflict', `conversation '${state.conv}' is not held by ${msg.from}`);
+  if (msg.reason === 'no_reply') checkNoReply(state, msg.from, msg.since);
   const now = ctx.fence();
   const next: ConversationRecord = { ...record, agent: null };
   const nextMeta: ConversationMeta = { ...meta, status: 'queued', skill: msg.skill ?? meta.skill };
@@ -569,6 +586,7 @@ async function onUnassign(state: ConversationState, msg: UnassignMessage, ctx: C
   ctx.fence();
   state.record = next;
   state.meta = nextMeta;
+  replyWaitOnReleased(state, now, false, ctx.replyWait);
   ctx.notify(state.tenant, [msg.from], { type: 'unassigned', conv: state.conv, reason: msg.reason });
   if (msg.reason === 'transfer')
     event(ctx, state, 'transferred', now, { from: msg.from, to: { skill: nextMeta.skill }, by: msg.by });
@@ -591,6 +609,7 @@ async function onClose(state: ConversationState, msg: CloseMessage, ctx: Convers
   if (record.agent !== null) await ctx.chat.removeOpen(state.tenant, record.agent, state.conv);
   ctx.fence();
   state.meta = nextMeta;
+  replyWaitOnReleased(state, now, true, ctx.replyWait);
   ctx.notify(state.tenant, participantsOf(record), {
     type: 'closed',
     conv: state.conv,

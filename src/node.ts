@@ -14,6 +14,9 @@ import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
 import { ContentPolicies } from './content/policies.js';
 import { agentBodies } from './content/screen.js';
+import { DeskService } from './desk/service.js';
+import { deskSettingsOf } from './desk/settings.js';
+import { startDeskTicker } from './desk/ticker.js';
 import { buildKeySet, createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
@@ -185,6 +188,9 @@ export async function startNode(
     },
   };
   const warn = (obj: object, msg: string) => log.warn(obj, msg);
+  // The support desk (issue #17): no-reply reassignment, business hours, bot first (src/desk/).
+  const deskStore = cassandraStore.deskStore();
+  const deskSettings = (tenant: string) => deskSettingsOf(tenants.tenant(tenant).desk);
   const hosting = createHosting({
     store,
     chat: chatStore,
@@ -212,6 +218,7 @@ export async function startNode(
       },
     },
     warn,
+    desk: { store: deskStore, settings: deskSettings },
   });
   const routers = new ShardRouters(
     {
@@ -225,6 +232,17 @@ export async function startNode(
     (shard) => ownership?.holds(shard) ?? false,
   );
   const chat = new ChatService(actors, chatStore, { maxOpenListed: config.chat.maxOpenListed }, warn);
+  const desk = new DeskService({
+    actors,
+    transport,
+    names,
+    settings: deskSettings,
+    clock: systemClock,
+    postMessage: (tenant, conv, req) => chat.postMessage(tenant, conv, req),
+    notify,
+    warn,
+  });
+  chat.attachDesk(desk);
   const membership = new Membership(transport, {
     nodeId: config.nodeId,
     bucket: names.membersBucket,
@@ -259,6 +277,16 @@ export async function startNode(
   // A shard released, fenced or (re)taken: its cached conversations may be written by another member.
   ownership.onEvent((e) => store.dropShard(e.shard));
   await ownership.start();
+  const stopDeskTicker = startDeskTicker(
+    {
+      tenantIds: () => tenants.current.tenantIds(),
+      settings: deskSettings,
+      holds: (shard) => heldBy.holds(shard),
+      ask: (tenant, id, msg) => dispatch.ask(tenant, id, msg),
+      warn,
+    },
+    config.chat.deskTickMs,
+  );
 
   // Business systems: events in, webhooks, context, actions (src/integration/, docs/INTEGRATION.md).
   let integration: Integration;
@@ -274,6 +302,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
+    stopDeskTicker();
     await ownership.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
@@ -306,6 +335,7 @@ export async function startNode(
       dispatcher: dispatch,
       chat,
       integration,
+      desk,
       pool,
       store,
       transport,
@@ -323,6 +353,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
+    stopDeskTicker();
     await integration.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
@@ -343,6 +374,7 @@ export async function startNode(
     stop() {
       stopping ??= (async () => {
         gw.close();
+        stopDeskTicker();
         await integration.stop();
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DESK_SECTION, type DeskSection } from './desk/settings.js';
 
 export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
 /** The id of the settings every tenant the file does not list gets. */
@@ -157,6 +158,8 @@ export const TENANT_SECTIONS = {
   }),
   /** How long messages are kept: `days` (1-7300) is each message row's TTL; 0 keeps them for ever. */
   retention: z.strictObject({ days: z.number().int().min(0).max(7300) }),
+  /** No-reply reassignment, business hours, bot first (src/desk/settings.ts, issue #17). */
+  desk: DESK_SECTION,
 };
 
 const tenantSchema = z.strictObject({
@@ -166,6 +169,7 @@ const tenantSchema = z.strictObject({
   integration: TENANT_SECTIONS.integration.optional(),
   contentPolicy: TENANT_SECTIONS.contentPolicy.optional(),
   retention: TENANT_SECTIONS.retention.optional(),
+  desk: TENANT_SECTIONS.desk.optional(),
 });
 
 const hsKeySchema = z
@@ -222,6 +226,8 @@ export interface TenantSettings {
   /** undefined: the built-in word list is masked. */
   readonly contentPolicy?: Readonly<ContentPolicySpec>;
   readonly retention: Readonly<{ days: number }>;
+  /** undefined: no reassignment, always open, no bot (src/desk/settings.ts). */
+  readonly desk?: Readonly<DeskSection>;
 }
 
 export type ContentPolicySpec = z.infer<typeof TENANT_SECTIONS.contentPolicy>;

@@ -18,6 +18,8 @@ import {
   conversationBehaviour,
   initialState,
 } from '../../actors/conversation.js';
+import { initialDeskState, type QueueDeskContext } from '../../actors/desk/queue-desk.js';
+import { loadedReplyWait, type ReplyWaitContext } from '../../actors/desk/reply-wait.js';
 import {
   initialQueueState,
   type QueueLimits,
@@ -28,6 +30,7 @@ import {
   stopQueue,
 } from '../../actors/queue.js';
 import type { Clock } from '../clock.js';
+import type { DeskSettings } from '../desk/settings.js';
 import type { EventPublisher } from '../integration/events.js';
 import {
   type ActorBehaviour,
@@ -37,6 +40,7 @@ import {
   QUEUE_ACTOR_ID,
 } from '../routing/actor-kind.js';
 import type { ChatStore } from '../store/chat-store.js';
+import type { DeskStore } from '../store/desk-store.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
@@ -57,15 +61,38 @@ export interface HostingDeps {
     agent: AgentLimits;
   };
   warn(obj: object, msg: string): void;
+  /** The support desk (src/desk/, issue #17): its tables and each tenant's settings; absent: off. */
+  desk?: { store: DeskStore; settings(tenant: string): DeskSettings };
 }
 
 export function createHosting(deps: HostingDeps): ActorHosting {
+  const desk = deps.desk;
+  const replyWait: ReplyWaitContext | undefined = desk && {
+    reassignMs: (tenant) => desk.settings(tenant).noReplyReassignMs,
+    save: (tenant, row, at) => {
+      desk.store
+        .saveReplyWait(tenant, row, at)
+        .catch((err: unknown) => deps.warn({ err, tenant, conv: row.conv }, 'reply wait not stored'));
+    },
+    remove: (tenant, conv, at) => {
+      desk.store
+        .removeReplyWait(tenant, conv, at)
+        .catch((err: unknown) => deps.warn({ err, tenant, conv }, 'reply wait not removed'));
+    },
+    tellQueue: (tenant, msg) => {
+      deps.actors
+        .ask(tenant, QUEUE_ACTOR_ID, msg)
+        .catch((err: unknown) => deps.warn({ err, tenant }, 'reply wait not told to the queue'));
+    },
+  };
   const conversation: ActorBehaviour<ConversationState, ConversationMessage> = {
     async load(tenant, conv, fence) {
-      const [snap, meta, receipts] = await Promise.all([
+      const timed = replyWait !== undefined && replyWait.reassignMs(tenant) > 0;
+      const [snap, meta, receipts, wait] = await Promise.all([
         deps.store.loadSnapshot(tenant, conv, deps.limits.recentCmids),
         deps.chat.loadMeta(tenant, conv),
         deps.chat.loadReceipts(tenant, conv),
+        timed ? desk!.store.loadReplyWait(tenant, conv) : null,
       ]);
       // The takeover seal: a write of an earlier owner (or of this member before a fence or a
       // passivation) that is still on its way cannot land above the last seq read here; only then is
@@ -74,7 +101,17 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         await deps.store.sealAbove(tenant, conv, snap.lastSeq, fence());
         fence();
       }
-      return initialState(tenant, conv, snap, deps.limits.recentCmids, meta, receipts, deps.limits.cacheRows);
+      const state = initialState(
+        tenant,
+        conv,
+        snap,
+        deps.limits.recentCmids,
+        meta,
+        receipts,
+        deps.limits.cacheRows,
+      );
+      if (timed) state.replyWait = loadedReplyWait(wait, meta?.status);
+      return state;
     },
     receive(state, msg, fence) {
       const ctx: ConversationContext = {
@@ -86,6 +123,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         deliver: deps.deliver,
         notify: deps.notify,
         emit: (e, bodyMasked) => deps.events.emit(e, bodyMasked),
+        ...(replyWait ? { replyWait } : {}),
       };
       return conversationBehaviour(state, msg, ctx);
     },
@@ -93,9 +131,13 @@ export function createHosting(deps: HostingDeps): ActorHosting {
 
   const queue: ActorBehaviour<QueueState, QueueMessage> = {
     async load(tenant) {
-      const [profiles, waiting] = await Promise.all([
-        deps.chat.loadAgents(tenant, deps.limits.queue.maxAgents),
-        deps.chat.loadQueue(tenant, deps.limits.queue.maxWaiting * 2),
+      const q = deps.limits.queue;
+      const [profiles, waiting, waits, left, bots] = await Promise.all([
+        deps.chat.loadAgents(tenant, q.maxAgents),
+        deps.chat.loadQueue(tenant, q.maxWaiting * 2),
+        desk ? desk.store.loadReplyWaits(tenant, q.maxAgents * q.maxCapacity) : [],
+        desk ? desk.store.loadLeftMessages(tenant, desk.settings(tenant).hours?.leaveMaxStored ?? 1) : [],
+        desk ? desk.store.loadBotSessions(tenant, q.maxWaiting) : [],
       ]);
       const convsOf = new Map<string, string[]>();
       await Promise.all(
@@ -114,6 +156,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         convsOf,
         waiting,
         deps.clock.now(),
+        initialDeskState(waits, left, bots),
       );
       startQueue(
         state,
@@ -145,7 +188,12 @@ export function createHosting(deps: HostingDeps): ActorHosting {
       },
       notify: (users: readonly string[], frame: Record<string, unknown>) => deps.notify(tenant, users, frame),
       warn: deps.warn,
+      ...(desk ? { desk: deskCtx(tenant, desk) } : {}),
     };
+  }
+
+  function deskCtx(tenant: string, d: NonNullable<HostingDeps['desk']>): QueueDeskContext {
+    return { settings: () => d.settings(tenant), store: d.store, newId: deps.newId };
   }
 
   const agent: ActorBehaviour<AgentState, AgentMessage> = {

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { ActorRef, ChatApi } from '../chat/api.js';
+import type { DeskService } from '../desk/service.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
 import type { HistoryStore } from '../store/types.js';
@@ -19,6 +20,8 @@ const MAX_CARD_FIELDS = 16;
 
 export interface ChatRouteContext extends ApiContext {
   chat: ChatApi;
+  /** The support desk (src/desk/): left messages (src/gateway/desk-routes.ts). */
+  desk?: Pick<DeskService, 'leftMessages'>;
   store: HistoryStore;
   maxBodyBytes: number;
   maxBodyChars: number;

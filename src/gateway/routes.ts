@@ -18,6 +18,7 @@ export const HTTP_ROUTES = [
   { method: 'get', path: '/api/v1/visitors/:visitor/conversations', auth: 'apiKey:api' },
   { method: 'get', path: '/api/v1/queue', auth: 'apiKey:admin|token' },
   { method: 'put', path: '/api/v1/agents/:agent/status', auth: 'apiKey:admin' },
+  { method: 'get', path: '/api/v1/left-messages', auth: 'apiKey:admin|token' },
   // The browser files (static-files.ts) and, in development mode only, the demo (dev-tokens.ts).
   { method: 'get', path: '/widget.js', auth: 'none' },
   { method: 'get', path: '/console', auth: 'none' },

@@ -11,6 +11,7 @@ import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
 import type { ContentPolicies } from '../content/policies.js';
 import { agentBodies, screenText } from '../content/screen.js';
+import type { DeskService } from '../desk/service.js';
 import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
@@ -54,6 +55,7 @@ import {
   transferHandler,
   visitorConversationsHandler,
 } from './chat-routes.js';
+import { leftMessagesHandler } from './desk-routes.js';
 import { devTokenHandler } from './dev-tokens.js';
 import {
   bearerToken,
@@ -112,6 +114,8 @@ export interface GatewayDeps {
   log: { warn(obj: object, msg: string): void };
   /** Business-system integration: the agent frames `context` and `action` (absent: `unavailable`). */
   integration?: Pick<Integration, 'contextFor' | 'action'>;
+  /** The support desk (src/desk/): the visitor frames `leave` and `handoff`, left messages over HTTP. */
+  desk?: Pick<DeskService, 'leave' | 'visitorAsksForPerson' | 'leftMessages'>;
 }
 
 /**
@@ -386,6 +390,34 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           args: frame.args,
         });
         return { type: 'action_result', ...r, ...ref };
+      }
+      case 'leave': {
+        if (!deps.desk) throw new SwitchboardError('unavailable', 'the desk is not running');
+        // Screened like a chat message: the left message becomes the visitor's message at opening.
+        const screened = await screenText(deps.pool, deps.content, tenant, frame.body);
+        if (screened.blocked)
+          throw new SwitchboardError('blocked', 'the message was refused by the content policy');
+        const r = await deps.desk.leave(tenant, user, {
+          conv: frame.conv,
+          body: screened.text,
+          name: frame.name ?? null,
+          email: frame.email ?? null,
+          agentBody: screened.agentText,
+        });
+        return { type: 'done', op: 'leave', conv: r.conv, id: r.id, seq: r.seq, ...ref };
+      }
+      case 'handoff': {
+        if (!deps.desk) throw new SwitchboardError('unavailable', 'the desk is not running');
+        const r = await deps.desk.visitorAsksForPerson(tenant, frame.conv, user);
+        return {
+          type: 'done',
+          op: 'handoff',
+          conv: r.conv,
+          route: r.route ?? 'queue',
+          agent: r.agent,
+          position: r.position,
+          ...ref,
+        };
       }
       default:
         return undefined;
@@ -713,6 +745,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const chatApi: ChatRouteContext = {
     ...api,
+    ...(deps.desk ? { desk: deps.desk } : {}),
     chat: deps.chat,
     maxBodyBytes: config.gateway.maxHttpBodyBytes,
     maxBodyChars: config.gateway.maxBodyChars,
@@ -811,6 +844,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     'get /api/v1/visitors/:visitor/conversations': apiRoute(visitorConversationsHandler(chatApi)),
     'get /api/v1/queue': apiRoute(queueHandler(chatApi)),
     'put /api/v1/agents/:agent/status': apiRoute(agentStatusHandler(chatApi)),
+    'get /api/v1/left-messages': apiRoute(leftMessagesHandler(chatApi)),
     'get /widget.js': asset('widget.js'),
     'get /console': asset('console.html'),
     'get /console.js': asset('console.js'),

@@ -3,6 +3,7 @@
  * (specified in docs/PROTOCOL.md). Client frames are validated here; server frames are built here.
  */
 import type { Card, MessageRow } from '../store/types.js';
+import { DESK_VISITOR_FRAMES, type DeskClientFrame, parseDeskFrame } from './desk-frames.js';
 import { SwitchboardError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -139,7 +140,8 @@ export type ClientFrame =
   | AcceptFrame
   | TransferFrame
   | CloseFrame
-  | StatusFrame;
+  | StatusFrame
+  | DeskClientFrame;
 
 /** Frames only an agent socket may send; a visitor gets `forbidden`. */
 export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
@@ -151,7 +153,7 @@ export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
   'reveal',
 ]);
 /** Frames only a visitor socket may send; an agent gets `forbidden`. */
-export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate']);
+export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate', ...DESK_VISITOR_FRAMES]);
 export const MAX_COMMENT_CHARS = 1000;
 export const MAX_REASON_CHARS = 200;
 
@@ -506,8 +508,12 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
       }
       return frame;
     }
-    default:
+    default: {
+      // The support desk's frames (src/protocol/desk-frames.ts).
+      const desk = parseDeskFrame(o, type, maxBodyChars);
+      if (desk) return desk;
       throw new SwitchboardError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody, inlineEncoder, utf8 } from './body-codec.js';
 import { CassandraChatStore } from './chat-store.js';
+import { CassandraDeskStore } from './desk-store.js';
 import {
   HistoryWriter,
   type HistoryWriterStats,
@@ -230,6 +231,15 @@ export class CassandraHistoryStore implements HistoryStore {
   /** The lifecycle / receipts / assignment tables on the same connection (src/store/chat-store.ts). */
   chatStore(): CassandraChatStore {
     return new CassandraChatStore(
+      this.#client,
+      this.#config.keyspace,
+      CONSISTENCY_CODES[this.#config.consistency],
+    );
+  }
+
+  /** The support-desk tables on the same connection (src/store/desk-store.ts). */
+  deskStore(): CassandraDeskStore {
+    return new CassandraDeskStore(
       this.#client,
       this.#config.keyspace,
       CONSISTENCY_CODES[this.#config.consistency],

@@ -74,7 +74,7 @@ function row(
 test('history - migrations applied by four stores at once on a fresh keyspace, then again', async () => {
   const keyspace = randomKeyspace('sbm');
   const opened = await Promise.all([open(keyspace), open(keyspace), open(keyspace), open(keyspace)]);
-  assert.equal(LATEST_SCHEMA_VERSION, 4);
+  assert.equal(LATEST_SCHEMA_VERSION, 6);
   // Every v2 and v3 table is usable from every store (v4: the agent action audit, test/integration/events-in).
   await opened[0]!.append(row('m', 1));
   for (const store of opened) {

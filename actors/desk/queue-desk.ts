@@ -1,0 +1,405 @@
+/**
+ * The support desk's half in the tenant queue actor (issue #17 items 5-7). The queue actor already
+ * makes every assignment decision of its tenant one at a time; the desk adds what decides whether and
+ * when a conversation enters the queue, and what takes one back out:
+ *
+ * - admission (`admit`): a conversation with the tenant's bot stays with it (`route: 'bot'`); a new one
+ *   goes to the bot when the tenant has one; outside business hours nothing is queued
+ *   (`route: 'closed'`: the caller sends the automatic message and the leave-a-message form);
+ *   otherwise it is queued as before (`route: 'queue'`).
+ * - no-reply timers: `replyDue` / `replied` from the conversation actors (actors/desk/reply-wait.ts),
+ *   rebuilt from `desk_reply_waits` on activation; one timer for the earliest due. When one runs out the
+ *   conversation is unassigned (`no_reply`, refused if its agent answered meanwhile), its visitor told
+ *   (`requeued`), and it goes to the FRONT of the queue, for another agent when one can take it.
+ * - left messages: stored here (so the per-tenant bound holds), queued once the desk is open.
+ * - bot sessions and hand-offs: the summary goes to the agent who gets the conversation (`handoff`).
+ *
+ * All of it is rebuilt from its tables on activation, so a move of the queue's shard loses nothing but
+ * the in-memory preference "not the same agent" of a conversation that waits at that moment.
+ */
+
+import { isOpen, nextOpening } from '../../src/desk/hours.js';
+import type { DeskSettings } from '../../src/desk/settings.js';
+import { SwitchboardError, toSwitchboardError } from '../../src/protocol/errors.js';
+import type { BotSessionRow, DeskStore, LeftMessageRow, ReplyWaitRow } from '../../src/store/desk-store.js';
+import type { ActorRef, ConversationView } from '../conversation.js';
+import type { EnqueueReply, QueueContext, QueueState, RosterAgent } from '../queue.js';
+
+/** Timers are re-armed at least this often (settings may change under a running timer). */
+const MAX_TIMER_MS = 60_000;
+/** Left messages queued per tick once the desk opens (the rest follow on the next ticks). */
+const LEFT_PER_TICK = 100;
+
+export interface LeftItem {
+  id: string;
+  conv: string;
+  visitor: string;
+  ts: number;
+}
+
+export interface QueueDeskState {
+  /** conv -> the wait its agent must answer. */
+  readonly replyDue: Map<string, { agent: string; since: number }>;
+  /** Stored left messages, oldest first (bodies stay in the table). */
+  left: LeftItem[];
+  /** conv -> bot session (state `bot`) or a hand-off whose summary waits for an agent (`handed`). */
+  readonly bots: Map<string, BotSessionRow>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface QueueDeskContext {
+  settings(): DeskSettings;
+  store: Pick<
+    DeskStore,
+    'saveLeftMessage' | 'removeLeftMessage' | 'saveBotSession' | 'removeBotSession' | 'loadLeftMessages'
+  >;
+  newId(): string;
+}
+
+/** What the queue lends the desk (its own functions, so this module imports no values from it). */
+export interface QueueOps {
+  enqueue(msg: {
+    conv: string;
+    visitor: string;
+    skill: string | null;
+    since?: number;
+    exclude?: string;
+  }): Promise<EnqueueReply>;
+  drain(): Promise<void>;
+}
+
+export type DeskQueueMessage =
+  | { type: 'replyDue'; conv: string; agent: string; since: number }
+  | { type: 'replied'; conv: string; since: number }
+  | { type: 'desk' }
+  | {
+      type: 'leave';
+      conv: string;
+      visitor: string;
+      name: string | null;
+      email: string | null;
+      body: string;
+    }
+  | { type: 'leftList'; limit: number }
+  | {
+      type: 'handoff';
+      conv: string;
+      visitor: string;
+      skill: string | null;
+      summary: string | null;
+      by: string;
+    };
+
+const QUEUE_BY: ActorRef = { user: 'queue', role: 'system' };
+
+export function initialDeskState(
+  waits: ReplyWaitRow[],
+  left: LeftMessageRow[],
+  bots: BotSessionRow[],
+): QueueDeskState {
+  return {
+    replyDue: new Map(waits.map((w) => [w.conv, { agent: w.agent, since: w.since }])),
+    left: left.map(({ id, conv, visitor, ts }) => ({ id, conv, visitor, ts })).sort((a, b) => a.ts - b.ts),
+    bots: new Map(bots.map((b) => [b.conv, b])),
+    timer: undefined,
+  };
+}
+
+export function stopDesk(desk: QueueDeskState): void {
+  if (desk.timer) clearTimeout(desk.timer);
+  desk.timer = undefined;
+}
+
+function isPlaced(state: QueueState, conv: string): boolean {
+  return (
+    state.waiting.some((w) => w.conv === conv) || [...state.agents.values()].some((a) => a.convs.has(conv))
+  );
+}
+
+function deskOpen(settings: DeskSettings, now: number): boolean {
+  return settings.hours === null || isOpen(settings.hours, now);
+}
+
+/**
+ * Where a conversation that asks to be queued goes. `fresh`: it was just created (bot first applies
+ * to new conversations only). Conversations already waiting or assigned answer as before.
+ */
+export async function admit(
+  state: QueueState,
+  msg: { conv: string; visitor: string; skill: string | null; fresh?: boolean },
+  ctx: QueueContext,
+  q: QueueOps,
+): Promise<EnqueueReply> {
+  const desk = ctx.desk;
+  if (!desk) return q.enqueue(msg);
+  const settings = desk.settings();
+  const session = state.desk.bots.get(msg.conv);
+  if (session?.state === 'bot') return { conv: msg.conv, agent: null, position: null, route: 'bot' };
+  if (isPlaced(state, msg.conv)) return q.enqueue(msg);
+  const now = ctx.clock.now();
+  // Bot sessions share the waiting list's bound: both are conversations without an agent.
+  if (msg.fresh === true && settings.bot !== null && state.desk.bots.size < state.limits.maxWaiting) {
+    const row: BotSessionRow = {
+      conv: msg.conv,
+      visitor: msg.visitor,
+      since: now,
+      state: 'bot',
+      summary: null,
+      handedBy: null,
+    };
+    ctx.fence();
+    await desk.store.saveBotSession(state.tenant, row);
+    ctx.fence();
+    state.desk.bots.set(msg.conv, row);
+    return { conv: msg.conv, agent: null, position: null, route: 'bot' };
+  }
+  if (!deskOpen(settings, now)) {
+    const nextOpen = settings.hours ? nextOpening(settings.hours, now) : null;
+    return { conv: msg.conv, agent: null, position: null, route: 'closed', nextOpen };
+  }
+  return { ...(await q.enqueue(msg)), route: 'queue' };
+}
+
+/** The bot hands off (or the visitor asked for a person, or the bot failed): the queue takes over. */
+async function handoff(
+  state: QueueState,
+  msg: Extract<DeskQueueMessage, { type: 'handoff' }>,
+  ctx: QueueContext,
+  q: QueueOps,
+): Promise<EnqueueReply> {
+  const desk = ctx.desk;
+  const session = state.desk.bots.get(msg.conv);
+  if (desk && session?.state === 'bot') {
+    const row: BotSessionRow = { ...session, state: 'handed', summary: msg.summary, handedBy: msg.by };
+    ctx.fence();
+    await desk.store.saveBotSession(state.tenant, row);
+    ctx.fence();
+    state.desk.bots.set(msg.conv, row);
+  }
+  if (isPlaced(state, msg.conv)) return { ...(await q.enqueue(msg)), route: 'queue' };
+  const settings = desk?.settings();
+  const now = ctx.clock.now();
+  if (settings && !deskOpen(settings, now)) {
+    const nextOpen = settings.hours ? nextOpening(settings.hours, now) : null;
+    return { conv: msg.conv, agent: null, position: null, route: 'closed', nextOpen };
+  }
+  // Placed by when the bot took it: ahead of conversations that came later.
+  return {
+    ...(await q.enqueue({ ...msg, ...(session ? { since: session.since } : {}) })),
+    route: 'queue',
+  };
+}
+
+/** A conversation went to `agent`: the bot's summary, if one waits, goes to that agent. */
+export function deskAfterAssign(state: QueueState, conv: string, agent: string, ctx: QueueContext): void {
+  const session = state.desk.bots.get(conv);
+  if (session?.state !== 'handed' || !ctx.desk) return;
+  ctx.notify([agent], {
+    type: 'handoff',
+    conv,
+    summary: session.summary,
+    by: session.handedBy ?? 'bot',
+  });
+  state.desk.bots.delete(conv);
+  ctx.desk.store
+    .removeBotSession(state.tenant, conv)
+    .catch((err: unknown) => ctx.warn({ err, conv }, 'could not remove a handed-off bot session'));
+}
+
+/** The conversation closed: nothing of the desk stays for it (left messages are skipped when queued). */
+export async function deskRelease(state: QueueState, conv: string, ctx: QueueContext): Promise<void> {
+  state.desk.replyDue.delete(conv);
+  if (state.desk.bots.delete(conv) && ctx.desk) {
+    ctx.fence();
+    await ctx.desk.store.removeBotSession(state.tenant, conv);
+  }
+}
+
+/**
+ * The agent to offer a waiting conversation to. With `exclude` (the agent who did not answer): anyone
+ * else who can take it; the same agent only when no other agent could take it even once free.
+ */
+export function pickWithExclusion(
+  agents: Map<string, RosterAgent>,
+  skill: string | null,
+  exclude: string | undefined,
+  pick: (agents: Iterable<RosterAgent>, skill: string | null, exclude?: string) => RosterAgent | undefined,
+): RosterAgent | undefined {
+  if (exclude === undefined) return pick(agents.values(), skill);
+  const other = pick(agents.values(), skill, exclude);
+  if (other) return other;
+  for (const a of agents.values())
+    if (
+      a.agent !== exclude &&
+      a.status === 'online' &&
+      a.connected &&
+      a.capacity > 0 &&
+      (skill === null || a.skills.includes(skill))
+    )
+      return undefined; // another agent will be free: wait for it
+  return pick(agents.values(), skill);
+}
+
+/** The no-reply time ran out for `conv`: back to the front of the queue, visitor and agent told. */
+async function reassignNoReply(
+  state: QueueState,
+  conv: string,
+  due: { agent: string; since: number },
+  ctx: QueueContext,
+  q: QueueOps,
+): Promise<void> {
+  let view: ConversationView;
+  try {
+    view = await ctx.askConversation(conv, {
+      type: 'unassign',
+      from: due.agent,
+      skill: null,
+      by: QUEUE_BY,
+      reason: 'no_reply',
+      since: due.since,
+    });
+  } catch (err) {
+    const e = toSwitchboardError(err);
+    if (e.code === 'unavailable' || e.code === 'timeout' || e.code === 'busy') return; // next tick
+    // Answered meanwhile, moved on or closed: the wait is over.
+    if (state.desk.replyDue.get(conv)?.since === due.since) state.desk.replyDue.delete(conv);
+    return;
+  }
+  state.desk.replyDue.delete(conv);
+  state.agents.get(due.agent)?.convs.delete(conv);
+  ctx.notify([view.visitor], { type: 'requeued', conv, reason: 'no_reply' });
+  // The front: ahead of every waiting conversation, reassigned ones included (stored, so it survives).
+  const first = state.waiting[0]?.enqueuedAt ?? ctx.clock.now();
+  await q.enqueue({
+    conv,
+    visitor: view.visitor,
+    skill: view.skill,
+    since: Math.min(view.createdAt, first - 1),
+    exclude: due.agent,
+  });
+}
+
+/** Runs what is due: no-reply timers that ran out, left messages once open; re-arms the timer. */
+async function tick(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<void> {
+  const desk = ctx.desk;
+  if (!desk) return;
+  const settings = desk.settings();
+  const now = ctx.clock.now();
+  if (settings.noReplyReassignMs > 0) {
+    const due = [...state.desk.replyDue].filter(([, d]) => d.since + settings.noReplyReassignMs <= now);
+    for (const [conv, d] of due) await reassignNoReply(state, conv, d, ctx, q);
+  }
+  if (state.desk.left.length > 0 && deskOpen(settings, now)) await queueLeft(state, ctx, q);
+  arm(state, ctx);
+}
+
+async function queueLeft(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<void> {
+  const desk = ctx.desk!;
+  for (const m of state.desk.left.slice(0, LEFT_PER_TICK)) {
+    try {
+      await q.enqueue({ conv: m.conv, visitor: m.visitor, skill: null, since: m.ts });
+    } catch (err) {
+      const e = toSwitchboardError(err);
+      if (e.code === 'unavailable' || e.code === 'timeout' || e.code === 'busy') return; // next tick
+      ctx.warn({ conv: m.conv, code: e.code }, 'a left message could not be queued; dropped');
+    }
+    ctx.fence();
+    await desk.store.removeLeftMessage(state.tenant, m.id);
+    state.desk.left = state.desk.left.filter((x) => x.id !== m.id);
+  }
+}
+
+/** One timer: the earliest no-reply due, or the next opening while left messages wait. */
+export function arm(state: QueueState, ctx: QueueContext): void {
+  stopDesk(state.desk);
+  const desk = ctx.desk;
+  if (!desk) return;
+  const settings = desk.settings();
+  const now = ctx.clock.now();
+  let at = Number.POSITIVE_INFINITY;
+  if (settings.noReplyReassignMs > 0)
+    for (const d of state.desk.replyDue.values()) at = Math.min(at, d.since + settings.noReplyReassignMs);
+  if (state.desk.left.length > 0 && settings.hours)
+    at = Math.min(at, nextOpening(settings.hours, now) ?? Number.POSITIVE_INFINITY);
+  if (at === Number.POSITIVE_INFINITY) return;
+  const wait = Math.min(MAX_TIMER_MS, Math.max(10, at - now));
+  state.desk.timer = setTimeout(() => ctx.tellSelf({ type: 'desk' }), wait);
+  state.desk.timer.unref();
+}
+
+async function leave(
+  state: QueueState,
+  msg: Extract<DeskQueueMessage, { type: 'leave' }>,
+  ctx: QueueContext,
+): Promise<{ id: string; conv: string }> {
+  const desk = ctx.desk;
+  if (!desk) throw new SwitchboardError('unavailable', 'the desk is not running');
+  const hours = desk.settings().hours;
+  if (!hours) throw new SwitchboardError('conflict', 'this desk has no business hours: just send a message');
+  if (msg.body.length > hours.leaveMaxChars)
+    throw new SwitchboardError(
+      'payload_too_large',
+      `a left message is at most ${hours.leaveMaxChars} characters`,
+    );
+  if (state.desk.left.length >= hours.leaveMaxStored)
+    throw new SwitchboardError(
+      'busy',
+      `tenant ${state.tenant} holds the most left messages (${hours.leaveMaxStored})`,
+      {
+        retryAfterMs: 60_000,
+      },
+    );
+  const row: LeftMessageRow = {
+    id: desk.newId(),
+    conv: msg.conv,
+    visitor: msg.visitor,
+    name: msg.name,
+    email: msg.email,
+    body: msg.body,
+    ts: ctx.fence(),
+  };
+  await desk.store.saveLeftMessage(state.tenant, row);
+  ctx.fence();
+  state.desk.left.push({ id: row.id, conv: row.conv, visitor: row.visitor, ts: row.ts });
+  arm(state, ctx);
+  return { id: row.id, conv: row.conv };
+}
+
+/** Handles the desk's queue messages; undefined when `msg` is not one of them. */
+export async function deskBehaviour(
+  state: QueueState,
+  msg: DeskQueueMessage,
+  ctx: QueueContext,
+  q: QueueOps,
+): Promise<unknown> {
+  switch (msg.type) {
+    case 'replyDue': {
+      const bound = state.limits.maxAgents * state.limits.maxCapacity;
+      if (!state.desk.replyDue.has(msg.conv) && state.desk.replyDue.size >= bound) {
+        ctx.warn({ conv: msg.conv, bound }, 'reply waits at their bound; this one is not timed');
+        return {};
+      }
+      state.desk.replyDue.set(msg.conv, { agent: msg.agent, since: msg.since });
+      arm(state, ctx);
+      return {};
+    }
+    case 'replied': {
+      const d = state.desk.replyDue.get(msg.conv);
+      if (d && d.since <= msg.since) state.desk.replyDue.delete(msg.conv);
+      return {};
+    }
+    case 'desk':
+      await tick(state, ctx, q);
+      return {};
+    case 'leave':
+      return leave(state, msg, ctx);
+    case 'leftList': {
+      if (!ctx.desk || state.desk.left.length === 0) return [];
+      return ctx.desk.store.loadLeftMessages(state.tenant, Math.min(msg.limit, state.desk.left.length || 1));
+    }
+    case 'handoff':
+      return handoff(state, msg, ctx, q);
+    default:
+      return undefined;
+  }
+}
