@@ -38,8 +38,11 @@ export interface LeftItem {
 }
 
 export interface QueueDeskState {
-  /** conv -> the wait its agent must answer. */
-  readonly replyDue: Map<string, { agent: string; since: number }>;
+  /**
+   * conv -> the wait its agent must answer; `checkAt`: when it ran out while no other agent was there,
+   * the next look (memory only: a reload looks at once).
+   */
+  readonly replyDue: Map<string, { agent: string; since: number; checkAt?: number }>;
   /** Stored left messages, oldest first (bodies stay in the table). */
   left: LeftItem[];
   /** conv -> bot session (state `bot`) or a hand-off whose summary waits for an agent (`handed`). */
@@ -286,11 +289,35 @@ async function tick(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<
   const settings = desk.settings();
   const now = ctx.clock.now();
   if (settings.noReplyReassignMs > 0) {
-    const due = [...state.desk.replyDue].filter(([, d]) => d.since + settings.noReplyReassignMs <= now);
-    for (const [conv, d] of due) await reassignNoReply(state, conv, d, ctx, q);
+    const ms = settings.noReplyReassignMs;
+    const due = [...state.desk.replyDue].filter(([, d]) => dueAt(d, ms) <= now);
+    let moved = 0;
+    for (const [conv, d] of due) {
+      // Nobody else to give it to: it stays (no churn through the queue back to the same agent); look
+      // again one no-reply time later.
+      if (!otherAgentThere(state, d.agent)) {
+        d.checkAt = now + ms;
+        continue;
+      }
+      await reassignNoReply(state, conv, d, ctx, q);
+      moved++;
+    }
+    // The agents who lost one have room again: waiting conversations (not the one each lost) go to them.
+    if (moved > 0) await q.drain();
   }
   if (state.desk.left.length > 0 && deskOpen(settings, now)) await queueLeft(state, ctx, q);
   arm(state, ctx);
+}
+
+function dueAt(d: { since: number; checkAt?: number }, ms: number): number {
+  return d.checkAt ?? d.since + ms;
+}
+
+/** Another agent is online and connected with room in principle (any skill: the roster lacks the conversation's). */
+function otherAgentThere(state: QueueState, agent: string): boolean {
+  for (const a of state.agents.values())
+    if (a.agent !== agent && a.status === 'online' && a.connected && a.capacity > 0) return true;
+  return false;
 }
 
 async function queueLeft(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<void> {
@@ -318,7 +345,7 @@ export function arm(state: QueueState, ctx: QueueContext): void {
   const now = ctx.clock.now();
   let at = Number.POSITIVE_INFINITY;
   if (settings.noReplyReassignMs > 0)
-    for (const d of state.desk.replyDue.values()) at = Math.min(at, d.since + settings.noReplyReassignMs);
+    for (const d of state.desk.replyDue.values()) at = Math.min(at, dueAt(d, settings.noReplyReassignMs));
   if (state.desk.left.length > 0 && settings.hours)
     at = Math.min(at, nextOpening(settings.hours, now) ?? Number.POSITIVE_INFINITY);
   if (at === Number.POSITIVE_INFINITY) return;
