@@ -13,7 +13,7 @@
  *
  * Run against `npm start` with a tenant whose `desk.bot` is set (examples/tenants.yaml: acme):
  *   node dist/examples/bot.js --tenant acme
- * Options: --nats <url> (default nats://127.0.0.1:14222), --cluster <name> (SB_CLUSTER of the broker),
+ * Options: --tenant a,b (one or more tenants), --nats <url> (default nats://127.0.0.1:14222), --cluster <name> (SB_CLUSTER of the broker),
  * --subject <suffix> (desk.bot.subject, default bot), --slow <ms> (answer late, to see the timeout).
  * Prints one JSON line per request, starting with {"ready":true}.
  */
@@ -31,7 +31,7 @@ const { values } = parseArgs({
 });
 
 const root = values.cluster === 'default' ? 'sb' : `sb-${values.cluster}`;
-const subject = `${root}.biz.${values.tenant}.${values.subject}`;
+const subjects = values.tenant.split(',').map((t) => `${root}.biz.${t}.${values.subject}`);
 const slowMs = Number(values.slow);
 const say = (obj: object) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -68,11 +68,11 @@ function answer(conv: string, visitor: string, body: string): Record<string, unk
       summary: summaryOf(conv, visitor),
     };
   }
-  if (/\b(parcel|order|shipping|delivery)\b/.test(text)) {
+  if (/\b(parcels?|orders?|shipping|delivery)\b/.test(text)) {
     remember(conv, 'shipping');
     return { reply: 'Parcels leave our warehouse within one working day. Do you have an order number?' };
   }
-  if (/\b(return|refund)\b/.test(text)) {
+  if (/\b(returns?|refunds?)\b/.test(text)) {
     remember(conv, 'returns');
     return { reply: 'You can return anything within 30 days. Shall I explain how?' };
   }
@@ -100,15 +100,16 @@ async function handle(m: Msg): Promise<void> {
 }
 
 const nc = await connect({ servers: values.nats.split(','), name: `example-bot:${values.tenant}` });
-nc.subscribe(subject, {
-  queue: 'bots',
-  callback: (err, m) => {
-    if (err) return;
-    handle(m).catch((e: unknown) => say({ error: String(e) }));
-  },
-});
+for (const subject of subjects)
+  nc.subscribe(subject, {
+    queue: 'bots',
+    callback: (err, m) => {
+      if (err) return;
+      handle(m).catch((e: unknown) => say({ error: String(e) }));
+    },
+  });
 await nc.flush();
-say({ ready: true, subject });
+say({ ready: true, subjects });
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.once(sig, () => {
     nc.drain().finally(() => process.exit(0));

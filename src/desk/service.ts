@@ -56,8 +56,15 @@ export interface BotAnswer {
   summary: string | null;
 }
 
-/** Reads a bot's NATS reply; throws Error naming what is wrong (the caller falls back to the queue). */
-export function parseBotAnswer(bytes: Uint8Array, maxReplyChars: number): BotAnswer {
+/**
+ * Reads a bot's NATS reply; throws Error naming what is wrong (the caller falls back to the queue).
+ * `kind`: the answer to a `message` needs a reply or a hand-off; to a `handoff`, a summary is enough.
+ */
+export function parseBotAnswer(
+  bytes: Uint8Array,
+  maxReplyChars: number,
+  kind: 'message' | 'handoff' = 'message',
+): BotAnswer {
   const o = decodeEventPayload(bytes, MAX_BOT_REPLY_BYTES);
   const reply = o['reply'];
   const summary = o['summary'];
@@ -72,7 +79,8 @@ export function parseBotAnswer(bytes: Uint8Array, maxReplyChars: number): BotAns
   if (o['handoff'] !== undefined && typeof o['handoff'] !== 'boolean')
     throw new Error('handoff must be a boolean');
   const handoff = o['handoff'] === true;
-  if (!handoff && typeof reply !== 'string') throw new Error('an answer needs a reply or handoff: true');
+  if (kind === 'message' && !handoff && typeof reply !== 'string')
+    throw new Error('an answer needs a reply or handoff: true');
   return {
     reply: typeof reply === 'string' ? reply : null,
     handoff,
@@ -214,7 +222,7 @@ export class DeskService implements DeskHooks {
       new TextEncoder().encode(JSON.stringify(request)),
       bot.timeoutMs,
     );
-    return parseBotAnswer(bytes, bot.maxReplyChars);
+    return parseBotAnswer(bytes, bot.maxReplyChars, request['type'] === 'handoff' ? 'handoff' : 'message');
   }
 
   /** The tenant's stored left messages, oldest first (at most `limit`). */

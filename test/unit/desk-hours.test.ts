@@ -151,6 +151,11 @@ test('desk bot answer - reply and summary sizes at their limits, anything malfor
   assert.throws(() => parseBotAnswer(enc({ reply: 'hi', handoff: 'yes' }), 50), /boolean/);
   assert.throws(() => parseBotAnswer(new TextEncoder().encode('not json'), 50));
   assert.deepEqual(parseBotAnswer(enc({ handoff: true }), 50), { reply: null, handoff: true, summary: null });
+  // The answer to a `handoff` request: a summary alone.
+  assert.equal(
+    parseBotAnswer(enc({ summary: 'asked about returns' }), 50, 'handoff').summary,
+    'asked about returns',
+  );
 });
 
 test('desk frames - leave and handoff are checked like every frame', () => {
