@@ -20,6 +20,7 @@
 
 import { isOpen, nextOpening } from '../../src/desk/hours.js';
 import type { DeskSettings } from '../../src/desk/settings.js';
+import { handoffFrame, requeuedFrame } from '../../src/protocol/desk-frames.js';
 import { SwitchboardError, toSwitchboardError } from '../../src/protocol/errors.js';
 import type { BotSessionRow, DeskStore, LeftMessageRow, ReplyWaitRow } from '../../src/store/desk-store.js';
 import type { ActorRef, ConversationView } from '../conversation.js';
@@ -197,12 +198,7 @@ async function handoff(
 export function deskAfterAssign(state: QueueState, conv: string, agent: string, ctx: QueueContext): void {
   const session = state.desk.bots.get(conv);
   if (session?.state !== 'handed' || !ctx.desk) return;
-  ctx.notify([agent], {
-    type: 'handoff',
-    conv,
-    summary: session.summary,
-    by: session.handedBy ?? 'bot',
-  });
+  ctx.notify([agent], handoffFrame(conv, session.summary, session.handedBy ?? 'bot'));
   state.desk.bots.delete(conv);
   ctx.desk.store
     .removeBotSession(state.tenant, conv)
@@ -270,7 +266,7 @@ async function reassignNoReply(
   }
   state.desk.replyDue.delete(conv);
   state.agents.get(due.agent)?.convs.delete(conv);
-  ctx.notify([view.visitor], { type: 'requeued', conv, reason: 'no_reply' });
+  ctx.notify([view.visitor], requeuedFrame(conv));
   // The front: ahead of every waiting conversation, reassigned ones included (stored, so it survives).
   const first = state.waiting[0]?.enqueuedAt ?? ctx.clock.now();
   await q.enqueue({

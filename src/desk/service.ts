@@ -19,6 +19,7 @@ import type { Clock } from '../clock.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import { decodeEventPayload } from '../integration/event-codec.js';
+import { deskClosedFrame } from '../protocol/desk-frames.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import { QUEUE_ACTOR_ID } from '../routing/actor-kind.js';
 import type { LeftMessageRow } from '../store/desk-store.js';
@@ -125,13 +126,11 @@ export class DeskService implements DeskHooks {
         body: hours.closedMessage,
       })
       .catch((err: unknown) => this.deps.warn({ err, tenant, conv }, 'closed-hours message not stored'));
-    this.deps.notify(tenant, [visitor], {
-      type: 'desk_closed',
-      conv,
-      message: hours.closedMessage,
-      nextOpen,
-      leave: { maxChars: hours.leaveMaxChars },
-    });
+    this.deps.notify(
+      tenant,
+      [visitor],
+      deskClosedFrame(conv, hours.closedMessage, nextOpen, hours.leaveMaxChars),
+    );
   }
 
   /** One visitor message to the bot; its answer posted; a hand-off or a failure goes to the queue. */

@@ -83,3 +83,23 @@ export function parseDeskFrame(
       return undefined;
   }
 }
+
+// ---- server -> client ----------------------------------------------------------------------------
+
+/** The desk's server frames (built only by the functions below). */
+export const DESK_SERVER_FRAMES: readonly string[] = ['desk_closed', 'requeued', 'handoff'];
+
+/** To a visitor outside business hours: the automatic message and the leave-a-message form. */
+export function deskClosedFrame(conv: string, message: string, nextOpen: number | null, maxChars: number) {
+  return { type: 'desk_closed', conv, message, nextOpen, leave: { maxChars } };
+}
+
+/** To a visitor whose agent did not answer in time: back to the front of the queue. */
+export function requeuedFrame(conv: string) {
+  return { type: 'requeued', conv, reason: 'no_reply' };
+}
+
+/** To the agent who gets a conversation the bot handed over. */
+export function handoffFrame(conv: string, summary: string | null, by: string) {
+  return { type: 'handoff', conv, summary, by };
+}
