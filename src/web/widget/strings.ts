@@ -22,6 +22,12 @@ export const WIDGET_STRINGS = {
     newChat: 'Start a new conversation',
     empty: 'Ask us anything: orders, delivery, returns.',
     endChat: 'End chat',
+    name: 'Your name',
+    email: 'Your e-mail',
+    leaveMessage: 'Your message',
+    leaveSend: 'Leave a message',
+    leftThanks: 'Thank you! We will answer when we are back.',
+    person: 'Talk to a person',
   },
   'zh-CN': {
     title: '在线客服',
@@ -45,6 +51,12 @@ export const WIDGET_STRINGS = {
     newChat: '开始新的会话',
     empty: '有什么可以帮您？订单、物流、退换货都可以问。',
     endChat: '结束会话',
+    name: '您的姓名',
+    email: '您的邮箱',
+    leaveMessage: '留言内容',
+    leaveSend: '提交留言',
+    leftThanks: '感谢留言！我们上班后会尽快回复您。',
+    person: '转人工客服',
   },
 };
 
