@@ -30,6 +30,11 @@ import type { EnqueueReply, QueueContext, QueueState, RosterAgent } from '../que
 const MAX_TIMER_MS = 60_000;
 /** Left messages queued per tick once the desk opens (the rest follow on the next ticks). */
 const LEFT_PER_TICK = 100;
+/**
+ * How often the reply waits are read again from their table: `replyDue` / `replied` are tells (fire and
+ * forget), so one lost on the way (a full mailbox, a moving shard) is healed within this time.
+ */
+export const REPLY_WAITS_RELOAD_MS = 30_000;
 
 export interface LeftItem {
   id: string;
@@ -49,13 +54,20 @@ export interface QueueDeskState {
   /** conv -> bot session (state `bot`) or a hand-off whose summary waits for an agent (`handed`). */
   readonly bots: Map<string, BotSessionRow>;
   timer: NodeJS.Timeout | undefined;
+  /** When `replyDue` was last rebuilt from the table (epoch ms). */
+  waitsReadAt: number;
 }
 
 export interface QueueDeskContext {
   settings(): DeskSettings;
   store: Pick<
     DeskStore,
-    'saveLeftMessage' | 'removeLeftMessage' | 'saveBotSession' | 'removeBotSession' | 'loadLeftMessages'
+    | 'saveLeftMessage'
+    | 'removeLeftMessage'
+    | 'saveBotSession'
+    | 'removeBotSession'
+    | 'loadLeftMessages'
+    | 'loadReplyWaits'
   >;
   newId(): string;
 }
@@ -100,12 +112,14 @@ export function initialDeskState(
   waits: ReplyWaitRow[],
   left: LeftMessageRow[],
   bots: BotSessionRow[],
+  now = 0,
 ): QueueDeskState {
   return {
     replyDue: new Map(waits.map((w) => [w.conv, { agent: w.agent, since: w.since }])),
     left: left.map(({ id, conv, visitor, ts }) => ({ id, conv, visitor, ts })).sort((a, b) => a.ts - b.ts),
     bots: new Map(bots.map((b) => [b.conv, b])),
     timer: undefined,
+    waitsReadAt: now,
   };
 }
 
@@ -285,6 +299,7 @@ async function tick(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<
   const settings = desk.settings();
   const now = ctx.clock.now();
   if (settings.noReplyReassignMs > 0) {
+    if (now - state.desk.waitsReadAt >= REPLY_WAITS_RELOAD_MS) await rereadWaits(state, desk, now);
     const ms = settings.noReplyReassignMs;
     const due = [...state.desk.replyDue].filter(([, d]) => dueAt(d, ms) <= now);
     let moved = 0;
@@ -303,6 +318,23 @@ async function tick(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<
   }
   if (state.desk.left.length > 0 && deskOpen(settings, now)) await queueLeft(state, ctx, q);
   arm(state, ctx);
+}
+
+/** The table is the truth: waits added or ended by tells that never arrived are picked up here. */
+async function rereadWaits(state: QueueState, desk: QueueDeskContext, now: number): Promise<void> {
+  const rows = await desk.store.loadReplyWaits(
+    state.tenant,
+    state.limits.maxAgents * state.limits.maxCapacity,
+  );
+  const before = state.desk.replyDue;
+  const next = new Map<string, { agent: string; since: number; checkAt?: number }>();
+  for (const r of rows) {
+    const had = before.get(r.conv);
+    next.set(r.conv, had && had.since === r.since ? had : { agent: r.agent, since: r.since });
+  }
+  before.clear();
+  for (const [conv, d] of next) before.set(conv, d);
+  state.desk.waitsReadAt = now;
 }
 
 function dueAt(d: { since: number; checkAt?: number }, ms: number): number {

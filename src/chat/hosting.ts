@@ -156,7 +156,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         convsOf,
         waiting,
         deps.clock.now(),
-        initialDeskState(waits, left, bots),
+        initialDeskState(waits, left, bots, deps.clock.now()),
       );
       startQueue(
         state,

@@ -7,7 +7,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initialDeskState } from '../../actors/desk/queue-desk.js';
+import { initialDeskState, REPLY_WAITS_RELOAD_MS } from '../../actors/desk/queue-desk.js';
 import {
   checkNoReply,
   type ReplyWaitContext,
@@ -41,6 +41,8 @@ class Harness {
   readonly queueRows = new Map<string, QueueEntryRow>();
   readonly left = new Map<string, LeftMessageRow>();
   readonly botRows = new Map<string, BotSessionRow>();
+  /** desk_reply_waits as the conversation actors would have written it. */
+  readonly waitRows = new Map<string, ReplyWaitRow>();
   settings: DeskSettings;
   state: QueueState;
   private ids = 0;
@@ -61,7 +63,7 @@ class Harness {
       new Map(agents.map((a) => [a.agent, a.convs])),
       [],
       T0,
-      initialDeskState([], [], []),
+      initialDeskState([], [], [], T0),
     );
   }
 
@@ -102,12 +104,18 @@ class Harness {
         loadLeftMessages: async () => [...this.left.values()],
         saveBotSession: async (_t, b) => void this.botRows.set(b.conv, b),
         removeBotSession: async (_t, conv) => void this.botRows.delete(conv),
+        loadReplyWaits: async () => [...this.waitRows.values()],
       },
       newId: () => `id${String(++this.ids).padStart(4, '0')}`,
     },
   };
 
+  /** `replyDue` / `replied` come with their row written / removed, as the conversation actor does. */
   send(msg: QueueMessage): Promise<unknown> {
+    if (msg.type === 'replyDue')
+      this.waitRows.set(msg.conv, { conv: msg.conv, agent: msg.agent, since: msg.since });
+    if (msg.type === 'replied' && this.waitRows.get(msg.conv)?.since === msg.since)
+      this.waitRows.delete(msg.conv);
     return queueBehaviour(this.state, msg, this.ctx);
   }
 
@@ -278,6 +286,33 @@ test('desk queue - bot sessions share the waiting bound; beyond it a new convers
     frame: { type: 'handoff', conv: 'c1', summary: 'wants a refund', by: 'bot' },
   });
   assert.equal(h.botRows.has('c1'), false, 'the summary went to its agent');
+  stopQueue(h.state);
+});
+
+test('desk queue - a replyDue tell that never arrived is picked up from the table within the reload time', async () => {
+  const h = new Harness({ noReplyReassignS: 10 }, [
+    { agent: 'ag1', capacity: 1, convs: ['c1', 'c2'] },
+    { agent: 'ag2', capacity: 1, convs: [] },
+  ]);
+  // c1's wait is in the table but its tell was lost; c2's was answered but its `replied` was lost.
+  h.waitRows.set('c1', { conv: 'c1', agent: 'ag1', since: T0 });
+  await h.send({ type: 'replyDue', conv: 'c2', agent: 'ag1', since: T0 });
+  h.waitRows.delete('c2');
+  h.clock.advance(REPLY_WAITS_RELOAD_MS - 1);
+  await h.send({ type: 'desk' });
+  // Not read yet: c2 (answered, but the queue does not know) is taken; the conversation refuses for real.
+  assert.deepEqual(
+    h.unassigns().map((u) => u['since']),
+    [T0],
+  );
+  h.asked.length = 0;
+  h.clock.advance(1);
+  await h.send({ type: 'desk' });
+  assert.deepEqual(
+    h.asked.filter((a) => a.msg['type'] === 'unassign').map((a) => a.conv),
+    ['c1'],
+    'c1 found in the table and timed; c2 no longer there',
+  );
   stopQueue(h.state);
 });
 
