@@ -47,7 +47,7 @@ ${[B1, B4, B5].map((t) => `  ${t}:\n    desk: { bot: { timeoutMs: 5000, maxReply
     nodeId: 'deskbot-a',
     keyspace,
     env: { SB_TENANTS_FILE: file.path },
-    readyTimeoutMs: 90_000,
+    readyTimeoutMs: 180_000,
   });
   // The cluster's subjects are prefixed with its name (the broker harness names it after the keyspace).
   bots.push(await startExampleBot(keyspace, [B1, B4, B5].join(',')));

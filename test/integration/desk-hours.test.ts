@@ -46,7 +46,7 @@ before(async () => {
     nodeId: 'deskhours-a',
     keyspace,
     env: { SB_TENANTS_FILE: file.path, SB_DESK_TICK_MS: '200' },
-    readyTimeoutMs: 90_000,
+    readyTimeoutMs: 180_000,
   });
 });
 
