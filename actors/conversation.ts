@@ -28,7 +28,7 @@ import {
   replyWaitOnAssigned,
   replyWaitOnCommitted,
   replyWaitOnReleased,
-} from './desk/reply-wait.js';
+} from './reception/reply-wait.js';
 
 export type ParticipantRole = 'visitor' | 'agent';
 
@@ -84,7 +84,7 @@ export interface UnassignMessage {
   skill: string | null;
   by: ActorRef;
   reason: 'agent_lost' | 'transfer' | 'no_reply';
-  /** With `no_reply`: the `since` of the wait that ran out (actors/desk/reply-wait.ts). */
+  /** With `no_reply`: the `since` of the wait that ran out (actors/reception/reply-wait.ts). */
   since?: number;
 }
 
@@ -194,7 +194,7 @@ export interface ConversationContext {
    * message event's body is already the agents' view (PII masked), so it is not masked again.
    */
   emit(event: OutEvent, bodyMasked?: boolean): void;
-  /** No-reply reassignment (actors/desk/reply-wait.ts); absent: off. */
+  /** No-reply reassignment (actors/reception/reply-wait.ts); absent: off. */
   replyWait?: ReplyWaitContext;
 }
 
@@ -218,7 +218,7 @@ export interface ConversationState {
    * the late write and a cmids row contradict what that message's sender was told (issue #12).
    */
   unsettled: MessageRow | null;
-  /** Whether the visitor waits for an answer (actors/desk/reply-wait.ts); undefined: unknown. */
+  /** Whether the visitor waits for an answer (actors/reception/reply-wait.ts); undefined: unknown. */
   replyWait?: ReplyWait | null;
 }
 

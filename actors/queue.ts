@@ -18,17 +18,17 @@ import type { AgentProfile, AgentStatus, ChatStore, QueueEntryRow } from '../src
 import type { ActorRef, ConversationView } from './conversation.js';
 import {
   admit,
-  type DeskQueueMessage,
-  deskAfterAssign,
-  deskBehaviour,
-  deskRelease,
-  initialDeskState,
+  initialReceptionState,
   pickWithExclusion,
-  type QueueDeskContext,
-  type QueueDeskState,
   type QueueOps,
-  stopDesk,
-} from './desk/queue-desk.js';
+  type QueueReceptionContext,
+  type QueueReceptionState,
+  type ReceptionQueueMessage,
+  receptionAfterAssign,
+  receptionBehaviour,
+  receptionRelease,
+  stopReception,
+} from './reception/queue-reception.js';
 
 export interface QueueLimits {
   /** Conversations waiting per tenant; enqueue beyond is `busy`. */
@@ -64,8 +64,8 @@ export interface QueueState {
   waiting: WaitingEntry[];
   readonly limits: QueueLimits;
   sweep: NodeJS.Timeout | undefined;
-  /** Reply timers, left messages, bot sessions (actors/desk/queue-desk.ts). */
-  readonly desk: QueueDeskState;
+  /** Reply timers, left messages, bot sessions (actors/reception/queue-reception.ts). */
+  readonly reception: QueueReceptionState;
 }
 
 export type QueueMessage =
@@ -80,7 +80,7 @@ export type QueueMessage =
        * does not apply (it held a slot already).
        */
       since?: number;
-      /** Just created: bot first applies (actors/desk/queue-desk.ts). */
+      /** Just created: bot first applies (actors/reception/queue-reception.ts). */
       fresh?: boolean;
       /** Not to this agent while another can take it (no-reply reassignment). */
       exclude?: string;
@@ -99,7 +99,7 @@ export type QueueMessage =
   | { type: 'agentLost'; agent: string }
   | { type: 'list' }
   | { type: 'sweep' }
-  | DeskQueueMessage;
+  | ReceptionQueueMessage;
 
 export interface QueueEntry {
   conv: string;
@@ -116,7 +116,7 @@ export interface EnqueueReply {
   /** 1-based position while waiting, null when assigned. */
   position: number | null;
   /**
-   * Where the desk sent it (enqueue and handoff): the queue, the tenant's bot, or nowhere because the
+   * Where reception sent it (enqueue and handoff): the queue, the tenant's bot, or nowhere because the
    * desk is closed (then `nextOpen`: when it opens, epoch ms, or null when not within a year).
    */
   route?: 'queue' | 'bot' | 'closed';
@@ -135,8 +135,8 @@ export interface QueueContext {
   tellSelf(msg: QueueMessage): void;
   notify(users: readonly string[], frame: Record<string, unknown>): void;
   warn(obj: object, msg: string): void;
-  /** The support desk (actors/desk/queue-desk.ts); absent: plain queue. */
-  desk?: QueueDeskContext;
+  /** Reception: bot first, business hours, no-reply timers (actors/reception/queue-reception.ts); absent: plain queue. */
+  reception?: QueueReceptionContext;
 }
 
 const QUEUE_BY: ActorRef = { user: 'queue', role: 'system' };
@@ -148,7 +148,7 @@ export function initialQueueState(
   convsOf: Map<string, string[]>,
   waiting: QueueEntryRow[],
   now: number,
-  desk: QueueDeskState = initialDeskState([], [], []),
+  reception: QueueReceptionState = initialReceptionState([], [], []),
 ): QueueState {
   const agents = new Map<string, RosterAgent>();
   for (const p of profiles) {
@@ -169,7 +169,7 @@ export function initialQueueState(
     waiting: waiting.map((w) => ({ ...w, pushed: 0 })),
     limits,
     sweep: undefined,
-    desk,
+    reception,
   };
 }
 
@@ -179,13 +179,14 @@ export function startQueue(state: QueueState, ctx: QueueContext): void {
   state.sweep = setInterval(() => ctx.tellSelf({ type: 'sweep' }), state.limits.sweepMs);
   state.sweep.unref();
   // Reply timers and left messages loaded with the state: due ones run at once, the rest get a timer.
-  if (state.desk.replyDue.size > 0 || state.desk.left.length > 0) ctx.tellSelf({ type: 'desk' });
+  if (state.reception.replyDue.size > 0 || state.reception.left.length > 0)
+    ctx.tellSelf({ type: 'reception' });
 }
 
 export function stopQueue(state: QueueState): void {
   if (state.sweep) clearInterval(state.sweep);
   state.sweep = undefined;
-  stopDesk(state.desk);
+  stopReception(state.reception);
 }
 
 function eligible(a: RosterAgent, skill: string | null): boolean {
@@ -253,7 +254,7 @@ async function assign(
   }
   agent.convs.add(conv);
   if (from !== null) state.agents.get(from)?.convs.delete(conv);
-  deskAfterAssign(state, conv, agent.agent, ctx);
+  receptionAfterAssign(state, conv, agent.agent, ctx);
   return 'ok';
 }
 
@@ -458,7 +459,7 @@ export function listQueue(state: QueueState): QueueEntry[] {
   }));
 }
 
-/** The queue's own steps, lent to the desk module. */
+/** The queue's own steps, lent to the reception module. */
 function opsOf(state: QueueState, ctx: QueueContext): QueueOps {
   return { enqueue: (m) => enqueue(state, m, ctx), drain: () => drain(state, ctx) };
 }
@@ -470,15 +471,15 @@ export async function queueBehaviour(
 ): Promise<unknown> {
   switch (msg.type) {
     case 'enqueue':
-      // The desk decides first: the tenant's bot, closed hours, or the queue (actors/desk/queue-desk.ts).
+      // Reception decides first: the tenant's bot, closed hours, or the queue (actors/reception/queue-reception.ts).
       return admit(state, msg, ctx, opsOf(state, ctx));
     case 'replyDue':
     case 'replied':
-    case 'desk':
+    case 'reception':
     case 'leave':
     case 'leftList':
     case 'handoff':
-      return deskBehaviour(state, msg, ctx, opsOf(state, ctx));
+      return receptionBehaviour(state, msg, ctx, opsOf(state, ctx));
     case 'agent':
       await onAgent(state, msg, ctx);
       return { agent: msg.agent, load: state.agents.get(msg.agent)?.convs.size ?? 0 };
@@ -488,7 +489,7 @@ export async function queueBehaviour(
         ctx.fence();
         await ctx.chat.removeQueueEntry(state.tenant, msg.conv);
       }
-      await deskRelease(state, msg.conv, ctx);
+      await receptionRelease(state, msg.conv, ctx);
       await drain(state, ctx);
       return { conv: msg.conv };
     }
@@ -506,7 +507,7 @@ export async function queueBehaviour(
       for (const a of state.agents.values())
         if (a.convs.size > 0 && a.heardAt < stale) ctx.pingAgent(a.agent);
       await drain(state, ctx);
-      await deskBehaviour(state, { type: 'desk' }, ctx, opsOf(state, ctx));
+      await receptionBehaviour(state, { type: 'reception' }, ctx, opsOf(state, ctx));
       return {};
     }
     default:

@@ -11,11 +11,11 @@
  * What it understands is deliberately small (a few keywords); a real bot would call an intent model or
  * a knowledge base here. It hands off when the visitor writes "person", "human" or "agent".
  *
- * Run against `SB_TENANTS_FILE=examples/tenants.yaml npm start` (its tenant acme-desk has `desk.bot`):
+ * Run against `SB_TENANTS_FILE=examples/tenants.yaml npm start` (its tenant acme-desk has `reception.bot`):
  *   node dist/examples/bot.js --tenant acme-desk
  * Options: --tenant a,b (one or more tenants), --nats <url> (default nats://127.0.0.1:14222),
  * --cluster <name> (SB_CLUSTER of the broker),
- * --subject <suffix> (desk.bot.subject, default bot), --slow <ms> (answer late, to see the timeout).
+ * --subject <suffix> (reception.bot.subject, default bot), --slow <ms> (answer late, to see the timeout).
  * Prints one JSON line per request, starting with {"ready":true}.
  */
 import { parseArgs } from 'node:util';

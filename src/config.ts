@@ -52,8 +52,8 @@ export const DEFAULT_CONV_CACHE_ROWS = 32;
 export const DEFAULT_AGENT_GRACE_MS = 30_000;
 export const DEFAULT_AGENT_PRESENCE_MS = 10_000;
 export const DEFAULT_QUEUE_MAX_WAITING = 1000;
-/** How often each member wakes the queue actors it holds of tenants with desk settings (src/desk/ticker.ts). */
-export const DEFAULT_DESK_TICK_MS = 5000;
+/** How often each member wakes the queue actors it holds of tenants with desk settings (src/reception/ticker.ts). */
+export const DEFAULT_RECEPTION_TICK_MS = 5000;
 export const DEFAULT_MAX_AGENTS_PER_TENANT = 1000;
 export const DEFAULT_AGENT_CAPACITY = 5;
 export const DEFAULT_AGENT_MAX_CAPACITY = 50;
@@ -208,7 +208,7 @@ export interface NodeConfig {
      * How often a member wakes the queue actors it holds of tenants the file gives desk settings
      * (no-reply timers, opening hours), so a moved queue resumes its timers without other traffic.
      */
-    deskTickMs: number;
+    receptionTickMs: number;
   };
   /** OpenTelemetry traces (src/telemetry/), off by default. */
   telemetry: { tracing: TracingConfig };
@@ -324,7 +324,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       agentMaxCapacity: o.chat?.agentMaxCapacity ?? DEFAULT_AGENT_MAX_CAPACITY,
       agentMaxSkills: o.chat?.agentMaxSkills ?? DEFAULT_AGENT_MAX_SKILLS,
       maxOpenListed: o.chat?.maxOpenListed ?? DEFAULT_MAX_OPEN_LISTED,
-      deskTickMs: o.chat?.deskTickMs ?? DEFAULT_DESK_TICK_MS,
+      receptionTickMs: o.chat?.receptionTickMs ?? DEFAULT_RECEPTION_TICK_MS,
     },
     telemetry: {
       tracing: {
@@ -429,8 +429,12 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('chat.agentDefaultCapacity must not exceed chat.agentMaxCapacity');
   positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
   positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
-  if (!Number.isInteger(cfg.chat.deskTickMs) || cfg.chat.deskTickMs < 100 || cfg.chat.deskTickMs > 600_000)
-    throw new Error('chat.deskTickMs must be an integer from 100 to 600000');
+  if (
+    !Number.isInteger(cfg.chat.receptionTickMs) ||
+    cfg.chat.receptionTickMs < 100 ||
+    cfg.chat.receptionTickMs > 600_000
+  )
+    throw new Error('chat.receptionTickMs must be an integer from 100 to 600000');
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
@@ -623,7 +627,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       agentDefaultCapacity: intFromEnv(env, 'SB_AGENT_DEFAULT_CAPACITY'),
       agentMaxCapacity: intFromEnv(env, 'SB_AGENT_MAX_CAPACITY'),
       maxOpenListed: intFromEnv(env, 'SB_MAX_OPEN_LISTED'),
-      deskTickMs: intFromEnv(env, 'SB_DESK_TICK_MS'),
+      receptionTickMs: intFromEnv(env, 'SB_RECEPTION_TICK_MS'),
     },
     telemetry: { tracing: tracingFromEnv(env) },
     logLevel: env['SB_LOG_LEVEL'] || undefined,

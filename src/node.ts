@@ -14,9 +14,6 @@ import { connectTransport } from './cluster/transport.js';
 import type { NodeConfig } from './config.js';
 import { ContentPolicies } from './content/policies.js';
 import { agentBodies } from './content/screen.js';
-import { DeskService } from './desk/service.js';
-import { deskSettingsOf } from './desk/settings.js';
-import { startDeskTicker } from './desk/ticker.js';
 import { buildKeySet, createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
@@ -30,6 +27,9 @@ import { workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
+import { ReceptionService } from './reception/service.js';
+import { receptionSettingsOf } from './reception/settings.js';
+import { startReceptionTicker } from './reception/ticker.js';
 import { Dispatcher } from './routing/dispatcher.js';
 import { MemberLink } from './routing/member-link.js';
 import { shardOf } from './routing/shard.js';
@@ -188,9 +188,9 @@ export async function startNode(
     },
   };
   const warn = (obj: object, msg: string) => log.warn(obj, msg);
-  // The support desk (issue #17): no-reply reassignment, business hours, bot first (src/desk/).
-  const deskStore = cassandraStore.deskStore();
-  const deskSettings = (tenant: string) => deskSettingsOf(tenants.tenant(tenant).desk);
+  // Reception (issue #17 items 5-7): no-reply reassignment, business hours, bot first (src/reception/).
+  const receptionStore = cassandraStore.receptionStore();
+  const receptionSettings = (tenant: string) => receptionSettingsOf(tenants.tenant(tenant).reception);
   const hosting = createHosting({
     store,
     chat: chatStore,
@@ -218,7 +218,7 @@ export async function startNode(
       },
     },
     warn,
-    desk: { store: deskStore, settings: deskSettings },
+    reception: { store: receptionStore, settings: receptionSettings },
   });
   const routers = new ShardRouters(
     {
@@ -232,17 +232,17 @@ export async function startNode(
     (shard) => ownership?.holds(shard) ?? false,
   );
   const chat = new ChatService(actors, chatStore, { maxOpenListed: config.chat.maxOpenListed }, warn);
-  const desk = new DeskService({
+  const reception = new ReceptionService({
     actors,
     transport,
     names,
-    settings: deskSettings,
+    settings: receptionSettings,
     clock: systemClock,
     postMessage: (tenant, conv, req) => chat.postMessage(tenant, conv, req),
     notify,
     warn,
   });
-  chat.attachDesk(desk);
+  chat.attachReception(reception);
   const membership = new Membership(transport, {
     nodeId: config.nodeId,
     bucket: names.membersBucket,
@@ -277,15 +277,15 @@ export async function startNode(
   // A shard released, fenced or (re)taken: its cached conversations may be written by another member.
   ownership.onEvent((e) => store.dropShard(e.shard));
   await ownership.start();
-  const stopDeskTicker = startDeskTicker(
+  const stopReceptionTicker = startReceptionTicker(
     {
       tenantIds: () => tenants.current.tenantIds(),
-      settings: deskSettings,
+      settings: receptionSettings,
       holds: (shard) => heldBy.holds(shard),
       ask: (tenant, id, msg) => dispatch.ask(tenant, id, msg),
       warn,
     },
-    config.chat.deskTickMs,
+    config.chat.receptionTickMs,
   );
 
   // Business systems: events in, webhooks, context, actions (src/integration/, docs/INTEGRATION.md).
@@ -302,7 +302,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
-    stopDeskTicker();
+    stopReceptionTicker();
     await ownership.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
@@ -335,7 +335,7 @@ export async function startNode(
       dispatcher: dispatch,
       chat,
       integration,
-      desk,
+      reception,
       pool,
       store,
       transport,
@@ -353,7 +353,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
-    stopDeskTicker();
+    stopReceptionTicker();
     await integration.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
@@ -374,7 +374,7 @@ export async function startNode(
     stop() {
       stopping ??= (async () => {
         gw.close();
-        stopDeskTicker();
+        stopReceptionTicker();
         await integration.stop();
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DESK_SECTION, type DeskSection } from './desk/settings.js';
+import { RECEPTION_SECTION, type ReceptionSection } from './reception/settings.js';
 
 export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
 /** The id of the settings every tenant the file does not list gets. */
@@ -158,8 +158,8 @@ export const TENANT_SECTIONS = {
   }),
   /** How long messages are kept: `days` (1-7300) is each message row's TTL; 0 keeps them for ever. */
   retention: z.strictObject({ days: z.number().int().min(0).max(7300) }),
-  /** No-reply reassignment, business hours, bot first (src/desk/settings.ts, issue #17). */
-  desk: DESK_SECTION,
+  /** No-reply reassignment, business hours, bot first (src/reception/settings.ts, issue #17). */
+  reception: RECEPTION_SECTION,
 };
 
 const tenantSchema = z.strictObject({
@@ -169,7 +169,7 @@ const tenantSchema = z.strictObject({
   integration: TENANT_SECTIONS.integration.optional(),
   contentPolicy: TENANT_SECTIONS.contentPolicy.optional(),
   retention: TENANT_SECTIONS.retention.optional(),
-  desk: TENANT_SECTIONS.desk.optional(),
+  reception: TENANT_SECTIONS.reception.optional(),
 });
 
 const hsKeySchema = z
@@ -226,8 +226,8 @@ export interface TenantSettings {
   /** undefined: the built-in word list is masked. */
   readonly contentPolicy?: Readonly<ContentPolicySpec>;
   readonly retention: Readonly<{ days: number }>;
-  /** undefined: no reassignment, always open, no bot (src/desk/settings.ts). */
-  readonly desk?: Readonly<DeskSection>;
+  /** undefined: no reassignment, always open, no bot (src/reception/settings.ts). */
+  readonly reception?: Readonly<ReceptionSection>;
 }
 
 export type ContentPolicySpec = z.infer<typeof TENANT_SECTIONS.contentPolicy>;

@@ -18,8 +18,6 @@ import {
   conversationBehaviour,
   initialState,
 } from '../../actors/conversation.js';
-import { initialDeskState, type QueueDeskContext } from '../../actors/desk/queue-desk.js';
-import { loadedReplyWait, type ReplyWaitContext } from '../../actors/desk/reply-wait.js';
 import {
   initialQueueState,
   type QueueLimits,
@@ -29,9 +27,11 @@ import {
   startQueue,
   stopQueue,
 } from '../../actors/queue.js';
+import { initialReceptionState, type QueueReceptionContext } from '../../actors/reception/queue-reception.js';
+import { loadedReplyWait, type ReplyWaitContext } from '../../actors/reception/reply-wait.js';
 import type { Clock } from '../clock.js';
-import type { DeskSettings } from '../desk/settings.js';
 import type { EventPublisher } from '../integration/events.js';
+import type { ReceptionSettings } from '../reception/settings.js';
 import {
   type ActorBehaviour,
   type ActorHosting,
@@ -40,7 +40,7 @@ import {
   QUEUE_ACTOR_ID,
 } from '../routing/actor-kind.js';
 import type { ChatStore } from '../store/chat-store.js';
-import type { DeskStore } from '../store/desk-store.js';
+import type { ReceptionStore } from '../store/reception-store.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
@@ -61,21 +61,21 @@ export interface HostingDeps {
     agent: AgentLimits;
   };
   warn(obj: object, msg: string): void;
-  /** The support desk (src/desk/, issue #17): its tables and each tenant's settings; absent: off. */
-  desk?: { store: DeskStore; settings(tenant: string): DeskSettings };
+  /** Reception (src/reception/, issue #17 items 5-7): its tables and each tenant's settings; absent: off. */
+  reception?: { store: ReceptionStore; settings(tenant: string): ReceptionSettings };
 }
 
 export function createHosting(deps: HostingDeps): ActorHosting {
-  const desk = deps.desk;
-  const replyWait: ReplyWaitContext | undefined = desk && {
-    reassignMs: (tenant) => desk.settings(tenant).noReplyReassignMs,
+  const rc = deps.reception;
+  const replyWait: ReplyWaitContext | undefined = rc && {
+    reassignMs: (tenant) => rc.settings(tenant).noReplyReassignMs,
     save: (tenant, row, at) => {
-      desk.store
+      rc.store
         .saveReplyWait(tenant, row, at)
         .catch((err: unknown) => deps.warn({ err, tenant, conv: row.conv }, 'reply wait not stored'));
     },
     remove: (tenant, conv, at) => {
-      desk.store
+      rc.store
         .removeReplyWait(tenant, conv, at)
         .catch((err: unknown) => deps.warn({ err, tenant, conv }, 'reply wait not removed'));
     },
@@ -92,7 +92,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         deps.store.loadSnapshot(tenant, conv, deps.limits.recentCmids),
         deps.chat.loadMeta(tenant, conv),
         deps.chat.loadReceipts(tenant, conv),
-        timed ? desk!.store.loadReplyWait(tenant, conv) : null,
+        timed ? rc!.store.loadReplyWait(tenant, conv) : null,
       ]);
       // The takeover seal: a write of an earlier owner (or of this member before a fence or a
       // passivation) that is still on its way cannot land above the last seq read here; only then is
@@ -135,9 +135,9 @@ export function createHosting(deps: HostingDeps): ActorHosting {
       const [profiles, waiting, waits, left, bots] = await Promise.all([
         deps.chat.loadAgents(tenant, q.maxAgents),
         deps.chat.loadQueue(tenant, q.maxWaiting * 2),
-        desk ? desk.store.loadReplyWaits(tenant, q.maxAgents * q.maxCapacity) : [],
-        desk ? desk.store.loadLeftMessages(tenant, desk.settings(tenant).hours?.leaveMaxStored ?? 1) : [],
-        desk ? desk.store.loadBotSessions(tenant, q.maxWaiting) : [],
+        rc ? rc.store.loadReplyWaits(tenant, q.maxAgents * q.maxCapacity) : [],
+        rc ? rc.store.loadLeftMessages(tenant, rc.settings(tenant).hours?.leaveMaxStored ?? 1) : [],
+        rc ? rc.store.loadBotSessions(tenant, q.maxWaiting) : [],
       ]);
       const convsOf = new Map<string, string[]>();
       await Promise.all(
@@ -156,7 +156,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         convsOf,
         waiting,
         deps.clock.now(),
-        initialDeskState(waits, left, bots, deps.clock.now()),
+        initialReceptionState(waits, left, bots, deps.clock.now()),
       );
       startQueue(
         state,
@@ -188,11 +188,11 @@ export function createHosting(deps: HostingDeps): ActorHosting {
       },
       notify: (users: readonly string[], frame: Record<string, unknown>) => deps.notify(tenant, users, frame),
       warn: deps.warn,
-      ...(desk ? { desk: deskCtx(tenant, desk) } : {}),
+      ...(rc ? { reception: receptionCtx(tenant, rc) } : {}),
     };
   }
 
-  function deskCtx(tenant: string, d: NonNullable<HostingDeps['desk']>): QueueDeskContext {
+  function receptionCtx(tenant: string, d: NonNullable<HostingDeps['reception']>): QueueReceptionContext {
     return { settings: () => d.settings(tenant), store: d.store, newId: deps.newId };
   }
 

@@ -16,10 +16,10 @@ import type {
   ParticipantRole,
 } from '../../actors/conversation.js';
 import type { EnqueueReply, QueueEntry, QueueMessage } from '../../actors/queue.js';
-import type { DeskHooks } from '../desk/service.js';
 import { newId } from '../ids.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
+import type { ReceptionHooks } from '../reception/service.js';
 import { agentActorId, QUEUE_ACTOR_ID } from '../routing/actor-kind.js';
 import type { ChatStore, OpenConversation } from '../store/chat-store.js';
 import type { Card } from '../store/types.js';
@@ -52,11 +52,11 @@ export interface OpenItem {
 }
 
 export class ChatService implements ChatApi {
-  private desk: DeskHooks | undefined;
+  private reception: ReceptionHooks | undefined;
 
-  /** Late-bound: the support desk (src/desk/service.ts) is built on this service. */
-  attachDesk(desk: DeskHooks): void {
-    this.desk = desk;
+  /** Late-bound: reception (src/reception/service.ts) is built on this service. */
+  attachReception(reception: ReceptionHooks): void {
+    this.reception = reception;
   }
 
   constructor(
@@ -80,7 +80,7 @@ export class ChatService implements ChatApi {
 
   /**
    * Queues a just-created conversation (or gives it to the tenant's bot, or leaves it out while the
-   * desk is closed: src/desk/); on a full queue closes it and rejects busy.
+   * desk is closed: src/reception/); on a full queue closes it and rejects busy.
    */
   private async enqueueNew(
     tenant: string,
@@ -95,7 +95,7 @@ export class ChatService implements ChatApi {
         skill: view.skill,
         fresh: true,
       });
-      this.desk?.routed(tenant, reply, view.visitor, first);
+      this.reception?.routed(tenant, reply, view.visitor, first);
       return reply;
     } catch (err) {
       const e = toSwitchboardError(err);
@@ -196,7 +196,8 @@ export class ChatService implements ChatApi {
           visitor: view.visitor,
           skill: view.skill,
         }).then(
-          (reply) => this.desk?.routed(tenant, reply as EnqueueReply, view.visitor, { seq: ack.seq, body }),
+          (reply) =>
+            this.reception?.routed(tenant, reply as EnqueueReply, view.visitor, { seq: ack.seq, body }),
           (err: unknown) => this.warn({ err, conv }, 'enqueue of a waiting conversation failed'),
         );
     }

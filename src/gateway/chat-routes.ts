@@ -6,9 +6,9 @@
  */
 import { z } from 'zod';
 import type { ActorRef, ChatApi } from '../chat/api.js';
-import type { DeskService } from '../desk/service.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
+import type { ReceptionService } from '../reception/service.js';
 import type { HistoryStore } from '../store/types.js';
 import { type ApiContext, type ApiHandler, caller, idParam, parseIntParam } from './api-routes.js';
 import { isJsonContentType, readJsonBody, sendJson, type TrackedResponse } from './http.js';
@@ -20,8 +20,8 @@ const MAX_CARD_FIELDS = 16;
 
 export interface ChatRouteContext extends ApiContext {
   chat: ChatApi;
-  /** The support desk (src/desk/): left messages (src/gateway/desk-routes.ts). */
-  desk?: Pick<DeskService, 'leftMessages'>;
+  /** Reception (src/reception/): left messages (src/gateway/reception-routes.ts). */
+  reception?: Pick<ReceptionService, 'leftMessages'>;
   store: HistoryStore;
   maxBodyBytes: number;
   maxBodyChars: number;

@@ -11,7 +11,6 @@ import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
 import type { ContentPolicies } from '../content/policies.js';
 import { agentBodies, screenText } from '../content/screen.js';
-import type { DeskService } from '../desk/service.js';
 import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
@@ -37,6 +36,7 @@ import {
   toMessageItem,
   VISITOR_ONLY_FRAMES,
 } from '../protocol/frames.js';
+import type { ReceptionService } from '../reception/service.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import { traced } from '../telemetry/tracing.js';
@@ -55,7 +55,6 @@ import {
   transferHandler,
   visitorConversationsHandler,
 } from './chat-routes.js';
-import { leftMessagesHandler } from './desk-routes.js';
 import { devTokenHandler } from './dev-tokens.js';
 import {
   bearerToken,
@@ -67,6 +66,7 @@ import {
 } from './http.js';
 import { checkOperator, credentialsOf } from './http-auth.js';
 import { type Bucket, BucketMap, newBucket, take } from './rate-limit.js';
+import { leftMessagesHandler } from './reception-routes.js';
 import { HTTP_ROUTES, type RouteKey, routeKey } from './routes.js';
 import { type SessionSocket, Sessions } from './sessions.js';
 import { type AssetName, WebAssets } from './static-files.js';
@@ -114,8 +114,8 @@ export interface GatewayDeps {
   log: { warn(obj: object, msg: string): void };
   /** Business-system integration: the agent frames `context` and `action` (absent: `unavailable`). */
   integration?: Pick<Integration, 'contextFor' | 'action'>;
-  /** The support desk (src/desk/): the visitor frames `leave` and `handoff`, left messages over HTTP. */
-  desk?: Pick<DeskService, 'leave' | 'visitorAsksForPerson' | 'leftMessages'>;
+  /** Reception (src/reception/): the visitor frames `leave` and `handoff`, left messages over HTTP. */
+  reception?: Pick<ReceptionService, 'leave' | 'visitorAsksForPerson' | 'leftMessages'>;
 }
 
 /**
@@ -392,12 +392,12 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return { type: 'action_result', ...r, ...ref };
       }
       case 'leave': {
-        if (!deps.desk) throw new SwitchboardError('unavailable', 'the desk is not running');
+        if (!deps.reception) throw new SwitchboardError('unavailable', 'reception is not running');
         // Screened like a chat message: the left message becomes the visitor's message at opening.
         const screened = await screenText(deps.pool, deps.content, tenant, frame.body);
         if (screened.blocked)
           throw new SwitchboardError('blocked', 'the message was refused by the content policy');
-        const r = await deps.desk.leave(tenant, user, {
+        const r = await deps.reception.leave(tenant, user, {
           conv: frame.conv,
           body: screened.text,
           name: frame.name ?? null,
@@ -407,8 +407,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return { type: 'done', op: 'leave', conv: r.conv, id: r.id, seq: r.seq, ...ref };
       }
       case 'handoff': {
-        if (!deps.desk) throw new SwitchboardError('unavailable', 'the desk is not running');
-        const r = await deps.desk.visitorAsksForPerson(tenant, frame.conv, user);
+        if (!deps.reception) throw new SwitchboardError('unavailable', 'reception is not running');
+        const r = await deps.reception.visitorAsksForPerson(tenant, frame.conv, user);
         return {
           type: 'done',
           op: 'handoff',
@@ -745,7 +745,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const chatApi: ChatRouteContext = {
     ...api,
-    ...(deps.desk ? { desk: deps.desk } : {}),
+    ...(deps.reception ? { reception: deps.reception } : {}),
     chat: deps.chat,
     maxBodyBytes: config.gateway.maxHttpBodyBytes,
     maxBodyChars: config.gateway.maxBodyChars,

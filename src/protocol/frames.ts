@@ -3,8 +3,12 @@
  * (specified in docs/PROTOCOL.md). Client frames are validated here; server frames are built here.
  */
 import type { Card, MessageRow } from '../store/types.js';
-import { DESK_VISITOR_FRAMES, type DeskClientFrame, parseDeskFrame } from './desk-frames.js';
 import { SwitchboardError } from './errors.js';
+import {
+  parseReceptionFrame,
+  RECEPTION_VISITOR_FRAMES,
+  type ReceptionClientFrame,
+} from './reception-frames.js';
 
 export const PROTOCOL_VERSION = 1;
 export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
@@ -141,7 +145,7 @@ export type ClientFrame =
   | TransferFrame
   | CloseFrame
   | StatusFrame
-  | DeskClientFrame;
+  | ReceptionClientFrame;
 
 /** Frames only an agent socket may send; a visitor gets `forbidden`. */
 export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
@@ -153,7 +157,7 @@ export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
   'reveal',
 ]);
 /** Frames only a visitor socket may send; an agent gets `forbidden`. */
-export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate', ...DESK_VISITOR_FRAMES]);
+export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate', ...RECEPTION_VISITOR_FRAMES]);
 export const MAX_COMMENT_CHARS = 1000;
 export const MAX_REASON_CHARS = 200;
 
@@ -509,8 +513,8 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
       return frame;
     }
     default: {
-      // The support desk's frames (src/protocol/desk-frames.ts).
-      const desk = parseDeskFrame(o, type, maxBodyChars);
+      // The support desk's frames (src/protocol/reception-frames.ts).
+      const desk = parseReceptionFrame(o, type, maxBodyChars);
       if (desk) return desk;
       throw new SwitchboardError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
     }

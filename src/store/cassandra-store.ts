@@ -6,13 +6,13 @@ import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody, inlineEncoder, utf8 } from './body-codec.js';
 import { CassandraChatStore } from './chat-store.js';
-import { CassandraDeskStore } from './desk-store.js';
 import {
   HistoryWriter,
   type HistoryWriterStats,
   parseWriterLimits,
   type WriterLimits,
 } from './history-writer.js';
+import { CassandraReceptionStore } from './reception-store.js';
 import {
   appliedVersions,
   applyMigrations,
@@ -237,9 +237,9 @@ export class CassandraHistoryStore implements HistoryStore {
     );
   }
 
-  /** The support-desk tables on the same connection (src/store/desk-store.ts). */
-  deskStore(): CassandraDeskStore {
-    return new CassandraDeskStore(
+  /** The support-desk tables on the same connection (src/store/reception-store.ts). */
+  receptionStore(): CassandraReceptionStore {
+    return new CassandraReceptionStore(
       this.#client,
       this.#config.keyspace,
       CONSISTENCY_CODES[this.#config.consistency],

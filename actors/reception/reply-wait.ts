@@ -2,9 +2,9 @@
  * No-reply reassignment, the conversation actor's half (issue #17 item 5): it keeps whether the
  * visitor waits for an answer, and since when. A visitor's message starts a wait (unless one runs);
  * the assigned agent's message ends it; an assignment restarts it for the new agent (who gets the
- * whole time). While an agent holds the conversation, the wait is a row of `desk_reply_waits`
+ * whole time). While an agent holds the conversation, the wait is a row of `reply_waits`
  * (written at the fence time, fire and forget) and a `replyDue` tell to the tenant's queue actor,
- * which owns the timer (actors/desk/queue-desk.ts) and, when it runs out, asks this actor to
+ * which owns the timer (actors/reception/queue-reception.ts) and, when it runs out, asks this actor to
  * `unassign` with reason `no_reply` and the wait's `since`: refused unless that very wait still runs,
  * so a late timer can never take a conversation whose agent has answered meanwhile.
  *
@@ -12,7 +12,7 @@
  * actor reads its own row on activation (hosting), so neither side depends on a node's memory.
  */
 import { SwitchboardError } from '../../src/protocol/errors.js';
-import type { ReplyWaitRow } from '../../src/store/desk-store.js';
+import type { ReplyWaitRow } from '../../src/store/reception-store.js';
 import type { MessageRow } from '../../src/store/types.js';
 
 /** The visitor waits since `since`; `agent` is who must answer (null while queued). */

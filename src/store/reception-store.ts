@@ -1,5 +1,5 @@
 /**
- * The support-desk tables (schema version 6, src/desk/): reply waits (no-reply reassignment), left
+ * The support-desk tables (schema version 6, src/reception/): reply waits (no-reply reassignment), left
  * messages (business hours) and bot sessions (bot first). Prepared statements only; every list read
  * is bounded by the LIMIT its caller passes. Reply waits are written at the owner's fence time
  * (USING TIMESTAMP), so a wait and the answer that ends it land in the order they happened even when
@@ -36,7 +36,7 @@ export interface BotSessionRow {
   handedBy: string | null;
 }
 
-export interface DeskStore {
+export interface ReceptionStore {
   loadReplyWait(tenant: string, conv: string): Promise<ReplyWaitRow | null>;
   loadReplyWaits(tenant: string, limit: number): Promise<ReplyWaitRow[]>;
   saveReplyWait(tenant: string, row: ReplyWaitRow, writeTimeMs: number): Promise<void>;
@@ -53,16 +53,16 @@ export interface DeskStore {
 function statements(ks: string) {
   assertKeyspaceName(ks);
   return Object.freeze({
-    loadReplyWait: `SELECT conv, agent, since FROM ${ks}.desk_reply_waits WHERE tenant = ? AND conv = ?`,
-    loadReplyWaits: `SELECT conv, agent, since FROM ${ks}.desk_reply_waits WHERE tenant = ? LIMIT ?`,
-    saveReplyWait: `INSERT INTO ${ks}.desk_reply_waits (tenant, conv, agent, since) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
-    removeReplyWait: `DELETE FROM ${ks}.desk_reply_waits USING TIMESTAMP ? WHERE tenant = ? AND conv = ?`,
-    saveLeft: `INSERT INTO ${ks}.desk_left_messages (tenant, id, conv, visitor, name, email, body, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    removeLeft: `DELETE FROM ${ks}.desk_left_messages WHERE tenant = ? AND id = ?`,
-    loadLeft: `SELECT id, conv, visitor, name, email, body, ts FROM ${ks}.desk_left_messages WHERE tenant = ? LIMIT ?`,
-    saveBot: `INSERT INTO ${ks}.desk_bot_sessions (tenant, conv, visitor, since, state, summary, handed_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    removeBot: `DELETE FROM ${ks}.desk_bot_sessions WHERE tenant = ? AND conv = ?`,
-    loadBots: `SELECT conv, visitor, since, state, summary, handed_by FROM ${ks}.desk_bot_sessions WHERE tenant = ? LIMIT ?`,
+    loadReplyWait: `SELECT conv, agent, since FROM ${ks}.reply_waits WHERE tenant = ? AND conv = ?`,
+    loadReplyWaits: `SELECT conv, agent, since FROM ${ks}.reply_waits WHERE tenant = ? LIMIT ?`,
+    saveReplyWait: `INSERT INTO ${ks}.reply_waits (tenant, conv, agent, since) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
+    removeReplyWait: `DELETE FROM ${ks}.reply_waits USING TIMESTAMP ? WHERE tenant = ? AND conv = ?`,
+    saveLeft: `INSERT INTO ${ks}.left_messages (tenant, id, conv, visitor, name, email, body, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    removeLeft: `DELETE FROM ${ks}.left_messages WHERE tenant = ? AND id = ?`,
+    loadLeft: `SELECT id, conv, visitor, name, email, body, ts FROM ${ks}.left_messages WHERE tenant = ? LIMIT ?`,
+    saveBot: `INSERT INTO ${ks}.bot_sessions (tenant, conv, visitor, since, state, summary, handed_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    removeBot: `DELETE FROM ${ks}.bot_sessions WHERE tenant = ? AND conv = ?`,
+    loadBots: `SELECT conv, visitor, since, state, summary, handed_by FROM ${ks}.bot_sessions WHERE tenant = ? LIMIT ?`,
   });
 }
 
@@ -72,8 +72,8 @@ function toWait(r: cassandra.types.Row): ReplyWaitRow {
   return { conv: r.get('conv'), agent: r.get('agent'), since: toMs(r.get('since')) };
 }
 
-/** DeskStore on the history keyspace; built by CassandraHistoryStore.deskStore(). */
-export class CassandraDeskStore implements DeskStore {
+/** ReceptionStore on the history keyspace; built by CassandraHistoryStore.receptionStore(). */
+export class CassandraReceptionStore implements ReceptionStore {
   readonly #cql: ReturnType<typeof statements>;
 
   constructor(

@@ -1,5 +1,5 @@
 /**
- * The support desk's HTTP route (issue #17): GET /api/v1/left-messages — the messages visitors left
+ * Reception's HTTP route (issue #17): GET /api/v1/left-messages — the messages visitors left
  * outside business hours that wait for the desk to open (they are queued as conversations then), for
  * an admin API key or an agent's token of the tenant.
  */
@@ -21,7 +21,7 @@ export function leftMessagesHandler(ctx: ChatRouteContext): ApiHandler {
     if (c.kind === 'token' && c.principal.role !== 'agent')
       throw new SwitchboardError('forbidden', 'only agents and admin API keys may read left messages');
     const limit = parseIntParam(limitRaw, 'limit', 1, MAX_LEFT_LISTING) ?? DEFAULT_LEFT_LISTING;
-    if (!ctx.desk) throw new SwitchboardError('unavailable', 'the desk is not running');
-    sendJson(t, 200, { items: await ctx.desk.leftMessages(tenantOf(c), limit) });
+    if (!ctx.reception) throw new SwitchboardError('unavailable', 'reception is not running');
+    sendJson(t, 200, { items: await ctx.reception.leftMessages(tenantOf(c), limit) });
   };
 }

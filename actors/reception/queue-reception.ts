@@ -7,8 +7,8 @@
  *   goes to the bot when the tenant has one; outside business hours nothing is queued
  *   (`route: 'closed'`: the caller sends the automatic message and the leave-a-message form);
  *   otherwise it is queued as before (`route: 'queue'`).
- * - no-reply timers: `replyDue` / `replied` from the conversation actors (actors/desk/reply-wait.ts),
- *   rebuilt from `desk_reply_waits` on activation; one timer for the earliest due. When one runs out the
+ * - no-reply timers: `replyDue` / `replied` from the conversation actors (actors/reception/reply-wait.ts),
+ *   rebuilt from `reply_waits` on activation; one timer for the earliest due. When one runs out the
  *   conversation is unassigned (`no_reply`, refused if its agent answered meanwhile), its visitor told
  *   (`requeued`), and it goes to the FRONT of the queue, for another agent when one can take it.
  * - left messages: stored here (so the per-tenant bound holds), queued once the desk is open.
@@ -18,11 +18,16 @@
  * the in-memory preference "not the same agent" of a conversation that waits at that moment.
  */
 
-import { isOpen, nextOpening } from '../../src/desk/hours.js';
-import type { DeskSettings } from '../../src/desk/settings.js';
-import { handoffFrame, requeuedFrame } from '../../src/protocol/desk-frames.js';
 import { SwitchboardError, toSwitchboardError } from '../../src/protocol/errors.js';
-import type { BotSessionRow, DeskStore, LeftMessageRow, ReplyWaitRow } from '../../src/store/desk-store.js';
+import { handoffFrame, requeuedFrame } from '../../src/protocol/reception-frames.js';
+import { isOpen, nextOpening } from '../../src/reception/hours.js';
+import type { ReceptionSettings } from '../../src/reception/settings.js';
+import type {
+  BotSessionRow,
+  LeftMessageRow,
+  ReceptionStore,
+  ReplyWaitRow,
+} from '../../src/store/reception-store.js';
 import type { ActorRef, ConversationView } from '../conversation.js';
 import type { EnqueueReply, QueueContext, QueueState, RosterAgent } from '../queue.js';
 
@@ -43,7 +48,7 @@ export interface LeftItem {
   ts: number;
 }
 
-export interface QueueDeskState {
+export interface QueueReceptionState {
   /**
    * conv -> the wait its agent must answer; `checkAt`: when it ran out while no other agent was there,
    * the next look (memory only: a reload looks at once).
@@ -58,10 +63,10 @@ export interface QueueDeskState {
   waitsReadAt: number;
 }
 
-export interface QueueDeskContext {
-  settings(): DeskSettings;
+export interface QueueReceptionContext {
+  settings(): ReceptionSettings;
   store: Pick<
-    DeskStore,
+    ReceptionStore,
     | 'saveLeftMessage'
     | 'removeLeftMessage'
     | 'saveBotSession'
@@ -84,10 +89,10 @@ export interface QueueOps {
   drain(): Promise<void>;
 }
 
-export type DeskQueueMessage =
+export type ReceptionQueueMessage =
   | { type: 'replyDue'; conv: string; agent: string; since: number }
   | { type: 'replied'; conv: string; since: number }
-  | { type: 'desk' }
+  | { type: 'reception' }
   | {
       type: 'leave';
       conv: string;
@@ -108,12 +113,12 @@ export type DeskQueueMessage =
 
 const QUEUE_BY: ActorRef = { user: 'queue', role: 'system' };
 
-export function initialDeskState(
+export function initialReceptionState(
   waits: ReplyWaitRow[],
   left: LeftMessageRow[],
   bots: BotSessionRow[],
   now = 0,
-): QueueDeskState {
+): QueueReceptionState {
   return {
     replyDue: new Map(waits.map((w) => [w.conv, { agent: w.agent, since: w.since }])),
     left: left.map(({ id, conv, visitor, ts }) => ({ id, conv, visitor, ts })).sort((a, b) => a.ts - b.ts),
@@ -123,9 +128,9 @@ export function initialDeskState(
   };
 }
 
-export function stopDesk(desk: QueueDeskState): void {
-  if (desk.timer) clearTimeout(desk.timer);
-  desk.timer = undefined;
+export function stopReception(rc: QueueReceptionState): void {
+  if (rc.timer) clearTimeout(rc.timer);
+  rc.timer = undefined;
 }
 
 function isPlaced(state: QueueState, conv: string): boolean {
@@ -134,7 +139,7 @@ function isPlaced(state: QueueState, conv: string): boolean {
   );
 }
 
-function deskOpen(settings: DeskSettings, now: number): boolean {
+function receptionOpen(settings: ReceptionSettings, now: number): boolean {
   return settings.hours === null || isOpen(settings.hours, now);
 }
 
@@ -148,15 +153,15 @@ export async function admit(
   ctx: QueueContext,
   q: QueueOps,
 ): Promise<EnqueueReply> {
-  const desk = ctx.desk;
-  if (!desk) return q.enqueue(msg);
-  const settings = desk.settings();
-  const session = state.desk.bots.get(msg.conv);
+  const rc = ctx.reception;
+  if (!rc) return q.enqueue(msg);
+  const settings = rc.settings();
+  const session = state.reception.bots.get(msg.conv);
   if (session?.state === 'bot') return { conv: msg.conv, agent: null, position: null, route: 'bot' };
   if (isPlaced(state, msg.conv)) return q.enqueue(msg);
   const now = ctx.clock.now();
   // Bot sessions share the waiting list's bound: both are conversations without an agent.
-  if (msg.fresh === true && settings.bot !== null && state.desk.bots.size < state.limits.maxWaiting) {
+  if (msg.fresh === true && settings.bot !== null && state.reception.bots.size < state.limits.maxWaiting) {
     const row: BotSessionRow = {
       conv: msg.conv,
       visitor: msg.visitor,
@@ -166,12 +171,12 @@ export async function admit(
       handedBy: null,
     };
     ctx.fence();
-    await desk.store.saveBotSession(state.tenant, row);
+    await rc.store.saveBotSession(state.tenant, row);
     ctx.fence();
-    state.desk.bots.set(msg.conv, row);
+    state.reception.bots.set(msg.conv, row);
     return { conv: msg.conv, agent: null, position: null, route: 'bot' };
   }
-  if (!deskOpen(settings, now)) {
+  if (!receptionOpen(settings, now)) {
     const nextOpen = settings.hours ? nextOpening(settings.hours, now) : null;
     return { conv: msg.conv, agent: null, position: null, route: 'closed', nextOpen };
   }
@@ -181,23 +186,23 @@ export async function admit(
 /** The bot hands off (or the visitor asked for a person, or the bot failed): the queue takes over. */
 async function handoff(
   state: QueueState,
-  msg: Extract<DeskQueueMessage, { type: 'handoff' }>,
+  msg: Extract<ReceptionQueueMessage, { type: 'handoff' }>,
   ctx: QueueContext,
   q: QueueOps,
 ): Promise<EnqueueReply> {
-  const desk = ctx.desk;
-  const session = state.desk.bots.get(msg.conv);
-  if (desk && session?.state === 'bot') {
+  const rc = ctx.reception;
+  const session = state.reception.bots.get(msg.conv);
+  if (rc && session?.state === 'bot') {
     const row: BotSessionRow = { ...session, state: 'handed', summary: msg.summary, handedBy: msg.by };
     ctx.fence();
-    await desk.store.saveBotSession(state.tenant, row);
+    await rc.store.saveBotSession(state.tenant, row);
     ctx.fence();
-    state.desk.bots.set(msg.conv, row);
+    state.reception.bots.set(msg.conv, row);
   }
   if (isPlaced(state, msg.conv)) return { ...(await q.enqueue(msg)), route: 'queue' };
-  const settings = desk?.settings();
+  const settings = rc?.settings();
   const now = ctx.clock.now();
-  if (settings && !deskOpen(settings, now)) {
+  if (settings && !receptionOpen(settings, now)) {
     const nextOpen = settings.hours ? nextOpening(settings.hours, now) : null;
     return { conv: msg.conv, agent: null, position: null, route: 'closed', nextOpen };
   }
@@ -209,22 +214,27 @@ async function handoff(
 }
 
 /** A conversation went to `agent`: the bot's summary, if one waits, goes to that agent. */
-export function deskAfterAssign(state: QueueState, conv: string, agent: string, ctx: QueueContext): void {
-  const session = state.desk.bots.get(conv);
-  if (session?.state !== 'handed' || !ctx.desk) return;
+export function receptionAfterAssign(
+  state: QueueState,
+  conv: string,
+  agent: string,
+  ctx: QueueContext,
+): void {
+  const session = state.reception.bots.get(conv);
+  if (session?.state !== 'handed' || !ctx.reception) return;
   ctx.notify([agent], handoffFrame(conv, session.summary, session.handedBy ?? 'bot'));
-  state.desk.bots.delete(conv);
-  ctx.desk.store
+  state.reception.bots.delete(conv);
+  ctx.reception.store
     .removeBotSession(state.tenant, conv)
     .catch((err: unknown) => ctx.warn({ err, conv }, 'could not remove a handed-off bot session'));
 }
 
 /** The conversation closed: nothing of the desk stays for it (left messages are skipped when queued). */
-export async function deskRelease(state: QueueState, conv: string, ctx: QueueContext): Promise<void> {
-  state.desk.replyDue.delete(conv);
-  if (state.desk.bots.delete(conv) && ctx.desk) {
+export async function receptionRelease(state: QueueState, conv: string, ctx: QueueContext): Promise<void> {
+  state.reception.replyDue.delete(conv);
+  if (state.reception.bots.delete(conv) && ctx.reception) {
     ctx.fence();
-    await ctx.desk.store.removeBotSession(state.tenant, conv);
+    await ctx.reception.store.removeBotSession(state.tenant, conv);
   }
 }
 
@@ -275,10 +285,10 @@ async function reassignNoReply(
     const e = toSwitchboardError(err);
     if (e.code === 'unavailable' || e.code === 'timeout' || e.code === 'busy') return; // next tick
     // Answered meanwhile, moved on or closed: the wait is over.
-    if (state.desk.replyDue.get(conv)?.since === due.since) state.desk.replyDue.delete(conv);
+    if (state.reception.replyDue.get(conv)?.since === due.since) state.reception.replyDue.delete(conv);
     return;
   }
-  state.desk.replyDue.delete(conv);
+  state.reception.replyDue.delete(conv);
   state.agents.get(due.agent)?.convs.delete(conv);
   ctx.notify([view.visitor], requeuedFrame(conv));
   // The front: ahead of every waiting conversation, reassigned ones included (stored, so it survives).
@@ -294,14 +304,14 @@ async function reassignNoReply(
 
 /** Runs what is due: no-reply timers that ran out, left messages once open; re-arms the timer. */
 async function tick(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<void> {
-  const desk = ctx.desk;
-  if (!desk) return;
-  const settings = desk.settings();
+  const rc = ctx.reception;
+  if (!rc) return;
+  const settings = rc.settings();
   const now = ctx.clock.now();
   if (settings.noReplyReassignMs > 0) {
-    if (now - state.desk.waitsReadAt >= REPLY_WAITS_RELOAD_MS) await rereadWaits(state, desk, now);
+    if (now - state.reception.waitsReadAt >= REPLY_WAITS_RELOAD_MS) await rereadWaits(state, rc, now);
     const ms = settings.noReplyReassignMs;
-    const due = [...state.desk.replyDue].filter(([, d]) => dueAt(d, ms) <= now);
+    const due = [...state.reception.replyDue].filter(([, d]) => dueAt(d, ms) <= now);
     let moved = 0;
     for (const [conv, d] of due) {
       // Nobody else to give it to: it stays (no churn through the queue back to the same agent); look
@@ -316,17 +326,14 @@ async function tick(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<
     // The agents who lost one have room again: waiting conversations (not the one each lost) go to them.
     if (moved > 0) await q.drain();
   }
-  if (state.desk.left.length > 0 && deskOpen(settings, now)) await queueLeft(state, ctx, q);
+  if (state.reception.left.length > 0 && receptionOpen(settings, now)) await queueLeft(state, ctx, q);
   arm(state, ctx);
 }
 
 /** The table is the truth: waits added or ended by tells that never arrived are picked up here. */
-async function rereadWaits(state: QueueState, desk: QueueDeskContext, now: number): Promise<void> {
-  const rows = await desk.store.loadReplyWaits(
-    state.tenant,
-    state.limits.maxAgents * state.limits.maxCapacity,
-  );
-  const before = state.desk.replyDue;
+async function rereadWaits(state: QueueState, rc: QueueReceptionContext, now: number): Promise<void> {
+  const rows = await rc.store.loadReplyWaits(state.tenant, state.limits.maxAgents * state.limits.maxCapacity);
+  const before = state.reception.replyDue;
   const next = new Map<string, { agent: string; since: number; checkAt?: number }>();
   for (const r of rows) {
     const had = before.get(r.conv);
@@ -334,7 +341,7 @@ async function rereadWaits(state: QueueState, desk: QueueDeskContext, now: numbe
   }
   before.clear();
   for (const [conv, d] of next) before.set(conv, d);
-  state.desk.waitsReadAt = now;
+  state.reception.waitsReadAt = now;
 }
 
 function dueAt(d: { since: number; checkAt?: number }, ms: number): number {
@@ -349,8 +356,8 @@ function otherAgentThere(state: QueueState, agent: string): boolean {
 }
 
 async function queueLeft(state: QueueState, ctx: QueueContext, q: QueueOps): Promise<void> {
-  const desk = ctx.desk!;
-  for (const m of state.desk.left.slice(0, LEFT_PER_TICK)) {
+  const rc = ctx.reception!;
+  for (const m of state.reception.left.slice(0, LEFT_PER_TICK)) {
     try {
       await q.enqueue({ conv: m.conv, visitor: m.visitor, skill: null, since: m.ts });
     } catch (err) {
@@ -359,44 +366,45 @@ async function queueLeft(state: QueueState, ctx: QueueContext, q: QueueOps): Pro
       ctx.warn({ conv: m.conv, code: e.code }, 'a left message could not be queued; dropped');
     }
     ctx.fence();
-    await desk.store.removeLeftMessage(state.tenant, m.id);
-    state.desk.left = state.desk.left.filter((x) => x.id !== m.id);
+    await rc.store.removeLeftMessage(state.tenant, m.id);
+    state.reception.left = state.reception.left.filter((x) => x.id !== m.id);
   }
 }
 
 /** One timer: the earliest no-reply due, or the next opening while left messages wait. */
 export function arm(state: QueueState, ctx: QueueContext): void {
-  stopDesk(state.desk);
-  const desk = ctx.desk;
-  if (!desk) return;
-  const settings = desk.settings();
+  stopReception(state.reception);
+  const rc = ctx.reception;
+  if (!rc) return;
+  const settings = rc.settings();
   const now = ctx.clock.now();
   let at = Number.POSITIVE_INFINITY;
   if (settings.noReplyReassignMs > 0)
-    for (const d of state.desk.replyDue.values()) at = Math.min(at, dueAt(d, settings.noReplyReassignMs));
-  if (state.desk.left.length > 0 && settings.hours)
+    for (const d of state.reception.replyDue.values())
+      at = Math.min(at, dueAt(d, settings.noReplyReassignMs));
+  if (state.reception.left.length > 0 && settings.hours)
     at = Math.min(at, nextOpening(settings.hours, now) ?? Number.POSITIVE_INFINITY);
   if (at === Number.POSITIVE_INFINITY) return;
   const wait = Math.min(MAX_TIMER_MS, Math.max(10, at - now));
-  state.desk.timer = setTimeout(() => ctx.tellSelf({ type: 'desk' }), wait);
-  state.desk.timer.unref();
+  state.reception.timer = setTimeout(() => ctx.tellSelf({ type: 'reception' }), wait);
+  state.reception.timer.unref();
 }
 
 async function leave(
   state: QueueState,
-  msg: Extract<DeskQueueMessage, { type: 'leave' }>,
+  msg: Extract<ReceptionQueueMessage, { type: 'leave' }>,
   ctx: QueueContext,
 ): Promise<{ id: string; conv: string }> {
-  const desk = ctx.desk;
-  if (!desk) throw new SwitchboardError('unavailable', 'the desk is not running');
-  const hours = desk.settings().hours;
+  const rc = ctx.reception;
+  if (!rc) throw new SwitchboardError('unavailable', 'reception is not running');
+  const hours = rc.settings().hours;
   if (!hours) throw new SwitchboardError('conflict', 'this desk has no business hours: just send a message');
   if (msg.body.length > hours.leaveMaxChars)
     throw new SwitchboardError(
       'payload_too_large',
       `a left message is at most ${hours.leaveMaxChars} characters`,
     );
-  if (state.desk.left.length >= hours.leaveMaxStored)
+  if (state.reception.left.length >= hours.leaveMaxStored)
     throw new SwitchboardError(
       'busy',
       `tenant ${state.tenant} holds the most left messages (${hours.leaveMaxStored})`,
@@ -405,7 +413,7 @@ async function leave(
       },
     );
   const row: LeftMessageRow = {
-    id: desk.newId(),
+    id: rc.newId(),
     conv: msg.conv,
     visitor: msg.visitor,
     name: msg.name,
@@ -413,44 +421,47 @@ async function leave(
     body: msg.body,
     ts: ctx.fence(),
   };
-  await desk.store.saveLeftMessage(state.tenant, row);
+  await rc.store.saveLeftMessage(state.tenant, row);
   ctx.fence();
-  state.desk.left.push({ id: row.id, conv: row.conv, visitor: row.visitor, ts: row.ts });
+  state.reception.left.push({ id: row.id, conv: row.conv, visitor: row.visitor, ts: row.ts });
   arm(state, ctx);
   return { id: row.id, conv: row.conv };
 }
 
 /** Handles the desk's queue messages; undefined when `msg` is not one of them. */
-export async function deskBehaviour(
+export async function receptionBehaviour(
   state: QueueState,
-  msg: DeskQueueMessage,
+  msg: ReceptionQueueMessage,
   ctx: QueueContext,
   q: QueueOps,
 ): Promise<unknown> {
   switch (msg.type) {
     case 'replyDue': {
       const bound = state.limits.maxAgents * state.limits.maxCapacity;
-      if (!state.desk.replyDue.has(msg.conv) && state.desk.replyDue.size >= bound) {
+      if (!state.reception.replyDue.has(msg.conv) && state.reception.replyDue.size >= bound) {
         ctx.warn({ conv: msg.conv, bound }, 'reply waits at their bound; this one is not timed');
         return {};
       }
-      state.desk.replyDue.set(msg.conv, { agent: msg.agent, since: msg.since });
+      state.reception.replyDue.set(msg.conv, { agent: msg.agent, since: msg.since });
       arm(state, ctx);
       return {};
     }
     case 'replied': {
-      const d = state.desk.replyDue.get(msg.conv);
-      if (d && d.since <= msg.since) state.desk.replyDue.delete(msg.conv);
+      const d = state.reception.replyDue.get(msg.conv);
+      if (d && d.since <= msg.since) state.reception.replyDue.delete(msg.conv);
       return {};
     }
-    case 'desk':
+    case 'reception':
       await tick(state, ctx, q);
       return {};
     case 'leave':
       return leave(state, msg, ctx);
     case 'leftList': {
-      if (!ctx.desk || state.desk.left.length === 0) return [];
-      return ctx.desk.store.loadLeftMessages(state.tenant, Math.min(msg.limit, state.desk.left.length || 1));
+      if (!ctx.reception || state.reception.left.length === 0) return [];
+      return ctx.reception.store.loadLeftMessages(
+        state.tenant,
+        Math.min(msg.limit, state.reception.left.length || 1),
+      );
     }
     case 'handoff':
       return handoff(state, msg, ctx, q);

@@ -1,15 +1,14 @@
 /**
  * Business hours and the desk settings (issue #17 items 5-7): open / closed at given instants in IANA
- * zones (daylight saving included), holidays, the next opening, and every bound of the `desk` section
+ * zones (daylight saving included), holidays, the next opening, and every bound of the `reception` section
  * of the tenants file at its limit; the bot answer's checks at their limits.
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isOpen, localTime, nextOpening, zonedInstant } from '../../src/desk/hours.js';
-import { parseBotAnswer } from '../../src/desk/service.js';
+import { ID_PATTERN, parseClientFrame } from '../../src/protocol/frames.js';
+import { isOpen, localTime, nextOpening, zonedInstant } from '../../src/reception/hours.js';
+import { parseBotAnswer } from '../../src/reception/service.js';
 import {
-  DESK_SECTION,
-  deskSettingsOf,
   type HoursSettings,
   MAX_BOT_REPLY_BYTES,
   MAX_BOT_SUMMARY_CHARS,
@@ -18,13 +17,14 @@ import {
   MAX_REASSIGN_S,
   MAX_SCHEDULE_ENTRIES,
   MIN_BOT_TIMEOUT_MS,
-} from '../../src/desk/settings.js';
-import { ID_PATTERN, parseClientFrame } from '../../src/protocol/frames.js';
+  RECEPTION_SECTION,
+  receptionSettingsOf,
+} from '../../src/reception/settings.js';
 import { parseTenantsYaml, TenantsConfigError } from '../../src/tenants.js';
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
 
 function hours(section: unknown): HoursSettings {
-  const h = deskSettingsOf(DESK_SECTION.parse({ hours: section })).hours;
+  const h = receptionSettingsOf(RECEPTION_SECTION.parse({ hours: section })).hours;
   assert.ok(h);
   return h;
 }
@@ -35,7 +35,7 @@ const BERLIN_WEEKDAYS = hours({
   holidays: ['2026-12-24'],
 });
 
-test('desk hours - open and closed by the local wall clock of the zone', () => {
+test('reception hours - open and closed by the local wall clock of the zone', () => {
   // Wednesday 2026-12-02: Berlin is UTC+1 in winter.
   assert.equal(isOpen(BERLIN_WEEKDAYS, Date.UTC(2026, 11, 2, 7, 59)), false, '08:59 local');
   assert.equal(isOpen(BERLIN_WEEKDAYS, Date.UTC(2026, 11, 2, 8, 0)), true, '09:00 local');
@@ -50,7 +50,7 @@ test('desk hours - open and closed by the local wall clock of the zone', () => {
   assert.equal(isOpen(BERLIN_WEEKDAYS, Date.UTC(2026, 6, 1, 6, 59)), false);
 });
 
-test('desk hours - the local date follows the zone, not UTC', () => {
+test('reception hours - the local date follows the zone, not UTC', () => {
   // 2026-12-31 23:30 UTC is already 2027-01-01 in Shanghai (UTC+8) and still 2026 in New York.
   const at = Date.UTC(2026, 11, 31, 23, 30);
   assert.deepEqual(localTime('Asia/Shanghai', at), {
@@ -62,7 +62,7 @@ test('desk hours - the local date follows the zone, not UTC', () => {
   assert.equal(localTime('Asia/Kolkata', at).minute, 5 * 60, 'a half-hour zone');
 });
 
-test('desk hours - the next opening, across a weekend, a holiday and a DST change', () => {
+test('reception hours - the next opening, across a weekend, a holiday and a DST change', () => {
   const clock = new SimulatedClock(Date.UTC(2026, 11, 4, 17, 0)); // Friday 18:00 Berlin
   assert.equal(nextOpening(BERLIN_WEEKDAYS, clock.now()), Date.UTC(2026, 11, 7, 8, 0), 'Monday 09:00');
   clock.advance(19 * 86_400_000); // Wednesday 2026-12-23 18:00: the 24th is a holiday
@@ -74,8 +74,8 @@ test('desk hours - the next opening, across a weekend, a holiday and a DST chang
   assert.equal(nextOpening(hours({ timeZone: 'UTC', weekly: [] }), clock.now()), null);
 });
 
-function desk(section: string): string {
-  return `version: 1\ntenants:\n  acme:\n    desk:\n${section
+function receptionYaml(section: string): string {
+  return `version: 1\ntenants:\n  acme:\n    reception:\n${section
     .split('\n')
     .map((l) => `      ${l}`)
     .join('\n')}\n`;
@@ -92,12 +92,12 @@ function refused(yaml: string, pattern: RegExp): void {
   );
 }
 
-test('desk settings - schedule entries and holidays at their limits', () => {
+test('reception settings - schedule entries and holidays at their limits', () => {
   const entry = '  - { days: [mon], open: "09:00", close: "10:00" }';
   const entries = (n: number) =>
     `hours:\n  timeZone: UTC\n  weekly:\n${Array(n).fill(`  ${entry}`).join('\n')}`;
-  parseTenantsYaml(desk(entries(MAX_SCHEDULE_ENTRIES)));
-  refused(desk(entries(MAX_SCHEDULE_ENTRIES + 1)), /desk\.hours\.weekly/);
+  parseTenantsYaml(receptionYaml(entries(MAX_SCHEDULE_ENTRIES)));
+  refused(receptionYaml(entries(MAX_SCHEDULE_ENTRIES + 1)), /reception\.hours\.weekly/);
   const days = (n: number) =>
     Array.from(
       { length: n },
@@ -105,30 +105,36 @@ test('desk settings - schedule entries and holidays at their limits', () => {
     );
   const holidays = (n: number) =>
     `hours:\n  timeZone: UTC\n  weekly: []\n  holidays: [${days(n).join(', ')}]`;
-  parseTenantsYaml(desk(holidays(MAX_HOLIDAYS)));
-  refused(desk(holidays(MAX_HOLIDAYS + 1)), /desk\.hours\.holidays/);
+  parseTenantsYaml(receptionYaml(holidays(MAX_HOLIDAYS)));
+  refused(receptionYaml(holidays(MAX_HOLIDAYS + 1)), /reception\.hours\.holidays/);
 });
 
-test('desk settings - bad zones, times and bounds are refused with the path', () => {
-  refused(desk('hours: { timeZone: Mars/Olympus, weekly: [] }'), /IANA time zone/);
+test('reception settings - bad zones, times and bounds are refused with the path', () => {
+  refused(receptionYaml('hours: { timeZone: Mars/Olympus, weekly: [] }'), /IANA time zone/);
   refused(
-    desk('hours: { timeZone: UTC, weekly: [{ days: [mon], open: "10:00", close: "09:00" }] }'),
+    receptionYaml('hours: { timeZone: UTC, weekly: [{ days: [mon], open: "10:00", close: "09:00" }] }'),
     /close must be after open/,
   );
-  refused(desk('hours: { timeZone: UTC, weekly: [{ days: [mon], open: "9:00", close: "10:00" }] }'), /HH:MM/);
-  refused(desk('hours: { timeZone: UTC, weekly: [], holidays: ["2026-13-01"] }'), /YYYY-MM-DD/);
-  parseTenantsYaml(desk(`noReplyReassignS: ${MAX_REASSIGN_S}`));
-  refused(desk(`noReplyReassignS: ${MAX_REASSIGN_S + 1}`), /noReplyReassignS/);
-  refused(desk('noReplyReassignS: 0'), /noReplyReassignS/);
-  parseTenantsYaml(desk(`bot: { timeoutMs: ${MIN_BOT_TIMEOUT_MS} }`));
-  parseTenantsYaml(desk(`bot: { timeoutMs: ${MAX_BOT_TIMEOUT_MS} }`));
-  refused(desk(`bot: { timeoutMs: ${MAX_BOT_TIMEOUT_MS + 1} }`), /desk\.bot\.timeoutMs/);
-  refused(desk(`bot: { timeoutMs: ${MIN_BOT_TIMEOUT_MS - 1} }`), /desk\.bot\.timeoutMs/);
-  refused(desk('bot: { subject: "bot.>" }'), /wildcards/);
-  refused(desk('hours: { timeZone: UTC, weekly: [], leaveMessage: { maxChars: 4001 } }'), /maxChars/);
-  refused(desk('hours: { timeZone: UTC, weekly: [], leaveMessage: { maxStored: 0 } }'), /maxStored/);
-  const s = deskSettingsOf(
-    DESK_SECTION.parse({ noReplyReassignS: 90, bot: {}, hours: { timeZone: 'UTC', weekly: [] } }),
+  refused(
+    receptionYaml('hours: { timeZone: UTC, weekly: [{ days: [mon], open: "9:00", close: "10:00" }] }'),
+    /HH:MM/,
+  );
+  refused(receptionYaml('hours: { timeZone: UTC, weekly: [], holidays: ["2026-13-01"] }'), /YYYY-MM-DD/);
+  parseTenantsYaml(receptionYaml(`noReplyReassignS: ${MAX_REASSIGN_S}`));
+  refused(receptionYaml(`noReplyReassignS: ${MAX_REASSIGN_S + 1}`), /noReplyReassignS/);
+  refused(receptionYaml('noReplyReassignS: 0'), /noReplyReassignS/);
+  parseTenantsYaml(receptionYaml(`bot: { timeoutMs: ${MIN_BOT_TIMEOUT_MS} }`));
+  parseTenantsYaml(receptionYaml(`bot: { timeoutMs: ${MAX_BOT_TIMEOUT_MS} }`));
+  refused(receptionYaml(`bot: { timeoutMs: ${MAX_BOT_TIMEOUT_MS + 1} }`), /reception\.bot\.timeoutMs/);
+  refused(receptionYaml(`bot: { timeoutMs: ${MIN_BOT_TIMEOUT_MS - 1} }`), /reception\.bot\.timeoutMs/);
+  refused(receptionYaml('bot: { subject: "bot.>" }'), /wildcards/);
+  refused(
+    receptionYaml('hours: { timeZone: UTC, weekly: [], leaveMessage: { maxChars: 4001 } }'),
+    /maxChars/,
+  );
+  refused(receptionYaml('hours: { timeZone: UTC, weekly: [], leaveMessage: { maxStored: 0 } }'), /maxStored/);
+  const s = receptionSettingsOf(
+    RECEPTION_SECTION.parse({ noReplyReassignS: 90, bot: {}, hours: { timeZone: 'UTC', weekly: [] } }),
   );
   assert.equal(s.noReplyReassignMs, 90_000);
   assert.deepEqual(
@@ -138,7 +144,7 @@ test('desk settings - bad zones, times and bounds are refused with the path', ()
   assert.equal(s.hours?.leaveMaxChars, 2000);
 });
 
-test('desk bot answer - reply and summary sizes at their limits, anything malformed refused', () => {
+test('reception bot answer - reply and summary sizes at their limits, anything malformed refused', () => {
   const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
   assert.equal(parseBotAnswer(enc({ reply: 'x'.repeat(50) }), 50).reply?.length, 50);
   assert.throws(() => parseBotAnswer(enc({ reply: 'x'.repeat(51) }), 50), /more than 50/);
@@ -158,7 +164,7 @@ test('desk bot answer - reply and summary sizes at their limits, anything malfor
   );
 });
 
-test('desk frames - leave and handoff are checked like every frame', () => {
+test('reception frames - leave and handoff are checked like every frame', () => {
   assert.deepEqual(
     parseClientFrame({ type: 'leave', conv: 'c1', body: 'call me', name: 'Ann', ref: 'r1' }, 100),
     {
@@ -181,7 +187,7 @@ test('desk frames - leave and handoff are checked like every frame', () => {
   assert.deepEqual(parseClientFrame({ type: 'handoff', conv: 'c1' }, 100), { type: 'handoff', conv: 'c1' });
   assert.throws(() => parseClientFrame({ type: 'handoff', conv: 'bad conv' }, 100), /conv/);
   assert.throws(() => parseClientFrame({ type: 'nonsense' }, 100), /unknown frame type/);
-  // desk-frames.ts repeats the identifier pattern (it cannot import frames.ts): the two must agree.
+  // reception-frames.ts repeats the identifier pattern (it cannot import frames.ts): the two must agree.
   assert.throws(() => parseClientFrame({ type: 'handoff', conv: 'a'.repeat(65) }, 100));
   assert.equal(ID_PATTERN.source, '^[A-Za-z0-9_.:-]{1,64}$');
 });

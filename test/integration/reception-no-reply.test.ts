@@ -7,7 +7,7 @@
  * to the other member (graceful stop of the owner during the wait).
  *
  * The tenant-set time is 2 s, so the waits here are real but short (the time arithmetic
- * itself is unit-tested with a simulated clock in test/unit/desk-queue.test.ts).
+ * itself is unit-tested with a simulated clock in test/unit/reception-queue.test.ts).
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -15,8 +15,8 @@ import { QUEUE_ACTOR_ID } from '../../src/routing/actor-kind.js';
 import { rendezvousOwner, shardOf } from '../../src/routing/shard.js';
 import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
-import { client, frameOf, request, say, tenantsFile, uid } from '../harness/desk.js';
 import { randomKeyspace, TEST_CASSANDRA } from '../harness/env.js';
+import { client, frameOf, request, say, tenantsFile, uid } from '../harness/reception.js';
 
 const keyspace = randomKeyspace('desknr');
 /** The tenants' no-reply time: short, yet long enough for an answer on a loaded 2-core test machine. */
@@ -34,11 +34,11 @@ let b: BrokerProcess;
 
 before(async () => {
   file.write(
-    `version: 1\ntenants:\n${[T1, T2, T3].map((t) => `  ${t}:\n    desk: { noReplyReassignS: ${REASSIGN_S} }\n`).join('')}`,
+    `version: 1\ntenants:\n${[T1, T2, T3].map((t) => `  ${t}:\n    reception: { noReplyReassignS: ${REASSIGN_S} }\n`).join('')}`,
   );
   const env = {
     SB_TENANTS_FILE: file.path,
-    SB_DESK_TICK_MS: '200',
+    SB_RECEPTION_TICK_MS: '200',
     SB_AGENT_PRESENCE_MS: '300',
     SB_AGENT_GRACE_MS: '20000',
   };
@@ -55,8 +55,8 @@ after(async () => {
   );
 });
 
-describe('desk no-reply', () => {
-  test('desk no-reply - an unanswered visitor goes to the front of the queue for another agent; both told', async () => {
+describe('reception no-reply', () => {
+  test('reception no-reply - an unanswered visitor goes to the front of the queue for another agent; both told', async () => {
     const ag1 = await client(a, T1, 'ag1', 'agent');
     await request(ag1, { type: 'status', status: 'online', capacity: 1 });
     const [v1, v2, v3] = await Promise.all(
@@ -103,7 +103,7 @@ describe('desk no-reply', () => {
     await Promise.all([ag1, ag2, v1!, v2!, v3!].map((c) => c.close()));
   });
 
-  test('desk no-reply - an answer stops the clock; with nobody else it stays until another agent is there', async () => {
+  test('reception no-reply - an answer stops the clock; with nobody else it stays until another agent is there', async () => {
     const ag = await client(b, T2, 'solo', 'agent');
     await request(ag, { type: 'status', status: 'online', capacity: 2 });
     const v = await client(a, T2, 'v', 'visitor');
@@ -128,7 +128,7 @@ describe('desk no-reply', () => {
     await Promise.all([ag.close(), v.close(), other.close()]);
   });
 
-  test('desk no-reply - the timer survives its shard moving to the other member during the wait', async () => {
+  test('reception no-reply - the timer survives its shard moving to the other member during the wait', async () => {
     // A conversation on the same member as the tenant's queue actor (a): both move when a stops.
     let conv = uid('c');
     while (rendezvousOwner(shardOf(T3, conv), NODES) !== NODES[0]) conv = uid('c');

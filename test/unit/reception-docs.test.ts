@@ -1,23 +1,30 @@
 /**
- * The support desk's docs against its code (issue #17): docs/PROTOCOL.md "Support desk frames" has a
+ * The support desk's docs against its code (issue #17): docs/PROTOCOL.md "Reception frames" has a
  * section for every desk frame, each client example parses as that frame and each server example has
  * exactly the fields the code builds; its limits table gives the code's bounds; docs/INTEGRATION.md
- * "Bot first" shows exactly the requests DeskService sends and an answer it accepts, on the subject it
- * uses; the example tenants file's `desk` sections validate.
+ * "Bot first" shows exactly the requests ReceptionService sends and an answer it accepts, on the subject it
+ * uses; the example tenants file's `reception` sections validate.
  */
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clusterNames } from '../../src/cluster/names.js';
-import { DeskService, parseBotAnswer } from '../../src/desk/service.js';
+import { parseClientFrame, VISITOR_ONLY_FRAMES } from '../../src/protocol/frames.js';
+import {
+  deskClosedFrame,
+  handoffFrame,
+  MAX_LEAVE_CONTACT_CHARS,
+  RECEPTION_SERVER_FRAMES,
+  RECEPTION_VISITOR_FRAMES,
+  requeuedFrame,
+} from '../../src/protocol/reception-frames.js';
+import { parseBotAnswer, ReceptionService } from '../../src/reception/service.js';
 import {
   DEFAULT_BOT_MAX_REPLY_CHARS,
   DEFAULT_BOT_TIMEOUT_MS,
   DEFAULT_LEFT_MESSAGE_MAX_CHARS,
   DEFAULT_LEFT_MESSAGES_MAX_STORED,
-  DESK_SECTION,
-  deskSettingsOf,
   MAX_BOT_SUMMARY_CHARS,
   MAX_BOT_TIMEOUT_MS,
   MAX_HOLIDAYS,
@@ -25,16 +32,9 @@ import {
   MAX_REASSIGN_S,
   MAX_SCHEDULE_ENTRIES,
   MIN_BOT_TIMEOUT_MS,
-} from '../../src/desk/settings.js';
-import {
-  DESK_SERVER_FRAMES,
-  DESK_VISITOR_FRAMES,
-  deskClosedFrame,
-  handoffFrame,
-  MAX_LEAVE_CONTACT_CHARS,
-  requeuedFrame,
-} from '../../src/protocol/desk-frames.js';
-import { parseClientFrame, VISITOR_ONLY_FRAMES } from '../../src/protocol/frames.js';
+  RECEPTION_SECTION,
+  receptionSettingsOf,
+} from '../../src/reception/settings.js';
 import { parseTenantsYaml } from '../../src/tenants.js';
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
 
@@ -60,8 +60,8 @@ function jsonBlocks(text: string): Array<Record<string, unknown>> {
 
 const keys = (o: object) => Object.keys(o).sort();
 
-test('desk docs - every desk client frame has its section, and its example parses as that frame', () => {
-  for (const type of DESK_VISITOR_FRAMES) {
+test('reception docs - every desk client frame has its section, and its example parses as that frame', () => {
+  for (const type of RECEPTION_VISITOR_FRAMES) {
     assert.ok(VISITOR_ONLY_FRAMES.has(type), `${type} is visitor-only in the code`);
     const text = section(protocol, `### \`${type}\` (client → server)`);
     const [example] = jsonBlocks(text);
@@ -72,17 +72,17 @@ test('desk docs - every desk client frame has its section, and its example parse
     for (const f of keys(example))
       if (f !== 'type') assert.ok(fields.includes(f), `${type}: ${f} is in its table`);
   }
-  assert.match(section(protocol, '## Support desk frames'), new RegExp(`at most ${MAX_LEAVE_CONTACT_CHARS}`));
+  assert.match(section(protocol, '## Reception frames'), new RegExp(`at most ${MAX_LEAVE_CONTACT_CHARS}`));
 });
 
-test('desk docs - every desk server frame has its section with exactly the fields the code builds', () => {
+test('reception docs - every desk server frame has its section with exactly the fields the code builds', () => {
   const built: Record<string, object> = {
     desk_closed: deskClosedFrame('c', 'closed', null, 10),
     requeued: requeuedFrame('c'),
     handoff: handoffFrame('c', null, 'bot'),
   };
-  assert.deepEqual(keys(built), [...DESK_SERVER_FRAMES].sort());
-  for (const type of DESK_SERVER_FRAMES) {
+  assert.deepEqual(keys(built), [...RECEPTION_SERVER_FRAMES].sort());
+  for (const type of RECEPTION_SERVER_FRAMES) {
     const [example] = jsonBlocks(section(protocol, `### \`${type}\` (server → client)`));
     assert.ok(example, `${type} has a JSON example`);
     assert.equal(example['type'], type);
@@ -92,8 +92,8 @@ test('desk docs - every desk server frame has its section with exactly the field
   assert.match(section(protocol, '### `unassigned`'), /`"no_reply"`/);
 });
 
-test('desk docs - the limits table gives the code bounds and defaults', () => {
-  const rows = section(protocol, '## Support desk frames')
+test('reception docs - the limits table gives the code bounds and defaults', () => {
+  const rows = section(protocol, '## Reception frames')
     .split('\n')
     .filter((l) => l.startsWith('| `') || l.startsWith('| bot'))
     .map((l) => l.split('|').map((c) => c.trim()));
@@ -118,13 +118,13 @@ test('desk docs - the limits table gives the code bounds and defaults', () => {
   assert.match(row('bot summary'), new RegExp(`${MAX_BOT_SUMMARY_CHARS}`));
 });
 
-test('desk docs - INTEGRATION.md shows exactly the bot requests the broker sends, on its subject', async () => {
+test('reception docs - INTEGRATION.md shows exactly the bot requests the broker sends, on its subject', async () => {
   const text = section(integration, '## Bot first: `sb.biz.<tenant>.bot`');
   const [message, handoff, answer] = jsonBlocks(text);
   assert.ok(message && handoff && answer, 'three JSON examples: message, handoff, answer');
   const sent: Array<{ subject: string; body: Record<string, unknown> }> = [];
-  const settings = deskSettingsOf(DESK_SECTION.parse({ bot: {} }));
-  const desk = new DeskService({
+  const settings = receptionSettingsOf(RECEPTION_SECTION.parse({ bot: {} }));
+  const desk = new ReceptionService({
     actors: {
       ask: async (_t: string, conv: string, msg: { type: string }) =>
         msg.type === 'view' ? { conv, visitor: 'alice', skill: null } : { conv, agent: null, position: 1 },
@@ -157,11 +157,11 @@ test('desk docs - INTEGRATION.md shows exactly the bot requests the broker sends
   parseTenantsYaml(`version: 1\ntenants:\n  acme:\n${yaml.replace(/^/gm, '    ')}`);
 });
 
-test('desk docs - the example tenants files document the desk section, and it validates', () => {
+test('reception docs - the example tenants files document the desk section, and it validates', () => {
   for (const file of ['deploy/tenants.example.yaml', 'examples/tenants.yaml']) {
     const text = readFileSync(root(file), 'utf8');
     const parsed = parseTenantsYaml(text);
-    const desks = Object.values(parsed.tenants ?? {}).filter((t) => t.desk !== undefined);
+    const desks = Object.values(parsed.tenants ?? {}).filter((t) => t.reception !== undefined);
     assert.ok(desks.length > 0, `${file} has a tenant with a desk section`);
   }
 });

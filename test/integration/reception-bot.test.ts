@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
+import { randomKeyspace, TEST_CASSANDRA } from '../harness/env.js';
 import {
   client,
   type ExampleProcess,
@@ -18,8 +19,7 @@ import {
   startExampleBot,
   tenantsFile,
   uid,
-} from '../harness/desk.js';
-import { randomKeyspace, TEST_CASSANDRA } from '../harness/env.js';
+} from '../harness/reception.js';
 import type { Frame } from '../harness/ws-client.js';
 
 const keyspace = randomKeyspace('deskbot');
@@ -38,10 +38,10 @@ const bots: ExampleProcess[] = [];
 before(async () => {
   file.write(`version: 1
 tenants:
-${[B1, B4, B5].map((t) => `  ${t}:\n    desk: { bot: { timeoutMs: 5000, maxReplyChars: ${MAX_REPLY}, name: shopbot } }\n`).join('')}  ${B2}:
-    desk: { bot: { timeoutMs: ${TIMEOUT_MS} } }
+${[B1, B4, B5].map((t) => `  ${t}:\n    reception: { bot: { timeoutMs: 5000, maxReplyChars: ${MAX_REPLY}, name: shopbot } }\n`).join('')}  ${B2}:
+    reception: { bot: { timeoutMs: ${TIMEOUT_MS} } }
   ${B3}:
-    desk: { bot: { subject: nobody.home } }
+    reception: { bot: { subject: nobody.home } }
 `);
   broker = await startBroker({
     nodeId: 'deskbot-a',
@@ -64,8 +64,8 @@ after(async () => {
 
 const botMsg = (conv: string) => (f: Frame) => f.type === 'msg' && f.conv === conv && f.role === 'bot';
 
-describe('desk bot', () => {
-  test('desk bot - the bot answers as role bot until it hands off; the agent gets its summary', async () => {
+describe('reception bot', () => {
+  test('reception bot - the bot answers as role bot until it hands off; the agent gets its summary', async () => {
     const ag = await client(broker, B1, 'ag', 'agent');
     await request(ag, { type: 'status', status: 'online', capacity: 5 });
     const v = await client(broker, B1, 'v', 'visitor');
@@ -99,7 +99,7 @@ describe('desk bot', () => {
     await Promise.all([ag.close(), v.close()]);
   });
 
-  test('desk bot - the visitor asks for a person with the handoff frame; the bot gives the summary', async () => {
+  test('reception bot - the visitor asks for a person with the handoff frame; the bot gives the summary', async () => {
     const ag = await client(broker, B4, 'ag2', 'agent');
     await request(ag, { type: 'status', status: 'online', capacity: 5 });
     const v = await client(broker, B4, 'v2', 'visitor');
@@ -124,7 +124,7 @@ describe('desk bot', () => {
     await Promise.all([ag.close(), v.close(), other.close()]);
   });
 
-  test('desk bot - a reply of maxReplyChars is posted; one character more falls back to the queue', async () => {
+  test('reception bot - a reply of maxReplyChars is posted; one character more falls back to the queue', async () => {
     const ag = await client(broker, B5, 'ag3', 'agent');
     await request(ag, { type: 'status', status: 'online', capacity: 5 });
     const v = await client(broker, B5, 'v4', 'visitor');
@@ -140,7 +140,7 @@ describe('desk bot', () => {
     await Promise.all([ag.close(), v.close()]);
   });
 
-  test('desk bot - a bot slower than the timeout, or none at all, falls back to the queue', async () => {
+  test('reception bot - a bot slower than the timeout, or none at all, falls back to the queue', async () => {
     for (const [tenant, reason] of [
       [B2, 'timeout'],
       [B3, 'unavailable'],

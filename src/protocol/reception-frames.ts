@@ -1,8 +1,8 @@
 /**
- * The support desk's client frames (issue #17, docs/PROTOCOL.md "Support desk frames"), validated
+ * The support desk's client frames (issue #17, docs/PROTOCOL.md "Reception frames"), validated
  * like every other frame: `leave` (the leave-a-message form, outside business hours) and `handoff`
  * (the visitor asks the bot for a person). Both are visitor frames. Their server frames
- * (`desk_closed`, `requeued`, `handoff`) are built by src/desk/ and actors/desk/.
+ * (`desk_closed`, `requeued`, `handoff`) are built by src/reception/ and actors/reception/.
  */
 import { SwitchboardError } from './errors.js';
 
@@ -29,10 +29,10 @@ export interface HandoffFrame {
   ref?: string;
 }
 
-export type DeskClientFrame = LeaveFrame | HandoffFrame;
+export type ReceptionClientFrame = LeaveFrame | HandoffFrame;
 
 /** Desk frames only a visitor socket may send. */
-export const DESK_VISITOR_FRAMES: readonly string[] = ['leave', 'handoff'];
+export const RECEPTION_VISITOR_FRAMES: readonly string[] = ['leave', 'handoff'];
 
 function invalid(message: string): SwitchboardError {
   return new SwitchboardError('invalid_field', message);
@@ -59,11 +59,11 @@ function text(o: Record<string, unknown>, field: string, max: number): string | 
  * A desk frame of type `type`, checked; undefined when `type` is not a desk frame. The left message's
  * own bound (the tenant's `leaveMessage.maxChars`) is checked by the desk; here only the body limit.
  */
-export function parseDeskFrame(
+export function parseReceptionFrame(
   o: Record<string, unknown>,
   type: string,
   maxBodyChars: number,
-): DeskClientFrame | undefined {
+): ReceptionClientFrame | undefined {
   const ref = o['ref'] === undefined ? {} : { ref: id(o, 'ref') };
   switch (type) {
     case 'leave': {
@@ -87,7 +87,7 @@ export function parseDeskFrame(
 // ---- server -> client ----------------------------------------------------------------------------
 
 /** The desk's server frames (built only by the functions below). */
-export const DESK_SERVER_FRAMES: readonly string[] = ['desk_closed', 'requeued', 'handoff'];
+export const RECEPTION_SERVER_FRAMES: readonly string[] = ['desk_closed', 'requeued', 'handoff'];
 
 /** To a visitor outside business hours: the automatic message and the leave-a-message form. */
 export function deskClosedFrame(conv: string, message: string, nextOpen: number | null, maxChars: number) {

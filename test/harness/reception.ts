@@ -1,5 +1,5 @@
 /**
- * Helpers of the support-desk tests (test/integration/desk-*.test.ts): sockets with tokens, request
+ * Helpers of the support-desk tests (test/integration/reception-*.test.ts): sockets with tokens, request
  * frames answered by `done`, a tenants file the test rewrites (the brokers hot-reload it), and the
  * example bot (examples/bot.ts) as a process.
  */

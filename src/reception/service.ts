@@ -1,6 +1,6 @@
 /**
  * The support desk outside the actors (issue #17 items 6 and 7): what happens after the tenant's
- * queue actor routed a conversation (actors/desk/queue-desk.ts `admit`), and the visitor's desk
+ * queue actor routed a conversation (actors/reception/queue-reception.ts `admit`), and the visitor's desk
  * frames. Stateless, on every node; every decision stays with the actors.
  *
  * - `closed`: the automatic message (a `system` message, once per local day and conversation) and a
@@ -19,27 +19,27 @@ import type { Clock } from '../clock.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import { decodeEventPayload } from '../integration/event-codec.js';
-import { deskClosedFrame } from '../protocol/desk-frames.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import { deskClosedFrame } from '../protocol/reception-frames.js';
 import { QUEUE_ACTOR_ID } from '../routing/actor-kind.js';
-import type { LeftMessageRow } from '../store/desk-store.js';
+import type { LeftMessageRow } from '../store/reception-store.js';
 import { localTime } from './hours.js';
-import { type DeskSettings, MAX_BOT_REPLY_BYTES, MAX_BOT_SUMMARY_CHARS } from './settings.js';
+import { MAX_BOT_REPLY_BYTES, MAX_BOT_SUMMARY_CHARS, type ReceptionSettings } from './settings.js';
 
 /** The sender id of the desk's own system messages (the automatic closed-hours message). */
-export const DESK_SENDER = 'desk';
+export const RECEPTION_SENDER = 'desk';
 
 /** What ChatService tells the desk after the queue routed a conversation. */
-export interface DeskHooks {
+export interface ReceptionHooks {
   /** `message`: the visitor message that asked (forwarded to the bot on route `bot`). */
   routed(tenant: string, reply: EnqueueReply, visitor: string, message?: { seq: number; body: string }): void;
 }
 
-export interface DeskDeps {
+export interface ReceptionDeps {
   actors: ActorAsker;
   transport: Pick<Transport, 'request'>;
   names: Pick<ClusterNames, 'bizTenantSubject'>;
-  settings(tenant: string): DeskSettings;
+  settings(tenant: string): ReceptionSettings;
   clock: Clock;
   postMessage(
     tenant: string,
@@ -89,8 +89,8 @@ export function parseBotAnswer(
   };
 }
 
-export class DeskService implements DeskHooks {
-  constructor(private readonly deps: DeskDeps) {}
+export class ReceptionService implements ReceptionHooks {
+  constructor(private readonly deps: ReceptionDeps) {}
 
   private queue<R>(tenant: string, msg: QueueMessage): Promise<R> {
     return this.deps.actors.ask(tenant, QUEUE_ACTOR_ID, msg);
@@ -120,7 +120,7 @@ export class DeskService implements DeskHooks {
     const day = localTime(hours.timeZone, this.deps.clock.now()).date;
     await this.deps
       .postMessage(tenant, conv, {
-        from: DESK_SENDER,
+        from: RECEPTION_SENDER,
         role: 'system',
         cmid: `closed-${day}`,
         body: hours.closedMessage,
@@ -275,7 +275,7 @@ export class DeskService implements DeskHooks {
     const contact = [req.name, req.email].filter((x) => x !== null).join(', ');
     if (contact !== '')
       await this.deps.postMessage(tenant, req.conv, {
-        from: DESK_SENDER,
+        from: RECEPTION_SENDER,
         role: 'system',
         cmid: `contact-${left.id}`,
         body: `Contact left with the message: ${contact}`,

@@ -7,15 +7,6 @@
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initialDeskState, REPLY_WAITS_RELOAD_MS } from '../../actors/desk/queue-desk.js';
-import {
-  checkNoReply,
-  type ReplyWaitContext,
-  type ReplyWaitState,
-  replyWaitOnAssigned,
-  replyWaitOnCommitted,
-  replyWaitOnReleased,
-} from '../../actors/desk/reply-wait.js';
 import {
   type EnqueueReply,
   initialQueueState,
@@ -25,9 +16,22 @@ import {
   queueBehaviour,
   stopQueue,
 } from '../../actors/queue.js';
-import { DESK_SECTION, type DeskSettings, deskSettingsOf } from '../../src/desk/settings.js';
+import { initialReceptionState, REPLY_WAITS_RELOAD_MS } from '../../actors/reception/queue-reception.js';
+import {
+  checkNoReply,
+  type ReplyWaitContext,
+  type ReplyWaitState,
+  replyWaitOnAssigned,
+  replyWaitOnCommitted,
+  replyWaitOnReleased,
+} from '../../actors/reception/reply-wait.js';
+import {
+  RECEPTION_SECTION,
+  type ReceptionSettings,
+  receptionSettingsOf,
+} from '../../src/reception/settings.js';
 import type { AgentProfile, QueueEntryRow } from '../../src/store/chat-store.js';
-import type { BotSessionRow, LeftMessageRow, ReplyWaitRow } from '../../src/store/desk-store.js';
+import type { BotSessionRow, LeftMessageRow, ReplyWaitRow } from '../../src/store/reception-store.js';
 import type { MessageRow } from '../../src/store/types.js';
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
 
@@ -41,14 +45,14 @@ class Harness {
   readonly queueRows = new Map<string, QueueEntryRow>();
   readonly left = new Map<string, LeftMessageRow>();
   readonly botRows = new Map<string, BotSessionRow>();
-  /** desk_reply_waits as the conversation actors would have written it. */
+  /** reply_waits as the conversation actors would have written it. */
   readonly waitRows = new Map<string, ReplyWaitRow>();
-  settings: DeskSettings;
+  settings: ReceptionSettings;
   state: QueueState;
   private ids = 0;
 
   constructor(desk: unknown, agents: Array<{ agent: string; capacity: number; convs: string[] }>) {
-    this.settings = deskSettingsOf(DESK_SECTION.parse(desk));
+    this.settings = receptionSettingsOf(RECEPTION_SECTION.parse(desk));
     const profiles: AgentProfile[] = agents.map((a) => ({
       agent: a.agent,
       status: 'online',
@@ -63,7 +67,7 @@ class Harness {
       new Map(agents.map((a) => [a.agent, a.convs])),
       [],
       T0,
-      initialDeskState([], [], [], T0),
+      initialReceptionState([], [], [], T0),
     );
   }
 
@@ -96,7 +100,7 @@ class Harness {
     tellSelf: () => {},
     notify: (users, frame) => void this.notified.push({ users, frame }),
     warn: () => {},
-    desk: {
+    reception: {
       settings: () => this.settings,
       store: {
         saveLeftMessage: async (_t, m) => void this.left.set(m.id, m),
@@ -130,17 +134,17 @@ class Harness {
   }
 }
 
-test('desk queue - a no-reply wait runs out exactly at the tenant time; the conversation goes to another agent', async () => {
+test('reception queue - a no-reply wait runs out exactly at the tenant time; the conversation goes to another agent', async () => {
   const h = new Harness({ noReplyReassignS: 60 }, [
     { agent: 'ag1', capacity: 1, convs: ['c1'] },
     { agent: 'ag2', capacity: 1, convs: [] },
   ]);
   await h.send({ type: 'replyDue', conv: 'c1', agent: 'ag1', since: T0 });
   h.clock.advance(59_999);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.unassigns(), [], 'not a millisecond early');
   h.clock.advance(1);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.unassigns(), [
     {
       type: 'unassign',
@@ -161,7 +165,7 @@ test('desk queue - a no-reply wait runs out exactly at the tenant time; the conv
   stopQueue(h.state);
 });
 
-test('desk queue - an answer in time cancels the wait; a stale `replied` does not', async () => {
+test('reception queue - an answer in time cancels the wait; a stale `replied` does not', async () => {
   const h = new Harness({ noReplyReassignS: 60 }, [
     { agent: 'ag1', capacity: 2, convs: ['c1'] },
     { agent: 'ag2', capacity: 2, convs: [] },
@@ -171,12 +175,12 @@ test('desk queue - an answer in time cancels the wait; a stale `replied` does no
   h.clock.advance(30_000);
   await h.send({ type: 'replied', conv: 'c1', since: T0 });
   h.clock.advance(60_000);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.unassigns(), []);
   stopQueue(h.state);
 });
 
-test('desk queue - back at the FRONT of the queue, not to the same agent while another will be free', async () => {
+test('reception queue - back at the FRONT of the queue, not to the same agent while another will be free', async () => {
   const h = new Harness({ noReplyReassignS: 10 }, [
     { agent: 'ag1', capacity: 1, convs: ['c1'] },
     { agent: 'ag2', capacity: 1, convs: ['c2'] },
@@ -184,7 +188,7 @@ test('desk queue - back at the FRONT of the queue, not to the same agent while a
   await h.send({ type: 'enqueue', conv: 'c3', visitor: 'v3', skill: null });
   await h.send({ type: 'replyDue', conv: 'c1', agent: 'ag1', since: T0 });
   h.clock.advance(10_000);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   // c1 is waiting ahead of c3; ag1, free again, takes c3 and not c1 (ag2 will be free for c1).
   assert.deepEqual(h.assigns(), [{ conv: 'c3', agent: 'ag1' }]);
   assert.deepEqual(
@@ -198,24 +202,24 @@ test('desk queue - back at the FRONT of the queue, not to the same agent while a
   stopQueue(h.state);
 });
 
-test('desk queue - with nobody else, a run-out wait stays with its agent and is looked at again later', async () => {
+test('reception queue - with nobody else, a run-out wait stays with its agent and is looked at again later', async () => {
   const h = new Harness({ noReplyReassignS: 10 }, [{ agent: 'ag1', capacity: 1, convs: ['c1'] }]);
   await h.send({ type: 'replyDue', conv: 'c1', agent: 'ag1', since: T0 });
   h.clock.advance(10_000);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.unassigns(), [], 'no churn back to the same agent');
   await h.send({ type: 'agent', agent: 'ag2', status: 'online', capacity: 1, skills: [], connected: true });
   h.clock.advance(9_999);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.unassigns(), [], 'the next look is one no-reply time later');
   h.clock.advance(1);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.equal(h.unassigns().length, 1);
   assert.deepEqual(h.assigns().at(-1), { conv: 'c1', agent: 'ag2' });
   stopQueue(h.state);
 });
 
-test('desk queue - closed: not queued; left messages bounded, queued once the clock reaches opening time', async () => {
+test('reception queue - closed: not queued; left messages bounded, queued once the clock reaches opening time', async () => {
   const h = new Harness(
     {
       hours: {
@@ -243,10 +247,10 @@ test('desk queue - closed: not queued; left messages bounded, queued once the cl
   await leave('c2', 'call me');
   await assert.rejects(leave('c3', 'me too'), { code: 'busy' });
   h.clock.advance(2 * 3_600_000 - 1);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.assigns(), [], 'still closed at 11:59:59.999');
   h.clock.advance(1);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(h.assigns(), [
     { conv: 'c1', agent: 'ag1' },
     { conv: 'c2', agent: 'ag1' },
@@ -255,7 +259,7 @@ test('desk queue - closed: not queued; left messages bounded, queued once the cl
   stopQueue(h.state);
 });
 
-test('desk queue - bot sessions share the waiting bound; beyond it a new conversation is queued', async () => {
+test('reception queue - bot sessions share the waiting bound; beyond it a new conversation is queued', async () => {
   const h = new Harness({ bot: {} }, [{ agent: 'ag1', capacity: 5, convs: [] }]);
   const route = async (conv: string) =>
     (
@@ -289,7 +293,7 @@ test('desk queue - bot sessions share the waiting bound; beyond it a new convers
   stopQueue(h.state);
 });
 
-test('desk queue - a replyDue tell that never arrived is picked up from the table within the reload time', async () => {
+test('reception queue - a replyDue tell that never arrived is picked up from the table within the reload time', async () => {
   const h = new Harness({ noReplyReassignS: 10 }, [
     { agent: 'ag1', capacity: 1, convs: ['c1', 'c2'] },
     { agent: 'ag2', capacity: 1, convs: [] },
@@ -299,7 +303,7 @@ test('desk queue - a replyDue tell that never arrived is picked up from the tabl
   await h.send({ type: 'replyDue', conv: 'c2', agent: 'ag1', since: T0 });
   h.waitRows.delete('c2');
   h.clock.advance(REPLY_WAITS_RELOAD_MS - 1);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   // Not read yet: c2 (answered, but the queue does not know) is taken; the conversation refuses for real.
   assert.deepEqual(
     h.unassigns().map((u) => u['since']),
@@ -307,7 +311,7 @@ test('desk queue - a replyDue tell that never arrived is picked up from the tabl
   );
   h.asked.length = 0;
   h.clock.advance(1);
-  await h.send({ type: 'desk' });
+  await h.send({ type: 'reception' });
   assert.deepEqual(
     h.asked.filter((a) => a.msg['type'] === 'unassign').map((a) => a.conv),
     ['c1'],
@@ -316,7 +320,7 @@ test('desk queue - a replyDue tell that never arrived is picked up from the tabl
   stopQueue(h.state);
 });
 
-test('desk reply wait - the visitor starts it, the agent ends it, an assignment restarts it', () => {
+test('reception reply wait - the visitor starts it, the agent ends it, an assignment restarts it', () => {
   const saved: Array<[string, ReplyWaitRow | string]> = [];
   const told: unknown[] = [];
   const ctx: ReplyWaitContext = {

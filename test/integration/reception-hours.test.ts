@@ -10,8 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { createAuthenticator } from '../../src/gateway/auth.js';
 import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
-import { agentToken, client, frameOf, request, say, tenantsFile, uid } from '../harness/desk.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+import { agentToken, client, frameOf, request, say, tenantsFile, uid } from '../harness/reception.js';
 
 const keyspace = randomKeyspace('deskhours');
 const file = tenantsFile();
@@ -30,7 +30,7 @@ function config(closed: boolean): string {
   return `version: 1
 tenants:
   ${H}:
-    desk:
+    reception:
       hours:
         timeZone: UTC
         weekly: [{ days: [mon, tue, wed, thu, fri, sat, sun], open: "00:00", close: "24:00" }]
@@ -45,7 +45,7 @@ before(async () => {
   broker = await startBroker({
     nodeId: 'deskhours-a',
     keyspace,
-    env: { SB_TENANTS_FILE: file.path, SB_DESK_TICK_MS: '200' },
+    env: { SB_TENANTS_FILE: file.path, SB_RECEPTION_TICK_MS: '200' },
     readyTimeoutMs: 180_000,
   });
 });
@@ -66,8 +66,8 @@ async function leftMessages(
   return { status: res.status, body: (await res.json()) as { items?: Array<Record<string, unknown>> } };
 }
 
-describe('desk hours', () => {
-  test('desk hours - closed: the automatic message and the form, left messages bounded, queued at opening', async () => {
+describe('reception hours', () => {
+  test('reception hours - closed: the automatic message and the form, left messages bounded, queued at opening', async () => {
     const ag = await client(broker, H, 'ag', 'agent');
     await request(ag, { type: 'status', status: 'online', capacity: 5 });
     const v1 = await client(broker, H, 'v1', 'visitor');

@@ -2,7 +2,7 @@
  * The support-desk settings of a tenant (issue #17 items 5-7): no-reply reassignment, business hours
  * with the leave-a-message form, and bot-first routing. They live in the tenants file's `desk`
  * section (src/tenants.ts, example in deploy/tenants.example.yaml), are validated here, and are read
- * through `deskSettingsOf`, which fills in the defaults. Every list and size has a bound below.
+ * through `receptionSettingsOf`, which fills in the defaults. Every list and size has a bound below.
  */
 import { z } from 'zod';
 
@@ -68,7 +68,7 @@ const scheduleEntry = z
   })
   .refine((e) => e.close > e.open, { message: 'close must be after open' });
 
-export const DESK_SECTION = z.strictObject({
+export const RECEPTION_SECTION = z.strictObject({
   /**
    * Seconds an assigned agent has to answer a waiting visitor before the conversation goes back to
    * the front of the queue for another agent. Absent: never.
@@ -113,7 +113,7 @@ export const DESK_SECTION = z.strictObject({
     .optional(),
 });
 
-export type DeskSection = z.infer<typeof DESK_SECTION>;
+export type ReceptionSection = z.infer<typeof RECEPTION_SECTION>;
 
 export interface ScheduleEntry {
   readonly days: readonly Weekday[];
@@ -139,25 +139,29 @@ export interface BotSettings {
 }
 
 /** A tenant's desk settings with defaults filled in. */
-export interface DeskSettings {
+export interface ReceptionSettings {
   /** 0: no reassignment. */
   readonly noReplyReassignMs: number;
   readonly hours: HoursSettings | null;
   readonly bot: BotSettings | null;
 }
 
-export const NO_DESK: DeskSettings = Object.freeze({ noReplyReassignMs: 0, hours: null, bot: null });
+export const NO_RECEPTION: ReceptionSettings = Object.freeze({
+  noReplyReassignMs: 0,
+  hours: null,
+  bot: null,
+});
 
-const cache = new WeakMap<object, DeskSettings>();
+const cache = new WeakMap<object, ReceptionSettings>();
 
-/** The settings of a tenant's parsed `desk` section (undefined: none). Derived once per section object. */
-export function deskSettingsOf(section: DeskSection | undefined): DeskSettings {
-  if (section === undefined) return NO_DESK;
+/** The settings of a tenant's parsed `reception` section (undefined: none). Derived once per section object. */
+export function receptionSettingsOf(section: ReceptionSection | undefined): ReceptionSettings {
+  if (section === undefined) return NO_RECEPTION;
   const hit = cache.get(section);
   if (hit) return hit;
   const h = section.hours;
   const b = section.bot;
-  const out: DeskSettings = Object.freeze({
+  const out: ReceptionSettings = Object.freeze({
     noReplyReassignMs: (section.noReplyReassignS ?? 0) * 1000,
     hours: h
       ? Object.freeze({
