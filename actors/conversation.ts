@@ -25,6 +25,14 @@ import type {
   RecentAck,
 } from '../src/store/types.js';
 import { type DeskMessage, deskBehaviour } from './desk.js';
+import {
+  checkNoReply,
+  type ReplyWait,
+  type ReplyWaitContext,
+  replyWaitOnAssigned,
+  replyWaitOnCommitted,
+  replyWaitOnReleased,
+} from './reception/reply-wait.js';
 
 export type ParticipantRole = 'visitor' | 'agent';
 
@@ -79,7 +87,9 @@ export interface UnassignMessage {
   from: string;
   skill: string | null;
   by: ActorRef;
-  reason: 'agent_lost' | 'transfer';
+  reason: 'agent_lost' | 'transfer' | 'no_reply';
+  /** With `no_reply`: the `since` of the wait that ran out (actors/reception/reply-wait.ts). */
+  since?: number;
 }
 
 export interface CloseMessage {
@@ -193,6 +203,8 @@ export interface ConversationContext {
   desk?: Pick<DeskStore, 'saveLabels'>;
   /** Reads one stored message in its current state (recall and edit find their target with it). */
   readMessage?: Pick<HistoryStore, 'message'>['message'];
+  /** No-reply reassignment (actors/reception/reply-wait.ts); absent: off. */
+  replyWait?: ReplyWaitContext;
 }
 
 export interface ConversationState {
@@ -215,6 +227,8 @@ export interface ConversationState {
    * the late write and a cmids row contradict what that message's sender was told (issue #12).
    */
   unsettled: MessageRow | null;
+  /** Whether the visitor waits for an answer (actors/reception/reply-wait.ts); undefined: unknown. */
+  replyWait?: ReplyWait | null;
 }
 
 /** cmids are unique per sender: two participants may both use "m1". */
@@ -480,6 +494,8 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
     // The visitor learns only that this seq is not for it, so its seq stays gap-free.
     ctx.notify(state.tenant, [state.record.visitor], { type: 'skip', conv: state.conv, seq: row.seq });
   } else if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
+  if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
+  replyWaitOnCommitted(state, row, state.record?.agent ?? null, ctx.replyWait);
   // Business systems see what agents see: the masked view computed at send, when there is one.
   event(
     ctx,
@@ -576,6 +592,7 @@ async function onAssign(state: ConversationState, msg: AssignMessage, ctx: Conve
   ctx.fence();
   state.record = next;
   state.meta = { ...meta, status: 'assigned' };
+  replyWaitOnAssigned(state, msg.agent, now, ctx.replyWait);
   const frame = {
     type: 'assigned',
     conv: state.conv,
@@ -603,6 +620,7 @@ async function onUnassign(state: ConversationState, msg: UnassignMessage, ctx: C
   requireOpen(state, meta);
   if (record.agent !== msg.from)
     throw new SwitchboardError('conflict', `conversation '${state.conv}' is not held by ${msg.from}`);
+  if (msg.reason === 'no_reply') checkNoReply(state, msg.from, msg.since);
   const now = ctx.fence();
   const next: ConversationRecord = { ...record, agent: null };
   const nextMeta: ConversationMeta = { ...meta, status: 'queued', skill: msg.skill ?? meta.skill };
@@ -612,6 +630,7 @@ async function onUnassign(state: ConversationState, msg: UnassignMessage, ctx: C
   ctx.fence();
   state.record = next;
   state.meta = nextMeta;
+  replyWaitOnReleased(state, now, false, ctx.replyWait);
   ctx.notify(state.tenant, [msg.from], { type: 'unassigned', conv: state.conv, reason: msg.reason });
   if (msg.reason === 'transfer')
     event(ctx, state, 'transferred', now, { from: msg.from, to: { skill: nextMeta.skill }, by: msg.by });
@@ -634,6 +653,7 @@ async function onClose(state: ConversationState, msg: CloseMessage, ctx: Convers
   if (record.agent !== null) await ctx.chat.removeOpen(state.tenant, record.agent, state.conv);
   ctx.fence();
   state.meta = nextMeta;
+  replyWaitOnReleased(state, now, true, ctx.replyWait);
   ctx.notify(state.tenant, participantsOf(record), {
     type: 'closed',
     conv: state.conv,

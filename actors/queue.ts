@@ -16,6 +16,19 @@ import type { Clock } from '../src/clock.js';
 import { SwitchboardError, toSwitchboardError } from '../src/protocol/errors.js';
 import type { AgentProfile, AgentStatus, ChatStore, QueueEntryRow } from '../src/store/chat-store.js';
 import type { ActorRef, ConversationView } from './conversation.js';
+import {
+  admit,
+  initialReceptionState,
+  pickWithExclusion,
+  type QueueOps,
+  type QueueReceptionContext,
+  type QueueReceptionState,
+  type ReceptionQueueMessage,
+  receptionAfterAssign,
+  receptionBehaviour,
+  receptionRelease,
+  stopReception,
+} from './reception/queue-reception.js';
 
 export interface QueueLimits {
   /** Conversations waiting per tenant; enqueue beyond is `busy`. */
@@ -41,6 +54,8 @@ export interface RosterAgent {
 export interface WaitingEntry extends QueueEntryRow {
   /** The position last pushed to the visitor (0: none yet). */
   pushed: number;
+  /** Not back to this agent while another can take it (no-reply reassignment; memory only). */
+  exclude?: string;
 }
 
 export interface QueueState {
@@ -49,6 +64,8 @@ export interface QueueState {
   waiting: WaitingEntry[];
   readonly limits: QueueLimits;
   sweep: NodeJS.Timeout | undefined;
+  /** Reply timers, left messages, bot sessions (actors/reception/queue-reception.ts). */
+  readonly reception: QueueReceptionState;
 }
 
 export type QueueMessage =
@@ -63,6 +80,10 @@ export type QueueMessage =
        * does not apply (it held a slot already).
        */
       since?: number;
+      /** Just created: bot first applies (actors/reception/queue-reception.ts). */
+      fresh?: boolean;
+      /** Not to this agent while another can take it (no-reply reassignment). */
+      exclude?: string;
     }
   | {
       type: 'agent';
@@ -77,7 +98,8 @@ export type QueueMessage =
   | { type: 'accept'; conv: string; agent: string }
   | { type: 'agentLost'; agent: string }
   | { type: 'list' }
-  | { type: 'sweep' };
+  | { type: 'sweep' }
+  | ReceptionQueueMessage;
 
 export interface QueueEntry {
   conv: string;
@@ -93,6 +115,12 @@ export interface EnqueueReply {
   agent: string | null;
   /** 1-based position while waiting, null when assigned. */
   position: number | null;
+  /**
+   * Where reception sent it (enqueue and handoff): the queue, the tenant's bot, or nowhere because the
+   * desk is closed (then `nextOpen`: when it opens, epoch ms, or null when not within a year).
+   */
+  route?: 'queue' | 'bot' | 'closed';
+  nextOpen?: number | null;
 }
 
 export interface QueueContext {
@@ -107,6 +135,8 @@ export interface QueueContext {
   tellSelf(msg: QueueMessage): void;
   notify(users: readonly string[], frame: Record<string, unknown>): void;
   warn(obj: object, msg: string): void;
+  /** Reception: bot first, business hours, no-reply timers (actors/reception/queue-reception.ts); absent: plain queue. */
+  reception?: QueueReceptionContext;
 }
 
 const QUEUE_BY: ActorRef = { user: 'queue', role: 'system' };
@@ -118,6 +148,7 @@ export function initialQueueState(
   convsOf: Map<string, string[]>,
   waiting: QueueEntryRow[],
   now: number,
+  reception: QueueReceptionState = initialReceptionState([], [], []),
 ): QueueState {
   const agents = new Map<string, RosterAgent>();
   for (const p of profiles) {
@@ -138,6 +169,7 @@ export function initialQueueState(
     waiting: waiting.map((w) => ({ ...w, pushed: 0 })),
     limits,
     sweep: undefined,
+    reception,
   };
 }
 
@@ -146,11 +178,15 @@ export function startQueue(state: QueueState, ctx: QueueContext): void {
   for (const a of state.agents.values()) if (a.convs.size > 0) ctx.pingAgent(a.agent);
   state.sweep = setInterval(() => ctx.tellSelf({ type: 'sweep' }), state.limits.sweepMs);
   state.sweep.unref();
+  // Reply timers and left messages loaded with the state: due ones run at once, the rest get a timer.
+  if (state.reception.replyDue.size > 0 || state.reception.left.length > 0)
+    ctx.tellSelf({ type: 'reception' });
 }
 
 export function stopQueue(state: QueueState): void {
   if (state.sweep) clearInterval(state.sweep);
   state.sweep = undefined;
+  stopReception(state.reception);
 }
 
 function eligible(a: RosterAgent, skill: string | null): boolean {
@@ -218,6 +254,7 @@ async function assign(
   }
   agent.convs.add(conv);
   if (from !== null) state.agents.get(from)?.convs.delete(conv);
+  receptionAfterAssign(state, conv, agent.agent, ctx);
   return 'ok';
 }
 
@@ -225,7 +262,7 @@ async function assign(
 async function drain(state: QueueState, ctx: QueueContext): Promise<void> {
   for (let i = 0; i < state.waiting.length; ) {
     const w = state.waiting[i] as WaitingEntry;
-    const agent = pickAgent(state.agents.values(), w.skill);
+    const agent = pickWithExclusion(state.agents, w.skill, w.exclude, pickAgent);
     if (!agent) {
       i++;
       continue;
@@ -243,7 +280,7 @@ async function drain(state: QueueState, ctx: QueueContext): Promise<void> {
 
 async function enqueue(
   state: QueueState,
-  msg: Extract<QueueMessage, { type: 'enqueue' }>,
+  msg: Omit<Extract<QueueMessage, { type: 'enqueue' }>, 'type'> & { type?: 'enqueue' },
   ctx: QueueContext,
 ): Promise<EnqueueReply> {
   const waitingAt = state.waiting.findIndex((w) => w.conv === msg.conv);
@@ -258,7 +295,7 @@ async function enqueue(
         retryAfterMs: 5000,
       },
     );
-  const agent = pickAgent(state.agents.values(), msg.skill);
+  const agent = pickWithExclusion(state.agents, msg.skill, msg.exclude, pickAgent);
   if (agent && (await assign(state, msg.conv, agent, null, QUEUE_BY, ctx)) === 'ok')
     return { conv: msg.conv, agent: agent.agent, position: null };
   const now = ctx.fence();
@@ -269,6 +306,7 @@ async function enqueue(
     // Stored, so the order survives a reload: the waiting list is sorted by enqueuedAt.
     enqueuedAt: Math.min(now, msg.since ?? now),
     pushed: 0,
+    ...(msg.exclude !== undefined ? { exclude: msg.exclude } : {}),
   };
   await ctx.chat.saveQueueEntry(state.tenant, entry);
   ctx.fence();
@@ -421,16 +459,27 @@ export function listQueue(state: QueueState): QueueEntry[] {
   }));
 }
 
+/** The queue's own steps, lent to the reception module. */
+function opsOf(state: QueueState, ctx: QueueContext): QueueOps {
+  return { enqueue: (m) => enqueue(state, m, ctx), drain: () => drain(state, ctx) };
+}
+
 export async function queueBehaviour(
   state: QueueState,
   msg: QueueMessage,
   ctx: QueueContext,
 ): Promise<unknown> {
   switch (msg.type) {
-    case 'enqueue': {
-      const r = await enqueue(state, msg, ctx);
-      return r;
-    }
+    case 'enqueue':
+      // Reception decides first: the tenant's bot, closed hours, or the queue (actors/reception/queue-reception.ts).
+      return admit(state, msg, ctx, opsOf(state, ctx));
+    case 'replyDue':
+    case 'replied':
+    case 'reception':
+    case 'leave':
+    case 'leftList':
+    case 'handoff':
+      return receptionBehaviour(state, msg, ctx, opsOf(state, ctx));
     case 'agent':
       await onAgent(state, msg, ctx);
       return { agent: msg.agent, load: state.agents.get(msg.agent)?.convs.size ?? 0 };
@@ -440,6 +489,7 @@ export async function queueBehaviour(
         ctx.fence();
         await ctx.chat.removeQueueEntry(state.tenant, msg.conv);
       }
+      await receptionRelease(state, msg.conv, ctx);
       await drain(state, ctx);
       return { conv: msg.conv };
     }
@@ -457,6 +507,7 @@ export async function queueBehaviour(
       for (const a of state.agents.values())
         if (a.convs.size > 0 && a.heardAt < stale) ctx.pingAgent(a.agent);
       await drain(state, ctx);
+      await receptionBehaviour(state, { type: 'reception' }, ctx, opsOf(state, ctx));
       return {};
     }
     default:

@@ -60,6 +60,8 @@ export const DEFAULT_CONV_CACHE_ROWS = 32;
 export const DEFAULT_AGENT_GRACE_MS = 30_000;
 export const DEFAULT_AGENT_PRESENCE_MS = 10_000;
 export const DEFAULT_QUEUE_MAX_WAITING = 1000;
+/** How often each member wakes the queue actors it holds of tenants with desk settings (src/reception/ticker.ts). */
+export const DEFAULT_RECEPTION_TICK_MS = 5000;
 export const DEFAULT_MAX_AGENTS_PER_TENANT = 1000;
 export const DEFAULT_AGENT_CAPACITY = 5;
 export const DEFAULT_AGENT_MAX_CAPACITY = 50;
@@ -224,6 +226,11 @@ export interface NodeConfig {
     agentMaxSkills: number;
     /** Open conversations listed per user (`convs` frame). */
     maxOpenListed: number;
+    /**
+     * How often a member wakes the queue actors it holds of tenants the file gives desk settings
+     * (no-reply timers, opening hours), so a moved queue resumes its timers without other traffic.
+     */
+    receptionTickMs: number;
   };
   /** OpenTelemetry traces (src/telemetry/), off by default. */
   telemetry: { tracing: TracingConfig };
@@ -341,6 +348,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       agentMaxCapacity: o.chat?.agentMaxCapacity ?? DEFAULT_AGENT_MAX_CAPACITY,
       agentMaxSkills: o.chat?.agentMaxSkills ?? DEFAULT_AGENT_MAX_SKILLS,
       maxOpenListed: o.chat?.maxOpenListed ?? DEFAULT_MAX_OPEN_LISTED,
+      receptionTickMs: o.chat?.receptionTickMs ?? DEFAULT_RECEPTION_TICK_MS,
     },
     telemetry: {
       tracing: {
@@ -447,6 +455,12 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('chat.agentDefaultCapacity must not exceed chat.agentMaxCapacity');
   positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
   positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
+  if (
+    !Number.isInteger(cfg.chat.receptionTickMs) ||
+    cfg.chat.receptionTickMs < 100 ||
+    cfg.chat.receptionTickMs > 600_000
+  )
+    throw new Error('chat.receptionTickMs must be an integer from 100 to 600000');
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
@@ -641,6 +655,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       agentDefaultCapacity: intFromEnv(env, 'SB_AGENT_DEFAULT_CAPACITY'),
       agentMaxCapacity: intFromEnv(env, 'SB_AGENT_MAX_CAPACITY'),
       maxOpenListed: intFromEnv(env, 'SB_MAX_OPEN_LISTED'),
+      receptionTickMs: intFromEnv(env, 'SB_RECEPTION_TICK_MS'),
     },
     telemetry: { tracing: tracingFromEnv(env) },
     logLevel: env['SB_LOG_LEVEL'] || undefined,

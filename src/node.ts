@@ -28,6 +28,9 @@ import { workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
+import { ReceptionService } from './reception/service.js';
+import { receptionSettingsOf } from './reception/settings.js';
+import { startReceptionTicker } from './reception/ticker.js';
 import { Dispatcher } from './routing/dispatcher.js';
 import { MemberLink } from './routing/member-link.js';
 import { shardOf } from './routing/shard.js';
@@ -187,6 +190,9 @@ export async function startNode(
   };
   const warn = (obj: object, msg: string) => log.warn(obj, msg);
   const deskStore = cassandraStore.deskStore();
+  // Reception (issue #17 items 5-7): no-reply reassignment, business hours, bot first (src/reception/).
+  const receptionStore = cassandraStore.receptionStore();
+  const receptionSettings = (tenant: string) => receptionSettingsOf(tenants.tenant(tenant).reception);
   const hosting = createHosting({
     store,
     chat: chatStore,
@@ -215,6 +221,7 @@ export async function startNode(
       },
     },
     warn,
+    reception: { store: receptionStore, settings: receptionSettings },
   });
   const routers = new ShardRouters(
     {
@@ -228,6 +235,17 @@ export async function startNode(
     (shard) => ownership?.holds(shard) ?? false,
   );
   const chat = new ChatService(actors, chatStore, { maxOpenListed: config.chat.maxOpenListed }, warn);
+  const reception = new ReceptionService({
+    actors,
+    transport,
+    names,
+    settings: receptionSettings,
+    clock: systemClock,
+    postMessage: (tenant, conv, req) => chat.postMessage(tenant, conv, req),
+    notify,
+    warn,
+  });
+  chat.attachReception(reception);
   const membership = new Membership(transport, {
     nodeId: config.nodeId,
     bucket: names.membersBucket,
@@ -262,6 +280,16 @@ export async function startNode(
   // A shard released, fenced or (re)taken: its cached conversations may be written by another member.
   ownership.onEvent((e) => store.dropShard(e.shard));
   await ownership.start();
+  const stopReceptionTicker = startReceptionTicker(
+    {
+      tenantIds: () => tenants.current.tenantIds(),
+      settings: receptionSettings,
+      holds: (shard) => heldBy.holds(shard),
+      ask: (tenant, id, msg) => dispatch.ask(tenant, id, msg),
+      warn,
+    },
+    config.chat.receptionTickMs,
+  );
 
   // Business systems: events in, webhooks, context, actions (src/integration/, docs/INTEGRATION.md).
   let integration: Integration;
@@ -277,6 +305,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
+    stopReceptionTicker();
     await ownership.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
@@ -326,6 +355,7 @@ export async function startNode(
       chat,
       integration,
       desk,
+      reception,
       pool,
       store,
       transport,
@@ -343,6 +373,7 @@ export async function startNode(
       log,
     });
   } catch (err) {
+    stopReceptionTicker();
     await integration.stop();
     await membership.stop();
     await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
@@ -363,6 +394,7 @@ export async function startNode(
     stop() {
       stopping ??= (async () => {
         gw.close();
+        stopReceptionTicker();
         await integration.stop();
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.

@@ -14,9 +14,9 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { BUILTIN_DESK_SETTINGS, type DeskSettings, deskSchema } from './desk/settings.js';
-
 import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './config.js';
+import { BUILTIN_DESK_SETTINGS, type DeskSettings, deskSchema } from './desk/settings.js';
+import { RECEPTION_SECTION, type ReceptionSection } from './reception/settings.js';
 
 export { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS };
 /** The id of the settings every tenant the file does not list gets. */
@@ -163,6 +163,8 @@ export const TENANT_SECTIONS = {
   retention: z.strictObject({ days: z.number().int().min(0).max(7300) }),
   /** Canned replies, labels, recall and edit bounds (src/desk/settings.ts). */
   desk: deskSchema,
+  /** No-reply reassignment, business hours, bot first (src/reception/settings.ts, issue #17). */
+  reception: RECEPTION_SECTION,
 };
 
 const tenantSchema = z.strictObject({
@@ -173,6 +175,7 @@ const tenantSchema = z.strictObject({
   contentPolicy: TENANT_SECTIONS.contentPolicy.optional(),
   retention: TENANT_SECTIONS.retention.optional(),
   desk: TENANT_SECTIONS.desk.optional(),
+  reception: TENANT_SECTIONS.reception.optional(),
 });
 
 const hsKeySchema = z
@@ -230,6 +233,8 @@ export interface TenantSettings {
   readonly contentPolicy?: Readonly<ContentPolicySpec>;
   readonly retention: Readonly<{ days: number }>;
   readonly desk: Readonly<DeskSettings>;
+  /** undefined: no reassignment, always open, no bot (src/reception/settings.ts). */
+  readonly reception?: Readonly<ReceptionSection>;
 }
 
 export type ContentPolicySpec = z.infer<typeof TENANT_SECTIONS.contentPolicy>;

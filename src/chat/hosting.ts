@@ -27,8 +27,11 @@ import {
   startQueue,
   stopQueue,
 } from '../../actors/queue.js';
+import { initialReceptionState, type QueueReceptionContext } from '../../actors/reception/queue-reception.js';
+import { loadedReplyWait, type ReplyWaitContext } from '../../actors/reception/reply-wait.js';
 import type { Clock } from '../clock.js';
 import type { EventPublisher } from '../integration/events.js';
+import type { ReceptionSettings } from '../reception/settings.js';
 import {
   type ActorBehaviour,
   type ActorHosting,
@@ -38,6 +41,7 @@ import {
 } from '../routing/actor-kind.js';
 import type { ChatStore } from '../store/chat-store.js';
 import type { DeskStore } from '../store/desk-store.js';
+import type { ReceptionStore } from '../store/reception-store.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
@@ -61,15 +65,38 @@ export interface HostingDeps {
     agent: AgentLimits;
   };
   warn(obj: object, msg: string): void;
+  /** Reception (src/reception/, issue #17 items 5-7): its tables and each tenant's settings; absent: off. */
+  reception?: { store: ReceptionStore; settings(tenant: string): ReceptionSettings };
 }
 
 export function createHosting(deps: HostingDeps): ActorHosting {
+  const rc = deps.reception;
+  const replyWait: ReplyWaitContext | undefined = rc && {
+    reassignMs: (tenant) => rc.settings(tenant).noReplyReassignMs,
+    save: (tenant, row, at) => {
+      rc.store
+        .saveReplyWait(tenant, row, at)
+        .catch((err: unknown) => deps.warn({ err, tenant, conv: row.conv }, 'reply wait not stored'));
+    },
+    remove: (tenant, conv, at) => {
+      rc.store
+        .removeReplyWait(tenant, conv, at)
+        .catch((err: unknown) => deps.warn({ err, tenant, conv }, 'reply wait not removed'));
+    },
+    tellQueue: (tenant, msg) => {
+      deps.actors
+        .ask(tenant, QUEUE_ACTOR_ID, msg)
+        .catch((err: unknown) => deps.warn({ err, tenant }, 'reply wait not told to the queue'));
+    },
+  };
   const conversation: ActorBehaviour<ConversationState, ConversationMessage> = {
     async load(tenant, conv, fence) {
-      const [snap, meta, receipts] = await Promise.all([
+      const timed = replyWait !== undefined && replyWait.reassignMs(tenant) > 0;
+      const [snap, meta, receipts, wait] = await Promise.all([
         deps.store.loadSnapshot(tenant, conv, deps.limits.recentCmids),
         deps.chat.loadMeta(tenant, conv),
         deps.chat.loadReceipts(tenant, conv),
+        timed ? rc!.store.loadReplyWait(tenant, conv) : null,
       ]);
       // The takeover seal: a write of an earlier owner (or of this member before a fence or a
       // passivation) that is still on its way cannot land above the last seq read here; only then is
@@ -78,7 +105,17 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         await deps.store.sealAbove(tenant, conv, snap.lastSeq, fence());
         fence();
       }
-      return initialState(tenant, conv, snap, deps.limits.recentCmids, meta, receipts, deps.limits.cacheRows);
+      const state = initialState(
+        tenant,
+        conv,
+        snap,
+        deps.limits.recentCmids,
+        meta,
+        receipts,
+        deps.limits.cacheRows,
+      );
+      if (timed) state.replyWait = loadedReplyWait(wait, meta?.status);
+      return state;
     },
     receive(state, msg, fence) {
       const ctx: ConversationContext = {
@@ -92,6 +129,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         emit: (e, bodyMasked) => deps.events.emit(e, bodyMasked),
         ...(deps.desk ? { desk: deps.desk } : {}),
         ...(deps.store.message ? { readMessage: deps.store.message.bind(deps.store) } : {}),
+        ...(replyWait ? { replyWait } : {}),
       };
       return conversationBehaviour(state, msg, ctx);
     },
@@ -99,9 +137,13 @@ export function createHosting(deps: HostingDeps): ActorHosting {
 
   const queue: ActorBehaviour<QueueState, QueueMessage> = {
     async load(tenant) {
-      const [profiles, waiting] = await Promise.all([
-        deps.chat.loadAgents(tenant, deps.limits.queue.maxAgents),
-        deps.chat.loadQueue(tenant, deps.limits.queue.maxWaiting * 2),
+      const q = deps.limits.queue;
+      const [profiles, waiting, waits, left, bots] = await Promise.all([
+        deps.chat.loadAgents(tenant, q.maxAgents),
+        deps.chat.loadQueue(tenant, q.maxWaiting * 2),
+        rc ? rc.store.loadReplyWaits(tenant, q.maxAgents * q.maxCapacity) : [],
+        rc ? rc.store.loadLeftMessages(tenant, rc.settings(tenant).hours?.leaveMaxStored ?? 1) : [],
+        rc ? rc.store.loadBotSessions(tenant, q.maxWaiting) : [],
       ]);
       const convsOf = new Map<string, string[]>();
       await Promise.all(
@@ -120,6 +162,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         convsOf,
         waiting,
         deps.clock.now(),
+        initialReceptionState(waits, left, bots, deps.clock.now()),
       );
       startQueue(
         state,
@@ -151,7 +194,12 @@ export function createHosting(deps: HostingDeps): ActorHosting {
       },
       notify: (users: readonly string[], frame: Record<string, unknown>) => deps.notify(tenant, users, frame),
       warn: deps.warn,
+      ...(rc ? { reception: receptionCtx(tenant, rc) } : {}),
     };
+  }
+
+  function receptionCtx(tenant: string, d: NonNullable<HostingDeps['reception']>): QueueReceptionContext {
+    return { settings: () => d.settings(tenant), store: d.store, newId: deps.newId };
   }
 
   const agent: ActorBehaviour<AgentState, AgentMessage> = {

@@ -19,6 +19,7 @@ import type { EnqueueReply, QueueEntry, QueueMessage } from '../../actors/queue.
 import { newId } from '../ids.js';
 import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
+import type { ReceptionHooks } from '../reception/service.js';
 import { agentActorId, QUEUE_ACTOR_ID } from '../routing/actor-kind.js';
 import type { ChatStore, OpenConversation } from '../store/chat-store.js';
 import type { Card } from '../store/types.js';
@@ -51,6 +52,13 @@ export interface OpenItem {
 }
 
 export class ChatService implements ChatApi {
+  private reception: ReceptionHooks | undefined;
+
+  /** Late-bound: reception (src/reception/service.ts) is built on this service. */
+  attachReception(reception: ReceptionHooks): void {
+    this.reception = reception;
+  }
+
   constructor(
     private readonly actors: ActorAsker,
     private readonly chat: Pick<ChatStore, 'listOpen'>,
@@ -70,15 +78,25 @@ export class ChatService implements ChatApi {
     return this.actors.ask(tenant, agentActorId(agent), msg);
   }
 
-  /** Queues a just-created conversation; on a full queue closes it and rejects busy. */
-  private async enqueueNew(tenant: string, view: ConversationView): Promise<EnqueueReply> {
+  /**
+   * Queues a just-created conversation (or gives it to the tenant's bot, or leaves it out while the
+   * desk is closed: src/reception/); on a full queue closes it and rejects busy.
+   */
+  private async enqueueNew(
+    tenant: string,
+    view: ConversationView,
+    first?: { seq: number; body: string },
+  ): Promise<EnqueueReply> {
     try {
-      return await this.queueAsk<EnqueueReply>(tenant, {
+      const reply = await this.queueAsk<EnqueueReply>(tenant, {
         type: 'enqueue',
         conv: view.conv,
         visitor: view.visitor,
         skill: view.skill,
+        fresh: true,
       });
+      this.reception?.routed(tenant, reply, view.visitor, first);
+      return reply;
     } catch (err) {
       const e = toSwitchboardError(err);
       if (e.code === 'busy') {
@@ -166,7 +184,7 @@ export class ChatService implements ChatApi {
     if (created) {
       // A new conversation that the queue refuses (full) is closed and the send answered busy.
       const view = await this.conversation(tenant, conv);
-      if (view) await this.enqueueNew(tenant, view);
+      if (view) await this.enqueueNew(tenant, view, { seq: ack.seq, body });
     } else if (queued) {
       // Still waiting (or its first enqueue failed): make sure it is queued. The message itself is
       // durable, so a failure here is logged rather than failing the acknowledged send.
@@ -177,7 +195,11 @@ export class ChatService implements ChatApi {
           conv,
           visitor: view.visitor,
           skill: view.skill,
-        }).catch((err: unknown) => this.warn({ err, conv }, 'enqueue of a waiting conversation failed'));
+        }).then(
+          (reply) =>
+            this.reception?.routed(tenant, reply as EnqueueReply, view.visitor, { seq: ack.seq, body }),
+          (err: unknown) => this.warn({ err, conv }, 'enqueue of a waiting conversation failed'),
+        );
     }
     return plain;
   }

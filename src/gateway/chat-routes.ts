@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ActorRef, ChatApi } from '../chat/api.js';
 import { SwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
+import type { ReceptionService } from '../reception/service.js';
 import type { HistoryStore } from '../store/types.js';
 import type { ApiKeyScope } from '../tenants.js';
 import { type ApiContext, type ApiHandler, caller, idParam, parseIntParam } from './api-routes.js';
@@ -20,6 +21,8 @@ const MAX_CARD_FIELDS = 16;
 
 export interface ChatRouteContext extends ApiContext {
   chat: ChatApi;
+  /** Reception (src/reception/): left messages (src/gateway/reception-routes.ts). */
+  reception?: Pick<ReceptionService, 'leftMessages'>;
   store: HistoryStore;
   maxBodyBytes: number;
   maxBodyChars: number;

@@ -28,6 +28,7 @@ export const HTTP_ROUTES = [
   { method: 'get', path: '/api/v1/conversations', auth: 'apiKey:api' },
   { method: 'post', path: '/api/v1/conversations/:id/labels', auth: 'apiKey:api' },
   { method: 'get', path: '/api/v1/conversations/:id/audit', auth: 'apiKey:audit' },
+  { method: 'get', path: '/api/v1/left-messages', auth: 'apiKey:admin|token' },
   // The browser files (static-files.ts) and, in development mode only, the demo (dev-tokens.ts).
   { method: 'get', path: '/widget.js', auth: 'none' },
   { method: 'get', path: '/console', auth: 'none' },

@@ -37,6 +37,7 @@ import {
   toMessageItem,
   VISITOR_ONLY_FRAMES,
 } from '../protocol/frames.js';
+import type { ReceptionService } from '../reception/service.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { HistoryStore, MessageRow } from '../store/types.js';
 import { traced } from '../telemetry/tracing.js';
@@ -68,6 +69,7 @@ import {
 } from './http.js';
 import { checkOperator, credentialsOf } from './http-auth.js';
 import { type Bucket, BucketMap, newBucket, take } from './rate-limit.js';
+import { leftMessagesHandler } from './reception-routes.js';
 import { HTTP_ROUTES, type RouteKey, routeKey } from './routes.js';
 import { type SessionSocket, Sessions } from './sessions.js';
 import { resolveMaxSockets } from './socket-limit.js';
@@ -118,6 +120,8 @@ export interface GatewayDeps {
   integration?: Pick<Integration, 'contextFor' | 'action'>;
   /** Notes, recall and edit, labels, canned replies (issue #17; absent: those frames are `unavailable`). */
   desk?: DeskService;
+  /** Reception (src/reception/): the visitor frames `leave` and `handoff`, left messages over HTTP. */
+  reception?: Pick<ReceptionService, 'leave' | 'visitorAsksForPerson' | 'leftMessages'>;
 }
 
 /**
@@ -410,6 +414,34 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           data,
           frame,
         );
+      case 'leave': {
+        if (!deps.reception) throw new SwitchboardError('unavailable', 'reception is not running');
+        // Screened like a chat message: the left message becomes the visitor's message at opening.
+        const screened = await screenText(deps.pool, deps.content, tenant, frame.body);
+        if (screened.blocked)
+          throw new SwitchboardError('blocked', 'the message was refused by the content policy');
+        const r = await deps.reception.leave(tenant, user, {
+          conv: frame.conv,
+          body: screened.text,
+          name: frame.name ?? null,
+          email: frame.email ?? null,
+          agentBody: screened.agentText,
+        });
+        return { type: 'done', op: 'leave', conv: r.conv, id: r.id, seq: r.seq, ...ref };
+      }
+      case 'handoff': {
+        if (!deps.reception) throw new SwitchboardError('unavailable', 'reception is not running');
+        const r = await deps.reception.visitorAsksForPerson(tenant, frame.conv, user);
+        return {
+          type: 'done',
+          op: 'handoff',
+          conv: r.conv,
+          route: r.route ?? 'queue',
+          agent: r.agent,
+          position: r.position,
+          ...ref,
+        };
+      }
       default:
         return undefined;
     }
@@ -762,6 +794,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const chatApi: ChatRouteContext = {
     ...api,
+    ...(deps.reception ? { reception: deps.reception } : {}),
     chat: deps.chat,
     maxBodyBytes: config.gateway.maxHttpBodyBytes,
     maxBodyChars: config.gateway.maxBodyChars,
@@ -861,6 +894,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     'get /api/v1/queue': apiRoute(queueHandler(chatApi)),
     'put /api/v1/agents/:agent/status': apiRoute(agentStatusHandler(chatApi)),
     ...deskRouteHandlers(chatApi, deps.desk, apiRoute),
+    'get /api/v1/left-messages': apiRoute(leftMessagesHandler(chatApi)),
     'get /widget.js': asset('widget.js'),
     'get /console': asset('console.html'),
     'get /console.js': asset('console.js'),

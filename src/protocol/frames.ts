@@ -10,6 +10,11 @@ import {
   parseDeskFrame,
 } from './desk-frames.js';
 import { SwitchboardError } from './errors.js';
+import {
+  parseReceptionFrame,
+  RECEPTION_VISITOR_FRAMES,
+  type ReceptionClientFrame,
+} from './reception-frames.js';
 
 export const PROTOCOL_VERSION = 1;
 export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
@@ -146,7 +151,8 @@ export type ClientFrame =
   | TransferFrame
   | CloseFrame
   | StatusFrame
-  | DeskClientFrame;
+  | DeskClientFrame
+  | ReceptionClientFrame;
 
 /** Frames only an agent socket may send; a visitor gets `forbidden`. */
 export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
@@ -159,7 +165,7 @@ export const AGENT_ONLY_FRAMES: ReadonlySet<string> = new Set([
   ...DESK_AGENT_ONLY_FRAMES,
 ]);
 /** Frames only a visitor socket may send; an agent gets `forbidden`. */
-export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate']);
+export const VISITOR_ONLY_FRAMES: ReadonlySet<string> = new Set(['rate', ...RECEPTION_VISITOR_FRAMES]);
 export const MAX_COMMENT_CHARS = 1000;
 export const MAX_REASON_CHARS = 200;
 
@@ -538,6 +544,9 @@ export function parseClientFrame(value: unknown, maxBodyChars: number): ClientFr
     default: {
       const desk = parseDeskFrame(o, type, maxBodyChars);
       if (desk !== undefined) return desk;
+      // The support desk's frames (src/protocol/reception-frames.ts).
+      const reception = parseReceptionFrame(o, type, maxBodyChars);
+      if (reception) return reception;
       throw new SwitchboardError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
     }
   }

@@ -14,6 +14,7 @@ import {
   type WriterLimits,
 } from './history-writer.js';
 import { applyState } from './message-state.js';
+import { CassandraReceptionStore } from './reception-store.js';
 import { packRow } from './row-codec.js';
 import {
   appliedVersions,
@@ -250,6 +251,15 @@ export class CassandraHistoryStore implements HistoryStore {
   /** The canned replies and labels tables on the same connection (src/store/desk-store.ts). */
   deskStore(): CassandraDeskStore {
     return new CassandraDeskStore(
+      this.#client,
+      this.#config.keyspace,
+      CONSISTENCY_CODES[this.#config.consistency],
+    );
+  }
+
+  /** The support-desk tables on the same connection (src/store/reception-store.ts). */
+  receptionStore(): CassandraReceptionStore {
+    return new CassandraReceptionStore(
       this.#client,
       this.#config.keyspace,
       CONSISTENCY_CODES[this.#config.consistency],

@@ -166,6 +166,29 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     ],
   },
   {
+    // 6, not 5: issue #17's other half (canned replies, notes, labels, recall) takes 5 on its branch.
+    version: 6,
+    name: 'reception: reply waits, left messages, bot sessions',
+    statements: [
+      // A visitor waiting for the assigned agent's answer since `since` (src/reception/, no-reply
+      // reassignment): written by the conversation actor, read by the tenant's queue actor on load.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.reply_waits (
+        tenant text, conv text, agent text, since timestamp,
+        PRIMARY KEY ((tenant), conv)
+      )`,
+      // Messages left outside business hours, queued when the desk opens (bounded per tenant).
+      `CREATE TABLE IF NOT EXISTS {keyspace}.left_messages (
+        tenant text, id text, conv text, visitor text, name text, email text, body text, ts timestamp,
+        PRIMARY KEY ((tenant), id)
+      )`,
+      // Conversations with the tenant's bot, and the summary a handed-off one carries to its agent.
+      `CREATE TABLE IF NOT EXISTS {keyspace}.bot_sessions (
+        tenant text, conv text, visitor text, since timestamp, state text, summary text, handed_by text,
+        PRIMARY KEY ((tenant), conv)
+      ) WITH default_time_to_live = 604800`,
+    ],
+  },
+  {
     version: 7,
     name: 'one packed cell per message row',
     statements: [

@@ -76,7 +76,8 @@ test('history - migrations applied by four stores at once on a fresh keyspace, t
   const opened = await Promise.all([open(keyspace), open(keyspace), open(keyspace), open(keyspace)]);
   assert.equal(LATEST_SCHEMA_VERSION, 7);
   // Every v2 and v3 table is usable from every store (v4: the agent action audit, test/integration/events-in;
-  // v5: the desk tables, test/integration/desk-*; v7: the packed message cell).
+  // v5: the desk tables, test/integration/desk-*; v6: the reception tables, test/integration/reception-*;
+  // v7: the packed message cell).
   await opened[0]!.append(row('m', 1));
   for (const store of opened) {
     assert.equal((await store.lookupCmid(TENANT, 'm', 'visitor-1', 'c1', 1))?.seq, 1);

@@ -307,6 +307,7 @@ export class AgentConsole {
       case 'assigned':
         if (f['agent'] === this.view.user) {
           const n = this.ensure(conv, String(f['visitor']));
+          if (!n.visitor) n.visitor = String(f['visitor']);
           n.status = 'assigned';
           n.lastSeq = Math.max(n.lastSeq, Number(f['lastSeq'] ?? 0));
           if (!this.view.selected) void this.select(conv);
@@ -343,6 +344,12 @@ export class AgentConsole {
       case 'context':
         if (c) c.context = f;
         break;
+      case 'handoff': {
+        // May overtake its `assigned` (another publisher): the visitor is filled in by `assigned`.
+        const target = c ?? this.ensure(conv, '');
+        target.handoff = f;
+        break;
+      }
       case 'action_result':
         if (c) c.results = [...c.results.slice(-9), f];
         break;

@@ -15,6 +15,11 @@ function ContextPanel(props: { app: AgentConsole; c: Conv; t: ConsoleStrings }) 
   const items = (c.context?.['items'] ?? {}) as Record<string, unknown>;
   const missing = (c.context?.['missing'] ?? []) as { kind: string; reason: string }[];
   return html`<aside class="context">
+    ${
+      c.handoff
+        ? html`<h3>${t.handoff}</h3><div class="result">${String(c.handoff['summary'] ?? t.none)} <span class="muted">(${String(c.handoff['by'])})</span></div>`
+        : ''
+    }
     <h3>${t.context} <button class="small" onClick=${() => void app.context(c.conv)}>${t.refresh}</button></h3>
     ${Object.entries(items).map(
       ([kind, v]) =>

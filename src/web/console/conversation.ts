@@ -41,6 +41,8 @@ export interface Conv {
   revealed: Record<string, string>;
   context?: Frame;
   results: Frame[];
+  /** The bot's hand-off (`handoff` frame): its summary, shown above the business context. */
+  handoff?: Frame;
 }
 
 /** A page of `GET /api/v1/conversations/{id}/messages`: newest first, with the `before` cursor. */

@@ -37,6 +37,10 @@ export interface WidgetView {
   agentRead: number;
   closed: boolean;
   rated: boolean;
+  /** The desk is closed (`desk_closed`): its message and the form's bound; null when open. */
+  deskClosed: { message: string; maxChars: number } | null;
+  /** A message was left with the form. */
+  left: boolean;
 }
 
 export class VisitorChat {
@@ -52,6 +56,8 @@ export class VisitorChat {
     agentRead: 0,
     closed: false,
     rated: false,
+    deskClosed: null,
+    left: false,
   };
   private last = 0;
   private readSent = 0;
@@ -115,6 +121,25 @@ export class VisitorChat {
     if (this.conn.send({ type: 'read', conv, seq: top.seq })) this.readSent = top.seq;
   }
 
+  /** Leaves a message with the closed desk's form (docs/PROTOCOL.md `leave`); rejects with the error. */
+  async leave(body: string, name: string, email: string): Promise<void> {
+    if (!this.view.conv) return;
+    await this.conn.request({
+      type: 'leave',
+      conv: this.view.conv,
+      body: body.trim(),
+      ...(name.trim() ? { name: name.trim() } : {}),
+      ...(email.trim() ? { email: email.trim() } : {}),
+    });
+    this.view.left = true;
+    this.changed();
+  }
+
+  /** Asks for a person instead of the bot (the `handoff` frame). */
+  askPerson(): void {
+    if (this.view.conv) void this.conn.request({ type: 'handoff', conv: this.view.conv }).catch(() => {});
+  }
+
   close(): void {
     if (this.view.conv) void this.conn.request({ type: 'close', conv: this.view.conv }).catch(() => {});
   }
@@ -142,6 +167,8 @@ export class VisitorChat {
       agentRead: 0,
       closed: false,
       rated: false,
+      deskClosed: null,
+      left: false,
     });
     this.last = 0;
     this.readSent = 0;
@@ -242,7 +269,15 @@ export class VisitorChat {
         if (conv === this.view.conv) this.view.position = Number(f['position']);
         break;
       case 'assigned':
-        if (conv === this.view.conv) Object.assign(this.view, { agent: f['agent'], position: null });
+        if (conv === this.view.conv)
+          Object.assign(this.view, { agent: f['agent'], position: null, deskClosed: null });
+        break;
+      case 'desk_closed':
+        if (conv !== this.view.conv) break;
+        this.view.deskClosed = {
+          message: String(f['message'] ?? ''),
+          maxChars: Number((f['leave'] as Frame | undefined)?.['maxChars'] ?? 2000),
+        };
         break;
       case 'typing':
         if (conv !== this.view.conv) break;

@@ -24,6 +24,12 @@ export const WIDGET_STRINGS = {
     endChat: 'End chat',
     recalled: 'Message recalled',
     edited: 'edited',
+    name: 'Your name',
+    email: 'Your e-mail',
+    leaveMessage: 'Your message',
+    leaveSend: 'Leave a message',
+    leftThanks: 'Thank you! We will answer when we are back.',
+    person: 'Talk to a person',
   },
   'zh-CN': {
     title: '在线客服',
@@ -49,6 +55,12 @@ export const WIDGET_STRINGS = {
     endChat: '结束会话',
     recalled: '消息已撤回',
     edited: '已编辑',
+    name: '您的姓名',
+    email: '您的邮箱',
+    leaveMessage: '留言内容',
+    leaveSend: '提交留言',
+    leftThanks: '感谢留言！我们上班后会尽快回复您。',
+    person: '转人工客服',
   },
 };
 

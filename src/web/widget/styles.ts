@@ -66,6 +66,8 @@ textarea{flex:1;resize:none;border:1px solid var(--line);border-radius:10px;padd
 textarea:focus{outline:2px solid var(--accent);outline-offset:-1px}
 .send{background:var(--accent);color:#fff;border-radius:10px;padding:0 16px;font-weight:600}
 .rating{padding:14px;border-top:1px solid var(--line);text-align:center;display:flex;flex-direction:column;gap:6px}
+.leave{padding:10px 14px;border-top:1px solid var(--line);display:flex;flex-direction:column;gap:6px}
+.leave input,.leave textarea{font:inherit;padding:6px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:inherit}
 .stars{display:flex;justify-content:center;gap:6px}
 .star{font-size:26px;color:#f5b301}
 .link{color:var(--accent);text-decoration:underline;font-size:13px}

@@ -29,7 +29,36 @@ function Status(props: { chat: VisitorChat; t: WidgetStrings }) {
   if (view.agentTyping) return html`<div class="status typing">${t.typing}</div>`;
   if (view.position !== null) return html`<div class="status queue">${t.queue(view.position)}</div>`;
   if (view.agent) return html`<div class="status">${t.assigned(view.agent)}</div>`;
+  // With the tenant's bot: the visitor may ask for a person (the `handoff` frame).
+  if (view.messages.at(-1)?.role === 'bot')
+    return html`<div class="status"><button class="link person" onClick=${() => props.chat.askPerson()}>${t.person}</button></div>`;
   return null;
+}
+
+/** The leave-a-message form of a closed desk (`desk_closed`). */
+function LeaveForm(props: { chat: VisitorChat; t: WidgetStrings }) {
+  const { chat, t } = props;
+  const desk = chat.view.deskClosed;
+  const [body, setBody] = useState('');
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [error, setError] = useState('');
+  if (!desk) return null;
+  if (chat.view.left) return html`<div class="leave"><div class="thanks">${t.leftThanks}</div></div>`;
+  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
+  return html`<form class="leave" onSubmit=${(e: Event) => {
+    e.preventDefault();
+    if (!body.trim()) return;
+    chat.leave(body, name, email).catch((err: unknown) => setError(String((err as Error).message ?? err)));
+  }}>
+    <div>${desk.message}</div>
+    <input placeholder=${t.name} aria-label=${t.name} maxlength="200" value=${name} onInput=${value(setName)} />
+    <input placeholder=${t.email} aria-label=${t.email} maxlength="200" value=${email} onInput=${value(setEmail)} />
+    <textarea rows="3" placeholder=${t.leaveMessage} aria-label=${t.leaveMessage} maxlength=${desk.maxChars}
+      value=${body} onInput=${value(setBody)}></textarea>
+    ${error ? html`<div class="status warn">${error}</div>` : ''}
+    <button type="submit" class="send">${t.leaveSend}</button>
+  </form>`;
 }
 
 function Rating(props: { chat: VisitorChat; t: WidgetStrings }) {
@@ -134,6 +163,7 @@ export function Widget(props: WidgetProps) {
           <div class="meta">${r.code === 'blocked' ? t.blocked : `${t.failed} (${r.code})`}</div></div>`,
       )}
     </div>
+    ${view.deskClosed && !view.closed ? html`<${LeaveForm} chat=${chat} t=${t} />` : ''}
     ${view.closed ? html`<${Rating} chat=${chat} t=${t} />` : html`<${Composer} chat=${chat} t=${t} />`}
   </section>`;
 }
