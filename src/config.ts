@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
+import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
 import type { TracingConfig } from './telemetry/tracing.js';
 import { DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS } from './tenants.js';
 
@@ -203,6 +205,11 @@ export interface NodeConfig {
     /** Open conversations listed per user (`convs` frame). */
     maxOpenListed: number;
   };
+  /**
+   * The presence directory (src/presence/): `maxUsers` entries per member (a new user's socket is
+   * refused beyond), `maxPendingJoins` sockets per process waiting for their owner's answer.
+   */
+  presence: { maxUsers: number; maxPendingJoins: number };
   /** OpenTelemetry traces (src/telemetry/), off by default. */
   telemetry: { tracing: TracingConfig };
   logLevel: string;
@@ -318,6 +325,10 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       agentMaxSkills: o.chat?.agentMaxSkills ?? DEFAULT_AGENT_MAX_SKILLS,
       maxOpenListed: o.chat?.maxOpenListed ?? DEFAULT_MAX_OPEN_LISTED,
     },
+    presence: {
+      maxUsers: o.presence?.maxUsers ?? DEFAULT_PRESENCE_MAX_USERS,
+      maxPendingJoins: o.presence?.maxPendingJoins ?? DEFAULT_PRESENCE_MAX_PENDING_JOINS,
+    },
     telemetry: {
       tracing: {
         enabled: o.telemetry?.tracing?.enabled ?? false,
@@ -422,6 +433,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
   positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
+  positiveInt(cfg.presence.maxUsers, 'presence.maxUsers');
+  positiveInt(cfg.presence.maxPendingJoins, 'presence.maxPendingJoins');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
@@ -613,6 +626,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       agentDefaultCapacity: intFromEnv(env, 'SB_AGENT_DEFAULT_CAPACITY'),
       agentMaxCapacity: intFromEnv(env, 'SB_AGENT_MAX_CAPACITY'),
       maxOpenListed: intFromEnv(env, 'SB_MAX_OPEN_LISTED'),
+    },
+    presence: {
+      maxUsers: intFromEnv(env, 'SB_PRESENCE_MAX_USERS'),
+      maxPendingJoins: intFromEnv(env, 'SB_PRESENCE_MAX_JOINS'),
     },
     telemetry: { tracing: tracingFromEnv(env) },
     logLevel: env['SB_LOG_LEVEL'] || undefined,

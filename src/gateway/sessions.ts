@@ -1,12 +1,12 @@
 /**
- * Which sockets this process holds for which user, and the NATS interest that follows from it:
- * one subscription per online user (`sb.user.<tenant>.<user>`). Agents hear only of conversations
- * assigned to them (there is no tenant-wide lobby: the queue actor assigns). Delivered frames
- * arrive as msgpack bytes identical to the wire frame, so msgpack sockets get them without
- * re-encoding.
+ * Which sockets this process holds for which user. Nothing here touches NATS: the cluster learns
+ * where a user is from the presence directory (src/presence/), which keeps no per-user interest on
+ * NATS. Agents hear only of conversations assigned to them (there is no tenant-wide lobby: the queue
+ * actor assigns). Delivered frames arrive as msgpack bytes identical to the wire frame, so msgpack
+ * sockets get them without re-encoding.
  */
-import type { ClusterNames } from '../cluster/names.js';
-import type { Transport, TransportSubscription } from '../cluster/transport.js';
+import { userKey } from '../presence/directory.js';
+import type { LocalUsers } from '../presence/presence.js';
 import { msgpackDecode } from '../protocol/codec.js';
 
 export interface SessionSocket {
@@ -26,35 +26,45 @@ export type Deliver<S extends SessionSocket> = (
   decoded: () => unknown,
 ) => void;
 
-interface Interest<S> {
-  sub: TransportSubscription;
-  // An array, not a Set: almost every user has one socket, and a Set costs ~150 bytes more each.
-  sockets: S[];
-}
-
-export class Sessions<S extends SessionSocket = SessionSocket> {
-  private readonly interests = new Map<string, Interest<S>>();
+export class Sessions<S extends SessionSocket = SessionSocket> implements LocalUsers {
+  // One socket, or an array when the user has several: almost every user has one, and an array
+  // (or a Set, ~150 bytes more) for each would be paid by every connection.
+  private readonly users = new Map<string, S | S[]>();
   private count = 0;
 
-  constructor(
-    private readonly transport: Transport,
-    private readonly names: ClusterNames,
-    private readonly deliver: Deliver<S>,
-  ) {}
+  constructor(private readonly deliverTo: Deliver<S>) {}
 
-  /**
-   * Registers the socket's interest. Resolves once NATS has the subscriptions, so anything
-   * published after that reaches the socket (the gateway sends `welcome` only then).
-   */
-  async add(socket: S): Promise<void> {
+  /** Registers the socket; true when it is the user's first socket in this process. */
+  add(socket: S): boolean {
     this.count++;
-    const created = this.join(this.names.userSubject(socket.tenant, socket.user), socket);
-    if (created) await this.transport.flush();
+    const key = userKey(socket.tenant, socket.user);
+    const held = this.users.get(key);
+    if (held === undefined) {
+      this.users.set(key, socket);
+      return true;
+    }
+    if (Array.isArray(held)) held.push(socket);
+    else this.users.set(key, [held, socket]);
+    return false;
   }
 
-  remove(socket: S): void {
+  /** Forgets the socket; true when it was the user's last socket in this process. */
+  remove(socket: S): boolean {
+    const key = userKey(socket.tenant, socket.user);
+    const held = this.users.get(key);
+    if (held === undefined) return false;
+    if (!Array.isArray(held)) {
+      if (held !== socket) return false;
+      this.count--;
+      this.users.delete(key);
+      return true;
+    }
+    const at = held.indexOf(socket);
+    if (at < 0) return false;
     this.count--;
-    this.leave(this.names.userSubject(socket.tenant, socket.user), socket);
+    held.splice(at, 1);
+    if (held.length === 1) this.users.set(key, held[0]!);
+    return false;
   }
 
   /** Sockets registered in this process. */
@@ -62,55 +72,37 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
     return this.count;
   }
 
-  /**
-   * Hands a frame published on `subject` to this process's own sockets of it. The delivery bus does
-   * not echo a process's publishes back to it (NATS noEcho), so every publisher calls this for its
-   * own share: one hop through nats-server fewer for every frame whose recipient is on the same process.
-   */
-  deliverLocal(subject: string, data: Uint8Array): void {
-    const interest = this.interests.get(subject);
-    if (interest !== undefined) this.dispatch(interest.sockets, data);
+  /** Users with at least one socket in this process. */
+  get userCount(): number {
+    return this.users.size;
   }
 
-  closeAll(): void {
-    for (const i of this.interests.values()) i.sub.unsubscribe();
-    this.interests.clear();
+  has(tenant: string, user: string): boolean {
+    return this.users.has(userKey(tenant, user));
   }
 
-  /** Returns true when this created a new NATS subscription. */
-  private join(subject: string, socket: S): boolean {
-    let interest = this.interests.get(subject);
-    const created = !interest;
-    if (!interest) {
-      const sockets: S[] = [];
-      const sub = this.transport.subscribe(subject, (m) => this.dispatch(sockets, m.data));
-      interest = { sub, sockets };
-      this.interests.set(subject, interest);
-    }
-    interest.sockets.push(socket);
-    return created;
-  }
-
-  private dispatch(sockets: readonly S[], data: Uint8Array): void {
+  deliver(tenant: string, user: string, data: Uint8Array): boolean {
+    const held = this.users.get(userKey(tenant, user));
+    if (held === undefined) return false;
     let cached: unknown;
     const decoded = () => {
       cached ??= msgpackDecode(data);
       return cached;
     };
-    // A delivery can close a socket (slow consumer), and closing removes it from `sockets`
-    // synchronously: iterate over a copy when there is more than one, or the next one is skipped.
-    const targets = sockets.length === 1 ? sockets : sockets.slice();
-    for (const s of targets) this.deliver(s, data, decoded);
+    if (!Array.isArray(held)) {
+      this.deliverTo(held, data, decoded);
+      return true;
+    }
+    // A delivery can close a socket (slow consumer), and closing removes it from the array
+    // synchronously: iterate over a copy, or the next one is skipped.
+    for (const s of held.slice()) this.deliverTo(s, data, decoded);
+    return true;
   }
 
-  private leave(subject: string, socket: S): void {
-    const interest = this.interests.get(subject);
-    if (!interest) return;
-    const at = interest.sockets.indexOf(socket);
-    if (at >= 0) interest.sockets.splice(at, 1);
-    if (interest.sockets.length === 0) {
-      interest.sub.unsubscribe();
-      this.interests.delete(subject);
+  forEachUser(fn: (tenant: string, user: string) => void): void {
+    for (const held of this.users.values()) {
+      const s = Array.isArray(held) ? held[0] : held;
+      if (s !== undefined) fn(s.tenant, s.user);
     }
   }
 }
