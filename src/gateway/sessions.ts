@@ -5,7 +5,6 @@
  * actor assigns). Delivered frames arrive as msgpack bytes identical to the wire frame, so msgpack
  * sockets get them without re-encoding.
  */
-import { userKey } from '../presence/directory.js';
 import type { LocalUsers } from '../presence/presence.js';
 import { msgpackDecode } from '../protocol/codec.js';
 
@@ -27,43 +26,52 @@ export type Deliver<S extends SessionSocket> = (
 ) => void;
 
 export class Sessions<S extends SessionSocket = SessionSocket> implements LocalUsers {
-  // One socket, or an array when the user has several: almost every user has one, and an array
-  // (or a Set, ~150 bytes more) for each would be paid by every connection.
-  private readonly users = new Map<string, S | S[]>();
+  // tenant -> user -> one socket, or an array when the user has several. Keyed by the socket's own
+  // strings, so an entry costs ~30 bytes (a combined key string would add ~70 per connection), and
+  // almost every user has one socket: an array (or a Set, ~150 bytes more) for each would be paid by all.
+  private readonly tenants = new Map<string, Map<string, S | S[]>>();
   private count = 0;
+  private userTotal = 0;
 
   constructor(private readonly deliverTo: Deliver<S>) {}
 
   /** Registers the socket; true when it is the user's first socket in this process. */
   add(socket: S): boolean {
     this.count++;
-    const key = userKey(socket.tenant, socket.user);
-    const held = this.users.get(key);
+    let users = this.tenants.get(socket.tenant);
+    if (users === undefined) {
+      users = new Map();
+      this.tenants.set(socket.tenant, users);
+    }
+    const held = users.get(socket.user);
     if (held === undefined) {
-      this.users.set(key, socket);
+      users.set(socket.user, socket);
+      this.userTotal++;
       return true;
     }
     if (Array.isArray(held)) held.push(socket);
-    else this.users.set(key, [held, socket]);
+    else users.set(socket.user, [held, socket]);
     return false;
   }
 
   /** Forgets the socket; true when it was the user's last socket in this process. */
   remove(socket: S): boolean {
-    const key = userKey(socket.tenant, socket.user);
-    const held = this.users.get(key);
-    if (held === undefined) return false;
+    const users = this.tenants.get(socket.tenant);
+    const held = users?.get(socket.user);
+    if (users === undefined || held === undefined) return false;
     if (!Array.isArray(held)) {
       if (held !== socket) return false;
       this.count--;
-      this.users.delete(key);
+      this.userTotal--;
+      users.delete(socket.user);
+      if (users.size === 0) this.tenants.delete(socket.tenant);
       return true;
     }
     const at = held.indexOf(socket);
     if (at < 0) return false;
     this.count--;
     held.splice(at, 1);
-    if (held.length === 1) this.users.set(key, held[0]!);
+    if (held.length === 1) users.set(socket.user, held[0]!);
     return false;
   }
 
@@ -74,15 +82,15 @@ export class Sessions<S extends SessionSocket = SessionSocket> implements LocalU
 
   /** Users with at least one socket in this process. */
   get userCount(): number {
-    return this.users.size;
+    return this.userTotal;
   }
 
   has(tenant: string, user: string): boolean {
-    return this.users.has(userKey(tenant, user));
+    return this.tenants.get(tenant)?.has(user) === true;
   }
 
   deliver(tenant: string, user: string, data: Uint8Array): boolean {
-    const held = this.users.get(userKey(tenant, user));
+    const held = this.tenants.get(tenant)?.get(user);
     if (held === undefined) return false;
     let cached: unknown;
     const decoded = () => {
@@ -100,9 +108,6 @@ export class Sessions<S extends SessionSocket = SessionSocket> implements LocalU
   }
 
   forEachUser(fn: (tenant: string, user: string) => void): void {
-    for (const held of this.users.values()) {
-      const s = Array.isArray(held) ? held[0] : held;
-      if (s !== undefined) fn(s.tenant, s.user);
-    }
+    for (const [tenant, users] of this.tenants) for (const user of users.keys()) fn(tenant, user);
   }
 }
