@@ -658,7 +658,8 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         () => sendWelcome(data),
         (err: unknown) => {
           if (data.closed) return;
-          const why = err instanceof BusyError ? 'node full' : 'presence not confirmed';
+          // Busy: the presence directory (or the joins waiting for it) is full; else no owner answered.
+          const why = err instanceof BusyError ? 'node full' : 'cluster connection unavailable';
           ws.end(CLOSE_CODES.reconnectElsewhere, why);
         },
       );
