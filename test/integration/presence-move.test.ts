@@ -11,8 +11,9 @@ import { after, before, test } from 'node:test';
 import { createAuthenticator } from '../../src/gateway/auth.js';
 import { presenceShardOf } from '../../src/presence/directory.js';
 import { rendezvousOwner, SHARD_COUNT, shardOf } from '../../src/routing/shard.js';
+import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
-import { ADMIN_HEADERS, randomKeyspace, TEST_JWT_SECRET } from '../harness/env.js';
+import { ADMIN_HEADERS, randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
 const auth = createAuthenticator(TEST_JWT_SECRET);
@@ -73,6 +74,9 @@ before(async () => {
 
 after(async () => {
   await Promise.all(running.map((b) => b.stop()));
+  await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
+    () => {},
+  );
 });
 
 test('presence move - while a node joins and leaves, every acked message reaches both sockets live, once', async (t) => {
@@ -144,4 +148,32 @@ test('presence move - while a node joins and leaves, every acked message reaches
     'the agent got every message live, once',
   );
   await Promise.all([visitor.close(), agent.close()]);
+});
+
+test('presence full - past SB_PRESENCE_MAX_USERS a new user is closed 1012 before welcome; recorded users keep receiving', async () => {
+  // A one-member cluster of its own (same keyspace): it owns every presence shard, and records 2 users.
+  const node = await startBroker({
+    nodeId: 'pf-a',
+    keyspace,
+    readyTimeoutMs: 90_000,
+    env: { SB_CLUSTER: `${keyspace}_full`, SB_PRESENCE_MAX_USERS: '2' },
+  });
+  running.push(node);
+  const url = `${node.wsBase}/ws/visitor`;
+  const token = (sub: string) => auth.sign({ tenant: 'pft', sub, role: 'visitor' }, 600);
+  const first = await connectClient(url, await token('v1'), 'switchboard.v1.json');
+  const second = await connectClient(url, await token('v2'), 'switchboard.v1.json');
+  await assert.rejects(
+    connectClient(url, await token('v3'), 'switchboard.v1.json'),
+    /closed 1012 before welcome/,
+  );
+  // Another device of a recorded user costs no entry, and gets that user's frames.
+  const again = await connectClient(url, await token('v1'), 'switchboard.v1.json');
+  await sendAcked(first, 'pf-conv', 'pf-1');
+  const echo = await again.next((f) => f.type === 'msg' && f.conv === 'pf-conv');
+  assert.equal(echo.cmid, 'pf-1');
+  const metrics = await (await fetch(`${node.httpBase}/metrics`, { headers: ADMIN_HEADERS })).text();
+  assert.match(metrics, /switchboard_presence_users\{[^}]*\} 2\b/);
+  assert.match(metrics, /switchboard_presence_refused_total\{[^}]*\} 1\b/);
+  await Promise.all([first.close(), second.close(), again.close()]);
 });
