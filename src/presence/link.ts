@@ -44,6 +44,7 @@ export class DeliveryLink<I> {
   readonly #outboxes = new Map<string, Outbox<I>>();
   #sub: TransportSubscription | undefined;
   #flushScheduled = false;
+  #stopped = false;
   readonly #stats: DeliveryLinkStats = { batches: 0, items: 0 };
 
   constructor(opts: {
@@ -73,9 +74,10 @@ export class DeliveryLink<I> {
     await this.#transport.flush();
   }
 
-  /** Sends what is queued and unsubscribes. */
+  /** Sends what is queued and unsubscribes; later items are dropped. */
   stop(): void {
     this.#flush();
+    this.#stopped = true;
     this.#sub?.unsubscribe();
     this.#sub = undefined;
   }
@@ -86,6 +88,7 @@ export class DeliveryLink<I> {
 
   /** Queues `item` for `member`; `bytes` is its payload's size, for the batch bound. */
   send(member: string, item: I, bytes = 0): void {
+    if (this.#stopped) return;
     let box = this.#outboxes.get(member);
     if (box === undefined) {
       box = { items: [], bytes: 0 };
@@ -112,7 +115,11 @@ export class DeliveryLink<I> {
     this.#stats.batches++;
     this.#stats.items += box.items.length;
     const envelope: Envelope<I> = { f: this.#self, i: box.items };
-    this.#transport.publish(this.#subjectOf(member), msgpackEncode(envelope));
+    try {
+      this.#transport.publish(this.#subjectOf(member), msgpackEncode(envelope));
+    } catch {
+      // A closed or failed connection: at most once, like any loss in flight (pushes: sync; joins: retried).
+    }
   }
 
   #receive(data: Uint8Array): void {

@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import { clusterNames } from '../../src/cluster/names.js';
 import { connectTransport, type Transport } from '../../src/cluster/transport.js';
 import { presenceShardOf, userKey } from '../../src/presence/directory.js';
+import { DeliveryLink } from '../../src/presence/link.js';
 import { type LocalUsers, Presence, type PresenceOptions } from '../../src/presence/presence.js';
 import { BusyError, SwitchboardError } from '../../src/protocol/errors.js';
 import { SHARD_COUNT } from '../../src/routing/shard.js';
@@ -238,4 +239,43 @@ test('presence - bounds: a full directory refuses a new user busy; pending joins
   for (const w of waiting)
     await assert.rejects(w, (e) => e instanceof SwitchboardError && e.code === 'unavailable');
   assert.equal(a.presence.stats().refused, 4, 'directory full, joins past the bound, two deadlines');
+});
+
+test('delivery link - a batch leaves at maxBatch items or maxBatchBytes; items arrive in order; nothing is sent after stop', async () => {
+  const ta = await connectTransport([TEST_NATS_URL], 'link-bounds-a');
+  const tb = await connectTransport([TEST_NATS_URL], 'link-bounds-b');
+  transports.push(ta, tb);
+  const got: number[] = [];
+  const sizes: number[] = [];
+  const prefix = `r${++run}`;
+  const a = new DeliveryLink<number>({
+    transport: ta,
+    self: `${prefix}a`,
+    subjectOf: names.deliverySubject,
+    onItems: () => {},
+    maxBatch: 4,
+    maxBatchBytes: 1000,
+  });
+  const b = new DeliveryLink<number>({
+    transport: tb,
+    self: `${prefix}b`,
+    subjectOf: names.deliverySubject,
+    onItems: (_from, items) => {
+      sizes.push(items.length);
+      got.push(...items);
+    },
+  });
+  await Promise.all([a.start(), b.start()]);
+  for (let i = 0; i < 10; i++) a.send(`${prefix}b`, i, 10); // by count: 4 + 4, then 2 at the turn's end
+  await new Promise((r) => setImmediate(r));
+  for (let i = 10; i < 13; i++) a.send(`${prefix}b`, i, 600); // by bytes: 600 + 600 >= 1000, then 1
+  await until(() => got.length === 13, '13 items');
+  assert.deepEqual(got, [...Array(13).keys()], 'in the order sent');
+  assert.deepEqual(sizes, [4, 4, 2, 2, 1]);
+  assert.deepEqual(a.stats(), { batches: 5, items: 13 });
+  a.stop();
+  a.send(`${prefix}b`, 99, 1);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(got.length, 13);
+  b.stop();
 });
