@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
+import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
 import type { TracingConfig } from './telemetry/tracing.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -232,6 +234,11 @@ export interface NodeConfig {
      */
     receptionTickMs: number;
   };
+  /**
+   * The presence directory (src/presence/): `maxUsers` entries per member (a new user's socket is
+   * refused beyond), `maxPendingJoins` sockets per process waiting for their owner's answer.
+   */
+  presence: { maxUsers: number; maxPendingJoins: number };
   /** OpenTelemetry traces (src/telemetry/), off by default. */
   telemetry: { tracing: TracingConfig };
   logLevel: string;
@@ -350,6 +357,10 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxOpenListed: o.chat?.maxOpenListed ?? DEFAULT_MAX_OPEN_LISTED,
       receptionTickMs: o.chat?.receptionTickMs ?? DEFAULT_RECEPTION_TICK_MS,
     },
+    presence: {
+      maxUsers: o.presence?.maxUsers ?? DEFAULT_PRESENCE_MAX_USERS,
+      maxPendingJoins: o.presence?.maxPendingJoins ?? DEFAULT_PRESENCE_MAX_PENDING_JOINS,
+    },
     telemetry: {
       tracing: {
         enabled: o.telemetry?.tracing?.enabled ?? false,
@@ -462,6 +473,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   )
     throw new Error('chat.receptionTickMs must be an integer from 100 to 600000');
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
+  positiveInt(cfg.presence.maxUsers, 'presence.maxUsers');
+  positiveInt(cfg.presence.maxPendingJoins, 'presence.maxPendingJoins');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
@@ -656,6 +669,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       agentMaxCapacity: intFromEnv(env, 'SB_AGENT_MAX_CAPACITY'),
       maxOpenListed: intFromEnv(env, 'SB_MAX_OPEN_LISTED'),
       receptionTickMs: intFromEnv(env, 'SB_RECEPTION_TICK_MS'),
+    },
+    presence: {
+      maxUsers: intFromEnv(env, 'SB_PRESENCE_MAX_USERS'),
+      maxPendingJoins: intFromEnv(env, 'SB_PRESENCE_MAX_JOINS'),
     },
     telemetry: { tracing: tracingFromEnv(env) },
     logLevel: env['SB_LOG_LEVEL'] || undefined,

@@ -33,6 +33,8 @@ export interface MetricSources {
   dispatcher(): { retries: number; unavailable: number; linkRequests?: number; linkBatches?: number };
   cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
   sockets(): number;
+  /** Presence directory and delivery link (src/presence/); absent in old wiring. */
+  presence?(): { users: number; refused: number; broadcasts: number; batches: number; items: number };
   heldShards(): number;
   members(): number;
   /** This member's membership lease: valid (renewed within the TTL) and its age. Absent in old wiring. */
@@ -210,6 +212,31 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.dispatcher().linkBatches ?? 0,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
+  gauge(
+    'switchboard_presence_users',
+    "Users recorded in this member's presence directory (those of the presence shards it holds)",
+    () => src.presence?.().users ?? 0,
+  );
+  gauge(
+    'switchboard_presence_refused_total',
+    'Sockets refused because the presence directory was full or no owner confirmed them in time',
+    () => src.presence?.().refused ?? 0,
+  );
+  gauge(
+    'switchboard_presence_broadcasts_total',
+    'Pushes sent to every member: no complete presence directory knew where the user is',
+    () => src.presence?.().broadcasts ?? 0,
+  );
+  gauge(
+    'switchboard_delivery_items_total',
+    'Items (pushes, presence) sent over the delivery link',
+    () => src.presence?.().items ?? 0,
+  );
+  gauge(
+    'switchboard_delivery_batches_total',
+    'NATS messages that carried delivery-link items (items / batches = coalescing)',
+    () => src.presence?.().batches ?? 0,
+  );
   const ig = () => src.integration?.();
   const integrationGauges: Array<[string, string, (i: NonNullable<ReturnType<typeof ig>>) => number]> = [
     [

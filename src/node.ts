@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
+import { Presence } from './presence/presence.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
 import { ReceptionService } from './reception/service.js';
@@ -79,24 +80,11 @@ export async function startNode(
       { replicas: config.nats.replicas },
     ),
   );
-  // User deliveries (msg frames, notifications) travel on a connection of their own that does not echo:
-  // a frame for a user whose socket is on this process is handed over here, not sent round nats-server.
-  const userBus = await connectTransport(
-    config.nats.servers,
-    `switchboard:${config.nodeId}:users`,
-    (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
-    { noEcho: true },
-  )
-    .then(traceTransport) // trace: the fan-out to other processes' sockets
-    .catch(async (err: unknown) => {
-      await transport.close();
-      throw err;
-    });
-  let gatewayRef: Gateway | undefined;
-  const toUser = (tenant: string, user: string, bytes: Uint8Array): void => {
-    const subject = names.userSubject(tenant, user);
-    userBus.publish(subject, bytes);
-    gatewayRef?.deliverLocal(subject, bytes);
+  // Frames for users (msg, notifications) reach their sockets through the presence directory
+  // (src/presence/): no NATS subscription per user. Built once membership and ownership exist, below.
+  let presence: Presence | undefined;
+  const toUsers = (tenant: string, users: readonly string[], bytes: Uint8Array): void => {
+    presence?.push(tenant, users, bytes);
   };
   // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
@@ -140,12 +128,15 @@ export async function startNode(
   const deliver = (row: MessageRow, users: readonly string[], visitor?: string): void => {
     const agents = users.filter((user) => user !== visitor);
     if (visitor !== undefined && agents.length < users.length) {
-      toUser(row.tenant, visitor, msgpackEncode({ type: 'msg', ...toMessageItem(row) }));
+      toUsers(row.tenant, [visitor], msgpackEncode({ type: 'msg', ...toMessageItem(row) }));
     }
     if (agents.length === 0) return;
     const toAgents = (body: string): void => {
-      const bytes = msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame);
-      for (const user of agents) toUser(row.tenant, user, bytes);
+      toUsers(
+        row.tenant,
+        agents,
+        msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame),
+      );
     };
     if (row.agentBody !== undefined) toAgents(row.agentBody);
     else
@@ -156,8 +147,7 @@ export async function startNode(
       );
   };
   const notify = (tenant: string, users: readonly string[], frame: Record<string, unknown>): void => {
-    const bytes = msgpackEncode(frame);
-    for (const user of users) toUser(tenant, user, bytes);
+    toUsers(tenant, users, msgpackEncode(frame));
   };
   const chatStore = cassandraStore.chatStore();
   // Filled in below; the routers ask it before and after every write (the fence), the cache before
@@ -279,6 +269,30 @@ export async function startNode(
   dispatch.attach(ownership, { self: config.nodeId, link });
   // A shard released, fenced or (re)taken: its cached conversations may be written by another member.
   ownership.onEvent((e) => store.dropShard(e.shard));
+  // Presence: the users of the presence shards this member holds, and where their sockets are.
+  const suspectAfterMs = Math.floor(config.membership.leaseTtlMs / 2);
+  const present = new Presence({
+    self: config.nodeId,
+    transport,
+    subjectOf: names.deliverySubject,
+    view: {
+      holds: (shard) => heldBy.holds(shard),
+      holderOf: (shard) => heldBy.holderOf(shard),
+      members: () => membership.members(),
+      suspect: (member) => membership.silentMs(member) > suspectAfterMs,
+    },
+    maxUsers: config.presence.maxUsers,
+    maxPendingJoins: config.presence.maxPendingJoins,
+    joinTimeoutMs: config.routing.requestTimeoutMs,
+  });
+  await present.start();
+  presence = present;
+  ownership.onEvent((e) => {
+    if (e.kind === 'acquired') present.acquired(e.shard);
+    else present.released(e.shard);
+  });
+  membership.onChange((members) => present.membersChanged(members));
+  present.membersChanged(membership.members());
   await ownership.start();
   const stopReceptionTicker = startReceptionTicker(
     {
@@ -308,7 +322,8 @@ export async function startNode(
     stopReceptionTicker();
     await ownership.stop();
     await membership.stop();
-    await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
+    present.stop();
+    await Promise.allSettled([pool.close(), store.close(), transport.close()]);
     tenants.close();
     throw err;
   }
@@ -338,6 +353,7 @@ export async function startNode(
     pool: () => pool.stats(),
     dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
+    presence: () => present.stats(),
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,
     lease: () => ({ valid: membership.leaseValid(), ageMs: membership.leaseAgeMs() }),
@@ -359,7 +375,7 @@ export async function startNode(
       pool,
       store,
       transport,
-      userBus,
+      presence: present,
       names,
       ready: () => membership.leaseValid(),
       leaseAgeMs: () => membership.leaseAgeMs(),
@@ -376,14 +392,14 @@ export async function startNode(
     stopReceptionTicker();
     await integration.stop();
     await membership.stop();
-    await Promise.allSettled([pool.close(), store.close(), transport.close(), userBus.close()]);
+    present.stop();
+    await Promise.allSettled([pool.close(), store.close(), transport.close()]);
     tenants.close();
     content.close();
     nodeMetrics.close();
     throw err;
   }
   const gw: Gateway = gateway;
-  gatewayRef = gw;
   log.info({ port: gw.port, members: membership.members() }, 'node ready');
 
   let stopping: Promise<void> | undefined;
@@ -400,10 +416,11 @@ export async function startNode(
         // retry; the next owner takes a shard only once it is marked released.
         await ownership?.stop();
         link.stop();
+        present.stop();
         routers.close();
         await Promise.allSettled([pool.close(), store.close()]);
         await membership.stop();
-        await Promise.allSettled([transport.close(), userBus.close()]);
+        await transport.close();
         tenants.close();
         content.close();
         nodeMetrics.close();

@@ -120,6 +120,16 @@ export class Membership {
     return false;
   }
 
+  /**
+   * How long since `id` last renewed its lease in this node's view, ms (Infinity when never seen; 0 for
+   * this node while its lease is valid). Renewals come every TTL/3: much longer means a dead or paused member.
+   */
+  silentMs(id: string): number {
+    if (id === this.opts.nodeId) return this.leaseValid() ? 0 : this.leaseAgeMs();
+    const seen = this.lastSeen.get(id);
+    return seen === undefined ? Number.POSITIVE_INFINITY : this.opts.clock.now() - seen;
+  }
+
   /** Whether `id` is live in this node's view. */
   isLive(id: string): boolean {
     return this.live.includes(id);

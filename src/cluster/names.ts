@@ -1,6 +1,7 @@
 /**
  * The NATS names of one Switchboard cluster. The default cluster uses the names of DESIGN.md
- * (`sb.shard.<n>`, `sb.user.<tenant>.<user>`, buckets `sb_members`...); a named cluster
+ * (`sb.shard.<n>`, buckets `sb_members`...; users are reached through `sb.deliver.<member>`, not a
+ * subject per user: docs/ARCHITECTURE.md); a named cluster
  * (SB_CLUSTER=x) prefixes them (`sb-x.shard.<n>`, bucket `sb-x_members`), so several clusters — or
  * test runs and bench runs — can share one NATS deployment without joining each other.
  */
@@ -14,8 +15,8 @@ export interface ClusterNames {
   shardSubject(shard: number): string;
   /** A member's inbox for coalesced requests and replies (src/routing/member-link.ts). */
   memberSubject(member: string): string;
-  userSubject(tenant: string, user: string): string;
-  lobbySubject(tenant: string): string;
+  /** A member's delivery inbox: presence and pushed frames (src/presence/link.ts). */
+  deliverySubject(member: string): string;
   /** Business events in: `sb.biz.<tenant>.events.<type>` (docs/INTEGRATION.md). */
   bizEventSubject(tenant: string, type: string): string;
   /** Every tenant's business events (the events stream's subject filter). */
@@ -49,8 +50,7 @@ export function clusterNames(cluster: string = DEFAULT_CLUSTER): ClusterNames {
     locksBucket: `${root}_locks`,
     shardSubject: (shard: number) => `${root}.shard.${shard}`,
     memberSubject: (member: string) => `${root}.member.${member}`,
-    userSubject: (tenant: string, user: string) => `${root}.user.${tenant}.${user}`,
-    lobbySubject: (tenant: string) => `${root}.lobby.${tenant}`,
+    deliverySubject: (member: string) => `${root}.deliver.${member}`,
     bizEventSubject: (tenant: string, type: string) => `${root}.biz.${tenant}.events.${type}`,
     bizEventsWildcard: `${root}.biz.*.events.>`,
     bizContextSubject: (tenant: string, kind: string) => `${root}.biz.${tenant}.ctx.${kind}`,

@@ -90,11 +90,6 @@ export interface Transport {
 export interface TransportOptions {
   /** Copies of every KV bucket and stream created through this transport (3 on a 3-server cluster). */
   replicas?: number;
-  /**
-   * Messages this connection publishes are not delivered to its own subscriptions (NATS `noEcho`):
-   * for a bus whose publisher hands its own process's share over directly (the user delivery bus).
-   */
-  noEcho?: boolean;
 }
 
 /**
@@ -113,7 +108,6 @@ export async function connectTransport(
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     pingInterval: 5000,
-    noEcho: options.noEcho === true,
   });
   return new NatsTransport(nc, name, onHandlerError, options.replicas ?? 1);
 }

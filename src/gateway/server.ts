@@ -15,6 +15,7 @@ import type { DeskService } from '../desk/service.js';
 import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import type { TextPool } from '../pool/text-pool.js';
+import type { Presence } from '../presence/presence.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
 import { BusyError, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import {
@@ -101,10 +102,10 @@ export interface GatewayDeps {
   store: HistoryStore;
   transport: Transport;
   /**
-   * The user delivery bus (a NATS connection with noEcho): the sessions' subscriptions live on it, and
-   * publishers hand this process's own share to `Gateway.deliverLocal`.
+   * Presence (src/presence/presence.ts): each user with a socket here is announced to the owner of its
+   * presence shard before `welcome`; pushes for it are handed to this process's sessions.
    */
-  userBus: Transport;
+  presence: Pick<Presence, 'attach' | 'join' | 'leave'>;
   names: ClusterNames;
   ready(): boolean;
   /** Time since this member's last successful lease renewal was sent, ms. */
@@ -153,7 +154,7 @@ interface SocketData extends SessionSocket {
 /** Room in a `messages` frame for everything but its items (type, conv, more, ref). */
 const MESSAGES_FRAME_OVERHEAD_BYTES = 1024;
 
-/** Pushed frames a socket keeps while its `welcome` waits for the NATS subscription to be in place. */
+/** Pushed frames a socket keeps while its `welcome` waits for the presence owner's answer. */
 const EARLY_FRAMES_MAX = 64;
 /** How often the gateway checks whether this member is cut off from the cluster, ms. */
 const CUT_OFF_CHECK_MS = 1000;
@@ -225,8 +226,6 @@ export interface Gateway {
   readonly port: number;
   /** WebSocket connections held now. */
   socketCount(): number;
-  /** Delivers a frame published on a user subject to this process's sockets of that user. */
-  deliverLocal(subject: string, data: Uint8Array): void;
   /** Stops listening and closes every socket with `reconnectElsewhere`. */
   close(): void;
 }
@@ -239,11 +238,11 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
   let upgrading = 0;
   const sendLimit = config.gateway.maxBackpressureBytes;
-  const sessions = new Sessions<SocketData>(deps.userBus, deps.names, (data, bytes, decodedFrame) => {
+  const sessions = new Sessions<SocketData>((data, bytes, decodedFrame) => {
     if (data.closed || !data.ws) return;
     const payload = data.codec.binary ? bytes : JSON.stringify(decodedFrame());
     if (!data.welcomed) {
-      // Subscribed, welcome not sent yet (issue #12: `msg` before `welcome` on reconnect).
+      // Registered, welcome not sent yet (issue #12: `msg` before `welcome` on reconnect).
       data.early ??= [];
       if (data.early.length < EARLY_FRAMES_MAX) data.early.push(payload);
       return;
@@ -251,6 +250,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     if (data.heldAcks) releaseAcks(data, sendLimit, payload);
     else sendBounded(data, payload, sendLimit);
   });
+  deps.presence.attach(sessions);
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
@@ -602,7 +602,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         const data = ws.getUserData();
         data.closed = true;
         sockets.delete(ws);
-        sessions.remove(data);
+        if (sessions.remove(data)) deps.presence.leave(data.tenant, data.user);
         if (data.role === 'agent') agentLeft(data);
       },
     });
@@ -730,14 +730,18 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     const data = ws.getUserData();
     data.ws = ws;
     sockets.add(ws);
-    sessions
-      .add(data)
+    const first = sessions.add(data);
+    deps.presence
+      .join(data.tenant, data.user, first)
       // An agent is announced before `welcome`, so it can be assigned conversations from then on.
       .then(() => (data.role === 'agent' ? agentJoined(data) : undefined))
       .then(
         () => sendWelcome(data),
-        () => {
-          if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'cluster connection unavailable');
+        (err: unknown) => {
+          if (data.closed) return;
+          // Busy: the presence directory (or the joins waiting for it) is full; else no owner answered.
+          const why = err instanceof BusyError ? 'node full' : 'cluster connection unavailable';
+          ws.end(CLOSE_CODES.reconnectElsewhere, why);
         },
       );
   }
@@ -923,14 +927,12 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         socketCount: () => sessions.socketCount,
-        deliverLocal: (subject, data) => sessions.deliverLocal(subject, data),
         close() {
           clearInterval(expirySweep);
           clearInterval(cutOffCheck);
           clearInterval(presenceBeat);
           uWS.us_listen_socket_close(listenSocket);
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
-          sessions.closeAll();
           app.close();
         },
       });

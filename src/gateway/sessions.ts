@@ -1,12 +1,11 @@
 /**
- * Which sockets this process holds for which user, and the NATS interest that follows from it:
- * one subscription per online user (`sb.user.<tenant>.<user>`). Agents hear only of conversations
- * assigned to them (there is no tenant-wide lobby: the queue actor assigns). Delivered frames
- * arrive as msgpack bytes identical to the wire frame, so msgpack sockets get them without
- * re-encoding.
+ * Which sockets this process holds for which user. Nothing here touches NATS: the cluster learns
+ * where a user is from the presence directory (src/presence/), which keeps no per-user interest on
+ * NATS. Agents hear only of conversations assigned to them (there is no tenant-wide lobby: the queue
+ * actor assigns). Delivered frames arrive as msgpack bytes identical to the wire frame, so msgpack
+ * sockets get them without re-encoding.
  */
-import type { ClusterNames } from '../cluster/names.js';
-import type { Transport, TransportSubscription } from '../cluster/transport.js';
+import type { LocalUsers } from '../presence/presence.js';
 import { msgpackDecode } from '../protocol/codec.js';
 
 export interface SessionSocket {
@@ -26,35 +25,54 @@ export type Deliver<S extends SessionSocket> = (
   decoded: () => unknown,
 ) => void;
 
-interface Interest<S> {
-  sub: TransportSubscription;
-  // An array, not a Set: almost every user has one socket, and a Set costs ~150 bytes more each.
-  sockets: S[];
-}
-
-export class Sessions<S extends SessionSocket = SessionSocket> {
-  private readonly interests = new Map<string, Interest<S>>();
+export class Sessions<S extends SessionSocket = SessionSocket> implements LocalUsers {
+  // tenant -> user -> one socket, or an array when the user has several. Keyed by the socket's own
+  // strings, so an entry costs ~30 bytes (a combined key string would add ~70 per connection), and
+  // almost every user has one socket: an array (or a Set, ~150 bytes more) for each would be paid by all.
+  private readonly tenants = new Map<string, Map<string, S | S[]>>();
   private count = 0;
+  private userTotal = 0;
 
-  constructor(
-    private readonly transport: Transport,
-    private readonly names: ClusterNames,
-    private readonly deliver: Deliver<S>,
-  ) {}
+  constructor(private readonly deliverTo: Deliver<S>) {}
 
-  /**
-   * Registers the socket's interest. Resolves once NATS has the subscriptions, so anything
-   * published after that reaches the socket (the gateway sends `welcome` only then).
-   */
-  async add(socket: S): Promise<void> {
+  /** Registers the socket; true when it is the user's first socket in this process. */
+  add(socket: S): boolean {
     this.count++;
-    const created = this.join(this.names.userSubject(socket.tenant, socket.user), socket);
-    if (created) await this.transport.flush();
+    let users = this.tenants.get(socket.tenant);
+    if (users === undefined) {
+      users = new Map();
+      this.tenants.set(socket.tenant, users);
+    }
+    const held = users.get(socket.user);
+    if (held === undefined) {
+      users.set(socket.user, socket);
+      this.userTotal++;
+      return true;
+    }
+    if (Array.isArray(held)) held.push(socket);
+    else users.set(socket.user, [held, socket]);
+    return false;
   }
 
-  remove(socket: S): void {
+  /** Forgets the socket; true when it was the user's last socket in this process. */
+  remove(socket: S): boolean {
+    const users = this.tenants.get(socket.tenant);
+    const held = users?.get(socket.user);
+    if (users === undefined || held === undefined) return false;
+    if (!Array.isArray(held)) {
+      if (held !== socket) return false;
+      this.count--;
+      this.userTotal--;
+      users.delete(socket.user);
+      if (users.size === 0) this.tenants.delete(socket.tenant);
+      return true;
+    }
+    const at = held.indexOf(socket);
+    if (at < 0) return false;
     this.count--;
-    this.leave(this.names.userSubject(socket.tenant, socket.user), socket);
+    held.splice(at, 1);
+    if (held.length === 1) users.set(socket.user, held[0]!);
+    return false;
   }
 
   /** Sockets registered in this process. */
@@ -62,55 +80,34 @@ export class Sessions<S extends SessionSocket = SessionSocket> {
     return this.count;
   }
 
-  /**
-   * Hands a frame published on `subject` to this process's own sockets of it. The delivery bus does
-   * not echo a process's publishes back to it (NATS noEcho), so every publisher calls this for its
-   * own share: one hop through nats-server fewer for every frame whose recipient is on the same process.
-   */
-  deliverLocal(subject: string, data: Uint8Array): void {
-    const interest = this.interests.get(subject);
-    if (interest !== undefined) this.dispatch(interest.sockets, data);
+  /** Users with at least one socket in this process. */
+  get userCount(): number {
+    return this.userTotal;
   }
 
-  closeAll(): void {
-    for (const i of this.interests.values()) i.sub.unsubscribe();
-    this.interests.clear();
+  has(tenant: string, user: string): boolean {
+    return this.tenants.get(tenant)?.has(user) === true;
   }
 
-  /** Returns true when this created a new NATS subscription. */
-  private join(subject: string, socket: S): boolean {
-    let interest = this.interests.get(subject);
-    const created = !interest;
-    if (!interest) {
-      const sockets: S[] = [];
-      const sub = this.transport.subscribe(subject, (m) => this.dispatch(sockets, m.data));
-      interest = { sub, sockets };
-      this.interests.set(subject, interest);
-    }
-    interest.sockets.push(socket);
-    return created;
-  }
-
-  private dispatch(sockets: readonly S[], data: Uint8Array): void {
+  deliver(tenant: string, user: string, data: Uint8Array): boolean {
+    const held = this.tenants.get(tenant)?.get(user);
+    if (held === undefined) return false;
     let cached: unknown;
     const decoded = () => {
       cached ??= msgpackDecode(data);
       return cached;
     };
-    // A delivery can close a socket (slow consumer), and closing removes it from `sockets`
-    // synchronously: iterate over a copy when there is more than one, or the next one is skipped.
-    const targets = sockets.length === 1 ? sockets : sockets.slice();
-    for (const s of targets) this.deliver(s, data, decoded);
+    if (!Array.isArray(held)) {
+      this.deliverTo(held, data, decoded);
+      return true;
+    }
+    // A delivery can close a socket (slow consumer), and closing removes it from the array
+    // synchronously: iterate over a copy, or the next one is skipped.
+    for (const s of held.slice()) this.deliverTo(s, data, decoded);
+    return true;
   }
 
-  private leave(subject: string, socket: S): void {
-    const interest = this.interests.get(subject);
-    if (!interest) return;
-    const at = interest.sockets.indexOf(socket);
-    if (at >= 0) interest.sockets.splice(at, 1);
-    if (interest.sockets.length === 0) {
-      interest.sub.unsubscribe();
-      this.interests.delete(subject);
-    }
+  forEachUser(fn: (tenant: string, user: string) => void): void {
+    for (const [tenant, users] of this.tenants) for (const user of users.keys()) fn(tenant, user);
   }
 }

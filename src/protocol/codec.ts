@@ -75,6 +75,21 @@ export function msgpackDecode(data: ArrayBuffer | Uint8Array): unknown {
   return fromRaw(raw, 0);
 }
 
+/**
+ * Decodes msgpack sent by another member of the cluster (the delivery link, src/presence/link.ts):
+ * binary values stay bytes (a pushed frame is carried as the wire frame's msgpack bytes), strings are
+ * decoded leniently. Bounded in size (a batch of many items, each at most a server frame) but not held
+ * to the client-frame rules above. Throws on malformed input.
+ */
+export function msgpackDecodePeer(data: Uint8Array): unknown {
+  return decode(data, {
+    maxStrLength: 1 << 20,
+    maxBinLength: 4 << 20,
+    maxArrayLength: 1 << 16,
+    maxMapLength: 64,
+  });
+}
+
 export function msgpackEncode(value: unknown): Uint8Array {
   return encode(value, { ignoreUndefined: true });
 }

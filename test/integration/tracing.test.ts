@@ -2,7 +2,7 @@
  * Tracing across two real broker processes (issue 16): both export OTLP/HTTP to a collector of this
  * test's own. A visitor on node A sends into a conversation whose shard node B holds; the message must
  * come out as ONE connected trace: A's gateway, the coalesced request to the shard's holder (sb.link), B's actor, the history
- * write, the fan-out publish, A's delivery to the socket, and the `message` event through the `sb_out`
+ * write, the fan-out over the delivery link, A's delivery to the socket, and the `message` event through the `sb_out`
  * stream to the webhook deliverer, whose POST carries the same trace id in `traceparent`.
  */
 import * as assert from 'node:assert/strict';
@@ -167,8 +167,8 @@ test('tracing - one message is one connected trace across two broker processes',
     /^sb\.link$/,
     /^sb\.actor$/,
     /^sb\.store\.append$/,
-    /^publish .*\.user$/,
-    /^receive .*\.user$/,
+    // The fan-out: the push travels on the delivery link (src/presence/) and is handed to the socket on A.
+    /^sb\.deliver$/,
     /^publish .*\.out$/,
     /^consume webhooks$/,
   ];
@@ -198,7 +198,7 @@ test('tracing - one message is one connected trace across two broker processes',
   assert.equal(byId.get(actor.parentSpanId)?.name, 'sb.link', 'actor under the hop');
   const append = of(/^sb\.store\.append$/)[0]!;
   assert.equal(append.instance, b.nodeId);
-  const deliveredOnA = of(/^receive .*\.user$/).some((s) => s.instance === a.nodeId);
+  const deliveredOnA = of(/^sb\.deliver$/).some((s) => s.instance === a.nodeId);
   assert.ok(deliveredOnA, 'the fan-out reaches the socket on A inside the trace');
   assert.equal(new Set(trace.map((s) => s.instance)).size, 2, 'spans of both processes');
   // The webhook POST continues the same trace for the business system.

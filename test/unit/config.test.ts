@@ -93,6 +93,8 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ pool: { lingerMs: -1 } }, /^pool\.lingerMs must be a non-negative integer$/],
   [{ pool: { idleMs: 0 } }, /^pool\.idleMs must be a positive integer$/],
   [{ gateway: { maxSockets: -1 } }, /^gateway\.maxSockets must be a non-negative integer$/],
+  [{ presence: { maxUsers: 0 } }, /^presence\.maxUsers must be a positive integer$/],
+  [{ presence: { maxPendingJoins: 1.5 } }, /^presence\.maxPendingJoins must be a positive integer$/],
 ];
 
 test('config - each invalid field is refused with its fixed message', () => {
@@ -142,9 +144,12 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
       SB_POOL_THREADS: '2',
       SB_POOL_MAX_QUEUE: '8',
       SB_POOL_IDLE_MS: '5000',
+      SB_PRESENCE_MAX_USERS: '5000',
+      SB_PRESENCE_MAX_JOINS: '70',
       SB_LOG_LEVEL: 'debug',
     }),
   );
+  assert.deepEqual(cfg.presence, { maxUsers: 5000, maxPendingJoins: 70 });
   assert.equal(cfg.nodeId, 'node-7');
   assert.deepEqual(cfg.http, { host: '0.0.0.0', port: 9090 });
   assert.equal(cfg.auth.jwtSecret, GOOD_SECRET);

@@ -1,0 +1,583 @@
+/**
+ * Live delivery without per-user NATS interest (issue #14). Every member plays three parts:
+ *
+ * - **gateway**: its sockets' users are announced to the owner of each user's presence shard (`join`
+ *   when the first socket of a user opens here, answered, so `welcome` is sent only once the owner has
+ *   recorded it; `leave` when the last one closes). A push for one of its users arrives on its delivery
+ *   inbox and is handed to the sockets; a push for a user it no longer holds is answered with a leave,
+ *   which heals an entry whose leave went to a former owner.
+ * - **owner** of presence shards (the same 1024 shards and ownership records as conversations): keeps
+ *   the directory (src/presence/directory.ts). On taking a shard it asks every live member for its users
+ *   of the shard and, until each has answered, also sends that shard's pushes to those that have not.
+ * - **sender** (the member whose actor fans out): delivers to its own sockets at once, then sends each
+ *   push to the owner of the recipient's presence shard, which forwards it to the members holding the
+ *   recipient's sockets. When the sender owns that shard itself, it forwards directly; when nobody holds
+ *   the shard in its view, or the holder has been silent for half a lease, the push goes to every member.
+ *
+ * All of it travels on the delivery link (src/presence/link.ts): one NATS subscription per member,
+ * batches per destination and turn, items in order per destination. Delivery stays at most once: a push
+ * lost to a dying member or a moving shard is recovered by the client's `sync` (docs/PROTOCOL.md).
+ * Bounds: the directory's `maxUsers`, `maxPendingJoins` joins awaiting an answer (beyond: `busy`, the
+ * socket is closed to reconnect), a join deadline, and the link's batch bounds.
+ */
+import type { Transport } from '../cluster/transport.js';
+import { BusyError, SwitchboardError } from '../protocol/errors.js';
+import { contextFromHeaders, traced, traceHeaders } from '../telemetry/tracing.js';
+import { DEFAULT_PRESENCE_MAX_USERS, PresenceDirectory, presenceShardOf, userKey } from './directory.js';
+import { DeliveryLink, type DeliveryLinkStats } from './link.js';
+
+export const DEFAULT_PRESENCE_MAX_PENDING_JOINS = 10_000;
+export const DEFAULT_PRESENCE_JOIN_TIMEOUT_MS = 5000;
+/** How often an owner asks again the members whose snapshot of an incomplete shard is missing. */
+export const PRESENCE_RESYNC_MS = 1000;
+/** Users per snapshot item. */
+const SNAPSHOT_CHUNK = 1000;
+/** One join attempt's wait for its answer; then it is sent again (maybe to another owner). */
+const JOIN_ATTEMPT_MS = 1000;
+const RETRY_BASE_MS = 25;
+const RETRY_MAX_MS = 400;
+const BUSY_RETRY_AFTER_MS = 1000;
+
+/** What the presence layer needs of a process's sockets (src/gateway/sessions.ts). */
+export interface LocalUsers {
+  /** Hands `data` to every socket of the user held here; false when there is none. */
+  deliver(tenant: string, user: string, data: Uint8Array): boolean;
+  /** Whether this process holds a socket of the user. */
+  has(tenant: string, user: string): boolean;
+  /** Calls `fn` once per user with a socket here. */
+  forEachUser(fn: (tenant: string, user: string) => void): void;
+}
+
+/** This member's view of the cluster (src/cluster/ownership.ts, membership.ts). */
+export interface PresenceView {
+  /** This member holds `shard` with a valid lease (the write fence). */
+  holds(shard: number): boolean;
+  /** The member holding `shard` in this member's view, or undefined. */
+  holderOf(shard: number): string | undefined;
+  /** Live members, this one included. */
+  members(): readonly string[];
+  /** The member has not renewed its lease for a while: it may be dead or paused. */
+  suspect(member: string): boolean;
+}
+
+/** Items of the delivery link; keys are short, the link carries one per push. */
+type Item =
+  /** join: `from` holds a socket of user `k` (presence shard `s`); answer `ja` with `n`. */
+  | { o: 'j'; n: number; s: number; k: string }
+  /** join answer: 0 recorded, 1 not held here (ask the holder), 2 directory full. */
+  | { o: 'ja'; n: number; r: 0 | 1 | 2 }
+  /** leave: `from` holds no socket of user `k` any more. */
+  | { o: 'l'; s: number; k: string }
+  /** snapshot request: send your users of shard `s`, for taking `e`. */
+  | { o: 'sq'; s: number; e: number }
+  /** snapshot part: users `k` of shard `s` for taking `e`; `z` 1 on the last part. */
+  | { o: 's'; s: number; e: number; k: string[]; z: 0 | 1 }
+  /** route: look up users `u` of tenant `t` and forward frame `d` (sender -> owner). */
+  | { o: 'r'; t: string; u: string[]; d: Uint8Array; tc?: Record<string, string> }
+  /** push: hand frame `d` to local sockets of users `u`; `b` 1 when sent without a directory entry. */
+  | { o: 'p'; t: string; u: string[]; d: Uint8Array; b?: 1; tc?: Record<string, string> };
+
+export interface PresenceStats extends DeliveryLinkStats {
+  /** Directory entries held (users whose presence shard this member owns). */
+  users: number;
+  /** Sockets of this gateway refused: the owner's directory was full, or no owner confirmed in time. */
+  refused: number;
+  /** Pushes sent to every member because no complete directory knew where the user is. */
+  broadcasts: number;
+}
+
+export interface PresenceOptions {
+  self: string;
+  transport: Transport;
+  /** A member's delivery inbox (ClusterNames.deliverySubject). */
+  subjectOf: (member: string) => string;
+  view: PresenceView;
+  maxUsers?: number;
+  maxPendingJoins?: number;
+  /** How long a join may wait for an owner's answer before the socket is refused. */
+  joinTimeoutMs?: number;
+  maxBatch?: number;
+  maxBatchBytes?: number;
+}
+
+interface PendingJoin {
+  readonly tenant: string;
+  readonly user: string;
+  readonly key: string;
+  readonly shard: number;
+  readonly deadline: number;
+  readonly waiters: Array<{ resolve(): void; reject(e: unknown): void }>;
+  /** The attempt in flight (its id in `#attempts`), 0 when none. */
+  n: number;
+  timer: NodeJS.Timeout | undefined;
+  backoff: number;
+  /** A leave was sent after the attempt in flight: an `ok` to it is outdated. */
+  left: boolean;
+}
+
+/** Pushes for one event: member -> users, directed (from a directory entry) or not. */
+class Fanout {
+  readonly directed = new Map<string, string[]>();
+  readonly undirected = new Map<string, string[]>();
+  add(member: string, user: string, directed: boolean): void {
+    const m = directed ? this.directed : this.undirected;
+    const list = m.get(member);
+    if (list === undefined) m.set(member, [user]);
+    else if (!list.includes(user)) list.push(user);
+  }
+}
+
+export class Presence {
+  readonly #self: string;
+  readonly #view: PresenceView;
+  readonly #dir: PresenceDirectory;
+  readonly #link: DeliveryLink<Item>;
+  readonly #maxPendingJoins: number;
+  readonly #joinTimeoutMs: number;
+  #local: LocalUsers | undefined;
+  readonly #joining = new Map<string, PendingJoin>();
+  readonly #attempts = new Map<number, PendingJoin>();
+  #nextAttempt = 1;
+  /** Snapshot requests to answer this turn: member -> shard -> epoch. */
+  #snapshotAsks = new Map<string, Map<number, number>>();
+  #snapshotScheduled = false;
+  #lastLive: readonly string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #refused = 0;
+  #broadcasts = 0;
+  #stopped = false;
+
+  constructor(opts: PresenceOptions) {
+    this.#self = opts.self;
+    this.#view = opts.view;
+    this.#dir = new PresenceDirectory(opts.maxUsers ?? DEFAULT_PRESENCE_MAX_USERS);
+    this.#maxPendingJoins = opts.maxPendingJoins ?? DEFAULT_PRESENCE_MAX_PENDING_JOINS;
+    this.#joinTimeoutMs = opts.joinTimeoutMs ?? DEFAULT_PRESENCE_JOIN_TIMEOUT_MS;
+    if (!Number.isSafeInteger(this.#maxPendingJoins) || this.#maxPendingJoins < 1)
+      throw new Error('presence.maxPendingJoins must be a positive integer');
+    if (!Number.isSafeInteger(this.#joinTimeoutMs) || this.#joinTimeoutMs < 1)
+      throw new Error('presence.joinTimeoutMs must be a positive integer');
+    this.#link = new DeliveryLink<Item>({
+      transport: opts.transport,
+      self: opts.self,
+      subjectOf: opts.subjectOf,
+      onItems: (from, items) => this.#receive(from, items),
+      ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
+      ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}),
+    });
+  }
+
+  /** Subscribes to this member's delivery inbox; resolves once NATS has it. */
+  async start(): Promise<void> {
+    await this.#link.start();
+    this.#timer = setInterval(() => this.#resync(), PRESENCE_RESYNC_MS);
+    this.#timer.unref();
+  }
+
+  /** The sockets of this process (the gateway attaches them once it runs). */
+  attach(local: LocalUsers): void {
+    this.#local = local;
+  }
+
+  /** Sends what is queued, stops; joins still waiting are refused `unavailable`. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const pj of [...this.#joining.values()])
+      this.#finish(pj, new SwitchboardError('unavailable', 'node stopping', { retryAfterMs: 1000 }));
+    this.#link.stop();
+  }
+
+  stats(): PresenceStats {
+    return {
+      ...this.#link.stats(),
+      users: this.#dir.size,
+      refused: this.#refused,
+      broadcasts: this.#broadcasts,
+    };
+  }
+
+  // ---- ownership and membership ----------------------------------------------------------------
+
+  /** This member took `shard`: an empty directory part, and every live member is asked for its users. */
+  acquired(shard: number): void {
+    const epoch = this.#dir.open(shard);
+    for (const m of this.#view.members()) this.#askSnapshot(m, shard, epoch);
+    if (!this.#view.members().includes(this.#self)) this.#askSnapshot(this.#self, shard, epoch);
+  }
+
+  /** This member let `shard` go (released or fenced): its entries go with it. */
+  released(shard: number): void {
+    this.#dir.close(shard);
+  }
+
+  /**
+   * The live members changed: entries of members that left are dropped (they must send a snapshot
+   * again should they come back), and members that appeared are asked for their users of every shard
+   * held here (until they answer, those shards' pushes also go to them).
+   */
+  membersChanged(live: readonly string[]): void {
+    const now = new Set(live);
+    for (const m of this.#dir.members()) if (m !== this.#self && !now.has(m)) this.#dir.dropMember(m);
+    const before = new Set(this.#lastLive);
+    this.#lastLive = live;
+    for (const m of live) {
+      if (before.has(m) || m === this.#self) continue;
+      for (const s of this.#dir.shards()) this.#askSnapshot(m, s, this.#dir.epochOf(s)!);
+    }
+  }
+
+  // ---- gateway side ----------------------------------------------------------------------------
+
+  /**
+   * Announces a socket of the user. `first`: the user's first socket in this process. Resolves once
+   * the owner of the user's presence shard has recorded this member (at once for a later socket whose
+   * user is recorded already); rejects `busy` when the directory or the pending joins are full,
+   * `unavailable` when no owner answered within the join timeout. Either way the caller closes the socket.
+   */
+  join(tenant: string, user: string, first: boolean): Promise<void> {
+    const key = userKey(tenant, user);
+    const pending = this.#joining.get(key);
+    if (pending === undefined && !first) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      if (pending !== undefined) {
+        pending.waiters.push({ resolve, reject });
+        return;
+      }
+      if (this.#stopped) {
+        reject(new SwitchboardError('unavailable', 'node stopping', { retryAfterMs: 1000 }));
+        return;
+      }
+      if (this.#joining.size >= this.#maxPendingJoins) {
+        this.#refused++;
+        reject(new BusyError('presence joins', this.#maxPendingJoins, BUSY_RETRY_AFTER_MS));
+        return;
+      }
+      const pj: PendingJoin = {
+        tenant,
+        user,
+        key,
+        shard: presenceShardOf(tenant, user),
+        deadline: Date.now() + this.#joinTimeoutMs,
+        waiters: [{ resolve, reject }],
+        n: 0,
+        timer: undefined,
+        backoff: RETRY_BASE_MS,
+        left: false,
+      };
+      this.#joining.set(key, pj);
+      this.#attempt(pj);
+    });
+  }
+
+  /** The user's last socket in this process closed. */
+  leave(tenant: string, user: string): void {
+    const key = userKey(tenant, user);
+    const pj = this.#joining.get(key);
+    if (pj !== undefined && pj.n !== 0) pj.left = true;
+    const shard = presenceShardOf(tenant, user);
+    if (this.#owns(shard)) this.#dir.leave(shard, key, this.#self);
+    else {
+      const holder = this.#view.holderOf(shard);
+      // Without a holder nobody is told: the next owner's snapshot will not name the user.
+      if (holder !== undefined && holder !== this.#self)
+        this.#link.send(holder, { o: 'l', s: shard, k: key });
+    }
+  }
+
+  #attempt(pj: PendingJoin): void {
+    pj.n = 0;
+    pj.timer = undefined;
+    pj.left = false;
+    if (this.#stopped) return;
+    // Every socket of the user closed meanwhile: nothing to announce (their waiters are gone too).
+    if (this.#local !== undefined && !this.#local.has(pj.tenant, pj.user)) {
+      this.#finish(pj);
+      return;
+    }
+    if (Date.now() >= pj.deadline) {
+      this.#refused++;
+      this.#finish(
+        pj,
+        new SwitchboardError('unavailable', 'no owner of the presence shard answered', {
+          retryAfterMs: 1000,
+        }),
+      );
+      return;
+    }
+    if (this.#owns(pj.shard)) {
+      this.#answered(pj, this.#dir.join(pj.shard, pj.key, this.#self));
+      return;
+    }
+    const holder = this.#view.holderOf(pj.shard);
+    if (holder === undefined || holder === this.#self) {
+      this.#retryLater(pj);
+      return;
+    }
+    const n = this.#nextAttempt++;
+    pj.n = n;
+    this.#attempts.set(n, pj);
+    this.#link.send(holder, { o: 'j', n, s: pj.shard, k: pj.key });
+    pj.timer = setTimeout(
+      () => {
+        this.#attempts.delete(n);
+        this.#attempt(pj);
+      },
+      Math.max(1, Math.min(JOIN_ATTEMPT_MS, pj.deadline - Date.now())),
+    );
+  }
+
+  #retryLater(pj: PendingJoin): void {
+    const wait = Math.max(1, Math.min(pj.backoff, pj.deadline - Date.now()));
+    pj.backoff = Math.min(pj.backoff * 2, RETRY_MAX_MS);
+    pj.timer = setTimeout(() => this.#attempt(pj), wait);
+  }
+
+  #answered(pj: PendingJoin, outcome: 'ok' | 'not_held' | 'full'): void {
+    if (outcome === 'ok') {
+      // A leave went out after this attempt: the owner has applied it after the join. Join again.
+      if (pj.left) this.#attempt(pj);
+      else this.#finish(pj);
+    } else if (outcome === 'full') {
+      this.#refused++;
+      this.#finish(pj, new BusyError('presence directory', 0, BUSY_RETRY_AFTER_MS));
+    } else this.#retryLater(pj);
+  }
+
+  #finish(pj: PendingJoin, err?: unknown): void {
+    if (pj.timer) clearTimeout(pj.timer);
+    pj.timer = undefined;
+    if (pj.n !== 0) this.#attempts.delete(pj.n);
+    pj.n = 0;
+    this.#joining.delete(pj.key);
+    for (const w of pj.waiters) {
+      if (err === undefined) w.resolve();
+      else w.reject(err);
+    }
+  }
+
+  // ---- sender side -----------------------------------------------------------------------------
+
+  /**
+   * Pushes one encoded frame (msgpack bytes, identical to the wire frame) to every socket of `users`
+   * of `tenant`, wherever they are. At most once; never throws.
+   */
+  push(tenant: string, users: readonly string[], data: Uint8Array): void {
+    const local = this.#local;
+    if (local !== undefined) for (const user of users) local.deliver(tenant, user, data);
+    const live = this.#view.members();
+    const fan = new Fanout();
+    let routes: Map<string, string[]> | undefined;
+    for (const user of users) {
+      const shard = presenceShardOf(tenant, user);
+      if (this.#owns(shard)) {
+        this.#resolve(fan, shard, tenant, user, this.#self, live);
+        continue;
+      }
+      const holder = this.#view.holderOf(shard);
+      if (holder === undefined || holder === this.#self || this.#view.suspect(holder)) {
+        this.#broadcast(fan, user, this.#self, live);
+        continue;
+      }
+      routes ??= new Map();
+      const list = routes.get(holder);
+      if (list === undefined) routes.set(holder, [user]);
+      else list.push(user);
+    }
+    const tc = traceHeaders(); // trace: the delivery on another member continues this trace
+    if (routes !== undefined) {
+      for (const [holder, us] of routes)
+        this.#link.send(holder, { o: 'r', t: tenant, u: us, d: data, ...(tc ? { tc } : {}) }, data.length);
+    }
+    this.#sendFanout(fan, tenant, data, tc);
+  }
+
+  /** Adds the targets of one user of a shard held here to `fan`; `exclude` already has it. */
+  #resolve(
+    fan: Fanout,
+    shard: number,
+    tenant: string,
+    user: string,
+    exclude: string,
+    live: readonly string[],
+  ) {
+    const t = this.#dir.targets(shard, userKey(tenant, user), live);
+    if (t === undefined) {
+      this.#broadcast(fan, user, exclude, live);
+      return;
+    }
+    for (const m of t.known) if (m !== exclude) fan.add(m, user, true);
+    for (const m of t.unsynced) if (m !== exclude && !t.known.includes(m)) fan.add(m, user, false);
+  }
+
+  #broadcast(fan: Fanout, user: string, exclude: string, live: readonly string[]): void {
+    this.#broadcasts++;
+    for (const m of live) if (m !== exclude) fan.add(m, user, false);
+  }
+
+  #sendFanout(fan: Fanout, tenant: string, data: Uint8Array, tc: Record<string, string> | undefined): void {
+    for (const [members, directed] of [
+      [fan.directed, true],
+      [fan.undirected, false],
+    ] as const) {
+      for (const [m, us] of members) {
+        if (m === this.#self) {
+          for (const user of us) this.#deliverHere(tenant, user, data, tc);
+          continue;
+        }
+        const item: Item = { o: 'p', t: tenant, u: us, d: data, ...(directed ? {} : { b: 1 }) };
+        if (tc !== undefined) item.tc = tc;
+        this.#link.send(m, item, data.length);
+      }
+    }
+  }
+
+  #deliverHere(
+    tenant: string,
+    user: string,
+    data: Uint8Array,
+    tc: Record<string, string> | undefined,
+  ): boolean {
+    const local = this.#local;
+    if (local === undefined) return false;
+    if (tc === undefined) return local.deliver(tenant, user, data);
+    let found = false;
+    // trace: the delivery to this member's sockets, child of the sender's span
+    void traced(
+      'sb.deliver',
+      tenant,
+      user,
+      async (t: string, u: string) => {
+        found = local.deliver(t, u, data);
+      },
+      tenant,
+      user,
+      contextFromHeaders(tc),
+    );
+    return found;
+  }
+
+  // ---- owner side and receiving ----------------------------------------------------------------
+
+  #owns(shard: number): boolean {
+    return this.#dir.holds(shard) && this.#view.holds(shard);
+  }
+
+  #askSnapshot(member: string, shard: number, epoch: number): void {
+    if (member !== this.#self) {
+      this.#link.send(member, { o: 'sq', s: shard, e: epoch });
+      return;
+    }
+    this.#queueSnapshot(member, shard, epoch);
+  }
+
+  #queueSnapshot(member: string, shard: number, epoch: number): void {
+    let asks = this.#snapshotAsks.get(member);
+    if (asks === undefined) {
+      asks = new Map();
+      this.#snapshotAsks.set(member, asks);
+    }
+    asks.set(shard, epoch);
+    if (!this.#snapshotScheduled) {
+      this.#snapshotScheduled = true;
+      setImmediate(() => this.#answerSnapshots());
+    }
+  }
+
+  /** Answers every snapshot request of this turn with one pass over the local users. */
+  #answerSnapshots(): void {
+    this.#snapshotScheduled = false;
+    const asks = this.#snapshotAsks;
+    this.#snapshotAsks = new Map();
+    const wanted = new Map<number, Array<{ member: string; epoch: number; keys: string[] }>>();
+    for (const [member, shards] of asks) {
+      for (const [shard, epoch] of shards) {
+        const list = wanted.get(shard);
+        const w = { member, epoch, keys: [] as string[] };
+        if (list === undefined) wanted.set(shard, [w]);
+        else list.push(w);
+      }
+    }
+    this.#local?.forEachUser((tenant, user) => {
+      const list = wanted.get(presenceShardOf(tenant, user));
+      if (list !== undefined) for (const w of list) w.keys.push(userKey(tenant, user));
+    });
+    for (const [shard, list] of wanted) {
+      for (const w of list) {
+        if (w.member === this.#self) {
+          this.#dir.snapshot(shard, w.epoch, this.#self, w.keys, true);
+          continue;
+        }
+        for (let at = 0; at === 0 || at < w.keys.length; at += SNAPSHOT_CHUNK) {
+          const k = w.keys.slice(at, at + SNAPSHOT_CHUNK);
+          const last = at + SNAPSHOT_CHUNK >= w.keys.length ? 1 : 0;
+          this.#link.send(w.member, { o: 's', s: shard, e: w.epoch, k, z: last }, k.length * 32);
+        }
+      }
+    }
+  }
+
+  /** Asks again the members whose snapshot of a shard held here is still missing. */
+  #resync(): void {
+    const live = this.#view.members();
+    for (const s of this.#dir.shards()) {
+      const epoch = this.#dir.epochOf(s)!;
+      for (const m of this.#dir.missing(s, live)) this.#askSnapshot(m, s, epoch);
+    }
+  }
+
+  #receive(from: string, items: readonly Item[]): void {
+    let live: readonly string[] | undefined;
+    for (const it of items) {
+      if (it === null || typeof it !== 'object') continue;
+      switch (it.o) {
+        case 'p':
+          this.#onPush(from, it);
+          break;
+        case 'r': {
+          live ??= this.#view.members();
+          const fan = new Fanout();
+          for (const user of it.u) {
+            const shard = presenceShardOf(it.t, user);
+            if (this.#owns(shard)) this.#resolve(fan, shard, it.t, user, from, live);
+            else this.#broadcast(fan, user, from, live); // the sender's view was stale
+          }
+          this.#sendFanout(fan, it.t, it.d, it.tc);
+          break;
+        }
+        case 'j': {
+          const outcome = this.#owns(it.s) ? this.#dir.join(it.s, it.k, from) : 'not_held';
+          this.#link.send(from, { o: 'ja', n: it.n, r: outcome === 'ok' ? 0 : outcome === 'full' ? 2 : 1 });
+          break;
+        }
+        case 'ja': {
+          const pj = this.#attempts.get(it.n);
+          if (pj === undefined) break; // timed out and sent again already
+          this.#attempts.delete(it.n);
+          if (pj.timer) clearTimeout(pj.timer);
+          pj.timer = undefined;
+          pj.n = 0;
+          this.#answered(pj, it.r === 0 ? 'ok' : it.r === 2 ? 'full' : 'not_held');
+          break;
+        }
+        case 'l':
+          this.#dir.leave(it.s, it.k, from);
+          break;
+        case 'sq':
+          this.#queueSnapshot(from, it.s, it.e);
+          break;
+        case 's':
+          this.#dir.snapshot(it.s, it.e, from, it.k, it.z === 1);
+          break;
+      }
+    }
+  }
+
+  #onPush(from: string, it: Extract<Item, { o: 'p' }>): void {
+    for (const user of it.u) {
+      if (this.#deliverHere(it.t, user, it.d, it.tc) || it.b === 1) continue;
+      // Named by the owner's directory, but no socket here: its leave went elsewhere. Tell the owner.
+      this.#link.send(from, { o: 'l', s: presenceShardOf(it.t, user), k: userKey(it.t, user) });
+    }
+  }
+}

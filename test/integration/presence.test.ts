@@ -1,0 +1,281 @@
+/**
+ * Presence and pushes on a real nats-server (src/presence/): three members, each with its own NATS
+ * connection and delivery inbox, a view of shard ownership the test controls, and sockets stood in for
+ * by a record of what each member handed to its users. A push reaches a user's member through the owner
+ * of the user's presence shard; through a move of that shard; a leave sent to a former owner heals; the
+ * bounds (directory full, pending joins, join deadline) refuse with the documented errors.
+ */
+import * as assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { clusterNames } from '../../src/cluster/names.js';
+import { connectTransport, type Transport } from '../../src/cluster/transport.js';
+import { presenceShardOf, userKey } from '../../src/presence/directory.js';
+import { DeliveryLink } from '../../src/presence/link.js';
+import { type LocalUsers, Presence, type PresenceOptions } from '../../src/presence/presence.js';
+import { BusyError, SwitchboardError } from '../../src/protocol/errors.js';
+import { SHARD_COUNT } from '../../src/routing/shard.js';
+import { randomKeyspace, TEST_NATS_URL } from '../harness/env.js';
+
+const names = clusterNames(randomKeyspace('presence'));
+const transports: Transport[] = [];
+const started: Presence[] = [];
+
+after(async () => {
+  for (const p of started) p.stop();
+  await Promise.all(transports.map((t) => t.close()));
+});
+
+/** Stands in for a gateway's sessions: which users have a socket here, and what each was handed. */
+class Sockets implements LocalUsers {
+  readonly users = new Set<string>();
+  readonly got: Array<{ user: string; body: string }> = [];
+  deliver(tenant: string, user: string, data: Uint8Array): boolean {
+    if (!this.users.has(userKey(tenant, user))) return false;
+    // Frames travel as their msgpack bytes, which are no text: they must arrive as the same bytes.
+    assert.ok(data instanceof Uint8Array && data[0] === 0xc1 && data[1] === 0xff, 'the bytes as pushed');
+    this.got.push({ user, body: Buffer.from(data.subarray(2)).toString() });
+    return true;
+  }
+  has(tenant: string, user: string): boolean {
+    return this.users.has(userKey(tenant, user));
+  }
+  forEachUser(fn: (tenant: string, user: string) => void): void {
+    for (const k of this.users) {
+      const [t, u] = k.split('\u0000') as [string, string];
+      fn(t, u);
+    }
+  }
+  bodies(user: string): string[] {
+    return this.got.filter((g) => g.user === user).map((g) => g.body);
+  }
+}
+
+/** The shard records as the test sets them; a member may be given a stale view of some shards. */
+class Records {
+  readonly holders: (string | undefined)[] = new Array(SHARD_COUNT).fill(undefined);
+  readonly live: string[] = [];
+  readonly stale = new Map<string, Map<number, string | undefined>>();
+  readonly members = new Map<string, Member>();
+
+  /** `to` takes `shard` (its former holder released it first, as a graceful handover does). */
+  move(shard: number, to: string | undefined): void {
+    const from = this.holders[shard];
+    if (from !== undefined) this.members.get(from)?.presence.released(shard);
+    this.holders[shard] = to;
+    if (to !== undefined) this.members.get(to)?.presence.acquired(shard);
+  }
+}
+
+interface Member {
+  id: string;
+  presence: Presence;
+  sockets: Sockets;
+}
+
+async function member(records: Records, id: string, opts: Partial<PresenceOptions> = {}): Promise<Member> {
+  const transport = await connectTransport([TEST_NATS_URL], `presence-${id}`);
+  transports.push(transport);
+  const presence = new Presence({
+    self: id,
+    transport,
+    subjectOf: names.deliverySubject,
+    view: {
+      holds: (s) => records.holders[s] === id,
+      holderOf: (s) => {
+        const stale = records.stale.get(id);
+        return stale?.has(s) ? stale.get(s) : records.holders[s];
+      },
+      members: () => records.live,
+      suspect: () => false,
+    },
+    ...opts,
+  });
+  const sockets = new Sockets();
+  presence.attach(sockets);
+  await presence.start();
+  started.push(presence);
+  const m = { id, presence, sockets };
+  records.members.set(id, m);
+  records.live.push(id);
+  records.live.sort();
+  return m;
+}
+
+/** A fresh cluster id prefix per test, so members of different tests never share an inbox. */
+let run = 0;
+async function cluster(ids: string[], opts: Partial<PresenceOptions> = {}) {
+  const records = new Records();
+  const prefix = `r${++run}`;
+  const ms: Member[] = [];
+  for (const id of ids) ms.push(await member(records, `${prefix}${id}`, opts));
+  return { records, ms };
+}
+
+/** A user of tenant `t` whose presence shard is `shard`-able by `pick`. */
+function userWhere(pick: (shard: number) => boolean, prefix = 'u'): string {
+  for (let i = 0; ; i++) if (pick(presenceShardOf('t', `${prefix}${i}`))) return `${prefix}${i}`;
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) assert.fail(`not in time: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A frame's bytes: not valid UTF-8 (0xc1 0xff), as msgpack frames are not. */
+const bytes = (s: string) => new Uint8Array([0xc1, 0xff, ...Buffer.from(s)]);
+
+async function connect(m: Member, user: string): Promise<void> {
+  const first = !m.sockets.users.has(userKey('t', user));
+  m.sockets.users.add(userKey('t', user));
+  await m.presence.join('t', user, first);
+}
+
+test('presence - a push reaches the member holding the socket through the owner of the presence shard, once', async () => {
+  const { records, ms } = await cluster(['a', 'b', 'c']);
+  const [a, b, c] = ms as [Member, Member, Member];
+  const shard = presenceShardOf('t', 'u-first');
+  records.move(shard, c.id);
+  await connect(a, 'u-first');
+  assert.equal(c.presence.stats().users, 1, 'the owner recorded the user before join resolved');
+  // From b (neither owner nor gateway), from c (the owner) and from a (the gateway itself).
+  b.presence.push('t', ['u-first'], bytes('from b'));
+  c.presence.push('t', ['u-first'], bytes('from c'));
+  a.presence.push('t', ['u-first'], bytes('from a'));
+  await until(() => a.sockets.got.length >= 3, 'three pushes');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(a.sockets.bodies('u-first').sort(), ['from a', 'from b', 'from c']);
+  assert.equal(b.sockets.got.length + c.sockets.got.length, 0, 'nothing went where the user is not');
+  assert.equal(b.presence.stats().broadcasts, 0, 'every push was directed');
+});
+
+test('presence - pushes of one turn to one member travel in a few NATS messages', async () => {
+  const { records, ms } = await cluster(['a', 'b']);
+  const [a, b] = ms as [Member, Member];
+  const users = Array.from({ length: 50 }, (_, i) => `many${i}`);
+  for (const u of users) records.move(presenceShardOf('t', u), b.id);
+  await Promise.all(users.map((u) => connect(a, u)));
+  const before = b.presence.stats();
+  for (let i = 0; i < 10; i++) for (const u of users) b.presence.push('t', [u], bytes(`m${i}`));
+  await until(() => a.sockets.got.length === 500, '500 pushes');
+  const s = b.presence.stats();
+  assert.equal(s.items - before.items, 500);
+  assert.ok(s.batches - before.batches <= 3, `500 pushes in ${s.batches - before.batches} NATS messages`);
+});
+
+test('presence - a shard moving between owners mid-stream loses no push to a connected user', async () => {
+  const { records, ms } = await cluster(['a', 'b', 'c']);
+  const [a, b, c] = ms as [Member, Member, Member];
+  const shard = presenceShardOf('t', 'mover');
+  records.move(shard, b.id);
+  await connect(a, 'mover');
+  await connect(c, 'mover'); // a second device, on another member
+  const sent: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    // The shard goes b -> c -> b while the pushes flow (c's directory starts empty and fills from snapshots).
+    if (i === 20) records.move(shard, c.id);
+    if (i === 40) records.move(shard, b.id);
+    sent.push(`p${i}`);
+    b.presence.push('t', ['mover'], bytes(`p${i}`));
+    if (i % 5 === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  await until(() => a.sockets.got.length >= 60 && c.sockets.got.length >= 60, 'every push on both devices');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(a.sockets.bodies('mover').sort(), [...sent].sort(), 'each push once on a');
+  assert.deepEqual(c.sockets.bodies('mover').sort(), [...sent].sort(), 'each push once on c');
+  await until(() => b.presence.stats().users === 1, 'the last owner learnt the user from the snapshots');
+});
+
+test('presence - a join sent to a former owner is retried; a leave sent there is healed by the next push', async () => {
+  const { records, ms } = await cluster(['a', 'b', 'c']);
+  const [a, b, c] = ms as [Member, Member, Member];
+  const shard = presenceShardOf('t', 'stale');
+  records.move(shard, b.id);
+  // a still believes c holds the shard: its join is refused there, then (view updated) goes to b.
+  records.stale.set(a.id, new Map([[shard, c.id]]));
+  const joined = connect(a, 'stale');
+  setTimeout(() => records.stale.delete(a.id), 150);
+  await joined;
+  assert.equal(b.presence.stats().users, 1);
+  // Now the leave goes to c (stale again), so b keeps naming a for the user...
+  records.stale.set(a.id, new Map([[shard, c.id]]));
+  a.sockets.users.delete(userKey('t', 'stale'));
+  a.presence.leave('t', 'stale');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(b.presence.stats().users, 1);
+  // ...until a push reaches a, which tells b it holds no such socket.
+  c.presence.push('t', ['stale'], bytes('after leave'));
+  await until(() => b.presence.stats().users === 0, 'the entry healed');
+  assert.equal(a.sockets.got.length, 0);
+});
+
+test('presence - without any holder, a push goes to every member and is delivered where the user is', async () => {
+  const { ms } = await cluster(['a', 'b', 'c']);
+  const [a, b, c] = ms as [Member, Member, Member];
+  a.sockets.users.add(userKey('t', 'nobody-owns')); // connected while no owner exists
+  b.presence.push('t', ['nobody-owns'], bytes('broadcast'));
+  await until(() => a.sockets.got.length === 1, 'delivered');
+  assert.equal(b.presence.stats().broadcasts, 1);
+  assert.equal(c.sockets.got.length, 0);
+});
+
+test('presence - bounds: a full directory refuses a new user busy; pending joins past the bound are busy; an unanswered join is unavailable at its deadline', async () => {
+  const { records, ms } = await cluster(['a', 'b'], { maxUsers: 2, maxPendingJoins: 2, joinTimeoutMs: 300 });
+  const [a, b] = ms as [Member, Member];
+  const onB = (s: number) => s % 2 === 0;
+  for (let s = 0; s < SHARD_COUNT; s++) if (onB(s)) records.move(s, b.id);
+  const u = [userWhere(onB, 'full-a'), userWhere(onB, 'full-b'), userWhere(onB, 'full-c')];
+  await connect(a, u[0]!);
+  await connect(a, u[1]!);
+  await assert.rejects(connect(a, u[2]!), (e) => e instanceof BusyError);
+  assert.equal(b.presence.stats().users, 2);
+  // Shards whose holder never answers (a member that is gone): joins wait, up to the bound.
+  const ghost = (s: number) => !onB(s);
+  for (let s = 0; s < SHARD_COUNT; s++) if (ghost(s)) records.holders[s] = 'ghost';
+  const waiting = [connect(a, userWhere(ghost, 'g1-')), connect(a, userWhere(ghost, 'g2-'))];
+  await assert.rejects(connect(a, userWhere(ghost, 'g3-')), (e) => e instanceof BusyError);
+  for (const w of waiting)
+    await assert.rejects(w, (e) => e instanceof SwitchboardError && e.code === 'unavailable');
+  assert.equal(a.presence.stats().refused, 4, 'directory full, joins past the bound, two deadlines');
+});
+
+test('delivery link - a batch leaves at maxBatch items or maxBatchBytes; items arrive in order; nothing is sent after stop', async () => {
+  const ta = await connectTransport([TEST_NATS_URL], 'link-bounds-a');
+  const tb = await connectTransport([TEST_NATS_URL], 'link-bounds-b');
+  transports.push(ta, tb);
+  const got: number[] = [];
+  const sizes: number[] = [];
+  const prefix = `r${++run}`;
+  const a = new DeliveryLink<number>({
+    transport: ta,
+    self: `${prefix}a`,
+    subjectOf: names.deliverySubject,
+    onItems: () => {},
+    maxBatch: 4,
+    maxBatchBytes: 1000,
+  });
+  const b = new DeliveryLink<number>({
+    transport: tb,
+    self: `${prefix}b`,
+    subjectOf: names.deliverySubject,
+    onItems: (_from, items) => {
+      sizes.push(items.length);
+      got.push(...items);
+    },
+  });
+  await Promise.all([a.start(), b.start()]);
+  for (let i = 0; i < 10; i++) a.send(`${prefix}b`, i, 10); // by count: 4 + 4, then 2 at the turn's end
+  await new Promise((r) => setImmediate(r));
+  for (let i = 10; i < 13; i++) a.send(`${prefix}b`, i, 600); // by bytes: 600 + 600 >= 1000, then 1
+  await until(() => got.length === 13, '13 items');
+  assert.deepEqual(got, [...Array(13).keys()], 'in the order sent');
+  assert.deepEqual(sizes, [4, 4, 2, 2, 1]);
+  assert.deepEqual(a.stats(), { batches: 5, items: 13 });
+  a.stop();
+  a.send(`${prefix}b`, 99, 1);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(got.length, 13);
+  b.stop();
+});
