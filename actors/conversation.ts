@@ -494,7 +494,6 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
     // The visitor learns only that this seq is not for it, so its seq stays gap-free.
     ctx.notify(state.tenant, [state.record.visitor], { type: 'skip', conv: state.conv, seq: row.seq });
   } else if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
-  if (state.record) ctx.deliver(row, participantsOf(state.record), state.record.visitor);
   replyWaitOnCommitted(state, row, state.record?.agent ?? null, ctx.replyWait);
   // Business systems see what agents see: the masked view computed at send, when there is one.
   event(
