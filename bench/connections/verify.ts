@@ -7,6 +7,7 @@
 import cassandra from 'cassandra-driver';
 import { CASSANDRA_LOCAL_DATA_CENTER } from '../../src/stack/cassandra.js';
 import { DEFAULT_BUCKET_SIZE } from '../../src/store/cassandra-store.js';
+import { storedFields } from '../../src/store/schema.js';
 import { pool } from '../lib/pool.js';
 import type { AckedMessage } from './messages.js';
 
@@ -83,12 +84,13 @@ export async function checkAcked(
       // One bucket past the highest acked seq too: a stored but unacked message may sit there.
       for (let bucket = 0; bucket <= Math.floor((t.maxSeq + 1) / DEFAULT_BUCKET_SIZE); bucket++) {
         const rs = await client.execute(
-          `SELECT seq, cmid FROM ${keyspace}.messages WHERE tenant = ? AND conv = ? AND bucket = ?`,
+          // Rows since schema 7 hold their fields in one packed cell; older ones in columns.
+          `SELECT seq, cmid, packed FROM ${keyspace}.messages WHERE tenant = ? AND conv = ? AND bucket = ?`,
           [t.tenant, t.conv, bucket],
           { prepare: true, consistency: cassandra.types.consistencies.all, fetchSize: 5000 },
         );
         for (const r of rs.rows) {
-          rows.push({ seq: Number(r.get('seq')), cmid: String(r.get('cmid')) });
+          rows.push({ seq: Number(r.get('seq')), cmid: storedFields(r).cmid });
         }
       }
       stored.set(key, rows);
