@@ -6,7 +6,7 @@
 
 import cassandra from 'cassandra-driver';
 import { assertKeyspaceName, toMs, toSeq } from './schema.js';
-import { rethrowStoreError } from './store-errors.js';
+import { TableStore } from './table-store.js';
 
 export type ConversationStatus = 'queued' | 'assigned' | 'closed';
 export type AgentStatus = 'online' | 'away' | 'offline';
@@ -102,25 +102,13 @@ function toProfile(r: cassandra.types.Row): AgentProfile {
 }
 
 /** ChatStore on the history keyspace; built by CassandraHistoryStore.chatStore(). */
-export class CassandraChatStore implements ChatStore {
-  readonly #cql: ReturnType<typeof statements>;
-
-  constructor(
-    private readonly client: cassandra.Client,
-    keyspace: string,
-    private readonly consistency: number,
-  ) {
-    this.#cql = statements(keyspace);
-  }
-
-  #run(query: string, params: unknown[]): Promise<cassandra.types.ResultSet> {
-    return this.client
-      .execute(query, params, { prepare: true, consistency: this.consistency })
-      .catch(rethrowStoreError);
+export class CassandraChatStore extends TableStore<ReturnType<typeof statements>> implements ChatStore {
+  constructor(client: cassandra.Client, keyspace: string, consistency: number) {
+    super(client, keyspace, consistency, statements);
   }
 
   async loadMeta(tenant: string, conv: string): Promise<ConversationMeta | null> {
-    const r = (await this.#run(this.#cql.loadMeta, [tenant, conv])).rows[0];
+    const r = (await this.run(this.cql.loadMeta, [tenant, conv])).rows[0];
     if (!r || r.get('visitor') === null) return null;
     const closedAt: Date | null = r.get('closed_at');
     // Rows written before schema v2 have no status: open, assigned when they have an agent.
@@ -137,7 +125,7 @@ export class CassandraChatStore implements ChatStore {
   }
 
   async saveMeta(tenant: string, conv: string, m: ConversationMeta, writeTimeMs: number): Promise<void> {
-    await this.#run(this.#cql.saveMeta, [
+    await this.run(this.cql.saveMeta, [
       cassandra.types.Long.fromNumber(writeTimeMs * 1000),
       m.status,
       m.skill,
@@ -151,12 +139,12 @@ export class CassandraChatStore implements ChatStore {
   }
 
   async loadReceipts(tenant: string, conv: string): Promise<Map<string, number>> {
-    const rows = (await this.#run(this.#cql.loadReceipts, [tenant, conv])).rows;
+    const rows = (await this.run(this.cql.loadReceipts, [tenant, conv])).rows;
     return new Map(rows.map((r) => [r.get('user') as string, toSeq(r.get('seq'))]));
   }
 
   async saveReceipt(tenant: string, conv: string, user: string, seq: number, ts: number): Promise<void> {
-    await this.#run(this.#cql.saveReceipt, [
+    await this.run(this.cql.saveReceipt, [
       tenant,
       conv,
       user,
@@ -166,15 +154,15 @@ export class CassandraChatStore implements ChatStore {
   }
 
   async addOpen(tenant: string, user: string, open: OpenConversation): Promise<void> {
-    await this.#run(this.#cql.addOpen, [tenant, user, open.conv, open.role, new Date(open.since)]);
+    await this.run(this.cql.addOpen, [tenant, user, open.conv, open.role, new Date(open.since)]);
   }
 
   async removeOpen(tenant: string, user: string, conv: string): Promise<void> {
-    await this.#run(this.#cql.removeOpen, [tenant, user, conv]);
+    await this.run(this.cql.removeOpen, [tenant, user, conv]);
   }
 
   async listOpen(tenant: string, user: string, limit: number): Promise<OpenConversation[]> {
-    const rows = (await this.#run(this.#cql.listOpen, [tenant, user, limit])).rows;
+    const rows = (await this.run(this.cql.listOpen, [tenant, user, limit])).rows;
     return rows.map((r) => ({
       conv: r.get('conv'),
       role: r.get('role') as 'visitor' | 'agent',
@@ -183,7 +171,7 @@ export class CassandraChatStore implements ChatStore {
   }
 
   async saveAgent(tenant: string, p: AgentProfile): Promise<void> {
-    await this.#run(this.#cql.saveAgent, [
+    await this.run(this.cql.saveAgent, [
       tenant,
       p.agent,
       p.status,
@@ -194,24 +182,24 @@ export class CassandraChatStore implements ChatStore {
   }
 
   async loadAgent(tenant: string, agent: string): Promise<AgentProfile | null> {
-    const r = (await this.#run(this.#cql.loadAgent, [tenant, agent])).rows[0];
+    const r = (await this.run(this.cql.loadAgent, [tenant, agent])).rows[0];
     return r ? toProfile(r) : null;
   }
 
   async loadAgents(tenant: string, limit: number): Promise<AgentProfile[]> {
-    return (await this.#run(this.#cql.loadAgents, [tenant, limit])).rows.map(toProfile);
+    return (await this.run(this.cql.loadAgents, [tenant, limit])).rows.map(toProfile);
   }
 
   async saveQueueEntry(tenant: string, e: QueueEntryRow): Promise<void> {
-    await this.#run(this.#cql.saveQueueEntry, [tenant, e.conv, e.visitor, e.skill, new Date(e.enqueuedAt)]);
+    await this.run(this.cql.saveQueueEntry, [tenant, e.conv, e.visitor, e.skill, new Date(e.enqueuedAt)]);
   }
 
   async removeQueueEntry(tenant: string, conv: string): Promise<void> {
-    await this.#run(this.#cql.removeQueueEntry, [tenant, conv]);
+    await this.run(this.cql.removeQueueEntry, [tenant, conv]);
   }
 
   async loadQueue(tenant: string, limit: number): Promise<QueueEntryRow[]> {
-    const rows = (await this.#run(this.#cql.loadQueue, [tenant, limit])).rows;
+    const rows = (await this.run(this.cql.loadQueue, [tenant, limit])).rows;
     return rows
       .map((r) => ({
         conv: r.get('conv') as string,

@@ -6,6 +6,7 @@
 import cassandra from 'cassandra-driver';
 import { assertKeyspaceName, toMs } from './schema.js';
 import { rethrowStoreError } from './store-errors.js';
+import { TableStore } from './table-store.js';
 
 /** The owner of the tenant's shared canned replies (agent ids never contain `*`). */
 export const TENANT_OWNER = '*';
@@ -78,49 +79,26 @@ function toCanned(r: cassandra.types.Row): CannedReply {
 }
 
 /** DeskStore on the history keyspace; built by CassandraHistoryStore.deskStore(). */
-export class CassandraDeskStore implements DeskStore {
-  readonly #cql: ReturnType<typeof statements>;
-
-  constructor(
-    private readonly client: cassandra.Client,
-    keyspace: string,
-    private readonly consistency: number,
-  ) {
-    this.#cql = statements(keyspace);
-  }
-
-  #run(query: string, params: unknown[], fetchSize?: number): Promise<cassandra.types.ResultSet> {
-    return this.client
-      .execute(query, params, {
-        prepare: true,
-        consistency: this.consistency,
-        ...(fetchSize === undefined ? {} : { fetchSize }),
-      })
-      .catch(rethrowStoreError);
+export class CassandraDeskStore extends TableStore<ReturnType<typeof statements>> implements DeskStore {
+  constructor(client: cassandra.Client, keyspace: string, consistency: number) {
+    super(client, keyspace, consistency, statements);
   }
 
   async listCanned(tenant: string, owner: string, limit: number): Promise<CannedReply[]> {
-    return (await this.#run(this.#cql.listCanned, [tenant, owner, limit], limit)).rows.map(toCanned);
+    return (await this.run(this.cql.listCanned, [tenant, owner, limit], limit)).rows.map(toCanned);
   }
 
   async getCanned(tenant: string, owner: string, shortcut: string): Promise<CannedReply | null> {
-    const r = (await this.#run(this.#cql.getCanned, [tenant, owner, shortcut])).rows[0];
+    const r = (await this.run(this.cql.getCanned, [tenant, owner, shortcut])).rows[0];
     return r === undefined ? null : toCanned(r);
   }
 
   async putCanned(tenant: string, c: CannedReply): Promise<void> {
-    await this.#run(this.#cql.putCanned, [
-      tenant,
-      c.owner,
-      c.shortcut,
-      c.title,
-      c.body,
-      new Date(c.updatedAt),
-    ]);
+    await this.run(this.cql.putCanned, [tenant, c.owner, c.shortcut, c.title, c.body, new Date(c.updatedAt)]);
   }
 
   async deleteCanned(tenant: string, owner: string, shortcut: string): Promise<boolean> {
-    const r = await this.#run(this.#cql.deleteCanned, [tenant, owner, shortcut]);
+    const r = await this.run(this.cql.deleteCanned, [tenant, owner, shortcut]);
     return r.wasApplied();
   }
 
@@ -136,18 +114,18 @@ export class CassandraDeskStore implements DeskStore {
     const map: Record<string, Date> = {};
     for (const [k, v] of Object.entries(labels)) map[k] = new Date(v);
     const queries: { query: string; params: unknown[] }[] = [
-      { query: this.#cql.saveLabels, params: [at, map, tenant, conv] },
+      { query: this.cql.saveLabels, params: [at, map, tenant, conv] },
     ];
     for (const label of added) {
       const when = labels[label] ?? writeTimeMs;
       queries.push({
-        query: this.#cql.addListing,
+        query: this.cql.addListing,
         params: [tenant, label, utcMonth(when), new Date(when), conv, at],
       });
     }
     for (const r of removed)
       queries.push({
-        query: this.#cql.removeListing,
+        query: this.cql.removeListing,
         params: [at, tenant, r.label, utcMonth(r.at), new Date(r.at), conv],
       });
     await this.client
@@ -161,7 +139,7 @@ export class CassandraDeskStore implements DeskStore {
     month: string,
     limit: number,
   ): Promise<LabeledConversation[]> {
-    const rows = (await this.#run(this.#cql.listByLabel, [tenant, label, month, limit], limit)).rows;
+    const rows = (await this.run(this.cql.listByLabel, [tenant, label, month, limit], limit)).rows;
     return rows.map((r) => ({ conv: r.get('conv'), labeledAt: toMs(r.get('labeled_at')) }));
   }
 }

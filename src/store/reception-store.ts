@@ -7,7 +7,7 @@
  */
 import cassandra from 'cassandra-driver';
 import { assertKeyspaceName, toMs } from './schema.js';
-import { rethrowStoreError } from './store-errors.js';
+import { TableStore } from './table-store.js';
 
 export interface ReplyWaitRow {
   conv: string;
@@ -73,34 +73,25 @@ function toWait(r: cassandra.types.Row): ReplyWaitRow {
 }
 
 /** ReceptionStore on the history keyspace; built by CassandraHistoryStore.receptionStore(). */
-export class CassandraReceptionStore implements ReceptionStore {
-  readonly #cql: ReturnType<typeof statements>;
-
-  constructor(
-    private readonly client: cassandra.Client,
-    keyspace: string,
-    private readonly consistency: number,
-  ) {
-    this.#cql = statements(keyspace);
-  }
-
-  #run(query: string, params: unknown[]): Promise<cassandra.types.ResultSet> {
-    return this.client
-      .execute(query, params, { prepare: true, consistency: this.consistency })
-      .catch(rethrowStoreError);
+export class CassandraReceptionStore
+  extends TableStore<ReturnType<typeof statements>>
+  implements ReceptionStore
+{
+  constructor(client: cassandra.Client, keyspace: string, consistency: number) {
+    super(client, keyspace, consistency, statements);
   }
 
   async loadReplyWait(tenant: string, conv: string): Promise<ReplyWaitRow | null> {
-    const r = (await this.#run(this.#cql.loadReplyWait, [tenant, conv])).rows[0];
+    const r = (await this.run(this.cql.loadReplyWait, [tenant, conv])).rows[0];
     return r ? toWait(r) : null;
   }
 
   async loadReplyWaits(tenant: string, limit: number): Promise<ReplyWaitRow[]> {
-    return (await this.#run(this.#cql.loadReplyWaits, [tenant, limit])).rows.map(toWait);
+    return (await this.run(this.cql.loadReplyWaits, [tenant, limit])).rows.map(toWait);
   }
 
   async saveReplyWait(tenant: string, row: ReplyWaitRow, writeTimeMs: number): Promise<void> {
-    await this.#run(this.#cql.saveReplyWait, [
+    await this.run(this.cql.saveReplyWait, [
       tenant,
       row.conv,
       row.agent,
@@ -110,11 +101,11 @@ export class CassandraReceptionStore implements ReceptionStore {
   }
 
   async removeReplyWait(tenant: string, conv: string, writeTimeMs: number): Promise<void> {
-    await this.#run(this.#cql.removeReplyWait, [micros(writeTimeMs), tenant, conv]);
+    await this.run(this.cql.removeReplyWait, [micros(writeTimeMs), tenant, conv]);
   }
 
   async saveLeftMessage(tenant: string, m: LeftMessageRow): Promise<void> {
-    await this.#run(this.#cql.saveLeft, [
+    await this.run(this.cql.saveLeft, [
       tenant,
       m.id,
       m.conv,
@@ -127,11 +118,11 @@ export class CassandraReceptionStore implements ReceptionStore {
   }
 
   async removeLeftMessage(tenant: string, id: string): Promise<void> {
-    await this.#run(this.#cql.removeLeft, [tenant, id]);
+    await this.run(this.cql.removeLeft, [tenant, id]);
   }
 
   async loadLeftMessages(tenant: string, limit: number): Promise<LeftMessageRow[]> {
-    return (await this.#run(this.#cql.loadLeft, [tenant, limit])).rows.map((r) => ({
+    return (await this.run(this.cql.loadLeft, [tenant, limit])).rows.map((r) => ({
       id: r.get('id'),
       conv: r.get('conv'),
       visitor: r.get('visitor'),
@@ -143,7 +134,7 @@ export class CassandraReceptionStore implements ReceptionStore {
   }
 
   async saveBotSession(tenant: string, b: BotSessionRow): Promise<void> {
-    await this.#run(this.#cql.saveBot, [
+    await this.run(this.cql.saveBot, [
       tenant,
       b.conv,
       b.visitor,
@@ -155,11 +146,11 @@ export class CassandraReceptionStore implements ReceptionStore {
   }
 
   async removeBotSession(tenant: string, conv: string): Promise<void> {
-    await this.#run(this.#cql.removeBot, [tenant, conv]);
+    await this.run(this.cql.removeBot, [tenant, conv]);
   }
 
   async loadBotSessions(tenant: string, limit: number): Promise<BotSessionRow[]> {
-    return (await this.#run(this.#cql.loadBots, [tenant, limit])).rows.map((r) => ({
+    return (await this.run(this.cql.loadBots, [tenant, limit])).rows.map((r) => ({
       conv: r.get('conv'),
       visitor: r.get('visitor'),
       since: toMs(r.get('since')),
