@@ -192,8 +192,13 @@ export async function connectionsScenario(
     let sendErrors: Record<string, number> = {};
     if (o.senders > 0) {
       const until = Date.now() + DRAIN_SENDS_MS;
-      while (f.current().pending > 0 && Date.now() < until) await sleep(1000);
-      const reports = await f.acked();
+      // Ask the generators themselves, not their last tick: a send a generator started just before it
+      // heard that sending stopped is still unanswered although its last tick said 0 pending.
+      let reports = await f.acked();
+      while (reports.some((r) => r.unanswered > 0) && Date.now() < until) {
+        await sleep(1000);
+        reports = await f.acked();
+      }
       unanswered = reports.reduce((a, r) => a + r.unanswered, 0);
       unansweredExamples = reports.flatMap((r) => r.unansweredExamples);
       sendErrors = sumRecords(reports.map((r) => r.errors));
