@@ -416,7 +416,8 @@ export async function startNode(
         // retry; the next owner takes a shard only once it is marked released.
         await ownership?.stop();
         link.stop();
-        present.stop();
+        // Pushes still routed here by a member whose view of the release is late are forwarded a moment.
+        await present.retire();
         routers.close();
         await Promise.allSettled([pool.close(), store.close()]);
         await membership.stop();

@@ -252,8 +252,12 @@ export class ShardOwnership {
   }
 
   private async releaseShard(shard: number): Promise<void> {
-    this.held[shard] = 0;
+    // Drained while still held: the record names this member until it is marked released below, so
+    // nobody else writes meanwhile, and the writes already admitted pass their fence and are acked and
+    // fanned out. Dropping `held` first made each of them fail its fence after landing: stored, never
+    // acked, never pushed (a retry at the next owner got the ack, but nobody got the `msg`).
     await this.hooks.release(shard);
+    this.held[shard] = 0;
     this.emit(shard, 'released');
     await this.markReleased(shard);
   }

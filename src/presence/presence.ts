@@ -30,6 +30,11 @@ export const DEFAULT_PRESENCE_MAX_PENDING_JOINS = 10_000;
 export const DEFAULT_PRESENCE_JOIN_TIMEOUT_MS = 5000;
 /** How often an owner asks again the members whose snapshot of an incomplete shard is missing. */
 export const PRESENCE_RESYNC_MS = 1000;
+/**
+ * How long a member that released its shards keeps forwarding pushes routed to it by members whose
+ * view of the release is late (ownership records travel by KV watch, milliseconds when healthy).
+ */
+export const PRESENCE_LINGER_MS = 1000;
 /** Users per snapshot item. */
 const SNAPSHOT_CHUNK = 1000;
 /** One join attempt's wait for its answer; then it is sent again (maybe to another owner). */
@@ -177,6 +182,18 @@ export class Presence {
   /** The sockets of this process (the gateway attaches them once it runs). */
   attach(local: LocalUsers): void {
     this.#local = local;
+  }
+
+  /**
+   * Stops once others can no longer be routing pushes here. This member has released its shards, but
+   * a member whose view of a shard's ownership is a moment behind still sends that shard's pushes here;
+   * for `lingerMs` they are forwarded (to every member, as for any shard not held here), then it stops.
+   * Without other members there is nobody to wait for.
+   */
+  async retire(lingerMs: number = PRESENCE_LINGER_MS): Promise<void> {
+    if (!this.#stopped && lingerMs > 0 && this.#view.members().some((m) => m !== this.#self))
+      await new Promise((r) => setTimeout(r, lingerMs));
+    this.stop();
   }
 
   /** Sends what is queued, stops; joins still waiting are refused `unavailable`. */

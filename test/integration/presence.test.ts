@@ -188,6 +188,25 @@ test('presence - a shard moving between owners mid-stream loses no push to a con
   await until(() => b.presence.stats().users === 1, 'the last owner learnt the user from the snapshots');
 });
 
+test('presence - a member that released its shards and retires still forwards pushes routed to it by a late view', async () => {
+  const { records, ms } = await cluster(['a', 'b', 'c', 'd']);
+  const [a, b, c, d] = ms as [Member, Member, Member, Member];
+  const shard = presenceShardOf('t', 'late');
+  records.move(shard, c.id);
+  await connect(a, 'late');
+  // c leaves gracefully and b takes the shard, but d's view of the release is behind: it still names c.
+  records.move(shard, b.id);
+  records.stale.set(d.id, new Map([[shard, c.id]]));
+  const retiring = c.presence.retire(300);
+  d.presence.push('t', ['late'], bytes('routed to c'));
+  await until(() => a.sockets.got.length === 1, 'the push c forwarded while retiring');
+  await retiring;
+  // Past the linger c is gone: what is still routed there is lost (the client's sync recovers it).
+  d.presence.push('t', ['late'], bytes('after retiring'));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(a.sockets.bodies('late'), ['routed to c']);
+});
+
 test('presence - a join sent to a former owner is retried; a leave sent there is healed by the next push', async () => {
   const { records, ms } = await cluster(['a', 'b', 'c']);
   const [a, b, c] = ms as [Member, Member, Member];
