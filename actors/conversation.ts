@@ -216,6 +216,12 @@ export interface ConversationState {
   /** recentKey(sender, cmid) -> ack for the last `recentLimit` messages, oldest first (Map keeps insertion order). */
   readonly recent: Map<string, RecentAck>;
   readonly recentLimit: number;
+  /**
+   * Keys of `recent` loaded from the store at activation: rows another owner (or an earlier activation)
+   * wrote. Whether they were fanned out is unknown: a write whose owner lost the shard before its fence
+   * was stored but never pushed. The first retry of one pushes it (once); a subset of `recent`.
+   */
+  readonly inherited: Set<string>;
   readonly receipts: Map<string, number>;
   /** The newest stored rows (at most cacheLimit), oldest first: pushed to a newly assigned agent. */
   readonly cache: MessageRow[];
@@ -247,6 +253,7 @@ export function initialState(
 ): ConversationState {
   const recent = new Map<string, RecentAck>();
   for (const r of snapshot.recent.slice(-recentLimit)) recent.set(recentKey(r.sender, r.cmid), r);
+  const inherited = new Set(recent.keys());
   const m =
     meta ??
     (snapshot.record
@@ -267,6 +274,7 @@ export function initialState(
     lastSeq: snapshot.lastSeq,
     recent,
     recentLimit,
+    inherited,
     receipts,
     cache: [],
     cacheLimit,
@@ -478,7 +486,10 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
   });
   if (state.recent.size > state.recentLimit) {
     const oldest = state.recent.keys().next().value;
-    if (oldest !== undefined) state.recent.delete(oldest);
+    if (oldest !== undefined) {
+      state.recent.delete(oldest);
+      state.inherited.delete(oldest);
+    }
   }
   if (state.cacheLimit > 0) {
     // A recall or edit changes the rows it targets for every later reader (issue #17).
@@ -487,6 +498,11 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
     state.cache.push(row.effects !== undefined ? withoutEffects(row) : row);
     if (state.cache.length > state.cacheLimit) state.cache.shift();
   }
+  fanOut(state, row, ctx);
+}
+
+/** What a durable row causes outside the actor: pushes to the participants, reply wait, out event. */
+function fanOut(state: ConversationState, row: MessageRow, ctx: ConversationContext): void {
   // The visitor is named so it gets the body as written; every other user gets the agents' view.
   // A note (and a change of a note) goes to the agent only: never to the visitor (issue #17).
   if (state.record && row.internal === true) {
@@ -502,6 +518,9 @@ function committed(state: ConversationState, row: MessageRow, ctx: ConversationC
     'message',
     row.ts,
     {
+      // The message's id: a second event of the same message (fanOut again after a handover) is
+      // stored once by sb_out's duplicate window (Nats-Msg-Id).
+      id: row.id,
       seq: row.seq,
       msgId: row.id,
       from: row.sender,
@@ -537,6 +556,28 @@ export async function seen(
   return s ? { cmid, conv: state.conv, seq: s.seq, id: s.id, ts: s.ts } : undefined;
 }
 
+/**
+ * A repeat of a stored message: its original ack. When the row was inherited (written before this
+ * activation), its sender never learnt its outcome, and its writer may have lost the shard before
+ * fanning it out: it is read back and fanned out now, once. When the first fan-out did happen (only
+ * its ack was lost), recipients get the `msg` twice and drop the second by its seq (docs/PROTOCOL.md).
+ */
+async function repeated(
+  state: ConversationState,
+  sender: string,
+  cmid: string,
+  dup: Ack,
+  ctx: ConversationContext,
+): Promise<Ack> {
+  if (!state.inherited.delete(recentKey(sender, cmid)) || !ctx.readMessage) return dup;
+  const row = await ctx.readMessage(state.tenant, state.conv, dup.seq).catch(() => null);
+  // Not the stored message (it changed since, or the read failed): the ack stands, sync has the rest.
+  if (row === null || row.id !== dup.id) return dup;
+  ctx.fence();
+  fanOut(state, row, ctx);
+  return dup;
+}
+
 async function onSend(state: ConversationState, msg: SendMessage, ctx: ConversationContext): Promise<Ack> {
   ctx.fence();
   let created = false;
@@ -549,7 +590,7 @@ async function onSend(state: ConversationState, msg: SendMessage, ctx: Conversat
   }
   const queued = (a: Ack): Ack => (state.meta?.status === 'queued' ? { ...a, queued: true } : a);
   const dup = await seen(state, msg.sender, msg.cmid, ctx);
-  if (dup) return queued(dup);
+  if (dup) return queued(await repeated(state, msg.sender, msg.cmid, dup, ctx));
   requireOpen(state, existing(state).meta);
   const ack = await append(state, msg, ctx);
   return queued(created ? { ...ack, created } : ack);
@@ -559,7 +600,7 @@ async function onPost(state: ConversationState, msg: PostMessage, ctx: Conversat
   ctx.fence();
   const { meta } = existing(state);
   const dup = await seen(state, msg.sender, msg.cmid, ctx);
-  if (dup) return dup;
+  if (dup) return repeated(state, msg.sender, msg.cmid, dup, ctx);
   requireOpen(state, meta);
   return append(state, msg, ctx);
 }

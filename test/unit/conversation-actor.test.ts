@@ -378,3 +378,82 @@ test('conversation actor - a stored cmid older than the recent window is a dupli
     [1, 2, 3, 4, 5, 6],
   );
 });
+
+test('conversation actor - the first repeat of an inherited message fans it out once: its writer may have lost the shard before pushing', async () => {
+  const record: ConversationRecord = { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: 'a1', createdAt: 1 };
+  // Stored by the previous owner, whose fence failed after the write: no ack, no push.
+  const stored: MessageRow = {
+    tenant: 'acme',
+    conv: 'c1',
+    seq: 7,
+    id: 'id-7',
+    sender: 'v1',
+    senderRole: 'visitor',
+    cmid: 'm7',
+    body: 'landed',
+    ts: 70,
+  };
+  const recent = [{ cmid: 'm7', sender: 'v1', seq: 7, id: 'id-7', ts: 70 }];
+  const state = initialState('acme', 'c1', { record, lastSeq: 7, recent }, 8);
+  const ctx = new RecordingContext();
+  const reads: number[] = [];
+  Object.assign(ctx, {
+    readMessage: async (_t: string, _c: string, seq: number) => {
+      reads.push(seq);
+      return seq === 7 ? stored : null;
+    },
+  });
+  const ack = await conversationBehaviour(state, visitor('m7'), ctx);
+  assert.deepEqual([ack.seq, ack.id], [7, 'id-7']);
+  assert.equal(ctx.appended.length, 0, 'not stored again');
+  assert.deepEqual(
+    ctx.delivered.map((d) => [d.row.seq, d.recipients]),
+    [[7, ['v1', 'a1']]],
+  );
+  const events = ctx.events.filter((e) => e.type === 'message');
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['id-7'],
+    'its event, with the message id as event id (sb_out stores it once)',
+  );
+  // A second repeat: the original ack only, nothing pushed or read again.
+  await conversationBehaviour(state, visitor('m7'), ctx);
+  assert.equal(ctx.delivered.length, 1);
+  assert.deepEqual(reads, [7]);
+  // A message written by this activation is never fanned out again by a repeat.
+  await conversationBehaviour(state, visitor('m8'), ctx);
+  await conversationBehaviour(state, visitor('m8'), ctx);
+  assert.deepEqual(
+    ctx.delivered.map((d) => d.row.seq),
+    [7, 8],
+  );
+});
+
+test('conversation actor - a repeat of an inherited message whose row changed or cannot be read gets the ack and no push', async () => {
+  const record: ConversationRecord = { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: null, createdAt: 1 };
+  const recent = [
+    { cmid: 'x', sender: 'v1', seq: 3, id: 'id-3', ts: 30 },
+    { cmid: 'y', sender: 'v1', seq: 4, id: 'id-4', ts: 40 },
+  ];
+  const state = initialState('acme', 'c1', { record, lastSeq: 4, recent }, 8);
+  const ctx = new RecordingContext();
+  Object.assign(ctx, {
+    readMessage: async (_t: string, _c: string, seq: number) => {
+      if (seq === 3) throw new SwitchboardError('unavailable', 'store down');
+      return {
+        tenant: 'acme',
+        conv: 'c1',
+        seq,
+        id: 'another',
+        sender: 'v1',
+        senderRole: 'visitor',
+        cmid: 'y',
+        body: '',
+        ts: 1,
+      };
+    },
+  });
+  assert.equal((await conversationBehaviour(state, visitor('x'), ctx)).seq, 3);
+  assert.equal((await conversationBehaviour(state, visitor('y'), ctx)).seq, 4);
+  assert.equal(ctx.delivered.length, 0);
+});
