@@ -535,11 +535,25 @@ function fanOut(state: ConversationState, row: MessageRow, ctx: ConversationCont
 }
 
 /**
- * The original ack of (sender, cmid): from the recent window, else (a retry older than the window:
- * only possible once the conversation has more messages than the window holds, so short
- * conversations never pay the read) from the store's cmids table.
+ * The original ack of (sender, cmid), or undefined when it is not a repeat; a repeat of an inherited
+ * message is fanned out first (`repeated`). Used by every kind of message that takes a cmid.
  */
 export async function seen(
+  state: ConversationState,
+  sender: string,
+  cmid: string,
+  ctx: ConversationContext,
+): Promise<Ack | undefined> {
+  const dup = await originalAck(state, sender, cmid, ctx);
+  return dup && repeated(state, sender, cmid, dup, ctx);
+}
+
+/**
+ * From the recent window, else (a retry older than the window: only possible once the conversation
+ * has more messages than the window holds, so short conversations never pay the read) from the
+ * store's cmids table.
+ */
+async function originalAck(
   state: ConversationState,
   sender: string,
   cmid: string,
@@ -590,7 +604,7 @@ async function onSend(state: ConversationState, msg: SendMessage, ctx: Conversat
   }
   const queued = (a: Ack): Ack => (state.meta?.status === 'queued' ? { ...a, queued: true } : a);
   const dup = await seen(state, msg.sender, msg.cmid, ctx);
-  if (dup) return queued(await repeated(state, msg.sender, msg.cmid, dup, ctx));
+  if (dup) return queued(dup);
   requireOpen(state, existing(state).meta);
   const ack = await append(state, msg, ctx);
   return queued(created ? { ...ack, created } : ack);
@@ -600,7 +614,7 @@ async function onPost(state: ConversationState, msg: PostMessage, ctx: Conversat
   ctx.fence();
   const { meta } = existing(state);
   const dup = await seen(state, msg.sender, msg.cmid, ctx);
-  if (dup) return repeated(state, msg.sender, msg.cmid, dup, ctx);
+  if (dup) return dup;
   requireOpen(state, meta);
   return append(state, msg, ctx);
 }

@@ -3,12 +3,7 @@
  * edit, labels, canned replies. Validated here, answered by src/desk/gateway-frames.ts.
  */
 import { SwitchboardError } from './errors.js';
-
-/**
- * frames.ts's ID_PATTERN, repeated rather than imported: frames.ts imports this module, and the
- * cycle would leave one of the two half-initialised depending on which is loaded first.
- */
-const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+import { requireId as id, invalid, optionalRef as ref } from './fields.js';
 
 /** Agent: a private note in `conv` (never shown to the visitor). Answered with `ack`, like `send`. */
 export interface NoteFrame {
@@ -92,25 +87,10 @@ export const MAX_LABELS_PER_FRAME = 64;
 /** Canned reply shortcuts: what an agent types after `/`. */
 export const SHORTCUT_PATTERN = /^[a-z0-9_-]{1,32}$/;
 
-function invalid(message: string): SwitchboardError {
-  return new SwitchboardError('invalid_field', message);
-}
-
-function id(o: Record<string, unknown>, field: string): string {
-  const v = o[field];
-  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
-  if (!ID_PATTERN.test(v)) throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ - . :`);
-  return v;
-}
-
 function seq(o: Record<string, unknown>): number {
   const v = o['seq'];
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw invalid('seq must be a positive integer');
   return v as number;
-}
-
-function ref(o: Record<string, unknown>): { ref?: string } {
-  return o['ref'] === undefined ? {} : { ref: id(o, 'ref') };
 }
 
 /** A message body, checked as `send` checks it. */

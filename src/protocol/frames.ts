@@ -10,6 +10,7 @@ import {
   parseDeskFrame,
 } from './desk-frames.js';
 import { SwitchboardError } from './errors.js';
+import { ID_PATTERN, invalid, optionalRef, optionalText, requireId } from './fields.js';
 import {
   parseReceptionFrame,
   RECEPTION_VISITOR_FRAMES,
@@ -21,8 +22,7 @@ export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
 export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
 export type Subprotocol = typeof SUBPROTOCOL_MSGPACK | typeof SUBPROTOCOL_JSON;
 
-/** Identifiers (tenant, user, conversation, cmid): 1–64 chars of letters, digits, `_ - . :`. */
-export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+export { ID_PATTERN } from './fields.js';
 /** Tenant and user ids also appear in NATS subjects, so `.` and `:` are not allowed there. */
 export const SUBJECT_TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -375,35 +375,10 @@ export type ServerFrame =
 
 // ---- validation ----------------------------------------------------------------------------------
 
-function invalid(message: string): SwitchboardError {
-  return new SwitchboardError('invalid_field', message);
-}
-
-function requireId(obj: Record<string, unknown>, field: string): string {
-  const v = obj[field];
-  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
-  if (!ID_PATTERN.test(v)) throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ - . :`);
-  return v;
-}
-
 function requireSubjectToken(obj: Record<string, unknown>, field: string): string {
   const v = obj[field];
   if (typeof v !== 'string' || !SUBJECT_TOKEN_PATTERN.test(v))
     throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ -`);
-  return v;
-}
-
-function optionalRef(obj: Record<string, unknown>): { ref?: string } {
-  return obj['ref'] === undefined ? {} : { ref: requireId(obj, 'ref') };
-}
-
-function optionalText(obj: Record<string, unknown>, field: string, max: number): string | undefined {
-  const v = obj[field];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
-  if (!v.isWellFormed()) throw new SwitchboardError('invalid_utf8', `${field} holds a lone UTF-16 surrogate`);
-  if (v.length > max)
-    throw new SwitchboardError('payload_too_large', `${field} must be at most ${max} characters`);
   return v;
 }
 

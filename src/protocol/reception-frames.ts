@@ -4,10 +4,7 @@
  * (the visitor asks the bot for a person). Both are visitor frames. Their server frames
  * (`desk_closed`, `requeued`, `handoff`) are built by src/reception/ and actors/reception/.
  */
-import { SwitchboardError } from './errors.js';
-
-/** frames.ts's ID_PATTERN, repeated: frames.ts imports this module, so this one cannot import it. */
-const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+import { requireId as id, invalid, optionalRef, optionalText as text } from './fields.js';
 
 /** The name and email fields of the form. */
 export const MAX_LEAVE_CONTACT_CHARS = 200;
@@ -34,27 +31,6 @@ export type ReceptionClientFrame = LeaveFrame | HandoffFrame;
 /** Desk frames only a visitor socket may send. */
 export const RECEPTION_VISITOR_FRAMES: readonly string[] = ['leave', 'handoff'];
 
-function invalid(message: string): SwitchboardError {
-  return new SwitchboardError('invalid_field', message);
-}
-
-function id(o: Record<string, unknown>, field: string): string {
-  const v = o[field];
-  if (typeof v !== 'string' || !ID_PATTERN.test(v))
-    throw invalid(`${field} must be 1-64 characters of A-Z a-z 0-9 _ - . :`);
-  return v;
-}
-
-function text(o: Record<string, unknown>, field: string, max: number): string | undefined {
-  const v = o[field];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw invalid(`${field} must be a string`);
-  if (!v.isWellFormed()) throw new SwitchboardError('invalid_utf8', `${field} holds a lone UTF-16 surrogate`);
-  if (v.length > max)
-    throw new SwitchboardError('payload_too_large', `${field} must be at most ${max} characters`);
-  return v;
-}
-
 /**
  * A desk frame of type `type`, checked; undefined when `type` is not a desk frame. The left message's
  * own bound (the tenant's `leaveMessage.maxChars`) is checked by the desk; here only the body limit.
@@ -64,7 +40,7 @@ export function parseReceptionFrame(
   type: string,
   maxBodyChars: number,
 ): ReceptionClientFrame | undefined {
-  const ref = o['ref'] === undefined ? {} : { ref: id(o, 'ref') };
+  const ref = optionalRef(o);
   switch (type) {
     case 'leave': {
       const conv = id(o, 'conv');

@@ -1,6 +1,6 @@
 /**
- * Runs the example business system (examples/business-system.ts) as a process for tests: ready when
- * it prints {"ready":true}; every later JSON line it prints is kept in `lines`.
+ * Runs the example business system (examples/business-system.ts), or another example, as a process for
+ * tests: ready when it prints {"ready":true}; every later JSON line it prints is kept in `lines`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -26,13 +26,21 @@ export async function startBusinessSystem(
   args: string[],
   natsUrl = TEST_NATS_URL,
 ): Promise<BusinessSystemProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [EXAMPLE, '--nats', natsUrl, '--cluster', cluster, ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  return startExample(EXAMPLE, 'business system', ['--nats', natsUrl, '--cluster', cluster, ...args]);
+}
+
+/**
+ * Runs an example script (its compiled .js) with `args`: ready when it prints {"ready":true}; every
+ * JSON line it prints is kept in `lines`. `label` names it in a timeout's error.
+ */
+export async function startExample(
+  script: string,
+  label: string,
+  args: string[],
+): Promise<BusinessSystemProcess> {
+  const child: ChildProcess = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -59,7 +67,7 @@ export async function startBusinessSystem(
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`business system: no matching line in time; stderr: ${stderr}`));
+        reject(new Error(`${label}: no matching line in time; stderr: ${stderr}`));
       }, timeoutMs);
       waiters.add(check);
       check();

@@ -3,14 +3,13 @@
  * frames answered by `done`, a tenants file the test rewrites (the brokers hot-reload it), and the
  * example bot (examples/bot.ts) as a process.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
 import type { BrokerProcess } from './broker.js';
+import { type BusinessSystemProcess, startExample } from './business-system.js';
 import { TEST_JWT_SECRET, TEST_NATS_URL } from './env.js';
 import { connectClient, type Frame, type TestClient } from './ws-client.js';
 
@@ -72,66 +71,23 @@ export function tenantsFile(): { path: string; write(yaml: string): void } {
   };
 }
 
-export interface ExampleProcess {
-  readonly lines: Array<Record<string, unknown>>;
-  waitFor(
-    pred: (l: Record<string, unknown>) => boolean,
-    timeoutMs?: number,
-  ): Promise<Record<string, unknown>>;
-  stop(): Promise<void>;
-}
+export type ExampleProcess = BusinessSystemProcess;
 
 const BOT = fileURLToPath(new URL('../../examples/bot.js', import.meta.url));
 
 /** Runs examples/bot.ts for `tenant` in cluster `cluster`; ready when it prints {"ready":true}. */
-export async function startExampleBot(
+export function startExampleBot(
   cluster: string,
   tenant: string,
   args: string[] = [],
 ): Promise<ExampleProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [BOT, '--nats', TEST_NATS_URL, '--cluster', cluster, '--tenant', tenant, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters = new Set<() => void>();
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of [...waiters]) w();
-  });
-  const exit = new Promise<void>((r) => child.once('exit', () => r()));
-  const waitFor = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const check = () => {
-        const hit = lines.find(pred);
-        if (!hit) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(hit);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`example bot: no matching line in time; stderr: ${stderr}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
-  await waitFor((l) => l['ready'] === true);
-  return {
-    lines,
-    waitFor,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exit;
-    },
-  };
+  return startExample(BOT, 'example bot', [
+    '--nats',
+    TEST_NATS_URL,
+    '--cluster',
+    cluster,
+    '--tenant',
+    tenant,
+    ...args,
+  ]);
 }

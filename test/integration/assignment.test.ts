@@ -7,15 +7,16 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { createAuthenticator } from '../../src/gateway/auth.js';
 import { QUEUE_ACTOR_ID } from '../../src/routing/actor-kind.js';
 import { rendezvousOwner, shardOf } from '../../src/routing/shard.js';
 import { dropKeyspace } from '../../src/store/cassandra-store.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
-import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
+import { client, request, uid } from '../harness/reception.js';
+import type { Frame, TestClient } from '../harness/ws-client.js';
 
-const auth = createAuthenticator(TEST_JWT_SECRET);
+const _auth = createAuthenticator(TEST_JWT_SECRET);
 const keyspace = randomKeyspace('assign');
 const GRACE_MS = 1500;
 const LIMITS = {
@@ -28,31 +29,6 @@ const LIMITS = {
 };
 let a: BrokerProcess;
 let b: BrokerProcess;
-let seq = 0;
-const uid = (p: string) => `${p}-${process.pid}-${++seq}`;
-
-async function client(
-  node: BrokerProcess,
-  tenant: string,
-  user: string,
-  role: TokenRole,
-): Promise<TestClient> {
-  const token = await auth.sign({ tenant, sub: user, role }, 600);
-  const url = `${node.wsBase}/ws/${role}`;
-  // One retry: a rare upgrade closes 1006 before welcome (a known, open issue of the gateway).
-  return connectClient(url, token, 'switchboard.v1.json').catch(() =>
-    connectClient(url, token, 'switchboard.v1.json'),
-  );
-}
-
-/** Sends a request frame with a ref and waits for its `done` (resolves) or `error` (rejects with the code). */
-async function request(c: TestClient, frame: Record<string, unknown>): Promise<Frame> {
-  const ref = uid('r');
-  c.send({ ...frame, ref });
-  const f = await c.next((x) => (x.type === 'done' || x.type === 'error') && x.ref === ref);
-  if (f.type === 'error') throw Object.assign(new Error(String(f.message)), { code: f.code });
-  return f;
-}
 
 async function agentOnline(c: TestClient, capacity: number, skills: string[] = []): Promise<Frame> {
   return request(c, { type: 'status', status: 'online', capacity, skills });
