@@ -22,8 +22,8 @@ import type {
   ConversationSnapshot,
   HistoryStore,
   MessageRow,
-  RecentAck,
 } from '../src/store/types.js';
+import { DedupeWindow } from './dedupe-window.js';
 import { type DeskMessage, deskBehaviour } from './desk.js';
 import {
   checkNoReply,
@@ -213,15 +213,14 @@ export interface ConversationState {
   record: ConversationRecord | null;
   meta: ConversationMeta | null;
   lastSeq: number;
-  /** recentKey(sender, cmid) -> ack for the last `recentLimit` messages, oldest first (Map keeps insertion order). */
-  readonly recent: Map<string, RecentAck>;
-  readonly recentLimit: number;
   /**
-   * Keys of `recent` loaded from the store at activation: rows another owner (or an earlier activation)
-   * wrote. Whether they were fanned out is unknown: a write whose owner lost the shard before its fence
-   * was stored but never pushed. The first retry of one pushes it (once); a subset of `recent`.
+   * The de-duplication window: the last `recentLimit` messages' (sender, cmid). Those loaded at
+   * activation are marked inherited: another owner (or an earlier activation) wrote them, and whether
+   * they were fanned out is unknown (a write whose owner lost the shard before its fence was stored
+   * but never pushed). The first repeat of one pushes it (once).
    */
-  readonly inherited: Set<string>;
+  readonly recent: DedupeWindow;
+  readonly recentLimit: number;
   readonly receipts: Map<string, number>;
   /** The newest stored rows (at most cacheLimit), oldest first: pushed to a newly assigned agent. */
   readonly cache: MessageRow[];
@@ -237,11 +236,6 @@ export interface ConversationState {
   replyWait?: ReplyWait | null;
 }
 
-/** cmids are unique per sender: two participants may both use "m1". */
-export function recentKey(sender: string, cmid: string): string {
-  return `${sender}\u0000${cmid}`;
-}
-
 export function initialState(
   tenant: string,
   conv: string,
@@ -251,9 +245,8 @@ export function initialState(
   receipts: Map<string, number> = new Map(),
   cacheLimit = 0,
 ): ConversationState {
-  const recent = new Map<string, RecentAck>();
-  for (const r of snapshot.recent.slice(-recentLimit)) recent.set(recentKey(r.sender, r.cmid), r);
-  const inherited = new Set(recent.keys());
+  const recent = new DedupeWindow(recentLimit);
+  for (const r of snapshot.recent.slice(-recentLimit)) recent.add(r.seq, r.sender, r.cmid, true);
   const m =
     meta ??
     (snapshot.record
@@ -274,7 +267,6 @@ export function initialState(
     lastSeq: snapshot.lastSeq,
     recent,
     recentLimit,
-    inherited,
     receipts,
     cache: [],
     cacheLimit,
@@ -477,20 +469,7 @@ export async function settle(state: ConversationState, ctx: ConversationContext)
 /** A durable row becomes the conversation's newest: seq, de-duplication window, cache, fan-out, event. */
 function committed(state: ConversationState, row: MessageRow, ctx: ConversationContext): void {
   state.lastSeq = row.seq;
-  state.recent.set(recentKey(row.sender, row.cmid), {
-    cmid: row.cmid,
-    sender: row.sender,
-    seq: row.seq,
-    id: row.id,
-    ts: row.ts,
-  });
-  if (state.recent.size > state.recentLimit) {
-    const oldest = state.recent.keys().next().value;
-    if (oldest !== undefined) {
-      state.recent.delete(oldest);
-      state.inherited.delete(oldest);
-    }
-  }
+  state.recent.add(row.seq, row.sender, row.cmid);
   if (state.cacheLimit > 0) {
     // A recall or edit changes the rows it targets for every later reader (issue #17).
     if (row.effects !== undefined)
@@ -544,52 +523,51 @@ export async function seen(
   cmid: string,
   ctx: ConversationContext,
 ): Promise<Ack | undefined> {
-  const dup = await originalAck(state, sender, cmid, ctx);
-  return dup && repeated(state, sender, cmid, dup, ctx);
-}
-
-/**
- * From the recent window, else (a retry older than the window: only possible once the conversation
- * has more messages than the window holds, so short conversations never pay the read) from the
- * store's cmids table.
- */
-async function originalAck(
-  state: ConversationState,
-  sender: string,
-  cmid: string,
-  ctx: ConversationContext,
-): Promise<Ack | undefined> {
-  let s: RecentAck | null | undefined = state.recent.get(recentKey(sender, cmid));
-  if (!s && ctx.store.lookupCmid !== undefined && state.lastSeq > state.recent.size) {
-    s = await ctx.store.lookupCmid(state.tenant, state.conv, sender, cmid, state.lastSeq);
-    // A stored cmid past lastSeq is a write that failed here (never acked) but landed: not a duplicate.
-    // Answering it would leave lastSeq behind, and the next message would overwrite that seq after it
-    // was acked; instead the retry is written again at the same seq (later timestamp, replaces it).
-    if (s && s.seq > state.lastSeq) s = null;
+  for (const seq of state.recent.candidates(sender, cmid)) {
+    const row = await windowRow(state, seq, ctx);
+    if (row === null || row.sender !== sender || row.cmid !== cmid) continue; // another message, same hash
+    const ack = { cmid, conv: state.conv, seq: row.seq, id: row.id, ts: row.ts };
+    // Inherited: its sender never learnt its outcome, and its writer may have lost the shard before
+    // fanning it out. Fanned out now, once; if the first fan-out did happen (only its ack was lost),
+    // recipients drop the second `msg` by its seq (docs/PROTOCOL.md).
+    if (state.recent.takeInherited(seq)) {
+      ctx.fence();
+      fanOut(state, row, ctx);
+    }
+    return ack;
   }
-  return s ? { cmid, conv: state.conv, seq: s.seq, id: s.id, ts: s.ts } : undefined;
+  // A retry older than the window: only possible once the conversation has more messages than the
+  // window holds, so short conversations never pay the read. From the store's cmids table.
+  if (ctx.store.lookupCmid === undefined || state.lastSeq <= state.recent.limit) return undefined;
+  const s = await ctx.store.lookupCmid(state.tenant, state.conv, sender, cmid, state.lastSeq);
+  // A stored cmid past lastSeq is a write that failed here (never acked) but landed: not a duplicate.
+  // Answering it would leave lastSeq behind, and the next message would overwrite that seq after it
+  // was acked; instead the retry is written again at the same seq (later timestamp, replaces it).
+  if (!s || s.seq > state.lastSeq) return undefined;
+  return { cmid, conv: state.conv, seq: s.seq, id: s.id, ts: s.ts };
 }
 
 /**
- * A repeat of a stored message: its original ack. When the row was inherited (written before this
- * activation), its sender never learnt its outcome, and its writer may have lost the shard before
- * fanning it out: it is read back and fanned out now, once. When the first fan-out did happen (only
- * its ack was lost), recipients get the `msg` twice and drop the second by its seq (docs/PROTOCOL.md).
+ * The stored row at `seq`, a message of the window: from the actor's cache, else read. A read that
+ * fails is `unavailable`: the repeat cannot be told from a new message, so it waits for a retry.
  */
-async function repeated(
+async function windowRow(
   state: ConversationState,
-  sender: string,
-  cmid: string,
-  dup: Ack,
+  seq: number,
   ctx: ConversationContext,
-): Promise<Ack> {
-  if (!state.inherited.delete(recentKey(sender, cmid)) || !ctx.readMessage) return dup;
-  const row = await ctx.readMessage(state.tenant, state.conv, dup.seq).catch(() => null);
-  // Not the stored message (it changed since, or the read failed): the ack stands, sync has the rest.
-  if (row === null || row.id !== dup.id) return dup;
-  ctx.fence();
-  fanOut(state, row, ctx);
-  return dup;
+): Promise<MessageRow | null> {
+  for (let i = state.cache.length - 1; i >= 0; i--) if (state.cache[i]!.seq === seq) return state.cache[i]!;
+  if (!ctx.readMessage) throw new SwitchboardError('unavailable', 'message reads are not configured');
+  try {
+    return await ctx.readMessage(state.tenant, state.conv, seq);
+  } catch (err) {
+    throw err instanceof SwitchboardError && err.code === 'unavailable'
+      ? err
+      : new SwitchboardError('unavailable', 'could not read a message of the de-duplication window', {
+          retryAfterMs: 500,
+          cause: err,
+        });
+  }
 }
 
 async function onSend(state: ConversationState, msg: SendMessage, ctx: ConversationContext): Promise<Ack> {

@@ -90,6 +90,11 @@ class RecordingContext implements ConversationContext {
   deliver(row: MessageRow, recipients: readonly string[]): void {
     this.delivered.push({ row, recipients });
   }
+
+  /** The stored rows, newest write per seq, plus `stored` (rows an earlier owner wrote). */
+  readonly stored = new Map<number, MessageRow>();
+  readMessage = async (_t: string, _c: string, seq: number): Promise<MessageRow | null> =>
+    this.appended.findLast((r) => r.seq === seq) ?? this.stored.get(seq) ?? null;
 }
 
 const visitor = (cmid: string, sender = 'v1', body = 'hello'): SendMessage => ({
@@ -313,6 +318,8 @@ test('conversation actor - initialState restores lastSeq and recent cmids from a
   ];
   const state = initialState('acme', 'c1', { record, lastSeq: 42, recent }, 2);
   const ctx = new RecordingContext();
+  for (const r of recent)
+    ctx.stored.set(r.seq, { ...r, tenant: 'acme', conv: 'c1', senderRole: 'visitor', body: r.cmid });
   assert.deepEqual(await conversationBehaviour(state, visitor('m41'), ctx), {
     cmid: 'm41',
     conv: 'c1',
@@ -400,7 +407,7 @@ test('conversation actor - the first repeat of an inherited message fans it out 
   Object.assign(ctx, {
     readMessage: async (_t: string, _c: string, seq: number) => {
       reads.push(seq);
-      return seq === 7 ? stored : null;
+      return seq === 7 ? stored : (ctx.appended.find((r) => r.seq === seq) ?? null);
     },
   });
   const ack = await conversationBehaviour(state, visitor('m7'), ctx);
@@ -416,10 +423,10 @@ test('conversation actor - the first repeat of an inherited message fans it out 
     ['id-7'],
     'its event, with the message id as event id (sb_out stores it once)',
   );
-  // A second repeat: the original ack only, nothing pushed or read again.
+  // A second repeat: the original ack only (confirmed against the stored row again), nothing pushed.
   await conversationBehaviour(state, visitor('m7'), ctx);
   assert.equal(ctx.delivered.length, 1);
-  assert.deepEqual(reads, [7]);
+  assert.deepEqual(reads, [7, 7]);
   // A message written by this activation is never fanned out again by a repeat.
   await conversationBehaviour(state, visitor('m8'), ctx);
   await conversationBehaviour(state, visitor('m8'), ctx);
@@ -429,7 +436,7 @@ test('conversation actor - the first repeat of an inherited message fans it out 
   );
 });
 
-test('conversation actor - a repeat of an inherited message whose row changed or cannot be read gets the ack and no push', async () => {
+test('conversation actor - a repeat whose stored row cannot be read is unavailable; a window entry whose row is another message is no repeat', async () => {
   const record: ConversationRecord = { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: null, createdAt: 1 };
   const recent = [
     { cmid: 'x', sender: 'v1', seq: 3, id: 'id-3', ts: 30 },
@@ -439,21 +446,27 @@ test('conversation actor - a repeat of an inherited message whose row changed or
   const ctx = new RecordingContext();
   Object.assign(ctx, {
     readMessage: async (_t: string, _c: string, seq: number) => {
-      if (seq === 3) throw new SwitchboardError('unavailable', 'store down');
-      return {
+      if (seq === 3) throw new Error('store down');
+      // What a hash collision looks like: the window names seq 4, whose row is another cmid.
+      const other: MessageRow = {
         tenant: 'acme',
         conv: 'c1',
         seq,
-        id: 'another',
+        id: 'id-4',
         sender: 'v1',
         senderRole: 'visitor',
-        cmid: 'y',
+        cmid: 'z',
         body: '',
-        ts: 1,
+        ts: 40,
       };
+      return other;
     },
   });
-  assert.equal((await conversationBehaviour(state, visitor('x'), ctx)).seq, 3);
-  assert.equal((await conversationBehaviour(state, visitor('y'), ctx)).seq, 4);
-  assert.equal(ctx.delivered.length, 0);
+  await assert.rejects(conversationBehaviour(state, visitor('x'), ctx), { code: 'unavailable' });
+  assert.equal(ctx.appended.length, 0, 'not stored: it may be a repeat');
+  assert.equal((await conversationBehaviour(state, visitor('y'), ctx)).seq, 5, 'a new message');
+  assert.deepEqual(
+    ctx.delivered.map((d) => d.row.seq),
+    [5],
+  );
 });

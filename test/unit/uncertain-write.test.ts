@@ -115,6 +115,8 @@ class Ctx implements ConversationContext {
   }
   notify(): void {}
   emit(): void {}
+  /** What a reader sees at `seq` (the de-duplication window confirms its candidates with it). */
+  readMessage = async (_t: string, _c: string, seq: number) => this.store.visible(seq);
 }
 
 function storeWithRecord(): LwwStore & { saveConversation(): Promise<void> } {
