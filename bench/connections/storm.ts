@@ -6,6 +6,7 @@
  * Every client reconnects by itself with the documented backoff (bench/lib/backoff.ts); this records the
  * sockets open each second from the action on until every one is back or the timeout passes.
  */
+import type { ResourceSummary } from '../lib/limits.js';
 import { socketInodesOf } from '../lib/proc.js';
 import type { BrokerTarget } from '../lib/target.js';
 import { sleep } from '../lib/units.js';
@@ -38,6 +39,8 @@ export interface StormResult {
   failedAttempts: number;
   /** Sends unanswered at the end of the storm. */
   pendingAfter: number;
+  /** CPU of each process group from the action to the end of the storm (filled in by the scenario). */
+  resources?: ResourceSummary;
 }
 
 /** First time in the curve (after its lowest point) at which `share` of `held` were open. */
