@@ -4,6 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import {
+  DEFAULT_UPGRADE_BURST,
+  DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS,
+  DEFAULT_UPGRADE_PENDING,
+  DEFAULT_UPGRADE_RATE_PER_S,
+} from './gateway/admission.js';
 import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
 import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
 import type { TracingConfig } from './telemetry/tracing.js';
@@ -136,6 +142,15 @@ export interface NodeConfig {
      * 0 (the default): the process's open-file limit minus DEFAULT_FD_HEADROOM.
      */
     maxSockets: number;
+    /**
+     * Upgrade admission of this process (src/gateway/admission.ts): upgrades per second and burst, upgrades
+     * in progress (token check, presence join) at most, and the furthest `retryAfterMs` a refused one is
+     * told. Checked before the token, so a reconnect storm is refused cheaply with a spread-out schedule.
+     */
+    upgradeRatePerS: number;
+    upgradeBurst: number;
+    upgradePending: number;
+    upgradeMaxRetryAfterMs: number;
   };
   /**
    * `devTokens`: the node issues demo tokens at `GET /dev/token` and serves `/demo` (docs/WIDGET.md).
@@ -272,6 +287,10 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxHttpInflight: o.gateway?.maxHttpInflight ?? DEFAULT_MAX_HTTP_INFLIGHT,
       rateLimitTenants: o.gateway?.rateLimitTenants ?? DEFAULT_RATE_LIMIT_TENANTS,
       maxSockets: o.gateway?.maxSockets ?? 0,
+      upgradeRatePerS: o.gateway?.upgradeRatePerS ?? DEFAULT_UPGRADE_RATE_PER_S,
+      upgradeBurst: o.gateway?.upgradeBurst ?? DEFAULT_UPGRADE_BURST,
+      upgradePending: o.gateway?.upgradePending ?? DEFAULT_UPGRADE_PENDING,
+      upgradeMaxRetryAfterMs: o.gateway?.upgradeMaxRetryAfterMs ?? DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS,
     },
     auth: {
       jwtSecret,
@@ -392,6 +411,10 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('gateway.idleTimeoutS must be at least 8 (uWS granularity is 4 s)');
   positiveInt(cfg.gateway.maxBackpressureBytes, 'gateway.maxBackpressureBytes');
   nonNegativeInt(cfg.gateway.maxSockets, 'gateway.maxSockets');
+  positiveInt(cfg.gateway.upgradeRatePerS, 'gateway.upgradeRatePerS');
+  positiveInt(cfg.gateway.upgradeBurst, 'gateway.upgradeBurst');
+  positiveInt(cfg.gateway.upgradePending, 'gateway.upgradePending');
+  positiveInt(cfg.gateway.upgradeMaxRetryAfterMs, 'gateway.upgradeMaxRetryAfterMs');
   positiveInt(cfg.gateway.maxHttpBodyBytes, 'gateway.maxHttpBodyBytes');
   positiveInt(cfg.gateway.maxHttpInflight, 'gateway.maxHttpInflight');
   positiveInt(cfg.gateway.rateLimitTenants, 'gateway.rateLimitTenants');
@@ -596,6 +619,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       idleTimeoutS: intFromEnv(env, 'SB_IDLE_TIMEOUT_S'),
       maxBackpressureBytes: intFromEnv(env, 'SB_MAX_BACKPRESSURE_BYTES'),
       maxSockets: intFromEnv(env, 'SB_MAX_SOCKETS'),
+      upgradeRatePerS: intFromEnv(env, 'SB_UPGRADE_RATE'),
+      upgradeBurst: intFromEnv(env, 'SB_UPGRADE_BURST'),
+      upgradePending: intFromEnv(env, 'SB_UPGRADE_PENDING'),
+      upgradeMaxRetryAfterMs: intFromEnv(env, 'SB_UPGRADE_MAX_RETRY_MS'),
       maxHttpBodyBytes: intFromEnv(env, 'SB_HTTP_MAX_BODY_BYTES'),
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
       rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),

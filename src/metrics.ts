@@ -33,6 +33,8 @@ export interface MetricSources {
   dispatcher(): { retries: number; unavailable: number; linkRequests?: number; linkBatches?: number };
   cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
   sockets(): number;
+  /** Upgrade admission of the gateway (src/gateway/admission.ts); absent in old wiring. */
+  upgrades?(): { admitted: number; refusedRate: number; refusedPending: number; pending: number };
   /** Presence directory and delivery link (src/presence/); absent in old wiring. */
   presence?(): { users: number; refused: number; broadcasts: number; batches: number; items: number };
   heldShards(): number;
@@ -212,6 +214,26 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.dispatcher().linkBatches ?? 0,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
+  gauge(
+    'switchboard_upgrades_admitted_total',
+    'WebSocket upgrades admitted by the upgrade admission (before the token check)',
+    () => src.upgrades?.().admitted ?? 0,
+  );
+  gauge(
+    'switchboard_upgrades_refused_rate_total',
+    'Upgrades refused 503 because the upgrade rate bucket was empty (SB_UPGRADE_RATE)',
+    () => src.upgrades?.().refusedRate ?? 0,
+  );
+  gauge(
+    'switchboard_upgrades_refused_pending_total',
+    'Upgrades refused 503 because SB_UPGRADE_PENDING upgrades were in progress',
+    () => src.upgrades?.().refusedPending ?? 0,
+  );
+  gauge(
+    'switchboard_upgrades_pending',
+    'Upgrades admitted and not yet welcomed or refused',
+    () => src.upgrades?.().pending ?? 0,
+  );
   gauge(
     'switchboard_presence_users',
     "Users recorded in this member's presence directory (those of the presence shards it holds)",

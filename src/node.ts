@@ -353,6 +353,7 @@ export async function startNode(
     pool: () => pool.stats(),
     dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
+    upgrades: () => gateway?.upgradeStats() ?? { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0 },
     presence: () => present.stats(),
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,

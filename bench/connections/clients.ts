@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { createAuthenticator } from '../../src/gateway/auth.js';
 import type { ServerFrame } from '../../src/protocol/frames.js';
-import { reconnectDelayMs } from '../lib/backoff.js';
+import { reconnectDelayMs, refusedDelayMs } from '../lib/backoff.js';
 import { encodeHistogram, type Histogram, newHistogram, recordMs } from '../lib/histogram.js';
 import { pool } from '../lib/pool.js';
 import { sleep } from '../lib/units.js';
@@ -31,6 +31,8 @@ const CLOSE_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 /** A reconnect attempt not welcomed within this is dropped and retried (uWS itself gives an upgrade 10 s). */
 const RECONNECT_TIMEOUT_MS = 15_000;
+/** A ramp attempt refused by the broker's admission more often than this counts as failed. */
+const MAX_RAMP_REFUSALS = 50;
 /** An unanswered send on an open socket is resent (same cmid) after this long. */
 const ACK_TIMEOUT_MS = 10_000;
 const RETRY_MIN_MS = 100;
@@ -63,6 +65,8 @@ interface Client {
   attempt: number;
   /** Connection attempts so far (picks the source port). */
   tries: number;
+  /** The last attempt was refused `503` with this `retryAfterMs`. */
+  retryAfterMs: number | undefined;
   timer: NodeJS.Timeout | undefined;
   sender: Sender | undefined;
 }
@@ -87,6 +91,8 @@ export class ClientFleet {
   /** Sockets open now. */
   open = 0;
   failed = 0;
+  /** Ramp upgrades refused 503 with retryAfterMs and tried again. */
+  refused = 0;
   dropped = 0;
   reconnected = 0;
   reconnectFailed = 0;
@@ -120,6 +126,7 @@ export class ClientFleet {
         request: upgradeRequest(this.target, user.role, token),
         sock: undefined,
         attempt: 0,
+        retryAfterMs: undefined,
         tries: 0,
         timer: undefined,
         sender: undefined,
@@ -149,6 +156,12 @@ export class ClientFleet {
       for (let slot = 1; slot < PORT_SLOTS && reason !== undefined && PORT_TAKEN.has(reason); slot++) {
         reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
       }
+      // Refused by the broker's admission: come back when told, as a client does (PROTOCOL.md, step 7).
+      for (let n = 0; n < MAX_RAMP_REFUSALS && reason === 'http-503' && c.retryAfterMs !== undefined; n++) {
+        this.refused++;
+        await sleep(refusedDelayMs(c.retryAfterMs));
+        reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
+      }
       if (reason === undefined) {
         recordMs(this.handshake, performance.now() - t0);
         this.opened++;
@@ -164,6 +177,7 @@ export class ClientFleet {
       opened: this.opened,
       failed: this.failed,
       failures: this.failures,
+      refused: this.refused,
       byWorker: this.byWorker,
       handshake: encodeHistogram(this.handshake),
       firstAt,
@@ -190,8 +204,9 @@ export class ClientFleet {
           resolve(undefined);
         },
         onFrame: (f) => this.onFrame(c, f),
-        onEnd: (welcomed, code, reason) => {
+        onEnd: (welcomed, code, reason, retryAfterMs) => {
           c.sock = undefined;
+          c.retryAfterMs = retryAfterMs;
           if (!welcomed) return resolve(reason);
           this.open--;
           if (this.closing) return;
@@ -205,6 +220,7 @@ export class ClientFleet {
 
   private scheduleReconnect(c: Client): void {
     if (this.closing) return;
+    const delay = c.retryAfterMs === undefined ? reconnectDelayMs(c.attempt) : refusedDelayMs(c.retryAfterMs);
     c.timer = setTimeout(() => {
       c.timer = undefined;
       if (this.closing) return;
@@ -215,10 +231,11 @@ export class ClientFleet {
         }
         this.reconnectFailed++;
         this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
-        c.attempt++;
+        // A refusal with retryAfterMs says when to come back; anything else raises the backoff.
+        if (c.retryAfterMs === undefined) c.attempt++;
         this.scheduleReconnect(c);
       });
-    }, reconnectDelayMs(c.attempt));
+    }, delay);
   }
 
   private onFrame(c: Client, f: ServerFrame): void {

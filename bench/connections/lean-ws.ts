@@ -35,9 +35,9 @@ export interface LeanHandlers {
   onFrame(frame: ServerFrame): void;
   /**
    * The socket ended. `welcomed` false: it never got to `welcome`; `reason` then says why (`http-503`,
-   * `closed-1012`, an errno code, `timeout`).
+   * `closed-1012`, an errno code, `timeout`); `retryAfterMs` is a refused upgrade's (503 `unavailable`).
    */
-  onEnd(welcomed: boolean, code: number, reason: string): void;
+  onEnd(welcomed: boolean, code: number, reason: string, retryAfterMs?: number): void;
 }
 
 export interface LeanTarget {
@@ -89,6 +89,7 @@ export class LeanSocket {
   private ended = false;
   private closeCode = CLOSE_ABNORMAL;
   private failReason = '';
+  private retryAfterMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   /** Connects and upgrades; `timeoutMs` bounds the time to `welcome`. */
@@ -160,7 +161,7 @@ export class LeanSocket {
     clearTimeout(this.timer);
     const code = this.closeCode;
     const reason = this.welcomed ? '' : this.failReason || (this.upgraded ? `closed-${code}` : 'closed');
-    this.h.onEnd(this.welcomed, code, reason);
+    this.h.onEnd(this.welcomed, code, reason, this.retryAfterMs);
   }
 
   private onData(d: Buffer): void {
@@ -180,6 +181,11 @@ export class LeanSocket {
     const head = buf.toString('latin1', 0, end);
     const status = Number(head.slice(9, 12));
     if (status !== 101) {
+      // A refusal's JSON body carries `retryAfterMs` (docs/PROTOCOL.md, refused upgrades): wait for it.
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 4 + length && buf.length <= MAX_HEAD_BYTES) return false;
+      const m = /"retryAfterMs":(\d+)/.exec(buf.toString('latin1', end + 4, end + 4 + length));
+      if (m) this.retryAfterMs = Number(m[1]);
       this.fail(`http-${status || 0}`);
       return false;
     }

@@ -78,6 +78,8 @@ export interface ConnRampDone {
   opened: number;
   failed: number;
   failures: Record<string, number>;
+  /** Upgrades refused `503` with `retryAfterMs` and tried again when told (not failures). */
+  refused: number;
   byWorker: Record<string, number>;
   /** upgrade request → welcome, HDR base64. */
   handshake: string;

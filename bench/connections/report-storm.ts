@@ -173,6 +173,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
           `${STORM_BACK_SHARE * 100} % back`,
           'all back',
           'attempts failed before welcome',
+          'CPU cores: broker / generators (machine busy)',
           'objective',
         ],
         r.storms.map((s) => [
@@ -186,11 +187,14 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
           secs(s.back99Ms),
           secs(s.back100Ms),
           s.failedAttempts,
+          s.resources
+            ? `${s.resources.groups.broker.meanCpuCores.toFixed(2)} / ${s.resources.groups.generators.meanCpuCores.toFixed(2)} (${Math.round(s.resources.machineBusy * 100)} %)`
+            : '–',
           s.back99Ms !== null && s.back99Ms <= STORM_OBJECTIVE_MS ? 'met' : 'not met',
         ]),
       ),
       '',
-      `Reconnect attempts that ended before \`welcome\`, by reason: ${JSON.stringify(r.reconnectFailures)} (ECONNREFUSED: nothing listening yet; \`timeout\`: no welcome within 15 s; \`closed-1012\`: a worker shutting down; a \`frame-before-welcome\` would break the protocol).`,
+      `Reconnect attempts that ended before \`welcome\`, by reason: ${JSON.stringify(r.reconnectFailures)} (ECONNREFUSED: nothing listening yet; \`http-503\`: refused by a worker's upgrade admission or socket limit, retried when its \`retryAfterMs\` said; \`timeout\`: no welcome within 15 s; \`closed-1012\`: a worker shutting down; a \`frame-before-welcome\` would break the protocol).`,
       '',
       '![reconnect](RECONNECT_CHART)',
       '',

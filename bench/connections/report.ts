@@ -29,6 +29,8 @@ export interface ConnectionsReport extends StormReportPart {
     opened: number;
     failed: number;
     failures: Record<string, number>;
+    /** Upgrades refused `503` by the broker's admission and tried again when told. */
+    refused: number;
     byWorker: Record<string, number>;
     durationMs: number;
     handshake: LatencySummary;
@@ -201,7 +203,7 @@ export function connectionsMarkdown(r: ConnectionsReport, paths: ReportPaths): s
     '',
     'An idle worker keeps tens of MiB of free heap and allocator slack that new connections fill first, so the net RSS figures mean something only when the connections outweigh that slack (tens of thousands); at small counts they can even come out negative. The live-heap figure (after a forced GC) is stable at any count.',
     '',
-    `The gateway subscribes one NATS subject per online user (\`sb.user.<tenant>.<user>\`, plus one lobby subject per tenant with agents online), so every connection costs memory in three places: the worker's socket and session (uWS + JS objects), a nats.js subscription in the worker (inside the heap figure above), and a subscription in nats-server's interest graph (the nats-server row: ${Math.round(m.natsPerConnNet)} B per connection here).`,
+    `Where a connection's memory goes: the worker's socket and session (uWS + JS objects) and the user's entry in the presence directory of the member owning the user's presence shard (src/presence/, both inside the heap figure above); nats-server keeps no per-user interest any more (one delivery subject per member; the nats-server row: ${Math.round(m.natsPerConnNet)} B per connection here).`,
     '',
     '## Ramp and hold',
     '',
@@ -209,6 +211,7 @@ export function connectionsMarkdown(r: ConnectionsReport, paths: ReportPaths): s
       ['figure', 'value'],
       [
         ['opened / failed', `${r.ramp.opened} / ${r.ramp.failed} ${JSON.stringify(r.ramp.failures)}`],
+        ['upgrades refused by admission (503, retried when told)', `${r.ramp.refused ?? 0}`],
         [
           'time to ramp',
           `${(r.ramp.durationMs / 1000).toFixed(1)} s (${Math.round(r.ramp.opened / Math.max(0.001, r.ramp.durationMs / 1000))} conn/s)`,
@@ -254,7 +257,7 @@ export function connectionsMarkdown(r: ConnectionsReport, paths: ReportPaths): s
     '',
     '## How it was measured',
     '',
-    "- Every connection is a real user: its own HS256 token (95 % visitors, 5 % agents by default, spread over the tenants), `welcome` awaited — the broker sends it only once the user's NATS subscription is in place.",
+    "- Every connection is a real user: its own HS256 token (95 % visitors, 5 % agents by default, spread over the tenants), `welcome` awaited — the broker sends it only once the owner of the user's presence shard has recorded the user.",
     "- Generators are separate processes, each binding its sockets to its own loopback address (a fresh 127.a.b.x per run, so no source port is still in TIME_WAIT from the previous run) so that no source address runs out of its ~28k ephemeral ports towards the node's one port, and each staying under the per-process fd limit.",
     "- A socket that fails as `closed-1006` before `welcome` was closed by uWebSockets.js before `open`: usually its upgrade request arrived more than 10 s after its TCP connect (uWS's HTTP idle timeout) because the generator's or the broker's event loop was saturated (BENCHMARKS.md, \"Sockets that close 1006 before welcome\").",
     '- Memory comes from /proc (RSS of the supervisor and every worker, summed) and, for the V8 heap, from a probe preloaded into the broker processes the bench starts; each figure is the mean over its window (idle baseline before the ramp, the hold, the settle after closing). Net = (holding − idle) / connections held.',

@@ -183,7 +183,11 @@ export async function connectionsScenario(
     const storms: StormResult[] = [];
     for (const kind of o.storm) {
       if (signal.aborted) break;
-      storms.push(await runStorm(kind, f, target, o.stormTimeout, (l) => ui.say(l)));
+      const from = Date.now();
+      const storm = await runStorm(kind, f, target, o.stormTimeout, (l) => ui.say(l));
+      // Who had the CPU while the clients came back: at 100k on 2 shared cores it was not the broker.
+      storm.resources = summarizeResources(sampler.between(from, Date.now()));
+      storms.push(storm);
     }
     f.setSending(false);
     let ackCheck: AckCheck | undefined;
@@ -231,6 +235,7 @@ export async function connectionsScenario(
         opened,
         failed: rampDone.reduce((a, r) => a + r.failed, 0),
         failures: sumRecords(rampDone.map((r) => r.failures)),
+        refused: rampDone.reduce((a, r) => a + (r.refused ?? 0), 0),
         byWorker: sumRecords(rampDone.map((r) => r.byWorker)),
         durationMs: marks.rampTo - f.startAt,
         handshake: mergeEncoded(rampDone.map((r) => r.handshake)),

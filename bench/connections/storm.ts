@@ -6,6 +6,7 @@
  * Every client reconnects by itself with the documented backoff (bench/lib/backoff.ts); this records the
  * sockets open each second from the action on until every one is back or the timeout passes.
  */
+import type { ResourceSummary } from '../lib/limits.js';
 import { socketInodesOf } from '../lib/proc.js';
 import type { BrokerTarget } from '../lib/target.js';
 import { sleep } from '../lib/units.js';
@@ -38,6 +39,8 @@ export interface StormResult {
   failedAttempts: number;
   /** Sends unanswered at the end of the storm. */
   pendingAfter: number;
+  /** CPU of each process group from the action to the end of the storm (filled in by the scenario). */
+  resources?: ResourceSummary;
 }
 
 /** First time in the curve (after its lowest point) at which `share` of `held` were open. */
@@ -63,6 +66,17 @@ export async function runStorm(
   timeoutMs: number,
   say: (line: string) => void,
 ): Promise<StormResult> {
+  // The worker to kill is chosen before the clock starts: counting 14k descriptors of each of 7 workers
+  // in /proc took 12.9 s on a loaded machine (issue #14 run of 2026-12-03 20:35), all of it in the curve.
+  let killedPid: number | undefined;
+  if (kind === 'kill') {
+    // The worker holding the most sockets (after a drain the first worker up holds most of them).
+    const pids = target.workerPids?.() ?? [];
+    const held = pids.map((pid) => ({ pid, sockets: socketInodesOf(pid).length }));
+    held.sort((a, b) => b.sockets - a.sockets);
+    killedPid = held[0]?.pid;
+    if (killedPid === undefined) throw new Error('--storm kill needs a node the bench started (not --url)');
+  }
   const before = fleet.current();
   const heldBefore = before.open;
   const t0 = Date.now();
@@ -74,18 +88,11 @@ export async function runStorm(
       curve.push({ t: (Date.now() - t0) / 1000, open: fleet.current().open });
     }
   })();
-  let killedPid: number | undefined;
   if (kind === 'drain') {
     if (!target.restart) throw new Error('--storm drain needs a node the bench started (not --url)');
     say(`storm (drain): restarting the node with ${heldBefore} sockets held…`);
     await target.restart();
-  } else {
-    // The worker holding the most sockets (after a drain the first worker up holds most of them).
-    const pids = target.workerPids?.() ?? [];
-    const held = pids.map((pid) => ({ pid, sockets: socketInodesOf(pid).length }));
-    held.sort((a, b) => b.sockets - a.sockets);
-    killedPid = held[0]?.pid;
-    if (killedPid === undefined) throw new Error('--storm kill needs a node the bench started (not --url)');
+  } else if (killedPid !== undefined) {
     say(`storm (kill): kill -9 of worker pid ${killedPid} with ${heldBefore} sockets held…`);
     process.kill(killedPid, 'SIGKILL');
   }

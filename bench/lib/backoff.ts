@@ -7,6 +7,16 @@
 export const RECONNECT_BASE_MS = 500;
 export const RECONNECT_MAX_MS = 15_000;
 
+/**
+ * The delay after an upgrade refused `503` with `retryAfterMs` (PROTOCOL.md, step 7): what the server
+ * said plus up to a quarter more, so clients told the same slot do not arrive in the same millisecond.
+ * The server's admission hands refused clients a spread-out schedule (src/gateway/admission.ts); the
+ * attempt counter of reconnectDelayMs is not raised by such a refusal.
+ */
+export function refusedDelayMs(retryAfterMs: number, random: () => number = Math.random): number {
+  return Math.round(retryAfterMs * (1 + random() / 4));
+}
+
 /** The delay before reconnect attempt `n` (0-based), ms. */
 export function reconnectDelayMs(n: number, random: () => number = Math.random): number {
   const cap = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(n, 10));

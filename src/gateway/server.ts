@@ -44,6 +44,7 @@ import type { HistoryStore, MessageRow } from '../store/types.js';
 import { traced } from '../telemetry/tracing.js';
 import type { TenantRegistry } from '../tenants.js';
 import { authorizeRead } from './access.js';
+import { type AdmissionStats, UpgradeAdmission } from './admission.js';
 import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
 import { type Authenticator, PII_REVEAL_PERMISSION, type Principal } from './auth.js';
 import {
@@ -144,6 +145,8 @@ interface SocketData extends SessionSocket {
   ws: uWS.WebSocket<SocketData> | undefined;
   /** `welcome` was sent: until then pushed frames wait in `early`, so `welcome` is always first. */
   welcomed: boolean;
+  /** Counted in the upgrade admission's in-progress bound until `welcome` or close (admission.ts). */
+  admitting: boolean;
   /** Frames pushed before `welcome` (at most EARLY_FRAMES_MAX; beyond, dropped: the client syncs the gap). */
   early?: (Uint8Array | string)[];
   /** Acks waiting to go out corked with the sender's own echo (holdAck). */
@@ -226,6 +229,8 @@ export interface Gateway {
   readonly port: number;
   /** WebSocket connections held now. */
   socketCount(): number;
+  /** Upgrade admission counters (admission.ts). */
+  upgradeStats(): AdmissionStats;
   /** Stops listening and closes every socket with `reconnectElsewhere`. */
   close(): void;
 }
@@ -237,6 +242,20 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Sockets at most, counting upgrades whose token is being checked (issue #14, socket-limit.ts).
   const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
   let upgrading = 0;
+  const admission = new UpgradeAdmission(
+    {
+      ratePerS: config.gateway.upgradeRatePerS,
+      burst: config.gateway.upgradeBurst,
+      maxPending: config.gateway.upgradePending,
+      maxRetryAfterMs: config.gateway.upgradeMaxRetryAfterMs,
+    },
+    Date.now(),
+  );
+  function admitted(data: SocketData): void {
+    if (!data.admitting) return;
+    data.admitting = false;
+    admission.done();
+  }
   const sendLimit = config.gateway.maxBackpressureBytes;
   const sessions = new Sessions<SocketData>((data, bytes, decodedFrame) => {
     if (data.closed || !data.ws) return;
@@ -553,6 +572,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   function sendWelcome(data: SocketData): void {
     data.welcomed = true;
+    admitted(data);
     send(data, {
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
@@ -601,11 +621,18 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       close: (ws) => {
         const data = ws.getUserData();
         data.closed = true;
+        admitted(data);
         sockets.delete(ws);
         if (sessions.remove(data)) deps.presence.leave(data.tenant, data.user);
         if (data.role === 'agent') agentLeft(data);
       },
     });
+
+    /** A 503 before the token check: the connection is closed after it, so its descriptor is free at once. */
+    function refuseUpgrade(t: TrackedResponse, err: SwitchboardError): void {
+      t.closeAfter = true;
+      sendHttpError(t, err);
+    }
 
     function upgrade(
       t: TrackedResponse,
@@ -625,7 +652,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       if (cutOff()) {
-        sendHttpError(
+        refuseUpgrade(
           t,
           new SwitchboardError('unavailable', 'this node is cut off from the cluster; connect to another', {
             retryAfterMs: CUT_OFF_RETRY_AFTER_MS,
@@ -634,7 +661,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       if (sockets.size + upgrading >= maxSockets) {
-        sendHttpError(
+        refuseUpgrade(
           t,
           new SwitchboardError(
             'unavailable',
@@ -646,18 +673,35 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         );
         return;
       }
+      // Before the token is read (issue #14): a storm of reconnects is refused for the price of one
+      // short answer, each told a later slot of the schedule (admission.ts).
+      const retryAfterMs = admission.admit(Date.now());
+      if (retryAfterMs > 0) {
+        refuseUpgrade(
+          t,
+          new SwitchboardError('unavailable', 'this process is admitting upgrades at its pace; retry', {
+            retryAfterMs,
+          }),
+        );
+        return;
+      }
       upgrading++;
       deps.auth.verify(token).then(
         (p: Principal) => {
           upgrading--;
-          if (t.aborted) return;
+          if (t.aborted) {
+            admission.done();
+            return;
+          }
           if (p.role !== role) {
+            admission.done();
             sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
             return;
           }
           // Browsers always send Origin on a WebSocket upgrade; other clients need not, and are
           // not subject to the cross-site attacks the allow-list exists for.
           if (origin !== '' && !originAllowed(deps.tenants.tenant(p.tenant).origins, origin)) {
+            admission.done();
             sendHttpError(
               t,
               new SwitchboardError('forbidden', `origin ${origin} is not allowed for this tenant`),
@@ -677,6 +721,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             announced: false,
             ws: undefined,
             welcomed: false,
+            admitting: true,
           };
           // Not inside res.cork(): uWS's cork() can misread the socket's state after an asynchronous
           // upgrade (the socket block is reallocated in place) and close the new WebSocket right after
@@ -687,6 +732,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         },
         (err) => {
           upgrading--;
+          admission.done();
           sendHttpError(t, err);
         },
       );
@@ -927,6 +973,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         socketCount: () => sessions.socketCount,
+        upgradeStats: () => ({ ...admission.stats }),
         close() {
           clearInterval(expirySweep);
           clearInterval(cutOffCheck);

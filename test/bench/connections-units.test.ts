@@ -5,11 +5,18 @@
  */
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LeanSocket, upgradeRequest } from '../../bench/connections/lean-ws.js';
 import { backWithin } from '../../bench/connections/storm.js';
 import { compareAcked } from '../../bench/connections/verify.js';
-import { RECONNECT_BASE_MS, RECONNECT_MAX_MS, reconnectDelayMs } from '../../bench/lib/backoff.js';
+import {
+  RECONNECT_BASE_MS,
+  RECONNECT_MAX_MS,
+  reconnectDelayMs,
+  refusedDelayMs,
+} from '../../bench/lib/backoff.js';
 import { nodeMemory } from '../../bench/lib/smaps.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
@@ -99,4 +106,38 @@ test('connections units - node memory counts each mapped file once and every ano
   const expected = a.anonBytes + b.anonBytes + Math.max(a.fileBytes, b.fileBytes);
   assert.ok(Math.abs(m.sharedOnceBytes - expected) < 1024 * 1024, `${m.sharedOnceBytes} vs ${expected}`);
   assert.ok(m.sharedOnceBytes < m.rssSumBytes - a.fileBytes / 2);
+});
+
+test('connections units - a refused upgrade waits what its retryAfterMs says, plus up to a quarter (PROTOCOL.md step 7)', async () => {
+  const doc = readFileSync(root('docs/PROTOCOL.md'), 'utf8');
+  assert.match(doc, /wait `retryAfterMs × \(1 \+ random\(\) \/ 4\)` and do \*\*not\*\* raise `n`/);
+  assert.equal(
+    refusedDelayMs(2000, () => 0),
+    2000,
+  );
+  assert.equal(
+    refusedDelayMs(2000, () => 0.999_999),
+    2500,
+  );
+  // The lean client reads retryAfterMs from the refusal's JSON body, even when the body comes later.
+  const body = JSON.stringify({ error: { code: 'unavailable', message: 'm', retryAfterMs: 1234 } });
+  const server = createServer((sock) => {
+    sock.on('error', () => undefined); // the client resets the connection once it has read the refusal
+    sock.once('data', () => {
+      sock.write(`HTTP/1.1 503 Service Unavailable\r\ncontent-length: ${body.length}\r\n\r\n`);
+      setTimeout(() => sock.end(body), 20);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const target = { host: '127.0.0.1', port };
+  const ended = await new Promise<{ reason: string; retryAfterMs: number | undefined }>((resolve) => {
+    new LeanSocket(target, undefined, upgradeRequest(target, 'visitor', 't'), 5000, {
+      onWelcome: () => assert.fail('no welcome'),
+      onFrame: () => undefined,
+      onEnd: (_w, _code, reason, retryAfterMs) => resolve({ reason, retryAfterMs }),
+    });
+  });
+  server.close();
+  assert.deepEqual(ended, { reason: 'http-503', retryAfterMs: 1234 });
 });

@@ -15,6 +15,13 @@ import { PRIVATE_NATS } from '../../bench/lib/servers.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 
 const TEST_TIMEOUT_MS = 4 * 60_000;
+/**
+ * Each worker admits 100 upgrades a second (issue #14, src/gateway/admission.ts), so 2,000 sockets meet
+ * the admission in the ramp and in both storms: refused upgrades must come back when told, and still all.
+ */
+const UPGRADE_RATE_PER_S = 100;
+process.env['SB_UPGRADE_RATE'] = String(UPGRADE_RATE_PER_S);
+process.env['SB_UPGRADE_BURST'] = String(UPGRADE_RATE_PER_S);
 const out = mkdtempSync(join(tmpdir(), 'sb-storm-smoke-'));
 after(() => rmSync(out, { recursive: true, force: true }));
 
@@ -53,6 +60,7 @@ test('connections storm - 2,000 sockets: all back after a drain and after kill -
     new AbortController().signal,
   );
   assert.equal(report.ramp.opened, target, `every socket opened (${JSON.stringify(report.ramp.failures)})`);
+  assert.ok(report.ramp.refused > 0, 'the admission refused ramp upgrades, which came back when told');
   assert.equal(report.storms.length, 2);
   for (const s of report.storms) {
     assert.equal(s.heldBefore, target, `${s.kind}: every socket held before the storm`);
@@ -67,6 +75,10 @@ test('connections storm - 2,000 sockets: all back after a drain and after kill -
   for (const reason of Object.keys(report.reconnectFailures)) {
     assert.match(reason, /^(ECONNREFUSED|ECONNRESET|timeout|http-503)$/, `reconnect failure ${reason}`);
   }
+  assert.ok(
+    (report.reconnectFailures['http-503'] ?? 0) > 0,
+    `the admission refused reconnects in the storms (${JSON.stringify(report.reconnectFailures)})`,
+  );
   const check = report.sends.check;
   assert.ok(check, 'the acked messages were checked');
   assert.ok(check.acked > 100, `messages acked through the storms (${check.acked})`);

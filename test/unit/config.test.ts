@@ -93,6 +93,13 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ pool: { lingerMs: -1 } }, /^pool\.lingerMs must be a non-negative integer$/],
   [{ pool: { idleMs: 0 } }, /^pool\.idleMs must be a positive integer$/],
   [{ gateway: { maxSockets: -1 } }, /^gateway\.maxSockets must be a non-negative integer$/],
+  [{ gateway: { upgradeRatePerS: 0 } }, /^gateway\.upgradeRatePerS must be a positive integer$/],
+  [{ gateway: { upgradeBurst: 0 } }, /^gateway\.upgradeBurst must be a positive integer$/],
+  [{ gateway: { upgradePending: -1 } }, /^gateway\.upgradePending must be a positive integer$/],
+  [
+    { gateway: { upgradeMaxRetryAfterMs: 1.5 } },
+    /^gateway\.upgradeMaxRetryAfterMs must be a positive integer$/,
+  ],
   [{ presence: { maxUsers: 0 } }, /^presence\.maxUsers must be a positive integer$/],
   [{ presence: { maxPendingJoins: 1.5 } }, /^presence\.maxPendingJoins must be a positive integer$/],
 ];

@@ -1,0 +1,100 @@
+/**
+ * Admission of WebSocket upgrades (issue #14). A node restarted with 100k clients behind it gets their
+ * reconnects all at once; when every attempt paid for its token check and presence join before being
+ * refused, the event loop drowned, attempts queued past uWS's 10 s HTTP timeout, and after 120 s only
+ * 32 % were back (BENCHMARKS.md, the run of 2026-12-03 17:31). So the gateway decides first, before
+ * reading the token, with two bounds per worker process:
+ *
+ * - a token bucket of upgrades per second (`ratePerS`, `burst`): the pace one process can welcome at;
+ * - upgrades admitted and not yet welcomed or refused (`maxPending`): when the process is slower than the
+ *   bucket (a shared machine, a busy cluster), the backlog stops growing instead of timing out.
+ *
+ * A refused attempt costs one short HTTP answer, `503 unavailable` with `retryAfterMs`, and the delays
+ * handed out are a schedule: each refusal takes the next free slot, `1000 / ratePerS` ms after the one
+ * before, so a crowd of N refused clients is told to come back spread over N / ratePerS seconds instead
+ * of all at once again. Clients wait what they are told (docs/PROTOCOL.md, "A minimal client", step 7).
+ * The schedule reaches at most `maxRetryAfterMs` ahead; past it, refusals are told that horizon.
+ */
+
+/** Upgrades per second one worker process admits (token bucket rate). */
+export const DEFAULT_UPGRADE_RATE_PER_S = 1000;
+/** Upgrades one worker admits at once after a quiet spell (token bucket size). */
+export const DEFAULT_UPGRADE_BURST = 200;
+/** Upgrades admitted by one worker and still waiting for their token check or `welcome`. */
+export const DEFAULT_UPGRADE_PENDING = 128;
+/** The furthest ahead a refused client is told to come back, ms. */
+export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
+/** The soonest a refused client is told to come back, ms. */
+export const UPGRADE_MIN_RETRY_AFTER_MS = 250;
+
+export interface AdmissionOptions {
+  ratePerS: number;
+  burst: number;
+  maxPending: number;
+  maxRetryAfterMs: number;
+}
+
+export interface AdmissionStats {
+  admitted: number;
+  /** Refused because the bucket was empty. */
+  refusedRate: number;
+  /** Refused because `maxPending` upgrades were in progress. */
+  refusedPending: number;
+  pending: number;
+}
+
+/** One worker's upgrade admission: `admit()` before anything else of an upgrade, `done()` when it ends. */
+export class UpgradeAdmission {
+  private tokens: number;
+  private refilledAt: number;
+  /** The next free slot of the retry schedule (epoch ms). */
+  private nextSlotAt = 0;
+  private readonly slotMs: number;
+  readonly stats: AdmissionStats = { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0 };
+
+  constructor(
+    private readonly o: AdmissionOptions,
+    now: number,
+  ) {
+    this.tokens = o.burst;
+    this.refilledAt = now;
+    this.slotMs = 1000 / o.ratePerS;
+  }
+
+  /**
+   * 0: admitted (the caller must call `done()` once the upgrade is welcomed, refused or aborted);
+   * else refused, and the value is the `retryAfterMs` to answer with (at least UPGRADE_MIN_RETRY_AFTER_MS,
+   * at most `maxRetryAfterMs`).
+   */
+  admit(now: number): number {
+    const elapsed = now - this.refilledAt;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.o.burst, this.tokens + (elapsed * this.o.ratePerS) / 1000);
+      this.refilledAt = now;
+    }
+    if (this.stats.pending >= this.o.maxPending) {
+      this.stats.refusedPending++;
+      return this.slot(now);
+    }
+    if (this.tokens < 1) {
+      this.stats.refusedRate++;
+      return this.slot(now);
+    }
+    this.tokens--;
+    this.stats.pending++;
+    this.stats.admitted++;
+    return 0;
+  }
+
+  /** An admitted upgrade ended (welcomed, refused after its token check, or its client went away). */
+  done(): void {
+    if (this.stats.pending > 0) this.stats.pending--;
+  }
+
+  private slot(now: number): number {
+    const horizon = now + this.o.maxRetryAfterMs;
+    const at = Math.min(horizon, Math.max(this.nextSlotAt, now + UPGRADE_MIN_RETRY_AFTER_MS));
+    this.nextSlotAt = Math.min(horizon, at + this.slotMs);
+    return Math.round(at - now);
+  }
+}

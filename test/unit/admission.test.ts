@@ -1,0 +1,52 @@
+/**
+ * Upgrade admission (issue #14, src/gateway/admission.ts): a token bucket and an in-progress bound per
+ * worker, checked before the token; refusals are told a spread-out schedule of retry delays.
+ */
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UPGRADE_MIN_RETRY_AFTER_MS, UpgradeAdmission } from '../../src/gateway/admission.js';
+
+const T0 = 1_000_000;
+
+test('admission - a burst is admitted, the next upgrade is refused with a retry delay', () => {
+  const a = new UpgradeAdmission({ ratePerS: 100, burst: 5, maxPending: 100, maxRetryAfterMs: 10_000 }, T0);
+  for (let i = 0; i < 5; i++) {
+    assert.equal(a.admit(T0), 0, `upgrade ${i} of the burst is admitted`);
+    a.done();
+  }
+  assert.equal(a.admit(T0), UPGRADE_MIN_RETRY_AFTER_MS, 'the first refusal gets the soonest slot');
+  assert.equal(a.stats.refusedRate, 1);
+  // 10 ms later the bucket has one token again (100 per second).
+  assert.equal(a.admit(T0 + 10), 0);
+});
+
+test('admission - refusals are told successive slots, 1000 / rate ms apart, up to the horizon', () => {
+  const a = new UpgradeAdmission({ ratePerS: 100, burst: 1, maxPending: 100, maxRetryAfterMs: 1000 }, T0);
+  assert.equal(a.admit(T0), 0);
+  const delays = Array.from({ length: 12 }, () => a.admit(T0));
+  assert.deepEqual(delays.slice(0, 4), [250, 260, 270, 280], 'each refusal 10 ms after the one before');
+  assert.ok(
+    delays.every((d) => d <= 1000),
+    'never beyond the horizon',
+  );
+  const many = Array.from({ length: 200 }, () => a.admit(T0));
+  assert.equal(Math.max(...many), 1000, 'a crowd beyond the horizon is told the horizon');
+  // Time passes: the schedule is relative to now, never in the past.
+  assert.equal(a.admit(T0 + 60_000), 0, 'a token again after a quiet minute');
+  assert.equal(a.admit(T0 + 60_000), UPGRADE_MIN_RETRY_AFTER_MS);
+});
+
+test('admission - upgrades in progress are bounded; done() frees a place', () => {
+  const a = new UpgradeAdmission({ ratePerS: 1000, burst: 1000, maxPending: 3, maxRetryAfterMs: 5000 }, T0);
+  for (let i = 0; i < 3; i++) assert.equal(a.admit(T0), 0);
+  assert.ok(a.admit(T0) > 0, 'the fourth waits for one of the three');
+  assert.equal(a.stats.refusedPending, 1);
+  assert.equal(a.stats.pending, 3);
+  a.done();
+  assert.equal(a.admit(T0), 0, 'one ended, one more is admitted');
+  a.done();
+  a.done();
+  a.done();
+  a.done();
+  assert.equal(a.stats.pending, 0, 'done() never goes below zero');
+});
