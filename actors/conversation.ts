@@ -201,8 +201,11 @@ export interface ConversationContext {
   emit(event: OutEvent, bodyMasked?: boolean): void;
   /** The labels table (issue #17); absent: `label` is answered `unavailable`. */
   desk?: Pick<DeskStore, 'saveLabels'>;
-  /** Reads one stored message in its current state (recall and edit find their target with it). */
-  readMessage?: Pick<HistoryStore, 'message'>['message'];
+  /**
+   * Reads one stored message in its current state: recall and edit find their target with it, and the
+   * de-duplication window confirms its candidates with it.
+   */
+  readMessage: Pick<HistoryStore, 'message'>['message'];
   /** No-reply reassignment (actors/reception/reply-wait.ts); absent: off. */
   replyWait?: ReplyWaitContext;
 }
@@ -557,7 +560,6 @@ async function windowRow(
   ctx: ConversationContext,
 ): Promise<MessageRow | null> {
   for (let i = state.cache.length - 1; i >= 0; i--) if (state.cache[i]!.seq === seq) return state.cache[i]!;
-  if (!ctx.readMessage) throw new SwitchboardError('unavailable', 'message reads are not configured');
   try {
     return await ctx.readMessage(state.tenant, state.conv, seq);
   } catch (err) {

@@ -75,7 +75,6 @@ async function target(state: ConversationState, seq: number, ctx: ConversationCo
     throw new SwitchboardError('not_found', `no message ${seq} in '${state.conv}'`);
   const cached = state.cache.find((r) => r.seq === seq);
   if (cached) return cached;
-  if (!ctx.readMessage) throw new SwitchboardError('unavailable', 'message reads are not configured');
   const row = await ctx.readMessage(state.tenant, state.conv, seq);
   if (row === null) throw new SwitchboardError('not_found', `no message ${seq} in '${state.conv}'`);
   return row;

@@ -46,8 +46,7 @@ import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
 export interface HostingDeps {
-  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove'> &
-    Partial<Pick<HistoryStore, 'message'>>;
+  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove' | 'message'>;
   /** The labels table (issue #17). */
   desk?: Pick<DeskStore, 'saveLabels'>;
   chat: ChatStore;
@@ -128,7 +127,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         notify: deps.notify,
         emit: (e, bodyMasked) => deps.events.emit(e, bodyMasked),
         ...(deps.desk ? { desk: deps.desk } : {}),
-        ...(deps.store.message ? { readMessage: deps.store.message.bind(deps.store) } : {}),
+        readMessage: deps.store.message.bind(deps.store),
         ...(replyWait ? { replyWait } : {}),
       };
       return conversationBehaviour(state, msg, ctx);

@@ -74,6 +74,7 @@ test('writer - Cassandra stopped mid-run: no ack for unwritten rows, no acked ro
     },
     notify: () => {},
     emit: () => {},
+    readMessage: (t, c, seq) => store.message(t, c, seq),
   };
   let stopping = false;
   let failures = 0;

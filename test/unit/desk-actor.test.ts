@@ -42,6 +42,7 @@ function setup() {
     },
     clock,
     fence: () => clock.now(),
+    readMessage: async (_t, _c, seq) => store.written.findLast((r) => r.seq === seq) ?? null,
     newId: () => `id-${++ids}`,
     deliver: (row, users) => delivered.push({ seq: row.seq, users }),
     notify: () => {},

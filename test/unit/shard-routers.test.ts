@@ -48,6 +48,7 @@ function setup(opts: Partial<ShardRoutersOptions> = {}) {
       removeOpen: async () => {},
     },
     clock,
+    readMessage: async (_t, _c, seq) => store.rows.findLast((r) => r.seq === seq) ?? null,
     newId: () => `id${++n}`,
     deliver: () => {},
     notify: () => {},
