@@ -69,7 +69,7 @@ export class DeliveryLink<I> {
       throw new Error('delivery.maxBatch must be a positive integer');
     if (!Number.isSafeInteger(this.#maxBatchBytes) || this.#maxBatchBytes < 1)
       throw new Error('delivery.maxBatchBytes must be a positive integer');
-    this.#flush = opts.flush ?? new TurnFlush();
+    this.#flush = opts.flush ?? new TurnFlush(0); // alone: at the end of each turn
     this.#flush.register(() => this.#flushAll());
   }
 

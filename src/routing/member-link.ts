@@ -95,7 +95,7 @@ export class MemberLink {
       throw new Error('link.maxPending must be a positive integer');
     if (!Number.isSafeInteger(this.#maxBatch) || this.#maxBatch < 1)
       throw new Error('link.maxBatch must be a positive integer');
-    this.#flush = opts.flush ?? new TurnFlush();
+    this.#flush = opts.flush ?? new TurnFlush(0); // alone: at the end of each turn
     this.#flush.register(() => this.#flushAll());
   }
 

@@ -4,7 +4,7 @@ import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises'
 import { TurnFlush } from '../../src/cluster/turn-flush.js';
 
 test('turn flush - every outbox is flushed once per turn, together, however often it was asked', async () => {
-  const flush = new TurnFlush();
+  const flush = new TurnFlush(0);
   const runs: string[] = [];
   flush.register(() => runs.push('member link'));
   flush.register(() => runs.push('delivery link'));
