@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_TURN_FLUSH_LINGER_MS } from './cluster/turn-flush.js';
 import {
   DEFAULT_UPGRADE_BURST,
   DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS,
@@ -174,7 +175,13 @@ export interface NodeConfig {
     replication: string;
     consistency: (typeof CONSISTENCIES)[number];
   };
-  routing: { shardMailboxCapacity: number; actorMailboxCapacity: number; requestTimeoutMs: number };
+  routing: {
+    shardMailboxCapacity: number;
+    actorMailboxCapacity: number;
+    requestTimeoutMs: number;
+    /** How long a turn's link items wait for more before their NATS message leaves (src/cluster/turn-flush.ts). */
+    linkLingerMs: number;
+  };
   membership: { leaseTtlMs: number };
   actors: { maxActive: number; idleMs: number; recentCmids: number };
   pool: {
@@ -317,6 +324,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       shardMailboxCapacity: o.routing?.shardMailboxCapacity ?? DEFAULT_SHARD_MAILBOX_CAPACITY,
       actorMailboxCapacity: o.routing?.actorMailboxCapacity ?? DEFAULT_ACTOR_MAILBOX_CAPACITY,
       requestTimeoutMs: o.routing?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      linkLingerMs: o.routing?.linkLingerMs ?? DEFAULT_TURN_FLUSH_LINGER_MS,
     },
     membership: { leaseTtlMs: o.membership?.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS },
     actors: {
@@ -435,6 +443,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.routing.shardMailboxCapacity, 'routing.shardMailboxCapacity');
   positiveInt(cfg.routing.actorMailboxCapacity, 'routing.actorMailboxCapacity');
   positiveInt(cfg.routing.requestTimeoutMs, 'routing.requestTimeoutMs');
+  nonNegativeInt(cfg.routing.linkLingerMs, 'routing.linkLingerMs');
+  if (cfg.routing.linkLingerMs > 50) throw new Error('routing.linkLingerMs must be at most 50');
   positiveInt(cfg.membership.leaseTtlMs, 'membership.leaseTtlMs');
   if (cfg.membership.leaseTtlMs < 1500) throw new Error('membership.leaseTtlMs must be at least 1500');
   positiveInt(cfg.actors.maxActive, 'actors.maxActive');
@@ -644,6 +654,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
     routing: {
       shardMailboxCapacity: intFromEnv(env, 'SB_SHARD_MAILBOX'),
       requestTimeoutMs: intFromEnv(env, 'SB_REQUEST_TIMEOUT_MS'),
+      linkLingerMs: intFromEnv(env, 'SB_LINK_LINGER_MS'),
     },
     membership: { leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS') },
     actors: { recentCmids: intFromEnv(env, 'SB_DEDUPE_WINDOW') },

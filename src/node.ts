@@ -11,6 +11,7 @@ import { Membership } from './cluster/membership.js';
 import { clusterNames } from './cluster/names.js';
 import { ShardOwnership } from './cluster/ownership.js';
 import { connectTransport } from './cluster/transport.js';
+import { TurnFlush } from './cluster/turn-flush.js';
 import type { NodeConfig } from './config.js';
 import { ContentPolicies } from './content/policies.js';
 import { agentBodies } from './content/screen.js';
@@ -255,8 +256,11 @@ export async function startNode(
     names.shardsBucket,
   );
   const heldBy = ownership;
-  // Requests for shards another member holds travel coalesced per member (src/routing/member-link.ts).
+  // Requests for shards another member holds travel coalesced per member (src/routing/member-link.ts);
+  // both links' NATS messages of a turn leave in one write (src/cluster/turn-flush.ts).
+  const turnFlush = new TurnFlush(config.routing.linkLingerMs);
   const link = new MemberLink({
+    flush: turnFlush,
     transport,
     self: config.nodeId,
     subjectOf: names.memberSubject,
@@ -284,6 +288,7 @@ export async function startNode(
     maxUsers: config.presence.maxUsers,
     maxPendingJoins: config.presence.maxPendingJoins,
     joinTimeoutMs: config.routing.requestTimeoutMs,
+    flush: turnFlush,
   });
   await present.start();
   presence = present;

@@ -12,6 +12,7 @@
  * NATS message outgrows the server's payload limit.
  */
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
+import { TurnFlush } from '../cluster/turn-flush.js';
 import { msgpackDecodePeer, msgpackEncode } from '../protocol/codec.js';
 
 export const DEFAULT_DELIVERY_MAX_BATCH = 512;
@@ -43,7 +44,7 @@ export class DeliveryLink<I> {
   readonly #maxBatchBytes: number;
   readonly #outboxes = new Map<string, Outbox<I>>();
   #sub: TransportSubscription | undefined;
-  #flushScheduled = false;
+  readonly #flush: TurnFlush;
   #stopped = false;
   readonly #stats: DeliveryLinkStats = { batches: 0, items: 0 };
 
@@ -55,6 +56,8 @@ export class DeliveryLink<I> {
     onItems: (from: string, items: readonly I[]) => void;
     maxBatch?: number;
     maxBatchBytes?: number;
+    /** Shared with the member's other outboxes, so that a turn's NATS messages leave in one write. */
+    flush?: TurnFlush;
   }) {
     this.#transport = opts.transport;
     this.#self = opts.self;
@@ -66,6 +69,8 @@ export class DeliveryLink<I> {
       throw new Error('delivery.maxBatch must be a positive integer');
     if (!Number.isSafeInteger(this.#maxBatchBytes) || this.#maxBatchBytes < 1)
       throw new Error('delivery.maxBatchBytes must be a positive integer');
+    this.#flush = opts.flush ?? new TurnFlush(0); // alone: at the end of each turn
+    this.#flush.register(() => this.#flushAll());
   }
 
   /** Subscribes to this member's delivery inbox; resolves once NATS has the subscription. */
@@ -76,7 +81,7 @@ export class DeliveryLink<I> {
 
   /** Sends what is queued and unsubscribes; later items are dropped. */
   stop(): void {
-    this.#flush();
+    this.#flushAll();
     this.#stopped = true;
     this.#sub?.unsubscribe();
     this.#sub = undefined;
@@ -97,14 +102,10 @@ export class DeliveryLink<I> {
     box.items.push(item);
     box.bytes += bytes;
     if (box.items.length >= this.#maxBatch || box.bytes >= this.#maxBatchBytes) this.#flushOne(member);
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    else this.#flush.schedule();
   }
 
-  #flush(): void {
-    this.#flushScheduled = false;
+  #flushAll(): void {
     for (const member of [...this.#outboxes.keys()]) this.#flushOne(member);
   }
 

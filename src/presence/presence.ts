@@ -21,6 +21,7 @@
  * socket is closed to reconnect), a join deadline, and the link's batch bounds.
  */
 import type { Transport } from '../cluster/transport.js';
+import type { TurnFlush } from '../cluster/turn-flush.js';
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
 import { contextFromHeaders, traced, traceHeaders } from '../telemetry/tracing.js';
 import { DEFAULT_PRESENCE_MAX_USERS, PresenceDirectory, presenceShardOf, userKey } from './directory.js';
@@ -103,6 +104,8 @@ export interface PresenceOptions {
   joinTimeoutMs?: number;
   maxBatch?: number;
   maxBatchBytes?: number;
+  /** The member's shared turn flush (src/cluster/turn-flush.ts). */
+  flush?: TurnFlush;
 }
 
 interface PendingJoin {
@@ -169,6 +172,7 @@ export class Presence {
       onItems: (from, items) => this.#receive(from, items),
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}),
+      ...(opts.flush !== undefined ? { flush: opts.flush } : {}),
     });
   }
 

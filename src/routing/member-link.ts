@@ -12,7 +12,8 @@
  * NATS message (a full batch goes at once), and every request has its own timeout.
  */
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
-import { msgpackDecode, msgpackEncode } from '../protocol/codec.js';
+import { TurnFlush } from '../cluster/turn-flush.js';
+import { msgpackDecodePeer, msgpackEncode } from '../protocol/codec.js';
 import { BusyError, isErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import { contextFromHeaders, traced, traceHeaders } from '../telemetry/tracing.js';
 
@@ -71,7 +72,7 @@ export class MemberLink {
   readonly #replies = new Map<string, LinkReply[]>();
   #sub: TransportSubscription | undefined;
   #next = 1;
-  #flushScheduled = false;
+  readonly #flush: TurnFlush;
   readonly #stats: LinkStats = { requestBatches: 0, requests: 0, replyBatches: 0, replies: 0 };
 
   constructor(opts: {
@@ -81,6 +82,8 @@ export class MemberLink {
     server: LinkServer;
     maxPending?: number;
     maxBatch?: number;
+    /** Shared with the member's other outboxes, so that a turn's NATS messages leave in one write. */
+    flush?: TurnFlush;
   }) {
     this.#transport = opts.transport;
     this.#self = opts.self;
@@ -92,6 +95,8 @@ export class MemberLink {
       throw new Error('link.maxPending must be a positive integer');
     if (!Number.isSafeInteger(this.#maxBatch) || this.#maxBatch < 1)
       throw new Error('link.maxBatch must be a positive integer');
+    this.#flush = opts.flush ?? new TurnFlush(0); // alone: at the end of each turn
+    this.#flush.register(() => this.#flushAll());
   }
 
   /** Subscribes to this member's inbox. */
@@ -156,14 +161,10 @@ export class MemberLink {
     }
     list.push(item);
     if (list.length >= this.#maxBatch) this.#flushOne(kind, member);
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    else this.#flush.schedule();
   }
 
-  #flush(): void {
-    this.#flushScheduled = false;
+  #flushAll(): void {
     for (const member of [...this.#requests.keys()]) this.#flushOne('q', member);
     for (const member of [...this.#replies.keys()]) this.#flushOne('r', member);
   }
@@ -191,10 +192,11 @@ export class MemberLink {
   #receive(data: Uint8Array): void {
     let env: Envelope;
     try {
-      env = msgpackDecode(data) as Envelope;
+      env = msgpackDecodePeer(data) as Envelope;
     } catch {
       return; // not ours to answer: the requesters time out and retry
     }
+    if (env === null || typeof env !== 'object') return;
     if (env.k === 'r' && Array.isArray(env.items)) {
       for (const r of env.items) this.#settle(r);
     } else if (env.k === 'q' && Array.isArray(env.items) && typeof env.from === 'string') {

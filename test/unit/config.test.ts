@@ -82,6 +82,8 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ chat: { maxOpenListed: 0 } }, /^chat\.maxOpenListed must be a positive integer$/],
   [{ routing: { actorMailboxCapacity: -1 } }, /^routing\.actorMailboxCapacity must be a positive integer$/],
   [{ routing: { requestTimeoutMs: Number.NaN } }, /^routing\.requestTimeoutMs must be a positive integer$/],
+  [{ routing: { linkLingerMs: -1 } }, /^routing\.linkLingerMs must be a non-negative integer$/],
+  [{ routing: { linkLingerMs: 51 } }, /^routing\.linkLingerMs must be at most 50$/],
   [{ membership: { leaseTtlMs: 0 } }, /^membership\.leaseTtlMs must be a positive integer$/],
   [{ membership: { leaseTtlMs: 1499 } }, /^membership\.leaseTtlMs must be at least 1500$/],
   [{ actors: { maxActive: 0 } }, /^actors\.maxActive must be a positive integer$/],
