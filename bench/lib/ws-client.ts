@@ -59,7 +59,11 @@ export interface BenchSocket {
 
 /** Why a socket could not be opened: `http-<status>`, an errno code (ECONNREFUSED, EADDRNOTAVAIL…), … */
 export class OpenError extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    /** A refused upgrade's (503 `unavailable`) advice, from its JSON body, when it came with the head. */
+    readonly retryAfterMs?: number,
+  ) {
     super(`socket not opened: ${reason}`);
     this.name = 'OpenError';
   }
@@ -142,7 +146,10 @@ class Connection implements BenchSocket {
       }
       const reason = upgradeRefusal(data.subarray(0, end).toString('latin1'), expectedAccept);
       if (reason) {
-        this.settle?.(new OpenError(reason));
+        const advice = /"retryAfterMs":(\d+)/.exec(
+          data.toString('latin1', end + 4, Math.min(data.length, end + 4 + 1024)),
+        );
+        this.settle?.(new OpenError(reason, advice ? Number(advice[1]) : undefined));
         return;
       }
       this.state = 'open';

@@ -8,7 +8,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
+import { openClient } from '../../bench/lib/clients.js';
 import { decodeFrame, encodeFrame } from '../../bench/lib/codec.js';
+import type { ClientSpec } from '../../bench/lib/target.js';
 import {
   MAX_INBOUND_FRAME_BYTES,
   OpenError,
@@ -18,6 +20,7 @@ import {
 import type { ServerFrame } from '../../src/protocol/frames.js';
 
 type Behaviour = (ws: WsSocket, auth: string | undefined) => void;
+let refusals = 0;
 let behaviour: Behaviour = () => {};
 const wss = new WebSocketServer({
   port: 0,
@@ -25,7 +28,11 @@ const wss = new WebSocketServer({
   handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_MSGPACK) ? SUBPROTOCOL_MSGPACK : false),
   verifyClient: (info, done) => {
     if (info.req.headers.authorization === 'Bearer refuse') done(false, 401);
-    else done(true);
+    // The node's upgrade admission: 503 with its advice in a JSON body, `refusals` times in a row.
+    else if (info.req.headers.authorization === 'Bearer crowded' && refusals > 0) {
+      refusals--;
+      done(false, 503, '{"code":"unavailable","retryAfterMs":40}');
+    } else done(true);
   },
 });
 wss.on('connection', (ws, req) => behaviour(ws, req.headers.authorization));
@@ -114,4 +121,23 @@ test('bench ws client - a frame above the limit drops the socket (1009) instead 
   for (let i = 0; i < 200 && closes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(closes, [1009]);
   assert.equal(s.isOpen(), false);
+});
+
+test('bench ws client - a refused upgrade (503) is retried after its retryAfterMs; past the bound it fails', async () => {
+  behaviour = (ws) => ws.send(welcome);
+  const o = { base, role: 'visitor' as const, token: 'crowded', onFrame: () => {}, onClose: () => {} };
+  refusals = 3;
+  const t0 = Date.now();
+  const s = await openClient({ protocol: 'switchboard' } as ClientSpec, o);
+  assert.ok(Date.now() - t0 >= 3 * 40, 'waited the advice each time');
+  assert.equal(refusals, 0);
+  await s.close();
+  refusals = 1000;
+  await assert.rejects(openClient({ protocol: 'switchboard' } as ClientSpec, o), (e: unknown) => {
+    assert.ok(e instanceof OpenError);
+    assert.equal(e.reason, 'http-503');
+    assert.equal(e.retryAfterMs, 40);
+    return true;
+  });
+  refusals = 0;
 });
