@@ -35,12 +35,14 @@ export class DedupeWindow {
   }
 
   /** The seqs whose (sender, cmid) hash as this one does, newest first: candidates to confirm. */
-  candidates(sender: string, cmid: string): number[] {
+  candidates(sender: string, cmid: string): readonly number[] {
     const h = hashKey(sender, cmid);
-    const out: number[] = [];
+    // Called for every message, nearly always without a match: nothing is allocated until one.
+    let out: number[] | undefined;
     for (let i = 0; i < this.limit; i++)
-      if (this.#hashes[i] === h && this.#seqs[i] !== 0) out.push(this.#seqs[i]!);
-    return out.sort((a, b) => b - a);
+      if (this.#hashes[i] === h && this.#seqs[i] !== 0) (out ??= []).push(this.#seqs[i]!);
+    if (out === undefined) return NONE;
+    return out.length > 1 ? out.sort((a, b) => b - a) : out;
   }
 
   /** Whether `seq` is in the window. */
@@ -64,6 +66,8 @@ export class DedupeWindow {
     return n;
   }
 }
+
+const NONE: readonly number[] = Object.freeze([]);
 
 /** FNV-1a (32 bits) of sender, a separator no id may hold, and cmid. */
 function hashKey(sender: string, cmid: string): number {
