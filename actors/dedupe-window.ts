@@ -39,8 +39,11 @@ export class DedupeWindow {
     const h = hashKey(sender, cmid);
     // Called for every message, nearly always without a match: nothing is allocated until one.
     let out: number[] | undefined;
-    for (let i = 0; i < this.limit; i++)
-      if (this.#hashes[i] === h && this.#seqs[i] !== 0) (out ??= []).push(this.#seqs[i]!);
+    for (let i = 0; i < this.limit; i++) {
+      if (this.#hashes[i] !== h || this.#seqs[i] === 0) continue;
+      if (out === undefined) out = [];
+      out.push(this.#seqs[i]!);
+    }
     if (out === undefined) return NONE;
     return out.length > 1 ? out.sort((a, b) => b - a) : out;
   }
