@@ -252,12 +252,13 @@ export class ShardOwnership {
   }
 
   private async releaseShard(shard: number): Promise<void> {
-    // Drained while still held: the record names this member until it is marked released below, so
-    // nobody else writes meanwhile, and the writes already admitted pass their fence and are acked and
-    // fanned out. Dropping `held` first made each of them fail its fence after landing: stored, never
-    // acked, never pushed (a retry at the next owner got the ack, but nobody got the `msg`).
-    await this.hooks.release(shard);
+    // `held` drops before the drain, so a write admitted earlier fails its fence when it lands. Keeping
+    // it during the drain let a member paused past its lease (SIGSTOP, then SIGCONT with a renewed lease
+    // and a stale view) ack a write the next owner's seal had shadowed: an acked message lost (the
+    // cluster test caught it). The cost: such a write is stored but not acked; its sender's retry at the
+    // next owner gets the ack, and the first repeat of an inherited message fans it out (actors/conversation.ts).
     this.held[shard] = 0;
+    await this.hooks.release(shard);
     this.emit(shard, 'released');
     await this.markReleased(shard);
   }
