@@ -316,6 +316,17 @@ async function fetchJson(url: string): Promise<Record<string, unknown> | null> {
   }
 }
 
+/** How many times a cluster start is tried when a chosen route port was taken before its server bound it. */
+const CLUSTER_PORT_ATTEMPTS = 4;
+
+/** True when a failed start's error (or its cause) shows a port already in use. */
+function isAddressInUse(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (/address already in use|EADDRINUSE/.test(e.message)) return true;
+  }
+  return false;
+}
+
 /**
  * Starts `n` nats-servers on 127.0.0.1 (distinct ports, each with its own JetStream store and monitoring
  * port) routed to each other, and resolves once the route mesh is complete (num_routes = n-1 on each
@@ -328,43 +339,57 @@ export async function startNatsCluster(n: number, opts: NatsClusterOptions = {})
   const clusterName = opts.clusterName ?? 'sb-cluster';
   const jetstream = opts.jetstream ?? true;
   const host = opts.host ?? NATS_HOST;
-  // Routes must be known before start, so the cluster ports are chosen here rather than by nats-server.
-  const clusterPorts: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let port = await findFreePort(host);
-    while (clusterPorts.includes(port)) port = await findFreePort(host);
-    clusterPorts.push(port);
-  }
+  // Routes must be known before start, so the cluster ports are chosen here rather than by nats-server. A
+  // probed port can still be taken before its server binds it (by another server's own -1 port, say): such a
+  // start is retried with fresh ports, a bounded number of times.
+  const launch = async (): Promise<NatsServerHandle[]> => {
+    const clusterPorts: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let port = await findFreePort(host);
+      while (clusterPorts.includes(port)) port = await findFreePort(host);
+      clusterPorts.push(port);
+    }
+    const started = await Promise.allSettled(
+      clusterPorts.map((port, i) =>
+        startNatsServer({
+          host,
+          dataDir: join(baseDir, `n${i + 1}`),
+          serverName: `${clusterName}-n${i + 1}`,
+          jetstream,
+          httpPort: 0,
+          ...(opts.websocket === true ? { websocketPort: 0 } : {}),
+          ...(opts.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: opts.maxPayloadBytes }),
+          ...(opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs }),
+          cluster: {
+            name: clusterName,
+            port,
+            routes: clusterPorts.filter((p) => p !== port).map((p) => `nats-route://${host}:${p}`),
+          },
+        }),
+      ),
+    );
+    const up = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed === undefined) return up;
+    await Promise.all(up.map((s) => s.stop()));
+    throw failed.reason;
+  };
 
-  const started = await Promise.allSettled(
-    clusterPorts.map((port, i) =>
-      startNatsServer({
-        host,
-        dataDir: join(baseDir, `n${i + 1}`),
-        serverName: `${clusterName}-n${i + 1}`,
-        jetstream,
-        httpPort: 0,
-        ...(opts.websocket === true ? { websocketPort: 0 } : {}),
-        ...(opts.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: opts.maxPayloadBytes }),
-        ...(opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs }),
-        cluster: {
-          name: clusterName,
-          port,
-          routes: clusterPorts.filter((p) => p !== port).map((p) => `nats-route://${host}:${p}`),
-        },
-      }),
-    ),
-  );
-  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  let servers: NatsServerHandle[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      servers = await launch();
+      break;
+    } catch (err) {
+      if (attempt < CLUSTER_PORT_ATTEMPTS && isAddressInUse(err)) continue;
+      if (ownsDataDir) await rm(baseDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
   const stopAll = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.stop()));
     if (ownsDataDir) await rm(baseDir, { recursive: true, force: true });
   };
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed !== undefined) {
-    await stopAll();
-    throw failed.reason;
-  }
 
   const waitForRoutes = async (timeoutMs = opts.routesTimeoutMs ?? DEFAULT_NATS_ROUTES_TIMEOUT_MS) => {
     const running = servers.filter((s) => s.isRunning());
