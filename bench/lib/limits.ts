@@ -65,6 +65,22 @@ export interface LimitEvidence {
 
 const pct = (x: number): string => `${Math.round(x * 100)} %`;
 
+interface Stall {
+  what: string;
+  ms: number;
+}
+
+/** The stalls the probes and GC logs saw: the broker's loop delay and GC pauses, Cassandra's GC pauses. */
+function stallsOf(r: ResourceSummary): Stall[] {
+  const out: Stall[] = [];
+  const b = r.groups.broker;
+  if (b.maxLoopDelayMs !== undefined) out.push({ what: 'broker event-loop delay', ms: b.maxLoopDelayMs });
+  if (b.maxGcPauseMs !== undefined) out.push({ what: 'broker GC pause', ms: b.maxGcPauseMs });
+  const c = r.groups.cassandra.maxGcPauseMs;
+  if (c !== undefined) out.push({ what: 'Cassandra GC pause', ms: c });
+  return out;
+}
+
 export function analyseLimits(e: LimitEvidence): LimitAnalysis {
   const notes: string[] = [];
   const r = e.resources;
@@ -119,6 +135,16 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
   if ((e.busyAnswers ?? 0) > 0) {
     notes.push(`The broker shed load: ${e.busyAnswers} busy answers (bounded mailboxes / writer / pool).`);
   }
+  const stalls = stallsOf(r);
+  if (stalls.length > 0) {
+    notes.push(
+      `Stalls (longest in the window): ${stalls.map((x) => `${x.what} ${x.ms.toFixed(0)} ms`).join(', ')}.`,
+    );
+  }
+  const longest = stalls.reduce<Stall | undefined>(
+    (a, x) => (a === undefined || x.ms > a.ms ? x : a),
+    undefined,
+  );
   const failing = (e.failedRatio ?? 0) > 0;
   if (failing) {
     notes.push(
@@ -129,7 +155,9 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
     ? 'broker failures or stalls, without CPU saturation (see errors and lost)'
     : // Nothing saturated: a step that still misses its latency objective misses it on the tail
       // (pauses such as GC or Cassandra flushes), which says nothing about throughput capacity.
-      'none seen (no resource saturated; a miss here is tail latency from stalls, not throughput)';
+      `none seen (no resource saturated; a miss here is tail latency from stalls, not throughput${
+        longest === undefined ? '' : `; longest: ${longest.what} ${longest.ms.toFixed(0)} ms`
+      })`;
   // On a saturated machine a busy event loop is partly time the OS gave to other processes (utilisation is
   // wall-clock), so the machine is named first; a saturated loop with cores to spare is the broker's own.
   const loopNote = brokerSaturated ? `; a broker worker's loop at ${pct(brokerElu ?? 0)}` : '';

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROBE_GC_SIGNAL, type ProbeRecord } from '../probe/probe-record.js';
+import { GcLogTail, jvmGcLogOf } from './jvm-gc-log.js';
 import { CLOCK_TICKS_PER_S, readMachineCpu, readProcStat } from './proc.js';
 
 export const SAMPLE_INTERVAL_MS = 1000;
@@ -24,6 +25,10 @@ export interface GroupSample {
   externalBytes?: number;
   /** Highest event-loop utilisation among the group's probed processes, 0..1. */
   maxElu?: number;
+  /** Longest event-loop delay among the group's probed processes over the interval, ms. */
+  maxLoopDelayMs?: number;
+  /** Longest GC pause in the group over the interval, ms: V8's from the probe, a JVM's from its GC log. */
+  maxGcPauseMs?: number;
 }
 
 export interface ResourceSample {
@@ -65,6 +70,8 @@ function readProbes(dir: string): Map<number, ProbeRecord> {
 export class ResourceSampler {
   readonly samples: ResourceSample[] = [];
   private readonly lastTicks = new Map<number, number>();
+  /** Per pid: the tail of its JVM GC log, or null when it writes none (looked up once). */
+  private readonly gcLogs = new Map<number, GcLogTail | null>();
   private lastMachine = readMachineCpu();
   private lastAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
@@ -108,7 +115,12 @@ export class ResourceSampler {
           g.heapTotalBytes = (g.heapTotalBytes ?? 0) + p.heapTotal;
           g.externalBytes = (g.externalBytes ?? 0) + p.external;
           g.maxElu = Math.max(g.maxElu ?? 0, p.elu);
+          if (p.loopDelayMaxMs !== undefined)
+            g.maxLoopDelayMs = Math.max(g.maxLoopDelayMs ?? 0, p.loopDelayMaxMs);
+          if (p.gcPauseMaxMs !== undefined) g.maxGcPauseMs = Math.max(g.maxGcPauseMs ?? 0, p.gcPauseMaxMs);
         }
+        const gcLog = this.gcLogOf(pid);
+        if (gcLog) g.maxGcPauseMs = Math.max(g.maxGcPauseMs ?? 0, gcLog.longestPauseSinceLast());
       }
       groups[name] = g;
     }
@@ -117,6 +129,16 @@ export class ResourceSampler {
     const machineBusy = total > 0 ? (machine.busyTicks - this.lastMachine.busyTicks) / total : 0;
     this.lastMachine = machine;
     return { at, groups, machineBusy };
+  }
+
+  private gcLogOf(pid: number): GcLogTail | null {
+    let tail = this.gcLogs.get(pid);
+    if (tail === undefined) {
+      const path = jvmGcLogOf(pid);
+      tail = path === undefined ? null : new GcLogTail(path);
+      this.gcLogs.set(pid, tail);
+    }
+    return tail;
   }
 
   /** Samples taken within [fromMs, toMs] (epoch ms). */
@@ -132,6 +154,10 @@ export interface GroupStats {
   maxRssBytes: number;
   meanHeapUsedBytes?: number;
   maxElu?: number;
+  /** Longest event-loop delay of the window, ms (probed processes only). */
+  maxLoopDelayMs?: number;
+  /** Longest GC pause of the window, ms (probed Node processes, JVMs with a GC log). */
+  maxGcPauseMs?: number;
 }
 
 /** Mean/max of one group over some samples (zeros when there are none). */
@@ -150,6 +176,10 @@ export function groupStats(samples: readonly ResourceSample[], group: string): G
   if (heaps.length > 0)
     stats.meanHeapUsedBytes = heaps.reduce((a, g) => a + (g.heapUsedBytes ?? 0), 0) / heaps.length;
   if (elus.length > 0) stats.maxElu = Math.max(...elus.map((g) => g.maxElu ?? 0));
+  const delays = gs.flatMap((g) => (g.maxLoopDelayMs === undefined ? [] : [g.maxLoopDelayMs]));
+  if (delays.length > 0) stats.maxLoopDelayMs = Math.max(...delays);
+  const pauses = gs.flatMap((g) => (g.maxGcPauseMs === undefined ? [] : [g.maxGcPauseMs]));
+  if (pauses.length > 0) stats.maxGcPauseMs = Math.max(...pauses);
   return stats;
 }
 

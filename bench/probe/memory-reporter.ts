@@ -2,20 +2,23 @@
  * Preloaded into every broker process the bench starts (NODE_OPTIONS=--import <this file>), because /proc
  * shows RSS but not the V8 heap: once a second it writes process.memoryUsage() and the event-loop
  * utilisation to `$SB_BENCH_PROBE_DIR/<pid>.json` (write + rename, so a reader never sees half a file).
- * On SIGUSR2 it runs a full garbage collection first and records the heap after it, so the connections
+ * With them, the longest event-loop delay and the longest GC pause of the interval: the stalls that make a
+ * latency tail. On SIGUSR2 it runs a full garbage collection first and records the heap after it, so the connections
  * scenario can compare live heap (not garbage) before and after the ramp. It does nothing without
  * SB_BENCH_PROBE_DIR and never keeps a process alive. It also takes CPU profiles when the bench asks
  * (`e2e --profile`, cpu-profiler.ts). A node the bench did not start (--url) has no probe.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startProfileControl } from './cpu-profiler.js';
 import { PROBE_GC_SIGNAL, type ProbeRecord } from './probe-record.js';
 
 const PROBE_INTERVAL_MS = 1000;
+/** Resolution of the event-loop delay histogram, ms. */
+const LOOP_DELAY_RESOLUTION_MS = 5;
 
 const dir = process.env['SB_BENCH_PROBE_DIR'];
 if (dir) {
@@ -24,6 +27,14 @@ if (dir) {
   let last = performance.eventLoopUtilization();
   let elu = 0;
   let gcFigures: ProbeRecord['gc'];
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  loopDelay.enable();
+  let loopDelayMaxMs = 0;
+  let gcPauseMaxMs = 0;
+  let gcPauseNow = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauseNow = Math.max(gcPauseNow, entry.duration);
+  }).observe({ entryTypes: ['gc'] });
   const write = (): void => {
     const m = process.memoryUsage();
     const record: ProbeRecord = {
@@ -35,6 +46,8 @@ if (dir) {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       elu,
+      loopDelayMaxMs,
+      gcPauseMaxMs,
       ...(gcFigures ? { gc: gcFigures } : {}),
     };
     try {
@@ -48,6 +61,10 @@ if (dir) {
     const now = performance.eventLoopUtilization();
     elu = performance.eventLoopUtilization(now, last).utilization;
     last = now;
+    loopDelayMaxMs = loopDelay.max / 1e6;
+    loopDelay.reset();
+    gcPauseMaxMs = gcPauseNow;
+    gcPauseNow = 0;
     write();
   }, PROBE_INTERVAL_MS);
   timer.unref();

@@ -14,6 +14,10 @@ export interface ProbeRecord {
   arrayBuffers: number;
   /** Event-loop utilisation over the last interval, 0..1. */
   elu: number;
+  /** The longest event-loop delay over the last interval, ms (a stall: GC, a long task, no CPU). */
+  loopDelayMaxMs?: number;
+  /** The longest V8 garbage-collection pause over the last interval, ms (0 when none). */
+  gcPauseMaxMs?: number;
   /** The last forced collection (PROBE_GC_SIGNAL): when, and the heap and RSS right after it. */
   gc?: { at: number; heapUsed: number; rss: number; external: number };
 }

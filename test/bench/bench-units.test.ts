@@ -2,7 +2,10 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectionUser } from '../../bench/connections/messages.js';
 import { planConnections } from '../../bench/connections/plan.js';
@@ -18,6 +21,7 @@ import {
   recordMs,
   summarize,
 } from '../../bench/lib/histogram.js';
+import { GcLogTail, jvmGcLogOf, longestPauseMs } from '../../bench/lib/jvm-gc-log.js';
 import { analyseLimits, type ResourceSummary } from '../../bench/lib/limits.js';
 import { connectedPorts, connectedServerPids } from '../../bench/lib/proc.js';
 import { addProfile, type CpuProfile, emptyTotals, stageTable } from '../../bench/lib/profile-stages.js';
@@ -372,4 +376,73 @@ test('bench units - profile samples go to the stage of the innermost project fra
   assert.equal(us['Node I/O (net, streams, timers)'], 50);
   assert.equal(us.actor, 50);
   assert.equal(t.sampledUsPerMessage, 300, 'idle is not counted');
+});
+
+test('bench units - a tail miss names its longest stall: broker loop delay or GC, Cassandra GC (issue #13)', () => {
+  const r = resources(0.5, 0.4);
+  r.groups.broker.maxLoopDelayMs = 41;
+  r.groups.broker.maxGcPauseMs = 12;
+  r.groups.cassandra.maxGcPauseMs = 212.4;
+  const a = analyseLimits({ resources: r, generatorElu: [0.2], sendLagP99Ms: 1 });
+  assert.match(a.limitedBy, /^none seen .*; longest: Cassandra GC pause 212 ms\)$/);
+  assert.ok(
+    a.notes.includes(
+      'Stalls (longest in the window): broker event-loop delay 41 ms, broker GC pause 12 ms, Cassandra GC pause 212 ms.',
+    ),
+  );
+  // Without probes or GC logs there is nothing to name.
+  const bare = analyseLimits({ resources: resources(0.5, 0.4), generatorElu: [0.2] });
+  assert.ok(!bare.notes.some((n) => n.startsWith('Stalls')));
+  assert.doesNotMatch(bare.limitedBy, /longest/);
+});
+
+test('bench units - a JVM GC log is followed from where it ended: longest pause per read, partial lines, rotation', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-gclog-'));
+  const path = join(dir, 'gc.log');
+  const line = (ms: string) =>
+    `[2026-12-03T23:38:37.586+0000][680.554s] GC(34) Pause Young (Normal) (G1 Evacuation Pause) 845M->542M(1024M) ${ms}ms\n`;
+  try {
+    await writeFile(path, line('500.0'));
+    const tail = new GcLogTail(path);
+    assert.equal(tail.longestPauseSinceLast(), 0, 'what was logged before it was first seen does not count');
+    await appendFile(
+      path,
+      `${line('34.142')}[2026-12-03T23:38:38.000+0000][681.0s] Using G1\n${line('48.471')}`,
+    );
+    assert.equal(tail.longestPauseSinceLast(), 48.471);
+    assert.equal(tail.longestPauseSinceLast(), 0, 'nothing new');
+    // A line still being written counts once it is whole.
+    const half = line('77.5');
+    await appendFile(path, half.slice(0, 40));
+    assert.equal(tail.longestPauseSinceLast(), 0);
+    await appendFile(path, half.slice(40));
+    assert.equal(tail.longestPauseSinceLast(), 77.5);
+    // Rotated: the new file is read from its start.
+    await writeFile(path, line('3.25'));
+    assert.equal(tail.longestPauseSinceLast(), 3.25);
+    assert.equal(
+      longestPauseMs('GC(1) Concurrent Mark Cycle 120.1ms\n'),
+      0,
+      'concurrent phases are not pauses',
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench units - the GC log of a process is found from its -Xlog argument', async () => {
+  const child = spawn(
+    process.execPath,
+    ['-e', 'setTimeout(() => {}, 5000)', '-Xlog:gc:file=/tmp/x/gc.log:time,uptime:filecount=2'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    await once(child, 'spawn');
+    assert.equal(jvmGcLogOf(child.pid ?? 0), '/tmp/x/gc.log');
+    assert.equal(jvmGcLogOf(process.pid), undefined);
+  } finally {
+    child.kill();
+  }
 });
