@@ -62,6 +62,8 @@ export const DEFAULT_WRITER_MAX_IN_FLIGHT = 16;
 export const DEFAULT_WRITER_MAX_ATTEMPTS = 3;
 /** Conversations per history write statement (src/store/history-writer.ts). */
 export const DEFAULT_WRITER_MAX_BATCH_PARTITIONS = 8;
+/** How long the history writer's first queued row waits for others to join its statement, ms. */
+export const DEFAULT_WRITER_LINGER_MS = 1;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_TAIL_MESSAGES = 100;
 export const DEFAULT_RECENT_CMIDS = 256;
@@ -201,6 +203,8 @@ export interface NodeConfig {
     writerMaxInFlight: number;
     writerMaxAttempts: number;
     writerMaxBatchPartitions: number;
+    /** How long the first queued row waits for others to join its statement, ms (0-100). */
+    writerLingerMs: number;
     /** Compress bodies on the worker pool (dictionary deflate) when that saves bytes. */
     compress: boolean;
     /** Bytes held by the conversation-state and recent-tail caches together. */
@@ -349,6 +353,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       writerMaxInFlight: o.storage?.writerMaxInFlight ?? DEFAULT_WRITER_MAX_IN_FLIGHT,
       writerMaxAttempts: o.storage?.writerMaxAttempts ?? DEFAULT_WRITER_MAX_ATTEMPTS,
       writerMaxBatchPartitions: o.storage?.writerMaxBatchPartitions ?? DEFAULT_WRITER_MAX_BATCH_PARTITIONS,
+      writerLingerMs: o.storage?.writerLingerMs ?? DEFAULT_WRITER_LINGER_MS,
       compress: o.storage?.compress ?? true,
       cacheMaxBytes: o.storage?.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
       cacheTailMessages: o.storage?.cacheTailMessages ?? DEFAULT_CACHE_TAIL_MESSAGES,
@@ -514,6 +519,12 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.storage.writerMaxInFlight, 'storage.writerMaxInFlight');
   positiveInt(cfg.storage.writerMaxAttempts, 'storage.writerMaxAttempts');
   positiveInt(cfg.storage.writerMaxBatchPartitions, 'storage.writerMaxBatchPartitions');
+  if (
+    !Number.isInteger(cfg.storage.writerLingerMs) ||
+    cfg.storage.writerLingerMs < 0 ||
+    cfg.storage.writerLingerMs > 100
+  )
+    throw new Error('storage.writerLingerMs must be an integer from 0 to 100');
   if (typeof cfg.storage.compress !== 'boolean') throw new Error('storage.compress must be a boolean');
   if (!Number.isInteger(cfg.storage.cacheMaxBytes) || cfg.storage.cacheMaxBytes < 0) {
     throw new Error('storage.cacheMaxBytes must be a non-negative integer (0 turns the caches off)');
@@ -673,6 +684,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       writerMaxInFlight: intFromEnv(env, 'SB_WRITER_MAX_IN_FLIGHT'),
       writerMaxAttempts: intFromEnv(env, 'SB_WRITER_MAX_ATTEMPTS'),
       writerMaxBatchPartitions: intFromEnv(env, 'SB_WRITER_MAX_BATCH_PARTITIONS'),
+      writerLingerMs: intFromEnv(env, 'SB_WRITER_LINGER_MS'),
       compress: boolFromEnv(env, 'SB_COMPRESS'),
       cacheMaxBytes: intFromEnv(env, 'SB_CACHE_MAX_BYTES'),
       cacheTailMessages: intFromEnv(env, 'SB_CACHE_TAIL_MESSAGES'),

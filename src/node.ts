@@ -109,6 +109,7 @@ export async function startNode(
             maxInFlight: config.storage.writerMaxInFlight,
             maxAttempts: config.storage.writerMaxAttempts,
             maxBatchPartitions: config.storage.writerMaxBatchPartitions,
+            lingerMs: config.storage.writerLingerMs,
           },
         },
         {
