@@ -46,7 +46,7 @@ export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
 export const DEFAULT_POOL_THREADS = 1;
 export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
-export const DEFAULT_POOL_LINGER_MS = 1;
+export const DEFAULT_POOL_INTERVAL_MS = 1;
 /**
  * Pool threads start at the first task and stop after this long without one (issue #14): a thread is a
  * whole V8 isolate (~9 MiB RSS measured on an idle worker), and a node that holds 100k sockets runs 7
@@ -190,7 +190,8 @@ export interface NodeConfig {
     threads: number;
     maxQueue: number;
     batchTexts: number;
-    lingerMs: number;
+    /** Least time between two pool tasks under load, ms; a text arriving at a quiet pool is not delayed. */
+    intervalMs: number;
     maxBuffered: number;
     /** A pool thread stops after this long without a task; the next task starts it again. */
     idleMs: number;
@@ -340,7 +341,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       threads: o.pool?.threads ?? DEFAULT_POOL_THREADS,
       maxQueue: o.pool?.maxQueue ?? DEFAULT_POOL_MAX_QUEUE,
       batchTexts: o.pool?.batchTexts ?? DEFAULT_POOL_BATCH_TEXTS,
-      lingerMs: o.pool?.lingerMs ?? DEFAULT_POOL_LINGER_MS,
+      intervalMs: o.pool?.intervalMs ?? DEFAULT_POOL_INTERVAL_MS,
       idleMs: o.pool?.idleMs ?? DEFAULT_POOL_IDLE_MS,
       maxBuffered:
         o.pool?.maxBuffered ??
@@ -459,8 +460,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.pool.maxQueue, 'pool.maxQueue');
   positiveInt(cfg.pool.batchTexts, 'pool.batchTexts');
   positiveInt(cfg.pool.idleMs, 'pool.idleMs');
-  if (!Number.isInteger(cfg.pool.lingerMs) || cfg.pool.lingerMs < 0) {
-    throw new Error('pool.lingerMs must be a non-negative integer');
+  if (!Number.isInteger(cfg.pool.intervalMs) || cfg.pool.intervalMs < 0) {
+    throw new Error('pool.intervalMs must be a non-negative integer');
   }
   const ig = cfg.integration;
   for (const k of [
@@ -673,7 +674,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       threads: intFromEnv(env, 'SB_POOL_THREADS'),
       maxQueue: intFromEnv(env, 'SB_POOL_MAX_QUEUE'),
       batchTexts: intFromEnv(env, 'SB_POOL_BATCH_TEXTS'),
-      lingerMs: intFromEnv(env, 'SB_POOL_LINGER_MS'),
+      intervalMs: intFromEnv(env, 'SB_POOL_INTERVAL_MS'),
       maxBuffered: intFromEnv(env, 'SB_POOL_MAX_BUFFERED'),
       idleMs: intFromEnv(env, 'SB_POOL_IDLE_MS'),
     },

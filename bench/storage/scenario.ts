@@ -100,7 +100,7 @@ export async function storageScenario(
   // Reuses the given Cassandra when it answers, else starts the local stack (stopped at the end).
   const servers = await ensureServers({ natsUrl: common.natsUrl, cassandra: common.cassandra, say: log });
   const keyspace = `${common.keyspace}_storage`.slice(0, 48);
-  const pool = createTextPool({ threads: 1, maxQueue: 512, batchTexts: 64, lingerMs: 1 });
+  const pool = createTextPool({ threads: 1, maxQueue: 512, batchTexts: 64, intervalMs: 1 });
   const options = { contactPoints: [servers.cassandra], localDataCenter: 'datacenter1', keyspace };
   const store = await openCassandraStore(
     { ...options, writer: { maxPendingRows: opts.maxPendingRows } },

@@ -92,7 +92,7 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ pool: { threads: 0 } }, /^pool\.threads must be a positive integer$/],
   [{ pool: { maxQueue: -5 } }, /^pool\.maxQueue must be a positive integer$/],
   [{ pool: { batchTexts: 0 } }, /^pool\.batchTexts must be a positive integer$/],
-  [{ pool: { lingerMs: -1 } }, /^pool\.lingerMs must be a non-negative integer$/],
+  [{ pool: { intervalMs: -1 } }, /^pool\.intervalMs must be a non-negative integer$/],
   [{ pool: { idleMs: 0 } }, /^pool\.idleMs must be a positive integer$/],
   [{ gateway: { maxSockets: -1 } }, /^gateway\.maxSockets must be a non-negative integer$/],
   [{ gateway: { upgradeRatePerS: 0 } }, /^gateway\.upgradeRatePerS must be a positive integer$/],
@@ -124,9 +124,9 @@ test('config - boundary values are accepted', () => {
     auth: { jwtSecret: GOOD_SECRET },
     cassandra: { keyspace: 'k'.repeat(48) },
     membership: { leaseTtlMs: 1500 },
-    pool: { lingerMs: 0 },
+    pool: { intervalMs: 0 },
   });
-  assert.equal(cfg.pool.lingerMs, 0);
+  assert.equal(cfg.pool.intervalMs, 0);
   assert.equal(cfg.membership.leaseTtlMs, 1500);
 });
 

@@ -9,7 +9,7 @@ import { BusyError } from '../../src/protocol/errors.js';
 // Runs the real piscina pool over the compiled worker (dist/workers/text-worker.js).
 
 test('text pool - masks badword and reports the hit', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, lingerMs: 1 });
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, intervalMs: 1 });
   try {
     assert.deepEqual(await pool.filter('what a badword!'), { text: 'what a *******!', hits: ['badword'] });
     assert.deepEqual(await pool.filter('nothing to see'), { text: 'nothing to see', hits: [] });
@@ -19,7 +19,7 @@ test('text pool - masks badword and reports the hit', async () => {
 });
 
 test('text pool - no thread until the first task, and none again once idle for idleMs (issue #14)', async () => {
-  const pool = createTextPool({ threads: 2, maxQueue: 8, batchTexts: 16, lingerMs: 1, idleMs: 300 });
+  const pool = createTextPool({ threads: 2, maxQueue: 8, batchTexts: 16, intervalMs: 1, idleMs: 300 });
   try {
     assert.equal(pool.stats().threads, 0, 'an idle pool starts no isolate');
     assert.deepEqual(await pool.filter('a badword'), { text: 'a *******', hits: ['badword'] });
@@ -34,7 +34,7 @@ test('text pool - no thread until the first task, and none again once idle for i
 });
 
 test('text pool - concurrent texts each get their own result across micro-batches', async () => {
-  const pool = createTextPool({ threads: 2, maxQueue: 64, batchTexts: 7, lingerMs: 2 });
+  const pool = createTextPool({ threads: 2, maxQueue: 64, batchTexts: 7, intervalMs: 2 });
   try {
     const n = 300;
     const texts = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `#${i} badword #${i}` : `#${i} clean`));
@@ -51,7 +51,7 @@ test('text pool - concurrent texts each get their own result across micro-batche
 });
 
 test('text pool - a full queue rejects with busy and every accepted text is still right', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 1, batchTexts: 1, lingerMs: 0 });
+  const pool = createTextPool({ threads: 1, maxQueue: 1, batchTexts: 1, intervalMs: 0 });
   try {
     // Warm the worker so the burst below meets a running thread, not a starting one.
     await pool.filter('warm up');
@@ -89,7 +89,7 @@ test('text pool - a full queue rejects with busy and every accepted text is stil
 });
 
 test('text pool - close resolves after use', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
+  const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, intervalMs: 1 });
   assert.deepEqual(await pool.filter('idiot'), { text: '*****', hits: ['idiot'] });
   await pool.close();
   assert.deepEqual(pool.stats(), {
@@ -103,7 +103,7 @@ test('text pool - close resolves after use', async () => {
 });
 
 test('text pool - filter after close rejects instead of starting a new worker', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, lingerMs: 1 });
+  const pool = createTextPool({ threads: 1, maxQueue: 4, batchTexts: 4, intervalMs: 1 });
   await pool.close();
   await assert.rejects(pool.filter('after close'));
 });
@@ -133,7 +133,7 @@ test('text pool - close with texts still buffered settles them and does not cras
 });
 
 test('text pool - every op is micro-batched: many inputs per task', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 64, batchTexts: 32, lingerMs: 5 });
+  const pool = createTextPool({ threads: 1, maxQueue: 64, batchTexts: 32, intervalMs: 5 });
   try {
     const n = 256;
     const texts = Array.from({ length: n }, (_, i) => `order ${i}: call me on 13812345678, thanks 谢谢`);
@@ -158,7 +158,7 @@ test('text pool - every op is micro-batched: many inputs per task', async () => 
 });
 
 test('text pool - inputs buffered over all lanes are bounded: past maxBuffered is busy at once', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 16, batchTexts: 10, lingerMs: 50, maxBuffered: 5 });
+  const pool = createTextPool({ threads: 1, maxQueue: 16, batchTexts: 10, intervalMs: 50, maxBuffered: 5 });
   try {
     const tenants = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
     const policy = { version: 'v1', rules: [{ words: ['x'], action: 'mask' as const }] };
@@ -174,7 +174,7 @@ test('text pool - inputs buffered over all lanes are bounded: past maxBuffered i
 });
 
 test('text pool - screen applies the word list or the tenant policy, then masks PII, in one task per batch', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, lingerMs: 1 });
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, intervalMs: 1 });
   try {
     const plain = await pool.screen('t1', undefined, 'badword, call 13800138000');
     assert.equal(plain.text, '*******, call 13800138000', 'visitors see their text with words masked');
@@ -198,7 +198,7 @@ test('text pool - screen applies the word list or the tenant policy, then masks 
 });
 
 test('text pool - lanes of one moment share a task; inputs gather while every thread is busy', async () => {
-  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 64, lingerMs: 0 });
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 64, intervalMs: 0 });
   try {
     await pool.filter('warm up');
     const before = pool.stats().tasks;
@@ -225,12 +225,12 @@ test('text pool - lanes of one moment share a task; inputs gather while every th
 });
 
 test('text pool - options are validated with fixed messages', () => {
-  const base = { threads: 1, maxQueue: 1, batchTexts: 1, lingerMs: 0 };
+  const base = { threads: 1, maxQueue: 1, batchTexts: 1, intervalMs: 0 };
   const cases: [Record<string, number>, string][] = [
     [{ threads: 0 }, 'pool.threads must be a positive integer'],
     [{ maxQueue: 1.5 }, 'pool.maxQueue must be a positive integer'],
     [{ batchTexts: -1 }, 'pool.batchTexts must be a positive integer'],
-    [{ lingerMs: -1 }, 'pool.lingerMs must be a non-negative integer'],
+    [{ intervalMs: -1 }, 'pool.intervalMs must be a non-negative integer'],
     [{ maxBuffered: 0 }, 'pool.maxBuffered must be a positive integer'],
     [{ idleMs: 0 }, 'pool.idleMs must be a positive integer'],
   ];
@@ -238,4 +238,43 @@ test('text pool - options are validated with fixed messages', () => {
     assert.throws(() => parseTextPoolOptions({ ...base, ...extra }), { message });
   }
   assert.equal(parseTextPoolOptions(base).maxBuffered, 1);
+});
+
+test('text pool - a text reaching a quiet pool leaves at once; the next waits out the interval (issue #13)', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, intervalMs: 3000 });
+  try {
+    let t0 = performance.now();
+    assert.deepEqual(await pool.filter('a badword'), { text: 'a *******', hits: ['badword'] });
+    const first = performance.now() - t0;
+    assert.ok(first < 2500, `the first text waited ${first.toFixed(0)} ms: a quiet pool must not delay it`);
+    t0 = performance.now();
+    await pool.filter('again');
+    const second = performance.now() - t0;
+    assert.ok(
+      second >= 3000 - first - 50,
+      `the second text left ${second.toFixed(0)} ms later, inside the interval`,
+    );
+  } finally {
+    await pool.close();
+  }
+});
+
+test('text pool - under a steady stream at most one task leaves per interval, each text answered (issue #13)', async () => {
+  const pool = createTextPool({ threads: 1, maxQueue: 64, batchTexts: 64, intervalMs: 50 });
+  try {
+    const pending: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) {
+      pending.push(pool.filter(`${i} badword`).then((r) => assert.equal(r.text, `${i} *******`)));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(pending);
+    const elapsed = performance.now() - t0;
+    const { tasks, completed } = pool.stats();
+    assert.equal(completed, 100);
+    assert.ok(tasks <= Math.ceil(elapsed / 50) + 1, `${tasks} tasks in ${elapsed.toFixed(0)} ms`);
+    assert.ok(tasks >= 3, `${tasks} tasks: texts still leave every interval`);
+  } finally {
+    await pool.close();
+  }
 });
