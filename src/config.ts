@@ -13,6 +13,7 @@ import {
 } from './gateway/admission.js';
 import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
 import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
+import { DEFAULT_MAX_BATCH_PARTITIONS } from './store/history-writer.js';
 import type { TracingConfig } from './telemetry/tracing.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -46,7 +47,11 @@ export const DEFAULT_TENANTS_RELOAD_DEBOUNCE_MS = 250;
 export const DEFAULT_POOL_THREADS = 1;
 export const DEFAULT_POOL_MAX_QUEUE = 512;
 export const DEFAULT_POOL_BATCH_TEXTS = 64;
-export const DEFAULT_POOL_INTERVAL_MS = 1;
+/**
+ * 4 ms: at 2 000 msg/s the broker used 0.43 cores (0.61-0.66 with a task every 1 ms) and the delivery p50
+ * rose 5 ms (BENCHMARKS.md, fourth session); 8 and 16 ms cut more CPU for 12 and 26 ms of p50.
+ */
+export const DEFAULT_POOL_INTERVAL_MS = 4;
 /**
  * Pool threads start at the first task and stop after this long without one (issue #14): a thread is a
  * whole V8 isolate (~9 MiB RSS measured on an idle worker), and a node that holds 100k sockets runs 7
@@ -61,7 +66,7 @@ export const DEFAULT_WRITER_MAX_PENDING = 10_000;
 export const DEFAULT_WRITER_MAX_IN_FLIGHT = 16;
 export const DEFAULT_WRITER_MAX_ATTEMPTS = 3;
 /** Conversations per history write statement (src/store/history-writer.ts). */
-export const DEFAULT_WRITER_MAX_BATCH_PARTITIONS = 8;
+export const DEFAULT_WRITER_MAX_BATCH_PARTITIONS = DEFAULT_MAX_BATCH_PARTITIONS;
 /** How long the history writer's first queued row waits for others to join its statement, ms. */
 export const DEFAULT_WRITER_LINGER_MS = 1;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;

@@ -93,6 +93,6 @@ test('history writer - maxBatchPartitions must be a positive integer', () => {
     () => parseWriterLimits({ maxBatchPartitions: 0 }),
     /writer.maxBatchPartitions must be a positive integer/,
   );
-  assert.equal(parseWriterLimits().maxBatchPartitions, 8);
+  assert.equal(parseWriterLimits().maxBatchPartitions, 32);
   assert.equal(parseWriterLimits().maxInFlight, 16);
 });
