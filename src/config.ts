@@ -13,7 +13,7 @@ import {
 } from './gateway/admission.js';
 import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
 import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
-import { DEFAULT_MAX_BATCH_PARTITIONS } from './store/history-writer.js';
+import { DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_PARTITIONS } from './store/history-writer.js';
 import type { TracingConfig } from './telemetry/tracing.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -68,7 +68,7 @@ export const DEFAULT_WRITER_MAX_ATTEMPTS = 3;
 /** Conversations per history write statement (src/store/history-writer.ts). */
 export const DEFAULT_WRITER_MAX_BATCH_PARTITIONS = DEFAULT_MAX_BATCH_PARTITIONS;
 /** How long the history writer's first queued row waits for others to join its statement, ms. */
-export const DEFAULT_WRITER_LINGER_MS = 1;
+export const DEFAULT_WRITER_LINGER_MS = DEFAULT_LINGER_MS;
 export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_TAIL_MESSAGES = 100;
 export const DEFAULT_RECENT_CMIDS = 256;
