@@ -94,6 +94,8 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ pool: { batchTexts: 0 } }, /^pool\.batchTexts must be a positive integer$/],
   [{ pool: { intervalMs: -1 } }, /^pool\.intervalMs must be a non-negative integer$/],
   [{ pool: { idleMs: 0 } }, /^pool\.idleMs must be a positive integer$/],
+  [{ storage: { writerLingerMs: 101 } }, /^storage\.writerLingerMs must be an integer from 0 to 100$/],
+  [{ storage: { writerLingerMs: -1 } }, /^storage\.writerLingerMs must be an integer from 0 to 100$/],
   [{ gateway: { maxSockets: -1 } }, /^gateway\.maxSockets must be a non-negative integer$/],
   [{ gateway: { upgradeRatePerS: 0 } }, /^gateway\.upgradeRatePerS must be a positive integer$/],
   [{ gateway: { upgradeBurst: 0 } }, /^gateway\.upgradeBurst must be a positive integer$/],
