@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,11 +69,27 @@ test('stack - nats-server survives SIGKILL through restart', async () => {
   assert.equal(await isTcpReachable(NATS_HOST, server.port, 1_000), true);
 });
 
+/**
+ * Resolves once every thread of `pid` is stopped (state T in /proc): kill() only queues SIGSTOP, and a
+ * request sent at once could still be answered (seen once in CI).
+ */
+async function untilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  for (;;) {
+    const tasks = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the command name's closing parenthesis.
+    if (tasks.slice(tasks.lastIndexOf(')') + 2, tasks.lastIndexOf(')') + 3) === 'T') return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within 2 s`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 test('stack - SIGSTOP freezes nats-server, SIGCONT resumes it, stop works while frozen', async () => {
   const server = await startNatsServer({ httpPort: 0 });
   try {
     assert.notEqual(await monitor(server.httpPort, '/varz'), null);
     server.signal('SIGSTOP');
+    await untilStopped(server.pid);
     assert.equal(await monitor(server.httpPort, '/varz'), null);
     server.signal('SIGCONT');
     assert.notEqual(await monitor(server.httpPort, '/varz'), null);
