@@ -103,6 +103,13 @@ interface Lane<I, O> {
   results(out: TextResult): readonly O[];
 }
 
+/**
+ * Pool threads load the (ESM) worker through import(), never require(): piscina tries require() first,
+ * and Node 20's require of an ES module crashed a test process once in CI with a native assertion
+ * (`CreateRequiredModuleFacade`). With require of ES modules off, piscina falls back to import().
+ */
+export const POOL_THREAD_EXEC_ARGV: readonly string[] = ['--no-experimental-require-module'];
+
 const WORKER_FILE = fileURLToPath(new URL('../../workers/text-worker.js', import.meta.url));
 const BUSY_RETRY_MS = 50;
 const DEFAULT_THREAD_IDLE_MS = 60_000;
@@ -133,6 +140,7 @@ export function createTextPool(options: TextPoolOptions): TextPool {
     // No thread until the first task (issue #14: an isolate per idle worker is ~9 MiB of RSS).
     minThreads: 0,
     maxThreads: opts.threads,
+    execArgv: [...POOL_THREAD_EXEC_ARGV],
     maxQueue: opts.maxQueue,
     idleTimeout: opts.idleMs,
   });

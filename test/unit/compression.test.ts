@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Piscina } from 'piscina';
+import { POOL_THREAD_EXEC_ARGV } from '../../src/pool/text-pool.js';
 import {
   BODY_ENC_UTF8,
   compressBodies,
@@ -138,7 +139,12 @@ test('text worker - compress and decompress ops round trip a batch', () => {
 const WORKER_FILE = fileURLToPath(new URL('../../workers/text-worker.js', import.meta.url));
 
 test('text worker pool - every op works through piscina, bodies cross as Uint8Array', async () => {
-  const pool = new Piscina({ filename: WORKER_FILE, minThreads: 2, maxThreads: 2 });
+  const pool = new Piscina({
+    filename: WORKER_FILE,
+    minThreads: 2,
+    maxThreads: 2,
+    execArgv: [...POOL_THREAD_EXEC_ARGV],
+  });
   const run = <R>(task: TextTask) => pool.run(task) as Promise<R>;
   try {
     const { items } = await run<CompressResult>({ op: 'compress', texts: CHAT_SAMPLE });
@@ -170,7 +176,12 @@ test('text worker pool - every op works through piscina, bodies cross as Uint8Ar
 });
 
 test('text worker pool - a new policy version reaches every worker', async () => {
-  const pool = new Piscina({ filename: WORKER_FILE, minThreads: 2, maxThreads: 2 });
+  const pool = new Piscina({
+    filename: WORKER_FILE,
+    minThreads: 2,
+    maxThreads: 2,
+    execArgv: [...POOL_THREAD_EXEC_ARGV],
+  });
   const check = (version: string, action: 'mask' | 'block', texts: string[]) =>
     pool.run({
       op: 'policy',
