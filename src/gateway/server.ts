@@ -152,6 +152,10 @@ interface SocketData extends SessionSocket {
   /** Acks waiting to go out corked with the sender's own echo (holdAck). */
   heldAcks?: (Uint8Array | string)[];
   ackTimer?: NodeJS.Timeout | undefined;
+  /** `send` frames of this socket not answered yet (ack or error). */
+  inflight?: number;
+  /** Frames waiting for the end of this event-loop turn, to leave in one corked write (queueFrame). */
+  outbox?: (Uint8Array | string)[];
 }
 
 /** Room in a `messages` frame for everything but its items (type, conv, more, ref). */
@@ -194,6 +198,60 @@ function sendBounded(data: SocketData, payload: Uint8Array | string, limit: numb
   ws.send(payload, data.codec.binary);
 }
 
+/**
+ * Sockets with frames in their outbox, written at the end of the turn. A sender's own echo and its
+ * `ack` are made in the same turn when the conversation's owner is in this process (the echo is
+ * delivered as the write commits, the ack a few microtasks later): held to the end of the turn they
+ * leave in one write, where the echo alone and the ack after ACK_HOLD_MS were two writes and a timer.
+ */
+const dirtySockets: SocketData[] = [];
+/** The send limit of each listed socket's gateway (a process may run several in tests). */
+const dirtyLimits: number[] = [];
+let outboxFlushScheduled = false;
+
+/** Writes every waiting outbox, each in one corked write. */
+export function flushOutboxes(): void {
+  outboxFlushScheduled = false;
+  // Bounded: one entry per socket with frames waiting (a socket is listed once per turn).
+  const dirty = dirtySockets.splice(0);
+  const limits = dirtyLimits.splice(0);
+  for (let i = 0; i < dirty.length; i++) flushOutbox(dirty[i]!, limits[i]!);
+}
+
+function flushOutbox(data: SocketData, limit: number): void {
+  const out = data.outbox;
+  data.outbox = undefined;
+  const ws = data.ws;
+  if (out === undefined || data.closed || !ws) return;
+  if (out.length === 1) {
+    sendBounded(data, out[0]!, limit);
+    return;
+  }
+  ws.cork(() => {
+    for (const frame of out) sendBounded(data, frame, limit);
+  });
+}
+
+/**
+ * Queues a frame for the end of this turn (setImmediate). At MAX_HELD_ACKS frames the socket's outbox
+ * is written at once, so an outbox never holds more.
+ */
+export function queueFrame(data: SocketData, frame: Uint8Array | string, limit: number): void {
+  if (data.closed || !data.ws) return;
+  if (data.outbox === undefined) {
+    data.outbox = [frame];
+    dirtySockets.push(data);
+    dirtyLimits.push(limit);
+    if (!outboxFlushScheduled) {
+      outboxFlushScheduled = true;
+      setImmediate(flushOutboxes);
+    }
+    return;
+  }
+  data.outbox.push(frame);
+  if (data.outbox.length >= MAX_HELD_ACKS) flushOutbox(data, limit);
+}
+
 /** Sends the held acks, then `next` (a delivered frame) if given, in one corked write. */
 export function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string): void {
   if (data.ackTimer) clearTimeout(data.ackTimer);
@@ -211,6 +269,11 @@ export function releaseAcks(data: SocketData, limit: number, next?: Uint8Array |
 /** Holds an ack until the socket's next delivered frame, ACK_HOLD_MS or MAX_HELD_ACKS, whichever first. */
 export function holdAck(data: SocketData, ack: Uint8Array | string, limit: number): void {
   if (data.closed || !data.ws) return;
+  if (data.outbox !== undefined) {
+    // The echo (or another frame) is already waiting for the end of this turn: the ack joins it.
+    queueFrame(data, ack, limit);
+    return;
+  }
   if (data.heldAcks === undefined) data.heldAcks = [ack];
   else data.heldAcks.push(ack);
   if (data.heldAcks.length >= MAX_HELD_ACKS) releaseAcks(data, limit);
@@ -267,14 +330,16 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       return;
     }
     if (data.heldAcks) releaseAcks(data, sendLimit, payload);
+    else if (data.outbox !== undefined || (data.inflight ?? 0) > 0) queueFrame(data, payload, sendLimit);
     else sendBounded(data, payload, sendLimit);
   });
   deps.presence.attach(sessions);
 
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
-    // Held acks go first: frames of the gateway keep their order.
+    // Held acks and queued frames go first: frames of the gateway keep their order.
     if (data.heldAcks) releaseAcks(data, sendLimit, data.codec.encode(frame));
+    else if (data.outbox !== undefined) queueFrame(data, data.codec.encode(frame), sendLimit);
     else sendBounded(data, data.codec.encode(frame), sendLimit);
   }
 
@@ -532,13 +597,16 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       if (frame.type === 'send') {
         // trace: a message's way starts here (src/telemetry/); off = handleSend(data, frame)
+        data.inflight = (data.inflight ?? 0) + 1;
         traced('sb.gateway.send', data.tenant, frame.conv, handleSend, data, frame).then(
           (ack) => {
+            data.inflight = (data.inflight ?? 1) - 1;
             deps.observeAck?.((performance.now() - t0) / 1000, true);
             // Held (<= ACK_HOLD_MS) for the sender's own echo, so both leave in one corked write.
             if (!data.closed && data.ws) holdAck(data, data.codec.encode({ type: 'ack', ...ack }), sendLimit);
           },
           (err) => {
+            data.inflight = (data.inflight ?? 1) - 1;
             deps.observeAck?.((performance.now() - t0) / 1000, false);
             sendError(data, err, frame.cmid);
           },
@@ -979,6 +1047,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           clearInterval(cutOffCheck);
           clearInterval(presenceBeat);
           uWS.us_listen_socket_close(listenSocket);
+          flushOutboxes(); // frames of this turn leave before the close frames
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
           app.close();
         },

@@ -1,6 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ACK_HOLD_MS, holdAck, MAX_HELD_ACKS, releaseAcks } from '../../src/gateway/server.js';
+import {
+  ACK_HOLD_MS,
+  flushOutboxes,
+  holdAck,
+  MAX_HELD_ACKS,
+  queueFrame,
+  releaseAcks,
+} from '../../src/gateway/server.js';
 
 type Data = Parameters<typeof holdAck>[0];
 
@@ -55,4 +62,37 @@ test('gateway acks - at MAX_HELD_ACKS the held acks leave at once; a closed sock
   (closed.data as { closed: boolean }).closed = true;
   releaseAcks(closed.data, 1 << 20, 'msg');
   assert.deepEqual(closed.writes, []);
+});
+
+const endOfTurn = () => new Promise((r) => setImmediate(r));
+
+test('gateway acks - an echo queued before its ack: both leave at the end of the turn in one write, no timer', async () => {
+  const { data, writes } = socket();
+  queueFrame(data, 'echo-1', 1 << 20);
+  holdAck(data, 'ack-1', 1 << 20);
+  assert.deepEqual(writes, [], 'nothing before the end of the turn');
+  assert.equal((data as { ackTimer?: unknown }).ackTimer, undefined, 'the ack is not held on a timer');
+  await endOfTurn();
+  assert.deepEqual(writes, [['echo-1', 'ack-1']]);
+  await new Promise((r) => setTimeout(r, ACK_HOLD_MS + 20));
+  assert.equal(writes.length, 1, 'nothing more after the hold time');
+});
+
+test('gateway acks - an outbox holds at most MAX_HELD_ACKS frames; closed sockets get nothing; flush is idempotent', async () => {
+  const { data, writes } = socket();
+  for (let i = 0; i < MAX_HELD_ACKS - 1; i++) queueFrame(data, `f-${i}`, 1 << 20);
+  assert.equal(writes.length, 0);
+  queueFrame(data, 'last', 1 << 20);
+  assert.equal(writes.length, 1, 'a full outbox is written at once');
+  assert.equal(writes[0]?.length, MAX_HELD_ACKS);
+  queueFrame(data, 'next', 1 << 20);
+  const closed = socket();
+  queueFrame(closed.data, 'lost', 1 << 20);
+  (closed.data as { closed: boolean }).closed = true;
+  await endOfTurn();
+  assert.deepEqual(writes.at(-1), ['next']);
+  assert.equal(writes.length, 2);
+  assert.deepEqual(closed.writes, []);
+  flushOutboxes();
+  assert.equal(writes.length, 2, 'nothing is written twice');
 });
