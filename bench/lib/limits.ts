@@ -68,14 +68,23 @@ const pct = (x: number): string => `${Math.round(x * 100)} %`;
 interface Stall {
   what: string;
   ms: number;
+  /** A V8 pause's kind (minor, major, ...), when the probe saw it. */
+  kind?: string;
 }
+
+const stallText = (x: Stall): string =>
+  `${x.what} ${x.ms.toFixed(0)} ms${x.kind === undefined ? '' : ` (${x.kind})`}`;
 
 /** The stalls the probes and GC logs saw: the broker's loop delay and GC pauses, Cassandra's GC pauses. */
 function stallsOf(r: ResourceSummary): Stall[] {
   const out: Stall[] = [];
   const b = r.groups.broker;
   if (b.maxLoopDelayMs !== undefined) out.push({ what: 'broker event-loop delay', ms: b.maxLoopDelayMs });
-  if (b.maxGcPauseMs !== undefined) out.push({ what: 'broker GC pause', ms: b.maxGcPauseMs });
+  if (b.maxGcPauseMs !== undefined) {
+    const pause: Stall = { what: 'broker GC pause', ms: b.maxGcPauseMs };
+    if (b.maxGcPauseKind !== undefined) pause.kind = b.maxGcPauseKind;
+    out.push(pause);
+  }
   const c = r.groups.cassandra.maxGcPauseMs;
   if (c !== undefined) out.push({ what: 'Cassandra GC pause', ms: c });
   return out;
@@ -137,9 +146,7 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
   }
   const stalls = stallsOf(r);
   if (stalls.length > 0) {
-    notes.push(
-      `Stalls (longest in the window): ${stalls.map((x) => `${x.what} ${x.ms.toFixed(0)} ms`).join(', ')}.`,
-    );
+    notes.push(`Stalls (longest in the window): ${stalls.map(stallText).join(', ')}.`);
   }
   const longest = stalls.reduce<Stall | undefined>(
     (a, x) => (a === undefined || x.ms > a.ms ? x : a),
@@ -156,7 +163,7 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
     : // Nothing saturated: a step that still misses its latency objective misses it on the tail
       // (pauses such as GC or Cassandra flushes), which says nothing about throughput capacity.
       `none seen (no resource saturated; a miss here is tail latency from stalls, not throughput${
-        longest === undefined ? '' : `; longest: ${longest.what} ${longest.ms.toFixed(0)} ms`
+        longest === undefined ? '' : `; longest: ${stallText(longest)}`
       })`;
   // On a saturated machine a busy event loop is partly time the OS gave to other processes (utilisation is
   // wall-clock), so the machine is named first; a saturated loop with cores to spare is the broker's own.

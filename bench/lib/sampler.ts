@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROBE_GC_SIGNAL, type ProbeRecord } from '../probe/probe-record.js';
+import { type GcKind, PROBE_GC_SIGNAL, type ProbeRecord } from '../probe/probe-record.js';
 import { GcLogTail, jvmGcLogOf } from './jvm-gc-log.js';
 import { CLOCK_TICKS_PER_S, readMachineCpu, readProcStat } from './proc.js';
 
@@ -29,6 +29,8 @@ export interface GroupSample {
   maxLoopDelayMs?: number;
   /** Longest GC pause in the group over the interval, ms: V8's from the probe, a JVM's from its GC log. */
   maxGcPauseMs?: number;
+  /** That pause's kind when a Node probe saw it. */
+  maxGcPauseKind?: GcKind | undefined;
 }
 
 export interface ResourceSample {
@@ -117,10 +119,17 @@ export class ResourceSampler {
           g.maxElu = Math.max(g.maxElu ?? 0, p.elu);
           if (p.loopDelayMaxMs !== undefined)
             g.maxLoopDelayMs = Math.max(g.maxLoopDelayMs ?? 0, p.loopDelayMaxMs);
-          if (p.gcPauseMaxMs !== undefined) g.maxGcPauseMs = Math.max(g.maxGcPauseMs ?? 0, p.gcPauseMaxMs);
+          if (p.gcPauseMaxMs !== undefined && p.gcPauseMaxMs > (g.maxGcPauseMs ?? -1)) {
+            g.maxGcPauseMs = p.gcPauseMaxMs;
+            g.maxGcPauseKind = p.gcPauseMaxKind;
+          }
         }
         const gcLog = this.gcLogOf(pid);
-        if (gcLog) g.maxGcPauseMs = Math.max(g.maxGcPauseMs ?? 0, gcLog.longestPauseSinceLast());
+        const jvmPause = gcLog?.longestPauseSinceLast();
+        if (jvmPause !== undefined && jvmPause > (g.maxGcPauseMs ?? -1)) {
+          g.maxGcPauseMs = jvmPause;
+          g.maxGcPauseKind = undefined;
+        }
       }
       groups[name] = g;
     }
@@ -158,6 +167,8 @@ export interface GroupStats {
   maxLoopDelayMs?: number;
   /** Longest GC pause of the window, ms (probed Node processes, JVMs with a GC log). */
   maxGcPauseMs?: number;
+  /** Its kind, when a Node probe saw it (V8: minor = scavenge, major = mark-compact). */
+  maxGcPauseKind?: GcKind | undefined;
 }
 
 /** Mean/max of one group over some samples (zeros when there are none). */
@@ -179,7 +190,11 @@ export function groupStats(samples: readonly ResourceSample[], group: string): G
   const delays = gs.flatMap((g) => (g.maxLoopDelayMs === undefined ? [] : [g.maxLoopDelayMs]));
   if (delays.length > 0) stats.maxLoopDelayMs = Math.max(...delays);
   const pauses = gs.flatMap((g) => (g.maxGcPauseMs === undefined ? [] : [g.maxGcPauseMs]));
-  if (pauses.length > 0) stats.maxGcPauseMs = Math.max(...pauses);
+  if (pauses.length > 0) {
+    const longest = gs.reduce((a, g) => ((g.maxGcPauseMs ?? -1) > (a.maxGcPauseMs ?? -1) ? g : a));
+    stats.maxGcPauseMs = Math.max(...pauses);
+    if (longest.maxGcPauseKind !== undefined) stats.maxGcPauseKind = longest.maxGcPauseKind;
+  }
   return stats;
 }
 

@@ -14,7 +14,7 @@ import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:pe
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startProfileControl } from './cpu-profiler.js';
-import { PROBE_GC_SIGNAL, type ProbeRecord } from './probe-record.js';
+import { type GcKind, gcKindOf, PROBE_GC_SIGNAL, type ProbeRecord } from './probe-record.js';
 
 const PROBE_INTERVAL_MS = 1000;
 /** Resolution of the event-loop delay histogram, ms. */
@@ -31,9 +31,15 @@ if (dir) {
   loopDelay.enable();
   let loopDelayMaxMs = 0;
   let gcPauseMaxMs = 0;
+  let gcPauseMaxKind: GcKind | undefined;
   let gcPauseNow = 0;
+  let gcKindNow: GcKind | undefined;
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcPauseNow = Math.max(gcPauseNow, entry.duration);
+    for (const entry of list.getEntries()) {
+      if (entry.duration <= gcPauseNow) continue;
+      gcPauseNow = entry.duration;
+      gcKindNow = gcKindOf((entry as { detail?: { kind?: number } | null }).detail?.kind);
+    }
   }).observe({ entryTypes: ['gc'] });
   const write = (): void => {
     const m = process.memoryUsage();
@@ -48,6 +54,7 @@ if (dir) {
       elu,
       loopDelayMaxMs,
       gcPauseMaxMs,
+      ...(gcPauseMaxKind ? { gcPauseMaxKind } : {}),
       ...(gcFigures ? { gc: gcFigures } : {}),
     };
     try {
@@ -64,7 +71,9 @@ if (dir) {
     loopDelayMaxMs = loopDelay.max / 1e6;
     loopDelay.reset();
     gcPauseMaxMs = gcPauseNow;
+    gcPauseMaxKind = gcKindNow;
     gcPauseNow = 0;
+    gcKindNow = undefined;
     write();
   }, PROBE_INTERVAL_MS);
   timer.unref();

@@ -3,6 +3,18 @@
 /** Asks a probed process for a full garbage collection and a fresh record. */
 export const PROBE_GC_SIGNAL = 'SIGUSR2';
 
+/** V8's collection kinds, as Node's `gc` performance entries name them (perf_hooks constants). */
+export type GcKind = 'minor' | 'major' | 'incremental' | 'weak callbacks';
+
+/** The kind of a `gc` entry's `detail.kind` (NODE_PERFORMANCE_GC_MINOR 1, MAJOR 4, INCREMENTAL 8, WEAKCB 16). */
+export function gcKindOf(kind: number | undefined): GcKind | undefined {
+  if (kind === 1) return 'minor';
+  if (kind === 4) return 'major';
+  if (kind === 8) return 'incremental';
+  if (kind === 16) return 'weak callbacks';
+  return undefined;
+}
+
 export interface ProbeRecord {
   pid: number;
   /** Epoch ms of the reading. */
@@ -18,6 +30,8 @@ export interface ProbeRecord {
   loopDelayMaxMs?: number;
   /** The longest V8 garbage-collection pause over the last interval, ms (0 when none). */
   gcPauseMaxMs?: number;
+  /** That pause's kind, from the gc entry's `detail.kind` (absent when none). */
+  gcPauseMaxKind?: GcKind;
   /** The last forced collection (PROBE_GC_SIGNAL): when, and the heap and RSS right after it. */
   gc?: { at: number; heapUsed: number; rss: number; external: number };
 }

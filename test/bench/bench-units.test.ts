@@ -25,7 +25,9 @@ import { GcLogTail, jvmGcLogOf, longestPauseMs } from '../../bench/lib/jvm-gc-lo
 import { analyseLimits, type ResourceSummary } from '../../bench/lib/limits.js';
 import { connectedPorts, connectedServerPids } from '../../bench/lib/proc.js';
 import { addProfile, type CpuProfile, emptyTotals, stageTable } from '../../bench/lib/profile-stages.js';
+import { groupStats, type ResourceSample } from '../../bench/lib/sampler.js';
 import { parseCount, parseDurationMs } from '../../bench/lib/units.js';
+import { gcKindOf } from '../../bench/probe/probe-record.js';
 import { lineChart, niceTicks } from '../../bench/report/svg-chart.js';
 
 test('bench units - durations and counts parse with units, and bad values are refused', () => {
@@ -390,6 +392,14 @@ test('bench units - a tail miss names its longest stall: broker loop delay or GC
       'Stalls (longest in the window): broker event-loop delay 41 ms, broker GC pause 12 ms, Cassandra GC pause 212 ms.',
     ),
   );
+  // A V8 pause names its kind (from the probe's gc entries), and may be the longest.
+  r.groups.broker.maxGcPauseMs = 300;
+  r.groups.broker.maxGcPauseKind = 'major';
+  const named = analyseLimits({ resources: r, generatorElu: [0.2], sendLagP99Ms: 1 });
+  assert.match(named.limitedBy, /; longest: broker GC pause 300 ms \(major\)\)$/);
+  assert.ok(
+    named.notes.some((n) => n.includes('broker GC pause 300 ms (major), Cassandra GC pause 212 ms.')),
+  );
   // Without probes or GC logs there is nothing to name.
   const bare = analyseLimits({ resources: resources(0.5, 0.4), generatorElu: [0.2] });
   assert.ok(!bare.notes.some((n) => n.startsWith('Stalls')));
@@ -445,4 +455,20 @@ test('bench units - the GC log of a process is found from its -Xlog argument', a
   } finally {
     child.kill();
   }
+});
+
+test('bench units - the longest V8 pause of a window keeps its kind (gc entry detail.kind)', () => {
+  assert.equal(gcKindOf(1), 'minor');
+  assert.equal(gcKindOf(4), 'major');
+  assert.equal(gcKindOf(8), 'incremental');
+  assert.equal(gcKindOf(16), 'weak callbacks');
+  assert.equal(gcKindOf(undefined), undefined);
+  const sample = (ms: number, kind: 'minor' | 'major'): ResourceSample => ({
+    at: 0,
+    machineBusy: 0.5,
+    groups: { broker: { processes: 1, rssBytes: 1, cpuCores: 0.5, maxGcPauseMs: ms, maxGcPauseKind: kind } },
+  });
+  const stats = groupStats([sample(12, 'minor'), sample(40, 'major'), sample(30, 'minor')], 'broker');
+  assert.equal(stats.maxGcPauseMs, 40);
+  assert.equal(stats.maxGcPauseKind, 'major');
 });
