@@ -29,9 +29,10 @@ const MAX_SEMI_SPACE_MB = 1024;
 /**
  * The default worker count: one per CPU but one, at least one. Each worker's main thread can use a whole
  * core, and beside it run its pool thread (screening, compression), V8's GC helpers, libuv and the kernel's
- * network processing: together about one more core's worth. On the 2-core bench machine two workers
- * delivered 420 msg/s within p99 89 ms against 1 600 for one worker (BENCHMARKS.md, 2026-12-03): with both
- * cores busy every hop between the workers waits for the scheduler.
+ * network processing: together about one more core's worth. On the 2-core bench machine one worker
+ * delivered 2 200-3 300 msg/s within p99 89 ms in four sweeps and two workers 1 400-3 900 (once above, three
+ * times below; BENCHMARKS.md, 2026-12-04): with a second worker most messages cross a process (request,
+ * push, echo), which costs more than the second core gives.
  */
 export function defaultWorkerCount(cpus: number = availableParallelism()): number {
   return Math.max(1, cpus - 1);
