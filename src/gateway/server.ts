@@ -212,7 +212,8 @@ let outboxFlushScheduled = false;
 /** Writes every waiting outbox, each in one corked write. */
 export function flushOutboxes(): void {
   outboxFlushScheduled = false;
-  // Bounded: one entry per socket with frames waiting (a socket is listed once per turn).
+  // Bounded: one entry per outbox started this turn, each with at least one frame queued in it (a socket
+  // whose outbox filled and left early is listed again only for frames queued after that).
   const dirty = dirtySockets.splice(0);
   const limits = dirtyLimits.splice(0);
   for (let i = 0; i < dirty.length; i++) flushOutbox(dirty[i]!, limits[i]!);
