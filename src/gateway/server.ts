@@ -153,7 +153,7 @@ interface SocketData extends SessionSocket {
   heldAcks?: (Uint8Array | string)[];
   ackTimer?: NodeJS.Timeout | undefined;
   /** `send` frames of this socket not answered yet (ack or error). */
-  inflight?: number;
+  inflight: number;
   /** Frames waiting for the end of this event-loop turn, to leave in one corked write (queueFrame). */
   outbox?: (Uint8Array | string)[];
 }
@@ -330,18 +330,21 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       if (data.early.length < EARLY_FRAMES_MAX) data.early.push(payload);
       return;
     }
-    if (data.heldAcks) releaseAcks(data, sendLimit, payload);
-    else if (data.outbox !== undefined || (data.inflight ?? 0) > 0) queueFrame(data, payload, sendLimit);
-    else sendBounded(data, payload, sendLimit);
+    // With a send in flight, a delivery may be the sender's own echo: it waits for its ack (queueFrame).
+    writeFrame(data, payload, data.inflight > 0);
   });
   deps.presence.attach(sessions);
 
+  /** Writes a frame after any held acks or queued frames (frames keep their order); `toTurnEnd` queues it. */
+  function writeFrame(data: SocketData, payload: Uint8Array | string, toTurnEnd: boolean): void {
+    if (data.heldAcks) releaseAcks(data, sendLimit, payload);
+    else if (toTurnEnd || data.outbox !== undefined) queueFrame(data, payload, sendLimit);
+    else sendBounded(data, payload, sendLimit);
+  }
+
   function send(data: SocketData, frame: ServerFrame): void {
     if (data.closed || !data.ws) return;
-    // Held acks and queued frames go first: frames of the gateway keep their order.
-    if (data.heldAcks) releaseAcks(data, sendLimit, data.codec.encode(frame));
-    else if (data.outbox !== undefined) queueFrame(data, data.codec.encode(frame), sendLimit);
-    else sendBounded(data, data.codec.encode(frame), sendLimit);
+    writeFrame(data, data.codec.encode(frame), false);
   }
 
   function sendError(data: SocketData, err: unknown, ref: string | undefined): void {
@@ -598,16 +601,16 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       if (frame.type === 'send') {
         // trace: a message's way starts here (src/telemetry/); off = handleSend(data, frame)
-        data.inflight = (data.inflight ?? 0) + 1;
+        data.inflight++;
         traced('sb.gateway.send', data.tenant, frame.conv, handleSend, data, frame).then(
           (ack) => {
-            data.inflight = (data.inflight ?? 1) - 1;
+            data.inflight--;
             deps.observeAck?.((performance.now() - t0) / 1000, true);
             // Held (<= ACK_HOLD_MS) for the sender's own echo, so both leave in one corked write.
             if (!data.closed && data.ws) holdAck(data, data.codec.encode({ type: 'ack', ...ack }), sendLimit);
           },
           (err) => {
-            data.inflight = (data.inflight ?? 1) - 1;
+            data.inflight--;
             deps.observeAck?.((performance.now() - t0) / 1000, false);
             sendError(data, err, frame.cmid);
           },
@@ -791,6 +794,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
             ws: undefined,
             welcomed: false,
             admitting: true,
+            inflight: 0,
           };
           // Not inside res.cork(): uWS's cork() can misread the socket's state after an asynchronous
           // upgrade (the socket block is reallocated in place) and close the new WebSocket right after
