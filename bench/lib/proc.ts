@@ -22,6 +22,8 @@ export const PAGE_BYTES = sysconf('PAGESIZE', 4096);
 export interface ProcStat {
   pid: number;
   ppid: number;
+  /** Field 3: R running, S sleeping, T stopped, Z zombie, ... */
+  state: string;
   /** utime + stime, in clock ticks. */
   cpuTicks: number;
   rssBytes: number;
@@ -39,7 +41,13 @@ export function readProcStat(pid: number): ProcStat | null {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state); field n is rest[n - 3].
   const num = (field: number): number => Number(rest[field - 3] ?? 0);
-  return { pid, ppid: num(4), cpuTicks: num(14) + num(15), rssBytes: num(24) * PAGE_BYTES };
+  return {
+    pid,
+    ppid: num(4),
+    state: rest[0] ?? '',
+    cpuTicks: num(14) + num(15),
+    rssBytes: num(24) * PAGE_BYTES,
+  };
 }
 
 export function listPids(): number[] {

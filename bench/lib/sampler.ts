@@ -189,10 +189,10 @@ export function groupStats(samples: readonly ResourceSample[], group: string): G
   if (elus.length > 0) stats.maxElu = Math.max(...elus.map((g) => g.maxElu ?? 0));
   const delays = gs.flatMap((g) => (g.maxLoopDelayMs === undefined ? [] : [g.maxLoopDelayMs]));
   if (delays.length > 0) stats.maxLoopDelayMs = Math.max(...delays);
-  const pauses = gs.flatMap((g) => (g.maxGcPauseMs === undefined ? [] : [g.maxGcPauseMs]));
-  if (pauses.length > 0) {
-    const longest = gs.reduce((a, g) => ((g.maxGcPauseMs ?? -1) > (a.maxGcPauseMs ?? -1) ? g : a));
-    stats.maxGcPauseMs = Math.max(...pauses);
+  let longest: GroupSample | undefined;
+  for (const g of gs) if ((g.maxGcPauseMs ?? -1) > (longest?.maxGcPauseMs ?? -1)) longest = g;
+  if (longest?.maxGcPauseMs !== undefined) {
+    stats.maxGcPauseMs = longest.maxGcPauseMs;
     if (longest.maxGcPauseKind !== undefined) stats.maxGcPauseKind = longest.maxGcPauseKind;
   }
   return stats;

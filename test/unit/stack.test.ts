@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readProcStat } from '../../bench/lib/proc.js';
 import { findProjectRoot, readJvmOptions, startCassandra } from '../../src/stack/cassandra.js';
 import { NATS_HOST, startNatsCluster, startNatsServer } from '../../src/stack/nats-server.js';
 import { isTcpReachable } from '../../src/stack/process.js';
@@ -70,15 +71,13 @@ test('stack - nats-server survives SIGKILL through restart', async () => {
 });
 
 /**
- * Resolves once every thread of `pid` is stopped (state T in /proc): kill() only queues SIGSTOP, and a
+ * Resolves once `pid` is stopped (state T in /proc/<pid>/stat): kill() only queues SIGSTOP, and a
  * request sent at once could still be answered (seen once in CI).
  */
 async function untilStopped(pid: number): Promise<void> {
   const deadline = Date.now() + 2_000;
   for (;;) {
-    const tasks = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The state follows the command name's closing parenthesis.
-    if (tasks.slice(tasks.lastIndexOf(')') + 2, tasks.lastIndexOf(')') + 3) === 'T') return;
+    if (readProcStat(pid)?.state === 'T') return;
     if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within 2 s`);
     await new Promise((r) => setTimeout(r, 10));
   }
