@@ -781,6 +781,14 @@ export class CassandraHistoryStore implements HistoryStore {
     // Unlogged unless a bucket opens: a partial write is never acked; the actor retries the same seq
     // with the same cmid, so nothing is stored twice.
     await this.#client.batch(queries, this.#writeOptions(opensBucket || changes));
+    // Durable: nothing writes these row objects again (only an uncertain write is repeated, and it threw
+    // above), so their stored bytes need not live as long as the rows do. The rows stay in the actors'
+    // and the history cache's recent windows for many seconds; their packed cells and encoded bodies
+    // made up about a third of a loaded worker's live heap (issue #13: old-generation growth, GC pauses).
+    for (const row of rows) {
+      this.#packedRows.delete(row);
+      this.#encoded.delete(row);
+    }
   }
 
   /**

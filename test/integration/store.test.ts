@@ -5,8 +5,11 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import cassandra from 'cassandra-driver';
 import { BusyError } from '../../src/protocol/errors.js';
+import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody } from '../../src/store/body-codec.js';
 import {
   type CassandraHistoryStore,
   type CassandraStoreOptions,
@@ -312,4 +315,48 @@ test('store - page rejects a limit outside 1..500 with invalid_field', async () 
     });
   }
   await assert.rejects(store.page(TENANT, 'rt', 0, 10), { code: 'invalid_field' });
+});
+
+/** A full garbage collection (the flag is set at run time, so the suite needs no --expose-gc). */
+function collectGarbage(): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // A WeakRef's target lives at least until the end of the job that created or read it.
+  return new Promise((resolve) =>
+    setImmediate(() => {
+      gc();
+      resolve();
+    }),
+  );
+}
+
+test('store - a durable row lets go of its stored bytes; a failed write keeps them for its repeat', async () => {
+  const made: WeakRef<EncodedBody>[] = [];
+  const encoder: BodyEncoder = {
+    encode: async (texts) =>
+      texts.map((text) => {
+        const body: EncodedBody = { enc: BODY_ENC_UTF8, data: new TextEncoder().encode(text) };
+        made.push(new WeakRef(body));
+        return body;
+      }),
+  };
+  const keyspace = newKeyspace();
+  const store = await openCassandraStore(options(keyspace), { encoder });
+  stores.push(store);
+  // The rows stay referenced (as the actors' recent windows keep them); only their bytes may go.
+  const rows = range(1, 40).map((seq) => message('bytes', seq));
+  await Promise.all(rows.map((row) => store.append(row)));
+  assert.equal(made.length, rows.length, 'one encoding per row');
+  await collectGarbage();
+  assert.equal(made.filter((ref) => ref.deref() !== undefined).length, 0, 'no durable row keeps its bytes');
+
+  // A write that fails is repeated by the actor with the same bytes: they must stay with the row.
+  await dropKeyspace(options(keyspace));
+  const failed = message('bytes', 41);
+  await assert.rejects(store.append(failed));
+  await collectGarbage();
+  assert.equal(made.length, rows.length + 1);
+  assert.notEqual(made.at(-1)?.deref(), undefined, 'the failed row keeps its encoded body');
+  // Used after the collections, so both stayed reachable through them.
+  assert.deepEqual([rows.at(-1)?.seq, failed.seq], [40, 41]);
 });
