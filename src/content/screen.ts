@@ -31,9 +31,12 @@ export async function screenText(
   const policy = await policies.policyFor(tenant);
   const verdict = await pool.screen(tenant, policy, body);
   const words = [...new Set(verdict.hits.map((h) => h.word))];
+  // The pool's answers are copies: most texts come back unchanged, and then the row, the actors'
+  // recent windows and the history cache hold one string instead of three (issue #13: live heap).
+  const text = verdict.text === body ? body : verdict.text;
   return {
-    text: verdict.text,
-    agentText: verdict.agentText,
+    text,
+    agentText: verdict.agentText === text ? text : verdict.agentText,
     blocked: verdict.blocked,
     review: verdict.review,
     words,
