@@ -129,15 +129,20 @@ export async function startNode(
   // pool: row.agentBody; system and bot posts are masked here first) and the review flag.
   const deliver = (row: MessageRow, users: readonly string[], visitor?: string): void => {
     const agents = users.filter((user) => user !== visitor);
+    let visitorFrame: Uint8Array | undefined;
     if (visitor !== undefined && agents.length < users.length) {
-      toUsers(row.tenant, [visitor], msgpackEncode({ type: 'msg', ...toMessageItem(row) }));
+      visitorFrame = msgpackEncode({ type: 'msg', ...toMessageItem(row) });
+      toUsers(row.tenant, [visitor], visitorFrame);
     }
     if (agents.length === 0) return;
     const toAgents = (body: string): void => {
       toUsers(
         row.tenant,
         agents,
-        msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame),
+        // Nothing masked and nothing to review: the agents' frame is the visitor's, byte for byte.
+        visitorFrame !== undefined && body === row.body && row.review !== true
+          ? visitorFrame
+          : msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame),
       );
     };
     if (row.agentBody !== undefined) toAgents(row.agentBody);

@@ -166,6 +166,21 @@ test('content - agents see PII masked (delivery, sync, history); the visitor doe
   const page = (await res.json()) as { items: Frame[] };
   assert.equal(page.items[0]?.body, seen.body);
 
+  // Nothing to mask: the agent gets the body as written, with the review flag only when flagged (the
+  // node sends agents the visitor's encoded frame then, so the flag must not be lost on the way).
+  for (const [said, review] of [
+    ['where is my Refund', true],
+    ['thanks, that helps', undefined],
+  ] as const) {
+    const plain = await say(visitor, conv, said);
+    assert.equal(plain.type, 'ack', said);
+    const got = await agent.next((f) => f.type === 'msg' && f.conv === conv && f.seq === plain.seq);
+    assert.equal(got.body, said);
+    assert.equal(got.review, review, said);
+    const echo = await visitor.next((f) => f.type === 'msg' && f.seq === plain.seq);
+    assert.equal(echo.review, undefined, said);
+  }
+
   // Without the permission: forbidden. With it: the value, and an audit row.
   agent.send({ type: 'reveal', conv, seq: ack.seq, index: 0, ref: 'r1' });
   const refused = await agent.next((f) => f.type === 'error' && f.ref === 'r1');
