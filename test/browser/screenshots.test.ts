@@ -87,10 +87,32 @@ async function page(locale: string, dark: boolean, width: number, height: number
   return ctx.newPage();
 }
 
+/**
+ * A shop page with the widget open and connected. The wait is long (the widget backs off after a refused
+ * or failed attempt: 0.5, 1, 2, 4 s...); one CI run timed out at 20 s here and never again in reruns, so
+ * a timeout now says what the page saw.
+ */
 async function widget(visitor: string, locale: string, dark: boolean): Promise<Page> {
   const p = await page(locale, dark, 420, 580);
+  const seen: string[] = [];
+  p.on('console', (m) => seen.push(`console.${m.type()}: ${m.text()}`));
+  p.on('websocket', (ws) => {
+    const at = Date.now();
+    ws.on('close', () => seen.push(`socket closed after ${Date.now() - at} ms`));
+  });
+  p.on('requestfailed', (r) => seen.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
   await p.goto(`${shop.base}/?visitor=${visitor}&open=1`);
-  await p.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+  try {
+    await p.locator('switchboard-widget .dot.open').waitFor({ timeout: 60_000 });
+  } catch (err) {
+    const dot = await p
+      .locator('switchboard-widget .dot')
+      .getAttribute('class')
+      .catch(() => null);
+    throw new Error(`widget of ${visitor} not connected (dot: ${dot}); the page saw: ${seen.join(' | ')}`, {
+      cause: err,
+    });
+  }
   return p;
 }
 
@@ -99,7 +121,7 @@ async function say(p: Page, text: string): Promise<void> {
   await p.locator('switchboard-widget textarea').press('Enter');
 }
 
-describe('screenshots', { timeout: 150_000 }, () => {
+describe('screenshots', { timeout: 300_000 }, () => {
   test('screenshots - widget and console in zh-CN and en, light and dark (with context and an action)', async () => {
     const agent = await page('en-US', false, 1280, 760);
     await agent.goto(`${broker.httpBase}/console#token=${agentToken}`);
