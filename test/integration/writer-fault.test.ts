@@ -79,6 +79,9 @@ test('writer - Cassandra stopped mid-run: no ack for unwritten rows, no acked ro
   let stopping = false;
   let failures = 0;
   const acked = new Map<string, Ack[]>();
+  // When each ack's send started and when it was answered (performance.now()), for the report of a
+  // failed window check.
+  const timings = new Map<string, { started: number; answered: number }[]>();
 
   // Each conversation behaves like its actor with a client in front: one message at a time, a failed
   // send retried with the same cmid until it is acked.
@@ -86,11 +89,14 @@ test('writer - Cassandra stopped mid-run: no ack for unwritten rows, no acked ro
     const state = initialState(TENANT, conv, { record: null, lastSeq: 0, recent: [] }, 64);
     const acks: Ack[] = [];
     acked.set(conv, acks);
+    const times: { started: number; answered: number }[] = [];
+    timings.set(conv, times);
     for (let n = 1; !stopping; n++) {
       const cmid = `m${n}`;
       for (;;) {
         try {
           const body = `order ${n} of ${conv}: 我的快递到哪里了？`;
+          const started = performance.now();
           acks.push(
             (await conversationBehaviour(
               state,
@@ -98,6 +104,7 @@ test('writer - Cassandra stopped mid-run: no ack for unwritten rows, no acked ro
               ctx,
             )) as Ack,
           );
+          times.push({ started, answered: performance.now() });
           break;
         } catch {
           failures++;
@@ -112,12 +119,16 @@ test('writer - Cassandra stopped mid-run: no ack for unwritten rows, no acked ro
   const running = Array.from({ length: CONVERSATIONS }, (_, i) => converse(`c${i}`));
   let ackedBeforeStop = 0;
   let ackedDuringStop = 0;
+  let stoppedAt = 0;
+  let resumedAt = 0;
   try {
     await sleep(1500);
     ackedBeforeStop = [...acked.values()].reduce((sum, a) => sum + a.length, 0);
     handle.signal('SIGSTOP');
+    stoppedAt = performance.now();
     await sleep(3500);
     ackedDuringStop = [...acked.values()].reduce((sum, a) => sum + a.length, 0);
+    resumedAt = performance.now();
     handle.signal('SIGCONT');
     await sleep(4000);
   } finally {
@@ -132,7 +143,15 @@ test('writer - Cassandra stopped mid-run: no ack for unwritten rows, no acked ro
     assert.ok(failures > 0, 'sends failed while Cassandra was stopped');
     // Writes in flight at the stop may complete after it; nothing started after the stop was acked while
     // Cassandra was stopped: at most one ack per conversation (its in-flight write) can land in the window.
-    assert.ok(ackedDuringStop - ackedBeforeStop <= CONVERSATIONS, 'no acks while Cassandra was stopped');
+    const inWindow = [...timings].map(([conv, times]) => {
+      const answered = times.filter((t) => t.answered >= stoppedAt && t.answered < resumedAt);
+      const ms = (t: number) => Math.round(t - stoppedAt);
+      return `${conv}: ${answered.map((t) => `sent ${ms(t.started)} ms, acked ${ms(t.answered)} ms`).join('; ')}`;
+    });
+    assert.ok(
+      ackedDuringStop - ackedBeforeStop <= CONVERSATIONS,
+      `no acks while Cassandra was stopped: ${ackedDuringStop - ackedBeforeStop} in the ${Math.round(resumedAt - stoppedAt)} ms window (times from the SIGSTOP) - ${inWindow.join(' | ')}`,
+    );
     const ackedAfter = [...acked.values()].reduce((sum, a) => sum + a.length, 0);
     assert.ok(ackedAfter > ackedDuringStop, 'sends succeed again after Cassandra resumed');
     assert.ok(store.stats().failed > 0 && store.stats().retries > 0);
