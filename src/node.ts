@@ -29,7 +29,7 @@ import { workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
 import { Presence } from './presence/presence.js';
 import { msgpackEncode } from './protocol/codec.js';
-import { type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
+import { agentItemIsMessageItem, type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
 import { ReceptionService } from './reception/service.js';
 import { receptionSettingsOf } from './reception/settings.js';
 import { startReceptionTicker } from './reception/ticker.js';
@@ -140,7 +140,7 @@ export async function startNode(
         row.tenant,
         agents,
         // Nothing masked and nothing to review: the agents' frame is the visitor's, byte for byte.
-        visitorFrame !== undefined && body === row.body && row.review !== true
+        visitorFrame !== undefined && agentItemIsMessageItem(row, body)
           ? visitorFrame
           : msgpackEncode({ type: 'msg', ...toAgentItem(row, body) } satisfies MsgFrame),
       );

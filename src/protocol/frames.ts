@@ -313,6 +313,11 @@ export function toAgentItem(r: MessageRow, agentBody: string): Omit<MsgFrame, 't
   return item;
 }
 
+/** Whether toAgentItem(r, agentBody) is exactly toMessageItem(r), so one encoding serves both. */
+export function agentItemIsMessageItem(r: MessageRow, agentBody: string): boolean {
+  return agentBody === r.body && r.review !== true;
+}
+
 /** The answer to the `convs` request. */
 export interface ConvsFrame {
   type: 'convs';

@@ -2,11 +2,14 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jsonCodec, msgpackCodec, msgpackEncode, negotiateSubprotocol } from '../../src/protocol/codec.js';
 import {
+  agentItemIsMessageItem,
   frameRef,
   parseClientFrame,
   type ServerFrame,
   SUBPROTOCOL_JSON,
   SUBPROTOCOL_MSGPACK,
+  toAgentItem,
+  toMessageItem,
 } from '../../src/protocol/frames.js';
 
 const MAX_BODY = 10;
@@ -215,4 +218,32 @@ test('frames - frameRef returns a usable cmid or ref, else undefined', () => {
   assert.equal(frameRef({}), undefined);
   assert.equal(frameRef(null), undefined);
   assert.equal(frameRef('m1'), undefined);
+});
+
+test("codec - the agents' msg item is the visitor's exactly when agentItemIsMessageItem says so", () => {
+  const row = {
+    tenant: 't',
+    conv: 'c',
+    seq: 3,
+    id: 'i3',
+    sender: 'v',
+    senderRole: 'visitor' as const,
+    cmid: 'm3',
+    body: 'call 138 1234 5678',
+    ts: 1,
+  };
+  const cases: [typeof row & { review?: boolean }, string][] = [
+    [row, row.body],
+    [row, 'call 138 **** ****'],
+    [{ ...row, review: true }, row.body],
+    [{ ...row, review: true }, 'call 138 **** ****'],
+  ];
+  for (const [r, agentBody] of cases) {
+    const same =
+      Buffer.compare(
+        msgpackEncode({ type: 'msg', ...toAgentItem(r, agentBody) }),
+        msgpackEncode({ type: 'msg', ...toMessageItem(r) }),
+      ) === 0;
+    assert.equal(agentItemIsMessageItem(r, agentBody), same, `${agentBody} review=${r.review}`);
+  }
 });
