@@ -7,7 +7,7 @@
  * bound to one algorithm: a token whose `alg` differs from its key's (`none`, HS512, or an HS256 token
  * "signed" with an RS256 public key used as an HMAC secret) is refused.
  */
-import { createSecretKey } from 'node:crypto';
+import { createSecretKey, webcrypto } from 'node:crypto';
 import {
   type CryptoKey,
   createLocalJWKSet,
@@ -91,12 +91,27 @@ export interface KeySet {
 export const EMPTY_KEY_SET: KeySet = Object.freeze({ byKid: new Map(), jwks: [] });
 const ALGORITHMS = ['HS256', 'RS256'];
 
+/**
+ * An HS256 secret as a WebCrypto key, imported once. jose verifies with WebCrypto; given a KeyObject or
+ * bytes for an HMAC secret it imports a new CryptoKey on every verify (~25 µs each, issue #14: every
+ * upgrade of a reconnect storm pays it).
+ */
+function hmacVerifyKey(secret: string): Promise<CryptoKey> {
+  return webcrypto.subtle.importKey(
+    'raw',
+    Buffer.from(secret, 'utf8'),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['verify'],
+  ) as Promise<CryptoKey>;
+}
+
 /** Imports the keys a tenants snapshot names; rejects (naming the kid or file) when one is unusable. */
 export async function buildKeySet(snapshot: TenantsSnapshot): Promise<KeySet> {
   const byKid = new Map<string, { alg: 'HS256' | 'RS256'; key: VerifyKey }>();
   for (const k of snapshot.jwtKeys) {
     if (k.alg === 'HS256') {
-      byKid.set(k.kid, { alg: 'HS256', key: createSecretKey(Buffer.from(k.secret, 'utf8')) });
+      byKid.set(k.kid, { alg: 'HS256', key: await hmacVerifyKey(k.secret) });
       continue;
     }
     try {
@@ -126,12 +141,13 @@ class NoKeyError extends Error {}
 
 export function createAuthenticator(secret: string, initialKeys: KeySet = EMPTY_KEY_SET): Authenticator {
   const defaultKey = createSecretKey(Buffer.from(secret, 'utf8'));
+  const defaultVerifyKey = hmacVerifyKey(secret);
   let keys = initialKeys;
 
   const resolveKey: Resolver = async (header, token) => {
     if (header.kid === undefined) {
       if (header.alg !== 'HS256') throw new NoKeyError('a token without kid must be HS256');
-      return defaultKey;
+      return defaultVerifyKey;
     }
     const k = keys.byKid.get(header.kid);
     if (k) {
