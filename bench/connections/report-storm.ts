@@ -16,6 +16,8 @@ import type { AckCheck } from './verify.js';
 export interface MixResult {
   senders: number;
   offeredRate: number;
+  /** Sending before the window (conversations starting), not measured. */
+  warmupMs: number;
   durationMs: number;
   sent: number;
   acked: number;
@@ -63,6 +65,9 @@ export function stormCharts(r: StormReportPart): Chart[] {
   ];
 }
 
+/** Issue #14: the node's whole memory at 100k connections. */
+const NODE_MEMORY_OBJECTIVE_BYTES = 500e6;
+
 export function stormMarkdown(r: StormReportPart, held: number): string[] {
   const lines: string[] = [];
   const b = r.nodeMemory.baseline;
@@ -88,6 +93,12 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
           h ? formatBytes(h.sharedOnceBytes) : '–',
           h ? `${Math.round((h.sharedOnceBytes - b.sharedOnceBytes) / Math.max(1, held))} B net` : '–',
         ],
+        [
+          'node PSS summed (the kernel splits each shared page among its processes)',
+          formatBytes(b.pssSumBytes),
+          h ? formatBytes(h.pssSumBytes) : '–',
+          h ? `${Math.round((h.pssSumBytes - b.pssSumBytes) / Math.max(1, held))} B net` : '–',
+        ],
         ...(r.kernel.held
           ? [
               [
@@ -110,18 +121,28 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
     'Idle baseline per process (after a forced GC), anonymous = its own memory, file = code and data mapped from the binary and libraries (shared):',
     '',
     mdTable(
-      ['pid', 'RSS', 'anonymous', 'file-backed'],
+      ['pid', 'RSS', 'anonymous', 'file-backed', 'PSS'],
       workers.map((p) => [
         p.pid,
         formatBytes(p.rssBytes),
         formatBytes(p.anonBytes),
         formatBytes(p.fileBytes),
+        formatBytes(p.pssBytes),
       ]),
     ),
     '',
   );
+  if (h) {
+    const met = h.pssSumBytes <= NODE_MEMORY_OBJECTIVE_BYTES;
+    lines.push(
+      `Objective (issue #14): the node's memory at ${held} connections ≤ 500 MB. By PSS, which counts every page once: ${formatBytes(h.pssSumBytes)} (${(h.pssSumBytes / 1e6).toFixed(0)} MB), **${met ? 'met' : 'not met'}**; summed RSS, which counts the shared binary once per process, is ${formatBytes(h.rssSumBytes)} (${(h.rssSumBytes / 1e6).toFixed(0)} MB).`,
+      '',
+    );
+  }
   if (r.mix) {
     const m = r.mix;
+    // The node's processes: the supervisor and its workers.
+    const workerCount = Math.max(1, b.processes.length - 1);
     lines.push(
       '## Mixed load among the held sockets',
       '',
@@ -130,7 +151,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
         [
           [
             'senders / offered rate',
-            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s`,
+            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s, after ${((m.warmupMs ?? 0) / 1000).toFixed(0)} s of warm-up (conversations starting, not measured)`,
           ],
           [
             'sent / acked / delivered',
@@ -145,8 +166,8 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
             `${formatMs(m.delivery.p50Ms)} / ${formatMs(m.delivery.p99Ms)} / ${formatMs(m.delivery.maxMs)}`,
           ],
           [
-            'node RSS summed / shared once',
-            `${formatBytes(m.memory.rssSumBytes)} / ${formatBytes(m.memory.sharedOnceBytes)}`,
+            'node RSS summed / shared once / PSS summed',
+            `${formatBytes(m.memory.rssSumBytes)} / ${formatBytes(m.memory.sharedOnceBytes)} / ${formatBytes(m.memory.pssSumBytes)}`,
           ],
           [
             'CPU (cores)',
@@ -155,7 +176,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
         ],
       ),
       '',
-      "Delivery is measured to the sender's own socket: the protocol pushes every message to all of its sender's sockets, through the same fan-out (the conversation's owner publishes to the user's subject; the socket's worker delivers it), so 6 of 7 go across workers through NATS.",
+      `Delivery is measured to the sender's own socket: the protocol pushes every message to all of its sender's sockets, through the same fan-out (the conversation's owner delivers to its own sockets, else sends the push to the owner of the user's presence shard, which forwards it to the worker holding the socket), so with ${workerCount} workers about ${workerCount - 1} of ${workerCount} cross workers through NATS.`,
       '',
     );
   }

@@ -17,6 +17,8 @@ export interface ProcessMemory {
   anonBytes: number;
   /** File-backed pages (code and data of the binary and libraries), most of them shared. */
   fileBytes: number;
+  /** Proportional set size: each resident page divided by the number of processes mapping it. */
+  pssBytes: number;
 }
 
 export interface NodeMemory {
@@ -25,6 +27,11 @@ export interface NodeMemory {
   rssSumBytes: number;
   /** Anonymous pages summed + each mapped file once (at its largest resident size in any process). */
   sharedOnceBytes: number;
+  /**
+   * PSS summed over the processes: every page counted once in all, shared ones split among their
+   * processes (what `smem` reports). The node's memory as the machine holds it, by the kernel's own count.
+   */
+  pssSumBytes: number;
 }
 
 /** Reads /proc/<pid>/smaps of each process; a process that is gone is skipped. */
@@ -42,6 +49,7 @@ export function nodeMemory(pids: readonly number[]): NodeMemory {
     const mine = new Map<string, number>();
     let anon = 0;
     let file = 0;
+    let pss = 0;
     let name = '';
     for (const line of text.split('\n')) {
       if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
@@ -54,17 +62,20 @@ export function nodeMemory(pids: readonly number[]): NodeMemory {
           file += bytes;
           mine.set(name, (mine.get(name) ?? 0) + bytes);
         }
+      } else if (line.startsWith('Pss:')) {
+        pss += Number(line.split(/\s+/)[1]) * KIB;
       }
     }
     for (const [n, b] of mine) files.set(n, Math.max(files.get(n) ?? 0, b));
     anonSum += anon;
-    processes.push({ pid, rssBytes: anon + file, anonBytes: anon, fileBytes: file });
+    processes.push({ pid, rssBytes: anon + file, anonBytes: anon, fileBytes: file, pssBytes: pss });
   }
   const filesOnce = [...files.values()].reduce((a, b) => a + b, 0);
   return {
     processes,
     rssSumBytes: processes.reduce((a, p) => a + p.rssBytes, 0),
     sharedOnceBytes: anonSum + filesOnce,
+    pssSumBytes: processes.reduce((a, p) => a + p.pssBytes, 0),
   };
 }
 

@@ -106,6 +106,10 @@ test('connections units - node memory counts each mapped file once and every ano
   const expected = a.anonBytes + b.anonBytes + Math.max(a.fileBytes, b.fileBytes);
   assert.ok(Math.abs(m.sharedOnceBytes - expected) < 1024 * 1024, `${m.sharedOnceBytes} vs ${expected}`);
   assert.ok(m.sharedOnceBytes < m.rssSumBytes - a.fileBytes / 2);
+  // PSS splits each page among the processes that map it: a process's own PSS is at most its RSS, and
+  // the same process read twice counts its pages twice (PSS is per process).
+  assert.ok(a.pssBytes > 0 && a.pssBytes <= a.rssBytes + 1024 * 1024, `${a.pssBytes} vs ${a.rssBytes}`);
+  assert.equal(m.pssSumBytes, a.pssBytes + b.pssBytes);
 });
 
 test('connections units - a refused upgrade waits what its retryAfterMs says, plus up to a quarter (PROTOCOL.md step 7)', async () => {
