@@ -13,8 +13,13 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** Connections per broker worker by default: well under the 20k fd limit of this machine's processes. */
-export const DEFAULT_CONNECTIONS_PER_WORKER = 15_000;
+/**
+ * Connections per broker worker by default, under the 20k fd limit of this machine's processes (a worker
+ * refuses sockets past its limit − 1000 with a 503). 17 000 puts 100k on 6 workers, not 7: each worker
+ * costs ~45 MiB of its own memory idle (issue #14, the node's memory at 100k). When one of 6 is killed, the
+ * survivors fill to their limit and refuse the rest until it is back (seconds), which the kill storm measures.
+ */
+export const DEFAULT_CONNECTIONS_PER_WORKER = 17_000;
 export const DEFAULT_SOCKETS_PER_GENERATOR = 16_000;
 /** fds a process needs besides its sockets (stdio, IPC, NATS, Cassandra, libuv, files). */
 const FD_HEADROOM = 500;

@@ -112,7 +112,7 @@ test('bench units - the sweep steps down when even the first rate misses, and st
 
 test('bench units - connections are sized under the fd limit, one source address per generator', () => {
   const plan = planConnections({ target: 100_000, perGenerator: 16_000, sourceBase: 10 });
-  assert.equal(plan.workers, 7, '100k / 15k per worker, rounded up');
+  assert.equal(plan.workers, 6, '100k / 17k per worker, rounded up');
   assert.equal(plan.generators, Math.ceil(100_000 / Math.min(16_000, plan.fdLimit - 500)));
   assert.equal(plan.ranges[0]?.from, 0);
   assert.equal(plan.ranges.at(-1)?.to, 100_000);
