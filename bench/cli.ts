@@ -462,6 +462,13 @@ withCommon(
   )
   .option('--send-rate <msg/s>', 'messages per second offered by all senders together', arg(parseCount), 1000)
   .addOption(duration('--mix <time>', 'how long the mixed load runs before the storms (0: none)', 30_000))
+  .addOption(
+    duration(
+      '--mix-warmup <time>',
+      "how long the senders send before the mix's window opens (their conversations start: not measured)",
+      10_000,
+    ),
+  )
   .option(
     '--storm <kinds>',
     'reconnect storms after the mix, in order: drain (SIGTERM the node, start it again), kill (kill -9 of one worker); none',

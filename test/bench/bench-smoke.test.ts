@@ -131,6 +131,7 @@ test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIME
       senders: 0,
       sendRate: 0,
       mix: 0,
+      mixWarmup: 0,
       storm: [],
       stormTimeout: 30_000,
     },

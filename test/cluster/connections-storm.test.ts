@@ -54,6 +54,7 @@ test('connections storm - 2,000 sockets: all back after a drain and after kill -
       senders: 100,
       sendRate: 100,
       mix: 4000,
+      mixWarmup: 1000,
       storm: ['drain', 'kill'],
       stormTimeout: 60_000,
     },
