@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LeanSocket, upgradeRequest } from '../../bench/connections/lean-ws.js';
+import { stormVerdict } from '../../bench/connections/report-storm.js';
 import { backWithin } from '../../bench/connections/storm.js';
 import { compareAcked } from '../../bench/connections/verify.js';
 import {
@@ -144,4 +145,14 @@ test('connections units - a refused upgrade waits what its retryAfterMs says, pl
   });
   server.close();
   assert.deepEqual(ended, { reason: 'http-503', retryAfterMs: 1234 });
+});
+
+test('connections units - a storm that began short of the held sockets is not measured, else met by its 99 % time', () => {
+  assert.equal(
+    stormVerdict({ heldBefore: 63_363, back99Ms: 0 }, 100_000),
+    'not measured: began with 63363 of 100000 held',
+  );
+  assert.equal(stormVerdict({ heldBefore: 100_000, back99Ms: 14_000 }, 100_000), 'met');
+  assert.equal(stormVerdict({ heldBefore: 100_000, back99Ms: 61_000 }, 100_000), 'not met');
+  assert.equal(stormVerdict({ heldBefore: 100_000, back99Ms: null }, 100_000), 'not met');
 });
