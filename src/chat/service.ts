@@ -6,6 +6,7 @@
  * Ordering between actors: a request chain only ever goes agent -> queue -> conversation; this
  * service may call any of them, one after another, never holding one while waiting on another.
  */
+import { LRUCache } from 'lru-cache';
 import type { AgentMessage, AgentView } from '../../actors/agent.js';
 import type {
   Ack,
@@ -33,7 +34,20 @@ export interface ActorAsker {
 export interface ChatServiceLimits {
   /** Open conversations listed per user (the `convs` frame, openConversationOf). */
   maxOpenListed: number;
+  /** Waiting conversations remembered per process (default QUEUED_MEMO_MAX) and for how long (QUEUED_MEMO_MS). */
+  queuedMemoMax?: number;
+  queuedMemoMs?: number;
 }
+
+/**
+ * How long a conversation the queue confirmed as waiting skips the re-enqueue on its visitor's sends.
+ * The re-enqueue heals a conversation whose first enqueue failed; for one the queue holds, it costs
+ * two requests per message (the view and the enqueue, the ack waiting for both) and is a no-op. Under
+ * load that tripled the requests of every waiting visitor's message (issue #14's mixed run).
+ */
+export const QUEUED_MEMO_MS = 5000;
+/** Conversations remembered as waiting, per process (LRU; one evicted just heals again). */
+export const QUEUED_MEMO_MAX = 20_000;
 
 const SKILL_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 const MAX_SUBJECT_CHARS = 200;
@@ -53,6 +67,8 @@ export interface OpenItem {
 
 export class ChatService implements ChatApi {
   private reception: ReceptionHooks | undefined;
+  /** tenant \0 conv of conversations the queue answered as waiting (route queue), for QUEUED_MEMO_MS. */
+  private readonly queuedLately: LRUCache<string, true>;
 
   /** Late-bound: reception (src/reception/service.ts) is built on this service. */
   attachReception(reception: ReceptionHooks): void {
@@ -64,7 +80,12 @@ export class ChatService implements ChatApi {
     private readonly chat: Pick<ChatStore, 'listOpen'>,
     private readonly limits: ChatServiceLimits,
     private readonly warn: (obj: object, msg: string) => void,
-  ) {}
+  ) {
+    this.queuedLately = new LRUCache<string, true>({
+      max: limits.queuedMemoMax ?? QUEUED_MEMO_MAX,
+      ttl: limits.queuedMemoMs ?? QUEUED_MEMO_MS,
+    });
+  }
 
   private conv<R>(tenant: string, conv: string, msg: ConversationMessage): Promise<R> {
     return this.actors.ask(tenant, conv, msg);
@@ -185,19 +206,24 @@ export class ChatService implements ChatApi {
       // A new conversation that the queue refuses (full) is closed and the send answered busy.
       const view = await this.conversation(tenant, conv);
       if (view) await this.enqueueNew(tenant, view, { seq: ack.seq, body });
-    } else if (queued) {
+    } else if (queued && !this.queuedLately.has(`${tenant}\u0000${conv}`)) {
       // Still waiting (or its first enqueue failed): make sure it is queued. The message itself is
-      // durable, so a failure here is logged rather than failing the acknowledged send.
+      // durable, so a failure here is logged rather than failing the acknowledged send. A conversation
+      // the queue just said it holds is not asked again for QUEUED_MEMO_MS; one routed to the bot or
+      // to the closed desk is asked on every message, since that answer acts on the message.
       const view = await this.conversation(tenant, conv).catch(() => null);
       if (view?.status === 'queued')
-        await this.queueAsk(tenant, {
+        await this.queueAsk<EnqueueReply>(tenant, {
           type: 'enqueue',
           conv,
           visitor: view.visitor,
           skill: view.skill,
         }).then(
-          (reply) =>
-            this.reception?.routed(tenant, reply as EnqueueReply, view.visitor, { seq: ack.seq, body }),
+          (reply) => {
+            if (reply.agent === null && (reply.route === undefined || reply.route === 'queue'))
+              this.queuedLately.set(`${tenant}\u0000${conv}`, true);
+            this.reception?.routed(tenant, reply, view.visitor, { seq: ack.seq, body });
+          },
           (err: unknown) => this.warn({ err, conv }, 'enqueue of a waiting conversation failed'),
         );
     }
