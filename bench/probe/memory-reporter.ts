@@ -42,7 +42,15 @@ if (dir) {
     }
   }).observe({ entryTypes: ['gc'] });
   const write = (): void => {
-    const m = process.memoryUsage();
+    let m: NodeJS.MemoryUsage;
+    try {
+      m = process.memoryUsage();
+    } catch {
+      // EMFILE: reading the RSS opens /proc/self/stat, and a worker at its descriptor limit (a storm
+      // filling the survivors of a kill -9) has none to spare. The probe skips the sample; it must never
+      // be what takes the process down (it did: five workers exited at once in a 100k kill storm).
+      return;
+    }
     const record: ProbeRecord = {
       pid: process.pid,
       at: Date.now(),

@@ -4,8 +4,11 @@
  * comparison and the /proc smaps figures.
  */
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LeanSocket, upgradeRequest } from '../../bench/connections/lean-ws.js';
@@ -18,6 +21,7 @@ import {
   reconnectDelayMs,
   refusedDelayMs,
 } from '../../bench/lib/backoff.js';
+import { PROBE_PATH } from '../../bench/lib/cli-process.js';
 import { nodeMemory } from '../../bench/lib/smaps.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
@@ -153,6 +157,46 @@ test('connections units - a storm that began short of the held sockets is not me
     'not measured: began with 63363 of 100000 held',
   );
   assert.equal(stormVerdict({ heldBefore: 100_000, back99Ms: 14_000 }, 100_000), 'met');
+  assert.equal(
+    stormVerdict({ heldBefore: 99_990, back99Ms: 14_000 }, 100_000),
+    'met',
+    'a few short is still a start',
+  );
   assert.equal(stormVerdict({ heldBefore: 100_000, back99Ms: 61_000 }, 100_000), 'not met');
   assert.equal(stormVerdict({ heldBefore: 100_000, back99Ms: null }, 100_000), 'not met');
+});
+
+test('connections units - the bench probe survives a process at its descriptor limit (EMFILE)', async () => {
+  // A worker filled to its limit in a kill storm: reading /proc for the RSS fails with EMFILE. The probe
+  // skips that sample; before, its uncaught error took the worker down.
+  const dir = mkdtempSync(join(tmpdir(), 'sb-probe-'));
+  const script = [
+    "const fs = require('node:fs');",
+    'const held = [];',
+    "try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }",
+    // Two probe ticks (1 s apart) at the limit, then free the descriptors and let one more tick land.
+    'setTimeout(() => { for (const fd of held) fs.closeSync(fd); }, 2500);',
+    "setTimeout(() => console.log('alive'), 4000);",
+  ].join('\n');
+  const child = spawn(
+    'bash',
+    ['-c', `ulimit -n 256 && exec "${process.execPath}" --import="${PROBE_PATH}" -e "$0"`, script],
+    {
+      env: { ...process.env, SB_BENCH_PROBE_DIR: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b));
+  child.stderr.on('data', (b: Buffer) => (err += b));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    assert.equal(code, 0, `the process exited ${code}: ${err.slice(0, 400)}`);
+    assert.match(out, /alive/);
+    const record = JSON.parse(readFileSync(join(dir, `${child.pid}.json`), 'utf8')) as { rss: number };
+    assert.ok(record.rss > 0, 'the probe reported again once descriptors were free');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
