@@ -111,7 +111,11 @@ export async function buildKeySet(snapshot: TenantsSnapshot): Promise<KeySet> {
   const byKid = new Map<string, { alg: 'HS256' | 'RS256'; key: VerifyKey }>();
   for (const k of snapshot.jwtKeys) {
     if (k.alg === 'HS256') {
-      byKid.set(k.kid, { alg: 'HS256', key: await hmacVerifyKey(k.secret) });
+      try {
+        byKid.set(k.kid, { alg: 'HS256', key: await hmacVerifyKey(k.secret) });
+      } catch (err) {
+        throw new Error(`auth.keys kid '${k.kid}': not a usable HS256 secret: ${(err as Error).message}`);
+      }
       continue;
     }
     try {
@@ -142,6 +146,8 @@ class NoKeyError extends Error {}
 export function createAuthenticator(secret: string, initialKeys: KeySet = EMPTY_KEY_SET): Authenticator {
   const defaultKey = createSecretKey(Buffer.from(secret, 'utf8'));
   const defaultVerifyKey = hmacVerifyKey(secret);
+  // A secret WebCrypto refuses (an empty one) makes every verify unauthorized, never an unhandled rejection.
+  defaultVerifyKey.catch(() => undefined);
   let keys = initialKeys;
 
   const resolveKey: Resolver = async (header, token) => {

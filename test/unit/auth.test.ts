@@ -238,3 +238,23 @@ test('auth - the perms claim carries permissions such as pii.reveal; a malformed
     );
   }
 });
+
+test('auth - an empty deployment secret refuses every token and does not take the process down', async () => {
+  let unhandled: unknown;
+  const onUnhandled = (err: unknown) => {
+    unhandled = err;
+  };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const auth = createAuthenticator('');
+    await new Promise((r) => setImmediate(r));
+    const token = await createAuthenticator('x'.repeat(40)).sign(
+      { tenant: 't1', sub: 'u1', role: 'visitor' },
+      60,
+    );
+    await assert.rejects(auth.verify(token), (err: { code?: string }) => err.code === 'unauthorized');
+    assert.equal(unhandled, undefined, 'no unhandled rejection from importing the key');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
