@@ -443,7 +443,9 @@ test('bench units - a JVM GC log is followed from where it ended: longest pause 
 test('bench units - the GC log of a process is found from its -Xlog argument', async () => {
   const child = spawn(
     process.execPath,
-    ['-e', 'setTimeout(() => {}, 5000)', '-Xlog:gc:file=/tmp/x/gc.log:time,uptime:filecount=2'],
+    // `--`: without it node refuses -Xlog as a bad option and exits 9 at once, and the test passed only
+    // when it read /proc/<pid>/cmdline before that exit (CI on a busy machine lost the race).
+    ['-e', 'setTimeout(() => {}, 5000)', '--', '-Xlog:gc:file=/tmp/x/gc.log:time,uptime:filecount=2'],
     {
       stdio: 'ignore',
     },
@@ -451,6 +453,7 @@ test('bench units - the GC log of a process is found from its -Xlog argument', a
   try {
     await once(child, 'spawn');
     assert.equal(jvmGcLogOf(child.pid ?? 0), '/tmp/x/gc.log');
+    assert.equal(child.exitCode, null, 'the child is still running when its cmdline is read');
     assert.equal(jvmGcLogOf(process.pid), undefined);
   } finally {
     child.kill();
