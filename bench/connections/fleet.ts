@@ -185,6 +185,7 @@ export class Fleet {
     dropped: number;
     reconnected: number;
     reconnectFailed: number;
+    reconnectFailures: Record<string, number>;
     pending: number;
     elu: number;
   } {
@@ -197,6 +198,7 @@ export class Fleet {
       dropped: sum((t) => t.dropped),
       reconnected: sum((t) => t.reconnected),
       reconnectFailed: sum((t) => t.reconnectFailed),
+      reconnectFailures: sumRecords(all.map((t) => t.reconnectFailures)),
       pending: sum((t) => t.pending),
       elu: Math.max(0, ...all.map((t) => t.elu)),
     };
@@ -267,4 +269,11 @@ export function mergeEncoded(list: readonly string[]): LatencySummary {
   const h = newHistogram();
   for (const e of list) addEncoded(h, e);
   return summarize(h);
+}
+
+/** Counts by key (a reason, a worker), summed over generators. */
+export function sumRecords(list: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of list) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }

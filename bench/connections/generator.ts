@@ -65,6 +65,7 @@ function startTicks(f: ClientFleet, startAt: number): void {
       dropped: f.dropped,
       reconnected: f.reconnected,
       reconnectFailed: f.reconnectFailed,
+      reconnectFailures: f.reconnectFailures,
       pingsSent: f.pingsSent,
       pongs: f.pongs,
       sent: f.sent,

@@ -56,6 +56,8 @@ export interface ConnTick {
   reconnected: number;
   /** Reconnect attempts that ended before `welcome`, so far. */
   reconnectFailed: number;
+  /** The same by reason (lean-ws.ts: `closed`, `timeout`, `http-503`, an errno code…), so far. */
+  reconnectFailures: Record<string, number>;
   pingsSent: number;
   pongs: number;
   /** Ping round trips completed in this second (HDR, base64). */

@@ -79,6 +79,46 @@ export function stormVerdict(s: Pick<StormResult, 'heldBefore' | 'back99Ms'>, he
 /** Issue #14: the node's whole memory at 100k connections. */
 const NODE_MEMORY_OBJECTIVE_BYTES = 500e6;
 
+/** Seconds per row of a storm's timeline table. */
+const TIMELINE_STEP_S = 5;
+
+/**
+ * A storm second by second, in rows of TIMELINE_STEP_S: sockets open at the row's end and the attempts
+ * that failed before `welcome` within it, by reason. It shows what a storm waited on: a node that did
+ * not listen yet (ECONNREFUSED), refusals (`http-503`), upgrades that never got their answer.
+ */
+export function stormTimeline(s: Pick<StormResult, 'kind' | 'curve'>): string[] {
+  const withFailures = s.curve.filter((p) => p.failed !== undefined);
+  if (withFailures.length === 0) return [];
+  const reasons = [...new Set(withFailures.flatMap((p) => Object.keys(p.failed!)))].sort();
+  const rows: (string | number)[][] = [];
+  let bucket: { to: number; open: number; failed: Record<string, number> } | undefined;
+  const flush = (): void => {
+    if (bucket)
+      rows.push([
+        `${bucket.to - TIMELINE_STEP_S}–${bucket.to} s`,
+        bucket.open,
+        ...reasons.map((k) => bucket!.failed[k] ?? 0),
+      ]);
+  };
+  for (const p of withFailures) {
+    const to = Math.max(TIMELINE_STEP_S, Math.ceil(p.t / TIMELINE_STEP_S) * TIMELINE_STEP_S);
+    if (bucket?.to !== to) {
+      flush();
+      bucket = { to, open: 0, failed: {} };
+    }
+    bucket.open = p.open;
+    for (const [k, n] of Object.entries(p.failed!)) bucket.failed[k] = (bucket.failed[k] ?? 0) + n;
+  }
+  flush();
+  return [
+    `The ${s.kind} storm, ${TIMELINE_STEP_S} s at a time from the action: sockets open at the end of each row, and reconnect attempts that failed before \`welcome\` within it, by reason. Both come from the generators' reports each second, which arrive late while a generator's loop is saturated (its ELU at 100 %), so rows can trail the broker's clock by seconds.`,
+    '',
+    mdTable(['after the action', 'open', ...reasons], rows),
+    '',
+  ];
+}
+
 export function stormMarkdown(r: StormReportPart, held: number): string[] {
   const lines: string[] = [];
   const b = r.nodeMemory.baseline;
@@ -230,6 +270,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
       '',
       '![reconnect](RECONNECT_CHART)',
       '',
+      ...r.storms.flatMap((s) => stormTimeline(s)),
     );
   }
   const c = r.sends.check;

@@ -11,7 +11,7 @@ import { kernelMemory, nodeMemory } from '../lib/smaps.js';
 import { attachTarget, startNodeTarget } from '../lib/target.js';
 import { formatMs, sleep } from '../lib/units.js';
 import { reportHeader, reportPaths, writeReport } from '../report/write.js';
-import { Fleet, mergeEncoded } from './fleet.js';
+import { Fleet, mergeEncoded, sumRecords } from './fleet.js';
 import { type GcPoints, memoryFigures } from './memory.js';
 import { planConnections } from './plan.js';
 import { type ConnectionsReport, connectionsCharts, connectionsMarkdown } from './report.js';
@@ -301,10 +301,4 @@ export async function connectionsScenario(
     ui.say('stopping…');
     await target.stop();
   }
-}
-
-function sumRecords(list: readonly Record<string, number>[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of list) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
-  return out;
 }

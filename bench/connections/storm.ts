@@ -28,8 +28,11 @@ export interface StormResult {
   /** How long the action took (drain + start for `drain`), ms. */
   actionMs: number;
   killedPid?: number;
-  /** Sockets open, each second from the action on. */
-  curve: { t: number; open: number }[];
+  /**
+   * Sockets open, each second from the action on, and the reconnect attempts that failed before
+   * `welcome` in the second before it, by reason (which side a storm is waiting on, and when).
+   */
+  curve: StormPoint[];
   lowest: number;
   dropped: number;
   /** Time from the action until 99 % and 100 % of heldBefore were open again (null: not within the timeout). */
@@ -44,6 +47,22 @@ export interface StormResult {
 }
 
 /** First time in the curve (after its lowest point) at which `share` of `held` were open. */
+export interface StormPoint {
+  t: number;
+  open: number;
+  failed?: Record<string, number>;
+}
+
+/** What grew from `before` to `now`, by key (zeros left out). */
+export function growth(before: Record<string, number>, now: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(now)) {
+    const d = n - (before[k] ?? 0);
+    if (d > 0) out[k] = d;
+  }
+  return out;
+}
+
 export function backWithin(
   curve: readonly { t: number; open: number }[],
   held: number,
@@ -80,12 +99,19 @@ export async function runStorm(
   const before = fleet.current();
   const heldBefore = before.open;
   const t0 = Date.now();
-  const curve: { t: number; open: number }[] = [{ t: 0, open: heldBefore }];
+  const curve: StormPoint[] = [{ t: 0, open: heldBefore }];
+  let failures = before.reconnectFailures;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       await sleep(t0 + curve.length * CURVE_STEP_MS - Date.now());
-      curve.push({ t: (Date.now() - t0) / 1000, open: fleet.current().open });
+      const c = fleet.current();
+      curve.push({
+        t: (Date.now() - t0) / 1000,
+        open: c.open,
+        failed: growth(failures, c.reconnectFailures),
+      });
+      failures = c.reconnectFailures;
     }
   })();
   if (kind === 'drain') {

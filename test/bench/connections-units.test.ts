@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LeanSocket, upgradeRequest } from '../../bench/connections/lean-ws.js';
-import { stormVerdict } from '../../bench/connections/report-storm.js';
-import { backWithin } from '../../bench/connections/storm.js';
+import { stormTimeline, stormVerdict } from '../../bench/connections/report-storm.js';
+import { backWithin, growth } from '../../bench/connections/storm.js';
 import { compareAcked } from '../../bench/connections/verify.js';
 import {
   RECONNECT_BASE_MS,
@@ -72,6 +72,28 @@ test('connections units - a storm is back when the share is open again after its
   assert.equal(backWithin(curve, 100, 0.99), 4000);
   assert.equal(backWithin(curve, 100, 1), 5000);
   assert.equal(backWithin(curve.slice(0, 4), 100, 0.99), null, 'not back within the curve');
+});
+
+test('connections units - failed reconnect attempts are counted per second and shown per 5 s by reason', () => {
+  assert.deepEqual(growth({ closed: 3, timeout: 1 }, { closed: 5, timeout: 1, 'http-503': 2 }), {
+    closed: 2,
+    'http-503': 2,
+  });
+  const md = stormTimeline({
+    kind: 'drain',
+    curve: [
+      { t: 0, open: 100 },
+      { t: 1.01, open: 0, failed: { ECONNREFUSED: 4 } },
+      { t: 5, open: 0, failed: { ECONNREFUSED: 1, closed: 2 } },
+      { t: 6.02, open: 40, failed: {} },
+      { t: 10.1, open: 90, failed: { 'http-503': 7 } },
+    ],
+  }).join('\n');
+  assert.match(md, /\| after the action \| open \| ECONNREFUSED \| closed \| http-503 \|/);
+  assert.match(md, /\| 0–5 s \| 0 \| 5 \| 2 \| 0 \|/);
+  assert.match(md, /\| 5–10 s \| 40 \| 0 \| 0 \| 0 \|/);
+  assert.match(md, /\| 10–15 s \| 90 \| 0 \| 0 \| 7 \|/);
+  assert.deepEqual(stormTimeline({ kind: 'kill', curve: [{ t: 0, open: 5 }] }), [], 'no samples, no table');
 });
 
 test('connections units - acked versus stored: lost, moved and duplicated are found', () => {
