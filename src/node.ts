@@ -59,6 +59,11 @@ export async function startNode(
   config: Readonly<NodeConfig>,
   log: Logger = createLogger(config),
 ): Promise<BrokerNode> {
+  // When each start step ended, ms since the process began: in the `node ready` line.
+  const startMs: Record<string, number> = {};
+  const started = (name: string): void => {
+    startMs[name] = Math.round(performance.now());
+  };
   // First: a bad tenants file stops the start before anything connects.
   const tenants = await TenantRegistry.open({
     file: config.tenants.file,
@@ -73,6 +78,7 @@ export async function startNode(
   });
   // trace: OpenTelemetry when OTEL_* asks for it (off by default); context rides in NATS headers.
   if (await startTracing(config.telemetry.tracing, config.nodeId)) log.info('tracing on');
+  started('tenants');
   const transport = traceTransport(
     await connectTransport(
       config.nats.servers,
@@ -81,6 +87,7 @@ export async function startNode(
       { replicas: config.nats.replicas },
     ),
   );
+  started('nats');
   // Frames for users (msg, notifications) reach their sockets through the presence directory
   // (src/presence/): no NATS subscription per user. Built once membership and ownership exist, below.
   let presence: Presence | undefined;
@@ -124,6 +131,7 @@ export async function startNode(
     await pool.close();
     throw err;
   });
+  started('store');
 
   // The visitor gets the body as written; agents get it with PII masked (computed at send on the
   // pool: row.agentBody; system and bot posts are masked here first) and the review flag.
@@ -253,6 +261,7 @@ export async function startNode(
   const dispatch = new Dispatcher(transport, names, routers, config.routing.requestTimeoutMs);
   dispatcher = dispatch;
   await membership.start();
+  started('membership');
   ownership = new ShardOwnership(
     config.nodeId,
     transport,
@@ -305,6 +314,7 @@ export async function startNode(
   membership.onChange((members) => present.membersChanged(members));
   present.membersChanged(membership.members());
   await ownership.start();
+  started('ownership');
   const stopReceptionTicker = startReceptionTicker(
     {
       tenantIds: () => tenants.current.tenantIds(),
@@ -412,7 +422,8 @@ export async function startNode(
     throw err;
   }
   const gw: Gateway = gateway;
-  log.info({ port: gw.port, members: membership.members() }, 'node ready');
+  started('gateway');
+  log.info({ port: gw.port, members: membership.members(), startMs }, 'node ready');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -421,24 +432,38 @@ export async function startNode(
     chat,
     stop() {
       stopping ??= (async () => {
+        // How long each step took, in the `node stopped` line: a restart's clients wait for all of it.
+        const ms: Record<string, number> = {};
+        let at = performance.now();
+        const step = (name: string): void => {
+          const now = performance.now();
+          ms[name] = Math.round(now - at);
+          at = now;
+        };
         gw.close();
         stopReceptionTicker();
+        step('sockets');
         await integration.stop();
+        step('integration');
         // Drain and release our shards before leaving: senders meanwhile see "no responders" and
         // retry; the next owner takes a shard only once it is marked released.
         await ownership?.stop();
         link.stop();
+        step('shards');
         // Pushes still routed here by a member whose view of the release is late are forwarded a moment.
         await present.retire();
         routers.close();
+        step('presence');
         await Promise.allSettled([pool.close(), store.close()]);
+        step('store');
         await membership.stop();
         await transport.close();
+        step('cluster');
         tenants.close();
         content.close();
         nodeMetrics.close();
         await stopTracing(); // trace: export the spans still buffered
-        log.info('node stopped');
+        log.info({ ms }, 'node stopped');
       })();
       return stopping;
     },
