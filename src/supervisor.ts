@@ -190,8 +190,11 @@ export async function startSupervisor(
   };
 
   try {
-    await launch(slots[0]!);
-    await Promise.all(slots.slice(1).map(launch));
+    // All at once: each worker's start is mostly its own CPU (loading, connecting) and the shared
+    // setup it races for is idempotent (streams and buckets: "already in use" is success; migrations
+    // under a cluster lock). One after the other cost a restarting node ~5 s more before its last
+    // worker listened, while its clients were waiting to reconnect (issue #14, drain storm).
+    await Promise.all(slots.map(launch));
   } catch (err) {
     await stop();
     throw err;
