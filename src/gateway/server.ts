@@ -306,6 +306,13 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Sockets at most, counting upgrades whose token is being checked (issue #14, socket-limit.ts).
   const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
   let upgrading = 0;
+  // The node is stopping: its sockets are closed by close() below, and agents' departures are not
+  // reported. Each report is a request to the agent's actor, which then tells its tenant's queue; with
+  // every member of a restarting node stopping at once those requests waited for their 5 s deadline and
+  // held each shard's release (and the restart) that long. The agent's actor forgets this node's sockets
+  // on its own once they are not renewed for its presence TTL (actors/agent.ts), and an agent that
+  // reconnects elsewhere is announced there.
+  let stopping = false;
   const admission = new UpgradeAdmission(
     {
       ratePerS: config.gateway.upgradeRatePerS,
@@ -696,7 +703,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         admitted(data);
         sockets.delete(ws);
         if (sessions.remove(data)) deps.presence.leave(data.tenant, data.user);
-        if (data.role === 'agent') agentLeft(data);
+        if (data.role === 'agent' && !stopping) agentLeft(data);
       },
     });
 
@@ -1051,6 +1058,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           clearInterval(expirySweep);
           clearInterval(cutOffCheck);
           clearInterval(presenceBeat);
+          stopping = true;
           uWS.us_listen_socket_close(listenSocket);
           flushOutboxes(); // frames of this turn leave before the close frames
           for (const ws of [...sockets]) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
