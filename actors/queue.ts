@@ -49,6 +49,11 @@ export interface RosterAgent {
   connected: boolean;
   convs: Set<string>;
   heardAt: number;
+  /**
+   * Reported lost (its grace ran out) and not connected since: the sweep retries taking its
+   * conversations back, as the agent's actor reports the loss only once.
+   */
+  lost: boolean;
 }
 
 export interface WaitingEntry extends QueueEntryRow {
@@ -161,6 +166,7 @@ export function initialQueueState(
       connected: p.status !== 'offline',
       convs: new Set(convsOf.get(p.agent) ?? []),
       heardAt: now,
+      lost: false,
     });
   }
   return {
@@ -340,6 +346,7 @@ async function onAgent(
       connected: msg.connected,
       convs: new Set(),
       heardAt: 0,
+      lost: false,
     };
     state.agents.set(msg.agent, a);
   }
@@ -347,6 +354,7 @@ async function onAgent(
   a.capacity = msg.capacity;
   a.skills = msg.skills;
   a.connected = msg.connected;
+  if (msg.connected) a.lost = false;
   a.heardAt = ctx.clock.now();
   await drain(state, ctx);
 }
@@ -355,6 +363,7 @@ async function agentLost(state: QueueState, agent: string, ctx: QueueContext): P
   const a = state.agents.get(agent);
   if (!a) return;
   a.connected = false;
+  a.lost = true;
   // Each goes back by the time it started (ahead of newer conversations).
   for (const conv of [...a.convs]) {
     let view: ConversationView;
@@ -504,8 +513,12 @@ export async function queueBehaviour(
       return listQueue(state);
     case 'sweep': {
       const stale = ctx.clock.now() - state.limits.sweepMs * 2;
-      for (const a of state.agents.values())
+      for (const a of state.agents.values()) {
         if (a.convs.size > 0 && a.heardAt < stale) ctx.pingAgent(a.agent);
+        // A conversation whose unassign failed (its shard moving: the owner's node stopping) is
+        // tried again here; the agent's actor reports the loss once.
+        if (a.lost && !a.connected && a.convs.size > 0) await agentLost(state, a.agent, ctx);
+      }
       await drain(state, ctx);
       await receptionBehaviour(state, { type: 'reception' }, ctx, opsOf(state, ctx));
       return {};

@@ -25,6 +25,7 @@ import {
   replyWaitOnCommitted,
   replyWaitOnReleased,
 } from '../../actors/reception/reply-wait.js';
+import { SwitchboardError } from '../../src/protocol/errors.js';
 import {
   RECEPTION_SECTION,
   type ReceptionSettings,
@@ -363,4 +364,46 @@ test('reception reply wait - the visitor starts it, the agent ends it, an assign
   replyWaitOnReleased(loaded, 700, true, ctx);
   assert.equal(loaded.replyWait, null, 'closed: nobody waits');
   assert.deepEqual(saved.at(-1), ['remove', 'd']);
+});
+
+test('reception queue - a lost agent whose conversation could not be taken back (its shard moving) has it taken back by the next sweep', async () => {
+  const h = new Harness({}, [{ agent: 'ag1', capacity: 2, convs: ['c1', 'c2'] }]);
+  const ask = h.ctx.askConversation;
+  let moving = true;
+  h.ctx.askConversation = async (conv, msg) => {
+    if (conv === 'c1' && moving) {
+      h.asked.push({ conv, msg: msg as Record<string, unknown> });
+      throw new SwitchboardError('unavailable', 'shard 7 has no owner right now', { retryAfterMs: 100 });
+    }
+    return ask(conv, msg);
+  };
+  await h.send({ type: 'agentLost', agent: 'ag1' });
+  assert.deepEqual(
+    h.unassigns().map((m) => m['from']),
+    ['ag1', 'ag1'],
+    'both tried once',
+  );
+  assert.deepEqual([...h.state.agents.get('ag1')!.convs], ['c1'], 'c1 is still the lost agent’s');
+  assert.deepEqual(
+    h.state.waiting.map((w) => w.conv),
+    ['c2'],
+  );
+  moving = false;
+  await h.send({ type: 'sweep' });
+  assert.equal(h.unassigns().length, 3, 'the sweep tried c1 again');
+  assert.deepEqual([...h.state.agents.get('ag1')!.convs], [], 'nothing left with the lost agent');
+  assert.deepEqual(h.state.waiting.map((w) => w.conv).sort(), ['c1', 'c2']);
+  // Back before a sweep: nothing more is taken from it.
+  await h.send({
+    type: 'agent',
+    agent: 'ag1',
+    status: 'online',
+    capacity: 2,
+    skills: [],
+    connected: true,
+  });
+  const before = h.unassigns().length;
+  await h.send({ type: 'sweep' });
+  assert.equal(h.unassigns().length, before);
+  stopQueue(h.state);
 });
