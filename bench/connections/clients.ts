@@ -193,8 +193,13 @@ export class ClientFleet {
     const n = this.clients.length;
     c.tries++;
     const port = PORT_BASE + c.k + (c.tries % PORT_SLOTS) * n;
+    // Each round of the port slots moves to the next source address: the node's SO_REUSEPORT hash then
+    // sends the attempt to a worker chosen afresh, as a real client's new ephemeral port does (plan.ts).
+    const addrs = this.init.sourceAddresses;
+    const at = Math.floor(c.tries / PORT_SLOTS) % Math.max(1, addrs.length);
+    const target = at === 0 ? this.target : { ...this.target, localAddress: addrs[at] };
     return new Promise((resolve) => {
-      c.sock = new LeanSocket(this.target, port <= MAX_PORT ? port : undefined, c.request, timeoutMs, {
+      c.sock = new LeanSocket(target, port <= MAX_PORT ? port : undefined, c.request, timeoutMs, {
         onWelcome: (node) => {
           this.open++;
           c.attempt = 0;

@@ -54,7 +54,15 @@ interface SecondAgg {
 
 export type FleetInit = Omit<
   ConnInit,
-  'type' | 'generator' | 'from' | 'to' | 'localAddress' | 'rampRate' | 'senders' | 'sendRate'
+  | 'type'
+  | 'generator'
+  | 'from'
+  | 'to'
+  | 'localAddress'
+  | 'sourceAddresses'
+  | 'rampRate'
+  | 'senders'
+  | 'sendRate'
 > & {
   totalRampRate: number;
   totalSenders: number;
@@ -107,6 +115,7 @@ export class Fleet {
         from: r.from,
         to: r.to,
         localAddress: r.localAddress,
+        sourceAddresses: r.sourceAddresses,
         rampRate: init.totalRampRate > 0 ? (init.totalRampRate * (r.to - r.from)) / plan.target : 0,
         senders: share(init.totalSenders, g, children.length),
         sendRate:

@@ -11,6 +11,8 @@ export interface ConnInit {
   from: number;
   to: number;
   localAddress: string;
+  /** Source addresses reconnects turn through (the first is `localAddress`); see plan.ts. */
+  sourceAddresses: string[];
   visitorPercent: number;
   tenants: number;
   /** Handshakes in flight at once. */

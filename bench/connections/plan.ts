@@ -10,6 +10,13 @@
  * the generator's loop stalls, and sockets whose upgrade request is written more than 10 s after
  * the TCP connect are reset by uWebSockets.js (its HTTP idle timeout) — "closed 1006 before
  * welcome" that says nothing about the broker.
+ *
+ * A generator's reconnects also turn through more addresses of that /24 (`sourceAddresses`). A node's
+ * workers share its port with SO_REUSEPORT, and the kernel picks the worker by a hash of the
+ * connection's addresses and ports: a client with a few fixed source ports can reach only the workers
+ * those few hash to. After a kill -9 at 100k, 2 190 clients whose three source ports all hashed to
+ * workers at their socket limit were refused for 120 s while the restarted worker had room. A real
+ * client's ephemeral port differs on every attempt, so every attempt is hashed afresh.
  */
 import { readFileSync } from 'node:fs';
 
@@ -38,7 +45,7 @@ export interface ConnectionsPlan {
   workers: number;
   generators: number;
   /** Sockets of generator g: [ranges[g].from, ranges[g].to). */
-  ranges: { from: number; to: number; localAddress: string }[];
+  ranges: { from: number; to: number; localAddress: string; sourceAddresses: string[] }[];
   fdLimit: number;
   ephemeralPorts: number;
 }
@@ -94,10 +101,16 @@ export function planConnections(o: {
       `${generators} generators do not fit in ${net}.${o.sourceBase}-${MAX_LOOPBACK_HOST}; lower --source-base`,
     );
   }
-  const ranges = Array.from({ length: generators }, (_, g) => ({
-    from: Math.floor((o.target * g) / generators),
-    to: Math.floor((o.target * (g + 1)) / generators),
-    localAddress: `${net}.${o.sourceBase + g}`,
-  }));
+  const ranges = Array.from({ length: generators }, (_, g) => {
+    // Generator g's addresses: sourceBase + g, then every `generators` hosts up to 254.
+    const hosts: number[] = [];
+    for (let h = o.sourceBase + g; h <= MAX_LOOPBACK_HOST; h += generators) hosts.push(h);
+    return {
+      from: Math.floor((o.target * g) / generators),
+      to: Math.floor((o.target * (g + 1)) / generators),
+      localAddress: `${net}.${hosts[0]}`,
+      sourceAddresses: hosts.map((h) => `${net}.${h}`),
+    };
+  });
   return { target: o.target, workers, generators, ranges, fdLimit: fds, ephemeralPorts: ports };
 }

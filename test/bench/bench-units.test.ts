@@ -135,6 +135,14 @@ test('bench units - connections are sized under the fd limit, one source address
     pinned.ranges.map((r) => r.localAddress),
     ['127.9.8.10', '127.9.8.11', '127.9.8.12'].slice(0, pinned.generators),
   );
+  // Reconnects turn through more addresses of the /24, none shared between generators (plan.ts).
+  const all = pinned.ranges.flatMap((r) => r.sourceAddresses);
+  assert.equal(new Set(all).size, all.length, 'no address in two generators');
+  for (const r of pinned.ranges) {
+    assert.equal(r.sourceAddresses[0], r.localAddress);
+    assert.ok(r.sourceAddresses.length >= 30, `${r.sourceAddresses.length} addresses`);
+    assert.ok(r.sourceAddresses.every((a) => /^127\.9\.8\.(\d+)$/.test(a) && Number(a.split('.')[3]) <= 254));
+  }
   assert.throws(
     () => planConnections({ target: 10, perGenerator: 16_000, sourceBase: 10, sourceNet: '10.0.0' }),
     /127\.a\.b/,
