@@ -15,6 +15,8 @@ import { connectClient, type Frame, type TestClient } from '../harness/ws-client
 
 // Short enough for quick failovers, long enough that a loaded 2-core box renews in time.
 const LEASE_TTL_MS = 4000;
+/** Lines of each member's log printed when a history check fails. */
+const LOG_TAIL_LINES = 80;
 const auth = createAuthenticator(TEST_JWT_SECRET);
 const keyspace = randomKeyspace('cluster');
 let nats: NatsClusterHandle;
@@ -95,7 +97,16 @@ async function verifyLoad(load: SteadyLoad, node: BrokerProcess, tenant: string,
   let total = 0;
   for (let i = 0; i < n; i++) {
     const rows = await readAll(node, tenant, load.visitor(i), load.conv(i));
-    assertHistoryKeepsAcks(load.conv(i), rows, load.acked.get(load.conv(i))!);
+    try {
+      assertHistoryKeepsAcks(load.conv(i), rows, load.acked.get(load.conv(i))!);
+    } catch (err) {
+      // A broken guarantee is rare and timing-bound: keep what the members said (CI keeps only the output).
+      for (const b of running)
+        console.error(
+          `--- ${b.nodeId} log, last ${LOG_TAIL_LINES} lines:\n${b.logs().split('\n').slice(-LOG_TAIL_LINES).join('\n')}`,
+        );
+      throw err;
+    }
     total += rows.length;
   }
   return total;

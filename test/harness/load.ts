@@ -151,7 +151,12 @@ export function assertHistoryKeepsAcks(conv: string, rows: HistoryRow[], acks: M
     assert.equal(r.seq, idx + 1, `${conv}: seq gap or disorder at ${idx + 1}`);
   const byCmid = new Map<string, number>();
   for (const r of rows) {
-    assert.ok(!byCmid.has(r.cmid), `${conv}: cmid ${r.cmid} stored twice`);
+    const first = byCmid.get(r.cmid);
+    // Both rows as the API gave them (id, time, sender): which owner wrote which.
+    if (first !== undefined)
+      assert.fail(
+        `${conv}: cmid ${r.cmid} stored twice: ${JSON.stringify(rows[first - 1])} and ${JSON.stringify(r)}; acked at seq ${acks.get(r.cmid)}`,
+      );
     byCmid.set(r.cmid, r.seq);
   }
   for (const [cmid, seq] of acks) {
