@@ -35,6 +35,8 @@ export class ActorCell {
     private readonly behaviour: ActorBehaviour,
     private readonly clock: Clock,
     holds: (shard: number) => boolean,
+    /** The acquisition of the shard this cell belongs to (ShardRouters). */
+    readonly epoch = 0,
   ) {
     this.fence = () => {
       if (!holds(shard)) {

@@ -32,6 +32,13 @@ export interface RouterStats {
 export class ShardRouters {
   private readonly owned = new Uint8Array(SHARD_COUNT);
   private readonly pending = new Uint32Array(SHARD_COUNT);
+  /**
+   * Counts each shard's acquisitions. A cell belongs to the acquisition that created it: its fence
+   * fails once the shard is acquired again, and a request after that gets a fresh cell that reloads
+   * from the store. A cell kept across a release and a re-acquisition (a fence after a pause, whose
+   * drain was still running when the shard came back) would write from its stale seq and de-dup window.
+   */
+  private readonly epochs = new Uint32Array(SHARD_COUNT);
   // Map iteration order is insertion order: re-inserting on use keeps the LRU cell first.
   private readonly cells = new Map<string, ActorCell>();
   private rejected = 0;
@@ -56,6 +63,7 @@ export class ShardRouters {
   /** Starts accepting requests for `shard`. */
   acquire(shard: number): void {
     this.owned[shard] = 1;
+    this.epochs[shard]!++;
   }
 
   /**
@@ -63,9 +71,13 @@ export class ShardRouters {
    * actors so a later owner (maybe this node again) reloads their state from the store.
    */
   async release(shard: number): Promise<void> {
+    const epoch = this.epochs[shard]!;
     this.owned[shard] = 0;
-    while (this.pending[shard]! > 0) await new Promise((r) => setTimeout(r, 5));
-    for (const [key, cell] of this.cells) if (cell.shard === shard && !cell.busy) this.drop(key, cell);
+    // Acquired again meanwhile: the cells of this acquisition are fenced off, nothing left to wait for.
+    while (this.pending[shard]! > 0 && this.epochs[shard] === epoch)
+      await new Promise((r) => setTimeout(r, 5));
+    for (const [key, cell] of this.cells)
+      if (cell.shard === shard && cell.epoch === epoch && !cell.busy) this.drop(key, cell);
   }
 
   /**
@@ -122,10 +134,15 @@ export class ShardRouters {
   private cellFor(shard: number, tenant: string, id: string): ActorCell {
     const key = `${tenant}\u0000${id}`;
     let cell = this.cells.get(key);
+    const epoch = this.epochs[shard]!;
     if (cell) {
       this.cells.delete(key);
-      this.cells.set(key, cell);
-      return cell;
+      if (cell.epoch === epoch) {
+        this.cells.set(key, cell);
+        return cell;
+      }
+      // Left from an earlier acquisition of the shard (its fence fails now): replace, never reuse.
+      cell.passivated();
     }
     if (this.cells.size >= this.opts.maxActive && !this.evictOne()) {
       this.rejected++;
@@ -138,7 +155,8 @@ export class ShardRouters {
       this.opts.actorMailboxCapacity,
       this.hosting(tenant, id),
       this.clock,
-      this.holds,
+      (s) => this.holds(s) && this.epochs[s] === epoch,
+      epoch,
     );
     this.cells.set(key, cell);
     return cell;

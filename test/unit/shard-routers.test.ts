@@ -182,6 +182,29 @@ test('shard routers - release drains admitted requests, drops the actors and ref
   routers.close();
 });
 
+test('shard routers - a shard acquired again while its release drains gets fresh actors; the old ones are fenced off', async () => {
+  const { store, routers } = setup();
+  const open = gate(store);
+  // A write is inside the store when the shard is fenced (a pause past the lease), and the shard comes
+  // back before that write finishes: the cell that held it knows a seq the store may no longer agree with.
+  const stale = routers.ask(5, 't', 'a', send('1'));
+  await new Promise((r) => setImmediate(r));
+  const released = routers.release(5);
+  routers.acquire(5);
+  const fresh = routers.ask(5, 't', 'a', send('2'));
+  await new Promise((r) => setImmediate(r));
+  const loads = store.loads;
+  open(); // before asserting: a failure must not leave the release polling forever
+  assert.equal(loads, 2, 'the request after the re-acquisition reloads the actor');
+  await assert.rejects(stale, { code: 'unavailable' }, 'the old cell must not ack after the shard moved on');
+  assert.equal((await fresh).cmid, '2');
+  await released;
+  assert.equal(routers.stats().activeActors, 1, "the old release leaves the new acquisition's actor alone");
+  await routers.ask(5, 't', 'a', send('3'));
+  assert.equal(store.loads, 2, 'the fresh actor stays active');
+  routers.close();
+});
+
 test('shard routers - a request still queued at its deadline is answered timeout without being processed', async () => {
   const { clock, store, routers } = setup();
   const open = gate(store);
