@@ -25,6 +25,8 @@ export class Membership {
   private kv: KvBucket | undefined;
   private readonly lastSeen = new Map<string, number>();
   private lastRenewed = 0;
+  private lapseCount = 0;
+  private readonly lapseListeners: Array<() => void> = [];
   private renewing = false;
   private live: readonly string[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -77,6 +79,21 @@ export class Membership {
   /** Called with the new member list whenever it changes. */
   onChange(listener: (members: readonly string[]) => void): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Called when a renewal succeeds after the lease had lapsed (a pause, a partition, a slow NATS),
+   * before leaseValid() turns true again. Others may have taken this node's shards meanwhile, and the
+   * news of that (the shard records' watch) can come later than the renewal: a listener must drop
+   * whatever it held under the old lease now, or it would serve it again with a valid lease.
+   */
+  onLapse(listener: () => void): void {
+    this.lapseListeners.push(listener);
+  }
+
+  /** How many times the lease has lapsed and been renewed (the first renewal counts as one). */
+  get lapses(): number {
+    return this.lapseCount;
   }
 
   /** Stops renewing and deletes this node's lease so others see it leave at once. */
@@ -143,6 +160,11 @@ export class Membership {
     const value = this.encoder.encode(JSON.stringify({ id: this.opts.nodeId, ...this.opts.info }));
     const sentAt = this.opts.clock.now();
     await this.kv?.put(this.opts.nodeId, value);
+    if (!this.leaseValid()) {
+      // Listeners first: there must be no moment in which the lease is valid and the old holdings stand.
+      this.lapseCount++;
+      for (const l of this.lapseListeners) l();
+    }
     this.lastRenewed = sentAt;
   }
 

@@ -73,6 +73,9 @@ export class ShardOwnership {
       if (this.remember(shard, e)) this.schedule();
     });
     this.membership.onChange(() => this.schedule());
+    // The reconcile pass fences on a lapsed lease too, but only when it runs: one still waiting on NATS
+    // from before a pause would find the lease already renewed, and `held` still listing shards others took.
+    this.membership.onLapse(() => this.fenceAll());
     this.timer = setInterval(() => this.schedule(), this.intervalMs);
     this.timer.unref();
     await this.reconcile();
@@ -242,10 +245,13 @@ export class ShardOwnership {
   private async take(shard: number, rec: ShardRecord | undefined): Promise<void> {
     const value = this.encode('held');
     const key = `s${shard}`;
+    const lapses = this.membership.lapses;
     const revision =
       rec === undefined ? await this.kv!.create(key, value) : await this.kv!.update(key, value, rec.revision);
     this.remember(shard, { value: this.encode('held'), revision, deleted: false });
-    if (!this.membership.leaseValid()) return;
+    // A lapse while the compare-and-set was out (even one renewed since): others may have taken the
+    // shard after it. The record is ours; the next pass takes it again under the current lease.
+    if (!this.membership.leaseValid() || this.membership.lapses !== lapses) return;
     this.held[shard] = 1;
     this.hooks.acquired(shard);
     this.emit(shard, 'acquired');

@@ -1,5 +1,5 @@
 /**
- * Shard ownership when a member's view of the cluster is stale (issue #12): after a partition heals or a
+ * Shard ownership when a member's view of the cluster is stale (issue #12). After a partition heals or a
  * nats-server restarts, a member's watch can lag, so it sees no recent renewal of the others and judges
  * them dead. It must not take their shards on that word alone: only the bucket itself may say a holder's
  * lease expired. Real nats-server with JetStream (the test stack); the stale member's watch is cut by a
@@ -46,7 +46,13 @@ function withFrozenWatches(inner: Transport): Transport {
   });
 }
 
-async function member(id: string, bucketPrefix: string, transport: Transport) {
+async function member(
+  id: string,
+  bucketPrefix: string,
+  transport: Transport,
+  /** Awaited by every release (drain) of a shard; lets a test hold a reconcile pass mid-way. */
+  draining: () => Promise<void> = async () => {},
+) {
   const membership = new Membership(transport, {
     nodeId: id,
     bucket: `${bucketPrefix}_members`,
@@ -63,6 +69,7 @@ async function member(id: string, bucketPrefix: string, transport: Transport) {
       acquired: (s) => acquired.add(s),
       release: async (s) => {
         acquired.delete(s);
+        await draining();
       },
     },
     systemClock,
@@ -110,4 +117,55 @@ test('ownership - a member whose watch went stale does not take the shards of a 
   assert.deepEqual(both, [], 'no shard is held by both members');
   const union = new Set([...a.ownership.heldShards(), ...b.ownership.heldShards()]);
   assert.equal(union.size, SHARD_COUNT, 'every shard has a holder');
+});
+
+test('ownership - a lease renewed after a pause drops every shard held before it, even with a reconcile pass mid-way', async () => {
+  const prefix = randomKeyspace('own');
+  const ta = await connectTransport([TEST_NATS_URL], 'own-lapse-a');
+  const tb = await connectTransport([TEST_NATS_URL], 'own-lapse-b');
+  transports.push(ta, tb);
+  let drained: Promise<void> = Promise.resolve();
+  let drainStarted = false;
+  const a = await member('a', prefix, ta, () => {
+    drainStarted = true;
+    return drained;
+  });
+  for (let i = 0; i < 100 && a.ownership.heldShards().length < SHARD_COUNT; i++) await sleep(100);
+  assert.equal(a.ownership.heldShards().length, SHARD_COUNT);
+
+  // A second member's lease appears: A hands over about half its shards, and each handover's drain
+  // waits, so A's reconcile pass stays in progress (as one waiting on NATS does).
+  let finishDrains!: () => void;
+  drained = new Promise((r) => {
+    finishDrains = r;
+  });
+  const members = await tb.kv(`${prefix}_members`, LEASE_TTL_MS);
+  await members.put('b', new TextEncoder().encode(JSON.stringify({ id: 'b' })));
+  for (let i = 0; i < 100 && !drainStarted; i++) await sleep(50);
+  assert.ok(drainStarted, 'A started handing shards over');
+  const kept = a.ownership.heldShards();
+  assert.ok(kept.length > 0 && kept.length < SHARD_COUNT, `A keeps part of its shards (${kept.length})`);
+
+  // The pause: A's event loop stops for longer than its lease (SIGSTOP of the process, as the cluster test
+  // does, seen from inside). Others may take A's shards meanwhile; A learns it only from the watch, later.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, LEASE_TTL_MS * 1.5);
+  const resumedAt = log.length;
+  for (let i = 0; i < 100 && !a.membership.leaseValid(); i++) await sleep(20);
+  assert.equal(a.membership.leaseValid(), true, 'A renewed its lease after the pause');
+  // The reconcile pass is still waiting on the drains: whatever A holds now, it held from before the pause.
+  const stale = kept.filter((s) => a.ownership.holds(s));
+  finishDrains();
+  assert.deepEqual(stale, [], 'A still served shards it held before its lease lapsed');
+  const fenced = new Set(
+    log.slice(resumedAt).flatMap((e) => (e.member === 'a' && e.kind === 'fenced' ? [e.shard] : [])),
+  );
+  assert.deepEqual(
+    kept.filter((s) => !fenced.has(s)),
+    [],
+    'every shard kept is fenced on resuming',
+  );
+
+  // And A recovers: B's lease was never renewed, so A takes every shard again under its new lease.
+  for (let i = 0; i < 200 && a.ownership.heldShards().length < SHARD_COUNT; i++) await sleep(100);
+  assert.equal(a.ownership.heldShards().length, SHARD_COUNT);
 });
