@@ -318,7 +318,6 @@ export async function startNode(
   const stopReceptionTicker = startReceptionTicker(
     {
       tenantIds: () => tenants.current.tenantIds(),
-      settings: receptionSettings,
       holds: (shard) => heldBy.holds(shard),
       ask: (tenant, id, msg) => dispatch.ask(tenant, id, msg),
       warn,

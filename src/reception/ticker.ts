@@ -1,20 +1,19 @@
 /**
- * The desk ticker: every `tickMs`, each member wakes the queue actors of the shards it holds, for the
- * tenants the tenants file gives desk settings (a no-reply time or business hours). A queue actor arms
- * its own timers (actors/reception/queue-reception.ts), but timers live in one member's memory: after the
- * queue's shard moved, nothing else may activate the queue on its new owner before a reply wait runs
- * out or the desk opens. The tick does (the actor rebuilds its timers from its tables on activation).
- * Tenants that get desk settings from `defaults` only are woken by their own traffic.
+ * The desk ticker: every `tickMs`, each member wakes the queue actors of the shards it holds, for every
+ * tenant the tenants file lists. Timers live in one member's memory: a queue arms its own (its sweep, a
+ * reply wait, the desk's opening; actors/reception/queue-reception.ts), and after the queue's shard moved
+ * nothing else may activate it on its new owner. Without the tick, a member's stop left a gone agent's
+ * conversations with it until the tenant's next traffic: the agent's actor that would report the loss had
+ * moved too, and the queue asks it only from its sweep. Tenants that are not in the file (settings from
+ * `defaults` only) are still woken by their own traffic.
  */
 import type { QueueMessage } from '../../actors/queue.js';
 import { QUEUE_ACTOR_ID } from '../routing/actor-kind.js';
 import { shardOf } from '../routing/shard.js';
-import type { ReceptionSettings } from './settings.js';
 
 export interface ReceptionTickerDeps {
   /** The tenants the file lists. */
   tenantIds(): readonly string[];
-  settings(tenant: string): ReceptionSettings;
   holds(shard: number): boolean;
   ask(tenant: string, id: string, msg: QueueMessage): Promise<unknown>;
   warn(obj: object, msg: string): void;
@@ -24,8 +23,6 @@ export interface ReceptionTickerDeps {
 export function startReceptionTicker(deps: ReceptionTickerDeps, tickMs: number): () => void {
   const timer = setInterval(() => {
     for (const tenant of deps.tenantIds()) {
-      const s = deps.settings(tenant);
-      if (s.noReplyReassignMs <= 0 && s.hours === null) continue;
       if (!deps.holds(shardOf(tenant, QUEUE_ACTOR_ID))) continue;
       deps
         .ask(tenant, QUEUE_ACTOR_ID, { type: 'reception' })
