@@ -129,6 +129,7 @@ async function report(state: AgentState, ctx: AgentContext): Promise<number> {
     capacity: p.capacity,
     skills: p.skills,
     connected: state.connected,
+    lost: !state.connected && state.lostReported,
   });
   return r.load ?? 0;
 }

@@ -97,6 +97,12 @@ export type QueueMessage =
       capacity: number;
       skills: string[];
       connected: boolean;
+      /**
+       * The agent's actor has reported the agent lost (its grace ran out) and it has not come back. It
+       * reports a loss once; a queue that did not keep that (it moved to another member, its state is
+       * rebuilt from the tables) learns it here, and its sweep takes the conversations back.
+       */
+      lost?: boolean;
     }
   | { type: 'release'; conv: string; agent: string | null }
   | { type: 'transfer'; conv: string; from: string; to: { agent: string } | { skill: string }; by: ActorRef }
@@ -355,6 +361,7 @@ async function onAgent(
   a.skills = msg.skills;
   a.connected = msg.connected;
   if (msg.connected) a.lost = false;
+  else if (msg.lost === true) a.lost = true;
   a.heardAt = ctx.clock.now();
   await drain(state, ctx);
 }

@@ -407,3 +407,26 @@ test('reception queue - a lost agent whose conversation could not be taken back 
   assert.equal(h.unassigns().length, before);
   stopQueue(h.state);
 });
+
+test('reception queue - a queue rebuilt on another member learns from the agent’s report that it was lost, and its sweep takes the conversations back', async () => {
+  // The queue's member stopped after the agent's actor had reported the loss (once) to it: the queue is
+  // rebuilt from the tables on another member, where the agent looks like any disconnected one.
+  const h = new Harness({}, [{ agent: 'ag1', capacity: 2, convs: ['c1'] }]);
+  const report = { type: 'agent' as const, agent: 'ag1', status: 'online' as const, capacity: 2, skills: [] };
+  await h.send({ ...report, connected: false });
+  await h.send({ type: 'sweep' });
+  assert.deepEqual(h.unassigns(), [], 'disconnected, not yet lost: its conversations wait for it');
+  await h.send({ ...report, connected: false, lost: true });
+  await h.send({ type: 'sweep' });
+  assert.deepEqual(
+    h.unassigns().map((m) => m['from']),
+    ['ag1'],
+    'lost: taken back',
+  );
+  assert.deepEqual([...h.state.agents.get('ag1')!.convs], []);
+  assert.deepEqual(
+    h.state.waiting.map((w) => w.conv),
+    ['c1'],
+  );
+  stopQueue(h.state);
+});
