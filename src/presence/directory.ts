@@ -12,7 +12,7 @@
  * overflowed, which keeps it incomplete, so pushes for users it could not record are sent to every
  * member (correct, only more traffic) until the shard is taken afresh.
  */
-import { SHARD_COUNT, shardOf } from '../routing/shard.js';
+import { SHARD_COUNT, shardOfPrefixed } from '../routing/shard.js';
 
 export const DEFAULT_PRESENCE_MAX_USERS = 200_000;
 /** Presence ids start with a control character, like actor ids other than conversations. */
@@ -20,7 +20,7 @@ const PRESENCE_PREFIX = '\u0001user\u0001';
 
 /** The presence shard of a user: `shardOf(tenant, "\u0001user\u0001" + user)` (src/routing/shard.ts). */
 export function presenceShardOf(tenant: string, user: string): number {
-  return shardOf(tenant, `${PRESENCE_PREFIX}${user}`);
+  return shardOfPrefixed(tenant, PRESENCE_PREFIX, user);
 }
 
 /** A user's key across the cluster: tenant and user id (neither holds a NUL: they are validated ids). */

@@ -16,7 +16,12 @@ function step(h: number, byte: number): number {
  * inline (no TextEncoder allocation): this runs for every message and every rendezvous weight.
  */
 export function fnv1a32(text: string): number {
-  let h = FNV_OFFSET;
+  return fnvUpdate(FNV_OFFSET, text) >>> 0;
+}
+
+/** Continues an FNV-1a state over the UTF-8 bytes of `text` (a key hashed in parts, not concatenated). */
+function fnvUpdate(state: number, text: string): number {
+  let h = state;
   for (let i = 0; i < text.length; i++) {
     let c = text.charCodeAt(i);
     if (c < 0x80) {
@@ -44,11 +49,23 @@ export function fnv1a32(text: string): number {
     }
     h = step(h, 0x80 | (c & 0x3f));
   }
-  return h >>> 0;
+  return h;
 }
 
+/**
+ * The shard of `tenant` and `conv`. Hashed in parts, so the key `tenant\0conv` is never built: this
+ * runs several times per message (issue #13: allocations per message).
+ */
 export function shardOf(tenant: string, conv: string): number {
-  return fnv1a32(`${tenant}\u0000${conv}`) % SHARD_COUNT;
+  return (fnvUpdate(step(fnvUpdate(FNV_OFFSET, tenant), 0), conv) >>> 0) % SHARD_COUNT;
+}
+
+/** `shardOf(tenant, prefix + id)`, without building that string. */
+export function shardOfPrefixed(tenant: string, prefix: string, id: string): number {
+  // A prefix ending in a high surrogate pairs with a low one starting `id`: hash the joined text.
+  const last = prefix.charCodeAt(prefix.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) return shardOf(tenant, `${prefix}${id}`);
+  return (fnvUpdate(fnvUpdate(step(fnvUpdate(FNV_OFFSET, tenant), 0), prefix), id) >>> 0) % SHARD_COUNT;
 }
 
 // FNV alone mixes the low bits of short similar keys poorly; a murmur3 finaliser spreads them so

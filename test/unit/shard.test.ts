@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fnv1a32, rendezvousOwner, SHARD_COUNT, shardOf } from '../../src/routing/shard.js';
+import { fnv1a32, rendezvousOwner, SHARD_COUNT, shardOf, shardOfPrefixed } from '../../src/routing/shard.js';
 
 const THREE = ['node-a', 'node-b', 'node-c'];
 
@@ -41,6 +41,17 @@ test('shard - shardOf is the documented stable hash', () => {
   ];
   for (const [tenant, conv, shard] of pinned) assert.equal(shardOf(tenant, conv), shard, `${tenant}/${conv}`);
   assert.equal(shardOf('', ''), fnv1a32('\u0000') % SHARD_COUNT);
+});
+
+test('shard - hashed in parts, shardOf and shardOfPrefixed equal the hash of the whole key', () => {
+  // Non-ASCII, astral and lone-surrogate characters at the edges of each part, where a split could differ.
+  const parts = ['', 'a', 'acme', '租户', '😀x', 'x\ud83d', '\ude00y', 'conv-42', '\u0001user\u0001'];
+  for (const tenant of parts)
+    for (const a of parts) {
+      assert.equal(shardOf(tenant, a), fnv1a32(`${tenant}\u0000${a}`) % SHARD_COUNT, `${tenant}/${a}`);
+      for (const b of parts)
+        assert.equal(shardOfPrefixed(tenant, a, b), shardOf(tenant, `${a}${b}`), `${tenant}/${a}/${b}`);
+    }
 });
 
 test('shard - the separator keeps tenant and conv apart', () => {
