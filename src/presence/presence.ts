@@ -387,17 +387,19 @@ export class Presence {
     const local = this.#local;
     if (local !== undefined) for (const user of users) local.deliver(tenant, user, data);
     const live = this.#view.members();
-    const fan = new Fanout();
+    // Created only when some other member is a target: with one member there is nothing to fan out,
+    // and this runs for every message (issue #13: allocations per message).
+    let fan: Fanout | undefined;
     let routes: Map<string, string[]> | undefined;
     for (const user of users) {
       const shard = presenceShardOf(tenant, user);
       if (this.#owns(shard)) {
-        this.#resolve(fan, shard, tenant, user, this.#self, live);
+        fan = this.#resolve(fan, shard, tenant, user, this.#self, live);
         continue;
       }
       const holder = this.#view.holderOf(shard);
       if (holder === undefined || holder === this.#self || this.#view.suspect(holder)) {
-        this.#broadcast(fan, user, this.#self, live);
+        fan = this.#broadcast(fan, user, this.#self, live);
         continue;
       }
       routes ??= new Map();
@@ -405,51 +407,76 @@ export class Presence {
       if (list === undefined) routes.set(holder, [user]);
       else list.push(user);
     }
+    if (routes === undefined && fan === undefined) return;
     const tc = traceHeaders(); // trace: the delivery on another member continues this trace
     if (routes !== undefined) {
       for (const [holder, us] of routes)
         this.#link.send(holder, { o: 'r', t: tenant, u: us, d: data, ...(tc ? { tc } : {}) }, data.length);
     }
-    this.#sendFanout(fan, tenant, data, tc);
+    if (fan !== undefined) this.#sendFanout(fan, tenant, data, tc);
   }
 
-  /** Adds the targets of one user of a shard held here to `fan`; `exclude` already has it. */
+  /** Adds the targets of one user of a shard held here to `fan` (created when needed); `exclude` already has it. */
   #resolve(
-    fan: Fanout,
+    fan: Fanout | undefined,
     shard: number,
     tenant: string,
     user: string,
     exclude: string,
     live: readonly string[],
-  ) {
+  ): Fanout | undefined {
     const t = this.#dir.targets(shard, userKey(tenant, user), live);
-    if (t === undefined) {
-      this.#broadcast(fan, user, exclude, live);
-      return;
+    if (t === undefined) return this.#broadcast(fan, user, exclude, live);
+    let out = fan;
+    for (const m of t.known) {
+      if (m === exclude) continue;
+      out ??= new Fanout();
+      out.add(m, user, true);
     }
-    for (const m of t.known) if (m !== exclude) fan.add(m, user, true);
-    for (const m of t.unsynced) if (m !== exclude && !t.known.includes(m)) fan.add(m, user, false);
+    for (const m of t.unsynced) {
+      if (m === exclude || t.known.includes(m)) continue;
+      out ??= new Fanout();
+      out.add(m, user, false);
+    }
+    return out;
   }
 
-  #broadcast(fan: Fanout, user: string, exclude: string, live: readonly string[]): void {
+  #broadcast(
+    fan: Fanout | undefined,
+    user: string,
+    exclude: string,
+    live: readonly string[],
+  ): Fanout | undefined {
     this.#broadcasts++;
-    for (const m of live) if (m !== exclude) fan.add(m, user, false);
+    let out = fan;
+    for (const m of live) {
+      if (m === exclude) continue;
+      out ??= new Fanout();
+      out.add(m, user, false);
+    }
+    return out;
   }
 
   #sendFanout(fan: Fanout, tenant: string, data: Uint8Array, tc: Record<string, string> | undefined): void {
-    for (const [members, directed] of [
-      [fan.directed, true],
-      [fan.undirected, false],
-    ] as const) {
-      for (const [m, us] of members) {
-        if (m === this.#self) {
-          for (const user of us) this.#deliverHere(tenant, user, data, tc);
-          continue;
-        }
-        const item: Item = { o: 'p', t: tenant, u: us, d: data, ...(directed ? {} : { b: 1 }) };
-        if (tc !== undefined) item.tc = tc;
-        this.#link.send(m, item, data.length);
+    this.#sendMembers(fan.directed, true, tenant, data, tc);
+    this.#sendMembers(fan.undirected, false, tenant, data, tc);
+  }
+
+  #sendMembers(
+    members: Map<string, string[]>,
+    directed: boolean,
+    tenant: string,
+    data: Uint8Array,
+    tc: Record<string, string> | undefined,
+  ): void {
+    for (const [m, us] of members) {
+      if (m === this.#self) {
+        for (const user of us) this.#deliverHere(tenant, user, data, tc);
+        continue;
       }
+      const item: Item = { o: 'p', t: tenant, u: us, d: data, ...(directed ? {} : { b: 1 }) };
+      if (tc !== undefined) item.tc = tc;
+      this.#link.send(m, item, data.length);
     }
   }
 
@@ -557,13 +584,13 @@ export class Presence {
           break;
         case 'r': {
           live ??= this.#view.members();
-          const fan = new Fanout();
+          let fan: Fanout | undefined;
           for (const user of it.u) {
             const shard = presenceShardOf(it.t, user);
-            if (this.#owns(shard)) this.#resolve(fan, shard, it.t, user, from, live);
-            else this.#broadcast(fan, user, from, live); // the sender's view was stale
+            if (this.#owns(shard)) fan = this.#resolve(fan, shard, it.t, user, from, live);
+            else fan = this.#broadcast(fan, user, from, live); // the sender's view was stale
           }
-          this.#sendFanout(fan, it.t, it.d, it.tc);
+          if (fan !== undefined) this.#sendFanout(fan, it.t, it.d, it.tc);
           break;
         }
         case 'j': {
