@@ -119,6 +119,50 @@ async function openConsole(
   return page;
 }
 
+/**
+ * What a page did on the network and printed, last 200 lines: token fetches, the widget's sockets
+ * (opened, first frame, errors, closed) and console messages. A wait for an open socket that times
+ * out shows it, with the node's log tail.
+ */
+const pageTrails = new WeakMap<Page, string[]>();
+
+function recordTrail(page: Page): void {
+  const lines: string[] = [];
+  pageTrails.set(page, lines);
+  const add = (line: string) => {
+    lines.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+    if (lines.length > 200) lines.shift();
+  };
+  page.on('console', (m) => add(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => add(`pageerror: ${e.message}`));
+  page.on('response', (r) => {
+    if (!r.url().includes('.css')) add(`${r.status()} ${r.request().method()} ${r.url().slice(0, 120)}`);
+  });
+  page.on('requestfailed', (r) => add(`failed ${r.url().slice(0, 120)}: ${r.failure()?.errorText}`));
+  page.on('websocket', (ws) => {
+    add(`ws open ${ws.url().split('?')[0]}`);
+    let first = true;
+    ws.on('framereceived', (f) => {
+      if (!first) return;
+      first = false;
+      add(`ws first frame: ${String(f.payload).slice(0, 80)}`);
+    });
+    ws.on('socketerror', (e) => add(`ws error: ${e}`));
+    ws.on('close', () => add('ws closed'));
+  });
+}
+
+/** Waits for the widget's socket to be open; on timeout the error tells what the page and the node did. */
+async function widgetOpen(page: Page, timeout = 20_000): Promise<void> {
+  try {
+    await page.locator('switchboard-widget .dot.open').waitFor({ timeout });
+  } catch (err) {
+    const trail = (pageTrails.get(page) ?? []).join('\n');
+    const node = broker.logs().slice(-4000);
+    throw new Error(`${(err as Error).message}\n--- the page:\n${trail}\n--- the node's log tail:\n${node}`);
+  }
+}
+
 /** A shop page with the widget opened, once its socket is open. */
 async function openWidget(
   visitor: string,
@@ -130,6 +174,7 @@ async function openWidget(
     viewport: { width: 900, height: 700 },
   });
   const page = await ctx.newPage();
+  recordTrail(page);
   const q = new URLSearchParams({
     visitor,
     open: '1',
@@ -137,7 +182,7 @@ async function openWidget(
     ...(opts.ttlS ? { ttl: String(opts.ttlS) } : {}),
   });
   await page.goto(`${shop.base}/?${q}`);
-  await page.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+  await widgetOpen(page);
   return page;
 }
 
@@ -212,7 +257,7 @@ describe('browser', { timeout: 180_000 }, () => {
     await consolePage
       .locator('.messages .msg.visitor', { hasText: 'while the node' })
       .waitFor({ timeout: 40_000 });
-    await visitorPage.locator('switchboard-widget .dot.open').waitFor({ timeout: 40_000 });
+    await widgetOpen(visitorPage, 40_000);
     await consolePage.locator('.top .dot.open').waitFor({ timeout: 40_000 });
     await consoleSend(consolePage, 'Back after the restart');
     await visitorPage.locator('switchboard-widget .msg.theirs', { hasText: 'after the restart' }).waitFor();
@@ -281,7 +326,7 @@ describe('browser', { timeout: 180_000 }, () => {
     await bubble.locator('.body.recalled', { hasText: 'Message recalled' }).waitFor();
     await consolePage.locator(`.messages .msg[data-seq="${seq}"] .recalled`).waitFor();
     await visitorPage.reload();
-    await visitorPage.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+    await widgetOpen(visitorPage);
     await visitorPage.locator(`switchboard-widget .msg[data-seq="${seq}"] .body.recalled`).waitFor();
     for (const text of ['ALPHA', 'BRAVO', 'VIP']) {
       assert.equal(await countText(visitorPage, 'switchboard-widget', text), 0, `widget: ${text}`);
