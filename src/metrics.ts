@@ -29,7 +29,14 @@ export interface MetricSources {
     statements?: number;
     rows?: number;
   };
-  pool(): { buffered: number; queuedBatches: number; completed: number; tasks?: number; rejected?: number };
+  pool(): {
+    buffered: number;
+    queuedBatches: number;
+    completed: number;
+    tasks?: number;
+    rejected?: number;
+    compressFallbacks?: number;
+  };
   dispatcher(): { retries: number; unavailable: number; linkRequests?: number; linkBatches?: number };
   cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
   sockets(): number;
@@ -173,6 +180,11 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.pool().tasks ?? 0,
   );
   gauge('switchboard_pool_rejected_total', 'Worker-pool inputs refused busy', () => src.pool().rejected ?? 0);
+  gauge(
+    'switchboard_pool_compress_fallbacks_total',
+    'Bodies the fast deflate got wrong, stored with zlib instead (anything but 0 is a bug)',
+    () => src.pool().compressFallbacks ?? 0,
+  );
   gauge(
     'switchboard_writer_retries_total',
     'History writer statements repeated',

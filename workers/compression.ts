@@ -139,7 +139,7 @@ function dictionaryFor(enc: number): Buffer {
  */
 export function compressBodies(texts: readonly string[], enc: number = DEFAULT_BODY_ENC): EncodedBody[] {
   if (enc === BODY_ENC_UTF8) return texts.map((text) => utf8Body(text));
-  dictionaryFor(enc);
+  dictionaryFor(enc); // an unknown enc throws here, before any text
   return texts.map((text) => {
     const raw = Buffer.from(text, 'utf8');
     // Deflate's own header and end-of-block cost about 2 bytes, so the tiniest texts never win.

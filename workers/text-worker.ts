@@ -2,7 +2,13 @@
 // Every op takes a micro-batch (many texts or rows per task) and answers one result per input, in
 // input order, so dispatch cost is paid once per batch.
 
-import { compressBodies, DEFAULT_BODY_ENC, decompressBodies, type EncodedBody } from './compression.js';
+import {
+  compressBodies,
+  DEFAULT_BODY_ENC,
+  decompressBodies,
+  dictDeflateFallbackCount,
+  type EncodedBody,
+} from './compression.js';
 import { applyPolicy, PolicyCache, type PolicyResult, type PolicySet } from './content-policy.js';
 import { DEFAULT_SENSITIVE_WORDS } from './default-words.js';
 import { maskPii, type PiiResult } from './pii.js';
@@ -79,6 +85,11 @@ export interface FilterResult {
 /** One stored body per input text, in input order; each `data` owns an exact-size buffer. */
 export interface CompressResult {
   readonly items: EncodedBody[];
+  /**
+   * Bodies of this task whose dict-deflate result did not inflate back to the text, so zlib's was
+   * used (compression.ts). Absent when 0, which it always is unless dict-deflate.ts has a bug.
+   */
+  readonly fallbacks?: number;
 }
 
 /** One text per input row, in input order. */
@@ -227,7 +238,10 @@ export default function runTextTask(task: TextTask): TextResult {
       if (t.enc !== undefined && !Number.isInteger(t.enc)) {
         throw new Error('text-worker: compress task enc must be an integer when given');
       }
-      return { items: compressBodies(t.texts, t.enc ?? DEFAULT_BODY_ENC) };
+      const before = dictDeflateFallbackCount();
+      const items = compressBodies(t.texts, t.enc ?? DEFAULT_BODY_ENC);
+      const fallbacks = dictDeflateFallbackCount() - before;
+      return fallbacks > 0 ? { items, fallbacks } : { items };
     }
     case 'decompress': {
       const t = task as DecompressTask;

@@ -21,6 +21,7 @@ import type { PolicyResult, PolicySet } from '../../workers/content-policy.js';
 import type { PiiResult } from '../../workers/pii.js';
 import type {
   BatchResult,
+  CompressResult,
   ScreenedText,
   SingleTask,
   TextResult,
@@ -68,6 +69,11 @@ export interface PoolStats {
   rejected: number;
   /** Threads running now: 0 until the first task and again once they were idle for `idleMs`. */
   threads: number;
+  /**
+   * Bodies whose fast deflate did not inflate back to their text, since start; zlib's was stored instead
+   * (workers/compression.ts). Anything but 0 is a bug in workers/dict-deflate.ts.
+   */
+  compressFallbacks: number;
 }
 
 export interface TextPool {
@@ -150,6 +156,7 @@ export function createTextPool(options: TextPoolOptions): TextPool {
   let completed = 0;
   let tasks = 0;
   let rejected = 0;
+  let compressFallbacks = 0;
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
   // At most one of the two is set: the flush at the end of this turn, or the one after the interval.
@@ -291,7 +298,11 @@ export function createTextPool(options: TextPoolOptions): TextPool {
         'compress',
         text,
         (texts) => ({ op: 'compress', texts }),
-        (out) => (out as { items: EncodedBody[] }).items,
+        (out) => {
+          const r = out as CompressResult;
+          compressFallbacks += r.fallbacks ?? 0;
+          return r.items;
+        },
       ),
     decompress: (body) =>
       submit(
@@ -307,6 +318,7 @@ export function createTextPool(options: TextPoolOptions): TextPool {
       tasks,
       rejected,
       threads: piscina.threads.length,
+      compressFallbacks,
     }),
     /** Sends what is buffered, lets every running batch finish, then stops the workers. */
     async close() {

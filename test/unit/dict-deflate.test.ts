@@ -7,8 +7,14 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { compressBodies, DICTIONARIES, dictDeflateFallbackCount } from '../../workers/compression.js';
+import {
+  compressBodies,
+  DICTIONARIES,
+  decompressBodies,
+  dictDeflateFallbackCount,
+} from '../../workers/compression.js';
 import { DICT_DEFLATE_MAX_INPUT, DictDeflater } from '../../workers/dict-deflate.js';
+import runTextTask, { type CompressResult } from '../../workers/text-worker.js';
 import { CHAT_SAMPLE } from '../fixtures/chat-sample.js';
 
 const V1 = DICTIONARIES[1] as Buffer;
@@ -81,4 +87,28 @@ test('dict-deflate - compressBodies uses it for short texts and never needed zli
   // The long text went to zlib: still readable.
   assert.equal(inflateRawSync(items.at(-1)!.data, { dictionary: V1 }).toString(), texts.at(-1));
   assert.equal(dictDeflateFallbackCount(), before);
+});
+
+test('dict-deflate - a result that does not inflate back is replaced by zlib, counted, and reported by the task', () => {
+  const real = DictDeflater.prototype.deflate;
+  const before = dictDeflateFallbackCount();
+  // A broken encoder: a valid deflate stream of other bytes, then bytes that are no deflate at all.
+  let call = 0;
+  DictDeflater.prototype.deflate = (): Uint8Array => {
+    call++;
+    return call % 2 === 1
+      ? deflateRawSync(Buffer.from('something else'), { dictionary: V1 })
+      : new Uint8Array([0xff]);
+  };
+  try {
+    const texts = CHAT_SAMPLE.filter((t) => Buffer.byteLength(t) > 2).slice(0, 6);
+    const result = runTextTask({ op: 'compress', texts }) as CompressResult;
+    assert.deepEqual(decompressBodies(result.items), texts, 'stored bodies are still the texts');
+    assert.equal(result.fallbacks, 6);
+    assert.equal(dictDeflateFallbackCount(), before + 6);
+  } finally {
+    DictDeflater.prototype.deflate = real;
+  }
+  const ok = runTextTask({ op: 'compress', texts: CHAT_SAMPLE.slice(0, 6) }) as CompressResult;
+  assert.equal(ok.fallbacks, undefined, 'no fallbacks: the field is absent');
 });

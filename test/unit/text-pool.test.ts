@@ -99,6 +99,7 @@ test('text pool - close resolves after use', async () => {
     tasks: 1,
     rejected: 0,
     threads: 0,
+    compressFallbacks: 0,
   });
 });
 
