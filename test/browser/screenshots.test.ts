@@ -16,6 +16,7 @@ import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { type Browser, launchChromium, type Page } from '../harness/browser.js';
 import { type BusinessSystemProcess, startBusinessSystem } from '../harness/business-system.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+import { recordTrail, waitOpen } from '../harness/page-trail.js';
 import { type Shop, startShop } from './shop-server.js';
 
 const TENANT = 'shots';
@@ -84,35 +85,19 @@ async function page(locale: string, dark: boolean, width: number, height: number
     viewport: { width, height },
     deviceScaleFactor: 1,
   });
-  return ctx.newPage();
+  const p = await ctx.newPage();
+  await recordTrail(p);
+  return p;
 }
 
 /**
  * A shop page with the widget open and connected. The wait is long (the widget backs off after a refused
- * or failed attempt: 0.5, 1, 2, 4 s...); one CI run timed out at 20 s here and never again in reruns, so
- * a timeout now says what the page saw.
+ * or failed attempt: 0.5, 1, 2, 4 s...); a timeout says what the page and the node did.
  */
 async function widget(visitor: string, locale: string, dark: boolean): Promise<Page> {
   const p = await page(locale, dark, 420, 580);
-  const seen: string[] = [];
-  p.on('console', (m) => seen.push(`console.${m.type()}: ${m.text()}`));
-  p.on('websocket', (ws) => {
-    const at = Date.now();
-    ws.on('close', () => seen.push(`socket closed after ${Date.now() - at} ms`));
-  });
-  p.on('requestfailed', (r) => seen.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
   await p.goto(`${shop.base}/?visitor=${visitor}&open=1`);
-  try {
-    await p.locator('switchboard-widget .dot.open').waitFor({ timeout: 60_000 });
-  } catch (err) {
-    const dot = await p
-      .locator('switchboard-widget .dot')
-      .getAttribute('class')
-      .catch(() => null);
-    throw new Error(`widget of ${visitor} not connected (dot: ${dot}); the page saw: ${seen.join(' | ')}`, {
-      cause: err,
-    });
-  }
+  await waitOpen(p, 'switchboard-widget .dot.open', 60_000, () => broker.logs());
   return p;
 }
 
@@ -125,7 +110,7 @@ describe('screenshots', { timeout: 300_000 }, () => {
   test('screenshots - widget and console in zh-CN and en, light and dark (with context and an action)', async () => {
     const agent = await page('en-US', false, 1280, 760);
     await agent.goto(`${broker.httpBase}/console#token=${agentToken}`);
-    await agent.locator('.top .dot.open').waitFor({ timeout: 20_000 });
+    await waitOpen(agent, '.top .dot.open', 20_000, () => broker.logs());
 
     const zh = await widget('v-zh', 'zh-CN', false);
     await say(zh, '你好，我的订单 1001 什么时候发货？我的电话是 13812345678');
@@ -171,7 +156,7 @@ describe('screenshots', { timeout: 300_000 }, () => {
       await con.locator('.convs li', { hasText: visitor }).click();
       await con.locator('.messages .msg.agent').first().waitFor();
       await con.locator('.context details').first().waitFor();
-      await con.locator('.top .dot.open').waitFor();
+      await waitOpen(con, '.top .dot.open', 30_000, () => broker.logs());
       await con.screenshot({ path: join(OUT, `console-${c.lang}-${theme}.png`) });
       await con.context().close();
     }

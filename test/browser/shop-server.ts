@@ -25,7 +25,8 @@ export interface Shop {
 }
 
 /**
- * Serves `/?visitor=<id>&lang=&theme=&hostile=1&open=1&offline=1` (a page embedding `<broker>/widget.js`) and
+ * Serves `/?visitor=<id>&lang=&theme=&hostile=1&open=1&offline=1&via=<base>` (a page embedding
+ * `<broker>/widget.js`, or `<via>/widget.js`: a proxy in front of the broker) and
  * `/token?visitor=<id>&ttl=<s>` (the shop backend: a visitor token for that shopper, default 10 minutes).
  */
 export function startShop(opts: { broker: string; tenant: string; auth: Authenticator }): Promise<Shop> {
@@ -51,7 +52,7 @@ export function startShop(opts: { broker: string; tenant: string; auth: Authenti
     const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
 ${url.searchParams.get('hostile') ? `<style>${HOSTILE_CSS}</style>` : ''}</head>
 <body><main><h1>Shop</h1><p>Products…</p></main>
-<script src="${url.searchParams.get('offline') ? '' : opts.broker}/widget.js" data-tenant="${opts.tenant}" data-token-url="/token?visitor=${encodeURIComponent(visitor)}&amp;ttl=${Number(url.searchParams.get('ttl') ?? 600)}"${attr('lang', url.searchParams.get('lang'))}${attr('theme', url.searchParams.get('theme'))}${attr('open', url.searchParams.get('open') ? 'true' : null)}></script>
+<script src="${url.searchParams.get('offline') ? '' : (url.searchParams.get('via')?.replace(/"/g, '') ?? opts.broker)}/widget.js" data-tenant="${opts.tenant}" data-token-url="/token?visitor=${encodeURIComponent(visitor)}&amp;ttl=${Number(url.searchParams.get('ttl') ?? 600)}"${attr('lang', url.searchParams.get('lang'))}${attr('theme', url.searchParams.get('theme'))}${attr('open', url.searchParams.get('open') ? 'true' : null)}></script>
 </body></html>`;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(page);

@@ -5,11 +5,13 @@
  * is killed and restarted mid-conversation and both sides resume without losing or repeating a
  * message (an unsent message survives a reload and is stored once); a reveal in the console is in
  * the audit table; a note shows in the console only, an edit and a recall show their markers on both
- * sides (issue #17); the widget works on a page with hostile CSS. SB_UPDATE_SCREENSHOTS=1 also writes
+ * sides (issue #17); the widget works on a page with hostile CSS; a handshake nobody answers is given
+ * up and the widget connects with its next attempt. SB_UPDATE_SCREENSHOTS=1 also writes
  * the screenshots of docs/images/.
  */
 import * as assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +25,7 @@ import { utcDay } from '../../src/store/schema.js';
 import { type BrokerProcess, startBroker } from '../harness/broker.js';
 import { type Browser, freePort, launchChromium, type Page } from '../harness/browser.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
+import { pageTrail, recordTrail, waitOpen } from '../harness/page-trail.js';
 import { connectClient } from '../harness/ws-client.js';
 import { type Shop, startShop } from './shop-server.js';
 
@@ -114,53 +117,15 @@ async function openConsole(
   // the page report itself hidden (as a background tab does).
   if (opts.spyNotifications) await ctx.addInitScript(NOTIFICATION_SPY);
   const page = await ctx.newPage();
+  await recordTrail(page);
   await page.goto(`http://127.0.0.1:${port}/console#token=${token}`);
-  await page.locator('.top .dot.open').waitFor({ timeout: 20_000 });
+  await waitOpen(page, '.top .dot.open', 20_000, () => broker.logs());
   return page;
 }
 
-/**
- * What a page did on the network and printed, last 200 lines: token fetches, the widget's sockets
- * (opened, first frame, errors, closed) and console messages. A wait for an open socket that times
- * out shows it, with the node's log tail.
- */
-const pageTrails = new WeakMap<Page, string[]>();
-
-function recordTrail(page: Page): void {
-  const lines: string[] = [];
-  pageTrails.set(page, lines);
-  const add = (line: string) => {
-    lines.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
-    if (lines.length > 200) lines.shift();
-  };
-  page.on('console', (m) => add(`console.${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => add(`pageerror: ${e.message}`));
-  page.on('response', (r) => {
-    if (!r.url().includes('.css')) add(`${r.status()} ${r.request().method()} ${r.url().slice(0, 120)}`);
-  });
-  page.on('requestfailed', (r) => add(`failed ${r.url().slice(0, 120)}: ${r.failure()?.errorText}`));
-  page.on('websocket', (ws) => {
-    add(`ws open ${ws.url().split('?')[0]}`);
-    let first = true;
-    ws.on('framereceived', (f) => {
-      if (!first) return;
-      first = false;
-      add(`ws first frame: ${String(f.payload).slice(0, 80)}`);
-    });
-    ws.on('socketerror', (e) => add(`ws error: ${e}`));
-    ws.on('close', () => add('ws closed'));
-  });
-}
-
 /** Waits for the widget's socket to be open; on timeout the error tells what the page and the node did. */
-async function widgetOpen(page: Page, timeout = 20_000): Promise<void> {
-  try {
-    await page.locator('switchboard-widget .dot.open').waitFor({ timeout });
-  } catch (err) {
-    const trail = (pageTrails.get(page) ?? []).join('\n');
-    const node = broker.logs().slice(-4000);
-    throw new Error(`${(err as Error).message}\n--- the page:\n${trail}\n--- the node's log tail:\n${node}`);
-  }
+function widgetOpen(page: Page, timeout = 20_000): Promise<void> {
+  return waitOpen(page, 'switchboard-widget .dot.open', timeout, () => broker.logs());
 }
 
 /** A shop page with the widget opened, once its socket is open. */
@@ -174,7 +139,7 @@ async function openWidget(
     viewport: { width: 900, height: 700 },
   });
   const page = await ctx.newPage();
-  recordTrail(page);
+  await recordTrail(page);
   const q = new URLSearchParams({
     visitor,
     open: '1',
@@ -258,7 +223,7 @@ describe('browser', { timeout: 180_000 }, () => {
       .locator('.messages .msg.visitor', { hasText: 'while the node' })
       .waitFor({ timeout: 40_000 });
     await widgetOpen(visitorPage, 40_000);
-    await consolePage.locator('.top .dot.open').waitFor({ timeout: 40_000 });
+    await waitOpen(consolePage, '.top .dot.open', 40_000, () => broker.logs());
     await consoleSend(consolePage, 'Back after the restart');
     await visitorPage.locator('switchboard-widget .msg.theirs', { hasText: 'after the restart' }).waitFor();
     for (const text of [
@@ -338,9 +303,10 @@ describe('browser', { timeout: 180_000 }, () => {
   test('browser - the demo page of development mode works with its demo tokens', async () => {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
+    await recordTrail(page);
     await page.goto(`http://127.0.0.1:${port}/demo`);
     await page.locator('switchboard-widget .launcher').click();
-    await page.locator('switchboard-widget .dot.open').waitFor({ timeout: 20_000 });
+    await widgetOpen(page);
     await widgetSend(page, 'Hello from the demo page');
     await consolePage.locator('.convs li').nth(1).click();
     await consolePage.locator('.messages .msg.visitor', { hasText: 'demo page' }).waitFor();
@@ -416,6 +382,57 @@ describe('browser', { timeout: 180_000 }, () => {
     await widgetSend(page, 'Hello from a hostile page');
     await page.locator('switchboard-widget .msg.mine:not(.pending)', { hasText: 'hostile page' }).waitFor();
     await page.context().close();
+  });
+
+  test('browser - a handshake the node never answers is given up after 10 s; the next attempt connects', async () => {
+    // A TCP proxy in front of the node that swallows the first WebSocket upgrade: the browser would
+    // wait minutes for its 101, the dot "connecting" all along.
+    const held: Socket[] = [];
+    const proxy = createServer((client) => {
+      client.once('data', (head) => {
+        if (held.length === 0 && /^upgrade: websocket/im.test(head.toString('latin1'))) {
+          held.push(client);
+          return;
+        }
+        const upstream = connect(port, '127.0.0.1', () => {
+          upstream.write(head);
+          client.pipe(upstream).pipe(client);
+        });
+        const drop = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        upstream.on('error', drop);
+        client.on('error', drop);
+        client.on('close', drop);
+        upstream.on('close', drop);
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const addr = proxy.address();
+    const via = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    try {
+      const page = await ctx.newPage();
+      await recordTrail(page);
+      const t0 = Date.now();
+      await page.goto(`${shop.base}/?${new URLSearchParams({ visitor: 'v-hung', open: '1', via })}`);
+      await widgetOpen(page, 30_000);
+      const waited = Date.now() - t0;
+      assert.equal(held.length, 1, 'the proxy held the first upgrade');
+      assert.ok(waited >= 10_000, `connected after the first attempt was given up (${waited} ms)`);
+      const trail = pageTrail(page).join('\n');
+      assert.match(trail, /no welcome within 10000 ms; reconnecting/);
+      assert.equal(trail.match(/ws created/g)?.length, 2, trail);
+      await widgetSend(page, 'Hello after a hung handshake');
+      await page
+        .locator('switchboard-widget .msg.mine:not(.pending)', { hasText: 'hung handshake' })
+        .waitFor();
+    } finally {
+      await ctx.close();
+      for (const s of held) s.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 
   test('browser - keyboard shortcuts, IME Enter, a transfer to another console, a desktop notification', async () => {

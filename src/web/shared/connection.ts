@@ -24,6 +24,13 @@ export interface ConnectionOptions {
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_MAX_MS = 15_000;
 export const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * How long a socket may take from `new WebSocket` to `welcome` before it is given up and the next
+ * attempt is made (with the backoff). A browser waits minutes for a handshake that is never answered,
+ * and a socket that opens but never hears `welcome` waits forever: either way the user would look at
+ * a "connecting" dot until a reload. The node answers within its presence join timeout (5 s).
+ */
+export const WELCOME_TIMEOUT_MS = 10_000;
 /** Requests waiting for their answer at once; more are refused at once (bounded). */
 export const MAX_PENDING_REQUESTS = 256;
 const CLOSE_TOKEN_EXPIRED = 4001;
@@ -82,6 +89,7 @@ export class Connection {
   private stopped = false;
   private welcomed = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private welcomeTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly waiting = new Map<string, Waiting>();
 
   constructor(private readonly opts: ConnectionOptions) {}
@@ -97,6 +105,7 @@ export class Connection {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.clearWelcomeTimer();
     this.ws?.close(1000);
     this.ws = undefined;
   }
@@ -145,7 +154,17 @@ export class Connection {
     const ws = new WebSocket(`${this.opts.url}?token=${encodeURIComponent(token)}`, 'switchboard.v1.json');
     this.ws = ws;
     this.welcomed = false;
+    this.clearWelcomeTimer();
+    this.welcomeTimer = setTimeout(() => {
+      this.welcomeTimer = undefined;
+      if (this.ws !== ws || this.welcomed) return;
+      console.warn(`switchboard: no welcome within ${WELCOME_TIMEOUT_MS} ms; reconnecting`);
+      this.lost(ws, 0);
+      ws.close();
+    }, WELCOME_TIMEOUT_MS);
     ws.onmessage = (ev) => {
+      // A socket given up (no welcome in time) may still deliver: it is not the current one any more.
+      if (this.ws !== ws) return;
       let f: Frame;
       try {
         f = JSON.parse(String(ev.data)) as Frame;
@@ -153,6 +172,7 @@ export class Connection {
         return;
       }
       if (f.type === 'welcome') {
+        this.clearWelcomeTimer();
         this.welcomed = true;
         this.attempt = 0;
         this.failuresBeforeWelcome = 0;
@@ -173,18 +193,30 @@ export class Connection {
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
-      this.ws = undefined;
-      if (!this.welcomed) this.failuresBeforeWelcome++;
-      if (ev.code === CLOSE_TOKEN_EXPIRED) this.needFreshToken = true;
-      this.welcomed = false;
-      for (const [ref, w] of this.waiting) {
-        clearTimeout(w.timer);
-        w.reject(new Error('disconnected'));
-        this.waiting.delete(ref);
-      }
-      this.opts.onState('offline');
-      this.retry();
+      this.lost(ws, ev.code);
     };
+  }
+
+  /** The current socket `ws` is gone (closed with `code`, or given up): fail its requests, retry. */
+  private lost(ws: WebSocket, code: number): void {
+    if (this.ws !== ws) return;
+    this.ws = undefined;
+    this.clearWelcomeTimer();
+    if (!this.welcomed) this.failuresBeforeWelcome++;
+    if (code === CLOSE_TOKEN_EXPIRED) this.needFreshToken = true;
+    this.welcomed = false;
+    for (const [ref, w] of this.waiting) {
+      clearTimeout(w.timer);
+      w.reject(new Error('disconnected'));
+      this.waiting.delete(ref);
+    }
+    this.opts.onState('offline');
+    this.retry();
+  }
+
+  private clearWelcomeTimer(): void {
+    if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
+    this.welcomeTimer = undefined;
   }
 
   private retry(): void {
