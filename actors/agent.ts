@@ -48,6 +48,8 @@ export interface AgentState {
   /** Since when the agent has had no socket (null while connected). */
   disconnectedAt: number | null;
   lostReported: boolean;
+  /** A change of connectivity the queue has not been told of yet (its report failed): told at the next check. */
+  reportDue: boolean;
   timer: NodeJS.Timeout | undefined;
   readonly limits: AgentLimits;
 }
@@ -85,6 +87,7 @@ export function initialAgentState(
     connected: false,
     disconnectedAt: now,
     lostReported: false,
+    reportDue: false,
     timer: undefined,
     limits,
   };
@@ -107,6 +110,12 @@ function recompute(state: AgentState, now: number): void {
   }
   state.connected = connected;
 }
+
+/**
+ * After a check whose ask of the queue failed, the next check comes this soon (ms; at most the
+ * presence TTL): the queue is asked again instead of never.
+ */
+export const AGENT_CHECK_RETRY_MS = 1000;
 
 /** One timer at a time: while connected it re-checks node freshness, else it waits for the grace end. */
 function schedule(state: AgentState, ctx: AgentContext, now: number): void {
@@ -131,6 +140,7 @@ async function report(state: AgentState, ctx: AgentContext): Promise<number> {
     connected: state.connected,
     lost: !state.connected && state.lostReported,
   });
+  state.reportDue = false;
   return r.load ?? 0;
 }
 
@@ -184,21 +194,35 @@ export async function agentBehaviour(
       else state.nodes.delete(msg.node);
       recompute(state, now);
       schedule(state, ctx, now);
-      if (was !== state.connected) await report(state, ctx);
+      if (was !== state.connected) {
+        state.reportDue = true;
+        await report(state, ctx);
+      }
       return { connected: state.connected };
     }
     case 'check': {
       const was = state.connected;
       recompute(state, now);
-      if (was !== state.connected) await report(state, ctx);
-      if (
-        !state.connected &&
-        !state.lostReported &&
-        state.disconnectedAt !== null &&
-        now - state.disconnectedAt >= state.limits.graceMs
-      ) {
-        await ctx.askQueue({ type: 'agentLost', agent: state.agent });
-        state.lostReported = true;
+      if (was !== state.connected) state.reportDue = true;
+      try {
+        if (state.reportDue) await report(state, ctx);
+        if (
+          !state.connected &&
+          !state.lostReported &&
+          state.disconnectedAt !== null &&
+          now - state.disconnectedAt >= state.limits.graceMs
+        ) {
+          await ctx.askQueue({ type: 'agentLost', agent: state.agent });
+          state.lostReported = true;
+        }
+      } catch (err) {
+        // The queue did not answer (moving, busy, cut off): the check is armed again before the error
+        // leaves, or this agent would be checked only when something else asks it.
+        stopAgent(state);
+        state.timer = ctx.later(Math.min(AGENT_CHECK_RETRY_MS, state.limits.presenceTtlMs), {
+          type: 'check',
+        });
+        throw err;
       }
       schedule(state, ctx, now);
       return { connected: state.connected };
