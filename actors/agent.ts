@@ -108,6 +108,8 @@ function recompute(state: AgentState, now: number): void {
   } else if (state.connected || state.disconnectedAt === null) {
     state.disconnectedAt = now;
   }
+  // Every change of connectivity is owed to the queue until a report of it gets through.
+  if (connected !== state.connected) state.reportDue = true;
   state.connected = connected;
 }
 
@@ -189,21 +191,15 @@ export async function agentBehaviour(
   const now = ctx.clock.now();
   switch (msg.type) {
     case 'presence': {
-      const was = state.connected;
       if (msg.sockets > 0) state.nodes.set(msg.node, { sockets: msg.sockets, seenAt: now });
       else state.nodes.delete(msg.node);
       recompute(state, now);
       schedule(state, ctx, now);
-      if (was !== state.connected) {
-        state.reportDue = true;
-        await report(state, ctx);
-      }
+      if (state.reportDue) await report(state, ctx);
       return { connected: state.connected };
     }
     case 'check': {
-      const was = state.connected;
       recompute(state, now);
-      if (was !== state.connected) state.reportDue = true;
       try {
         if (state.reportDue) await report(state, ctx);
         if (
