@@ -65,7 +65,12 @@ export function projectStage(frame: CallFrame): Stage | undefined {
   if (file.startsWith('src/protocol/')) return 'decode + validate';
   if (file === 'src/gateway/sessions') return 'fan-out (NATS publish + deliver)';
   if (file === 'src/gateway/server') {
-    if (/^(sendBounded|send|sendError|sendWelcome|holdAck|releaseAcks)$/.test(fn))
+    // The outbox (a turn's frames for one socket in one corked write) is sending, not frame handling.
+    if (
+      /^(sendBounded|send|sendError|sendWelcome|holdAck|releaseAcks|writeFrame|queueFrame|flushOutbox|flushOutboxes)$/.test(
+        fn,
+      )
+    )
       return 'encode + send (uWS)';
     if (/^handleSend$/.test(fn)) return 'screen (gateway side)';
     return 'decode + validate';
