@@ -15,6 +15,7 @@ import type { Progress } from '../lib/progress.js';
 import type { ResourceSampler } from '../lib/sampler.js';
 import type { BrokerTarget } from '../lib/target.js';
 import { formatMs, formatRate, sleep } from '../lib/units.js';
+import { badSeconds, badSecondsNote } from './bad-seconds.js';
 import {
   E2eLoad,
   type LoadShape,
@@ -59,6 +60,8 @@ export interface ResourcePoint {
   natsCpuCores: number;
   cassandraCpuCores: number;
   machineBusy: number;
+  /** The longest wait of the idle stall probe for a CPU in this sample, ms (bench/lib/stall-probe.ts). */
+  machineStallMs?: number;
 }
 
 export interface PhaseReport extends PhaseResult {
@@ -206,8 +209,23 @@ export function phaseReport(
     };
     const heap = x.groups['broker']?.heapUsedBytes;
     if (heap !== undefined) p.brokerHeapUsedBytes = heap;
+    if (x.machineStallMs !== undefined) p.machineStallMs = x.machineStallMs;
     return p;
   });
+  const limits = analyseLimits({
+    resources,
+    generatorElu: result.generatorElu,
+    sendLagP99Ms: result.sendLag.p99Ms,
+    latencyP99Ms: objective.metric === 'ack' ? result.ack.p99Ms : result.delivery.p99Ms,
+    busyAnswers: c.busy,
+    failedRatio:
+      c.scheduled === 0 ? 0 : (errorTotal(c) + Math.max(c.lostAck, c.lostDelivery) + c.notSent) / c.scheduled,
+  });
+  const bad = badSecondsNote(
+    badSeconds(result.series, resourceSeries, objective.metric, objective.p99Ms),
+    Math.round(secs),
+  );
+  if (bad !== undefined) limits.notes.push(bad);
   return {
     ...result,
     rates: {
@@ -219,16 +237,6 @@ export function phaseReport(
     resources,
     resourceSeries,
     verdict: judge(result, objective),
-    limits: analyseLimits({
-      resources,
-      generatorElu: result.generatorElu,
-      sendLagP99Ms: result.sendLag.p99Ms,
-      latencyP99Ms: objective.metric === 'ack' ? result.ack.p99Ms : result.delivery.p99Ms,
-      busyAnswers: c.busy,
-      failedRatio:
-        c.scheduled === 0
-          ? 0
-          : (errorTotal(c) + Math.max(c.lostAck, c.lostDelivery) + c.notSent) / c.scheduled,
-    }),
+    limits,
   };
 }

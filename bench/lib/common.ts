@@ -41,6 +41,7 @@ export function startSampling(target: BrokerTarget): {
       cassandra: () => target.cassandraPids(),
     },
     ...(target.probeDir === undefined ? {} : { probeDir: target.probeDir }),
+    stallProbe: true,
   });
   sampler.start();
   return {

@@ -4,7 +4,14 @@
  * shared between the broker, NATS, Cassandra and the generators. The notes go verbatim into the report.
  */
 import { availableParallelism } from 'node:os';
-import { type GroupStats, groupStats, meanMachineBusy, type ResourceSample } from './sampler.js';
+import {
+  type GroupStats,
+  groupStats,
+  maxMachineStall,
+  meanCpuPressure,
+  meanMachineBusy,
+  type ResourceSample,
+} from './sampler.js';
 
 /** A generator event loop busier than this cannot keep its schedule: the bench is (part of) the limit. */
 export const GENERATOR_ELU_LIMIT = 0.9;
@@ -32,6 +39,10 @@ export interface ResourceSummary {
   cores: number;
   machineBusy: number;
   groups: Record<GroupName, GroupStats>;
+  /** The longest time an idle probe process waited for a CPU, ms (stall-probe.ts); undefined without it. */
+  maxMachineStallMs?: number;
+  /** Mean share of time some task waited for a CPU (Linux PSI), 0..1; undefined without PSI. */
+  cpuPressure?: number;
 }
 
 export function summarizeResources(samples: readonly ResourceSample[]): ResourceSummary {
@@ -39,7 +50,16 @@ export function summarizeResources(samples: readonly ResourceSample[]): Resource
     GroupName,
     GroupStats
   >;
-  return { cores: availableParallelism(), machineBusy: meanMachineBusy(samples), groups };
+  const out: ResourceSummary = {
+    cores: availableParallelism(),
+    machineBusy: meanMachineBusy(samples),
+    groups,
+  };
+  const stall = maxMachineStall(samples);
+  if (stall !== undefined) out.maxMachineStallMs = stall;
+  const pressure = meanCpuPressure(samples);
+  if (pressure !== undefined) out.cpuPressure = pressure;
+  return out;
 }
 
 export interface LimitAnalysis {
@@ -75,9 +95,20 @@ interface Stall {
 const stallText = (x: Stall): string =>
   `${x.what} ${x.ms.toFixed(0)} ms${x.kind === undefined ? '' : ` (${x.kind})`}`;
 
-/** The stalls the probes and GC logs saw: the broker's loop delay and GC pauses, Cassandra's GC pauses. */
+/**
+ * A machine stall at least this long is named as one; shorter ones are the ordinary scheduling of a busy
+ * machine (a probe on this 2-core machine sees 20-70 ms at 50 % busy).
+ */
+export const MACHINE_STALL_NOTE_MS = 80;
+
+/**
+ * The stalls the probes and GC logs saw: the broker's loop delay and GC pauses, Cassandra's GC pauses, and
+ * the machine's own (an idle probe process that could not get a CPU).
+ */
 function stallsOf(r: ResourceSummary): Stall[] {
   const out: Stall[] = [];
+  if (r.maxMachineStallMs !== undefined && r.maxMachineStallMs >= MACHINE_STALL_NOTE_MS)
+    out.push({ what: 'machine stall (an idle probe process waited for a CPU)', ms: r.maxMachineStallMs });
   const b = r.groups.broker;
   if (b.maxLoopDelayMs !== undefined) out.push({ what: 'broker event-loop delay', ms: b.maxLoopDelayMs });
   if (b.maxGcPauseMs !== undefined) {
@@ -123,7 +154,11 @@ export function analyseLimits(e: LimitEvidence): LimitAnalysis {
     (a, b) => b.cores - a.cores,
   );
   const shareText = shares.map((s) => `${s.g} ${s.cores.toFixed(2)}`).join(', ');
-  notes.push(`CPU (cores, mean): ${shareText}; machine ${pct(r.machineBusy)} busy of ${r.cores} cores.`);
+  notes.push(
+    `CPU (cores, mean): ${shareText}; machine ${pct(r.machineBusy)} busy of ${r.cores} cores` +
+      (r.cpuPressure === undefined ? '' : `; some task waited for a CPU ${pct(r.cpuPressure)} of the time`) +
+      '.',
+  );
   // The machine may be shared (other people's builds and tests): CPU the run's own groups do not account for.
   const outside = Math.max(0, r.machineBusy * r.cores - shares.reduce((a, x) => a + x.cores, 0));
   const outsideLargest = outside > (shares[0]?.cores ?? 0);

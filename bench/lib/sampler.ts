@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type GcKind, PROBE_GC_SIGNAL, type ProbeRecord } from '../probe/probe-record.js';
 import { GcLogTail, jvmGcLogOf } from './jvm-gc-log.js';
 import { CLOCK_TICKS_PER_S, readMachineCpu, readProcStat } from './proc.js';
+import { readCpuPressureUs, StallProbe } from './stall-probe.js';
 
 export const SAMPLE_INTERVAL_MS = 1000;
 /** A probe record older than this belongs to a process that has gone (or stalled): ignored. */
@@ -39,6 +40,13 @@ export interface ResourceSample {
   groups: Record<string, GroupSample>;
   /** Whole-machine CPU busy since the previous sample, 0..1 (all cores). */
   machineBusy: number;
+  /**
+   * The longest time since the previous sample that an idle probe process waited past its timer, ms
+   * (stall-probe.ts): how long no process could get a CPU. Undefined without the probe.
+   */
+  machineStallMs?: number;
+  /** Share of the interval in which some task waited for a CPU (Linux PSI `some`), 0..1; undefined without PSI. */
+  cpuPressure?: number;
 }
 
 export interface SamplerOptions {
@@ -47,6 +55,8 @@ export interface SamplerOptions {
   /** Folder the probe writes `<pid>.json` into, when the broker runs with it. */
   probeDir?: string;
   intervalMs?: number;
+  /** Runs the machine-stall probe (stall-probe.ts) while sampling. */
+  stallProbe?: boolean;
 }
 
 function readProbes(dir: string): Map<number, ProbeRecord> {
@@ -76,11 +86,14 @@ export class ResourceSampler {
   private readonly gcLogs = new Map<number, GcLogTail | null>();
   private lastMachine = readMachineCpu();
   private lastAt = Date.now();
+  private lastPressureUs = readCpuPressureUs();
+  private probe: StallProbe | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SamplerOptions) {}
 
   start(): void {
+    if (this.opts.stallProbe) this.probe = new StallProbe();
     this.sample();
     this.timer = setInterval(
       () => this.samples.push(this.sample()),
@@ -91,6 +104,8 @@ export class ResourceSampler {
 
   stop(): void {
     clearInterval(this.timer);
+    this.probe?.stop();
+    this.probe = undefined;
   }
 
   /** Takes a sample now (not added to `samples`); CPU covers the time since the previous one. */
@@ -137,7 +152,17 @@ export class ResourceSampler {
     const total = machine.totalTicks - this.lastMachine.totalTicks;
     const machineBusy = total > 0 ? (machine.busyTicks - this.lastMachine.busyTicks) / total : 0;
     this.lastMachine = machine;
-    return { at, groups, machineBusy };
+    const out: ResourceSample = { at, groups, machineBusy };
+    const stall = this.probe?.takeWorstMs();
+    if (stall !== undefined) out.machineStallMs = stall;
+    const pressureUs = readCpuPressureUs();
+    if (pressureUs !== undefined && this.lastPressureUs !== undefined)
+      out.cpuPressure = Math.min(
+        1,
+        Math.max(0, (pressureUs - this.lastPressureUs) / 1000 / (elapsedS * 1000)),
+      );
+    this.lastPressureUs = pressureUs;
+    return out;
   }
 
   private gcLogOf(pid: number): GcLogTail | null {
@@ -200,6 +225,18 @@ export function groupStats(samples: readonly ResourceSample[], group: string): G
 
 export function meanMachineBusy(samples: readonly ResourceSample[]): number {
   return samples.length === 0 ? 0 : samples.reduce((a, s) => a + s.machineBusy, 0) / samples.length;
+}
+
+/** The longest machine stall the probe saw over some samples, ms; undefined when none carried one. */
+export function maxMachineStall(samples: readonly ResourceSample[]): number | undefined {
+  const seen = samples.flatMap((s) => (s.machineStallMs === undefined ? [] : [s.machineStallMs]));
+  return seen.length === 0 ? undefined : Math.max(...seen);
+}
+
+/** Mean CPU pressure (PSI `some`) over some samples, 0..1; undefined when none carried it. */
+export function meanCpuPressure(samples: readonly ResourceSample[]): number | undefined {
+  const seen = samples.flatMap((s) => (s.cpuPressure === undefined ? [] : [s.cpuPressure]));
+  return seen.length === 0 ? undefined : seen.reduce((a, b) => a + b, 0) / seen.length;
 }
 
 export interface GcMeasurement {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectionUser } from '../../bench/connections/messages.js';
 import { planConnections } from '../../bench/connections/plan.js';
+import { badSeconds, badSecondsNote } from '../../bench/e2e/bad-seconds.js';
 import type { PhaseResult } from '../../bench/e2e/load.js';
 import { emptyCounts } from '../../bench/e2e/messages.js';
 import { DEFAULT_OBJECTIVE, judge, niceRate, SweepPlan } from '../../bench/e2e/sweep.js';
@@ -22,10 +23,11 @@ import {
   summarize,
 } from '../../bench/lib/histogram.js';
 import { GcLogTail, jvmGcLogOf, longestPauseMs } from '../../bench/lib/jvm-gc-log.js';
-import { analyseLimits, type ResourceSummary } from '../../bench/lib/limits.js';
+import { analyseLimits, MACHINE_STALL_NOTE_MS, type ResourceSummary } from '../../bench/lib/limits.js';
 import { connectedPorts, connectedServerPids } from '../../bench/lib/proc.js';
 import { addProfile, type CpuProfile, emptyTotals, stageTable } from '../../bench/lib/profile-stages.js';
 import { groupStats, type ResourceSample } from '../../bench/lib/sampler.js';
+import { StallProbe } from '../../bench/lib/stall-probe.js';
 import { parseCount, parseDurationMs } from '../../bench/lib/units.js';
 import { gcKindOf } from '../../bench/probe/probe-record.js';
 import { lineChart, niceTicks } from '../../bench/report/svg-chart.js';
@@ -486,4 +488,100 @@ test('bench units - the longest V8 pause of a window keeps its kind (gc entry de
   const stats = groupStats([sample(12, 'minor'), sample(40, 'major'), sample(30, 'minor')], 'broker');
   assert.equal(stats.maxGcPauseMs, 40);
   assert.equal(stats.maxGcPauseKind, 'major');
+});
+
+test('bench units - a machine stall longer than the note threshold is named as the longest stall (issue #13)', () => {
+  const r = resources(0.5, 0.4);
+  r.groups.broker.maxLoopDelayMs = 120;
+  r.maxMachineStallMs = 368;
+  r.cpuPressure = 0.42;
+  const a = analyseLimits({ resources: r, generatorElu: [0.2], sendLagP99Ms: 1 });
+  assert.match(a.limitedBy, /longest: machine stall \(an idle probe process waited for a CPU\) 368 ms\)$/);
+  assert.ok(a.notes.some((n) => n.includes('some task waited for a CPU 42 % of the time')));
+  r.maxMachineStallMs = MACHINE_STALL_NOTE_MS - 1;
+  const b = analyseLimits({ resources: r, generatorElu: [0.2], sendLagP99Ms: 1 });
+  assert.match(
+    b.limitedBy,
+    /longest: broker event-loop delay 120 ms\)$/,
+    'ordinary scheduling is not a stall',
+  );
+});
+
+test('bench units - each second over the objective names the stalls seen in it and the next', () => {
+  const MiB = 1024 * 1024;
+  const latency = (p99Ms: number) => ({
+    count: 100,
+    meanMs: p99Ms / 2,
+    p50Ms: p99Ms / 2,
+    p90Ms: p99Ms,
+    p99Ms,
+    p999Ms: p99Ms,
+    maxMs: p99Ms,
+  });
+  const second = (t: number, p99: number, measured = true) => ({
+    t,
+    measured,
+    counts: { ...emptyCounts(), delivered: 100, acked: 100 },
+    ack: latency(p99),
+    delivery: latency(p99),
+    maxSendLagMs: 1,
+    maxGeneratorElu: 0.2,
+  });
+  const series = [
+    second(0, 300, false),
+    second(1, 20),
+    second(2, 150),
+    second(3, 20),
+    second(4, 200),
+    second(5, 95),
+    second(6, 120),
+  ];
+  // Resource sample t covers (t - 1, t].
+  const res = [
+    { t: 1, brokerHeapUsedBytes: 100 * MiB, cassandraCpuCores: 0.3 },
+    { t: 2, brokerHeapUsedBytes: 200 * MiB, cassandraCpuCores: 0.3 },
+    { t: 3, brokerHeapUsedBytes: 250 * MiB, cassandraCpuCores: 0.3, machineStallMs: 310 },
+    { t: 4, brokerHeapUsedBytes: 260 * MiB, cassandraCpuCores: 0.3 },
+    { t: 5, brokerHeapUsedBytes: 90 * MiB, cassandraCpuCores: 0.3, machineStallMs: 40 },
+    { t: 6, brokerHeapUsedBytes: 100 * MiB, cassandraCpuCores: 0.3 },
+    { t: 7, brokerHeapUsedBytes: 110 * MiB, cassandraCpuCores: 0.3 },
+    { t: 8, brokerHeapUsedBytes: 120 * MiB, cassandraCpuCores: 1.2 },
+  ];
+  const bad = badSeconds(series, res, 'delivery', 89);
+  assert.deepEqual(
+    bad.map((b) => [b.t, b.causes]),
+    [
+      [2, ['machine stall 310 ms']],
+      [4, ['broker major GC (heap 260 → 90 MiB)']],
+      [5, []],
+      [6, ['Cassandra at 1.20 cores']],
+    ],
+  );
+  const note = badSecondsNote(bad, 6) ?? '';
+  assert.match(note, /^Seconds over the objective: 4 of 6, 3 with a stall seen /);
+  assert.match(note, /t=5 s p99 95 ms: no stall seen/);
+  assert.equal(badSecondsNote([], 6), undefined);
+});
+
+test('bench units - the stall probe reports how long it could not run', async () => {
+  const probe = new StallProbe();
+  try {
+    const deadline = Date.now() + 10_000;
+    while (probe.takeWorstMs() === undefined) {
+      assert.ok(Date.now() < deadline, 'the probe reports within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const pid = probe.pid;
+    assert.ok(pid !== undefined);
+    process.kill(pid, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 400));
+    process.kill(pid, 'SIGCONT');
+    await new Promise((r) => setTimeout(r, 600));
+    const worst = probe.takeWorstMs() ?? 0;
+    assert.ok(worst >= 300, `a probe stopped for 400 ms reports it (${worst} ms)`);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.ok((probe.takeWorstMs() ?? 0) < 300, 'each call covers the time since the previous one');
+  } finally {
+    probe.stop();
+  }
 });
