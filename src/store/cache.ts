@@ -46,10 +46,17 @@ export interface HistoryCacheStats {
 
 interface Entry {
   readonly shard: number;
+  readonly tenant: string;
+  readonly conv: string;
   /** undefined: not known yet (only the tail is cached). */
   record: ConversationRecord | null | undefined;
-  /** Oldest first; seqs from `from` to the conversation's last seq, without gaps. */
-  tail: MessageRow[];
+  /**
+   * Oldest first, each row as its JSON text: `tail[i]` is the row of seq `from + i`, up to the
+   * conversation's last seq without gaps. One string per row instead of a row object and its five or six
+   * strings: the cache is the largest part of a busy worker's live heap, and every major GC marks all of
+   * it; a string is one object with nothing inside to visit (issue #13, the sweep's GC stalls).
+   */
+  tail: string[];
   /** The first seq the tail covers: every message with seq >= from is in `tail`. */
   from: number;
   /** Whether `tail`/`from` are known (false: only the record is cached). */
@@ -58,17 +65,86 @@ interface Entry {
   tailBytes: number;
 }
 
-const ROW_OVERHEAD_BYTES = 200;
+/** A cached row's string header and array slot. */
+const ROW_OVERHEAD_BYTES = 32;
 const ENTRY_OVERHEAD_BYTES = 300;
+/** Text V8 cannot keep one byte per character (anything past Latin-1): such a row costs 2 bytes a character. */
+const WIDE_TEXT = /[^\u0000-\u00ff]/;
 
-function rowBytes(row: MessageRow): number {
-  return ROW_OVERHEAD_BYTES + 2 * (row.body.length + row.id.length + row.cmid.length + row.sender.length);
+/** Heap bytes of one cached row: its JSON text, one or two bytes a character as V8 stores it. */
+function rowBytes(json: string): number {
+  return ROW_OVERHEAD_BYTES + (WIDE_TEXT.test(json) ? 2 : 1) * json.length;
 }
 
-function tailBytesOf(tail: readonly MessageRow[]): number {
+function tailBytesOf(tail: readonly string[]): number {
   let bytes = 0;
-  for (const row of tail) bytes += rowBytes(row);
+  for (const json of tail) bytes += rowBytes(json);
   return bytes;
+}
+
+/**
+ * A row as the cache keeps it: a JSON array `[id, sender, senderRole, cmid, body, ts, agent?, rest?]`.
+ * Tenant, conversation and seq are the entry's and the position's; `agent` is 1 when the agents' view is
+ * the body itself (no PII masked), the view when it differs, 0 when unknown; `rest` holds the rarer fields
+ * (review, card, notes, recall and edit state). Effects are never cached: they hold replaced bodies.
+ */
+function encodeRow(row: MessageRow): string {
+  const {
+    tenant: _t,
+    conv: _c,
+    seq: _s,
+    id,
+    sender,
+    senderRole,
+    cmid,
+    body,
+    ts,
+    agentBody,
+    effects: _e,
+    ...rest
+  } = row;
+  const agent = agentBody === undefined ? 0 : agentBody === body ? 1 : agentBody;
+  for (const _ in rest) return JSON.stringify([id, sender, senderRole, cmid, body, ts, agent, rest]);
+  return JSON.stringify(
+    agent === 0 ? [id, sender, senderRole, cmid, body, ts] : [id, sender, senderRole, cmid, body, ts, agent],
+  );
+}
+
+type EncodedRow = [
+  string,
+  string,
+  MessageRow['senderRole'],
+  string,
+  string,
+  number,
+  (0 | 1 | string)?,
+  Partial<MessageRow>?,
+];
+
+/** A cached row, as a new object each time: callers may keep or change what they are given. */
+function decodeRow(entry: Entry, index: number): MessageRow {
+  const [id, sender, senderRole, cmid, body, ts, agent, rest] = JSON.parse(entry.tail[index]!) as EncodedRow;
+  const row: MessageRow = {
+    tenant: entry.tenant,
+    conv: entry.conv,
+    seq: entry.from + index,
+    id,
+    sender,
+    senderRole,
+    cmid,
+    body,
+    ts,
+  };
+  if (agent === 1) row.agentBody = body;
+  else if (typeof agent === 'string') row.agentBody = agent;
+  if (rest !== undefined) Object.assign(row, rest);
+  return row;
+}
+
+function decodeRows(entry: Entry, from: number, to: number): MessageRow[] {
+  const rows: MessageRow[] = [];
+  for (let i = Math.max(0, from); i < Math.min(entry.tail.length, to); i++) rows.push(decodeRow(entry, i));
+  return rows;
 }
 
 function entryBytes(entry: Entry): number {
@@ -133,24 +209,28 @@ export class CachedHistoryStore implements HistoryStore {
       // A recall or edit: the rows it changes read in their new state from now on (issue #17). The
       // cached copy drops the effects: they hold the replaced body, which only the audit table keeps.
       row = withoutEffects(row);
-      entry.tail = applyStates(entry.tail, effects.states);
+      const rows = applyStates(decodeRows(entry, 0, entry.tail.length), effects.states);
+      entry.tail = rows.map(encodeRow);
       entry.tailBytes = tailBytesOf(entry.tail);
     }
-    const last = entry.tail.at(-1)?.seq ?? entry.from - 1;
+    const json = encodeRow(row);
+    const last = entry.from + entry.tail.length - 1;
     if (row.seq !== last + 1) {
       // Not the next seq (a retry of a seq whose first write failed is the same seq): start over.
       const replaced = row.seq === last ? entry.tail.at(-1) : undefined;
       if (replaced !== undefined) {
-        entry.tail[entry.tail.length - 1] = row;
-        entry.tailBytes += rowBytes(row) - rowBytes(replaced);
+        entry.tail[entry.tail.length - 1] = json;
+        entry.tailBytes += rowBytes(json) - rowBytes(replaced);
       } else entry.tailKnown = false;
     } else {
-      entry.tail.push(row);
-      entry.tailBytes += rowBytes(row);
+      entry.tail.push(json);
+      entry.tailBytes += rowBytes(json);
       if (entry.tail.length > this.#opts.tailMessages) {
         const dropped = entry.tail.shift();
-        if (dropped !== undefined) entry.tailBytes -= rowBytes(dropped);
-        entry.from = entry.tail[0]?.seq ?? entry.from;
+        if (dropped !== undefined) {
+          entry.tailBytes -= rowBytes(dropped);
+          entry.from++;
+        }
       }
     }
     this.#put(row.tenant, row.conv, entry);
@@ -194,7 +274,7 @@ export class CachedHistoryStore implements HistoryStore {
       const tail = page.items.slice().reverse();
       // Seed only a tail that ends at the snapshot's last seq and has no gaps.
       const ok = tail.at(-1)?.seq === snapshot.lastSeq && tail.every((r, i) => r.seq === tail[0]!.seq + i);
-      const kept = ok ? tail : [];
+      const kept = ok ? tail.map(encodeRow) : [];
       Object.assign(entry, {
         tail: kept,
         from: tail[0]?.seq ?? 1,
@@ -208,13 +288,22 @@ export class CachedHistoryStore implements HistoryStore {
 
   async page(tenant: string, conv: string, before: number | undefined, limit: number): Promise<HistoryPage> {
     const entry = this.#owned(tenant, conv);
-    if (entry?.tailKnown === true && Number.isInteger(limit) && limit >= 1 && limit <= 500) {
-      const upto = before === undefined ? Number.MAX_SAFE_INTEGER : before;
-      const rows = entry.tail.filter((r) => r.seq < upto);
+    if (
+      entry?.tailKnown === true &&
+      (before === undefined || Number.isSafeInteger(before)) &&
+      Number.isInteger(limit) &&
+      limit >= 1 &&
+      limit <= 500
+    ) {
+      // The rows with seq < before are tail[0 .. end).
+      const end =
+        before === undefined
+          ? entry.tail.length
+          : Math.max(0, Math.min(entry.tail.length, before - entry.from));
       // Covered when the page fits in the tail, or the tail reaches back to seq 1 (then it is all of it).
-      if (rows.length >= limit || entry.from === 1) {
+      if (end >= limit || entry.from === 1) {
         this.#hits++;
-        const items = rows.slice(-limit).reverse();
+        const items = decodeRows(entry, end - limit, end).reverse();
         const oldest = items.at(-1)?.seq;
         return { items, next: items.length === limit && oldest !== undefined && oldest > 1 ? oldest : null };
       }
@@ -234,7 +323,8 @@ export class CachedHistoryStore implements HistoryStore {
       limit <= 500
     ) {
       this.#hits++;
-      const items = entry.tail.filter((r) => r.seq > after).slice(0, limit);
+      const first = after + 1 - entry.from;
+      const items = decodeRows(entry, first, first + limit);
       return { items, more: items.length === limit };
     }
     this.#misses++;
@@ -256,10 +346,11 @@ export class CachedHistoryStore implements HistoryStore {
   }
 
   message(tenant: string, conv: string, seq: number): Promise<MessageRow | null> {
-    const hit = this.#owned(tenant, conv)?.tail.find((r) => r.seq === seq);
-    if (hit !== undefined) {
+    const entry = this.#owned(tenant, conv);
+    const index = entry === undefined ? -1 : seq - entry.from;
+    if (entry?.tailKnown === true && Number.isSafeInteger(index) && index >= 0 && index < entry.tail.length) {
       this.#hits++;
-      return Promise.resolve(hit);
+      return Promise.resolve(decodeRow(entry, index));
     }
     this.#misses++;
     return this.#inner.message(tenant, conv, seq);
@@ -305,7 +396,7 @@ export class CachedHistoryStore implements HistoryStore {
     }
     const entry = this.#lru.get(key);
     if (entry !== undefined || !create) return entry;
-    return { shard, record: undefined, tail: [], from: 1, tailKnown: false, tailBytes: 0 };
+    return { shard, tenant, conv, record: undefined, tail: [], from: 1, tailKnown: false, tailBytes: 0 };
   }
 
   /**

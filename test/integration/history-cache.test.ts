@@ -169,3 +169,34 @@ test('history cache - bounded by bytes: many conversations never exceed maxBytes
     { message: 'cache maxBytes must be a non-negative integer' },
   );
 });
+
+test('history cache - a cached row reads back as it was appended: the agents view, cards, flags', async () => {
+  const store = await inner();
+  const { cache, held } = cached(store);
+  held.add(shardOf(TENANT, 'fields'));
+  await cache.loadSnapshot(TENANT, 'fields', 4);
+  const rows: MessageRow[] = [
+    { ...row('fields', 1), agentBody: row('fields', 1).body },
+    { ...row('fields', 2), body: 'call 555-0100 😀', agentBody: 'call ***', review: true },
+    {
+      ...row('fields', 3, 'bot'),
+      senderRole: 'bot',
+      card: {
+        kind: 'order',
+        title: '订单 42',
+        fields: { status: 'shipped' },
+        url: 'https://shop.example/o/42',
+      },
+    },
+    { ...row('fields', 4, 'a1'), senderRole: 'agent', internal: true },
+  ];
+  for (const r of rows) await cache.append(r);
+  const before = cache.stats().hits;
+  assert.deepEqual((await cache.after(TENANT, 'fields', 0, 10)).items, rows);
+  assert.deepEqual((await cache.page(TENANT, 'fields', undefined, 10)).items, rows.slice().reverse());
+  assert.deepEqual(await cache.message(TENANT, 'fields', 3), rows[2]);
+  assert.equal(cache.stats().hits - before, 3, 'all three from the cache');
+  const copy = await cache.message(TENANT, 'fields', 1);
+  if (copy) copy.body = 'changed by a caller';
+  assert.equal((await cache.message(TENANT, 'fields', 1))?.body, rows[0]?.body, 'each read is a new object');
+});
