@@ -26,7 +26,7 @@ import type {
 const appendTo = (inner: HistoryStore, row: MessageRow): Promise<void> => inner.append(row);
 
 export interface HistoryCacheOptions {
-  /** Bytes over all entries (estimated: UTF-16 text × 2 plus a fixed overhead per row). 0 = off. */
+  /** Bytes over all entries (estimated: each row's JSON text at 1 or 2 bytes a character, plus 32). 0 = off. */
   maxBytes: number;
   /** Newest messages kept per conversation. */
   tailMessages: number;
