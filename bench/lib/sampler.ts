@@ -157,10 +157,7 @@ export class ResourceSampler {
     if (stall !== undefined) out.machineStallMs = stall;
     const pressureUs = readCpuPressureUs();
     if (pressureUs !== undefined && this.lastPressureUs !== undefined)
-      out.cpuPressure = Math.min(
-        1,
-        Math.max(0, (pressureUs - this.lastPressureUs) / 1000 / (elapsedS * 1000)),
-      );
+      out.cpuPressure = Math.min(1, Math.max(0, (pressureUs - this.lastPressureUs) / (elapsedS * 1e6)));
     this.lastPressureUs = pressureUs;
     return out;
   }

@@ -104,7 +104,8 @@ function encodeRow(row: MessageRow): string {
     ...rest
   } = row;
   const agent = agentBody === undefined ? 0 : agentBody === body ? 1 : agentBody;
-  for (const _ in rest) return JSON.stringify([id, sender, senderRole, cmid, body, ts, agent, rest]);
+  if (Object.keys(rest).length > 0)
+    return JSON.stringify([id, sender, senderRole, cmid, body, ts, agent, rest]);
   return JSON.stringify(
     agent === 0 ? [id, sender, senderRole, cmid, body, ts] : [id, sender, senderRole, cmid, body, ts, agent],
   );
