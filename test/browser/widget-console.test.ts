@@ -435,6 +435,31 @@ describe('browser', { timeout: 180_000 }, () => {
     }
   });
 
+  test('browser - a welcome that arrives before the widget listens to its chat still shows the dot open', async () => {
+    // Preact runs the effect that subscribes the view after the next frame or 35 ms. Hold both back so the
+    // connection (started with the chat) hears its welcome first, as it did on a busy CI machine.
+    const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    await ctx.addInitScript(`
+      const later = window.setTimeout.bind(window);
+      window.setTimeout = (fn, ms, ...args) => later(fn, ms === 35 ? 1500 : ms, ...args);
+      window.requestAnimationFrame = (cb) => later(() => cb(performance.now()), 1500);
+    `);
+    try {
+      const page = await ctx.newPage();
+      await recordTrail(page);
+      await page.goto(`${shop.base}/?${new URLSearchParams({ visitor: 'v-early', open: '1' })}`);
+      await widgetOpen(page, 10_000);
+      const trail = pageTrail(page).join('\n');
+      assert.equal(trail.match(/ws created/g)?.length, 1, trail);
+      await widgetSend(page, 'Hello after an early welcome');
+      await page
+        .locator('switchboard-widget .msg.mine:not(.pending)', { hasText: 'early welcome' })
+        .waitFor();
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('browser - keyboard shortcuts, IME Enter, a transfer to another console, a desktop notification', async () => {
     const other = await openConsole(await agentToken('ag-2'), { spyNotifications: true });
     await consolePage.locator('.convs li', { hasText: 'v-1' }).click();

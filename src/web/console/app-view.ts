@@ -83,7 +83,7 @@ export function ConsoleApp(props: { app: AgentConsole; t: ConsoleStrings; onSign
   useEffect(() => {
     // At most one redraw per animation frame, however many frames arrive (a burst of messages).
     let queued = false;
-    return app.subscribe(() => {
+    const off = app.subscribe(() => {
       if (queued) return;
       queued = true;
       requestAnimationFrame(() => {
@@ -91,6 +91,9 @@ export function ConsoleApp(props: { app: AgentConsole; t: ConsoleStrings; onSign
         redraw();
       });
     });
+    // The console's connection starts before this effect runs: draw what changed in between (a welcome).
+    redraw();
+    return off;
   }, [app]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {

@@ -124,7 +124,14 @@ export function Widget(props: WidgetProps) {
   const redraw = () => setTick((n) => n + 1);
   const [open, setOpen] = useState(props.initiallyOpen);
   const list = useRef<HTMLDivElement>(null);
-  useEffect(() => chat.subscribe(redraw), [chat]);
+  useEffect(() => {
+    const off = chat.subscribe(redraw);
+    // The chat's connection starts before this effect runs (Preact runs it after the next frame): a state
+    // reached in between, such as a fast `welcome`, had no listener, so draw it now. Without this the dot
+    // stayed "connecting" for a visitor with nothing else to show (the CI failures in browser tests).
+    redraw();
+    return off;
+  }, [chat]);
   const { view } = chat;
   useEffect(() => {
     if (list.current) list.current.scrollTop = list.current.scrollHeight;
