@@ -57,6 +57,7 @@ interface RawCommon {
   nats: string;
   cassandra: string;
   keyspace: string;
+  keepKeyspace?: boolean;
   jwtSecret: string;
   out: string;
   quiet?: boolean;
@@ -104,6 +105,10 @@ function withCommon(cmd: Command): Command {
         process.env['SB_CASSANDRA'] ?? '127.0.0.1:19042',
       )
       .option('--keyspace <name>', 'keyspace of a started node', DEFAULT_BENCH_KEYSPACE)
+      .option(
+        '--keep-keyspace',
+        'start the node on what earlier runs stored in --keyspace (default: it is dropped first, so every run starts from an empty history)',
+      )
       // The default is described, not shown: --help must never print a real SB_JWT_SECRET.
       .addOption(
         new Option('--jwt-secret <secret>', 'token secret of a --url target').default(
@@ -133,6 +138,7 @@ function common(raw: RawCommon): CommonOptions {
     natsUrl: raw.nats,
     cassandra: raw.cassandra,
     keyspace: raw.keyspace,
+    keepKeyspace: raw.keepKeyspace === true,
     jwtSecret: raw.jwtSecret,
     out: raw.out,
     quiet: raw.quiet === true,
@@ -721,6 +727,7 @@ program
           natsUrl: '',
           cassandra: '',
           keyspace: '',
+          keepKeyspace: false,
           jwtSecret: '',
           out: raw.out,
           quiet: raw.quiet === true,

@@ -77,6 +77,7 @@ export async function connectionsScenario(
         natsUrl: common.natsUrl,
         cassandra: common.cassandra,
         keyspace: common.keyspace,
+        keepKeyspace: common.keepKeyspace,
         say: (l) => ui.say(l),
       });
   const { sampler, setGenerators } = startSampling(target);

@@ -48,6 +48,7 @@ export async function openTarget(
         natsUrl: common.natsUrl,
         cassandra: common.cassandra,
         keyspace: common.keyspace,
+        keepKeyspace: common.keepKeyspace,
         say,
         ...(env ? { env } : {}),
       });

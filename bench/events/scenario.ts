@@ -114,6 +114,7 @@ export async function eventsScenario(
     natsUrl: servers.natsUrl,
     cassandra: common.cassandra,
     keyspace: common.keyspace,
+    keepKeyspace: common.keepKeyspace,
     workers: o.workers,
     say: (l) => progress.say(l),
     env: { SB_TENANTS_FILE: tenantsFile, SB_INTEGRATION_STORAGE: 'memory' },

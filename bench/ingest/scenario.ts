@@ -193,6 +193,7 @@ export async function ingestScenario(
       natsUrl: common.natsUrl,
       cassandra: common.cassandra,
       keyspace: common.keyspace,
+      keepKeyspace: common.keepKeyspace,
       env: { SB_TENANTS_FILE: writeTenantsFile(dir, tenants) },
       say: (l) => ui.say(l),
     });

@@ -14,6 +14,8 @@ export interface CommonOptions {
   natsUrl: string;
   cassandra: string;
   keyspace: string;
+  /** Start a node on what earlier runs left in `keyspace`; by default the keyspace is dropped first. */
+  keepKeyspace: boolean;
   /** Secret for tokens against a --url target (started targets use the bench's own). */
   jwtSecret: string;
   out: string;

@@ -54,6 +54,7 @@ export async function peersScenario(
       natsUrl: common.natsUrl,
       cassandra: common.cassandra,
       keyspace: common.keyspace,
+      keepKeyspace: common.keepKeyspace,
       say: (l) => ui.say(l),
     });
     const { sampler, setGenerators } = startSampling(target);

@@ -33,6 +33,7 @@ export interface PeerTargetOptions {
   natsUrl: string;
   cassandra: string;
   keyspace: string;
+  keepKeyspace: boolean;
   say(line: string): void;
 }
 

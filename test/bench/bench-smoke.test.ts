@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import cassandra from 'cassandra-driver';
 import type { ConnectionsReport } from '../../bench/connections/report.js';
 import { connectionsScenario } from '../../bench/connections/scenario.js';
 import { e2eScenario } from '../../bench/e2e/scenario.js';
@@ -17,7 +18,9 @@ import { ingestScenario } from '../../bench/ingest/scenario.js';
 import type { CommonOptions } from '../../bench/lib/common.js';
 import type { LatencySummary } from '../../bench/lib/histogram.js';
 import { PRIVATE_NATS } from '../../bench/lib/servers.js';
+import { dropBenchKeyspace } from '../../bench/lib/target.js';
 import { storageScenario } from '../../bench/storage/scenario.js';
+import { CASSANDRA_LOCAL_DATA_CENTER } from '../../src/stack/cassandra.js';
 import { randomKeyspace, TEST_CASSANDRA, TEST_JWT_SECRET } from '../harness/env.js';
 
 const SMOKE_TIMEOUT_MS = 180_000;
@@ -31,6 +34,7 @@ function common(): CommonOptions {
     natsUrl: PRIVATE_NATS,
     cassandra: TEST_CASSANDRA,
     keyspace: randomKeyspace('bsmoke'),
+    keepKeyspace: false,
     jwtSecret: TEST_JWT_SECRET,
     out,
     quiet: true,
@@ -64,6 +68,35 @@ function assertFiles(files: string[]): void {
     assert.ok(existsSync(join(out, name!)), `linked chart ${name} exists`);
   }
 }
+
+test("bench - a started node's keyspace is dropped first: earlier runs' rows are gone", async () => {
+  const keyspace = randomKeyspace('bdrop');
+  const client = new cassandra.Client({
+    contactPoints: [TEST_CASSANDRA],
+    localDataCenter: CASSANDRA_LOCAL_DATA_CENTER,
+  });
+  await client.connect();
+  try {
+    await client.execute(
+      `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+    );
+    await client.execute(`CREATE TABLE ${keyspace}.t (k int PRIMARY KEY)`);
+    await client.execute(`INSERT INTO ${keyspace}.t (k) VALUES (1)`);
+    const said: string[] = [];
+    await dropBenchKeyspace(TEST_CASSANDRA, keyspace, (l) => said.push(l));
+    const left = await client.execute(
+      'SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?',
+      [keyspace],
+    );
+    assert.equal(left.rowLength, 0, 'the keyspace is gone');
+    assert.match(said.join('\n'), new RegExp(`dropped keyspace ${keyspace}`));
+    // A keyspace that does not exist (the first run) is no error.
+    await dropBenchKeyspace(TEST_CASSANDRA, keyspace, () => {});
+  } finally {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
+    await client.shutdown();
+  }
+});
 
 test('bench - e2e smoke run writes a sane report', { timeout: SMOKE_TIMEOUT_MS }, async () => {
   const rate = 40;

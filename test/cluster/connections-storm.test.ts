@@ -34,6 +34,7 @@ test('connections storm - 2,000 sockets: all back after a drain and after kill -
       natsUrl: PRIVATE_NATS,
       cassandra: TEST_CASSANDRA,
       keyspace: randomKeyspace('storm'),
+      keepKeyspace: false,
       jwtSecret: TEST_JWT_SECRET,
       out,
       quiet: true,

@@ -41,6 +41,7 @@ test('faults - short schedule: no acked message lost, none stored twice, no viol
       natsUrl: '',
       cassandra: '',
       keyspace: '',
+      keepKeyspace: false,
       jwtSecret: '',
       out,
       quiet: process.env['SB_FAULTS_VERBOSE'] !== '1',
