@@ -171,7 +171,12 @@ program
     "each worker's V8 semi-space, MiB (0 = V8's default; default 2 with more than 2 workers, else 0)",
     intOption,
   )
-  .action(async (opts: { port?: number; workers: number; semiSpaceMb?: number }) => {
+  .option(
+    '--v8-pool-size <n>',
+    "each worker's V8 helper threads (GC marking and sweeping; 0 = Node's 4; default: the CPUs per worker but one, 1 to 4)",
+    intOption,
+  )
+  .action(async (opts: { port?: number; workers: number; semiSpaceMb?: number; v8PoolSize?: number }) => {
     const { nodeId, config } = nodeSettings(opts.port);
     const sup = await startSupervisor(
       {
@@ -181,6 +186,7 @@ program
         host: config.http.host,
         env: process.env,
         ...(opts.semiSpaceMb === undefined ? {} : { semiSpaceMb: opts.semiSpaceMb }),
+        ...(opts.v8PoolSize === undefined ? {} : { v8PoolSize: opts.v8PoolSize }),
       },
       createLogger({ logLevel: config.logLevel, nodeId }),
     );

@@ -26,6 +26,21 @@ export const MANY_WORKERS_SEMI_SPACE_MB = 2;
 /** Up to this many workers, V8's default young generation (the throughput shape; see above). */
 export const WORKERS_FOR_THROUGHPUT = 2;
 const MAX_SEMI_SPACE_MB = 1024;
+/** Node's own --v8-pool-size default (its platform's worker threads). */
+export const NODE_DEFAULT_V8_POOL_SIZE = 4;
+const MAX_V8_POOL_SIZE = 1024;
+
+/**
+ * V8's helper threads per worker (Node's --v8-pool-size): the threads that run a major GC's concurrent
+ * marking and sweeping, and background compiles. Node starts 4 whatever the machine. A major GC of a loaded
+ * worker marks for 260-420 ms of helper CPU (BENCHMARKS.md, twelfth session); spread over 4 threads on 2
+ * cores it takes both cores at once, stalling the worker's own main thread, Cassandra and everything else
+ * for that moment. The default keeps the helpers to the CPUs a worker has beside its main thread: one
+ * per CPU of the worker's share but one, at least one, at most Node's 4 (issue #13).
+ */
+export function defaultV8PoolSize(workers: number, cpus: number = availableParallelism()): number {
+  return Math.min(NODE_DEFAULT_V8_POOL_SIZE, Math.max(1, Math.floor(cpus / workers) - 1));
+}
 /**
  * The default worker count: one per CPU but one, at least one. Each worker's main thread can use a whole
  * core, and beside it run its pool thread (screening, compression), V8's GC helpers, libuv and the kernel's
@@ -67,6 +82,8 @@ export interface SupervisorOptions {
    * nodes of more than WORKERS_FOR_THROUGHPUT workers, else 0.
    */
   semiSpaceMb: number;
+  /** --v8-pool-size of each worker; 0 = Node's default (4). Default: defaultV8PoolSize(workers). */
+  v8PoolSize: number;
 }
 
 /** A node id for a supervisor when none is configured: the host name made id-safe, plus the pid. */
@@ -91,8 +108,11 @@ function positiveInt(value: number, name: string): void {
 }
 
 /** The Node flags a worker starts with (before its script). */
-export function workerExecArgv(o: Pick<SupervisorOptions, 'semiSpaceMb'>): string[] {
-  return o.semiSpaceMb > 0 ? [`--max-semi-space-size=${o.semiSpaceMb}`] : [];
+export function workerExecArgv(o: Pick<SupervisorOptions, 'semiSpaceMb' | 'v8PoolSize'>): string[] {
+  return [
+    ...(o.semiSpaceMb > 0 ? [`--max-semi-space-size=${o.semiSpaceMb}`] : []),
+    ...(o.v8PoolSize > 0 ? [`--v8-pool-size=${o.v8PoolSize}`] : []),
+  ];
 }
 
 /** Merges `o` over the defaults, validates every field, returns a frozen object (env is copied, not frozen). */
@@ -113,9 +133,11 @@ export function parseSupervisorOptions(
     restartBackoffMs: o.restartBackoffMs ?? DEFAULT_RESTART_BACKOFF_MS,
     maxRestartBackoffMs: o.maxRestartBackoffMs ?? DEFAULT_MAX_RESTART_BACKOFF_MS,
     semiSpaceMb: 0,
+    v8PoolSize: 0,
   };
   opts.semiSpaceMb =
     o.semiSpaceMb ?? (opts.workers > WORKERS_FOR_THROUGHPUT ? MANY_WORKERS_SEMI_SPACE_MB : 0);
+  opts.v8PoolSize = o.v8PoolSize ?? defaultV8PoolSize(opts.workers);
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
   }
@@ -136,6 +158,9 @@ export function parseSupervisorOptions(
   nonNegativeInt(opts.maxRestartBackoffMs, 'maxRestartBackoffMs');
   if (!Number.isInteger(opts.semiSpaceMb) || opts.semiSpaceMb < 0 || opts.semiSpaceMb > MAX_SEMI_SPACE_MB) {
     throw new Error(`semiSpaceMb must be an integer from 0 to ${MAX_SEMI_SPACE_MB}`);
+  }
+  if (!Number.isInteger(opts.v8PoolSize) || opts.v8PoolSize < 0 || opts.v8PoolSize > MAX_V8_POOL_SIZE) {
+    throw new Error(`v8PoolSize must be an integer from 0 to ${MAX_V8_POOL_SIZE}`);
   }
   if (opts.maxRestartBackoffMs < opts.restartBackoffMs) {
     throw new Error('maxRestartBackoffMs must be at least restartBackoffMs');

@@ -7,8 +7,10 @@ import {
   DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_WORKER_STOP_GRACE_MS,
   defaultNodeId,
+  defaultV8PoolSize,
   defaultWorkerCount,
   MANY_WORKERS_SEMI_SPACE_MB,
+  NODE_DEFAULT_V8_POOL_SIZE,
   parseSupervisorOptions,
   restartDecision,
   workerExecArgv,
@@ -39,6 +41,7 @@ test('supervisor options - many workers get a small young generation, one or two
         port: 1,
         nodeId: 'n1',
         workers,
+        v8PoolSize: 0,
         ...(semiSpaceMb === undefined ? {} : { semiSpaceMb }),
       }),
     );
@@ -48,6 +51,29 @@ test('supervisor options - many workers get a small young generation, one or two
   assert.deepEqual(argv(7), ['--max-semi-space-size=2']);
   assert.deepEqual(argv(7, 0), [], 'an explicit 0 keeps V8 default');
   assert.deepEqual(argv(1, 8), ['--max-semi-space-size=8']);
+});
+
+test("supervisor options - V8's helper threads stay within a worker's share of the CPUs (#13)", () => {
+  // One worker on 2 CPUs: one helper beside its main thread, not Node's 4.
+  assert.equal(defaultV8PoolSize(1, 2), 1);
+  assert.equal(defaultV8PoolSize(1, 1), 1);
+  assert.equal(defaultV8PoolSize(1, 4), 3);
+  assert.equal(defaultV8PoolSize(1, 16), NODE_DEFAULT_V8_POOL_SIZE);
+  assert.equal(defaultV8PoolSize(15, 16), 1);
+  assert.equal(defaultV8PoolSize(2, 16), 4);
+  assert.equal(defaultV8PoolSize(4, 16), 3);
+  const o = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 1 });
+  assert.equal(o.v8PoolSize, defaultV8PoolSize(1));
+  assert.deepEqual(workerExecArgv(o), [`--v8-pool-size=${defaultV8PoolSize(1)}`]);
+  const given = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 7, v8PoolSize: 2 });
+  assert.deepEqual(workerExecArgv(given), ['--max-semi-space-size=2', '--v8-pool-size=2']);
+  assert.deepEqual(
+    workerExecArgv(parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 1, v8PoolSize: 0 })),
+    [],
+    "an explicit 0 keeps Node's default",
+  );
+  assert.throws(() => parseSupervisorOptions({ port: 1, nodeId: 'n1', v8PoolSize: -1 }), /v8PoolSize/);
+  assert.throws(() => parseSupervisorOptions({ port: 1, nodeId: 'n1', v8PoolSize: 1.5 }), /v8PoolSize/);
 });
 
 test('supervisor options - the default worker count leaves one CPU free, never below one worker', () => {
