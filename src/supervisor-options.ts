@@ -34,7 +34,7 @@ const MAX_V8_POOL_SIZE = 1024;
  * V8's helper threads per worker (Node's --v8-pool-size): the threads that run a major GC's concurrent
  * marking and sweeping, and background compiles. Node starts 4 whatever the machine. A major GC of a loaded
  * worker marks for 260-420 ms of helper CPU (BENCHMARKS.md, twelfth session); spread over 4 threads on 2
- * cores it takes both cores at once, stalling the worker's own main thread, Cassandra and everything else
+ * cores it can take both cores at once, stalling the worker's own main thread, Cassandra and everything else
  * for that moment. The default keeps the helpers to the CPUs a worker has beside its main thread: one
  * per CPU of the worker's share but one, at least one, at most Node's 4 (issue #13).
  */

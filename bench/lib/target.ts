@@ -18,6 +18,7 @@ import {
   isLocalHost,
   PRIVATE_NATS,
   type ServerOptions,
+  type Servers,
   waitReady,
 } from './servers.js';
 
@@ -122,16 +123,26 @@ export async function dropBenchKeyspace(cassandra: string, keyspace: string, say
   );
 }
 
-export async function startNodeTarget(
-  o: ServerOptions & { keyspace: string; keepKeyspace: boolean; workers: number; env?: NodeJS.ProcessEnv },
-): Promise<BrokerTarget> {
-  const servers = await ensureServers(o);
+/** Drops `keyspace` unless `keepKeyspace`; a failed drop stops `servers` (what the run started) and throws. */
+export async function startFromEmptyKeyspace(
+  servers: Servers,
+  keyspace: string,
+  o: { keepKeyspace: boolean; say(line: string): void },
+): Promise<void> {
+  if (o.keepKeyspace) return;
   try {
-    if (!o.keepKeyspace) await dropBenchKeyspace(servers.cassandra, o.keyspace, o.say);
+    await dropBenchKeyspace(servers.cassandra, keyspace, o.say);
   } catch (err) {
     await servers.stop();
     throw err;
   }
+}
+
+export async function startNodeTarget(
+  o: ServerOptions & { keyspace: string; keepKeyspace: boolean; workers: number; env?: NodeJS.ProcessEnv },
+): Promise<BrokerTarget> {
+  const servers = await ensureServers(o);
+  await startFromEmptyKeyspace(servers, o.keyspace, o);
   const { dir, probeDir } = workDir();
   const logFile = join(dir, 'broker.log');
   o.say(`starting a node: ${o.workers} worker(s), keyspace ${o.keyspace}, log ${logFile}`);

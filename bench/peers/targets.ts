@@ -11,7 +11,12 @@ import { startNatsServer } from '../../src/stack/nats-server.js';
 import { startScript } from '../lib/cli-process.js';
 import { processTree } from '../lib/proc.js';
 import { ensureServers } from '../lib/servers.js';
-import { BENCH_JWT_SECRET, type BrokerTarget, startNodeTarget } from '../lib/target.js';
+import {
+  BENCH_JWT_SECRET,
+  type BrokerTarget,
+  startFromEmptyKeyspace,
+  startNodeTarget,
+} from '../lib/target.js';
 import { ensureChatStream } from './nats-client.js';
 
 export const PEER_SYSTEMS = ['switchboard', 'socketio', 'socketio-persist', 'nats', 'nats-persist'] as const;
@@ -52,6 +57,9 @@ export async function startPeerTarget(system: PeerSystem, o: PeerTargetOptions):
 
 async function startSocketIo(persist: boolean, o: PeerTargetOptions): Promise<BrokerTarget> {
   const servers = persist ? await ensureServers(o) : undefined;
+  const keyspace = `${o.keyspace}_peers`;
+  // The same clean start as Switchboard's node (its table would otherwise grow run after run).
+  if (servers) await startFromEmptyKeyspace(servers, keyspace, o);
   const dir = mkdtempSync(join(tmpdir(), 'sb-bench-peer-'));
   const logFile = join(dir, 'socketio.log');
   o.say(`starting the Socket.IO relay (persistence ${persist ? 'on' : 'off'}), log ${logFile}`);
@@ -64,7 +72,7 @@ async function startSocketIo(persist: boolean, o: PeerTargetOptions): Promise<Br
       SB_PEER_SECRET: BENCH_JWT_SECRET,
       SB_PEER_PERSIST: persist ? '1' : '0',
       SB_PEER_CASSANDRA: o.cassandra,
-      SB_PEER_KEYSPACE: `${o.keyspace}_peers`,
+      SB_PEER_KEYSPACE: keyspace,
     },
     logFile,
     READY_TIMEOUT_MS,
