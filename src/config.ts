@@ -29,6 +29,14 @@ export const DEFAULT_IDLE_TIMEOUT_S = 60;
 export const DEFAULT_MAX_BACKPRESSURE_BYTES = 256 * 1024;
 export const DEFAULT_MAX_HTTP_BODY_BYTES = 64 * 1024;
 export const DEFAULT_MAX_HTTP_INFLIGHT = 1024;
+/**
+ * Socket `send`s a worker process waits on at once (screening, the owner's actor, the write) before it
+ * answers `busy` at the door. One worker on the project's 2-core bench machine completes ~6 000 messages/s
+ * at saturation, so this is under a second of queue there. Without it the only bounds were per shard and
+ * per conversation: a saturated worker queued sends for seconds, toward their deadline, and never said
+ * `busy` (BENCHMARKS.md, fourteenth session).
+ */
+export const DEFAULT_MAX_SENDS_INFLIGHT = 4096;
 export const DEFAULT_RATE_LIMIT_TENANTS = 10_000;
 export const DEFAULT_SHARD_MAILBOX_CAPACITY = 256;
 export const DEFAULT_ACTOR_MAILBOX_CAPACITY = 64;
@@ -142,6 +150,8 @@ export interface NodeConfig {
     maxHttpBodyBytes: number;
     /** HTTP API requests in progress at once in this process before `503 busy`. */
     maxHttpInflight: number;
+    /** Socket `send`s in progress at once in this process (all its sockets) before `busy`. */
+    maxSendsInflight: number;
     /** Per-tenant rate-limit buckets kept per process (oldest dropped beyond). */
     rateLimitTenants: number;
     /**
@@ -302,6 +312,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       maxBackpressureBytes: o.gateway?.maxBackpressureBytes ?? DEFAULT_MAX_BACKPRESSURE_BYTES,
       maxHttpBodyBytes: o.gateway?.maxHttpBodyBytes ?? DEFAULT_MAX_HTTP_BODY_BYTES,
       maxHttpInflight: o.gateway?.maxHttpInflight ?? DEFAULT_MAX_HTTP_INFLIGHT,
+      maxSendsInflight: o.gateway?.maxSendsInflight ?? DEFAULT_MAX_SENDS_INFLIGHT,
       rateLimitTenants: o.gateway?.rateLimitTenants ?? DEFAULT_RATE_LIMIT_TENANTS,
       maxSockets: o.gateway?.maxSockets ?? 0,
       upgradeRatePerS: o.gateway?.upgradeRatePerS ?? DEFAULT_UPGRADE_RATE_PER_S,
@@ -436,6 +447,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.gateway.upgradeMaxRetryAfterMs, 'gateway.upgradeMaxRetryAfterMs');
   positiveInt(cfg.gateway.maxHttpBodyBytes, 'gateway.maxHttpBodyBytes');
   positiveInt(cfg.gateway.maxHttpInflight, 'gateway.maxHttpInflight');
+  positiveInt(cfg.gateway.maxSendsInflight, 'gateway.maxSendsInflight');
   positiveInt(cfg.gateway.rateLimitTenants, 'gateway.rateLimitTenants');
   if (cfg.auth.jwtSecret.length < 32) throw new Error('auth.jwtSecret must be at least 32 characters');
   positiveInt(cfg.tenants.reloadDebounceMs, 'tenants.reloadDebounceMs');
@@ -652,6 +664,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       upgradeMaxRetryAfterMs: intFromEnv(env, 'SB_UPGRADE_MAX_RETRY_MS'),
       maxHttpBodyBytes: intFromEnv(env, 'SB_HTTP_MAX_BODY_BYTES'),
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
+      maxSendsInflight: intFromEnv(env, 'SB_SENDS_MAX_INFLIGHT'),
       rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),
     },
     auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined, devTokens: boolFromEnv(env, 'SB_DEV_TOKENS') },

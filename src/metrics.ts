@@ -42,6 +42,8 @@ export interface MetricSources {
   sockets(): number;
   /** Upgrade admission of the gateway (src/gateway/admission.ts); absent in old wiring. */
   upgrades?(): { admitted: number; refusedRate: number; refusedPending: number; pending: number };
+  /** Socket sends in progress and refused at the door (gateway.maxSendsInflight); absent in old wiring. */
+  sends?(): { inflight: number; refused: number; max: number };
   /** Presence directory and delivery link (src/presence/); absent in old wiring. */
   presence?(): { users: number; refused: number; broadcasts: number; batches: number; items: number };
   heldShards(): number;
@@ -226,6 +228,21 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.dispatcher().linkBatches ?? 0,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
+  gauge(
+    'switchboard_sends_in_flight',
+    'Socket sends this process is working on (screening, the actor, the write) and has not answered',
+    () => src.sends?.().inflight ?? 0,
+  );
+  gauge(
+    'switchboard_sends_max_in_flight',
+    'Bound of switchboard_sends_in_flight (SB_SENDS_MAX_INFLIGHT); a send beyond is answered busy',
+    () => src.sends?.().max ?? 0,
+  );
+  gauge(
+    'switchboard_sends_refused_busy_total',
+    'Socket sends answered busy at the door because the process had its maximum in flight',
+    () => src.sends?.().refused ?? 0,
+  );
   gauge(
     'switchboard_upgrades_admitted_total',
     'WebSocket upgrades admitted by the upgrade admission (before the token check)',

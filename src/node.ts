@@ -374,6 +374,10 @@ export async function startNode(
     dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
     upgrades: () => gateway?.upgradeStats() ?? { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0 },
+    sends: () => ({
+      ...(gateway?.sendStats() ?? { inflight: 0, refused: 0 }),
+      max: config.gateway.maxSendsInflight,
+    }),
     presence: () => present.stats(),
     heldShards: () => ownership?.heldShards().length ?? 0,
     members: () => membership.members().length,

@@ -82,6 +82,13 @@ export const HARD_FRAME_CAP_FACTOR = 4;
 export const TOKEN_SWEEP_INTERVAL_MS = 15_000;
 /** How long a client should wait when the HTTP in-flight bound is full. */
 export const HTTP_BUSY_RETRY_AFTER_MS = 100;
+/**
+ * What a `send` refused at the door (gateway.maxSendsInflight) is told: the process is saturated and its
+ * queue takes about a second to drain. Every early retry is one more frame for a saturated loop to refuse:
+ * at 9 000 msg/s offered to one worker, retries after 500 ms (and the bench client's growing waits) made
+ * 23 000 refusals a second and delivered nothing (BENCHMARKS.md, fourteenth session).
+ */
+export const SENDS_BUSY_RETRY_AFTER_MS = 2000;
 
 /** Whether a browser Origin may open a socket for a tenant (`*` = any); compared case-insensitively. */
 export function originAllowed(allowed: readonly string[], origin: string): boolean {
@@ -289,12 +296,19 @@ export interface ClusterView {
   held: number[];
 }
 
+/** A decoded frame that names itself a `send` (valid or not: the door only needs to know its kind). */
+function isSendFrame(decoded: unknown): boolean {
+  return typeof decoded === 'object' && decoded !== null && (decoded as { type?: unknown }).type === 'send';
+}
+
 export interface Gateway {
   readonly port: number;
   /** WebSocket connections held now. */
   socketCount(): number;
   /** Upgrade admission counters (admission.ts). */
   upgradeStats(): AdmissionStats;
+  /** Socket `send`s in progress now, and those refused `busy` at the door since start (maxSendsInflight). */
+  sendStats(): { inflight: number; refused: number };
   /** Stops listening and closes every socket with `reconnectElsewhere`. */
   close(): void;
 }
@@ -568,6 +582,31 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const tenantFrames = new BucketMap(config.gateway.rateLimitTenants);
   const tenantHttp = new BucketMap(config.gateway.rateLimitTenants);
 
+  // Socket sends of this process in progress (screening, the owner's actor, the write): bounded, so a
+  // saturated process says `busy` before it spends anything on a send, instead of queueing it for seconds.
+  let sendsInflight = 0;
+  let sendsRefused = 0;
+
+  const sendsBusy = new BusyError(
+    'sends in flight on this process',
+    config.gateway.maxSendsInflight,
+    SENDS_BUSY_RETRY_AFTER_MS,
+  );
+
+  /**
+   * The process has maxSendsInflight sends in progress: this one is answered `busy` before it is
+   * validated or screened. Under overload the refusals are most of the frames, so each must cost as
+   * little as possible: no parse, no Error of its own, one prepared message.
+   */
+  function refuseSend(data: SocketData, decoded: unknown): void {
+    sendsRefused++;
+    const frame: ErrorFrame = { type: 'error', code: 'busy', message: sendsBusy.message };
+    const ref = frameRef(decoded);
+    if (ref !== undefined) frame.ref = ref;
+    frame.retryAfterMs = SENDS_BUSY_RETRY_AFTER_MS;
+    send(data, frame);
+  }
+
   /** 0 when the frame may pass, else ms until it would (connection bucket first, then tenant's). */
   function frameWait(data: SocketData, now: number): number {
     const l = deps.tenants.tenant(data.tenant).rateLimits;
@@ -594,6 +633,10 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     try {
       decoded = data.codec.decode(message, isBinary);
       if (wait !== 0) throw rateLimited(wait);
+      if (sendsInflight >= config.gateway.maxSendsInflight && isSendFrame(decoded)) {
+        refuseSend(data, decoded);
+        return;
+      }
       const frame = parseClientFrame(decoded, config.gateway.maxBodyChars);
       if (frame.type === 'ping') {
         send(data, frame.ref === undefined ? { type: 'pong' } : { type: 'pong', ref: frame.ref });
@@ -608,15 +651,18 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       if (frame.type === 'send') {
         // trace: a message's way starts here (src/telemetry/); off = handleSend(data, frame)
+        sendsInflight++;
         data.inflight++;
         traced('sb.gateway.send', data.tenant, frame.conv, handleSend, data, frame).then(
           (ack) => {
+            sendsInflight--;
             data.inflight--;
             deps.observeAck?.((performance.now() - t0) / 1000, true);
             // Held (<= ACK_HOLD_MS) for the sender's own echo, so both leave in one corked write.
             if (!data.closed && data.ws) holdAck(data, data.codec.encode({ type: 'ack', ...ack }), sendLimit);
           },
           (err) => {
+            sendsInflight--;
             data.inflight--;
             deps.observeAck?.((performance.now() - t0) / 1000, false);
             sendError(data, err, frame.cmid);
@@ -1054,6 +1100,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         socketCount: () => sessions.socketCount,
         upgradeStats: () => ({ ...admission.stats }),
+        sendStats: () => ({ inflight: sendsInflight, refused: sendsRefused }),
         close() {
           clearInterval(expirySweep);
           clearInterval(cutOffCheck);

@@ -70,6 +70,7 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   [{ cassandra: { keyspace: '1ks' } }, /^cassandra\.keyspace must be a lower-case CQL identifier/],
   [{ cassandra: { keyspace: 'k'.repeat(49) } }, /^cassandra\.keyspace must be a lower-case CQL identifier/],
   [{ routing: { shardMailboxCapacity: 0 } }, /^routing\.shardMailboxCapacity must be a positive integer$/],
+  [{ gateway: { maxSendsInflight: 0 } }, /^gateway\.maxSendsInflight must be a positive integer$/],
   [{ chat: { cacheRows: 1001 } }, /^chat\.cacheRows must be an integer from 0 to 1000$/],
   [{ chat: { agentGraceMs: 0 } }, /^chat\.agentGraceMs must be a positive integer$/],
   [{ chat: { agentPresenceMs: 50 } }, /^chat\.agentPresenceMs must be at least 100$/],
@@ -190,6 +191,7 @@ test('configFromEnv - gateway limits, tenants file and admin token', () => {
       SB_MAX_BACKPRESSURE_BYTES: '2048',
       SB_HTTP_MAX_BODY_BYTES: '512',
       SB_HTTP_MAX_INFLIGHT: '7',
+      SB_SENDS_MAX_INFLIGHT: '9',
       SB_RATE_LIMIT_TENANTS: '9',
       SB_TENANTS_FILE: '/etc/sb/tenants.yaml',
       SB_TENANTS_RELOAD_DEBOUNCE_MS: '30',
@@ -201,6 +203,7 @@ test('configFromEnv - gateway limits, tenants file and admin token', () => {
   assert.equal(cfg.gateway.maxBackpressureBytes, 2048);
   assert.equal(cfg.gateway.maxHttpBodyBytes, 512);
   assert.equal(cfg.gateway.maxHttpInflight, 7);
+  assert.equal(cfg.gateway.maxSendsInflight, 9);
   assert.equal(cfg.gateway.rateLimitTenants, 9);
   assert.deepEqual(cfg.tenants, { file: '/etc/sb/tenants.yaml', reloadDebounceMs: 30 });
   assert.equal(cfg.admin.token, 'a-long-enough-admin-token-123');
