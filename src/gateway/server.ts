@@ -85,8 +85,9 @@ export const HTTP_BUSY_RETRY_AFTER_MS = 100;
 /**
  * What a `send` refused at the door (gateway.maxSendsInflight) is told: the process is saturated and its
  * queue takes about a second to drain. Every early retry is one more frame for a saturated loop to refuse:
- * at 9 000 msg/s offered to one worker, retries after 500 ms (and the bench client's growing waits) made
- * 23 000 refusals a second and delivered nothing (BENCHMARKS.md, fourteenth session).
+ * at 9 000 msg/s offered to one worker, a refusal after parsing with 500 ms waits (the bench client's
+ * retries grow from there) made 23 000 refusals a second and delivered nothing; 2 000 ms before parsing
+ * delivered 3 680 msg/s (BENCHMARKS.md, fourteenth session).
  */
 export const SENDS_BUSY_RETRY_AFTER_MS = 2000;
 
