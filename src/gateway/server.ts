@@ -597,15 +597,11 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   /**
    * The process has maxSendsInflight sends in progress: this one is answered `busy` before it is
    * validated or screened. Under overload the refusals are most of the frames, so each must cost as
-   * little as possible: no parse, no Error of its own, one prepared message.
+   * little as possible: no parse, and the one prepared error above (never thrown, so no stack per refusal).
    */
   function refuseSend(data: SocketData, decoded: unknown): void {
     sendsRefused++;
-    const frame: ErrorFrame = { type: 'error', code: 'busy', message: sendsBusy.message };
-    const ref = frameRef(decoded);
-    if (ref !== undefined) frame.ref = ref;
-    frame.retryAfterMs = SENDS_BUSY_RETRY_AFTER_MS;
-    send(data, frame);
+    sendError(data, sendsBusy, frameRef(decoded));
   }
 
   /** 0 when the frame may pass, else ms until it would (connection bucket first, then tenant's). */
