@@ -31,6 +31,12 @@ function intOption(value: string): number {
   return n;
 }
 
+function onOffOption(value: string): boolean {
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  throw new InvalidArgumentError('must be on or off');
+}
+
 function positiveIntOption(value: string): number {
   const n = intOption(value);
   if (n === 0) throw new InvalidArgumentError('must be a positive integer');
@@ -161,6 +167,15 @@ program
     });
   });
 
+interface ServeOptions {
+  port?: number;
+  workers: number;
+  semiSpaceMb?: number;
+  v8PoolSize?: number;
+  heapGrowingPercent?: number;
+  pretenuring?: boolean;
+}
+
 program
   .command('serve')
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
@@ -176,7 +191,17 @@ program
     "each worker's V8 helper threads (GC marking and sweeping; 0 = Node's 4; default: the CPUs per worker but one, 1 to 4)",
     intOption,
   )
-  .action(async (opts: { port?: number; workers: number; semiSpaceMb?: number; v8PoolSize?: number }) => {
+  .option(
+    '--heap-growing-percent <n>',
+    "each worker's V8 old-generation growth before a major GC (0 = V8's own; default 300 with at most 2 workers, else 0)",
+    intOption,
+  )
+  .option(
+    '--pretenuring <on|off>',
+    "V8's allocation-site pretenuring in each worker (default off with at most 2 workers, else on)",
+    onOffOption,
+  )
+  .action(async (opts: ServeOptions) => {
     const { nodeId, config } = nodeSettings(opts.port);
     const sup = await startSupervisor(
       {
@@ -187,6 +212,8 @@ program
         env: process.env,
         ...(opts.semiSpaceMb === undefined ? {} : { semiSpaceMb: opts.semiSpaceMb }),
         ...(opts.v8PoolSize === undefined ? {} : { v8PoolSize: opts.v8PoolSize }),
+        ...(opts.heapGrowingPercent === undefined ? {} : { heapGrowingPercent: opts.heapGrowingPercent }),
+        ...(opts.pretenuring === undefined ? {} : { pretenuring: opts.pretenuring }),
       },
       createLogger({ logLevel: config.logLevel, nodeId }),
     );

@@ -26,6 +26,18 @@ export const MANY_WORKERS_SEMI_SPACE_MB = 2;
 /** Up to this many workers, V8's default young generation (the throughput shape; see above). */
 export const WORKERS_FOR_THROUGHPUT = 2;
 const MAX_SEMI_SPACE_MB = 1024;
+/**
+ * V8's old-generation growth of each worker in the throughput shape (at most WORKERS_FOR_THROUGHPUT workers):
+ * a major GC starts when old space reaches (1 + percent / 100) times what the last one left live. V8's own
+ * factor, picked from its GC and allocation speeds, was ~1.4-1.9 for a loaded worker, so a major GC came
+ * every 10-20 s; each one's marking takes 260-420 ms of a helper thread's CPU, and on a small machine that
+ * second is what misses the delivery p99 (BENCHMARKS.md, fifteenth session). At 300 (a limit of 4x the live
+ * heap) they come 2-3 times less often, for a worker heap that peaks near 4x its live size (~400 MiB at the
+ * bench's 2 000 conversations with a full history cache). More workers keep V8's own factor: memory per
+ * socket is their objective (issue #14).
+ */
+export const THROUGHPUT_HEAP_GROWING_PERCENT = 300;
+const MAX_HEAP_GROWING_PERCENT = 1000;
 /** Node's own --v8-pool-size default (its platform's worker threads). */
 export const NODE_DEFAULT_V8_POOL_SIZE = 4;
 const MAX_V8_POOL_SIZE = 1024;
@@ -84,6 +96,20 @@ export interface SupervisorOptions {
   semiSpaceMb: number;
   /** --v8-pool-size of each worker; 0 = Node's default (4). Default: defaultV8PoolSize(workers). */
   v8PoolSize: number;
+  /**
+   * --heap-growing-percent of each worker; 0 = V8's own factor. Default: THROUGHPUT_HEAP_GROWING_PERCENT for
+   * nodes of at most WORKERS_FOR_THROUGHPUT workers, else 0.
+   */
+  heapGrowingPercent: number;
+  /**
+   * V8's allocation-site pretenuring in each worker. Default: off for nodes of at most WORKERS_FOR_THROUGHPUT
+   * workers, on (V8's default) else. V8 allocates an object literal straight into old space once most of
+   * its site's objects have survived a scavenge; the message path's literals (a decoded frame, a row, a
+   * request) are short-lived but share sites with ones that live, so they were placed in old space and died
+   * there: off, old space grew 1.1-1.3 KB per message instead of 3.0-3.2 KB, and scavenges did not get
+   * slower (BENCHMARKS.md, fifteenth session).
+   */
+  pretenuring: boolean;
 }
 
 /** A node id for a supervisor when none is configured: the host name made id-safe, plus the pid. */
@@ -108,10 +134,14 @@ function positiveInt(value: number, name: string): void {
 }
 
 /** The Node flags a worker starts with (before its script). */
-export function workerExecArgv(o: Pick<SupervisorOptions, 'semiSpaceMb' | 'v8PoolSize'>): string[] {
+export function workerExecArgv(
+  o: Pick<SupervisorOptions, 'semiSpaceMb' | 'v8PoolSize' | 'heapGrowingPercent' | 'pretenuring'>,
+): string[] {
   return [
     ...(o.semiSpaceMb > 0 ? [`--max-semi-space-size=${o.semiSpaceMb}`] : []),
     ...(o.v8PoolSize > 0 ? [`--v8-pool-size=${o.v8PoolSize}`] : []),
+    ...(o.heapGrowingPercent > 0 ? [`--heap-growing-percent=${o.heapGrowingPercent}`] : []),
+    ...(o.pretenuring ? [] : ['--no-allocation-site-pretenuring']),
   ];
 }
 
@@ -134,9 +164,13 @@ export function parseSupervisorOptions(
     maxRestartBackoffMs: o.maxRestartBackoffMs ?? DEFAULT_MAX_RESTART_BACKOFF_MS,
     semiSpaceMb: 0,
     v8PoolSize: 0,
+    heapGrowingPercent: 0,
+    pretenuring: true,
   };
-  opts.semiSpaceMb =
-    o.semiSpaceMb ?? (opts.workers > WORKERS_FOR_THROUGHPUT ? MANY_WORKERS_SEMI_SPACE_MB : 0);
+  const throughputShape = opts.workers <= WORKERS_FOR_THROUGHPUT;
+  opts.semiSpaceMb = o.semiSpaceMb ?? (throughputShape ? 0 : MANY_WORKERS_SEMI_SPACE_MB);
+  opts.heapGrowingPercent = o.heapGrowingPercent ?? (throughputShape ? THROUGHPUT_HEAP_GROWING_PERCENT : 0);
+  opts.pretenuring = o.pretenuring ?? !throughputShape;
   opts.v8PoolSize = o.v8PoolSize ?? defaultV8PoolSize(opts.workers);
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
@@ -162,6 +196,14 @@ export function parseSupervisorOptions(
   if (!Number.isInteger(opts.v8PoolSize) || opts.v8PoolSize < 0 || opts.v8PoolSize > MAX_V8_POOL_SIZE) {
     throw new Error(`v8PoolSize must be an integer from 0 to ${MAX_V8_POOL_SIZE}`);
   }
+  if (
+    !Number.isInteger(opts.heapGrowingPercent) ||
+    opts.heapGrowingPercent < 0 ||
+    opts.heapGrowingPercent > MAX_HEAP_GROWING_PERCENT
+  ) {
+    throw new Error(`heapGrowingPercent must be an integer from 0 to ${MAX_HEAP_GROWING_PERCENT}`);
+  }
+  if (typeof opts.pretenuring !== 'boolean') throw new Error('pretenuring must be true or false');
   if (opts.maxRestartBackoffMs < opts.restartBackoffMs) {
     throw new Error('maxRestartBackoffMs must be at least restartBackoffMs');
   }

@@ -13,6 +13,7 @@ import {
   NODE_DEFAULT_V8_POOL_SIZE,
   parseSupervisorOptions,
   restartDecision,
+  THROUGHPUT_HEAP_GROWING_PERCENT,
   workerExecArgv,
   workerId,
 } from '../../src/supervisor-options.js';
@@ -42,6 +43,8 @@ test('supervisor options - many workers get a small young generation, one or two
         nodeId: 'n1',
         workers,
         v8PoolSize: 0,
+        heapGrowingPercent: 0,
+        pretenuring: true,
         ...(semiSpaceMb === undefined ? {} : { semiSpaceMb }),
       }),
     );
@@ -64,16 +67,46 @@ test("supervisor options - V8's helper threads stay within a worker's share of t
   assert.equal(defaultV8PoolSize(4, 16), 3);
   const o = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 1 });
   assert.equal(o.v8PoolSize, defaultV8PoolSize(1));
-  assert.deepEqual(workerExecArgv(o), [`--v8-pool-size=${defaultV8PoolSize(1)}`]);
+  assert.ok(workerExecArgv(o).includes(`--v8-pool-size=${defaultV8PoolSize(1)}`));
   const given = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 7, v8PoolSize: 2 });
   assert.deepEqual(workerExecArgv(given), ['--max-semi-space-size=2', '--v8-pool-size=2']);
-  assert.deepEqual(
-    workerExecArgv(parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 1, v8PoolSize: 0 })),
-    [],
+  assert.ok(
+    !workerExecArgv(parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 1, v8PoolSize: 0 })).some((a) =>
+      a.startsWith('--v8-pool-size'),
+    ),
     "an explicit 0 keeps Node's default",
   );
   assert.throws(() => parseSupervisorOptions({ port: 1, nodeId: 'n1', v8PoolSize: -1 }), /v8PoolSize/);
   assert.throws(() => parseSupervisorOptions({ port: 1, nodeId: 'n1', v8PoolSize: 1.5 }), /v8PoolSize/);
+});
+
+test("supervisor options - one or two workers grow V8's old generation 4x and skip pretenuring, more keep V8's own (#13)", () => {
+  const gc = (o: Partial<Parameters<typeof parseSupervisorOptions>[0]>) =>
+    workerExecArgv(parseSupervisorOptions({ port: 1, nodeId: 'n1', v8PoolSize: 0, ...o }));
+  const throughput = [
+    `--heap-growing-percent=${THROUGHPUT_HEAP_GROWING_PERCENT}`,
+    '--no-allocation-site-pretenuring',
+  ];
+  assert.equal(THROUGHPUT_HEAP_GROWING_PERCENT, 300);
+  assert.deepEqual(gc({ workers: 1 }), throughput);
+  assert.deepEqual(gc({ workers: 2 }), throughput);
+  assert.deepEqual(
+    gc({ workers: 3 }),
+    ['--max-semi-space-size=2'],
+    'the many-workers shape keeps V8 defaults',
+  );
+  assert.deepEqual(
+    gc({ workers: 1, heapGrowingPercent: 0, pretenuring: true }),
+    [],
+    'explicit values keep V8 defaults',
+  );
+  assert.deepEqual(gc({ workers: 7, semiSpaceMb: 0, heapGrowingPercent: 100, pretenuring: false }), [
+    '--heap-growing-percent=100',
+    '--no-allocation-site-pretenuring',
+  ]);
+  const o = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 1 });
+  assert.equal(o.heapGrowingPercent, THROUGHPUT_HEAP_GROWING_PERCENT);
+  assert.equal(o.pretenuring, false);
 });
 
 test('supervisor options - the default worker count leaves one CPU free, never below one worker', () => {
@@ -97,6 +130,13 @@ const invalid: Array<[string, Parameters<typeof parseSupervisorOptions>[0], RegE
   ['negative port', { port: -1 }, /^port must be an integer from 0 to 65535$/],
   ['fractional semi-space', { port: 1, semiSpaceMb: 1.5 }, /^semiSpaceMb must be an integer from 0 to 1024$/],
   ['port too large', { port: 70000 }, /^port must be an integer from 0 to 65535$/],
+  [
+    'negative heap growth',
+    { port: 1, heapGrowingPercent: -1 },
+    /^heapGrowingPercent must be an integer from 0 to 1000$/,
+  ],
+  ['heap growth too large', { port: 1, heapGrowingPercent: 1001 }, /^heapGrowingPercent must be an integer/],
+  ['fractional heap growth', { port: 1, heapGrowingPercent: 2.5 }, /^heapGrowingPercent must be an integer/],
   ['empty host', { port: 1, host: '' }, /^host must not be empty$/],
   ['zero grace', { port: 1, stopGraceMs: 0 }, /^stopGraceMs must be a positive integer$/],
   ['zero ready timeout', { port: 1, readyTimeoutMs: 0 }, /^readyTimeoutMs must be a positive integer$/],
