@@ -57,9 +57,9 @@ export function defaultV8PoolSize(workers: number, cpus: number = availableParal
  * The default worker count: one per CPU but one, at least one. Each worker's main thread can use a whole
  * core, and beside it run its pool thread (screening, compression), V8's GC helpers, libuv and the kernel's
  * network processing: together about one more core's worth. On the 2-core bench machine one worker
- * delivered 2 200-3 300 msg/s within p99 89 ms in four sweeps and two workers 1 400-3 900 (once above, three
- * times below; BENCHMARKS.md, 2026-12-04): with a second worker most messages cross a process (request,
- * push, echo), which costs more than the second core gives.
+ * delivered 3 900 and 4 400 msg/s within p99 89 ms in two sweeps and two workers 3 900 in one, the same hour
+ * (BENCHMARKS.md, fifteenth session): with a second worker most messages cross a process (request, push,
+ * echo), which costs about as much as the second core gives.
  */
 export function defaultWorkerCount(cpus: number = availableParallelism()): number {
   return Math.max(1, cpus - 1);
@@ -103,10 +103,10 @@ export interface SupervisorOptions {
   heapGrowingPercent: number;
   /**
    * V8's allocation-site pretenuring in each worker. Default: off for nodes of at most WORKERS_FOR_THROUGHPUT
-   * workers, on (V8's default) else. V8 allocates an object literal straight into old space once most of
-   * its site's objects have survived a scavenge; the message path's literals (a decoded frame, a row, a
-   * request) are short-lived but share sites with ones that live, so they were placed in old space and died
-   * there: off, old space grew 1.1-1.3 KB per message instead of 3.0-3.2 KB, and scavenges did not get
+   * workers, on (V8's default) else. V8 allocates a literal straight into old space once most of its
+   * allocation site's recent objects survived a scavenge. Under load it had done so for 13 sites, and the
+   * message path's short-lived objects (a request, a decoded frame, a written row) were among what died in
+   * old space. Off, old space grew 1.1-1.3 KB per message instead of 3.0-3.2 KB, and scavenges did not get
    * slower (BENCHMARKS.md, fifteenth session).
    */
   pretenuring: boolean;
