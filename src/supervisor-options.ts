@@ -32,7 +32,7 @@ const MAX_SEMI_SPACE_MB = 1024;
  * factor, picked from its GC and allocation speeds, was ~1.4-1.9 for a loaded worker, so a major GC came
  * every 10-20 s; each one's marking takes 260-420 ms of a helper thread's CPU, and on a small machine that
  * second is what misses the delivery p99 (BENCHMARKS.md, fifteenth session). At 300 (a limit of 4x the live
- * heap) they come 2-3 times less often, for a worker heap that peaks near 4x its live size (~400 MiB at the
+ * heap) they come 2-3 times less often, for a worker heap that peaks near 4x its live size (up to ~500 MiB at the
  * bench's 2 000 conversations with a full history cache). More workers keep V8's own factor: memory per
  * socket is their objective (issue #14).
  */
