@@ -7,8 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createAuthenticator } from '../../src/gateway/auth.js';
-import type { ServerFrame } from '../../src/protocol/frames.js';
 import { openClient } from '../lib/clients.js';
+import type { Envelope } from '../lib/codec.js';
 import { pool } from '../lib/pool.js';
 import { sleep } from '../lib/units.js';
 import { type BenchSocket, OpenError, type Role } from '../lib/ws-client.js';
@@ -55,7 +55,8 @@ interface Pending {
   attempts: number;
 }
 
-type Reply = Extract<ServerFrame, { type: 'ack' | 'error' | 'done' }>;
+/** A setup request's answer: `ack`, `done`, or `error` (with its `code`). */
+type Reply = Envelope;
 
 export class ConversationLoad {
   readonly recorder = new Recorder();
@@ -232,7 +233,7 @@ export class ConversationLoad {
     return `${step}:busy`;
   }
 
-  private onFrame(user: User, f: ServerFrame): void {
+  private onFrame(user: User, f: Envelope): void {
     const now = performance.now();
     if (f.type === 'done') {
       if (f.ref !== undefined) this.setupWaiters.get(f.ref)?.(f);
@@ -253,10 +254,10 @@ export class ConversationLoad {
         p.acked = true;
         this.recorder.ack(now - p.scheduledAt, p.measured);
         if (p.delivered) this.pending.delete(ref);
-      } else this.onError(ref, p, f.code, f.retryAfterMs);
+      } else this.onError(ref, p, f.code ?? 'no-code', f.retryAfterMs);
     } else if (f.type === 'msg') {
       // Every participant gets the msg, the sender's own sockets included: only the other side counts.
-      if (f.from === user.id) return;
+      if (f.from === user.id || f.cmid === undefined) return;
       const p = this.pending.get(f.cmid);
       if (!p || p.delivered || p.conv !== f.conv) return;
       p.delivered = true;

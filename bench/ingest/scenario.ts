@@ -25,7 +25,7 @@ import { pool } from '../lib/pool.js';
 import type { ResourceSampler } from '../lib/sampler.js';
 import { attachTarget, type BrokerTarget, startNodeTarget, workDir } from '../lib/target.js';
 import { sleep } from '../lib/units.js';
-import { type BenchSocket, openSocket } from '../lib/ws-client.js';
+import { type BenchSocket, decodeServerFrame, openSocket } from '../lib/ws-client.js';
 import { reportHeader, reportPaths, writeReport } from '../report/write.js';
 import {
   type ApiTenant,
@@ -275,6 +275,7 @@ async function setUp(
         base: target.nodes[0]!.wsBase,
         role: 'visitor',
         token,
+        decode: decodeServerFrame,
         onFrame(f) {
           if (f.type !== 'msg' || !recorder.delivery) return;
           const m = SENT_AT.exec(f.body);

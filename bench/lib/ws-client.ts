@@ -6,14 +6,16 @@
  *
  * The client speaks RFC 6455 itself over `net` (the upgrade, masked client frames, ping/pong and the close
  * handshake) rather than through the `ws` package: the generators' CPU is part of the machine's budget
- * (issue #13), and `ws`'s event and stream layers cost about half of a generator's busy time. It is a bench
- * client only: no extensions, no text frames sent, and only what the broker sends is parsed.
+ * (issue #13), and `ws`'s event and stream layers cost about half of a generator's busy time. For the same
+ * reason it reads through `net`'s `onread` into one buffer per process (no stream layer on the read side),
+ * and hands onFrame only a frame's envelope unless asked for more (`decode`). It is a bench client only: no
+ * extensions, no text frames sent, and only what the broker sends is parsed.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { ServerFrame, WelcomeFrame } from '../../src/protocol/frames.js';
-import { decodeFrame, encodeFrame } from './codec.js';
+import type { ServerFrame } from '../../src/protocol/frames.js';
+import { decodeEnvelope, decodeFrame, type Envelope, encodeFrameShared } from './codec.js';
 
 export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -29,7 +31,18 @@ const OP_PONG = 0xa;
 
 export type Role = 'visitor' | 'agent';
 
-export interface OpenOptions {
+/** A whole server frame, for clients that read more than the envelope (a `msg`'s body, a seq). */
+export const decodeServerFrame = (payload: Uint8Array): ServerFrame => decodeFrame(payload) as ServerFrame;
+
+/**
+ * Bytes read from any socket land here first. Reads are handled one at a time, on the main thread, to the
+ * end before the next: a socket keeps only a copy of what it has not parsed yet. One buffer per process
+ * instead of a new chunk per read and the stream layer's `data` event (issue #13: the generators' CPU).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** `F` is what onFrame gets: the envelope (decodeEnvelope), unless `decode` reads more. */
+export interface OpenOptions<F extends Envelope = Envelope> {
   /** ws://host:port (no path): the role picks /ws/visitor or /ws/agent. */
   base: string;
   role: Role;
@@ -39,7 +52,9 @@ export interface OpenOptions {
   /** Source address to bind (127.0.0.x), so one machine can open more than ~28k sockets per port. */
   localAddress?: string;
   handshakeTimeoutMs?: number;
-  onFrame(frame: ServerFrame): void;
+  /** How a server frame's payload becomes what onFrame gets; decodeEnvelope when not given. */
+  decode?: (payload: Uint8Array) => F;
+  onFrame(frame: F): void;
   onClose(code: number): void;
 }
 
@@ -69,17 +84,28 @@ export class OpenError extends Error {
   }
 }
 
-export function openSocket(opts: OpenOptions): Promise<BenchSocket> {
+export function openSocket<F extends Envelope = Envelope>(opts: OpenOptions<F>): Promise<BenchSocket> {
   const url = new URL(`${opts.base}/ws/${opts.role}`);
   const port = Number(url.port || 80);
   const key = randomBytes(16).toString('base64');
+  const expectedAccept = createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
+  let conn: Connection<F> | undefined;
   const sock = connect({
     host: url.hostname,
     port,
     noDelay: true,
     ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (n: number, buf: Uint8Array) => {
+        conn?.onData(buf.subarray(0, n) as Buffer, expectedAccept);
+        return true;
+      },
+    },
   });
-  const conn = new Connection(sock, opts);
+  conn = new Connection(sock, opts, opts.decode ?? (decodeEnvelope as (payload: Uint8Array) => F));
   sock.once('connect', () => {
     sock.write(
       `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -87,15 +113,11 @@ export function openSocket(opts: OpenOptions): Promise<BenchSocket> {
         `Authorization: Bearer ${opts.token}\r\n\r\n`,
     );
   });
-  return conn.opened(
-    createHash('sha1')
-      .update(key + WS_GUID)
-      .digest('base64'),
-  );
+  return conn.opened();
 }
 
 /** One socket's state: the upgrade, then the frame parser; `welcome` resolves `opened`. */
-class Connection implements BenchSocket {
+class Connection<F extends Envelope> implements BenchSocket {
   node = '';
   private state: 'upgrading' | 'open' | 'closing' | 'closed' = 'upgrading';
   private welcomed = false;
@@ -108,10 +130,11 @@ class Connection implements BenchSocket {
 
   constructor(
     private readonly sock: Socket,
-    private readonly opts: OpenOptions,
+    private readonly opts: OpenOptions<F>,
+    private readonly decode: (payload: Uint8Array) => F,
   ) {}
 
-  opened(expectedAccept: string): Promise<BenchSocket> {
+  opened(): Promise<BenchSocket> {
     return new Promise<BenchSocket>((resolve, reject) => {
       const timer = setTimeout(
         () =>
@@ -126,7 +149,6 @@ class Connection implements BenchSocket {
           this.terminate();
         } else resolve(this);
       };
-      this.sock.on('data', (chunk: Buffer) => this.onData(chunk, expectedAccept));
       this.sock.on('error', (err: NodeJS.ErrnoException) =>
         this.settle?.(new OpenError(err.code ?? 'error')),
       );
@@ -134,14 +156,15 @@ class Connection implements BenchSocket {
     });
   }
 
-  private onData(chunk: Buffer, expectedAccept: string): void {
+  /** `chunk` is READ_BUFFER's: whatever outlives this call is copied. */
+  onData(chunk: Buffer, expectedAccept: string): void {
     let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = undefined;
     if (this.state === 'upgrading') {
       const end = data.indexOf('\r\n\r\n');
       if (end < 0) {
         if (data.length > 16_384) this.settle?.(new OpenError('bad-upgrade'));
-        else this.pending = data;
+        else this.pending = Buffer.from(data);
         return;
       }
       const reason = upgradeRefusal(data.subarray(0, end).toString('latin1'), expectedAccept);
@@ -188,16 +211,16 @@ class Connection implements BenchSocket {
   }
 
   private onMessage(payload: Buffer): void {
-    let frame: ServerFrame;
+    let frame: F;
     try {
-      frame = decodeFrame(payload) as ServerFrame;
+      frame = this.decode(payload);
     } catch {
       return;
     }
     if (!this.welcomed) {
       if (frame.type !== 'welcome' || !this.settle) return;
       this.welcomed = true;
-      this.node = (frame as WelcomeFrame).node;
+      this.node = frame.node ?? '';
       this.settle(null);
       return;
     }
@@ -242,7 +265,8 @@ class Connection implements BenchSocket {
 
   send(frame: Record<string, unknown>): boolean {
     if (this.state !== 'open') return false;
-    this.writeFrame(OP_BINARY, encodeFrame(frame));
+    // writeFrame copies the payload (masked) into the frame it writes.
+    this.writeFrame(OP_BINARY, encodeFrameShared(frame));
     return true;
   }
 

@@ -6,8 +6,7 @@
  * There is no token check: the bench's nats-server runs without auth (a real one would use NKEYs/JWTs).
  */
 import { connect, type JetStreamClient, type NatsConnection } from 'nats.ws';
-import type { ServerFrame } from '../../src/protocol/frames.js';
-import { decodeFrame, encodeFrame } from '../lib/codec.js';
+import { decodeEnvelopeFields, encodeFrame } from '../lib/codec.js';
 import {
   type BenchSocket,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -57,19 +56,9 @@ export async function openNatsWs(o: OpenOptions, persist: boolean): Promise<Benc
   nc.subscribe(`chat.${id.tenant}.${id.user}`, {
     callback: (err, m) => {
       if (err) return;
-      const c = decodeFrame(m.data) as ChatMessage;
-      const frame: ServerFrame = {
-        type: 'msg',
-        conv: c.conv,
-        seq: 0,
-        id: c.cmid,
-        from: c.from,
-        role: 'visitor',
-        cmid: c.cmid,
-        body: c.body,
-        ts: c.ts,
-      };
-      o.onFrame(frame);
+      // Only what the generator compares, read as the Switchboard client reads its frames (body skipped).
+      const c = decodeEnvelopeFields(m.data);
+      o.onFrame({ type: 'msg', conv: String(c.conv), cmid: String(c.cmid), from: String(c.from) });
     },
   });
   // Like Switchboard's welcome: the subscription is registered at the server before anything is sent.
@@ -80,10 +69,8 @@ export async function openNatsWs(o: OpenOptions, persist: boolean): Promise<Benc
     o.onClose(1006);
   });
   const js: JetStreamClient | undefined = persist ? nc.jetstream() : undefined;
-  const ack = (cmid: string, conv: string): void =>
-    o.onFrame({ type: 'ack', cmid, conv, seq: 0, id: cmid, ts: Date.now() });
-  const fail = (cmid: string): void =>
-    o.onFrame({ type: 'error', code: 'internal', message: 'publish failed', ref: cmid });
+  const ack = (cmid: string, conv: string): void => o.onFrame({ type: 'ack', cmid, conv });
+  const fail = (cmid: string): void => o.onFrame({ type: 'error', code: 'internal', ref: cmid });
   return {
     node: 'nats-server',
     send(frame) {

@@ -4,7 +4,6 @@
  * "the server has it"), turned into an `ack` frame; the relay's `msg` events become `msg` frames.
  */
 import { io } from 'socket.io-client';
-import type { ServerFrame } from '../../src/protocol/frames.js';
 import {
   type BenchSocket,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -38,18 +37,7 @@ export function openSocketIo(o: OpenOptions): Promise<BenchSocket> {
   });
   const user = o.identity?.user ?? '';
   socket.on('msg', (m: RelayMsg) => {
-    const frame: ServerFrame = {
-      type: 'msg',
-      conv: m.conv,
-      seq: 0,
-      id: m.cmid,
-      from: m.from,
-      role: 'visitor',
-      cmid: m.cmid,
-      body: m.body,
-      ts: m.ts,
-    };
-    o.onFrame(frame);
+    o.onFrame({ type: 'msg', conv: m.conv, cmid: m.cmid, from: m.from });
   });
   return new Promise((resolve, reject) => {
     socket.once('connect_error', (err) => {
@@ -69,9 +57,7 @@ export function openSocketIo(o: OpenOptions): Promise<BenchSocket> {
             { conv, cmid, body: frame['body'], to: frame['to'], from: user },
             (a: RelayAnswer) => {
               o.onFrame(
-                a.ok
-                  ? { type: 'ack', cmid, conv, seq: 0, id: cmid, ts: a.ts ?? 0 }
-                  : { type: 'error', code: a.code ?? 'internal', message: 'relay refused', ref: cmid },
+                a.ok ? { type: 'ack', cmid, conv } : { type: 'error', code: a.code ?? 'internal', ref: cmid },
               );
             },
           );

@@ -9,9 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { openClient } from '../../bench/lib/clients.js';
-import { decodeFrame, encodeFrame } from '../../bench/lib/codec.js';
+import { decodeFrame, type Envelope, encodeFrame } from '../../bench/lib/codec.js';
 import type { ClientSpec } from '../../bench/lib/target.js';
 import {
+  decodeServerFrame,
   MAX_INBOUND_FRAME_BYTES,
   OpenError,
   openSocket,
@@ -48,6 +49,7 @@ function open(token = 'ok', frames: ServerFrame[] = [], closes: number[] = []) {
     role: 'visitor',
     token,
     handshakeTimeoutMs: 3000,
+    decode: decodeServerFrame,
     onFrame: (f) => frames.push(f),
     onClose: (code) => closes.push(code),
   });
@@ -109,6 +111,52 @@ test('bench ws client - split and fragmented frames, pings answered, the close c
   for (let i = 0; i < 100 && closes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(frames, [{ type: 'ack', cmid: 'frag', seq: 1 }]);
   assert.deepEqual(closes, [4001]);
+});
+
+/** An unmasked server frame, as bytes for the raw TCP socket under a `ws` connection. */
+function rawBinaryFrame(payload: Uint8Array): Buffer {
+  const head =
+    payload.length < 126
+      ? Buffer.from([0x82, payload.length])
+      : Buffer.from([0x82, 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([head, payload]);
+}
+
+test('bench ws client - by default a frame is read as its envelope; sockets sharing the read buffer keep their partial frames', async () => {
+  const raw: { write(b: Uint8Array): void }[] = [];
+  behaviour = (ws) => {
+    ws.send(welcome);
+    raw.push((ws as unknown as { _socket: { write(b: Uint8Array): void } })._socket);
+  };
+  const got: Envelope[][] = [[], []];
+  const sockets = [];
+  for (const into of got)
+    sockets.push(
+      await openSocket({ base, role: 'agent', token: 'ok', onFrame: (f) => into.push(f), onClose: () => {} }),
+    );
+  const msg = (who: string) =>
+    rawBinaryFrame(
+      encodeFrame({ type: 'msg', conv: 'c1', seq: 7, from: who, cmid: `m-${who}`, body: who.repeat(200) }),
+    );
+  try {
+    const a = msg('a');
+    const b = msg('b');
+    // Half of a's frame, all of b's on the other socket, then the rest of a's: each read lands in the one
+    // shared buffer, so a's first half must have been copied out before b's read overwrote it.
+    raw[0]!.write(a.subarray(0, 150));
+    await new Promise((r) => setTimeout(r, 30));
+    raw[1]!.write(b);
+    await new Promise((r) => setTimeout(r, 30));
+    raw[0]!.write(a.subarray(150));
+    for (let i = 0; i < 100 && (got[0]!.length === 0 || got[1]!.length === 0); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, [
+      [{ type: 'msg', conv: 'c1', from: 'a', cmid: 'm-a' }],
+      [{ type: 'msg', conv: 'c1', from: 'b', cmid: 'm-b' }],
+    ]);
+  } finally {
+    for (const s of sockets) s.terminate();
+  }
 });
 
 test('bench ws client - a frame above the limit drops the socket (1009) instead of buffering it', async () => {
