@@ -278,7 +278,10 @@ withE2e(
       .command('e2e')
       .description('visitors and agents in live conversations, open loop, at a fixed rate or --sweep'),
   ),
-  2,
+  // One generator process: at 4 400 msg/s its loop is ~28 % busy, and a second process only splits the
+  // same sockets over two event loops that wake twice as often (BENCHMARKS.md, sixteenth session:
+  // 52 against 61 µs of generator CPU per message).
+  1,
 )
   .option(
     '--workers <n>',
