@@ -55,15 +55,13 @@ interface Pending {
   attempts: number;
 }
 
-/** A setup request's answer: `ack`, `done`, or `error` (with its `code`). */
-type Reply = Envelope;
-
 export class ConversationLoad {
   readonly recorder = new Recorder();
   private readonly users = new Map<string, User>();
   private convs: Conversation[] = [];
   private readonly pending = new Map<string, Pending>();
-  private readonly setupWaiters = new Map<string, (f: Reply) => void>();
+  /** Setup requests waiting for their answer (`ack`, `done`, or `error` with its `code`), by cmid or ref. */
+  private readonly setupWaiters = new Map<string, (f: Envelope) => void>();
   private readonly body: string;
   private endRequested = false;
 
@@ -212,7 +210,7 @@ export class ConversationLoad {
   ): Promise<string | undefined> {
     for (let attempt = 0; attempt <= MAX_BUSY_RETRIES; attempt++) {
       if (!from.socket?.isOpen()) return `${step}:no-socket`;
-      const reply = new Promise<Reply | undefined>((resolve) => {
+      const reply = new Promise<Envelope | undefined>((resolve) => {
         const timer = setTimeout(() => {
           this.setupWaiters.delete(cmid);
           resolve(undefined);

@@ -49,7 +49,7 @@ const ENVELOPE_KEYS = (
 const NESTED_DEPTH_MAX = 32;
 
 /**
- * Reads a frame's envelope (issue #13: a generator decoded every `msg` in full, body and all, for the three
+ * Reads a frame's envelope (issue #13: a generator decoded every `msg` in full, body and all, for the four
  * fields it compares; that was a quarter of its CPU). Throws on bytes that are not one msgpack map with a
  * string `type`.
  */
