@@ -42,6 +42,8 @@ async function main(): Promise<number> {
     cassandraJmxPort: TEST_CASSANDRA_JMX_PORT,
     dataRoot: join(distTest, '..', '..', '.stack', 'test'),
     cassandraHeapMb: 768,
+    // Every test makes keyspaces and streams of its own: what an earlier run left is of no use.
+    fresh: true,
     say: (l) => console.log(`test stack: ${l}`),
   });
   console.log(`test stack: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -2,6 +2,7 @@
  * The local stack a node needs: a nats-server with JetStream and a Cassandra, each started only
  * when nothing answers on its port already, and stopped again by `stop()` (only what we started).
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CassandraHandle, findProjectRoot, startCassandra } from './cassandra.js';
 import { type NatsServerHandle, startNatsServer } from './nats-server.js';
@@ -15,6 +16,12 @@ export interface LocalStackOptions {
   /** Folder for the servers' data; default `<project>/.stack/<name>`. */
   dataRoot?: string;
   cassandraHeapMb?: number;
+  /**
+   * Throw away the data of a server this call starts before starting it (default false). For a
+   * throwaway stack such as the tests': each run leaves its keyspaces behind, and a few hundred of
+   * them make Cassandra run out of heap while it loads them.
+   */
+  fresh?: boolean;
   /** Progress lines (e.g. console.log). */
   say?: (line: string) => void;
 }
@@ -39,6 +46,7 @@ export async function ensureLocalStack(opts: LocalStackOptions): Promise<LocalSt
   try {
     if (await natsUp) say(`nats-server already running on 127.0.0.1:${opts.natsPort}`);
     else {
+      if (opts.fresh) await rm(join(root, 'nats'), { recursive: true, force: true });
       say(`starting nats-server on 127.0.0.1:${opts.natsPort} (JetStream, data in ${join(root, 'nats')})`);
       nats = await startNatsServer({
         port: opts.natsPort,
@@ -49,6 +57,7 @@ export async function ensureLocalStack(opts: LocalStackOptions): Promise<LocalSt
     }
     if (await cassandraUp) say(`Cassandra already running on 127.0.0.1:${opts.cassandraPort}`);
     else {
+      if (opts.fresh) await rm(join(root, 'cassandra'), { recursive: true, force: true });
       const t0 = Date.now();
       say(
         `starting Cassandra on 127.0.0.1:${opts.cassandraPort} (data in ${join(root, 'cassandra')}), ~10-60 s`,

@@ -1,14 +1,17 @@
 import * as assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readProcStat } from '../../bench/lib/proc.js';
 import { findProjectRoot, readJvmOptions, startCassandra } from '../../src/stack/cassandra.js';
+import { ensureLocalStack } from '../../src/stack/local-stack.js';
 import { NATS_HOST, startNatsCluster, startNatsServer } from '../../src/stack/nats-server.js';
 import { isTcpReachable } from '../../src/stack/process.js';
 import { probeCql } from '../../src/store/cql-probe.js';
+import { TEST_CASSANDRA } from '../harness/env.js';
 
 // Generous: the suite runs beside Cassandra and broker processes on 2 cores.
 const HTTP_PROBE_TIMEOUT_MS = 5_000;
@@ -120,6 +123,44 @@ test('stack - cluster stop closes every client port', async () => {
   await cluster.stop();
   for (const server of cluster.servers) {
     assert.equal(await isTcpReachable(NATS_HOST, server.port, 1_000), false);
+  }
+});
+
+/** A TCP port nothing listens on right now. */
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, NATS_HOST, resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('stack - a fresh local stack throws away the data a server it starts left, a reused one keeps it', async () => {
+  // Cassandra answers on the test stack's port, so only nats-server is started here.
+  const cassandraPort = Number(TEST_CASSANDRA.split(':')[1]);
+  const root = await mkdtemp(join(tmpdir(), 'sb-local-stack-'));
+  const marker = join(root, 'nats', 'left-by-an-earlier-run');
+  try {
+    for (const fresh of [false, true]) {
+      await mkdir(join(root, 'nats'), { recursive: true });
+      await writeFile(marker, 'old');
+      const stack = await ensureLocalStack({
+        natsPort: await unusedPort(),
+        cassandraPort,
+        cassandraStoragePort: 1,
+        cassandraJmxPort: 1,
+        dataRoot: root,
+        fresh,
+      });
+      try {
+        assert.deepEqual(stack.started, ['nats-server']);
+        assert.equal(existsSync(marker), !fresh, fresh ? 'fresh: the old data is gone' : 'kept by default');
+      } finally {
+        await stack.stop();
+      }
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
   }
 });
 
