@@ -17,7 +17,6 @@ import {
   spawnLogged,
   waitUntil,
 } from './process.js';
-import { lowerBackgroundThreads } from './thread-priority.js';
 
 export const CASSANDRA_HOST = '127.0.0.1';
 export const CASSANDRA_LOCAL_DATA_CENTER = 'datacenter1';
@@ -25,22 +24,6 @@ export const DEFAULT_CQL_WAIT_MS = 180_000;
 export const DEFAULT_CASSANDRA_HEAP_MB = 1024;
 export const DEFAULT_CASSANDRA_CLUSTER_NAME = 'switchboard-local';
 export const DEFAULT_CASSANDRA_STOP_GRACE_MS = 30_000;
-/**
- * The nice value of Cassandra's flush and compaction threads (src/stack/thread-priority.ts): on a
- * machine shared with the broker, a memtable flush took 0.5 core for a second at the moment messages
- * waited for the CPU (bench e2e, 2026-12-06). At 10 such a burst yields to the write path and runs in
- * the idle time around it.
- */
-export const DEFAULT_CASSANDRA_BACKGROUND_NICE = 10;
-/** Cassandra's background threads, by the first 15 characters of their names. */
-export const CASSANDRA_BACKGROUND_THREADS = [
-  'PerDiskMemtable',
-  'MemtableFlushWr',
-  'MemtablePostFlu',
-  'MemtableReclaim',
-  'CompactionExecu',
-] as const;
-const BACKGROUND_SWEEP_MS = 1_000;
 const CQL_POLL_INTERVAL_MS = 1_000;
 const CQL_PROBE_TIMEOUT_MS = 5_000;
 const MIN_HEAP_MB = 256;
@@ -69,11 +52,6 @@ export interface CassandraOptions {
   logFile?: string;
   /** How long to wait for CQL to answer, default DEFAULT_CQL_WAIT_MS. */
   readyTimeoutMs?: number;
-  /**
-   * Nice value of the flush and compaction threads, default DEFAULT_CASSANDRA_BACKGROUND_NICE; 0 leaves
-   * them at the JVM's.
-   */
-  backgroundNice?: number;
 }
 
 export interface CassandraHandle {
@@ -133,10 +111,6 @@ function validate(opts: CassandraOptions): void {
   }
   if (new Set(Object.values(ports)).size !== 3)
     throw new Error('nativePort, storagePort and jmxPort must differ');
-  const nice = opts.backgroundNice ?? DEFAULT_CASSANDRA_BACKGROUND_NICE;
-  if (!Number.isInteger(nice) || nice < 0 || nice > 19) {
-    throw new Error('backgroundNice must be an integer 0..19');
-  }
   const heapMb = opts.heapMb ?? DEFAULT_CASSANDRA_HEAP_MB;
   if (!Number.isInteger(heapMb) || heapMb < MIN_HEAP_MB) {
     throw new Error(`heapMb must be an integer of at least ${MIN_HEAP_MB}`);
@@ -281,17 +255,6 @@ export async function startCassandra(opts: CassandraOptions): Promise<CassandraH
     );
   }
 
-  const backgroundNice = opts.backgroundNice ?? DEFAULT_CASSANDRA_BACKGROUND_NICE;
-  const background =
-    backgroundNice === 0
-      ? undefined
-      : lowerBackgroundThreads({
-          pid: child.pid,
-          namePrefixes: CASSANDRA_BACKGROUND_THREADS,
-          nice: backgroundNice,
-          intervalMs: BACKGROUND_SWEEP_MS,
-        });
-
   const contactPoint = `${host}:${opts.nativePort}`;
   const timeoutMs = opts.readyTimeoutMs ?? DEFAULT_CQL_WAIT_MS;
   let releaseVersion: string;
@@ -311,7 +274,6 @@ export async function startCassandra(opts: CassandraOptions): Promise<CassandraH
       },
     );
   } catch (err) {
-    background?.stop();
     await child.stop(DEFAULT_CASSANDRA_STOP_GRACE_MS);
     throw new Error(
       `${(err as Error).message}; log: ${logFile}\n${summarizeLog(readFrom(logFile, logStart))}`,
@@ -322,7 +284,6 @@ export async function startCassandra(opts: CassandraOptions): Promise<CassandraH
   }
 
   const stop = async (): Promise<void> => {
-    background?.stop();
     await child.stop(DEFAULT_CASSANDRA_STOP_GRACE_MS);
   };
   return {

@@ -1,23 +1,15 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { getPriority, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readProcStat } from '../../bench/lib/proc.js';
-import {
-  CASSANDRA_BACKGROUND_THREADS,
-  DEFAULT_CASSANDRA_BACKGROUND_NICE,
-  findProjectRoot,
-  readJvmOptions,
-  startCassandra,
-} from '../../src/stack/cassandra.js';
+import { findProjectRoot, readJvmOptions, startCassandra } from '../../src/stack/cassandra.js';
 import { ensureLocalStack } from '../../src/stack/local-stack.js';
 import { NATS_HOST, startNatsCluster, startNatsServer } from '../../src/stack/nats-server.js';
 import { isTcpReachable } from '../../src/stack/process.js';
-import { lowerBackgroundThreads, threadsNamed } from '../../src/stack/thread-priority.js';
 import { probeCql } from '../../src/store/cql-probe.js';
 import { TEST_CASSANDRA } from '../harness/env.js';
 
@@ -201,51 +193,6 @@ test('stack - startCassandra rejects bad options before launching anything', asy
     startCassandra({ nativePort: 0, storagePort: 27_100, jmxPort: 27_199, dataDir }),
     /nativePort must be a TCP port/,
   );
-  await assert.rejects(
-    startCassandra({ nativePort: 29_142, storagePort: 27_100, jmxPort: 27_199, dataDir, backgroundNice: 20 }),
-    /backgroundNice/,
-  );
-});
-
-test('stack - background threads: those named like the prefixes get the nice value, others keep theirs', async () => {
-  const matched = spawn('sleep', ['30'], { stdio: 'ignore' });
-  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
-  try {
-    assert.equal(getPriority(matched.pid!), 0, 'starts at nice 0');
-    const lowered = lowerBackgroundThreads({
-      pid: matched.pid!,
-      namePrefixes: ['sle'],
-      nice: 10,
-      intervalMs: 50,
-    });
-    const untouched = lowerBackgroundThreads({
-      pid: other.pid!,
-      namePrefixes: ['Compaction'],
-      nice: 10,
-      intervalMs: 50,
-    });
-    try {
-      assert.deepEqual(
-        threadsNamed(matched.pid!, ['sle']),
-        [matched.pid!],
-        'a one-thread process: its thread id is its pid',
-      );
-      assert.equal(getPriority(matched.pid!), 10);
-      assert.equal(lowered.lowered(), 1);
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      assert.equal(lowered.lowered(), 1, 'a thread is lowered once, not on every sweep');
-      assert.equal(getPriority(other.pid!), 0);
-      assert.equal(untouched.lowered(), 0);
-    } finally {
-      lowered.stop();
-      untouched.stop();
-    }
-  } finally {
-    matched.kill();
-    other.kill();
-  }
-  assert.deepEqual(threadsNamed(2 ** 22 + 1, ['sle']), [], 'no such process: nothing');
-  assert.throws(() => lowerBackgroundThreads({ pid: 1, namePrefixes: [], nice: 0, intervalMs: 50 }), /nice/);
 });
 
 test('stack - startCassandra refuses a native port that is already taken', async () => {
@@ -293,17 +240,6 @@ test('stack - Cassandra starts from the Maven jars and answers CQL', {
         await probeCql(cassandra.contactPoint, cassandra.localDataCenter, 10_000),
         cassandra.releaseVersion,
       );
-      // A new node flushes and compacts its system tables at start: those threads run at nice 10.
-      let background: number[] = [];
-      for (let i = 0; i < 60 && background.length === 0; i++) {
-        background = threadsNamed(cassandra.pid, CASSANDRA_BACKGROUND_THREADS);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-      assert.ok(background.length > 0, 'Cassandra started a flush or compaction thread');
-      for (const tid of threadsNamed(cassandra.pid, CASSANDRA_BACKGROUND_THREADS)) {
-        assert.equal(getPriority(tid), DEFAULT_CASSANDRA_BACKGROUND_NICE, `thread ${tid}`);
-      }
-      assert.equal(getPriority(cassandra.pid), 0, 'the rest of the JVM keeps nice 0');
     } finally {
       await cassandra.stop();
     }
