@@ -1,6 +1,6 @@
 /** Small helpers for uWebSockets.js HTTP responses: JSON bodies, error bodies, abort tracking. */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import { ERROR_CODES, type ErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -156,14 +156,29 @@ export function sendText(t: TrackedResponse, status: number, body: string, conte
 /** The JSON error body of the HTTP API: `{ error: { code, message } }`, with Retry-After when busy. */
 export function sendError(t: TrackedResponse, err: unknown): void {
   const e: SwitchboardError = toSwitchboardError(err);
+  sendErrorBody(t, e.code, e.message, e.retryAfterMs);
+}
+
+/**
+ * The same answer from its fields, for refusals on a hot path: a storm of reconnects is refused
+ * hundreds of thousands of times, and constructing an Error (its stack trace) cost ~9 µs each on
+ * Node 20 here, a fifth of a refusal.
+ */
+export function sendErrorBody(
+  t: TrackedResponse,
+  code: ErrorCode,
+  message: string,
+  retryAfterMs?: number,
+): void {
   const headers: Record<string, string> = {};
-  if (e.retryAfterMs !== undefined)
-    headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
   const body: { error: { code: string; message: string; retryAfterMs?: number } } = {
-    error: { code: e.code, message: e.message },
+    error: { code, message },
   };
-  if (e.retryAfterMs !== undefined) body.error.retryAfterMs = e.retryAfterMs;
-  sendJson(t, e.httpStatus, body, headers);
+  if (retryAfterMs !== undefined) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+    body.error.retryAfterMs = retryAfterMs;
+  }
+  sendJson(t, ERROR_CODES[code].http, body, headers);
 }
 
 /**

@@ -63,6 +63,7 @@ import { deskRouteHandlers } from './desk-routes.js';
 import { devTokenHandler } from './dev-tokens.js';
 import {
   bearerToken,
+  sendErrorBody,
   sendError as sendHttpError,
   sendJson,
   sendText,
@@ -177,6 +178,8 @@ const CUT_OFF_CHECK_MS = 1000;
 const CUT_OFF_RETRY_AFTER_MS = 1000;
 /** The retry delay a worker at its socket limit tells a refused upgrade. */
 const FULL_RETRY_AFTER_MS = 1000;
+const CUT_OFF_MESSAGE = 'this node is cut off from the cluster; connect to another';
+const PACED_MESSAGE = 'this process is admitting upgrades at its pace; retry';
 
 /**
  * An `ack` waits at most this long for the sender's own `msg` echo (which comes back through NATS,
@@ -320,6 +323,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   // Sockets at most, counting upgrades whose token is being checked (issue #14, socket-limit.ts).
   const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
+  const fullMessage = `this process holds its limit of ${maxSockets} sockets; retry`;
   let upgrading = 0;
   // The node is stopping: its sockets are closed by close() below, and agents' departures are not
   // reported. Each report is a request to the agent's actor, which then tells its tenant's queue; with
@@ -751,9 +755,10 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     });
 
     /** A 503 before the token check: the connection is closed after it, so its descriptor is free at once. */
-    function refuseUpgrade(t: TrackedResponse, err: SwitchboardError): void {
+    /** `503 unavailable` with `retryAfterMs`, and the connection closed; no Error built (storms). */
+    function refuseUpgrade(t: TrackedResponse, message: string, retryAfterMs: number): void {
       t.closeAfter = true;
-      sendHttpError(t, err);
+      sendErrorBody(t, 'unavailable', message, retryAfterMs);
     }
 
     function upgrade(
@@ -774,37 +779,18 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       if (cutOff()) {
-        refuseUpgrade(
-          t,
-          new SwitchboardError('unavailable', 'this node is cut off from the cluster; connect to another', {
-            retryAfterMs: CUT_OFF_RETRY_AFTER_MS,
-          }),
-        );
+        refuseUpgrade(t, CUT_OFF_MESSAGE, CUT_OFF_RETRY_AFTER_MS);
         return;
       }
       if (sockets.size + upgrading >= maxSockets) {
-        refuseUpgrade(
-          t,
-          new SwitchboardError(
-            'unavailable',
-            `this process holds its limit of ${maxSockets} sockets; retry`,
-            {
-              retryAfterMs: FULL_RETRY_AFTER_MS,
-            },
-          ),
-        );
+        refuseUpgrade(t, fullMessage, FULL_RETRY_AFTER_MS);
         return;
       }
       // Before the token is read (issue #14): a storm of reconnects is refused for the price of one
       // short answer, each told a later slot of the schedule (admission.ts).
       const retryAfterMs = admission.admit(Date.now());
       if (retryAfterMs > 0) {
-        refuseUpgrade(
-          t,
-          new SwitchboardError('unavailable', 'this process is admitting upgrades at its pace; retry', {
-            retryAfterMs,
-          }),
-        );
+        refuseUpgrade(t, PACED_MESSAGE, retryAfterMs);
         return;
       }
       upgrading++;
