@@ -754,8 +754,10 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       },
     });
 
-    /** A 503 before the token check: the connection is closed after it, so its descriptor is free at once. */
-    /** `503 unavailable` with `retryAfterMs`, and the connection closed; no Error built (storms). */
+    /**
+     * A `503 unavailable` with `retryAfterMs` before the token check: the connection is closed after it,
+     * so its descriptor is free at once. No Error is built: a storm refuses hundreds of thousands.
+     */
     function refuseUpgrade(t: TrackedResponse, message: string, retryAfterMs: number): void {
       t.closeAfter = true;
       sendErrorBody(t, 'unavailable', message, retryAfterMs);

@@ -144,8 +144,8 @@ describe('socket limits', () => {
     );
     // A coarse check that the node's memory did not run away while ~14 MB were pushed at a socket that
     // read nothing (the close above is what bounds that socket's buffer). Measured outside V8's heap,
-    // whose young generation alone grows by up to 32 MiB under any load; 34-38 MB here on 2026-12-06,
-    // of which the pool thread's heap and allocator arenas.
+    // whose young generation alone grows by up to 32 MiB under any load; 34-38 MB here on 2026-12-06
+    // (the pool thread's heap and the allocator's arenas count there too).
     const grew = nativeAfter - nativeBefore;
     assert.ok(grew < 64 * 1024 * 1024, `rss outside the V8 heap grew by ${grew} bytes`);
 
