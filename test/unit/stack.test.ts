@@ -9,7 +9,7 @@ import { readProcStat } from '../../bench/lib/proc.js';
 import { findProjectRoot, readJvmOptions, startCassandra } from '../../src/stack/cassandra.js';
 import { ensureLocalStack } from '../../src/stack/local-stack.js';
 import { NATS_HOST, startNatsCluster, startNatsServer } from '../../src/stack/nats-server.js';
-import { isTcpReachable } from '../../src/stack/process.js';
+import { findFreePort, isTcpReachable } from '../../src/stack/process.js';
 import { probeCql } from '../../src/store/cql-probe.js';
 import { TEST_CASSANDRA } from '../harness/env.js';
 
@@ -126,15 +126,6 @@ test('stack - cluster stop closes every client port', async () => {
   }
 });
 
-/** A TCP port nothing listens on right now. */
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, NATS_HOST, resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 test('stack - a fresh local stack throws away the data a server it starts left, a reused one keeps it', async () => {
   // Cassandra answers on the test stack's port, so only nats-server is started here.
   const cassandraPort = Number(TEST_CASSANDRA.split(':')[1]);
@@ -145,7 +136,7 @@ test('stack - a fresh local stack throws away the data a server it starts left, 
       await mkdir(join(root, 'nats'), { recursive: true });
       await writeFile(marker, 'old');
       const stack = await ensureLocalStack({
-        natsPort: await unusedPort(),
+        natsPort: await findFreePort(NATS_HOST),
         cassandraPort,
         cassandraStoragePort: 1,
         cassandraJmxPort: 1,
