@@ -94,39 +94,37 @@ export async function startNode(
   const toUsers = (tenant: string, users: readonly string[], bytes: Uint8Array): void => {
     presence?.push(tenant, users, bytes);
   };
-  // Migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
+  // Missing migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
   const pool = createTextPool(config.pool);
   const content = new ContentPolicies(tenants, { log });
-  const cassandraStore = await withClusterLock(
-    transport,
-    `migrate-${config.cassandra.keyspace}`,
-    () =>
-      openCassandraStore(
-        {
-          contactPoints: config.cassandra.contactPoints,
-          localDataCenter: config.cassandra.localDataCenter,
-          keyspace: config.cassandra.keyspace,
-          replication: config.cassandra.replication,
-          consistency: config.cassandra.consistency,
-          cmidTtlS: config.storage.cmidTtlS,
-          requestTimeoutMs: config.storage.requestTimeoutMs,
-          writer: {
-            maxPendingRows: config.storage.writerMaxPending,
-            maxInFlight: config.storage.writerMaxInFlight,
-            maxAttempts: config.storage.writerMaxAttempts,
-            maxBatchPartitions: config.storage.writerMaxBatchPartitions,
-            lingerMs: config.storage.writerLingerMs,
-          },
-        },
-        {
-          // Bodies are compressed on the pool, micro-batched across every row being written.
-          encoder: config.storage.compress ? poolEncoder(pool) : plainEncoder,
-          // Each message row's TTL: the tenant's retention (tenants file, hot-reloaded); 0 = kept.
-          retentionS: (tenant) => tenants.tenant(tenant).retention.days * 86_400,
-        },
-      ),
-    { bucket: names.locksBucket },
+  const cassandraStore = await openCassandraStore(
+    {
+      contactPoints: config.cassandra.contactPoints,
+      localDataCenter: config.cassandra.localDataCenter,
+      keyspace: config.cassandra.keyspace,
+      replication: config.cassandra.replication,
+      consistency: config.cassandra.consistency,
+      cmidTtlS: config.storage.cmidTtlS,
+      requestTimeoutMs: config.storage.requestTimeoutMs,
+      writer: {
+        maxPendingRows: config.storage.writerMaxPending,
+        maxInFlight: config.storage.writerMaxInFlight,
+        maxAttempts: config.storage.writerMaxAttempts,
+        maxBatchPartitions: config.storage.writerMaxBatchPartitions,
+        lingerMs: config.storage.writerLingerMs,
+      },
+    },
+    {
+      // Bodies are compressed on the pool, micro-batched across every row being written.
+      encoder: config.storage.compress ? poolEncoder(pool) : plainEncoder,
+      // Each message row's TTL: the tenant's retention (tenants file, hot-reloaded); 0 = kept.
+      retentionS: (tenant) => tenants.tenant(tenant).retention.days * 86_400,
+      migrationLock: (migrate) =>
+        withClusterLock(transport, `migrate-${config.cassandra.keyspace}`, migrate, {
+          bucket: names.locksBucket,
+        }),
+    },
   ).catch(async (err: unknown) => {
     await pool.close();
     throw err;

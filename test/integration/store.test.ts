@@ -12,6 +12,7 @@ import { BusyError } from '../../src/protocol/errors.js';
 import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody } from '../../src/store/body-codec.js';
 import {
   type CassandraHistoryStore,
+  type CassandraStoreHooks,
   type CassandraStoreOptions,
   dropKeyspace,
   openCassandraStore,
@@ -37,8 +38,12 @@ function options(keyspace: string, extra: Partial<CassandraStoreOptions> = {}): 
   return { contactPoints: [CONTACT_POINT], localDataCenter: LOCAL_DC, keyspace, ...extra };
 }
 
-async function open(keyspace: string, extra: Partial<CassandraStoreOptions> = {}) {
-  const store = await openCassandraStore(options(keyspace, extra));
+async function open(
+  keyspace: string,
+  extra: Partial<CassandraStoreOptions> = {},
+  hooks: CassandraStoreHooks = {},
+) {
+  const store = await openCassandraStore(options(keyspace, extra), hooks);
   stores.push(store);
   return store;
 }
@@ -108,6 +113,20 @@ test('store - migrations apply concurrently and again, and are required without 
     (await checked.page(TENANT, 'm1', undefined, 10)).items.map((m) => m.seq),
     [1],
   );
+});
+
+test('store - the migration lock is taken only while migrations are missing', async () => {
+  const keyspace = newKeyspace();
+  let locked = 0;
+  const migrationLock = <T>(migrate: () => Promise<T>): Promise<T> => {
+    locked++;
+    return migrate();
+  };
+  await open(keyspace, {}, { migrationLock });
+  assert.equal(locked, 1, 'a fresh keyspace is migrated under the lock');
+  // A restart: its keyspace is at every version, so its workers read it and do not queue for the lock.
+  await Promise.all([open(keyspace, {}, { migrationLock }), open(keyspace, {}, { migrationLock })]);
+  assert.equal(locked, 1);
 });
 
 test('store - append and page round trip, conversation record', async () => {
