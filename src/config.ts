@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DEFAULT_TURN_FLUSH_LINGER_MS } from './cluster/turn-flush.js';
 import {
+  DEFAULT_DRAIN_RETRY_AFTER_MS,
   DEFAULT_UPGRADE_BURST,
   DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS,
   DEFAULT_UPGRADE_PENDING,
@@ -169,6 +170,12 @@ export interface NodeConfig {
     upgradeBurst: number;
     upgradePending: number;
     upgradeMaxRetryAfterMs: number;
+    /**
+     * A drain tells each socket, before its 1012, to come back after this many ms plus its slot of the
+     * upgrade pace (server.ts, drainNotice): about the time a restart takes, so a restarted node's
+     * clients do not knock on its closed port. 0 = come back at once, spread by the pace alone.
+     */
+    drainRetryAfterMs: number;
   };
   /**
    * `devTokens`: the node issues demo tokens at `GET /dev/token` and serves `/demo` (docs/WIDGET.md).
@@ -319,6 +326,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       upgradeBurst: o.gateway?.upgradeBurst ?? DEFAULT_UPGRADE_BURST,
       upgradePending: o.gateway?.upgradePending ?? DEFAULT_UPGRADE_PENDING,
       upgradeMaxRetryAfterMs: o.gateway?.upgradeMaxRetryAfterMs ?? DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS,
+      drainRetryAfterMs: o.gateway?.drainRetryAfterMs ?? DEFAULT_DRAIN_RETRY_AFTER_MS,
     },
     auth: {
       jwtSecret,
@@ -445,6 +453,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.gateway.upgradeBurst, 'gateway.upgradeBurst');
   positiveInt(cfg.gateway.upgradePending, 'gateway.upgradePending');
   positiveInt(cfg.gateway.upgradeMaxRetryAfterMs, 'gateway.upgradeMaxRetryAfterMs');
+  nonNegativeInt(cfg.gateway.drainRetryAfterMs, 'gateway.drainRetryAfterMs');
   positiveInt(cfg.gateway.maxHttpBodyBytes, 'gateway.maxHttpBodyBytes');
   positiveInt(cfg.gateway.maxHttpInflight, 'gateway.maxHttpInflight');
   positiveInt(cfg.gateway.maxSendsInflight, 'gateway.maxSendsInflight');
@@ -662,6 +671,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       upgradeBurst: intFromEnv(env, 'SB_UPGRADE_BURST'),
       upgradePending: intFromEnv(env, 'SB_UPGRADE_PENDING'),
       upgradeMaxRetryAfterMs: intFromEnv(env, 'SB_UPGRADE_MAX_RETRY_MS'),
+      drainRetryAfterMs: intFromEnv(env, 'SB_DRAIN_RETRY_MS'),
       maxHttpBodyBytes: intFromEnv(env, 'SB_HTTP_MAX_BODY_BYTES'),
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
       maxSendsInflight: intFromEnv(env, 'SB_SENDS_MAX_INFLIGHT'),

@@ -24,6 +24,11 @@ export const DEFAULT_UPGRADE_BURST = 200;
 export const DEFAULT_UPGRADE_PENDING = 128;
 /** The furthest ahead a refused client is told to come back, ms. */
 export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
+/**
+ * How long after a drain's notice its clients are told to come back at the soonest, ms: about what a
+ * restart of a 6-worker node takes here (its stop ~1.5 s, its start ~5 s; config.ts, drainRetryAfterMs).
+ */
+export const DEFAULT_DRAIN_RETRY_AFTER_MS = 5000;
 /** The soonest a refused client is told to come back, ms. */
 export const UPGRADE_MIN_RETRY_AFTER_MS = 250;
 
@@ -97,4 +102,13 @@ export class UpgradeAdmission {
     this.nextSlotAt = Math.min(horizon, at + this.slotMs);
     return Math.round(at - now);
   }
+}
+
+/**
+ * The `retryAfterMs` a drain tells the k-th socket of a process (0-based) before its 1012: `minMs` plus k
+ * slots of the upgrade pace, at most `maxMs`. A restarted node then gets its crowd after its start and
+ * spread at the pace it admits, instead of all at once while its port is still closed.
+ */
+export function drainRetryAfterMs(k: number, o: { minMs: number; ratePerS: number; maxMs: number }): number {
+  return Math.min(o.maxMs, o.minMs + Math.floor((k * 1000) / o.ratePerS));
 }

@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_DRAIN_RETRY_AFTER_MS } from '../../src/gateway/admission.js';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
 import {
@@ -192,6 +193,13 @@ describe('supervisor', () => {
       closes.map((c) => c.code),
       [1012, 1012],
     );
+    // Before its 1012, each socket was told when to come back: the first of its process's drain slots.
+    for (const c of open) {
+      const notice = await c.next((f) => f.type === 'error', 1);
+      assert.equal(notice.code, 'unavailable');
+      assert.equal(notice.ref, undefined);
+      assert.equal(notice.retryAfterMs, DEFAULT_DRAIN_RETRY_AFTER_MS);
+    }
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([
       exited,

@@ -4,7 +4,11 @@
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UPGRADE_MIN_RETRY_AFTER_MS, UpgradeAdmission } from '../../src/gateway/admission.js';
+import {
+  drainRetryAfterMs,
+  UPGRADE_MIN_RETRY_AFTER_MS,
+  UpgradeAdmission,
+} from '../../src/gateway/admission.js';
 
 const T0 = 1_000_000;
 
@@ -49,4 +53,17 @@ test('admission - upgrades in progress are bounded; done() frees a place', () =>
   a.done();
   a.done();
   assert.equal(a.stats.pending, 0, 'done() never goes below zero');
+});
+
+test('admission - a drain tells its sockets successive slots of the pace after the minimum, up to the horizon', () => {
+  const o = { minMs: 5000, ratePerS: 1000, maxMs: 30_000 };
+  assert.deepEqual(
+    [0, 1, 2, 999, 1000].map((k) => drainRetryAfterMs(k, o)),
+    [5000, 5001, 5002, 5999, 6000],
+  );
+  // 16 667 sockets (100k over six workers) spread over ~16.7 s after the minimum.
+  assert.equal(drainRetryAfterMs(16_666, o), 21_666);
+  // Past the horizon every socket is told the horizon.
+  assert.equal(drainRetryAfterMs(40_000, o), 30_000);
+  assert.equal(drainRetryAfterMs(3, { minMs: 0, ratePerS: 4, maxMs: 30_000 }), 750);
 });

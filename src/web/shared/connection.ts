@@ -44,6 +44,11 @@ export function backoffMs(n: number, random: () => number = Math.random): number
   return Math.round(cap / 2 + (random() * cap) / 2);
 }
 
+/** The delay after the server said `retryAfterMs`: that plus up to a quarter, so a crowd told alike spreads. */
+export function toldDelayMs(retryAfterMs: number, random: () => number = Math.random): number {
+  return Math.round(retryAfterMs * (1 + random() / 4));
+}
+
 /** A short random id usable as `cmid`, `ref` or `conv` (identifier pattern). */
 export function newId(prefix: string): string {
   const rnd = new Uint8Array(8);
@@ -84,6 +89,8 @@ export class FrameError extends Error {
 export class Connection {
   private ws: WebSocket | undefined;
   private attempt = 0;
+  /** `retryAfterMs` of the drain notice on the current socket, if it got one. */
+  private drainRetryAfterMs: number | undefined;
   private failuresBeforeWelcome = 0;
   private needFreshToken = false;
   private stopped = false;
@@ -181,6 +188,12 @@ export class Connection {
         return;
       }
       const ref = typeof f['ref'] === 'string' ? f['ref'] : undefined;
+      if (f.type === 'error' && ref === undefined && f['code'] === 'unavailable') {
+        // A draining node's notice before its 1012: when to come back (PROTOCOL.md, step 7).
+        const ms = f['retryAfterMs'];
+        if (typeof ms === 'number' && ms >= 0) this.drainRetryAfterMs = ms;
+        return;
+      }
       const w = ref !== undefined ? this.waiting.get(ref) : undefined;
       if (w && ref !== undefined) {
         this.waiting.delete(ref);
@@ -221,7 +234,10 @@ export class Connection {
 
   private retry(): void {
     if (this.stopped) return;
-    const delay = backoffMs(this.attempt++);
+    // The node said when to come back (its drain notice): that, jittered, without raising the backoff.
+    const told = this.drainRetryAfterMs;
+    this.drainRetryAfterMs = undefined;
+    const delay = told === undefined ? backoffMs(this.attempt++) : toldDelayMs(told);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.open();
