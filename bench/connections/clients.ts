@@ -65,8 +65,10 @@ interface Client {
   attempt: number;
   /** Connection attempts so far (picks the source port). */
   tries: number;
-  /** The last attempt was refused `503` with this `retryAfterMs`. */
+  /** The last attempt was refused `503` with this `retryAfterMs`, or the node that dropped it said so. */
   retryAfterMs: number | undefined;
+  /** The `retryAfterMs` of a drain's notice on the open socket (an `error` frame without `ref`). */
+  drainRetryAfterMs: number | undefined;
   timer: NodeJS.Timeout | undefined;
   sender: Sender | undefined;
 }
@@ -102,6 +104,11 @@ export class ClientFleet {
   ackedCount = 0;
   delivered = 0;
   private closing = false;
+  /** Reconnects in flight (startDue). */
+  private attempts = 0;
+  /** Clients whose backoff has run out, waiting for a slot from `dueHead` on: each client at most once. */
+  private readonly due: Client[] = [];
+  private dueHead = 0;
   private sending = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private sendTimer: NodeJS.Timeout | undefined;
@@ -127,6 +134,7 @@ export class ClientFleet {
         sock: undefined,
         attempt: 0,
         retryAfterMs: undefined,
+        drainRetryAfterMs: undefined,
         tries: 0,
         timer: undefined,
         sender: undefined,
@@ -211,7 +219,8 @@ export class ClientFleet {
         onFrame: (f) => this.onFrame(c, f),
         onEnd: (welcomed, code, reason, retryAfterMs) => {
           c.sock = undefined;
-          c.retryAfterMs = retryAfterMs;
+          c.retryAfterMs = retryAfterMs ?? c.drainRetryAfterMs;
+          c.drainRetryAfterMs = undefined;
           if (!welcomed) return resolve(reason);
           this.open--;
           if (this.closing) return;
@@ -229,18 +238,41 @@ export class ClientFleet {
     c.timer = setTimeout(() => {
       c.timer = undefined;
       if (this.closing) return;
-      void this.connect(c, RECONNECT_TIMEOUT_MS).then((reason) => {
-        if (reason === undefined) {
-          this.reconnected++;
-          return;
-        }
-        this.reconnectFailed++;
-        this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
-        // A refusal with retryAfterMs says when to come back; anything else raises the backoff.
-        if (c.retryAfterMs === undefined) c.attempt++;
-        this.scheduleReconnect(c);
-      });
+      this.due.push(c);
+      this.startDue();
     }, delay);
+  }
+
+  /**
+   * Starts waiting reconnects while fewer than `concurrency` are in flight, as the ramp does. Without the
+   * bound, a storm fired ~14k attempts per generator at once; the generator's loop, sharing 2 cores with
+   * the broker, then saw a `connect` over 10 s late and wrote the upgrade request after uWS's HTTP timeout
+   * had closed the accepted socket: ~50k attempts per storm ended `closed`, each one more round of work for
+   * both sides (BENCHMARKS.md, "Reconnect storm: a generator's loop behind"). Time spent waiting for a
+   * slot counts against the storm's curve like any other.
+   */
+  private startDue(): void {
+    while (this.attempts < this.init.concurrency && this.dueHead < this.due.length) {
+      const c = this.due[this.dueHead++]!;
+      // Drop the started entries once they are half the array: a queue that never empties stays bounded.
+      if (this.dueHead * 2 >= this.due.length) {
+        this.due.splice(0, this.dueHead);
+        this.dueHead = 0;
+      }
+      this.attempts++;
+      void this.connect(c, RECONNECT_TIMEOUT_MS).then((reason) => {
+        this.attempts--;
+        if (reason === undefined) this.reconnected++;
+        else {
+          this.reconnectFailed++;
+          this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
+          // A refusal with retryAfterMs says when to come back; anything else raises the backoff.
+          if (c.retryAfterMs === undefined) c.attempt++;
+          this.scheduleReconnect(c);
+        }
+        this.startDue();
+      });
+    }
   }
 
   private onFrame(c: Client, f: ServerFrame): void {
@@ -253,6 +285,12 @@ export class ClientFleet {
       const rtt = performance.now() - sentAt;
       recordMs(this.rttTick, rtt);
       recordMs(this.rttTotal, rtt);
+      return;
+    }
+    const notice = f as { type: string; ref?: string; code?: string; retryAfterMs?: number };
+    if (notice.type === 'error' && notice.ref === undefined && notice.code === 'unavailable') {
+      // A draining node's notice before its 1012: when to come back (PROTOCOL.md, step 7).
+      c.drainRetryAfterMs = notice.retryAfterMs;
       return;
     }
     const s = c.sender;

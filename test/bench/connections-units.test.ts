@@ -23,6 +23,7 @@ import {
 } from '../../bench/lib/backoff.js';
 import { PROBE_PATH } from '../../bench/lib/cli-process.js';
 import { nodeMemory } from '../../bench/lib/smaps.js';
+import { toldDelayMs } from '../../src/web/shared/connection.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 
@@ -150,6 +151,13 @@ test('connections units - a refused upgrade waits what its retryAfterMs says, pl
     refusedDelayMs(2000, () => 0.999_999),
     2500,
   );
+  // The browser clients wait the same after a drain's notice.
+  for (const r of [0, 0.5, 0.999_999])
+    assert.equal(
+      toldDelayMs(2000, () => r),
+      refusedDelayMs(2000, () => r),
+    );
+  assert.match(doc, /a drain's notice/);
   // The lean client reads retryAfterMs from the refusal's JSON body, even when the body comes later.
   const body = JSON.stringify({ error: { code: 'unavailable', message: 'm', retryAfterMs: 1234 } });
   const server = createServer((sock) => {
