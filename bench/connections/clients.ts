@@ -248,11 +248,11 @@ export class ClientFleet {
    * bound, a storm fired ~14k attempts per generator at once; the generator's loop, sharing 2 cores with
    * the broker, then saw a `connect` over 10 s late and wrote the upgrade request after uWS's HTTP timeout
    * had closed the accepted socket: ~50k attempts per storm ended `closed`, each one more round of work for
-   * both sides (BENCHMARKS.md, "Reconnect storm: a generator's loop behind"). Time spent waiting for a
-   * slot counts against the storm's curve like any other.
+   * both sides (BENCHMARKS.md, eighteenth session). Time spent waiting for a slot counts against the
+   * storm's curve like any other.
    */
   private startDue(): void {
-    while (this.attempts < this.init.concurrency && this.dueHead < this.due.length) {
+    while (!this.closing && this.attempts < this.init.concurrency && this.dueHead < this.due.length) {
       const c = this.due[this.dueHead++]!;
       // Drop the started entries once they are half the array: a queue that never empties stays bounded.
       if (this.dueHead * 2 >= this.due.length) {

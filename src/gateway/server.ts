@@ -376,8 +376,9 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   /**
    * The last frame before a drain's 1012 (docs/PROTOCOL.md, "A minimal client", step 7): when to come
-   * back (admission.ts, drainRetryAfterMs). Without it, ~118k refused connects by 100k clients knocking
-   * on the closed port slowed a restart from 5 s to 22 s (issue #14).
+   * back (admission.ts, drainRetryAfterMs). Without it, 100k clients that keep up knock on the closed
+   * port until the node is back: ~118k refused connects in a bench storm, whose restart took 22 s
+   * instead of 10-12 (issue #14; BENCHMARKS.md, eighteenth session).
    */
   function drainNotice(k: number): ErrorFrame {
     const g = config.gateway;
