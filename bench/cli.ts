@@ -443,7 +443,12 @@ withCommon(
     arg(parseCount),
     0,
   )
-  .option('--concurrency <n>', 'handshakes in flight per generator', arg(parsePositiveCount), 128)
+  .option(
+    '--concurrency <n>',
+    'handshakes in flight per generator (ramp and reconnects)',
+    arg(parsePositiveCount),
+    128,
+  )
   .addOption(duration('--hold <time>', 'how long to hold every connection after the ramp', 60_000))
   .addOption(duration('--ping-interval <time>', 'protocol ping per connection every …', 30_000))
   .addOption(
