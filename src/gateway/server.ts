@@ -1112,8 +1112,11 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
           flushOutboxes(); // frames of this turn leave before the close frames
           let slot = 0;
           for (const ws of [...sockets]) {
-            send(ws.getUserData(), drainNotice(slot++));
-            ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
+            const data = ws.getUserData();
+            // Welcomed sockets only: `welcome` is always a socket's first frame (PROTOCOL.md).
+            if (data.welcomed) send(data, drainNotice(slot++));
+            // The notice may have found the socket over its send limit and closed it 4008 (sendBounded).
+            if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
           }
           app.close();
         },
