@@ -13,7 +13,7 @@ import { createAuthenticator } from '../../src/gateway/auth.js';
 import type { ServerFrame } from '../../src/protocol/frames.js';
 import { reconnectDelayMs, refusedDelayMs } from '../lib/backoff.js';
 import { encodeHistogram, type Histogram, newHistogram, recordMs } from '../lib/histogram.js';
-import { pool } from '../lib/pool.js';
+import { pool, SlotQueue } from '../lib/pool.js';
 import { sleep } from '../lib/units.js';
 import { LeanSocket, type LeanTarget, upgradeRequest } from './lean-ws.js';
 import {
@@ -104,11 +104,15 @@ export class ClientFleet {
   ackedCount = 0;
   delivered = 0;
   private closing = false;
-  /** Reconnects in flight (startDue). */
-  private attempts = 0;
-  /** Clients whose backoff has run out, waiting for a slot from `dueHead` on: each client at most once. */
-  private readonly due: Client[] = [];
-  private dueHead = 0;
+  /**
+   * Clients whose backoff has run out (each at most once), started with at most `concurrency` in flight as
+   * in the ramp. Without the bound, a storm fired ~14k attempts per generator at once; the generator's loop,
+   * sharing 2 cores with the broker, then saw a `connect` over 10 s late and wrote the upgrade request after
+   * uWS's HTTP timeout had closed the accepted socket: ~50k attempts per storm ended `closed`, each one more
+   * round of work for both sides (BENCHMARKS.md, eighteenth session). Time spent waiting for a slot counts
+   * against the storm's curve like any other.
+   */
+  private readonly reconnects: SlotQueue<Client>;
   private sending = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private sendTimer: NodeJS.Timeout | undefined;
@@ -119,6 +123,7 @@ export class ClientFleet {
   constructor(private readonly init: ConnInit) {
     const url = new URL(init.base);
     this.target = { host: url.hostname, port: Number(url.port), localAddress: init.localAddress };
+    this.reconnects = new SlotQueue(init.concurrency, (c) => this.reconnect(c));
   }
 
   /** Signs every user's token and builds its upgrade request (before the ramp, so not timed). */
@@ -238,41 +243,22 @@ export class ClientFleet {
     c.timer = setTimeout(() => {
       c.timer = undefined;
       if (this.closing) return;
-      this.due.push(c);
-      this.startDue();
+      this.reconnects.push(c);
     }, delay);
   }
 
-  /**
-   * Starts waiting reconnects while fewer than `concurrency` are in flight, as the ramp does. Without the
-   * bound, a storm fired ~14k attempts per generator at once; the generator's loop, sharing 2 cores with
-   * the broker, then saw a `connect` over 10 s late and wrote the upgrade request after uWS's HTTP timeout
-   * had closed the accepted socket: ~50k attempts per storm ended `closed`, each one more round of work for
-   * both sides (BENCHMARKS.md, eighteenth session). Time spent waiting for a slot counts against the
-   * storm's curve like any other.
-   */
-  private startDue(): void {
-    while (!this.closing && this.attempts < this.init.concurrency && this.dueHead < this.due.length) {
-      const c = this.due[this.dueHead++]!;
-      // Drop the started entries once they are half the array: a queue that never empties stays bounded.
-      if (this.dueHead * 2 >= this.due.length) {
-        this.due.splice(0, this.dueHead);
-        this.dueHead = 0;
-      }
-      this.attempts++;
-      void this.connect(c, RECONNECT_TIMEOUT_MS).then((reason) => {
-        this.attempts--;
-        if (reason === undefined) this.reconnected++;
-        else {
-          this.reconnectFailed++;
-          this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
-          // A refusal with retryAfterMs says when to come back; anything else raises the backoff.
-          if (c.retryAfterMs === undefined) c.attempt++;
-          this.scheduleReconnect(c);
-        }
-        this.startDue();
-      });
+  /** One reconnect attempt of `c`, in a slot of `reconnects`; a failed one waits its delay and queues again. */
+  private async reconnect(c: Client): Promise<void> {
+    const reason = await this.connect(c, RECONNECT_TIMEOUT_MS);
+    if (reason === undefined) {
+      this.reconnected++;
+      return;
     }
+    this.reconnectFailed++;
+    this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
+    // A refusal with retryAfterMs says when to come back; anything else raises the backoff.
+    if (c.retryAfterMs === undefined) c.attempt++;
+    this.scheduleReconnect(c);
   }
 
   private onFrame(c: Client, f: ServerFrame): void {
@@ -438,6 +424,7 @@ export class ClientFleet {
   /** Closes every socket with a close handshake (so the broker frees them as in normal operation). */
   async closeAll(): Promise<void> {
     this.closing = true;
+    this.reconnects.stop();
     this.sending = false;
     clearInterval(this.pingTimer);
     clearInterval(this.sendTimer);

@@ -24,6 +24,7 @@ import {
 } from '../../bench/lib/histogram.js';
 import { GcLogTail, jvmGcLogOf, longestPauseMs } from '../../bench/lib/jvm-gc-log.js';
 import { analyseLimits, MACHINE_STALL_NOTE_MS, type ResourceSummary } from '../../bench/lib/limits.js';
+import { SlotQueue } from '../../bench/lib/pool.js';
 import { connectedPorts, connectedServerPids } from '../../bench/lib/proc.js';
 import { addProfile, type CpuProfile, emptyTotals, stageTable } from '../../bench/lib/profile-stages.js';
 import { groupStats, type ResourceSample } from '../../bench/lib/sampler.js';
@@ -584,4 +585,48 @@ test('bench units - the stall probe reports how long it could not run', async ()
   } finally {
     probe.stop();
   }
+});
+
+test('bench units - the reconnect queue keeps at most its limit in flight, in order, and its array bounded (issue #14)', async () => {
+  assert.throws(() => new SlotQueue(0, async () => undefined), /limit must be ≥ 1/);
+  let inFlight = 0;
+  let peak = 0;
+  let peakWaiting = 0;
+  const started: number[] = [];
+  const q: SlotQueue<number> = new SlotQueue(4, async (n) => {
+    started.push(n);
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    assert.ok(q.inFlight <= 4);
+    await new Promise((r) => setTimeout(r, 1 + (n % 3)));
+    inFlight--;
+  });
+  // A queue that never empties: items arrive while earlier ones run, as reconnects do in a storm.
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 25; i++) q.push(round * 25 + i);
+    const array = (q as unknown as { waiting: number[] }).waiting.length;
+    assert.ok(array <= 2 * q.length, `array ${array} for ${q.length} waiting`);
+    peakWaiting = Math.max(peakWaiting, q.length);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  while (q.length > 0 || q.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(peak, 4, 'the limit is used and never passed');
+  assert.deepEqual(
+    started,
+    Array.from({ length: 500 }, (_, i) => i),
+    'each item started once, in the order pushed',
+  );
+  assert.ok(peakWaiting > 25, 'items did wait for slots');
+  // stop() drops what waits; what runs finishes; nothing starts after.
+  let ran = 0;
+  const s = new SlotQueue<number>(1, async () => {
+    ran++;
+    await new Promise((r) => setTimeout(r, 5));
+  });
+  for (let i = 0; i < 10; i++) s.push(i);
+  s.stop();
+  s.push(99);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(ran, 1);
+  assert.equal(s.length, 0);
 });
