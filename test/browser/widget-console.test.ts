@@ -3,7 +3,8 @@
  * NATS and Cassandra (issue #15): a shop page (its own origin, its backend signing visitor tokens)
  * and the console exchange messages both ways with typing, receipts and a blocked message; the node
  * is killed and restarted mid-conversation and both sides resume without losing or repeating a
- * message (an unsent message survives a reload and is stored once); a reveal in the console is in
+ * message (an unsent message survives a reload and is stored once); a draining node's notice makes the
+ * console wait what it was told before it reconnects; a reveal in the console is in
  * the audit table; a note shows in the console only, an edit and a recall show their markers on both
  * sides (issue #17); the widget works on a page with hostile CSS; a handshake nobody answers is given
  * up and the widget connects with its next attempt. SB_UPDATE_SCREENSHOTS=1 also writes
@@ -40,11 +41,19 @@ let browser: Browser;
 let store: CassandraHistoryStore;
 let tenantsFile: string;
 
+const DRAIN_RETRY_MS = 4000;
+
 function startNode(nodeId: string): Promise<BrokerProcess> {
   return startBroker({
     nodeId,
     keyspace,
-    env: { SB_PORT: String(port), SB_TENANTS_FILE: tenantsFile, SB_DEV_TOKENS: 'true' },
+    // A drain's notice tells clients to come back after 4 s (the default 5 s, shorter for the test).
+    env: {
+      SB_PORT: String(port),
+      SB_TENANTS_FILE: tenantsFile,
+      SB_DEV_TOKENS: 'true',
+      SB_DRAIN_RETRY_MS: String(DRAIN_RETRY_MS),
+    },
     readyTimeoutMs: 60_000,
   });
 }
@@ -246,6 +255,45 @@ describe('browser', { timeout: 180_000 }, () => {
       'Sent while the node was down',
       'Back after the restart',
     ]);
+  });
+
+  test("browser - a draining node's notice: the console comes back when told, not at its backoff", async () => {
+    // What the console's socket hears and when it closes, and when the page opens its next socket.
+    const seen: { notice?: { retryAfterMs: number }; closedAt?: number; nextAt?: number } = {};
+    // A console of its own, watched from its first socket on.
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await recordTrail(page);
+    page.on('websocket', (ws) => {
+      if (seen.closedAt !== undefined) {
+        seen.nextAt ??= Date.now();
+        return;
+      }
+      ws.on('framereceived', (f) => {
+        const text = String(f.payload);
+        if (text.includes('"unavailable"')) seen.notice = JSON.parse(text) as { retryAfterMs: number };
+      });
+      ws.on('close', () => {
+        seen.closedAt ??= Date.now();
+      });
+    });
+    await page.goto(`http://127.0.0.1:${port}/console#token=${await agentToken('ag-drain')}`);
+    await waitOpen(page, '.top .dot.open', 20_000, () => broker.logs());
+    await broker.stop(); // SIGTERM: the drain sends its notice, then closes 1012
+    await page.locator('.top .dot.offline').waitFor();
+    broker = await startNode('browser-c');
+    await waitOpen(page, '.top .dot.open', 40_000, () => broker.logs());
+    const trail = pageTrail(page).join('\n');
+    await ctx.close();
+    await waitOpen(consolePage, '.top .dot.open', 40_000, () => broker.logs());
+    await widgetOpen(visitorPage, 40_000);
+    assert.ok(seen.notice, `the notice arrived before the close:\n${trail}`);
+    const told = seen.notice.retryAfterMs;
+    assert.ok(told >= DRAIN_RETRY_MS && told < DRAIN_RETRY_MS + 1000, `retryAfterMs ${told}`);
+    assert.ok(seen.closedAt !== undefined && seen.nextAt !== undefined);
+    // Waited what it was told, plus up to a quarter (PROTOCOL.md step 7), not its first backoff (≤ 500 ms).
+    const waited = seen.nextAt - seen.closedAt;
+    assert.ok(waited >= told - 100 && waited <= told * 1.25 + 1000, `waited ${waited} ms, told ${told} ms`);
   });
 
   test('browser - revealing a masked phone number in the console is audited', async () => {
