@@ -479,7 +479,7 @@ withCommon(
   .addOption(
     duration(
       '--mix-warmup <time>',
-      "how long the senders send before the mix's window opens (their conversations start: not measured)",
+      "the least time the senders send before the mix's window opens; it also waits (up to a minute) until every sender's conversation has started (not measured)",
       10_000,
     ),
   )

@@ -196,6 +196,7 @@ export class Fleet {
     reconnectFailed: number;
     reconnectFailures: Record<string, number>;
     pending: number;
+    startedSenders: number;
     elu: number;
   } {
     const all = [...this.latest.values()];
@@ -209,6 +210,7 @@ export class Fleet {
       reconnectFailed: sum((t) => t.reconnectFailed),
       reconnectFailures: sumRecords(all.map((t) => t.reconnectFailures)),
       pending: sum((t) => t.pending),
+      startedSenders: sum((t) => t.startedSenders),
       elu: Math.max(0, ...all.map((t) => t.elu)),
     };
   }

@@ -72,6 +72,7 @@ function startTicks(f: ClientFleet, startAt: number): void {
       acked: f.ackedCount,
       delivered: f.delivered,
       pending: f.pendingCount(),
+      startedSenders: f.startedSenders,
       ...f.takeTick(),
       elu: u,
     });

@@ -73,6 +73,8 @@ export interface ConnTick {
   deliveryLatency: string;
   /** Sends waiting for their answer now. */
   pending: number;
+  /** Senders whose conversation has started (first message acknowledged), so far. */
+  startedSenders: number;
   elu: number;
 }
 

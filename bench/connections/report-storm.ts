@@ -16,8 +16,13 @@ import type { AckCheck } from './verify.js';
 export interface MixResult {
   senders: number;
   offeredRate: number;
-  /** Sending before the window (conversations starting), not measured. */
+  /**
+   * Sending before the window, not measured: at least --mix-warmup, and until every sender's conversation
+   * had started (its first message acknowledged) or a minute had passed.
+   */
   warmupMs: number;
+  /** Senders whose conversation had started when the window opened (older reports: absent). */
+  startedSenders?: number;
   durationMs: number;
   sent: number;
   acked: number;
@@ -202,7 +207,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
         [
           [
             'senders / offered rate',
-            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s, after ${((m.warmupMs ?? 0) / 1000).toFixed(0)} s of warm-up (conversations starting, not measured)`,
+            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s, after ${((m.warmupMs ?? 0) / 1000).toFixed(0)} s of warm-up (conversations starting, not measured${m.startedSenders === undefined ? '' : `; ${m.startedSenders} of ${m.senders} had started when the window opened`})`,
           ],
           [
             'sent / acked / delivered',

@@ -21,6 +21,10 @@ import { type AckCheck, checkAcked } from './verify.js';
 
 const PROGRESS_POLL_MS = 1000;
 
+/** The longest the mix's warm-up waits for every sender's conversation to start. */
+const MIX_START_MAX_MS = 60_000;
+const MIX_START_POLL_MS = 250;
+
 export interface ConnectionsOptions {
   target: number;
   workers?: number;
@@ -163,8 +167,15 @@ export async function connectionsScenario(
       ui.say(
         `mixed load: ${o.senders} senders at ${o.sendRate} msg/s for ${o.mixWarmup / 1000} s of warm-up and ${o.mix / 1000} s among ${heldAtEnd} held`,
       );
+      const sendFrom = Date.now();
       f.setSending(true);
       await sleep(o.mixWarmup);
+      // The window opens once every sender's conversation has started (its first message acknowledged),
+      // however long that takes beyond --mix-warmup, up to MIX_START_MAX_MS: 2 000 conversations starting
+      // at once kept a 6-worker node busy for 15-25 s, and a fixed 10 s put that start in the window.
+      while (f.current().startedSenders < o.senders && Date.now() - sendFrom < MIX_START_MAX_MS)
+        await sleep(MIX_START_POLL_MS);
+      const started = f.current().startedSenders;
       marks.mixFrom = Date.now();
       f.beginWindow();
       await sleep(o.mix);
@@ -177,7 +188,8 @@ export async function connectionsScenario(
       mix = {
         senders: o.senders,
         offeredRate: o.sendRate,
-        warmupMs: o.mixWarmup,
+        warmupMs: marks.mixFrom - sendFrom,
+        startedSenders: started,
         durationMs: marks.mixTo - marks.mixFrom,
         sent: (end?.sent ?? 0) - (zero?.sent ?? 0),
         acked: (end?.acked ?? 0) - (zero?.acked ?? 0),

@@ -161,9 +161,10 @@ test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIME
       pingInterval: 500,
       settle: 1000,
       sourceBase: 40,
-      senders: 0,
-      sendRate: 0,
-      mix: 0,
+      // A small mix: its window opens only once every sender's conversation has started.
+      senders: 10,
+      sendRate: 20,
+      mix: 2000,
       mixWarmup: 0,
       storm: [],
       stormTimeout: 30_000,
@@ -194,6 +195,14 @@ test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIME
   assert.ok(m.brokerHeapBaseline! > 0 && m.brokerHeapHeld! > 0);
   assert.equal(json.gc.held?.processes, 3, 'supervisor + 2 workers probed');
   assert.ok(report.timeline.length > 0);
+  const mix = json.mix;
+  assert.ok(mix, 'the mixed load ran');
+  assert.equal(mix.startedSenders, 10, 'the window opened after every conversation had started');
+  assert.ok(mix.warmupMs > 0, `warm-up ${mix.warmupMs} ms`);
+  assert.ok(mix.sent >= 20 && mix.acked >= 20, `sent ${mix.sent}, acked ${mix.acked} at 20 msg/s for 2 s`);
+  assert.ok((json.sends.check?.acked ?? 0) >= mix.acked, 'every ack of the window is checked');
+  assert.equal(json.sends.check?.lost, 0, 'every acked message read back from Cassandra');
+  assert.equal(json.sends.check?.duplicated, 0);
 });
 
 test('bench - events smoke run routes every event and times context look-ups', {
