@@ -15,7 +15,7 @@ import { reconnectDelayMs, refusedDelayMs } from '../lib/backoff.js';
 import { encodeHistogram, type Histogram, newHistogram, recordMs } from '../lib/histogram.js';
 import { pool, SlotQueue } from '../lib/pool.js';
 import { sleep } from '../lib/units.js';
-import { LeanSocket, type LeanTarget, upgradeRequest } from './lean-ws.js';
+import { LeanSocket, type LeanTarget, type Refusal, upgradeRequest } from './lean-ws.js';
 import {
   type AckedMessage,
   type ConnAcked,
@@ -70,6 +70,8 @@ interface Client {
   /** Connection attempts so far (picks the source port). */
   tries: number;
   /** The last attempt was refused `503` with this `retryAfterMs`, or the node that dropped it said so. */
+  /** Why the last `503` was refused, when the broker's message said (lean-ws.ts). */
+  refusal: Refusal | undefined;
   retryAfterMs: number | undefined;
   /** The `retryAfterMs` of a drain's notice on the open socket (an `error` frame without `ref`). */
   drainRetryAfterMs: number | undefined;
@@ -147,6 +149,7 @@ export class ClientFleet {
         sock: undefined,
         attempt: 0,
         retryAfterMs: undefined,
+        refusal: undefined,
         drainRetryAfterMs: undefined,
         tries: 0,
         timer: undefined,
@@ -230,8 +233,9 @@ export class ClientFleet {
           resolve(undefined);
         },
         onFrame: (f) => this.onFrame(c, f),
-        onEnd: (welcomed, code, reason, retryAfterMs) => {
+        onEnd: (welcomed, code, reason, retryAfterMs, refusal) => {
           c.sock = undefined;
+          c.refusal = refusal;
           c.retryAfterMs = retryAfterMs ?? c.drainRetryAfterMs;
           c.drainRetryAfterMs = undefined;
           if (!welcomed) return resolve(reason);
@@ -263,7 +267,9 @@ export class ClientFleet {
       return;
     }
     this.reconnectFailed++;
-    this.reconnectFailures[reason] = (this.reconnectFailures[reason] ?? 0) + 1;
+    // A 503 is counted by why the worker refused (its socket limit, its admission's pace, cut off).
+    const key = reason === 'http-503' && c.refusal !== undefined ? `${reason}-${c.refusal}` : reason;
+    this.reconnectFailures[key] = (this.reconnectFailures[key] ?? 0) + 1;
     // A refusal with retryAfterMs says when to come back; anything else raises the backoff.
     if (c.retryAfterMs === undefined) c.attempt++;
     this.scheduleReconnect(c);

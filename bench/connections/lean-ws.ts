@@ -37,7 +37,7 @@ export interface LeanHandlers {
    * The socket ended. `welcomed` false: it never got to `welcome`; `reason` then says why (`http-503`,
    * `closed-1012`, an errno code, `timeout`); `retryAfterMs` is a refused upgrade's (503 `unavailable`).
    */
-  onEnd(welcomed: boolean, code: number, reason: string, retryAfterMs?: number): void;
+  onEnd(welcomed: boolean, code: number, reason: string, retryAfterMs?: number, refusal?: Refusal): void;
 }
 
 export interface LeanTarget {
@@ -81,6 +81,14 @@ function clientFrame(op: number, payload: Uint8Array): Buffer {
   return Buffer.concat([head, ZERO_MASK, payload]);
 }
 
+/** Why a worker refused an upgrade `503`, told apart by the broker's messages (src/gateway/server.ts). */
+export type Refusal = 'full' | 'paced' | 'cut-off';
+export const REFUSALS: readonly [RegExp, Refusal][] = [
+  [/holds its limit of \d+ sockets/, 'full'],
+  [/admitting upgrades at its pace/, 'paced'],
+  [/cut off from the cluster/, 'cut-off'],
+];
+
 export class LeanSocket {
   private readonly sock: Socket;
   private buf: Buffer | undefined;
@@ -90,6 +98,7 @@ export class LeanSocket {
   private closeCode = CLOSE_ABNORMAL;
   private failReason = '';
   private retryAfterMs: number | undefined;
+  private refusal: Refusal | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   /** Connects and upgrades; `timeoutMs` bounds the time to `welcome`. */
@@ -161,7 +170,7 @@ export class LeanSocket {
     clearTimeout(this.timer);
     const code = this.closeCode;
     const reason = this.welcomed ? '' : this.failReason || (this.upgraded ? `closed-${code}` : 'closed');
-    this.h.onEnd(this.welcomed, code, reason, this.retryAfterMs);
+    this.h.onEnd(this.welcomed, code, reason, this.retryAfterMs, this.refusal);
   }
 
   private onData(d: Buffer): void {
@@ -184,8 +193,10 @@ export class LeanSocket {
       // A refusal's JSON body carries `retryAfterMs` (docs/PROTOCOL.md, refused upgrades): wait for it.
       const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
       if (buf.length < end + 4 + length && buf.length <= MAX_HEAD_BYTES) return false;
-      const m = /"retryAfterMs":(\d+)/.exec(buf.toString('latin1', end + 4, end + 4 + length));
+      const body = buf.toString('latin1', end + 4, end + 4 + length);
+      const m = /"retryAfterMs":(\d+)/.exec(body);
       if (m) this.retryAfterMs = Number(m[1]);
+      this.refusal = REFUSALS.find(([re]) => re.test(body))?.[1];
       this.fail(`http-${status || 0}`);
       return false;
     }

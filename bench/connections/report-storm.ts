@@ -271,7 +271,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
         ]),
       ),
       '',
-      `Reconnect attempts that ended before \`welcome\`, by reason: ${JSON.stringify(r.reconnectFailures)} (ECONNREFUSED: nothing listening yet; \`http-503\`: refused by a worker's upgrade admission or socket limit, retried when its \`retryAfterMs\` said; \`timeout\`: no welcome within 15 s; \`closed-1012\`: a worker shutting down; a \`frame-before-welcome\` would break the protocol).`,
+      `Reconnect attempts that ended before \`welcome\`, by reason: ${JSON.stringify(r.reconnectFailures)} (ECONNREFUSED: nothing listening yet; \`http-503\`: refused by a worker, retried when its \`retryAfterMs\` said, by why: \`-full\` at its socket limit, \`-paced\` by its upgrade admission, \`-cut-off\` cut off from the cluster; \`timeout\`: no welcome within 15 s; \`closed-1012\`: a worker shutting down; a \`frame-before-welcome\` would break the protocol).`,
       '',
       '![reconnect](RECONNECT_CHART)',
       '',

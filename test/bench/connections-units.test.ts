@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LeanSocket, upgradeRequest } from '../../bench/connections/lean-ws.js';
+import { LeanSocket, REFUSALS, upgradeRequest } from '../../bench/connections/lean-ws.js';
 import { stormTimeline, stormVerdict } from '../../bench/connections/report-storm.js';
 import { backWithin, growth } from '../../bench/connections/storm.js';
 import { compareAcked } from '../../bench/connections/verify.js';
@@ -159,7 +159,13 @@ test('connections units - a refused upgrade waits what its retryAfterMs says, pl
     );
   assert.match(doc, /a drain's notice/);
   // The lean client reads retryAfterMs from the refusal's JSON body, even when the body comes later.
-  const body = JSON.stringify({ error: { code: 'unavailable', message: 'm', retryAfterMs: 1234 } });
+  const body = JSON.stringify({
+    error: {
+      code: 'unavailable',
+      message: 'this process holds its limit of 19000 sockets; retry',
+      retryAfterMs: 1234,
+    },
+  });
   const server = createServer((sock) => {
     sock.on('error', () => undefined); // the client resets the connection once it has read the refusal
     sock.once('data', () => {
@@ -170,15 +176,24 @@ test('connections units - a refused upgrade waits what its retryAfterMs says, pl
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const target = { host: '127.0.0.1', port };
-  const ended = await new Promise<{ reason: string; retryAfterMs: number | undefined }>((resolve) => {
+  const ended = await new Promise<{
+    reason: string;
+    retryAfterMs: number | undefined;
+    refusal: string | undefined;
+  }>((resolve) => {
     new LeanSocket(target, undefined, upgradeRequest(target, 'visitor', 't'), 5000, {
       onWelcome: () => assert.fail('no welcome'),
       onFrame: () => undefined,
-      onEnd: (_w, _code, reason, retryAfterMs) => resolve({ reason, retryAfterMs }),
+      onEnd: (_w, _code, reason, retryAfterMs, refusal) => resolve({ reason, retryAfterMs, refusal }),
     });
   });
   server.close();
-  assert.deepEqual(ended, { reason: 'http-503', retryAfterMs: 1234 });
+  // …and which refusal it was, from the broker's message (a socket limit here).
+  assert.deepEqual(ended, { reason: 'http-503', retryAfterMs: 1234, refusal: 'full' });
+  // The broker still words its three refusals as the bench reads them.
+  // (the socket limit's message is a template: its number is put in by hand)
+  const gateway = readFileSync(root('src/gateway/server.ts'), 'utf8').replace(/\$\{maxSockets\}/g, '19000');
+  for (const [re, kind] of REFUSALS) assert.match(gateway, re, `the broker's '${kind}' refusal`);
 });
 
 test('connections units - a storm that began short of the held sockets is not measured, else met by its 99 % time', () => {
