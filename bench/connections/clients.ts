@@ -70,9 +70,9 @@ interface Client {
   /** Connection attempts so far (picks the source port). */
   tries: number;
   /** The last attempt was refused `503` with this `retryAfterMs`, or the node that dropped it said so. */
-  /** Why the last `503` was refused, when the broker's message said (lean-ws.ts). */
-  refusal: Refusal | undefined;
   retryAfterMs: number | undefined;
+  /** Why the last attempt was refused `503`, when the broker's message said (lean-ws.ts). */
+  refusal: Refusal | undefined;
   /** The `retryAfterMs` of a drain's notice on the open socket (an `error` frame without `ref`). */
   drainRetryAfterMs: number | undefined;
   timer: NodeJS.Timeout | undefined;

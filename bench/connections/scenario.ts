@@ -174,7 +174,11 @@ export async function connectionsScenario(
       // The window opens once every sender's conversation has started (its first message acknowledged),
       // however long that takes beyond --mix-warmup, up to MIX_START_MAX_MS: 2 000 conversations starting
       // at once kept a 6-worker node busy for 15-25 s, and a fixed 10 s put that start in the window.
-      while (f.current().startedSenders < o.senders && Date.now() - sendFrom < MIX_START_MAX_MS)
+      while (
+        f.current().startedSenders < o.senders &&
+        Date.now() - sendFrom < MIX_START_MAX_MS &&
+        !signal.aborted
+      )
         await sleep(MIX_START_POLL_MS);
       const started = f.current().startedSenders;
       marks.mixFrom = Date.now();
