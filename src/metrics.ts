@@ -40,6 +40,8 @@ export interface MetricSources {
   dispatcher(): { retries: number; unavailable: number; linkRequests?: number; linkBatches?: number };
   cache?(): { hits: number; misses: number; entries: number; bytes: number; invalidated: number };
   sockets(): number;
+  /** Whether this worker listens on the node's port, and its leaves when full (listener-group.ts); absent in old wiring. */
+  listener?(): { listening: boolean; leaves: number };
   /** Upgrade admission of the gateway (src/gateway/admission.ts); absent in old wiring. */
   upgrades?(): { admitted: number; refusedRate: number; refusedPending: number; pending: number };
   /** Socket sends in progress and refused at the door (gateway.maxSendsInflight); absent in old wiring. */
@@ -228,6 +230,16 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     () => src.dispatcher().linkBatches ?? 0,
   );
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
+  gauge(
+    'switchboard_listening',
+    "1 while this worker takes new connections on the node's port; 0 while it is out of the listener group, full",
+    () => ((src.listener?.().listening ?? true) ? 1 : 0),
+  );
+  gauge(
+    'switchboard_listener_leaves_total',
+    "Times this worker left the node's listener group at its socket limit (SB_MAX_SOCKETS)",
+    () => src.listener?.().leaves ?? 0,
+  );
   gauge(
     'switchboard_sends_in_flight',
     'Socket sends this process is working on (screening, the actor, the write) and has not answered',

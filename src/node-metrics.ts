@@ -32,8 +32,8 @@ export interface LocalMetrics {
 }
 
 /** The channel to the parent process (`process` in a worker); absent when not spawned with IPC. */
-export interface ParentChannel {
-  send?: ((msg: MetricsIpc) => boolean) | undefined;
+export interface ParentChannel<M = MetricsIpc> {
+  send?: ((msg: M) => boolean) | undefined;
   readonly connected?: boolean;
   on(event: 'message', listener: (msg: unknown) => void): unknown;
   off(event: 'message', listener: (msg: unknown) => void): unknown;

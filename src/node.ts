@@ -371,6 +371,7 @@ export async function startNode(
     pool: () => pool.stats(),
     dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
+    listener: () => gateway?.listener() ?? { listening: false, leaves: 0 },
     upgrades: () => gateway?.upgradeStats() ?? { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0 },
     sends: () => ({
       ...(gateway?.sendStats() ?? { inflight: 0, refused: 0 }),

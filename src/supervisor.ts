@@ -6,8 +6,9 @@
  * stop(), drains every worker with SIGTERM (the worker closes its sockets with 1012, hands its shards over
  * and flushes its writer), with SIGKILL after a grace period.
  */
+import { supervisorListenerGroup } from './listener-group.js';
 import { createLogger, type Logger } from './log.js';
-import { type MetricsPeer, supervisorNodeMetrics } from './node-metrics.js';
+import { supervisorNodeMetrics } from './node-metrics.js';
 import { findFreePort, isTcpReachable } from './stack/process.js';
 import {
   parseSupervisorOptions,
@@ -108,11 +109,13 @@ export async function startSupervisor(
   }));
 
   // Node-wide /metrics: whichever worker is scraped asks here, and every ready worker answers.
-  const peerOf = (s: Slot): MetricsPeer | undefined => {
+  const peerOf = (s: Slot): { id: string; send(m: object): boolean } | undefined => {
     const proc = s.proc;
     return proc && s.state === 'ready' ? { id: s.id, send: (m) => proc.send(m) } : undefined;
   };
   const nodeMetrics = supervisorNodeMetrics(() => slots.flatMap((s) => peerOf(s) ?? []));
+  // Full workers leave the port's listener group while another one listens (listener-group.ts).
+  const listeners = supervisorListenerGroup(() => slots.flatMap((s) => peerOf(s) ?? []));
 
   const launch = async (slot: Slot): Promise<number> => {
     slot.state = 'starting';
@@ -127,7 +130,11 @@ export async function startSupervisor(
     });
     slot.proc = proc;
     slot.pid = proc.pid;
-    proc.onMessage((msg) => nodeMetrics.onMessage({ id: slot.id, send: (m) => proc.send(m) }, msg));
+    const peer = { id: slot.id, send: (m: object) => proc.send(m) };
+    proc.onMessage((msg) => {
+      nodeMetrics.onMessage(peer, msg);
+      listeners.onMessage(peer, msg);
+    });
     // A failure before ready is reported through `ready`; only a crash after it goes here.
     void proc.exited.then((e) => {
       if (proc.isReady()) onCrash(slot, proc, `exit code ${e.code}, signal ${e.signal}`);
@@ -141,6 +148,7 @@ export async function startSupervisor(
   const onCrash = (slot: Slot, proc: WorkerProcess | undefined, why: string): void => {
     if (stopping || slot.proc !== proc || slot.state === 'backoff' || slot.state === 'failed') return;
     const crashedAt = Date.now();
+    listeners.gone(slot.id);
     const decision = restartDecision(slot.restarts, crashedAt, o);
     if (!decision.restart) {
       slot.state = 'failed';

@@ -14,6 +14,8 @@ import { agentBodies, screenText } from '../content/screen.js';
 import type { DeskService } from '../desk/service.js';
 import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
+import { ListenerSeat, type SeatIpc } from '../listener-group.js';
+import type { ParentChannel } from '../node-metrics.js';
 import type { TextPool } from '../pool/text-pool.js';
 import type { Presence } from '../presence/presence.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
@@ -126,13 +128,15 @@ export interface GatewayDeps {
   observeAck?(seconds: number, ok: boolean): void;
   /** This node's view of the cluster, for /readyz and /admin/shards. */
   cluster(): ClusterView;
-  log: { warn(obj: object, msg: string): void };
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Business-system integration: the agent frames `context` and `action` (absent: `unavailable`). */
   integration?: Pick<Integration, 'contextFor' | 'action'>;
   /** Notes, recall and edit, labels, canned replies (issue #17; absent: those frames are `unavailable`). */
   desk?: DeskService;
   /** Reception (src/reception/): the visitor frames `leave` and `handoff`, left messages over HTTP. */
   reception?: Pick<ReceptionService, 'leave' | 'visitorAsksForPerson' | 'leftMessages'>;
+  /** The channel to the node's supervisor (default `process`; without one the worker never leaves the port). */
+  parent?: ParentChannel<SeatIpc>;
 }
 
 /**
@@ -314,11 +318,13 @@ export interface Gateway {
   upgradeStats(): AdmissionStats;
   /** Socket `send`s in progress now, and those refused `busy` at the door since start (maxSendsInflight). */
   sendStats(): { inflight: number; refused: number };
+  /** Whether this worker is in the node's listener group, and how often it left it full (listener-group.ts). */
+  listener(): { listening: boolean; leaves: number };
   /** Stops listening and closes every socket with `reconnectElsewhere`. */
   close(): void;
 }
 
-export function startGateway(deps: GatewayDeps): Promise<Gateway> {
+export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config } = deps;
   const app = uWS.App();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
@@ -326,6 +332,9 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
   const fullMessage = `this process holds its limit of ${maxSockets} sockets; retry`;
   let upgrading = 0;
+  // Whether this worker listens on the node's port: a full one leaves it (listener-group.ts). Set once
+  // listening; the handlers below run only after that.
+  let seat: ListenerSeat | undefined;
   // The node is stopping: its sockets are closed by close() below, and agents' departures are not
   // reported. Each report is a request to the agent's actor, which then tells its tenant's queue; with
   // every member of a restarting node stopping at once those requests waited for their 5 s deadline and
@@ -766,6 +775,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         data.closed = true;
         admitted(data);
         sockets.delete(ws);
+        seat?.shrank();
         if (sessions.remove(data)) deps.presence.leave(data.tenant, data.user);
         if (data.role === 'agent' && !stopping) agentLeft(data);
       },
@@ -803,6 +813,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       if (sockets.size + upgrading >= maxSockets) {
         refuseUpgrade(t, fullMessage, FULL_RETRY_AFTER_MS);
+        seat?.grew(); // asks again if a leave was refused earlier
         return;
       }
       // Before the token is read (issue #14): a storm of reconnects is refused for the price of one
@@ -813,22 +824,29 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       upgrading++;
+      seat?.grew();
+      // An upgrade that ends without a socket frees its place (one that opens keeps it: no shrank()
+      // between the two, or a worker out of the listener group would count one too few and rejoin full).
+      const ended = (): void => {
+        admission.done();
+        seat?.shrank();
+      };
       deps.auth.verify(token).then(
         (p: Principal) => {
           upgrading--;
           if (t.aborted) {
-            admission.done();
+            ended();
             return;
           }
           if (p.role !== role) {
-            admission.done();
+            ended();
             sendHttpError(t, new SwitchboardError('forbidden', `a ${p.role} token cannot open ${path}`));
             return;
           }
           // Browsers always send Origin on a WebSocket upgrade; other clients need not, and are
           // not subject to the cross-site attacks the allow-list exists for.
           if (origin !== '' && !originAllowed(deps.tenants.tenant(p.tenant).origins, origin)) {
-            admission.done();
+            ended();
             sendHttpError(
               t,
               new SwitchboardError('forbidden', `origin ${origin} is not allowed for this tenant`),
@@ -860,7 +878,7 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
         },
         (err) => {
           upgrading--;
-          admission.done();
+          ended();
           sendHttpError(t, err);
         },
       );
@@ -1092,35 +1110,54 @@ export function startGateway(deps: GatewayDeps): Promise<Gateway> {
     plainRoute((t) => sendHttpError(t, new SwitchboardError('not_found', 'no such route'))),
   );
 
-  return new Promise((resolve, reject) => {
-    app.listen(config.http.host, config.http.port, (listenSocket) => {
-      if (!listenSocket) {
-        reject(new Error(`cannot listen on ${config.http.host}:${config.http.port}`));
-        return;
-      }
-      resolve({
-        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
-        socketCount: () => sessions.socketCount,
-        upgradeStats: () => ({ ...admission.stats }),
-        sendStats: () => ({ inflight: sendsInflight, refused: sendsRefused }),
-        close() {
-          clearInterval(expirySweep);
-          clearInterval(cutOffCheck);
-          clearInterval(presenceBeat);
-          stopping = true;
-          uWS.us_listen_socket_close(listenSocket);
-          flushOutboxes(); // frames of this turn leave before the close frames
-          let slot = 0;
-          for (const ws of [...sockets]) {
-            const data = ws.getUserData();
-            // Welcomed sockets only: `welcome` is always a socket's first frame (PROTOCOL.md).
-            if (data.welcomed) send(data, drainNotice(slot++));
-            // The notice may have found the socket over its send limit and closed it 4008 (sendBounded).
-            if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
-          }
-          app.close();
-        },
+  // The port: the configured one, else the one the kernel picked at the first listen (listener-group.ts).
+  let port = config.http.port;
+  let listenSocket: uWS.us_listen_socket | undefined;
+  const listen = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      app.listen(config.http.host, port, (ls) => {
+        if (!ls) return resolve(false);
+        listenSocket = ls;
+        port = uWS.us_socket_local_port(ls as unknown as uWS.us_socket);
+        resolve(true);
       });
     });
+  const unlisten = (): void => {
+    if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+    listenSocket = undefined;
+  };
+  if (!(await listen())) throw new Error(`cannot listen on ${config.http.host}:${config.http.port}`);
+  seat = new ListenerSeat({
+    max: maxSockets,
+    count: () => sockets.size + upgrading,
+    listen,
+    unlisten,
+    parent: deps.parent ?? (process as unknown as ParentChannel<SeatIpc>),
+    log: deps.log,
   });
+  return {
+    port,
+    socketCount: () => sessions.socketCount,
+    upgradeStats: () => ({ ...admission.stats }),
+    sendStats: () => ({ inflight: sendsInflight, refused: sendsRefused }),
+    listener: () => ({ listening: seat?.listening ?? false, leaves: seat?.leaves ?? 0 }),
+    close() {
+      clearInterval(expirySweep);
+      clearInterval(cutOffCheck);
+      clearInterval(presenceBeat);
+      stopping = true;
+      seat?.close();
+      unlisten();
+      flushOutboxes(); // frames of this turn leave before the close frames
+      let slot = 0;
+      for (const ws of [...sockets]) {
+        const data = ws.getUserData();
+        // Welcomed sockets only: `welcome` is always a socket's first frame (PROTOCOL.md).
+        if (data.welcomed) send(data, drainNotice(slot++));
+        // The notice may have found the socket over its send limit and closed it 4008 (sendBounded).
+        if (!data.closed) ws.end(CLOSE_CODES.reconnectElsewhere, 'node shutting down');
+      }
+      app.close();
+    },
+  };
 }

@@ -6,24 +6,13 @@
  * set of shard subjects), so sharing the suite's server with slice.test.ts would mix the two files' nodes.
  */
 import * as assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_DRAIN_RETRY_AFTER_MS } from '../../src/gateway/admission.js';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
-import { type NatsServerHandle, startNatsServer } from '../../src/stack/nats-server.js';
-import {
-  ADMIN_HEADERS,
-  randomKeyspace,
-  TEST_ADMIN_TOKEN,
-  TEST_CASSANDRA,
-  TEST_JWT_SECRET,
-} from '../harness/env.js';
+import { ADMIN_HEADERS, TEST_JWT_SECRET } from '../harness/env.js';
+import { type ServedNode, startServedNode } from '../harness/serve.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-const READY_TIMEOUT_MS = 45_000;
 const RESTART_TIMEOUT_MS = 15_000;
 /** The supervisor's default grace before SIGKILL; a drain must finish well within it. */
 const STOP_GRACE_MS = 30_000;
@@ -33,13 +22,9 @@ const MAX_ATTEMPTS = 40;
 const auth = createAuthenticator(TEST_JWT_SECRET);
 const nodeId = `sup${process.pid}`;
 const [w0, w1] = [`${nodeId}-w0`, `${nodeId}-w1`];
-let nats: NatsServerHandle;
-let supervisor: ChildProcess;
-let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+let node: ServedNode;
 let port = 0;
 let workers: Array<{ id: string; pid: number }> = [];
-const logs: Array<Record<string, unknown>> = [];
-let stderr = '';
 let seq = 0;
 const uid = (p: string) => `${p}-${process.pid}-${++seq}`;
 
@@ -58,63 +43,16 @@ async function connectTo(id: string, tenant: string, user: string, role: TokenRo
   return assert.fail(`no socket landed on ${id} in ${MAX_ATTEMPTS} attempts`);
 }
 
-async function waitForLog(match: (l: Record<string, unknown>) => boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const hit = logs.find(match);
-    if (hit) return hit;
-    if (Date.now() > deadline) return assert.fail(`no matching log line within ${timeoutMs} ms:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const isMsg = (conv: string, s: number) => (f: Frame) => f.type === 'msg' && f.conv === conv && f.seq === s;
 
 before(async () => {
-  nats = await startNatsServer();
-  supervisor = spawn(process.execPath, [CLI, 'serve', '--workers', '2', '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      SB_NODE_ID: nodeId,
-      SB_NATS_URL: nats.url,
-      SB_CASSANDRA: TEST_CASSANDRA,
-      SB_KEYSPACE: randomKeyspace('sup'),
-      SB_JWT_SECRET: TEST_JWT_SECRET,
-      SB_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      SB_LEASE_TTL_MS: '3000',
-      SB_LOG_LEVEL: 'info',
-    },
-  });
-  exited = new Promise((resolve) => supervisor.once('exit', (code, signal) => resolve({ code, signal })));
-  createInterface({ input: supervisor.stderr! }).on('line', (line) => {
-    stderr += `${line}\n`;
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // not a pino line
-    }
-  });
-  const ready = await new Promise<{ port: number; workers: Array<{ id: string; pid: number }> }>(
-    (resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve not ready:\n${stderr}`)), READY_TIMEOUT_MS);
-      createInterface({ input: supervisor.stdout! }).on('line', (line) => {
-        if (!line.startsWith('{"ready":true')) return;
-        clearTimeout(timer);
-        resolve(JSON.parse(line) as { port: number; workers: Array<{ id: string; pid: number }> });
-      });
-      void exited.then((e) => reject(new Error(`serve exited with ${e.code} before ready:\n${stderr}`)));
-    },
-  );
-  port = ready.port;
-  workers = ready.workers;
+  node = await startServedNode({ nodeId, workers: 2 });
+  port = node.port;
+  workers = node.workers;
 });
 
 after(async () => {
-  if (supervisor && supervisor.exitCode === null && supervisor.signalCode === null)
-    supervisor.kill('SIGKILL');
-  await exited;
-  await nats?.stop();
+  await node?.stop();
 });
 
 describe('supervisor', () => {
@@ -170,7 +108,7 @@ describe('supervisor', () => {
     const victim = workers.find((w) => w.id === w1)!;
     const t0 = Date.now();
     process.kill(victim.pid, 'SIGKILL');
-    const restarted = await waitForLog(
+    const restarted = await node.waitForLog(
       (l) => l.msg === 'worker restarted' && l.worker === w1 && l.pid !== victim.pid,
       RESTART_TIMEOUT_MS,
     );
@@ -187,7 +125,7 @@ describe('supervisor', () => {
     const tenant = uid('t');
     const open = [await connectTo(w0, tenant, 'a', 'visitor'), await connectTo(w1, tenant, 'b', 'visitor')];
     const t0 = Date.now();
-    supervisor.kill('SIGTERM');
+    node.process.kill('SIGTERM');
     const closes = await Promise.all(open.map((c) => c.closed));
     assert.deepEqual(
       closes.map((c) => c.code),
@@ -202,7 +140,7 @@ describe('supervisor', () => {
     }
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([
-      exited,
+      node.exited,
       new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Error('supervisor did not exit within the grace period')),
@@ -212,7 +150,7 @@ describe('supervisor', () => {
     ]).finally(() => clearTimeout(timer));
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.ok(Date.now() - t0 < STOP_GRACE_MS);
-    const stopped = await waitForLog((l) => l.msg === 'workers stopped', 1_000);
+    const stopped = await node.waitForLog((l) => l.msg === 'workers stopped', 1_000);
     assert.equal(stopped.clean, true);
   });
 });
