@@ -336,6 +336,7 @@ export async function startNode(
       push: (tenant, user, frame) => notify(tenant, [user], frame),
       log,
     });
+    started('integration');
   } catch (err) {
     stopReceptionTicker();
     await ownership.stop();
