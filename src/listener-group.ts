@@ -15,7 +15,7 @@
  *
  * A worker without a supervisor (`switchboard node`, tests) never leaves.
  */
-import type { ParentChannel } from './node-metrics.js';
+import { type ParentChannel, sendToParent } from './node-metrics.js';
 
 /** The IPC messages of this protocol; `sb` tells them apart from anything else on the channel. */
 export type SeatIpc =
@@ -148,13 +148,7 @@ export class ListenerSeat {
   }
 
   private send(msg: SeatIpc): boolean {
-    const p = this.deps.parent;
-    if (!p.send || p.connected === false) return false;
-    try {
-      return p.send(msg);
-    } catch {
-      return false;
-    }
+    return sendToParent(this.deps.parent, msg);
   }
 }
 

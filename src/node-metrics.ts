@@ -39,6 +39,16 @@ export interface ParentChannel<M = MetricsIpc> {
   off(event: 'message', listener: (msg: unknown) => void): unknown;
 }
 
+/** Sends to the supervisor; false without one, or when the channel is closed or refuses. */
+export function sendToParent<M>(parent: ParentChannel<M>, msg: M): boolean {
+  if (!parent.send || parent.connected === false) return false;
+  try {
+    return parent.send(msg);
+  } catch {
+    return false;
+  }
+}
+
 export interface NodeMetrics {
   /** Exposition text of every worker of this node (this worker's alone without a supervisor). */
   render(): Promise<string>;
@@ -62,14 +72,7 @@ export function workerNodeMetrics(
       );
     } else if (m.sb === 'node-metrics') pending.get(m.id)?.(m.text);
   };
-  const send = (msg: MetricsIpc): boolean => {
-    if (!parent.send || parent.connected === false) return false;
-    try {
-      return parent.send(msg);
-    } catch {
-      return false;
-    }
-  };
+  const send = (msg: MetricsIpc): boolean => sendToParent(parent, msg);
   if (parent.send) parent.on('message', onMessage);
 
   const alone = async (why: string): Promise<string> =>
