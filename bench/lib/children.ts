@@ -32,6 +32,13 @@ export function forkChild<In, Out>(
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     // The orchestrator's own flags (such as a debugger) must not be copied into every generator.
     execArgv,
+    // Its own session, as each worker of the node has (src/worker-process.ts). With the kernel's
+    // autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled, on by default here) the CPU is
+    // shared between sessions first, then between the processes of a session: all generators in the
+    // orchestrator's session got one share against each of the node's six workers' (~0.3 of a core
+    // in a 100k reconnect storm), and read the drain's notices seconds late (BENCHMARKS.md). The child
+    // still exits when the orchestrator does: it leaves on the IPC channel's disconnect.
+    detached: true,
   });
   if (child.pid === undefined) throw new Error(`cannot fork ${modulePath}`);
   let tail = '';

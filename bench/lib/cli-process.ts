@@ -36,8 +36,9 @@ export function startCli<Ready>(
   env: NodeJS.ProcessEnv,
   logFile: string,
   readyTimeoutMs: number,
+  onSpawn?: (pid: number) => void,
 ): Promise<CliProcess<Ready>> {
-  return startScript<Ready>(CLI_PATH, args, env, logFile, readyTimeoutMs);
+  return startScript<Ready>(CLI_PATH, args, env, logFile, readyTimeoutMs, onSpawn);
 }
 
 /** startCli for any Node script that prints the same kind of ready line (the bench's peer servers). */
@@ -47,6 +48,8 @@ export async function startScript<Ready>(
   env: NodeJS.ProcessEnv,
   logFile: string,
   readyTimeoutMs: number,
+  /** Told the child's pid at once, before it is ready (to sample a starting process's CPU). */
+  onSpawn?: (pid: number) => void,
 ): Promise<CliProcess<Ready>> {
   const logFd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [script, ...args], {
@@ -57,6 +60,7 @@ export async function startScript<Ready>(
   closeSync(logFd);
   if (child.pid === undefined) throw new Error(`cannot start ${script}`);
   const pid = child.pid;
+  onSpawn?.(pid);
   let running = true;
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {

@@ -147,12 +147,18 @@ export async function startNodeTarget(
   const logFile = join(dir, 'broker.log');
   o.say(`starting a node: ${o.workers} worker(s), keyspace ${o.keyspace}, log ${logFile}`);
   const env = brokerEnv({ ...o, natsUrl: servers.natsUrl }, probeDir, o.env ?? {});
+  // The node being started counts as the broker from its spawn: a restart's start-up (six workers
+  // loading, claiming shards) is the broker's CPU, not a gap in the report's series.
+  let starting: number | undefined;
   const serve = (port: number): Promise<CliProcess<ServeReady>> =>
     startCli<ServeReady>(
       ['serve', '--workers', String(o.workers), '--port', String(port)],
       env,
       logFile,
       NODE_READY_TIMEOUT_MS,
+      (pid) => {
+        starting = pid;
+      },
     );
   let node: CliProcess<ServeReady>;
   try {
@@ -162,6 +168,10 @@ export async function startNodeTarget(
     throw err;
   }
   const { port } = node.ready;
+  const roots = (): number[] => [
+    node.pid,
+    ...(starting !== undefined && starting !== node.pid ? [starting] : []),
+  ];
   if (!(await waitReady(`http://127.0.0.1:${port}`)))
     o.say('warning: the node did not report ready (all shards owned) in time');
   return {
@@ -178,10 +188,10 @@ export async function startNodeTarget(
     jwtSecret: BENCH_JWT_SECRET,
     probeDir,
     logFile,
-    brokerPids: () => brokerTree([node.pid]),
+    brokerPids: () => brokerTree(roots()),
     natsPids: () => servers.natsPids(),
     cassandraPids: () => servers.cassandraPids(),
-    workerPids: () => brokerTree([node.pid]).filter((pid) => pid !== node.pid),
+    workerPids: () => brokerTree(roots()).filter((pid) => !roots().includes(pid)),
     async restart() {
       await node.stop();
       node = await serve(port);
