@@ -26,9 +26,12 @@ export const DEFAULT_UPGRADE_PENDING = 128;
 export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
 /**
  * How long after a drain's notice its clients are told to come back at the soonest, ms: about what a
- * restart of a 6-worker node takes here (its stop ~1.5 s, its start ~5 s; config.ts, drainRetryAfterMs).
+ * restart of a 6-worker node at 100k sockets takes here (its stop ~5 s, its start ~5-6 s: 10.4-12.6 s
+ * measured). With 5 s, clients that read their notice at once knocked on the closed port: 42-72k
+ * refused connects in a bench storm, and the start they competed with took 16.8-18.9 s instead
+ * (BENCHMARKS.md, twenty-first session; config.ts, drainRetryAfterMs).
  */
-export const DEFAULT_DRAIN_RETRY_AFTER_MS = 5000;
+export const DEFAULT_DRAIN_RETRY_AFTER_MS = 10_000;
 /** The soonest a refused client is told to come back, ms. */
 export const UPGRADE_MIN_RETRY_AFTER_MS = 250;
 
