@@ -191,7 +191,10 @@ export async function startNodeTarget(
     brokerPids: () => brokerTree(roots()),
     natsPids: () => servers.natsPids(),
     cassandraPids: () => servers.cassandraPids(),
-    workerPids: () => brokerTree(roots()).filter((pid) => !roots().includes(pid)),
+    workerPids: () => {
+      const supervisors = roots();
+      return brokerTree(supervisors).filter((pid) => !supervisors.includes(pid));
+    },
     async restart() {
       await node.stop();
       node = await serve(port);
