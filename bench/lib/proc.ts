@@ -22,6 +22,8 @@ export const PAGE_BYTES = sysconf('PAGESIZE', 4096);
 export interface ProcStat {
   pid: number;
   ppid: number;
+  /** Field 6: the session id (the pid of its leader). */
+  session: number;
   /** Field 3: R running, S sleeping, T stopped, Z zombie, ... */
   state: string;
   /** utime + stime, in clock ticks. */
@@ -44,6 +46,7 @@ export function readProcStat(pid: number): ProcStat | null {
   return {
     pid,
     ppid: num(4),
+    session: num(6),
     state: rest[0] ?? '',
     cpuTicks: num(14) + num(15),
     rssBytes: num(24) * PAGE_BYTES,

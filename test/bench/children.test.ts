@@ -5,19 +5,15 @@
  * spawn, so a restart's start-up is sampled as the broker's.
  */
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { forkChild } from '../../bench/lib/children.js';
 import { startScript } from '../../bench/lib/cli-process.js';
+import { readProcStat } from '../../bench/lib/proc.js';
 
-/** Field 6 of /proc/<pid>/stat: the session id (fields counted after the parenthesised command name). */
-function sessionOf(pid: number | 'self'): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
-}
+const sessionOf = (pid: number): number | undefined => readProcStat(pid)?.session;
 
 test('bench children - a generator leads its own session and exits when the orchestrator disconnects', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sb-children-'));
@@ -37,7 +33,7 @@ setInterval(() => {}, 1000);
       const hello = await new Promise<{ pid: number }>((resolve) => child.onMessage(resolve));
       assert.equal(hello.pid, child.pid);
       assert.equal(sessionOf(child.pid), child.pid, 'the generator is its session leader');
-      assert.notEqual(sessionOf(child.pid), sessionOf('self'));
+      assert.notEqual(sessionOf(child.pid), sessionOf(process.pid));
     } finally {
       await child.stop();
     }
