@@ -25,9 +25,9 @@ import { consumesOutEvent } from './integration/settings.js';
 import { tenantIntegrationSource } from './integration/tenant-source.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { workerNodeMetrics } from './node-metrics.js';
+import { type ParentChannel, workerNodeMetrics } from './node-metrics.js';
 import { createTextPool } from './pool/text-pool.js';
-import { Presence } from './presence/presence.js';
+import { PRESENCE_LINGER_MS, Presence } from './presence/presence.js';
 import { msgpackEncode } from './protocol/codec.js';
 import { agentItemIsMessageItem, type MsgFrame, toAgentItem, toMessageItem } from './protocol/frames.js';
 import { ReceptionService } from './reception/service.js';
@@ -44,6 +44,7 @@ import type { MessageRow } from './store/types.js';
 import { traceTransport } from './telemetry/nats.js';
 import { startTracing, stopTracing } from './telemetry/tracing.js';
 import { TenantRegistry } from './tenants.js';
+import { isNodeDraining } from './worker-process.js';
 
 export interface BrokerNode {
   readonly nodeId: string;
@@ -427,6 +428,13 @@ export async function startNode(
   const gw: Gateway = gateway;
   started('gateway');
   log.info({ port: gw.port, members: membership.members(), startMs }, 'node ready');
+  // The members the supervisor drains together with this one (worker-process.ts, NodeDrainingIpc).
+  const drainingWith = new Set<string>();
+  const parent = process as unknown as ParentChannel;
+  const onParent = (msg: unknown): void => {
+    if (isNodeDraining(msg)) for (const m of msg.members) drainingWith.add(m);
+  };
+  if (parent.send) parent.on('message', onParent);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -454,7 +462,8 @@ export async function startNode(
         link.stop();
         step('shards');
         // Pushes still routed here by a member whose view of the release is late are forwarded a moment.
-        await present.retire();
+        if (parent.send) parent.off('message', onParent);
+        await present.retire(PRESENCE_LINGER_MS, drainingWith);
         routers.close();
         step('presence');
         await Promise.allSettled([pool.close(), store.close()]);

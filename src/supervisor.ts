@@ -17,7 +17,7 @@ import {
   workerExecArgv,
   workerId,
 } from './supervisor-options.js';
-import { spawnWorker, type WorkerProcess } from './worker-process.js';
+import { type NodeDrainingIpc, spawnWorker, type WorkerProcess } from './worker-process.js';
 
 export {
   defaultNodeId,
@@ -182,6 +182,9 @@ export async function startSupervisor(
       nodeMetrics.close();
       const live = slots.filter((s) => s.proc !== undefined && s.proc.exitInfo() === null);
       log.info({ workers: live.map((s) => s.id), graceMs: o.stopGraceMs }, 'draining workers');
+      // Each worker learns which members stop with it (worker-process.ts, NodeDrainingIpc).
+      const draining: NodeDrainingIpc = { sb: 'node-draining', members: live.map((s) => s.id) };
+      for (const s of live) s.proc!.send(draining);
       const results = await Promise.all(
         live.map(async (s) => {
           const r = await s.proc!.stop(o.stopGraceMs);

@@ -192,11 +192,15 @@ export class Presence {
    * Stops once others can no longer be routing pushes here. This member has released its shards, but
    * a member whose view of a shard's ownership is a moment behind still sends that shard's pushes here;
    * for `lingerMs` they are forwarded (to every member, as for any shard not held here), then it stops.
-   * Without other members there is nobody to wait for.
+   * Without other members there is nobody to wait for, nor when every other member is in `leaving`
+   * (stopping in the same drain, its sockets closed with ours: no push could reach a socket anywhere).
    */
-  async retire(lingerMs: number = PRESENCE_LINGER_MS): Promise<void> {
-    if (!this.#stopped && lingerMs > 0 && this.#view.members().some((m) => m !== this.#self))
-      await new Promise((r) => setTimeout(r, lingerMs));
+  async retire(
+    lingerMs: number = PRESENCE_LINGER_MS,
+    leaving: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
+    const others = this.#view.members().some((m) => m !== this.#self && !leaving.has(m));
+    if (!this.#stopped && lingerMs > 0 && others) await new Promise((r) => setTimeout(r, lingerMs));
     this.stop();
   }
 

@@ -207,6 +207,17 @@ test('presence - a member that released its shards and retires still forwards pu
   assert.deepEqual(a.sockets.bodies('late'), ['routed to c']);
 });
 
+test('presence - a member stopping together with every other does not linger; one with a member left does', async () => {
+  const { ms } = await cluster(['a', 'b', 'c']);
+  const [a, b, c] = ms as [Member, Member, Member];
+  let t0 = performance.now();
+  await a.presence.retire(2_000, new Set([b.id, c.id]));
+  assert.ok(performance.now() - t0 < 500, 'no linger: b and c stop in the same drain');
+  t0 = performance.now();
+  await b.presence.retire(300, new Set([a.id]));
+  assert.ok(performance.now() - t0 >= 290, 'c stays, so b forwards what c still routes to it');
+});
+
 test('presence - a join sent to a former owner is retried; a leave sent there is healed by the next push', async () => {
   const { records, ms } = await cluster(['a', 'b', 'c']);
   const [a, b, c] = ms as [Member, Member, Member];

@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_DRAIN_RETRY_AFTER_MS } from '../../src/gateway/admission.js';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
+import { PRESENCE_LINGER_MS } from '../../src/presence/presence.js';
 import { ADMIN_HEADERS, TEST_JWT_SECRET } from '../harness/env.js';
 import { type ServedNode, startServedNode } from '../harness/serve.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
@@ -152,5 +153,11 @@ describe('supervisor', () => {
     assert.ok(Date.now() - t0 < STOP_GRACE_MS);
     const stopped = await node.waitForLog((l) => l.msg === 'workers stopped', 1_000);
     assert.equal(stopped.clean, true);
+    // Both workers were told they stop together, so neither waited out the presence linger: there
+    // was no other member left to route a push to them (Presence.retire).
+    const steps = node.logs.filter((l) => l.msg === 'node stopped').map((l) => l.ms as { presence: number });
+    assert.equal(steps.length, 2, 'each worker logged its stop');
+    for (const ms of steps)
+      assert.ok(ms.presence < PRESENCE_LINGER_MS / 2, `presence step ${ms.presence} ms`);
   });
 });
