@@ -15,7 +15,7 @@
  *
  * A worker without a supervisor (`switchboard node`, tests) never leaves.
  */
-import { type ParentChannel, sendToParent } from './node-metrics.js';
+import { type ParentChannel, sendToParent } from './parent-channel.js';
 
 /** The IPC messages of this protocol; `sb` tells them apart from anything else on the channel. */
 export type SeatIpc =

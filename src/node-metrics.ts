@@ -8,6 +8,7 @@
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { aggregateMetrics } from './metrics.js';
+import { type ParentChannel, processChannel, sendToParent } from './parent-channel.js';
 
 type Json = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -31,24 +32,6 @@ export interface LocalMetrics {
   json(): Promise<Json>;
 }
 
-/** The channel to the parent process (`process` in a worker); absent when not spawned with IPC. */
-export interface ParentChannel<M = MetricsIpc> {
-  send?: ((msg: M) => boolean) | undefined;
-  readonly connected?: boolean;
-  on(event: 'message', listener: (msg: unknown) => void): unknown;
-  off(event: 'message', listener: (msg: unknown) => void): unknown;
-}
-
-/** Sends to the supervisor; false without one, or when the channel is closed or refuses. */
-export function sendToParent<M>(parent: ParentChannel<M>, msg: M): boolean {
-  if (!parent.send || parent.connected === false) return false;
-  try {
-    return parent.send(msg);
-  } catch {
-    return false;
-  }
-}
-
 export interface NodeMetrics {
   /** Exposition text of every worker of this node (this worker's alone without a supervisor). */
   render(): Promise<string>;
@@ -58,7 +41,7 @@ export interface NodeMetrics {
 /** Worker side: answers the supervisor's asks and renders node-wide metrics through it. */
 export function workerNodeMetrics(
   local: LocalMetrics,
-  parent: ParentChannel = process as unknown as ParentChannel,
+  parent: ParentChannel<MetricsIpc> = processChannel<MetricsIpc>(),
   timeoutMs = NODE_METRICS_TIMEOUT_MS,
 ): NodeMetrics {
   let nextId = 1;

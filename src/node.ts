@@ -25,7 +25,8 @@ import { consumesOutEvent } from './integration/settings.js';
 import { tenantIntegrationSource } from './integration/tenant-source.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { type ParentChannel, workerNodeMetrics } from './node-metrics.js';
+import { workerNodeMetrics } from './node-metrics.js';
+import { processChannel } from './parent-channel.js';
 import { createTextPool } from './pool/text-pool.js';
 import { PRESENCE_LINGER_MS, Presence } from './presence/presence.js';
 import { msgpackEncode } from './protocol/codec.js';
@@ -430,7 +431,7 @@ export async function startNode(
   log.info({ port: gw.port, members: membership.members(), startMs }, 'node ready');
   // The members the supervisor drains together with this one (worker-process.ts, NodeDrainingIpc).
   const drainingWith = new Set<string>();
-  const parent = process as unknown as ParentChannel;
+  const parent = processChannel();
   const onParent = (msg: unknown): void => {
     if (isNodeDraining(msg)) for (const m of msg.members) drainingWith.add(m);
   };

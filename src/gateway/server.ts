@@ -15,7 +15,7 @@ import type { DeskService } from '../desk/service.js';
 import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import { ListenerSeat, type SeatIpc } from '../listener-group.js';
-import type { ParentChannel } from '../node-metrics.js';
+import { type ParentChannel, processChannel } from '../parent-channel.js';
 import type { TextPool } from '../pool/text-pool.js';
 import type { Presence } from '../presence/presence.js';
 import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
@@ -1132,7 +1132,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     count: () => sockets.size + upgrading,
     listen,
     unlisten,
-    parent: deps.parent ?? (process as unknown as ParentChannel<SeatIpc>),
+    parent: deps.parent ?? processChannel<SeatIpc>(),
     log: deps.log,
   });
   return {

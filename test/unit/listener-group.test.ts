@@ -16,7 +16,7 @@ import {
   type SeatPeer,
   supervisorListenerGroup,
 } from '../../src/listener-group.js';
-import type { ParentChannel } from '../../src/node-metrics.js';
+import type { ParentChannel } from '../../src/parent-channel.js';
 
 const quiet = { info: () => {}, warn: () => {} };
 const tick = () => new Promise((r) => setImmediate(r));

@@ -12,10 +12,10 @@ import {
   MAX_PENDING_SCRAPES,
   type MetricsIpc,
   type MetricsPeer,
-  type ParentChannel,
   supervisorNodeMetrics,
   workerNodeMetrics,
 } from '../../src/node-metrics.js';
+import type { ParentChannel } from '../../src/parent-channel.js';
 
 const sources = (sockets: number) => ({
   routers: () => ({ activeActors: 0, ownedShards: 0, inFlight: 0, maxShardDepth: 0, rejected: 0 }),
@@ -28,7 +28,7 @@ const sources = (sockets: number) => ({
 });
 
 /** A worker process's `process` as the worker sees it, wired to a supervisor callback. */
-class Channel extends EventEmitter implements ParentChannel {
+class Channel extends EventEmitter implements ParentChannel<MetricsIpc> {
   connected = true;
   constructor(private readonly toSupervisor: (msg: MetricsIpc) => void) {
     super();
