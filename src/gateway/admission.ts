@@ -21,14 +21,16 @@ export const DEFAULT_UPGRADE_RATE_PER_S = 1000;
 /** Upgrades one worker admits at once after a quiet spell (token bucket size). */
 export const DEFAULT_UPGRADE_BURST = 200;
 /**
- * Upgrades admitted by one worker and still waiting for their token check or `welcome`. About what a
- * worker completes in a second of a 100k reconnect storm here (~350/s each on 2 shared cores), far
- * below what would wait past uWS's 10 s HTTP timeout. With 128, the ~150 upgrades a restarted 6-worker
- * node had in flight per worker drew 11-12k refusals per storm, each a round trip both sides paid for
- * in the CPU the reconnects needed: 99 % back in 58.0 s in four runs, 55.0-56.0 s with 256 and ~130-400
- * refusals (BENCHMARKS.md, twenty-second session).
+ * Upgrades admitted by one worker and still waiting for their token check or `welcome`. A restarted
+ * 6-worker node at 100k has ~150 in flight per worker, so 128 refuses 10-12k attempts per drain storm
+ * (each a round trip both sides pay for); 256 took those refusals away and the storm alone from 58.0 to
+ * 55.0-56.0 s. But with the mixed load's senders on the same 2 cores, 256 in progress made the presence
+ * joins behind them miss their 5 s deadline: 927 sockets closed 1012 before `welcome` in the drain storm,
+ * against 167 with 128 in a run of the same code (BENCHMARKS.md, twenty-second session). A bound that
+ * follows how long admitted upgrades take could keep both; until then, the one that closes fewer
+ * sockets before `welcome`.
  */
-export const DEFAULT_UPGRADE_PENDING = 256;
+export const DEFAULT_UPGRADE_PENDING = 128;
 /** The furthest ahead a refused client is told to come back, ms. */
 export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
 /**
