@@ -43,7 +43,13 @@ export interface MetricSources {
   /** Whether this worker listens on the node's port, and its leaves when full (listener-group.ts); absent in old wiring. */
   listener?(): { listening: boolean; leaves: number };
   /** Upgrade admission of the gateway (src/gateway/admission.ts); absent in old wiring. */
-  upgrades?(): { admitted: number; refusedRate: number; refusedPending: number; pending: number };
+  upgrades?(): {
+    admitted: number;
+    refusedRate: number;
+    refusedPending: number;
+    pending: number;
+    limit: number;
+  };
   /** Socket sends in progress and refused at the door (gateway.maxSendsInflight); absent in old wiring. */
   sends?(): { inflight: number; refused: number; max: number };
   /** Presence directory and delivery link (src/presence/); absent in old wiring. */
@@ -267,13 +273,18 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
   );
   gauge(
     'switchboard_upgrades_refused_pending_total',
-    'Upgrades refused 503 because SB_UPGRADE_PENDING upgrades were in progress',
+    'Upgrades refused 503 because the in-progress bound (switchboard_upgrades_pending_limit) was reached',
     () => src.upgrades?.().refusedPending ?? 0,
   );
   gauge(
     'switchboard_upgrades_pending',
     'Upgrades admitted and not yet welcomed or refused',
     () => src.upgrades?.().pending ?? 0,
+  );
+  gauge(
+    'switchboard_upgrades_pending_limit',
+    'The in-progress bound in force: SB_UPGRADE_PENDING, less while admitted upgrades take over a second',
+    () => src.upgrades?.().limit ?? 0,
   );
   gauge(
     'switchboard_presence_users',

@@ -375,7 +375,8 @@ export async function startNode(
     dispatcher: () => dispatch.stats(),
     sockets: () => gateway?.socketCount() ?? 0,
     listener: () => gateway?.listener() ?? { listening: false, leaves: 0 },
-    upgrades: () => gateway?.upgradeStats() ?? { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0 },
+    upgrades: () =>
+      gateway?.upgradeStats() ?? { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0, limit: 0 },
     sends: () => ({
       ...(gateway?.sendStats() ?? { inflight: 0, refused: 0 }),
       max: config.gateway.maxSendsInflight,

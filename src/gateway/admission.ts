@@ -21,16 +21,22 @@ export const DEFAULT_UPGRADE_RATE_PER_S = 1000;
 /** Upgrades one worker admits at once after a quiet spell (token bucket size). */
 export const DEFAULT_UPGRADE_BURST = 200;
 /**
- * Upgrades admitted by one worker and still waiting for their token check or `welcome`. A restarted
- * 6-worker node at 100k has ~150 in flight per worker, so 128 refuses 10-12k attempts per drain storm
- * (each a round trip both sides pay for); 256 took those refusals away and the storm alone from 58.0 to
- * 55.0-56.0 s. But with the mixed load's senders on the same 2 cores, 256 in progress made the presence
- * joins behind them miss their 5 s deadline: 927 sockets closed 1012 before `welcome` in the drain storm,
- * against 167 with 128 in a run of the same code (BENCHMARKS.md, twenty-second session). A bound that
- * follows how long admitted upgrades take could keep both; until then, the one that closes fewer
- * sockets before `welcome`.
+ * Upgrades admitted by one worker and still waiting for their token check or `welcome`, at most. The
+ * bound in force follows how long admitted upgrades take (UPGRADE_SLOW_MS, below). A restarted 6-worker
+ * node at 100k has ~150 in flight per worker: a fixed 128 refused 10-12k attempts per drain storm, each a
+ * round trip both sides paid for (99 % back in 58.0 s; 55.0-56.0 s with 256). A fixed 256, with the mixed
+ * load's senders on the same 2 cores, let the presence joins behind the upgrades miss their 5 s deadline:
+ * 927 sockets closed 1012 before `welcome`, against 167 with 128 (BENCHMARKS.md, twenty-second session).
  */
-export const DEFAULT_UPGRADE_PENDING = 128;
+export const DEFAULT_UPGRADE_PENDING = 256;
+/** The least the in-progress bound shrinks to while upgrades are slow. */
+export const UPGRADE_MIN_PENDING = 32;
+/**
+ * An admitted upgrade that took longer than this to reach `welcome` (or its end) shrinks the bound by a
+ * quarter, at most once per this long; each quicker one grows it by one, up to `maxPending`. One second
+ * is a fifth of the presence join's deadline (5 s), past which a socket is closed before `welcome`.
+ */
+export const UPGRADE_SLOW_MS = 1000;
 /** The furthest ahead a refused client is told to come back, ms. */
 export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
 /**
@@ -49,15 +55,21 @@ export interface AdmissionOptions {
   burst: number;
   maxPending: number;
   maxRetryAfterMs: number;
+  /** Default UPGRADE_MIN_PENDING (at most maxPending). */
+  minPending?: number;
+  /** Default UPGRADE_SLOW_MS. */
+  slowMs?: number;
 }
 
 export interface AdmissionStats {
   admitted: number;
   /** Refused because the bucket was empty. */
   refusedRate: number;
-  /** Refused because `maxPending` upgrades were in progress. */
+  /** Refused because `limit` upgrades were in progress. */
   refusedPending: number;
   pending: number;
+  /** The in-progress bound in force: `maxPending`, less while admitted upgrades are slow. */
+  limit: number;
 }
 
 /** One worker's upgrade admission: `admit()` before anything else of an upgrade, `done()` when it ends. */
@@ -67,7 +79,11 @@ export class UpgradeAdmission {
   /** The next free slot of the retry schedule (epoch ms). */
   private nextSlotAt = 0;
   private readonly slotMs: number;
-  readonly stats: AdmissionStats = { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0 };
+  private readonly minPending: number;
+  private readonly slowMs: number;
+  /** When the bound last shrank (epoch ms). */
+  private shrunkAt = Number.NEGATIVE_INFINITY;
+  readonly stats: AdmissionStats;
 
   constructor(
     private readonly o: AdmissionOptions,
@@ -76,6 +92,9 @@ export class UpgradeAdmission {
     this.tokens = o.burst;
     this.refilledAt = now;
     this.slotMs = 1000 / o.ratePerS;
+    this.minPending = Math.min(o.maxPending, o.minPending ?? UPGRADE_MIN_PENDING);
+    this.slowMs = o.slowMs ?? UPGRADE_SLOW_MS;
+    this.stats = { admitted: 0, refusedRate: 0, refusedPending: 0, pending: 0, limit: o.maxPending };
   }
 
   /**
@@ -89,7 +108,7 @@ export class UpgradeAdmission {
       this.tokens = Math.min(this.o.burst, this.tokens + (elapsed * this.o.ratePerS) / 1000);
       this.refilledAt = now;
     }
-    if (this.stats.pending >= this.o.maxPending) {
+    if (this.stats.pending >= this.stats.limit) {
       this.stats.refusedPending++;
       return this.slot(now);
     }
@@ -103,9 +122,18 @@ export class UpgradeAdmission {
     return 0;
   }
 
-  /** An admitted upgrade ended (welcomed, refused after its token check, or its client went away). */
-  done(): void {
+  /**
+   * An admitted upgrade ended (welcomed, refused after its token check, or its client went away), `tookMs`
+   * after it was admitted. A slow one shrinks the in-progress bound by a quarter (once per `slowMs`: the
+   * upgrades admitted before a shrink still end slowly for a while), a quick one grows it by one.
+   */
+  done(tookMs: number, now: number): void {
     if (this.stats.pending > 0) this.stats.pending--;
+    if (tookMs > this.slowMs) {
+      if (now - this.shrunkAt < this.slowMs) return;
+      this.shrunkAt = now;
+      this.stats.limit = Math.max(this.minPending, Math.floor((this.stats.limit * 3) / 4));
+    } else if (this.stats.limit < this.o.maxPending) this.stats.limit++;
   }
 
   private slot(now: number): number {

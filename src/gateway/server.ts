@@ -160,6 +160,8 @@ interface SocketData extends SessionSocket {
   welcomed: boolean;
   /** Counted in the upgrade admission's in-progress bound until `welcome` or close (admission.ts). */
   admitting: boolean;
+  /** When the upgrade admission admitted it (epoch ms). */
+  admittedAt: number;
   /** Frames pushed before `welcome` (at most EARLY_FRAMES_MAX; beyond, dropped: the client syncs the gap). */
   early?: (Uint8Array | string)[];
   /** Acks waiting to go out corked with the sender's own echo (holdAck). */
@@ -354,7 +356,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   function admitted(data: SocketData): void {
     if (!data.admitting) return;
     data.admitting = false;
-    admission.done();
+    const now = Date.now();
+    admission.done(now - data.admittedAt, now);
   }
   const sendLimit = config.gateway.maxBackpressureBytes;
   const sessions = new Sessions<SocketData>((data, bytes, decodedFrame) => {
@@ -818,7 +821,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       // Before the token is read (issue #14): a storm of reconnects is refused for the price of one
       // short answer, each told a later slot of the schedule (admission.ts).
-      const retryAfterMs = admission.admit(Date.now());
+      const admittedAt = Date.now();
+      const retryAfterMs = admission.admit(admittedAt);
       if (retryAfterMs > 0) {
         refuseUpgrade(t, PACED_MESSAGE, retryAfterMs);
         return;
@@ -828,7 +832,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       // An upgrade that ends without a socket frees its place (one that opens keeps it: no shrank()
       // between the two, or a worker out of the listener group would count one too few and rejoin full).
       const ended = (): void => {
-        admission.done();
+        const now = Date.now();
+        admission.done(now - admittedAt, now);
         seat?.shrank();
       };
       deps.auth.verify(token).then(
@@ -867,6 +872,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
             ws: undefined,
             welcomed: false,
             admitting: true,
+            admittedAt,
             inflight: 0,
           };
           // Not inside res.cork(): uWS's cork() can misread the socket's state after an asynchronous

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import {
   drainRetryAfterMs,
   UPGRADE_MIN_RETRY_AFTER_MS,
+  UPGRADE_SLOW_MS,
   UpgradeAdmission,
 } from '../../src/gateway/admission.js';
 
@@ -16,7 +17,7 @@ test('admission - a burst is admitted, the next upgrade is refused with a retry 
   const a = new UpgradeAdmission({ ratePerS: 100, burst: 5, maxPending: 100, maxRetryAfterMs: 10_000 }, T0);
   for (let i = 0; i < 5; i++) {
     assert.equal(a.admit(T0), 0, `upgrade ${i} of the burst is admitted`);
-    a.done();
+    a.done(0, T0);
   }
   assert.equal(a.admit(T0), UPGRADE_MIN_RETRY_AFTER_MS, 'the first refusal gets the soonest slot');
   assert.equal(a.stats.refusedRate, 1);
@@ -46,13 +47,53 @@ test('admission - upgrades in progress are bounded; done() frees a place', () =>
   assert.ok(a.admit(T0) > 0, 'the fourth waits for one of the three');
   assert.equal(a.stats.refusedPending, 1);
   assert.equal(a.stats.pending, 3);
-  a.done();
+  a.done(0, T0);
   assert.equal(a.admit(T0), 0, 'one ended, one more is admitted');
-  a.done();
-  a.done();
-  a.done();
-  a.done();
+  a.done(0, T0);
+  a.done(0, T0);
+  a.done(0, T0);
+  a.done(0, T0);
   assert.equal(a.stats.pending, 0, 'done() never goes below zero');
+});
+
+test('admission - slow upgrades shrink the in-progress bound by a quarter, once per UPGRADE_SLOW_MS, to its floor', () => {
+  const a = new UpgradeAdmission(
+    { ratePerS: 100_000, burst: 100_000, maxPending: 64, minPending: 20, maxRetryAfterMs: 5000 },
+    T0,
+  );
+  for (let i = 0; i < 64; i++) assert.equal(a.admit(T0), 0);
+  assert.ok(a.admit(T0) > 0, 'the 65th waits');
+  const slow = UPGRADE_SLOW_MS + 1;
+  a.done(slow, T0 + slow);
+  assert.equal(a.stats.limit, 48, 'a slow one: 64 -> 48');
+  a.done(slow, T0 + slow + 10);
+  assert.equal(a.stats.limit, 48, 'the next slow one within the second does not shrink it again');
+  assert.equal(a.stats.pending, 62);
+  assert.ok(a.admit(T0 + slow + 20) > 0, '62 in progress is above the bound of 48: refused');
+  let now = T0 + slow;
+  for (let i = 0; i < 5; i++) {
+    now += UPGRADE_SLOW_MS;
+    a.done(slow, now);
+  }
+  assert.equal(a.stats.limit, 20, '48 -> 36 -> 27 -> 20, and never below the floor');
+});
+
+test('admission - quick upgrades grow the bound back by one each, up to maxPending', () => {
+  const a = new UpgradeAdmission(
+    { ratePerS: 100_000, burst: 100_000, maxPending: 40, minPending: 10, maxRetryAfterMs: 5000 },
+    T0,
+  );
+  for (let i = 0; i < 40; i++) assert.equal(a.admit(T0), 0);
+  a.done(UPGRADE_SLOW_MS + 1, T0 + 2000);
+  assert.equal(a.stats.limit, 30);
+  for (let i = 0; i < 5; i++) a.done(5, T0 + 2000);
+  assert.equal(a.stats.limit, 35, 'five quick ones: +5');
+  assert.equal(a.stats.pending, 34);
+  assert.equal(a.admit(T0 + 2000), 0, '34 in progress, bound 35: admitted');
+  assert.ok(a.admit(T0 + 2000) > 0, '35 in progress: refused');
+  for (let i = 0; i < 35; i++) a.done(5, T0 + 2000);
+  assert.equal(a.stats.limit, 40, 'never above maxPending');
+  assert.equal(a.stats.pending, 0);
 });
 
 test('admission - a drain tells its sockets successive slots of the pace after the minimum, up to the horizon', () => {
