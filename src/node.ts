@@ -26,7 +26,7 @@ import { tenantIntegrationSource } from './integration/tenant-source.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { workerNodeMetrics } from './node-metrics.js';
-import { processChannel } from './parent-channel.js';
+import { isNodeDraining, processChannel } from './parent-channel.js';
 import { createTextPool } from './pool/text-pool.js';
 import { PRESENCE_LINGER_MS, Presence } from './presence/presence.js';
 import { msgpackEncode } from './protocol/codec.js';
@@ -45,7 +45,6 @@ import type { MessageRow } from './store/types.js';
 import { traceTransport } from './telemetry/nats.js';
 import { startTracing, stopTracing } from './telemetry/tracing.js';
 import { TenantRegistry } from './tenants.js';
-import { isNodeDraining } from './worker-process.js';
 
 export interface BrokerNode {
   readonly nodeId: string;
@@ -430,7 +429,7 @@ export async function startNode(
   const gw: Gateway = gateway;
   started('gateway');
   log.info({ port: gw.port, members: membership.members(), startMs }, 'node ready');
-  // The members the supervisor drains together with this one (worker-process.ts, NodeDrainingIpc).
+  // The members the supervisor drains together with this one (parent-channel.ts, NodeDrainingIpc).
   const drainingWith = new Set<string>();
   const parent = processChannel();
   const onParent = (msg: unknown): void => {

@@ -27,3 +27,24 @@ export function sendToParent<M>(parent: ParentChannel<M>, msg: M): boolean {
     return false;
   }
 }
+
+/**
+ * From the supervisor to each worker right before it drains them all (supervisor.ts, stop): the members
+ * stopping together. A worker whose other live members are all in the list need not linger to forward
+ * late pushes (Presence.retire): every socket they could reach is being closed by the same drain.
+ */
+export interface NodeDrainingIpc {
+  sb: 'node-draining';
+  members: string[];
+}
+
+export function isNodeDraining(msg: unknown): msg is NodeDrainingIpc {
+  const m = msg as Partial<NodeDrainingIpc> | null;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    m.sb === 'node-draining' &&
+    Array.isArray(m.members) &&
+    m.members.every((x) => typeof x === 'string')
+  );
+}

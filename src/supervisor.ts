@@ -9,6 +9,7 @@
 import { supervisorListenerGroup } from './listener-group.js';
 import { createLogger, type Logger } from './log.js';
 import { supervisorNodeMetrics } from './node-metrics.js';
+import type { NodeDrainingIpc } from './parent-channel.js';
 import { findFreePort, isTcpReachable } from './stack/process.js';
 import {
   parseSupervisorOptions,
@@ -17,7 +18,7 @@ import {
   workerExecArgv,
   workerId,
 } from './supervisor-options.js';
-import { type NodeDrainingIpc, spawnWorker, type WorkerProcess } from './worker-process.js';
+import { spawnWorker, type WorkerProcess } from './worker-process.js';
 
 export {
   defaultNodeId,
@@ -182,7 +183,7 @@ export async function startSupervisor(
       nodeMetrics.close();
       const live = slots.filter((s) => s.proc !== undefined && s.proc.exitInfo() === null);
       log.info({ workers: live.map((s) => s.id), graceMs: o.stopGraceMs }, 'draining workers');
-      // Each worker learns which members stop with it (worker-process.ts, NodeDrainingIpc).
+      // Each worker learns which members stop with it (parent-channel.ts, NodeDrainingIpc).
       const draining: NodeDrainingIpc = { sb: 'node-draining', members: live.map((s) => s.id) };
       for (const s of live) s.proc!.send(draining);
       const results = await Promise.all(

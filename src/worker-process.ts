@@ -9,27 +9,6 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from './log.js';
 
-/**
- * From the supervisor to each worker right before it drains them all (supervisor.ts, stop): the members
- * stopping together. A worker whose other live members are all in the list need not linger to forward
- * late pushes (Presence.retire): every socket they could reach is being closed by the same drain.
- */
-export interface NodeDrainingIpc {
-  sb: 'node-draining';
-  members: string[];
-}
-
-export function isNodeDraining(msg: unknown): msg is NodeDrainingIpc {
-  const m = msg as Partial<NodeDrainingIpc> | null;
-  return (
-    typeof m === 'object' &&
-    m !== null &&
-    m.sb === 'node-draining' &&
-    Array.isArray(m.members) &&
-    m.members.every((x) => typeof x === 'string')
-  );
-}
-
 export interface WorkerExit {
   /** Exit code, or null when the process ended by a signal. */
   code: number | null;
