@@ -123,13 +123,13 @@ export class UpgradeAdmission {
   }
 
   /**
-   * An admitted upgrade ended (welcomed, refused after its token check, or its client went away), `tookMs`
-   * after it was admitted. A slow one shrinks the in-progress bound by a quarter (once per `slowMs`: the
+   * An upgrade admitted at `admittedAt` ended at `now` (welcomed, refused after its token check, or its
+   * client went away). A slow one shrinks the in-progress bound by a quarter (once per `slowMs`: the
    * upgrades admitted before a shrink still end slowly for a while), a quick one grows it by one.
    */
-  done(tookMs: number, now: number): void {
+  done(admittedAt: number, now: number): void {
     if (this.stats.pending > 0) this.stats.pending--;
-    if (tookMs > this.slowMs) {
+    if (now - admittedAt > this.slowMs) {
       if (now - this.shrunkAt < this.slowMs) return;
       this.shrunkAt = now;
       this.stats.limit = Math.max(this.minPending, Math.floor((this.stats.limit * 3) / 4));

@@ -356,8 +356,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   function admitted(data: SocketData): void {
     if (!data.admitting) return;
     data.admitting = false;
-    const now = Date.now();
-    admission.done(now - data.admittedAt, now);
+    admission.done(data.admittedAt, Date.now());
   }
   const sendLimit = config.gateway.maxBackpressureBytes;
   const sessions = new Sessions<SocketData>((data, bytes, decodedFrame) => {
@@ -832,8 +831,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       // An upgrade that ends without a socket frees its place (one that opens keeps it: no shrank()
       // between the two, or a worker out of the listener group would count one too few and rejoin full).
       const ended = (): void => {
-        const now = Date.now();
-        admission.done(now - admittedAt, now);
+        admission.done(admittedAt, Date.now());
         seat?.shrank();
       };
       deps.auth.verify(token).then(

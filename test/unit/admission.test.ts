@@ -17,7 +17,7 @@ test('admission - a burst is admitted, the next upgrade is refused with a retry 
   const a = new UpgradeAdmission({ ratePerS: 100, burst: 5, maxPending: 100, maxRetryAfterMs: 10_000 }, T0);
   for (let i = 0; i < 5; i++) {
     assert.equal(a.admit(T0), 0, `upgrade ${i} of the burst is admitted`);
-    a.done(0, T0);
+    a.done(T0, T0);
   }
   assert.equal(a.admit(T0), UPGRADE_MIN_RETRY_AFTER_MS, 'the first refusal gets the soonest slot');
   assert.equal(a.stats.refusedRate, 1);
@@ -47,12 +47,12 @@ test('admission - upgrades in progress are bounded; done() frees a place', () =>
   assert.ok(a.admit(T0) > 0, 'the fourth waits for one of the three');
   assert.equal(a.stats.refusedPending, 1);
   assert.equal(a.stats.pending, 3);
-  a.done(0, T0);
+  a.done(T0, T0);
   assert.equal(a.admit(T0), 0, 'one ended, one more is admitted');
-  a.done(0, T0);
-  a.done(0, T0);
-  a.done(0, T0);
-  a.done(0, T0);
+  a.done(T0, T0);
+  a.done(T0, T0);
+  a.done(T0, T0);
+  a.done(T0, T0);
   assert.equal(a.stats.pending, 0, 'done() never goes below zero');
 });
 
@@ -64,16 +64,16 @@ test('admission - slow upgrades shrink the in-progress bound by a quarter, once 
   for (let i = 0; i < 64; i++) assert.equal(a.admit(T0), 0);
   assert.ok(a.admit(T0) > 0, 'the 65th waits');
   const slow = UPGRADE_SLOW_MS + 1;
-  a.done(slow, T0 + slow);
+  a.done(T0, T0 + slow);
   assert.equal(a.stats.limit, 48, 'a slow one: 64 -> 48');
-  a.done(slow, T0 + slow + 10);
+  a.done(T0 + slow + 10 - slow, T0 + slow + 10);
   assert.equal(a.stats.limit, 48, 'the next slow one within the second does not shrink it again');
   assert.equal(a.stats.pending, 62);
   assert.ok(a.admit(T0 + slow + 20) > 0, '62 in progress is above the bound of 48: refused');
   let now = T0 + slow;
   for (let i = 0; i < 5; i++) {
     now += UPGRADE_SLOW_MS;
-    a.done(slow, now);
+    a.done(now - slow, now);
   }
   assert.equal(a.stats.limit, 20, '48 -> 36 -> 27 -> 20, and never below the floor');
 });
@@ -84,14 +84,14 @@ test('admission - quick upgrades grow the bound back by one each, up to maxPendi
     T0,
   );
   for (let i = 0; i < 40; i++) assert.equal(a.admit(T0), 0);
-  a.done(UPGRADE_SLOW_MS + 1, T0 + 2000);
+  a.done(T0 + 2000 - (UPGRADE_SLOW_MS + 1), T0 + 2000);
   assert.equal(a.stats.limit, 30);
-  for (let i = 0; i < 5; i++) a.done(5, T0 + 2000);
+  for (let i = 0; i < 5; i++) a.done(T0 + 2000 - 5, T0 + 2000);
   assert.equal(a.stats.limit, 35, 'five quick ones: +5');
   assert.equal(a.stats.pending, 34);
   assert.equal(a.admit(T0 + 2000), 0, '34 in progress, bound 35: admitted');
   assert.ok(a.admit(T0 + 2000) > 0, '35 in progress: refused');
-  for (let i = 0; i < 35; i++) a.done(5, T0 + 2000);
+  for (let i = 0; i < 35; i++) a.done(T0 + 2000 - 5, T0 + 2000);
   assert.equal(a.stats.limit, 40, 'never above maxPending');
   assert.equal(a.stats.pending, 0);
 });
