@@ -53,7 +53,14 @@ export interface MetricSources {
   /** Socket sends in progress and refused at the door (gateway.maxSendsInflight); absent in old wiring. */
   sends?(): { inflight: number; refused: number; max: number };
   /** Presence directory and delivery link (src/presence/); absent in old wiring. */
-  presence?(): { users: number; refused: number; broadcasts: number; batches: number; items: number };
+  presence?(): {
+    users: number;
+    refused: number;
+    lateJoins: number;
+    broadcasts: number;
+    batches: number;
+    items: number;
+  };
   heldShards(): number;
   members(): number;
   /** This member's membership lease: valid (renewed within the TTL) and its age. Absent in old wiring. */
@@ -293,8 +300,13 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
   );
   gauge(
     'switchboard_presence_refused_total',
-    'Sockets refused because the presence directory was full or no owner confirmed them in time',
+    'Sockets refused because the presence directory (or the joins waiting for it) was full',
     () => src.presence?.().refused ?? 0,
+  );
+  gauge(
+    'switchboard_presence_late_joins_total',
+    "Joins welcomed at their deadline without the presence owner's answer (asked on until it answers)",
+    () => src.presence?.().lateJoins ?? 0,
   );
   gauge(
     'switchboard_presence_broadcasts_total',

@@ -935,8 +935,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
         () => sendWelcome(data),
         (err: unknown) => {
           if (data.closed) return;
-          // Busy: the presence directory (or the joins waiting for it) is full; else no owner answered.
-          const why = err instanceof BusyError ? 'node full' : 'cluster connection unavailable';
+          // Busy: the presence directory (or the joins waiting for it) is full; else this member stops.
+          // (A join no owner answers in time is welcomed all the same: src/presence/presence.ts.)
+          const why = err instanceof BusyError ? 'node full' : 'node shutting down';
           ws.end(CLOSE_CODES.reconnectElsewhere, why);
         },
       );

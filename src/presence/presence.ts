@@ -19,6 +19,14 @@
  * lost to a dying member or a moving shard is recovered by the client's `sync` (docs/PROTOCOL.md).
  * Bounds: the directory's `maxUsers`, `maxPendingJoins` joins awaiting an answer (beyond: `busy`, the
  * socket is closed to reconnect), a join deadline, and the link's batch bounds.
+ *
+ * A join the owner has not answered by its deadline (an owner whose loop lags seconds behind under
+ * load, or one that died and is not replaced yet) is welcomed all the same, and asked on until an owner
+ * answers. Closing the socket instead made its client reconnect into the same overload (issue #14:
+ * ~1 000 sockets closed before `welcome` in a kill storm under load). Nothing a welcomed socket is owed
+ * is lost by it: the owner reads its inbox in order, so the join sent seconds earlier is recorded before
+ * any push routed to it after the `welcome`; with no holder in view, or a silent one, pushes go to
+ * every member; and an owner that takes the shard over asks every member for its users.
  */
 import type { Transport } from '../cluster/transport.js';
 import type { TurnFlush } from '../cluster/turn-flush.js';
@@ -86,8 +94,10 @@ type Item =
 export interface PresenceStats extends DeliveryLinkStats {
   /** Directory entries held (users whose presence shard this member owns). */
   users: number;
-  /** Sockets of this gateway refused: the owner's directory was full, or no owner confirmed in time. */
+  /** Sockets of this gateway refused: the owner's directory (or the joins waiting for it) was full. */
   refused: number;
+  /** Joins welcomed at their deadline without an owner's answer (and asked on until one answers). */
+  lateJoins: number;
   /** Pushes sent to every member because no complete directory knew where the user is. */
   broadcasts: number;
 }
@@ -100,7 +110,7 @@ export interface PresenceOptions {
   view: PresenceView;
   maxUsers?: number;
   maxPendingJoins?: number;
-  /** How long a join may wait for an owner's answer before the socket is refused. */
+  /** How long a join waits for an owner's answer before its sockets are welcomed without it. */
   joinTimeoutMs?: number;
   maxBatch?: number;
   maxBatchBytes?: number;
@@ -121,6 +131,8 @@ interface PendingJoin {
   backoff: number;
   /** A leave was sent after the attempt in flight: an `ok` to it is outdated. */
   left: boolean;
+  /** Past its deadline: its sockets were welcomed; it is asked on, with no deadline, until answered. */
+  late: boolean;
 }
 
 /** Pushes for one event: member -> users, directed (from a directory entry) or not. */
@@ -152,6 +164,7 @@ export class Presence {
   #lastLive: readonly string[] = [];
   #timer: NodeJS.Timeout | undefined;
   #refused = 0;
+  #lateJoins = 0;
   #broadcasts = 0;
   #stopped = false;
 
@@ -218,6 +231,7 @@ export class Presence {
       ...this.#link.stats(),
       users: this.#dir.size,
       refused: this.#refused,
+      lateJoins: this.#lateJoins,
       broadcasts: this.#broadcasts,
     };
   }
@@ -257,8 +271,9 @@ export class Presence {
   /**
    * Announces a socket of the user. `first`: the user's first socket in this process. Resolves once
    * the owner of the user's presence shard has recorded this member (at once for a later socket whose
-   * user is recorded already); rejects `busy` when the directory or the pending joins are full,
-   * `unavailable` when no owner answered within the join timeout. Either way the caller closes the socket.
+   * user is recorded already), or once the join timeout has passed without an answer (the join is then
+   * asked on: see the module's comment); rejects `busy` when the directory or the pending joins are full,
+   * `unavailable` when this member stops. Then the caller closes the socket.
    */
   join(tenant: string, user: string, first: boolean): Promise<void> {
     const key = userKey(tenant, user);
@@ -266,7 +281,8 @@ export class Presence {
     if (pending === undefined && !first) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       if (pending !== undefined) {
-        pending.waiters.push({ resolve, reject });
+        if (pending.late) resolve();
+        else pending.waiters.push({ resolve, reject });
         return;
       }
       if (this.#stopped) {
@@ -289,6 +305,7 @@ export class Presence {
         timer: undefined,
         backoff: RETRY_BASE_MS,
         left: false,
+        late: false,
       };
       this.#joining.set(key, pj);
       this.#attempt(pj);
@@ -320,15 +337,10 @@ export class Presence {
       this.#finish(pj);
       return;
     }
-    if (Date.now() >= pj.deadline) {
-      this.#refused++;
-      this.#finish(
-        pj,
-        new SwitchboardError('unavailable', 'no owner of the presence shard answered', {
-          retryAfterMs: 1000,
-        }),
-      );
-      return;
+    if (!pj.late && Date.now() >= pj.deadline) {
+      pj.late = true;
+      this.#lateJoins++;
+      for (const w of pj.waiters.splice(0)) w.resolve();
     }
     if (this.#owns(pj.shard)) {
       this.#answered(pj, this.#dir.join(pj.shard, pj.key, this.#self));
@@ -348,12 +360,17 @@ export class Presence {
         this.#attempts.delete(n);
         this.#attempt(pj);
       },
-      Math.max(1, Math.min(JOIN_ATTEMPT_MS, pj.deadline - Date.now())),
+      Math.min(JOIN_ATTEMPT_MS, this.#untilDeadline(pj)),
     );
   }
 
+  /** Ms to wait at most before the next attempt of `pj`: until its deadline, unless it is past it. */
+  #untilDeadline(pj: PendingJoin): number {
+    return pj.late ? Number.POSITIVE_INFINITY : Math.max(1, pj.deadline - Date.now());
+  }
+
   #retryLater(pj: PendingJoin): void {
-    const wait = Math.max(1, Math.min(pj.backoff, pj.deadline - Date.now()));
+    const wait = Math.min(pj.backoff, this.#untilDeadline(pj));
     pj.backoff = Math.min(pj.backoff * 2, RETRY_MAX_MS);
     pj.timer = setTimeout(() => this.#attempt(pj), wait);
   }

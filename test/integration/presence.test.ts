@@ -12,7 +12,7 @@ import { connectTransport, type Transport } from '../../src/cluster/transport.js
 import { presenceShardOf, userKey } from '../../src/presence/directory.js';
 import { DeliveryLink } from '../../src/presence/link.js';
 import { type LocalUsers, Presence, type PresenceOptions } from '../../src/presence/presence.js';
-import { BusyError, SwitchboardError } from '../../src/protocol/errors.js';
+import { BusyError } from '../../src/protocol/errors.js';
 import { SHARD_COUNT } from '../../src/routing/shard.js';
 import { randomKeyspace, TEST_NATS_URL } from '../harness/env.js';
 
@@ -251,7 +251,7 @@ test('presence - without any holder, a push goes to every member and is delivere
   assert.equal(c.sockets.got.length, 0);
 });
 
-test('presence - bounds: a full directory refuses a new user busy; pending joins past the bound are busy; an unanswered join is unavailable at its deadline', async () => {
+test('presence - bounds: a full directory refuses a new user busy; pending joins past the bound are busy; an unanswered join is welcomed at its deadline', async () => {
   const { records, ms } = await cluster(['a', 'b'], { maxUsers: 2, maxPendingJoins: 2, joinTimeoutMs: 300 });
   const [a, b] = ms as [Member, Member];
   const onB = (s: number) => s % 2 === 0;
@@ -264,11 +264,41 @@ test('presence - bounds: a full directory refuses a new user busy; pending joins
   // Shards whose holder never answers (a member that is gone): joins wait, up to the bound.
   const ghost = (s: number) => !onB(s);
   for (let s = 0; s < SHARD_COUNT; s++) if (ghost(s)) records.holders[s] = 'ghost';
+  const t0 = Date.now();
   const waiting = [connect(a, userWhere(ghost, 'g1-')), connect(a, userWhere(ghost, 'g2-'))];
   await assert.rejects(connect(a, userWhere(ghost, 'g3-')), (e) => e instanceof BusyError);
-  for (const w of waiting)
-    await assert.rejects(w, (e) => e instanceof SwitchboardError && e.code === 'unavailable');
-  assert.equal(a.presence.stats().refused, 4, 'directory full, joins past the bound, two deadlines');
+  // At the deadline (300 ms) both are welcomed without an answer; they still count against the bound.
+  await Promise.all(waiting);
+  assert.ok(Date.now() - t0 >= 290, 'not before the deadline');
+  assert.equal(a.presence.stats().lateJoins, 2);
+  assert.equal(a.presence.stats().refused, 2, 'directory full, a join past the bound');
+  await assert.rejects(connect(a, userWhere(ghost, 'g4-')), (e) => e instanceof BusyError);
+});
+
+test('presence - a join welcomed at its deadline is asked on: the next holder records it and pushes reach the socket', async () => {
+  const { records, ms } = await cluster(['a', 'b', 'c'], { joinTimeoutMs: 300 });
+  const [a, b, c] = ms as [Member, Member, Member];
+  const user = userWhere(() => true, 'late-');
+  const shard = presenceShardOf('t', user);
+  // b holds the shard (a's snapshot for it, taken now, does not name the user yet)...
+  records.move(shard, b.id);
+  await new Promise((r) => setTimeout(r, 200));
+  // ...but a still routes to a former holder that never answers (dead, its lease not yet expired).
+  records.stale.set(a.id, new Map([[shard, 'ghost']]));
+  await connect(a, user);
+  assert.equal(a.presence.stats().lateJoins, 1);
+  assert.equal(b.presence.stats().users, 0);
+  // a's view catches up: the join it asks on reaches b, and only that join can record the user.
+  records.stale.delete(a.id);
+  await until(() => b.presence.stats().users === 1, 'the late join recorded by the next holder', 3000);
+  c.presence.push('t', [user], bytes('after'));
+  await until(() => a.sockets.bodies(user).includes('after'), 'the push through b');
+  // Answered: nothing is asked any more (a join still pending would be re-sent every second).
+  const items = a.presence.stats().items;
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.equal(a.presence.stats().items, items, 'no join re-sent once recorded');
+  // Another socket of the user is welcomed at once.
+  await connect(a, user);
 });
 
 test('delivery link - a batch leaves at maxBatch items or maxBatchBytes; items arrive in order; nothing is sent after stop', async () => {
