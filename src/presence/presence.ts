@@ -48,6 +48,12 @@ export const PRESENCE_LINGER_MS = 1000;
 const SNAPSHOT_CHUNK = 1000;
 /** One join attempt's wait for its answer; then it is sent again (maybe to another owner). */
 const JOIN_ATTEMPT_MS = 1000;
+/**
+ * A join past its deadline waits twice as long at each attempt, up to this: an owner lagging seconds
+ * behind answers each attempt after the next one has replaced it (answers to replaced attempts are
+ * dropped), so fixed 1 s attempts would never settle and would only add to its backlog.
+ */
+const LATE_ATTEMPT_MAX_MS = 8000;
 const RETRY_BASE_MS = 25;
 const RETRY_MAX_MS = 400;
 const BUSY_RETRY_AFTER_MS = 1000;
@@ -133,6 +139,8 @@ interface PendingJoin {
   left: boolean;
   /** Past its deadline: its sockets were welcomed; it is asked on, with no deadline, until answered. */
   late: boolean;
+  /** The next attempt's wait for its answer, ms. */
+  attemptMs: number;
 }
 
 /** Pushes for one event: member -> users, directed (from a directory entry) or not. */
@@ -306,6 +314,7 @@ export class Presence {
         backoff: RETRY_BASE_MS,
         left: false,
         late: false,
+        attemptMs: JOIN_ATTEMPT_MS,
       };
       this.#joining.set(key, pj);
       this.#attempt(pj);
@@ -355,13 +364,12 @@ export class Presence {
     pj.n = n;
     this.#attempts.set(n, pj);
     this.#link.send(holder, { o: 'j', n, s: pj.shard, k: pj.key });
-    pj.timer = setTimeout(
-      () => {
-        this.#attempts.delete(n);
-        this.#attempt(pj);
-      },
-      Math.min(JOIN_ATTEMPT_MS, this.#untilDeadline(pj)),
-    );
+    const wait = Math.min(pj.attemptMs, this.#untilDeadline(pj));
+    if (pj.late) pj.attemptMs = Math.min(pj.attemptMs * 2, LATE_ATTEMPT_MAX_MS);
+    pj.timer = setTimeout(() => {
+      this.#attempts.delete(n);
+      this.#attempt(pj);
+    }, wait);
   }
 
   /** Ms to wait at most before the next attempt of `pj`: until its deadline, unless it is past it. */
