@@ -56,12 +56,18 @@ test('admission - upgrades in progress are bounded; done() frees a place', () =>
   assert.equal(a.stats.pending, 0, 'done() never goes below zero');
 });
 
-test('admission - slow upgrades shrink the in-progress bound by a quarter, once per UPGRADE_SLOW_MS, to its floor', () => {
+/** An admission whose token bucket never limits, with `maxPending` upgrades admitted at T0. */
+function fullAdmission(maxPending: number, minPending: number): UpgradeAdmission {
   const a = new UpgradeAdmission(
-    { ratePerS: 100_000, burst: 100_000, maxPending: 64, minPending: 20, maxRetryAfterMs: 5000 },
+    { ratePerS: 100_000, burst: 100_000, maxPending, minPending, maxRetryAfterMs: 5000 },
     T0,
   );
-  for (let i = 0; i < 64; i++) assert.equal(a.admit(T0), 0);
+  for (let i = 0; i < maxPending; i++) assert.equal(a.admit(T0), 0);
+  return a;
+}
+
+test('admission - slow upgrades shrink the in-progress bound by a quarter, once per UPGRADE_SLOW_MS, to its floor', () => {
+  const a = fullAdmission(64, 20);
   assert.ok(a.admit(T0) > 0, 'the 65th waits');
   const slow = UPGRADE_SLOW_MS + 1;
   a.done(T0, T0 + slow);
@@ -79,11 +85,7 @@ test('admission - slow upgrades shrink the in-progress bound by a quarter, once 
 });
 
 test('admission - quick upgrades grow the bound back by one each, up to maxPending', () => {
-  const a = new UpgradeAdmission(
-    { ratePerS: 100_000, burst: 100_000, maxPending: 40, minPending: 10, maxRetryAfterMs: 5000 },
-    T0,
-  );
-  for (let i = 0; i < 40; i++) assert.equal(a.admit(T0), 0);
+  const a = fullAdmission(40, 10);
   a.done(T0 + 2000 - (UPGRADE_SLOW_MS + 1), T0 + 2000);
   assert.equal(a.stats.limit, 30);
   for (let i = 0; i < 5; i++) a.done(T0 + 2000 - 5, T0 + 2000);
