@@ -27,6 +27,7 @@ export const DEFAULT_UPGRADE_BURST = 200;
  * round trip both sides paid for (99 % back in 58.0 s; 55.0-56.0 s with 256). A fixed 256, with the mixed
  * load's senders on the same 2 cores, let the presence joins behind the upgrades miss their 5 s deadline:
  * 927 sockets closed 1012 before `welcome`, against 167 with 128 (BENCHMARKS.md, twenty-second session).
+ * (Such a join is now welcomed at its deadline and asked on: src/presence/presence.ts.)
  */
 export const DEFAULT_UPGRADE_PENDING = 256;
 /** The least the in-progress bound shrinks to while upgrades are slow. */
@@ -34,7 +35,8 @@ export const UPGRADE_MIN_PENDING = 32;
 /**
  * An admitted upgrade that took longer than this to reach `welcome` (or its end) shrinks the bound by a
  * quarter, at most once per this long; each quicker one grows it by one, up to `maxPending`. One second
- * is a fifth of the presence join's deadline (5 s), past which a socket is closed before `welcome`.
+ * is a fifth of the presence join's deadline (5 s), past which a socket is welcomed without its
+ * owner's answer.
  */
 export const UPGRADE_SLOW_MS = 1000;
 /** The furthest ahead a refused client is told to come back, ms. */
