@@ -14,6 +14,7 @@ import {
 } from './gateway/admission.js';
 import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
 import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
+import { DEFAULT_PRESENCE_MAX_ROUTES } from './presence/routes.js';
 import { DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_PARTITIONS } from './store/history-writer.js';
 import type { TracingConfig } from './telemetry/tracing.js';
 
@@ -285,9 +286,10 @@ export interface NodeConfig {
   };
   /**
    * The presence directory (src/presence/): `maxUsers` entries per member (a new user's socket is
-   * refused beyond), `maxPendingJoins` sockets per process waiting for their owner's answer.
+   * refused beyond), `maxPendingJoins` sockets per process waiting for their owner's answer,
+   * `maxRoutes` routes cached as a sender and grants kept as an owner (0: every push through the owner).
    */
-  presence: { maxUsers: number; maxPendingJoins: number };
+  presence: { maxUsers: number; maxPendingJoins: number; maxRoutes: number };
   /** OpenTelemetry traces (src/telemetry/), off by default. */
   telemetry: { tracing: TracingConfig };
   logLevel: string;
@@ -417,6 +419,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     presence: {
       maxUsers: o.presence?.maxUsers ?? DEFAULT_PRESENCE_MAX_USERS,
       maxPendingJoins: o.presence?.maxPendingJoins ?? DEFAULT_PRESENCE_MAX_PENDING_JOINS,
+      maxRoutes: o.presence?.maxRoutes ?? DEFAULT_PRESENCE_MAX_ROUTES,
     },
     telemetry: {
       tracing: {
@@ -540,6 +543,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
   positiveInt(cfg.presence.maxUsers, 'presence.maxUsers');
   positiveInt(cfg.presence.maxPendingJoins, 'presence.maxPendingJoins');
+  nonNegativeInt(cfg.presence.maxRoutes, 'presence.maxRoutes');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
@@ -752,6 +756,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
     presence: {
       maxUsers: intFromEnv(env, 'SB_PRESENCE_MAX_USERS'),
       maxPendingJoins: intFromEnv(env, 'SB_PRESENCE_MAX_JOINS'),
+      maxRoutes: intFromEnv(env, 'SB_PRESENCE_MAX_ROUTES'),
     },
     telemetry: { tracing: tracingFromEnv(env) },
     logLevel: env['SB_LOG_LEVEL'] || undefined,

@@ -58,6 +58,8 @@ export interface MetricSources {
     refused: number;
     lateJoins: number;
     broadcasts: number;
+    routeHits?: number;
+    heldJoins?: number;
     batches: number;
     items: number;
   };
@@ -312,6 +314,16 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     'switchboard_presence_broadcasts_total',
     'Pushes sent to every member: no complete presence directory knew where the user is',
     () => src.presence?.().broadcasts ?? 0,
+  );
+  gauge(
+    'switchboard_presence_route_hits_total',
+    "Pushes sent straight to the user's members on a cached route, not through the presence owner",
+    () => src.presence?.().routeHits ?? 0,
+  );
+  gauge(
+    'switchboard_presence_held_joins',
+    'Joins recorded by this owner whose answer waits until senders dropped their cached route of the user',
+    () => src.presence?.().heldJoins ?? 0,
   );
   gauge(
     'switchboard_delivery_items_total',

@@ -301,6 +301,7 @@ export async function startNode(
     },
     maxUsers: config.presence.maxUsers,
     maxPendingJoins: config.presence.maxPendingJoins,
+    maxRoutes: config.presence.maxRoutes,
     joinTimeoutMs: config.routing.requestTimeoutMs,
     flush: turnFlush,
   });

@@ -13,6 +13,9 @@
  *   push to the owner of the recipient's presence shard, which forwards it to the members holding the
  *   recipient's sockets. When the sender owns that shard itself, it forwards directly; when nobody holds
  *   the shard in its view, or the holder has been silent for half a lease, the push goes to every member.
+ *   The owner also answers the route with the user's entry (a grant, src/presence/routes.ts): the
+ *   sender's next pushes for that user go straight to those members, one hop instead of two. An owner
+ *   answers a join only once every sender holding a grant of the user has dropped it (see Hold).
  *
  * All of it travels on the delivery link (src/presence/link.ts): one NATS subscription per member,
  * batches per destination and turn, items in order per destination. Delivery stays at most once: a push
@@ -31,9 +34,11 @@
 import type { Transport } from '../cluster/transport.js';
 import type { TurnFlush } from '../cluster/turn-flush.js';
 import { BusyError, SwitchboardError } from '../protocol/errors.js';
+import { SHARD_COUNT } from '../routing/shard.js';
 import { contextFromHeaders, traced, traceHeaders } from '../telemetry/tracing.js';
 import { DEFAULT_PRESENCE_MAX_USERS, PresenceDirectory, presenceShardOf, userKey } from './directory.js';
 import { DeliveryLink, type DeliveryLinkStats } from './link.js';
+import { DEFAULT_PRESENCE_MAX_ROUTES, RouteCache, RouteGrants } from './routes.js';
 
 export const DEFAULT_PRESENCE_MAX_PENDING_JOINS = 10_000;
 export const DEFAULT_PRESENCE_JOIN_TIMEOUT_MS = 5000;
@@ -92,8 +97,19 @@ type Item =
   | { o: 'sq'; s: number; e: number }
   /** snapshot part: users `k` of shard `s` for taking `e`; `z` 1 on the last part. */
   | { o: 's'; s: number; e: number; k: string[]; z: 0 | 1 }
-  /** route: look up users `u` of tenant `t` and forward frame `d` (sender -> owner). */
-  | { o: 'r'; t: string; u: string[]; d: Uint8Array; tc?: Record<string, string> }
+  /**
+   * route: look up users `u` of tenant `t` and forward frame `d` (sender -> owner); with `w` (the
+   * sender's clock when it asked), also answer their entries (`g`).
+   */
+  | { o: 'r'; t: string; u: string[]; d: Uint8Array; tc?: Record<string, string>; w?: number }
+  /** grant: the members `m[i]` hold the sockets of user `u[i]` of tenant `t`, for a route asked at `w`. */
+  | { o: 'g'; t: string; w: number; u: string[]; m: string[][] }
+  /** drop: forget the entry of user `k` granted to you; answer `xa`. */
+  | { o: 'x'; k: string }
+  /** dropped: the entry of user `k` is gone here. */
+  | { o: 'xa'; k: string }
+  /** a join of a user of shard `s` waits unanswered: entries of `s` asked for until now may miss it. */
+  | { o: 'xq'; s: number }
   /** push: hand frame `d` to local sockets of users `u`; `b` 1 when sent without a directory entry. */
   | { o: 'p'; t: string; u: string[]; d: Uint8Array; b?: 1; tc?: Record<string, string> };
 
@@ -106,6 +122,12 @@ export interface PresenceStats extends DeliveryLinkStats {
   lateJoins: number;
   /** Pushes sent to every member because no complete directory knew where the user is. */
   broadcasts: number;
+  /** Pushes sent straight to the members holding the user, on a cached route (src/presence/routes.ts). */
+  routeHits: number;
+  /** Routes cached here (as a sender). */
+  routes: number;
+  /** Joins recorded here whose answer waits until every sender with a route of the user dropped it. */
+  heldJoins: number;
 }
 
 export interface PresenceOptions {
@@ -116,6 +138,8 @@ export interface PresenceOptions {
   view: PresenceView;
   maxUsers?: number;
   maxPendingJoins?: number;
+  /** Routes cached as a sender, and grants kept as an owner, at most each (0: no cached routes). */
+  maxRoutes?: number;
   /** How long a join waits for an owner's answer before its sockets are welcomed without it. */
   joinTimeoutMs?: number;
   maxBatch?: number;
@@ -141,6 +165,24 @@ interface PendingJoin {
   late: boolean;
   /** The next attempt's wait for its answer, ms. */
   attemptMs: number;
+  /** Every member was told that routes of its shard may miss this user (`xq`). */
+  warned: boolean;
+}
+
+/**
+ * A join recorded by this owner whose answer waits: until each sender told to drop its route of the
+ * user has confirmed (or left, or looks dead), and until the shard is complete (every live member
+ * answered this taking's snapshot request, so none still uses a route granted by a former owner); at
+ * most the join timeout.
+ */
+interface Hold {
+  readonly shard: number;
+  readonly epoch: number;
+  /** When the first of its joins arrived (Date.now()). */
+  readonly since: number;
+  readonly answers: Array<{ to: string; n: number }>;
+  /** member -> drops sent and not yet confirmed. */
+  readonly waiting: Map<string, number>;
 }
 
 /** Pushes for one event: member -> users, directed (from a directory entry) or not. */
@@ -170,6 +212,17 @@ export class Presence {
   #snapshotAsks = new Map<string, Map<number, number>>();
   #snapshotScheduled = false;
   #lastLive: readonly string[] = [];
+  readonly #routes: RouteCache;
+  readonly #grants: RouteGrants;
+  readonly #holds = new Map<string, Hold>();
+  /** shard -> keys of its holds, to settle them when its snapshot completes. */
+  readonly #holdsOf = new Map<number, Set<string>>();
+  /** When this member took each shard it holds (performance.now()). */
+  readonly #takenAt = new Float64Array(SHARD_COUNT);
+  /** When each live member first appeared in this member's view (absent: before the first view). */
+  readonly #appearedAt = new Map<string, number>();
+  /** When this member last sent `xq` for each shard (Date.now()). */
+  readonly #warnedAt = new Float64Array(SHARD_COUNT);
   #timer: NodeJS.Timeout | undefined;
   #refused = 0;
   #lateJoins = 0;
@@ -182,6 +235,11 @@ export class Presence {
     this.#dir = new PresenceDirectory(opts.maxUsers ?? DEFAULT_PRESENCE_MAX_USERS);
     this.#maxPendingJoins = opts.maxPendingJoins ?? DEFAULT_PRESENCE_MAX_PENDING_JOINS;
     this.#joinTimeoutMs = opts.joinTimeoutMs ?? DEFAULT_PRESENCE_JOIN_TIMEOUT_MS;
+    const maxRoutes = opts.maxRoutes ?? DEFAULT_PRESENCE_MAX_ROUTES;
+    if (!Number.isSafeInteger(maxRoutes) || maxRoutes < 0)
+      throw new Error('presence.maxRoutes must be a non-negative integer');
+    this.#routes = new RouteCache(maxRoutes);
+    this.#grants = new RouteGrants(maxRoutes);
     if (!Number.isSafeInteger(this.#maxPendingJoins) || this.#maxPendingJoins < 1)
       throw new Error('presence.maxPendingJoins must be a positive integer');
     if (!Number.isSafeInteger(this.#joinTimeoutMs) || this.#joinTimeoutMs < 1)
@@ -241,6 +299,9 @@ export class Presence {
       refused: this.#refused,
       lateJoins: this.#lateJoins,
       broadcasts: this.#broadcasts,
+      routeHits: this.#routes.hits,
+      routes: this.#routes.size,
+      heldJoins: this.#holds.size,
     };
   }
 
@@ -249,6 +310,7 @@ export class Presence {
   /** This member took `shard`: an empty directory part, and every live member is asked for its users. */
   acquired(shard: number): void {
     const epoch = this.#dir.open(shard);
+    this.#takenAt[shard] = performance.now();
     for (const m of this.#view.members()) this.#askSnapshot(m, shard, epoch);
     if (!this.#view.members().includes(this.#self)) this.#askSnapshot(this.#self, shard, epoch);
   }
@@ -256,6 +318,7 @@ export class Presence {
   /** This member let `shard` go (released or fenced): its entries go with it. */
   released(shard: number): void {
     this.#dir.close(shard);
+    this.#settleShard(shard);
   }
 
   /**
@@ -266,12 +329,18 @@ export class Presence {
   membersChanged(live: readonly string[]): void {
     const now = new Set(live);
     for (const m of this.#dir.members()) if (m !== this.#self && !now.has(m)) this.#dir.dropMember(m);
+    for (const m of this.#appearedAt.keys()) if (!now.has(m)) this.#appearedAt.delete(m);
+    const first = this.#lastLive.length === 0;
     const before = new Set(this.#lastLive);
     this.#lastLive = live;
     for (const m of live) {
       if (before.has(m) || m === this.#self) continue;
+      if (!first) this.#appearedAt.set(m, performance.now());
+      // Routes granted while it was away do not name its sockets.
+      this.#routes.clear(performance.now());
       for (const s of this.#dir.shards()) this.#askSnapshot(m, s, this.#dir.epochOf(s)!);
     }
+    this.#settleAll();
   }
 
   // ---- gateway side ----------------------------------------------------------------------------
@@ -315,6 +384,7 @@ export class Presence {
         left: false,
         late: false,
         attemptMs: JOIN_ATTEMPT_MS,
+        warned: false,
       };
       this.#joining.set(key, pj);
       this.#attempt(pj);
@@ -346,30 +416,47 @@ export class Presence {
       this.#finish(pj);
       return;
     }
-    if (!pj.late && Date.now() >= pj.deadline) {
+    const now = Date.now();
+    if (!pj.warned && now >= pj.deadline - this.#joinTimeoutMs + JOIN_ATTEMPT_MS) this.#warn(pj);
+    if (!pj.late && now >= pj.deadline) {
       pj.late = true;
       this.#lateJoins++;
       for (const w of pj.waiters.splice(0)) w.resolve();
     }
-    if (this.#owns(pj.shard)) {
-      this.#answered(pj, this.#dir.join(pj.shard, pj.key, this.#self));
-      return;
-    }
-    const holder = this.#view.holderOf(pj.shard);
-    if (holder === undefined || holder === this.#self) {
+    const owns = this.#owns(pj.shard);
+    const owner = owns ? this.#self : this.#view.holderOf(pj.shard);
+    if (owner === undefined || (owner === this.#self && !owns)) {
       this.#retryLater(pj);
       return;
     }
     const n = this.#nextAttempt++;
     pj.n = n;
     this.#attempts.set(n, pj);
-    this.#link.send(holder, { o: 'j', n, s: pj.shard, k: pj.key });
     const wait = Math.min(pj.attemptMs, this.#untilDeadline(pj));
     if (pj.late) pj.attemptMs = Math.min(pj.attemptMs * 2, LATE_ATTEMPT_MAX_MS);
     pj.timer = setTimeout(() => {
       this.#attempts.delete(n);
       this.#attempt(pj);
     }, wait);
+    // Last: an owner here may answer at once, and the answer clears the timer.
+    if (owner === this.#self) this.#joinHere(this.#self, n, pj.shard, pj.key);
+    else this.#link.send(owner, { o: 'j', n, s: pj.shard, k: pj.key });
+  }
+
+  /**
+   * A join unanswered for a second (its owner lags, is gone, or nobody holds the shard): every member
+   * stops using the routes of its shard it asked for until now, and keeps none asked for before that
+   * arrives later. Routes asked for afterwards reach the owner after this join did (the owner reads its
+   * inbox in order), so they name this member. Sent seconds before the socket is welcomed at the
+   * deadline, as the join itself is (module comment).
+   */
+  #warn(pj: PendingJoin): void {
+    pj.warned = true;
+    // One sent for the shard after this join's first attempt covers it too (a storm has many).
+    if (this.#warnedAt[pj.shard]! >= pj.deadline - this.#joinTimeoutMs) return;
+    this.#warnedAt[pj.shard] = Date.now();
+    this.#routes.distrust(pj.shard, performance.now());
+    for (const m of this.#view.members()) if (m !== this.#self) this.#link.send(m, { o: 'xq', s: pj.shard });
   }
 
   /** Ms to wait at most before the next attempt of `pj`: until its deadline, unless it is past it. */
@@ -406,6 +493,105 @@ export class Presence {
     }
   }
 
+  // ---- owner side of joins ---------------------------------------------------------------------
+
+  /**
+   * A join of user `key` (shard `shard`) from member `from`, attempt `n`: recorded at once, so every
+   * push and grant from now on names `from`; answered once no sender can still use a route of the
+   * user that misses it (see Hold). A full hold table answers "ask again" before recording anything.
+   */
+  #joinHere(from: string, n: number, shard: number, key: string): void {
+    if (!this.#owns(shard)) {
+      this.#answerJoin(from, n, 1);
+      return;
+    }
+    let h = this.#holds.get(key);
+    const hold = h !== undefined || this.#grants.has(key) || !this.#complete(shard, [from]);
+    if (hold && h === undefined && this.#holds.size >= this.#maxPendingJoins) {
+      this.#answerJoin(from, n, 1);
+      return;
+    }
+    const outcome = this.#dir.join(shard, key, from);
+    if (outcome !== 'ok' || !hold) {
+      this.#answerJoin(from, n, outcome === 'ok' ? 0 : outcome === 'full' ? 2 : 1);
+      return;
+    }
+    if (h === undefined) {
+      h = { shard, epoch: this.#dir.epochOf(shard)!, since: Date.now(), answers: [], waiting: new Map() };
+      this.#holds.set(key, h);
+      const keys = this.#holdsOf.get(shard);
+      if (keys === undefined) this.#holdsOf.set(shard, new Set([key]));
+      else keys.add(key);
+    }
+    h.answers.push({ to: from, n });
+    for (const m of this.#grants.take(key, from, performance.now())) {
+      if (m === this.#self) continue; // this member owns the shard: it routes without its cache
+      this.#link.send(m, { o: 'x', k: key });
+      h.waiting.set(m, (h.waiting.get(m) ?? 0) + 1);
+    }
+    this.#settle(key);
+  }
+
+  /**
+   * Whether no member can still use a route of the shard granted by a former owner: every live member
+   * answered this taking's snapshot request (which drops such routes), but `except`, those that look
+   * dead, and those that appeared after the taking (their routes of it can only come from here).
+   */
+  #complete(shard: number, except: readonly string[]): boolean {
+    const missing = this.#dir.missing(shard, this.#view.members());
+    const takenAt = this.#takenAt[shard]!;
+    return missing.every(
+      (m) => except.includes(m) || this.#view.suspect(m) || (this.#appearedAt.get(m) ?? -1) > takenAt,
+    );
+  }
+
+  /** Answers the joins held for `key` once nothing holds them any more. */
+  #settle(key: string): void {
+    const h = this.#holds.get(key);
+    if (h === undefined) return;
+    // Lost the shard (or took it afresh) meanwhile: the entry is gone; ask again.
+    const r = this.#owns(h.shard) && this.#dir.epochOf(h.shard) === h.epoch ? 0 : 1;
+    // Past the join timeout its gateway has welcomed the socket anyway, having told every member to
+    // distrust the shard's routes seconds before (#warn); waiting longer would only keep the join
+    // unsettled (a member restarted under the same id never confirms drops sent before it subscribed).
+    if (r === 0 && Date.now() - h.since < this.#joinTimeoutMs) {
+      const live = this.#view.members();
+      for (const [m, count] of h.waiting) if (count > 0 && live.includes(m) && !this.#view.suspect(m)) return;
+      const joiners = h.answers.map((a) => a.to);
+      if (!this.#complete(h.shard, joiners)) return;
+    }
+    this.#holds.delete(key);
+    const keys = this.#holdsOf.get(h.shard);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#holdsOf.delete(h.shard);
+    for (const a of h.answers) this.#answerJoin(a.to, a.n, r);
+  }
+
+  #settleShard(shard: number): void {
+    const keys = this.#holdsOf.get(shard);
+    if (keys !== undefined) for (const key of [...keys]) this.#settle(key);
+  }
+
+  #settleAll(): void {
+    for (const key of [...this.#holds.keys()]) this.#settle(key);
+  }
+
+  /** 0 recorded, 1 not held here (ask again), 2 directory full. */
+  #answerJoin(to: string, n: number, r: 0 | 1 | 2): void {
+    if (to === this.#self) this.#onJoinAnswer(n, r);
+    else this.#link.send(to, { o: 'ja', n, r });
+  }
+
+  #onJoinAnswer(n: number, r: 0 | 1 | 2): void {
+    const pj = this.#attempts.get(n);
+    if (pj === undefined) return; // timed out and sent again already
+    this.#attempts.delete(n);
+    if (pj.timer) clearTimeout(pj.timer);
+    pj.timer = undefined;
+    pj.n = 0;
+    this.#answered(pj, r === 0 ? 'ok' : r === 2 ? 'full' : 'not_held');
+  }
+
   // ---- sender side -----------------------------------------------------------------------------
 
   /**
@@ -420,6 +606,7 @@ export class Presence {
     // and this runs for every message (issue #13: allocations per message).
     let fan: Fanout | undefined;
     let routes: Map<string, string[]> | undefined;
+    let now: number | undefined;
     for (const user of users) {
       const shard = presenceShardOf(tenant, user);
       if (this.#owns(shard)) {
@@ -431,6 +618,18 @@ export class Presence {
         fan = this.#broadcast(fan, user, this.#self, live);
         continue;
       }
+      if (this.#routes.enabled) {
+        now ??= performance.now();
+        const cached = this.#routes.lookup(userKey(tenant, user), shard, holder, now);
+        if (cached !== undefined) {
+          // Straight to where the user is; sent without a directory entry of the receiver's (no leave).
+          for (const m of cached) {
+            fan ??= new Fanout();
+            fan.add(m, user, false);
+          }
+          continue;
+        }
+      }
       routes ??= new Map();
       const list = routes.get(holder);
       if (list === undefined) routes.set(holder, [user]);
@@ -439,8 +638,12 @@ export class Presence {
     if (routes === undefined && fan === undefined) return;
     const tc = traceHeaders(); // trace: the delivery on another member continues this trace
     if (routes !== undefined) {
-      for (const [holder, us] of routes)
-        this.#link.send(holder, { o: 'r', t: tenant, u: us, d: data, ...(tc ? { tc } : {}) }, data.length);
+      for (const [holder, us] of routes) {
+        const item: Item = { o: 'r', t: tenant, u: us, d: data };
+        if (tc !== undefined) item.tc = tc;
+        if (now !== undefined) item.w = now; // ask for the entries: the next pushes go straight
+        this.#link.send(holder, item, data.length);
+      }
     }
     if (fan !== undefined) this.#sendFanout(fan, tenant, data, tc);
   }
@@ -594,13 +797,18 @@ export class Presence {
     }
   }
 
-  /** Asks again the members whose snapshot of a shard held here is still missing. */
+  /**
+   * Asks again the members whose snapshot of a shard held here is still missing; answers the joins
+   * that waited on members now gone or silent; forgets grants no sender can still use.
+   */
   #resync(): void {
     const live = this.#view.members();
     for (const s of this.#dir.shards()) {
       const epoch = this.#dir.epochOf(s)!;
       for (const m of this.#dir.missing(s, live)) this.#askSnapshot(m, s, epoch);
     }
+    this.#settleAll();
+    this.#grants.prune(performance.now());
   }
 
   #receive(from: string, items: readonly Item[]): void {
@@ -620,33 +828,86 @@ export class Presence {
             else fan = this.#broadcast(fan, user, from, live); // the sender's view was stale
           }
           if (fan !== undefined) this.#sendFanout(fan, it.t, it.d, it.tc);
+          if (it.w !== undefined) this.#grant(from, it.t, it.u, it.w, live);
           break;
         }
-        case 'j': {
-          const outcome = this.#owns(it.s) ? this.#dir.join(it.s, it.k, from) : 'not_held';
-          this.#link.send(from, { o: 'ja', n: it.n, r: outcome === 'ok' ? 0 : outcome === 'full' ? 2 : 1 });
+        case 'j':
+          this.#joinHere(from, it.n, it.s, it.k);
           break;
-        }
-        case 'ja': {
-          const pj = this.#attempts.get(it.n);
-          if (pj === undefined) break; // timed out and sent again already
-          this.#attempts.delete(it.n);
-          if (pj.timer) clearTimeout(pj.timer);
-          pj.timer = undefined;
-          pj.n = 0;
-          this.#answered(pj, it.r === 0 ? 'ok' : it.r === 2 ? 'full' : 'not_held');
+        case 'ja':
+          this.#onJoinAnswer(it.n, it.r);
           break;
-        }
         case 'l':
           this.#dir.leave(it.s, it.k, from);
           break;
         case 'sq':
+          // A new owner: routes of the shard granted by a former one may miss joins it answers.
+          this.#routes.distrust(it.s, performance.now());
           this.#queueSnapshot(from, it.s, it.e);
           break;
         case 's':
           this.#dir.snapshot(it.s, it.e, from, it.k, it.z === 1);
+          if (it.z === 1) this.#settleShard(it.s);
+          break;
+        case 'g':
+          this.#onGrant(from, it);
+          break;
+        case 'x':
+          this.#routes.drop(it.k);
+          this.#link.send(from, { o: 'xa', k: it.k });
+          break;
+        case 'xa': {
+          const h = this.#holds.get(it.k);
+          const count = h?.waiting.get(from);
+          if (h === undefined || count === undefined) break;
+          if (count > 1) h.waiting.set(from, count - 1);
+          else h.waiting.delete(from);
+          this.#settle(it.k);
+          break;
+        }
+        case 'xq':
+          this.#routes.distrust(it.s, performance.now());
           break;
       }
+    }
+  }
+
+  /**
+   * Answers a route that asked for entries: for each user of a complete shard held here, the members
+   * holding its sockets, and `from` is remembered as holding that entry (to be told to drop it before a
+   * join of the user is answered). Nothing for an incomplete shard, nor when the grant table is full.
+   */
+  #grant(
+    from: string,
+    tenant: string,
+    users: readonly string[],
+    asked: number,
+    live: readonly string[],
+  ): void {
+    const now = performance.now();
+    const u: string[] = [];
+    const m: string[][] = [];
+    for (const user of users) {
+      const shard = presenceShardOf(tenant, user);
+      if (!this.#owns(shard)) continue;
+      const key = userKey(tenant, user);
+      const t = this.#dir.targets(shard, key, live);
+      if (t === undefined || t.unsynced.length > 0 || !this.#grants.grant(key, from, now)) continue;
+      u.push(user);
+      m.push([...t.known]); // a copy: the directory changes its arrays in place
+    }
+    if (u.length > 0) this.#link.send(from, { o: 'g', t: tenant, w: asked, u, m }, u.length * 64);
+  }
+
+  #onGrant(from: string, it: Extract<Item, { o: 'g' }>): void {
+    if (!Array.isArray(it.u) || !Array.isArray(it.m) || typeof it.w !== 'number') return;
+    for (let i = 0; i < it.u.length; i++) {
+      const user = it.u[i]!;
+      const shard = presenceShardOf(it.t, user);
+      // Kept only while `from` still holds the shard in this member's view.
+      if (this.#view.holderOf(shard) !== from) continue;
+      const members = (it.m[i] ?? []).filter((mb) => mb !== this.#self);
+      this.#routes.store(userKey(it.t, user), shard, from, members, it.w);
     }
   }
 

@@ -107,6 +107,7 @@ const INVALID: ReadonlyArray<[DeepPartial<NodeConfig>, RegExp]> = [
   ],
   [{ presence: { maxUsers: 0 } }, /^presence\.maxUsers must be a positive integer$/],
   [{ presence: { maxPendingJoins: 1.5 } }, /^presence\.maxPendingJoins must be a positive integer$/],
+  [{ presence: { maxRoutes: -1 } }, /^presence\.maxRoutes must be a non-negative integer$/],
 ];
 
 test('config - each invalid field is refused with its fixed message', () => {
@@ -158,10 +159,11 @@ test('configFromEnv - maps SB_* variables onto the config', () => {
       SB_POOL_IDLE_MS: '5000',
       SB_PRESENCE_MAX_USERS: '5000',
       SB_PRESENCE_MAX_JOINS: '70',
+      SB_PRESENCE_MAX_ROUTES: '0',
       SB_LOG_LEVEL: 'debug',
     }),
   );
-  assert.deepEqual(cfg.presence, { maxUsers: 5000, maxPendingJoins: 70 });
+  assert.deepEqual(cfg.presence, { maxUsers: 5000, maxPendingJoins: 70, maxRoutes: 0 });
   assert.equal(cfg.nodeId, 'node-7');
   assert.deepEqual(cfg.http, { host: '0.0.0.0', port: 9090 });
   assert.equal(cfg.auth.jwtSecret, GOOD_SECRET);
