@@ -12,6 +12,7 @@
 import type { Clock } from '../src/clock.js';
 import type { OutEvent } from '../src/integration/events.js';
 import { OutcomeUnknownError, SwitchboardError } from '../src/protocol/errors.js';
+import { type EncodedBody, isEncodedBody, setEncodedBody } from '../src/store/body-codec.js';
 import type { ChatStore, ConversationMeta, ConversationStatus } from '../src/store/chat-store.js';
 import type { DeskStore } from '../src/store/desk-store.js';
 import { applyStates, withoutEffects } from '../src/store/message-state.js';
@@ -49,6 +50,8 @@ export interface SendMessage {
   review?: boolean;
   /** The body with PII masked, as agents see it (computed by the gateway on the pool; not stored). */
   agentBody?: string;
+  /** The body encoded for storage by the gateway, in its screen task (src/store/body-codec.ts). */
+  stored?: EncodedBody;
 }
 
 /** A system or bot message (business systems, bots): any open conversation, no participant check. */
@@ -411,6 +414,7 @@ export async function append(
     card?: Card;
     review?: boolean;
     agentBody?: string;
+    stored?: EncodedBody;
     internal?: boolean;
     change?: 'recall' | 'edit';
     target?: number;
@@ -433,6 +437,7 @@ export async function append(
   if (msg.card !== undefined) row.card = msg.card;
   if (msg.review === true) row.review = true;
   if (msg.agentBody !== undefined) row.agentBody = msg.agentBody;
+  if (isEncodedBody(msg.stored)) setEncodedBody(row, msg.stored);
   if (msg.internal === true) row.internal = true;
   if (msg.change !== undefined) {
     row.change = msg.change;

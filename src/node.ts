@@ -97,7 +97,8 @@ export async function startNode(
   };
   // Missing migrations run under a cluster lock, one node at a time (see src/cluster/lock.ts).
   const names = clusterNames(config.cluster);
-  const pool = createTextPool(config.pool);
+  // With compressed history, a chat text is encoded for storage in its screen's pool task.
+  const pool = createTextPool({ ...config.pool, storeScreened: config.storage.compress });
   const content = new ContentPolicies(tenants, { log });
   const cassandraStore = await openCassandraStore(
     {

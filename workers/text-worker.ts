@@ -62,6 +62,11 @@ export interface ScreenTask {
   /** Both or neither: the tenant's policy, compiled per worker as for `policy`. */
   readonly tenant?: string;
   readonly policy?: PolicySet;
+  /**
+   * Also encode each text that is not blocked as it will be stored (`compress`'s default encoding), so
+   * the message's owner needs no pool task of its own for it (issue #13: one hand-off per message fewer).
+   */
+  readonly store?: boolean;
 }
 
 export type SingleTask = FilterTask | CompressTask | DecompressTask | PiiTask | PolicyTask | ScreenTask;
@@ -110,11 +115,15 @@ export interface PolicyTaskResult {
 /** A screened text: the policy verdict plus `agentText`, the text with PII masked (= text when blocked). */
 export interface ScreenedText extends PolicyResult {
   readonly agentText: string;
+  /** `text` encoded for storage, when the task asked (`store`) and the text is not blocked. */
+  readonly stored?: EncodedBody;
 }
 
 /** One result per input text, in input order. */
 export interface ScreenTaskResult {
   readonly results: ScreenedText[];
+  /** As CompressResult's, for the bodies encoded (`store`). */
+  readonly fallbacks?: number;
 }
 
 /** One result per part of a BatchTask, in order. */
@@ -266,7 +275,12 @@ export default function runTextTask(task: TextTask): TextResult {
         throw new Error('text-worker: screen task takes tenant and policy together, or neither');
       }
       const compiled = t.policy === undefined ? undefined : compiledPolicy(t.op, t.tenant, t.policy);
-      return { results: t.texts.map((text) => screen(compiled, text)) };
+      const results = t.texts.map((text) => screen(compiled, text));
+      if (t.store !== true) return { results };
+      const before = dictDeflateFallbackCount();
+      const stored = results.map((r) => (r.blocked ? r : { ...r, stored: compressBodies([r.text])[0]! }));
+      const fallbacks = dictDeflateFallbackCount() - before;
+      return fallbacks > 0 ? { results: stored, fallbacks } : { results: stored };
     }
     default:
       throw new Error(`text-worker: unknown op ${JSON.stringify(op)} (expected one of ${OPS.join(', ')})`);

@@ -22,6 +22,7 @@ import { SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import { ID_PATTERN } from '../protocol/frames.js';
 import type { ReceptionHooks } from '../reception/service.js';
 import { agentActorId, QUEUE_ACTOR_ID } from '../routing/actor-kind.js';
+import type { EncodedBody } from '../store/body-codec.js';
 import type { ChatStore, OpenConversation } from '../store/chat-store.js';
 import type { Card } from '../store/types.js';
 import type { ChatApi } from './api.js';
@@ -189,8 +190,11 @@ export class ChatService implements ChatApi {
     sender: { user: string; role: ParticipantRole },
     cmid: string,
     body: string,
-    /** From the content screen: the review flag and the body as agents see it (PII masked). */
-    screened: { review?: boolean; agentBody?: string } = {},
+    /**
+     * From the content screen: the review flag, the body as agents see it (PII masked) and, when the
+     * pool encoded it, the body as it will be stored.
+     */
+    screened: { review?: boolean; agentBody?: string; stored?: EncodedBody } = {},
   ): Promise<Ack> {
     const ack = await this.conv<Ack>(tenant, conv, {
       type: 'send',
@@ -200,6 +204,7 @@ export class ChatService implements ChatApi {
       body,
       ...(screened.review === true ? { review: true } : {}),
       ...(screened.agentBody !== undefined ? { agentBody: screened.agentBody } : {}),
+      ...(screened.stored !== undefined ? { stored: screened.stored } : {}),
     });
     const { created, queued, ...plain } = ack;
     if (created) {

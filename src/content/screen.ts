@@ -3,7 +3,7 @@
  * and PII masking for the agents' view, both on the worker pool, micro-batched with every other text
  * being screened. Also the agents' view of stored rows (history and sync read by agents).
  */
-import type { TextPool } from '../pool/text-pool.js';
+import type { EncodedBody, TextPool } from '../pool/text-pool.js';
 import type { MessageRow } from '../store/types.js';
 import type { ContentPolicies } from './policies.js';
 
@@ -16,6 +16,8 @@ export interface Screened {
   review: boolean;
   /** The policy words found (normalised), for the audit of a block. */
   words: string[];
+  /** `text` encoded for storage, when the pool does that with the screen (TextPoolOptions.storeScreened). */
+  stored?: EncodedBody;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function screenText(
     blocked: verdict.blocked,
     review: verdict.review,
     words,
+    ...(verdict.stored !== undefined ? { stored: verdict.stored } : {}),
   };
 }
 

@@ -432,6 +432,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     return deps.chat.send(data.tenant, frame.conv, data, frame.cmid, screened.text, {
       review: screened.review,
       agentBody: screened.agentText,
+      ...(screened.stored !== undefined ? { stored: screened.stored } : {}),
     });
   }
 

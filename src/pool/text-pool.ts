@@ -23,6 +23,7 @@ import type {
   BatchResult,
   CompressResult,
   ScreenedText,
+  ScreenTaskResult,
   SingleTask,
   TextResult,
   TextTask,
@@ -49,6 +50,12 @@ export interface TextPoolOptions {
    * DEFAULT_THREAD_IDLE_MS): an idle node keeps no isolate for them.
    */
   idleMs?: number;
+  /**
+   * `screen` also encodes each text it passes as it will be stored (ScreenedText.stored), in the same
+   * task: the node sets it when its history is compressed, so the owner writing the message needs no
+   * `compress` task of its own (default false).
+   */
+  storeScreened?: boolean;
 }
 
 export interface FilteredText {
@@ -136,7 +143,7 @@ export function parseTextPoolOptions(opts: TextPoolOptions): Readonly<Required<T
   if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
     throw new Error('pool.maxBuffered must be a positive integer');
   }
-  return Object.freeze({ ...opts, maxBuffered, idleMs });
+  return Object.freeze({ ...opts, maxBuffered, idleMs, storeScreened: opts.storeScreened === true });
 }
 
 export function createTextPool(options: TextPoolOptions): TextPool {
@@ -290,8 +297,18 @@ export function createTextPool(options: TextPoolOptions): TextPool {
         // With a policy, one lane per tenant and version, as for `policy`.
         policy === undefined ? 'screen' : `screen\u0000${tenant}\u0000${policy.version}`,
         text,
-        (texts) => (policy === undefined ? { op: 'screen', texts } : { op: 'screen', tenant, policy, texts }),
-        (out) => (out as { results: ScreenedText[] }).results,
+        (texts) => {
+          const task =
+            policy === undefined
+              ? { op: 'screen' as const, texts }
+              : { op: 'screen' as const, tenant, policy, texts };
+          return opts.storeScreened ? { ...task, store: true } : task;
+        },
+        (out) => {
+          const r = out as ScreenTaskResult;
+          compressFallbacks += r.fallbacks ?? 0;
+          return r.results;
+        },
       ),
     compress: (text) =>
       submit(

@@ -4,7 +4,14 @@
  */
 import cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
-import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody, inlineEncoder, utf8 } from './body-codec.js';
+import {
+  BODY_ENC_UTF8,
+  type BodyEncoder,
+  type EncodedBody,
+  inlineEncoder,
+  takeEncodedBody,
+  utf8,
+} from './body-codec.js';
 import { CassandraChatStore } from './chat-store.js';
 import { CassandraDeskStore } from './desk-store.js';
 import {
@@ -815,7 +822,15 @@ export class CassandraHistoryStore implements HistoryStore {
    * write timestamp would be merged cell by cell).
    */
   async #encodeBodies(rows: readonly MessageRow[]): Promise<EncodedBody[]> {
-    const missing = rows.filter((row) => !this.#encoded.has(row));
+    let missing = rows.filter((row) => !this.#encoded.has(row));
+    if (this.#encoder.compresses && missing.length > 0) {
+      // Bodies the gateway encoded with their screen are written as they are.
+      missing = missing.filter((row) => {
+        const body = takeEncodedBody(row);
+        if (body !== undefined) this.#encoded.set(row, body);
+        return body === undefined;
+      });
+    }
     if (missing.length > 0) {
       let encoded: EncodedBody[];
       try {

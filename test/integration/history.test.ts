@@ -252,6 +252,7 @@ test('history - rows stored with dictionary v1 still read; incompressible text i
   // A writer of the v1 era: its encoder hands the store the exact bytes v1 produced (the pinned fixture).
   const pinned = new Map(V1_ROWS.map((r) => [r.text, r]));
   const v1Writer: BodyEncoder = {
+    compresses: true,
     encode: async (texts) =>
       texts.map((text) => {
         const r = pinned.get(text);

@@ -9,7 +9,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import cassandra from 'cassandra-driver';
 import { BusyError } from '../../src/protocol/errors.js';
-import { BODY_ENC_UTF8, type BodyEncoder, type EncodedBody } from '../../src/store/body-codec.js';
+import {
+  BODY_ENC_UTF8,
+  type BodyEncoder,
+  type EncodedBody,
+  plainEncoder,
+  setEncodedBody,
+} from '../../src/store/body-codec.js';
 import {
   type CassandraHistoryStore,
   type CassandraStoreHooks,
@@ -19,6 +25,7 @@ import {
   parseCassandraStoreOptions,
 } from '../../src/store/cassandra-store.js';
 import type { MessageRow } from '../../src/store/types.js';
+import { compressBodies } from '../../workers/compression.js';
 
 const CONTACT_POINT = process.env['SB_TEST_CASSANDRA'] ?? '127.0.0.1:19042';
 const LOCAL_DC = 'datacenter1';
@@ -349,9 +356,54 @@ function collectGarbage(): Promise<void> {
   );
 }
 
+test('store - a body encoded with its screen is written as it is, without an encode of its own; a row whose text changed since is encoded', async () => {
+  let encoded = 0;
+  const encoder: BodyEncoder = {
+    compresses: true,
+    encode: async (texts) => {
+      encoded += texts.length;
+      return compressBodies(texts);
+    },
+  };
+  const keyspace = newKeyspace();
+  const store = await openCassandraStore(options(keyspace), { encoder });
+  stores.push(store);
+  const before = message('preset', 1);
+  before.body = 'Where is my parcel? It was due on Monday and the tracking page says nothing.';
+  setEncodedBody(before, compressBodies([before.body])[0]!);
+  await store.append(before);
+  assert.equal(encoded, 0, 'the preset bytes were written');
+  const changed = message('preset', 2);
+  setEncodedBody(changed, compressBodies([changed.body])[0]!);
+  changed.body = 'another text';
+  await store.append(changed);
+  assert.equal(encoded, 1, 'encoded again: the preset bytes were of another text');
+  assert.deepEqual(
+    (await store.page(TENANT, 'preset', undefined, 10)).items.map((r) => r.body),
+    ['another text', before.body], // newest first
+  );
+  // An encoder that stores plain text (compression off) encodes every row: preset bytes are not used.
+  let plainEncoded = 0;
+  const plainSpy: BodyEncoder = {
+    compresses: false,
+    encode: (texts) => {
+      plainEncoded += texts.length;
+      return plainEncoder.encode(texts);
+    },
+  };
+  const plainStore = await openCassandraStore(options(keyspace), { encoder: plainSpy });
+  stores.push(plainStore);
+  const plain = message('preset-plain', 1);
+  setEncodedBody(plain, compressBodies([plain.body])[0]!);
+  await plainStore.append(plain);
+  assert.equal(plainEncoded, 1);
+  assert.equal((await plainStore.page(TENANT, 'preset-plain', undefined, 10)).items[0]?.body, plain.body);
+});
+
 test('store - a durable row lets go of its stored bytes; a failed write keeps them for its repeat', async () => {
   const made: WeakRef<EncodedBody>[] = [];
   const encoder: BodyEncoder = {
+    compresses: true,
     encode: async (texts) =>
       texts.map((text) => {
         const body: EncodedBody = { enc: BODY_ENC_UTF8, data: new TextEncoder().encode(text) };

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createTextPool, parseTextPoolOptions } from '../../src/pool/text-pool.js';
 import { BusyError } from '../../src/protocol/errors.js';
+import { BODY_ENC_UTF8, decodeBody } from '../../src/store/body-codec.js';
 
 // Runs the real piscina pool over the compiled worker (dist/workers/text-worker.js).
 
@@ -171,6 +172,43 @@ test('text pool - inputs buffered over all lanes are bounded: past maxBuffered i
     assert.equal(pool.stats().rejected, 2);
   } finally {
     await pool.close();
+  }
+});
+
+test('text pool - with storeScreened, screen also encodes each text it passes as compress would, in the same task', async () => {
+  const pool = createTextPool({
+    threads: 1,
+    maxQueue: 8,
+    batchTexts: 16,
+    intervalMs: 1,
+    storeScreened: true,
+  });
+  try {
+    const text = 'Hello, where is my order? It was due yesterday, badword. '.repeat(3);
+    const tasks = pool.stats().tasks;
+    const screened = await pool.screen('t1', undefined, text);
+    assert.equal(pool.stats().tasks - tasks, 1, 'one task');
+    assert.ok(screened.stored !== undefined && screened.stored.enc !== BODY_ENC_UTF8, 'compressed');
+    assert.deepEqual(
+      screened.stored,
+      await pool.compress(screened.text),
+      'the bytes compress gives the screened text',
+    );
+    assert.equal(decodeBody(screened.stored.enc, Buffer.from(screened.stored.data)), screened.text);
+    const blocking = { version: 'v1', rules: [{ words: ['refund'], action: 'block' as const }] };
+    assert.equal(
+      (await pool.screen('t1', blocking, 'refund please')).stored,
+      undefined,
+      'a blocked text is not stored',
+    );
+  } finally {
+    await pool.close();
+  }
+  const without = createTextPool({ threads: 1, maxQueue: 8, batchTexts: 16, intervalMs: 1 });
+  try {
+    assert.equal((await without.screen('t1', undefined, 'hello there')).stored, undefined, 'off by default');
+  } finally {
+    await without.close();
   }
 });
 
