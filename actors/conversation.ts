@@ -437,7 +437,8 @@ export async function append(
   if (msg.card !== undefined) row.card = msg.card;
   if (msg.review === true) row.review = true;
   if (msg.agentBody !== undefined) row.agentBody = msg.agentBody;
-  if (isEncodedBody(msg.stored)) setEncodedBody(row, msg.stored);
+  // A copy: bytes decoded from another member's message are a view of its whole NATS read buffer.
+  if (isEncodedBody(msg.stored)) setEncodedBody(row, { enc: msg.stored.enc, data: msg.stored.data.slice() });
   if (msg.internal === true) row.internal = true;
   if (msg.change !== undefined) {
     row.change = msg.change;

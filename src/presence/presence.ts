@@ -786,6 +786,7 @@ export class Presence {
       for (const w of list) {
         if (w.member === this.#self) {
           this.#dir.snapshot(shard, w.epoch, this.#self, w.keys, true);
+          this.#settleShard(shard);
           continue;
         }
         for (let at = 0; at === 0 || at < w.keys.length; at += SNAPSHOT_CHUNK) {

@@ -9,7 +9,7 @@
 import type { ClusterNames } from '../cluster/names.js';
 import type { OwnershipHooks, ShardOwnership } from '../cluster/ownership.js';
 import type { Transport, TransportSubscription } from '../cluster/transport.js';
-import { msgpackDecode, msgpackEncode } from '../protocol/codec.js';
+import { msgpackDecode, msgpackDecodePeer, msgpackEncode } from '../protocol/codec.js';
 import { isErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import type { MemberLink } from './member-link.js';
 import { shardOf } from './shard.js';
@@ -20,7 +20,7 @@ const RETRY_MAX_MS = 400;
 /** One attempt's wait for an owner's answer; a paused owner must not eat the whole deadline. */
 const ATTEMPT_TIMEOUT_MS = 2000;
 
-interface ShardRequest {
+export interface ShardRequest {
   tenant: string;
   /** The actor id (a conversation id, or an internal id: src/routing/actor-kind.ts). */
   id: string;
@@ -30,6 +30,15 @@ interface ShardRequest {
    * agree): the owner drops the request unprocessed once this has passed. Absent from older nodes.
    */
   ttl?: number;
+}
+
+/**
+ * A request on a shard's subject. It comes from another member, as the member link's do, so it is
+ * decoded as their peer msgpack: bytes stay bytes (a chat body encoded for storage by its gateway rides
+ * in `send`), where the client frames' decoder would read them as text and refuse them as invalid UTF-8.
+ */
+export function decodeShardRequest(data: Uint8Array): ShardRequest {
+  return msgpackDecodePeer(data) as ShardRequest;
 }
 
 type ShardReply = { ok: unknown } | { err: string; message: string; retryAfterMs?: number };
@@ -134,7 +143,7 @@ export class Dispatcher implements OwnershipHooks {
       (m) => {
         let req: ShardRequest;
         try {
-          req = msgpackDecode(m.data) as ShardRequest;
+          req = decodeShardRequest(m.data);
         } catch (err) {
           m.respond(msgpackEncode(errorReply(err)));
           return;
