@@ -310,14 +310,20 @@ test('presence - a join welcomed at its deadline is asked on: the next holder re
   await connect(a, user);
 });
 
-test('presence - a sender that routed once through the owner sends the next pushes straight to the members of the user; a join elsewhere is answered once it dropped that route', async () => {
-  const { records, ms } = await cluster(['a', 'b', 'c', 'd']);
+/** Four members: c owns the user's presence shard, its socket is on a, b holds its route (one push). */
+async function withRoute(prefix: string, opts: Partial<PresenceOptions> = {}) {
+  const { records, ms } = await cluster(['a', 'b', 'c', 'd'], opts);
   const [a, b, c, d] = ms as [Member, Member, Member, Member];
-  const user = userWhere(() => true, 'cached-');
+  const user = userWhere(() => true, prefix);
   records.move(presenceShardOf('t', user), c.id);
   await connect(a, user);
   b.presence.push('t', [user], bytes('through c'));
   await until(() => b.presence.stats().routes === 1, 'the route granted to b');
+  return { records, a, b, c, d, user };
+}
+
+test('presence - a sender that routed once through the owner sends the next pushes straight to the members of the user; a join elsewhere is answered once it dropped that route', async () => {
+  const { a, b, c, d, user } = await withRoute('cached-');
   const forwarded = c.presence.stats().items;
   b.presence.push('t', [user], bytes('straight'));
   await until(() => a.sockets.got.length === 2, 'both pushes');
@@ -368,13 +374,7 @@ test('presence - a join waits while a sender holding a route of the user has not
 });
 
 test('presence - a held join is answered at the join timeout when a sender that looks alive never confirms', async () => {
-  const { records, ms } = await cluster(['a', 'b', 'c', 'd'], { joinTimeoutMs: 600 });
-  const [a, b, c, d] = ms as [Member, Member, Member, Member];
-  const user = userWhere(() => true, 'mute-');
-  records.move(presenceShardOf('t', user), c.id);
-  await connect(a, user);
-  b.presence.push('t', [user], bytes('x'));
-  await until(() => b.presence.stats().routes === 1, 'a route granted to b');
+  const { b, c, d, user } = await withRoute('mute-', { joinTimeoutMs: 600 });
   b.presence.stop(); // as a worker restarted under the same id: alive, but it never saw the drop
   await connect(d, user); // welcomed at its deadline (600 ms)
   await until(() => c.presence.stats().heldJoins === 0, 'the hold given up past the join timeout', 3000);
