@@ -278,7 +278,10 @@ export default function runTextTask(task: TextTask): TextResult {
       const results = t.texts.map((text) => screen(compiled, text));
       if (t.store !== true) return { results };
       const before = dictDeflateFallbackCount();
-      const stored = results.map((r) => (r.blocked ? r : { ...r, stored: compressBodies([r.text])[0]! }));
+      // One encode call for the texts that passed, as the compress op takes them.
+      const bodies = compressBodies(results.filter((r) => !r.blocked).map((r) => r.text));
+      let next = 0;
+      const stored = results.map((r) => (r.blocked ? r : { ...r, stored: bodies[next++]! }));
       const fallbacks = dictDeflateFallbackCount() - before;
       return fallbacks > 0 ? { results: stored, fallbacks } : { results: stored };
     }

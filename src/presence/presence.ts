@@ -333,12 +333,16 @@ export class Presence {
     const first = this.#lastLive.length === 0;
     const before = new Set(this.#lastLive);
     this.#lastLive = live;
-    for (const m of live) {
-      if (before.has(m) || m === this.#self) continue;
-      if (!first) this.#appearedAt.set(m, performance.now());
-      // Routes granted while it was away do not name its sockets.
-      this.#routes.clear(performance.now());
-      for (const s of this.#dir.shards()) this.#askSnapshot(m, s, this.#dir.epochOf(s)!);
+    const appeared = live.filter((m) => !before.has(m) && m !== this.#self);
+    if (appeared.length > 0) {
+      const now = performance.now();
+      // Routes granted while they were away do not name their sockets.
+      this.#routes.clear(now);
+      const shards = this.#dir.shards();
+      for (const m of appeared) {
+        if (!first) this.#appearedAt.set(m, now);
+        for (const s of shards) this.#askSnapshot(m, s, this.#dir.epochOf(s)!);
+      }
     }
     this.#settleAll();
   }
