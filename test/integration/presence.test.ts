@@ -413,8 +413,12 @@ test('presence - cached routes of a shard are not used once its new owner asks f
   await routed();
   records.stale.set(e.id, new Map([[shard, 'ghost']]));
   e.sockets.users.add(userKey('t', user));
+  const sent = e.presence.stats().items;
   e.presence.join('t', user, true).catch(() => {}); // refused `unavailable` when the test's members stop
-  await new Promise((r) => setTimeout(r, 1300));
+  // The first join, then a second later the warning to the 4 others and the join again (a loaded CI
+  // machine may take longer than the second: wait for the items, then for their delivery).
+  await until(() => e.presence.stats().items >= sent + 6, 'the warning sent', 5000);
+  await new Promise((r) => setTimeout(r, 300));
   b.presence.push('t', [user], bytes('after the warning'));
   await until(() => a.sockets.bodies(user).includes('after the warning'), 'through d');
   assert.equal(b.presence.stats().routeHits, hits, 'not sent on the route either');
