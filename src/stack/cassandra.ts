@@ -170,7 +170,19 @@ auto_snapshot: false
 concurrent_reads: 16
 concurrent_writes: 16
 concurrent_counter_writes: 8
-memtable_allocation_type: heap_buffers
+# Trie memtables with their cells off the heap (Cassandra 5.0's own cassandra_latest.yaml does the same).
+# With the skip list on the heap, each flush of the history table (every ~37 s at 4 400 msg/s) put the
+# writes around it at p99 100-250 ms on a 2-core machine; with these, a flush at 1.2 cores left that
+# second's p99 at 22 ms (BENCHMARKS.md, twenty-fifth session).
+memtable_allocation_type: offheap_objects
+memtable:
+  configurations:
+    skiplist:
+      class_name: SkipListMemtable
+    trie:
+      class_name: TrieMemtable
+    default:
+      inherits: trie
 disk_failure_policy: stop
 commit_failure_policy: stop
 key_cache_size: 16MiB
