@@ -52,6 +52,8 @@ async function main(): Promise<number> {
       ...process.env,
       SB_TEST_NATS_URL: stack.natsUrl,
       SB_TEST_CASSANDRA: stack.cassandraContactPoint,
+      // Whether the suite's Cassandra runs the stack's own cassandra.yaml (test/unit/stack.test.ts).
+      SB_TEST_CASSANDRA_STARTED: stack.started.includes('cassandra') ? '1' : '0',
     };
     const files = testFiles(distTest, filter);
     // The cluster fault tests time leases and failovers: they run alone, after the rest, so two

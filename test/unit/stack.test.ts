@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import cassandra from 'cassandra-driver';
 import { readProcStat } from '../../bench/lib/proc.js';
 import { findProjectRoot, readJvmOptions, startCassandra } from '../../src/stack/cassandra.js';
 import { ensureLocalStack } from '../../src/stack/local-stack.js';
@@ -152,6 +153,27 @@ test('stack - a fresh local stack throws away the data a server it starts left, 
     }
   } finally {
     await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('stack - the Cassandra it starts runs trie memtables with their cells off the heap', {
+  skip:
+    process.env['SB_TEST_CASSANDRA_STARTED'] === '1'
+      ? false
+      : "the suite reused a Cassandra it did not start (its cassandra.yaml is not the stack's)",
+}, async () => {
+  // What the server runs, read back from it: a skip-list memtable's flush stalled the writes around it.
+  const client = new cassandra.Client({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1' });
+  try {
+    const rows = await client.execute(
+      "SELECT name, value FROM system_views.settings WHERE name IN ('memtable_allocation_type', 'memtable.configurations')",
+    );
+    const settings = new Map(rows.rows.map((r) => [String(r['name']), String(r['value'])]));
+    assert.equal(settings.get('memtable_allocation_type'), 'offheap_objects');
+    assert.match(settings.get('memtable.configurations') ?? '', /default=trie\b/);
+    assert.match(settings.get('memtable.configurations') ?? '', /trie=TrieMemtable/);
+  } finally {
+    await client.shutdown();
   }
 });
 
