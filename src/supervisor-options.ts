@@ -59,8 +59,8 @@ export function defaultV8PoolSize(workers: number, cpus: number = availableParal
  * network processing: together about one more core's worth. On the 2-core bench machine one worker
  * delivered 3 900 and 4 400 msg/s within p99 89 ms in two sweeps and two workers 3 900 in one, the same hour
  * (BENCHMARKS.md, fifteenth session): with a second worker most messages cross a process (request, push,
- * echo), which costs about as much as the second core gives. Twenty-fifth session: one worker 4 900-6 700
- * msg/s in three sweeps, two 4 900, at ~190 µs of broker CPU per message against 90-120.
+ * echo), which costs about as much as the second core gives. Twenty-fifth session: one worker 4 900-8 200
+ * msg/s in four sweeps, two 4 900, at ~190 µs of broker CPU per message against 83-120.
  */
 export function defaultWorkerCount(cpus: number = availableParallelism()): number {
   return Math.max(1, cpus - 1);

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { readProcStat } from '../../bench/lib/proc.js';
-import { findProjectRoot, readJvmOptions, startCassandra } from '../../src/stack/cassandra.js';
+import {
+  CASSANDRA_LOCAL_DATA_CENTER,
+  findProjectRoot,
+  readJvmOptions,
+  startCassandra,
+} from '../../src/stack/cassandra.js';
 import { ensureLocalStack } from '../../src/stack/local-stack.js';
 import { NATS_HOST, startNatsCluster, startNatsServer } from '../../src/stack/nats-server.js';
 import { findFreePort, isTcpReachable } from '../../src/stack/process.js';
@@ -163,7 +168,10 @@ test('stack - the Cassandra it starts runs trie memtables with their cells off t
       : "the suite reused a Cassandra it did not start (its cassandra.yaml is not the stack's)",
 }, async () => {
   // What the server runs, read back from it: a skip-list memtable's flush stalled the writes around it.
-  const client = new cassandra.Client({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1' });
+  const client = new cassandra.Client({
+    contactPoints: [TEST_CASSANDRA],
+    localDataCenter: CASSANDRA_LOCAL_DATA_CENTER,
+  });
   try {
     const rows = await client.execute(
       "SELECT name, value FROM system_views.settings WHERE name IN ('memtable_allocation_type', 'memtable.configurations')",
