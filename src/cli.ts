@@ -170,6 +170,7 @@ program
 interface ServeOptions {
   port?: number;
   workers: number;
+  shardOwners?: number;
   semiSpaceMb?: number;
   v8PoolSize?: number;
   heapGrowingPercent?: number;
@@ -181,6 +182,11 @@ program
   .description('run one node (supervisor + workers) against running NATS and Cassandra (SB_* variables)')
   .option('-p, --port <port>', portHelp, intOption)
   .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
+  .option(
+    '--shard-owners <n>',
+    'workers that own conversation shards, the first n (the rest hold sockets only; default: the workers, at most the CPUs but one)',
+    positiveIntOption,
+  )
   .option(
     '--semi-space-mb <n>',
     "each worker's V8 semi-space, MiB (0 = V8's default; default 2 with more than 2 workers, else 0)",
@@ -207,6 +213,7 @@ program
       {
         nodeId,
         workers: opts.workers,
+        ...(opts.shardOwners === undefined ? {} : { shardOwners: opts.shardOwners }),
         port: config.http.port,
         host: config.http.host,
         env: process.env,

@@ -207,7 +207,15 @@ export interface NodeConfig {
     /** How long a turn's link items wait for more before their NATS message leaves (src/cluster/turn-flush.ts). */
     linkLingerMs: number;
   };
-  membership: { leaseTtlMs: number };
+  membership: {
+    leaseTtlMs: number;
+    /**
+     * Whether this member owns conversation shards (src/cluster/ownership.ts). A member that does not is a
+     * gateway only: it holds sockets and sends their requests to the owners; it takes shards only while no
+     * owning member is live. The supervisor sets it for workers beyond its `shardOwners` (SB_OWNS_SHARDS).
+     */
+    ownsShards: boolean;
+  };
   actors: { maxActive: number; idleMs: number; recentCmids: number };
   pool: {
     threads: number;
@@ -357,7 +365,10 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       requestTimeoutMs: o.routing?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       linkLingerMs: o.routing?.linkLingerMs ?? DEFAULT_TURN_FLUSH_LINGER_MS,
     },
-    membership: { leaseTtlMs: o.membership?.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS },
+    membership: {
+      leaseTtlMs: o.membership?.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
+      ownsShards: o.membership?.ownsShards ?? true,
+    },
     actors: {
       maxActive: o.actors?.maxActive ?? DEFAULT_MAX_ACTIVE_ACTORS,
       idleMs: o.actors?.idleMs ?? DEFAULT_ACTOR_IDLE_MS,
@@ -700,7 +711,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       requestTimeoutMs: intFromEnv(env, 'SB_REQUEST_TIMEOUT_MS'),
       linkLingerMs: intFromEnv(env, 'SB_LINK_LINGER_MS'),
     },
-    membership: { leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS') },
+    membership: {
+      leaseTtlMs: intFromEnv(env, 'SB_LEASE_TTL_MS'),
+      ownsShards: boolFromEnv(env, 'SB_OWNS_SHARDS'),
+    },
     actors: { recentCmids: intFromEnv(env, 'SB_DEDUPE_WINDOW') },
     pool: {
       threads: intFromEnv(env, 'SB_POOL_THREADS'),

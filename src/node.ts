@@ -257,6 +257,7 @@ export async function startNode(
     leaseTtlMs: config.membership.leaseTtlMs,
     clock: systemClock,
     info: { http: `${config.http.host}:${config.http.port}` },
+    ownsShards: config.membership.ownsShards,
   });
   const dispatch = new Dispatcher(transport, names, routers, config.routing.requestTimeoutMs);
   dispatcher = dispatch;
@@ -412,6 +413,7 @@ export async function startNode(
       observeAck: metrics.observeAck,
       cluster: () => ({
         members: membership.members(),
+        shardOwners: membership.shardOwners(),
         shardsOwned: ownership?.ownedCount() ?? 0,
         held: ownership?.heldShards() ?? [],
       }),

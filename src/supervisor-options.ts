@@ -66,6 +66,18 @@ export function defaultWorkerCount(cpus: number = availableParallelism()): numbe
   return Math.max(1, cpus - 1);
 }
 
+/**
+ * How many of a node's workers own conversation shards by default: as many as the default worker count
+ * allows for (CPUs but one), never more than there are workers. Workers beyond it exist to hold sockets
+ * (a 20k descriptor limit per process: 6 workers for 100k on 2 CPUs) and are gateways only: their
+ * clients' requests go to the owners over the member link, as half of them would anyway. Spread over
+ * more processes than the CPUs can run, the owners' work (actor, store, driver) ran at one or two
+ * messages per wake-up and cost more per message the more processes shared it (issue #13/#14).
+ */
+export function defaultShardOwners(workers: number, cpus: number = availableParallelism()): number {
+  return Math.min(workers, defaultWorkerCount(cpus));
+}
+
 /** A sanity bound, not a tuning knob: each worker is a whole Node process and cluster member. */
 export const MAX_WORKERS = 256;
 const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -76,6 +88,12 @@ export interface SupervisorOptions {
   nodeId: string;
   /** Worker processes, default defaultWorkerCount(): one per CPU but one. */
   workers: number;
+  /**
+   * Workers w0 … w(n-1) own conversation shards; the rest are gateways only (SB_OWNS_SHARDS=0), and take
+   * shards only while no owner is live (src/cluster/membership.ts). 1 to workers; default
+   * defaultShardOwners(workers).
+   */
+  shardOwners: number;
   /** The shared listening port; 0 = a free one picked at start. */
   port: number;
   /** The host the workers listen on (SB_HOST), used to refuse a port that already answers. */
@@ -134,6 +152,11 @@ function positiveInt(value: number, name: string): void {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
 }
 
+/** What worker `index` sets over the node's environment: whether it owns conversation shards. */
+export function workerEnv(o: Pick<SupervisorOptions, 'shardOwners'>, index: number): NodeJS.ProcessEnv {
+  return { SB_OWNS_SHARDS: index < o.shardOwners ? '1' : '0' };
+}
+
 /** The Node flags a worker starts with (before its script). */
 export function workerExecArgv(
   o: Pick<SupervisorOptions, 'semiSpaceMb' | 'v8PoolSize' | 'heapGrowingPercent' | 'pretenuring'>,
@@ -153,6 +176,7 @@ export function parseSupervisorOptions(
   const opts: SupervisorOptions = {
     nodeId: o.nodeId ?? defaultNodeId(),
     workers: o.workers ?? defaultWorkerCount(),
+    shardOwners: 0,
     port: o.port,
     host: o.host ?? '127.0.0.1',
     env: { ...(o.env ?? process.env) },
@@ -173,8 +197,12 @@ export function parseSupervisorOptions(
   opts.heapGrowingPercent = o.heapGrowingPercent ?? (throughputShape ? THROUGHPUT_HEAP_GROWING_PERCENT : 0);
   opts.pretenuring = o.pretenuring ?? !throughputShape;
   opts.v8PoolSize = o.v8PoolSize ?? defaultV8PoolSize(opts.workers);
+  opts.shardOwners = o.shardOwners ?? defaultShardOwners(opts.workers);
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
+  }
+  if (!Number.isInteger(opts.shardOwners) || opts.shardOwners < 1 || opts.shardOwners > opts.workers) {
+    throw new Error(`shardOwners must be an integer from 1 to workers (${opts.workers})`);
   }
   const lastWorker = workerId(opts.nodeId, opts.workers - 1);
   if (!NODE_ID_PATTERN.test(opts.nodeId) || lastWorker.length > MAX_NODE_ID_CHARS) {

@@ -15,6 +15,7 @@ import {
   parseSupervisorOptions,
   restartDecision,
   type SupervisorOptions,
+  workerEnv,
   workerExecArgv,
   workerId,
 } from './supervisor-options.js';
@@ -62,6 +63,7 @@ export interface Supervisor {
 
 interface Slot {
   readonly id: string;
+  readonly index: number;
   proc: WorkerProcess | undefined;
   pid: number;
   state: WorkerState;
@@ -102,6 +104,7 @@ export async function startSupervisor(
   });
   const slots: Slot[] = Array.from({ length: o.workers }, (_, i) => ({
     id: workerId(o.nodeId, i),
+    index: i,
     proc: undefined,
     pid: 0,
     state: 'starting',
@@ -124,7 +127,7 @@ export async function startSupervisor(
       id: slot.id,
       cliPath: o.cliPath,
       port,
-      env: o.env,
+      env: { ...o.env, ...workerEnv(o, slot.index) },
       execArgv: workerExecArgv(o),
       readyTimeoutMs: o.readyTimeoutMs,
       log,

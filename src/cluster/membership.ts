@@ -4,6 +4,11 @@
  * nats-server 2.9), so a member counts as live while its last renewal is younger than the TTL.
  * A node judges itself by the same rule with its own clock: when it has not renewed within the
  * TTL it drops out of its own view and so stops owning shards (self-fencing).
+ *
+ * A lease also says whether its member owns conversation shards (`shards: false` when it does not: a
+ * gateway-only worker of a node running more workers than it has CPUs for; absent = it does, as nodes
+ * before the field did). shardOwners() is the live members that do, or every live member while none
+ * of those is live, so the shards always have somewhere to go.
  */
 import type { Clock } from '../clock.js';
 import type { KvBucket, Transport } from './transport.js';
@@ -19,6 +24,20 @@ export interface MembershipOptions {
   clock: Clock;
   /** Opaque info other nodes can read (e.g. the node's HTTP address). */
   info?: Record<string, unknown>;
+  /** Whether this member owns conversation shards (default true); announced in its lease. */
+  ownsShards?: boolean;
+}
+
+const LEASE_DECODER = new TextDecoder();
+
+/** Whether a lease's value says its member owns shards: anything but an explicit `shards: false` does. */
+export function leaseOwnsShards(value: Uint8Array): boolean {
+  try {
+    const v = JSON.parse(LEASE_DECODER.decode(value)) as { shards?: unknown } | null;
+    return v?.shards !== false;
+  } catch {
+    return true;
+  }
 }
 
 export class Membership {
@@ -29,6 +48,9 @@ export class Membership {
   private readonly lapseListeners: Array<() => void> = [];
   private renewing = false;
   private live: readonly string[] = [];
+  private owners: readonly string[] = [];
+  /** Members whose last lease said they own no shards. */
+  private readonly gatewayOnly = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private stopWatch: (() => void) | undefined;
   private readonly listeners: Array<(members: readonly string[]) => void> = [];
@@ -44,8 +66,13 @@ export class Membership {
     this.kv = await this.transport.kv(this.opts.bucket, this.opts.leaseTtlMs);
     await this.renew();
     this.stopWatch = await this.kv.watch((e) => {
-      if (e.deleted) this.lastSeen.delete(e.key);
-      else this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
+      if (e.deleted) {
+        this.lastSeen.delete(e.key);
+        this.gatewayOnly.delete(e.key);
+      } else {
+        this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
+        this.noteRole(e.key, e.value);
+      }
       this.evaluate();
     });
     const period = Math.max(250, Math.floor(this.opts.leaseTtlMs / 3));
@@ -68,6 +95,7 @@ export class Membership {
     );
     this.timer.unref();
     this.lastSeen.set(this.opts.nodeId, this.lastRenewed);
+    if (this.opts.ownsShards === false) this.gatewayOnly.add(this.opts.nodeId);
     this.evaluate();
   }
 
@@ -76,7 +104,15 @@ export class Membership {
     return this.live;
   }
 
-  /** Called with the new member list whenever it changes. */
+  /**
+   * The live members that own conversation shards, sorted: those whose lease does not say `shards:
+   * false`, or every live member while none of those is live.
+   */
+  shardOwners(): readonly string[] {
+    return this.owners;
+  }
+
+  /** Called with the new member list whenever it or shardOwners() changes. */
   onChange(listener: (members: readonly string[]) => void): void {
     this.listeners.push(listener);
   }
@@ -102,6 +138,7 @@ export class Membership {
     this.stopWatch?.();
     await this.kv?.delete(this.opts.nodeId).catch(() => {});
     this.live = [];
+    this.owners = [];
   }
 
   /**
@@ -133,6 +170,7 @@ export class Membership {
     const now = this.opts.clock.now();
     if (e === null || e.deleted || now - e.updatedAt >= this.opts.leaseTtlMs) return true;
     this.lastSeen.set(id, Math.min(e.updatedAt, now));
+    this.noteRole(id, e.value);
     this.evaluate();
     return false;
   }
@@ -157,7 +195,8 @@ export class Membership {
   }
 
   private async renew(): Promise<void> {
-    const value = this.encoder.encode(JSON.stringify({ id: this.opts.nodeId, ...this.opts.info }));
+    const shards = this.opts.ownsShards === false ? { shards: false } : {};
+    const value = this.encoder.encode(JSON.stringify({ id: this.opts.nodeId, ...this.opts.info, ...shards }));
     const sentAt = this.opts.clock.now();
     await this.kv?.put(this.opts.nodeId, value);
     if (!this.leaseValid()) {
@@ -166,6 +205,13 @@ export class Membership {
       for (const l of this.lapseListeners) l();
     }
     this.lastRenewed = sentAt;
+  }
+
+  /** Records whether another member's lease says it owns shards (this member's own comes from its options). */
+  private noteRole(id: string, value: Uint8Array): void {
+    if (id === this.opts.nodeId) return;
+    if (leaseOwnsShards(value)) this.gatewayOnly.delete(id);
+    else this.gatewayOnly.add(id);
   }
 
   private evaluate(): void {
@@ -178,8 +224,15 @@ export class Membership {
       if (alive) next.push(id);
     }
     next.sort();
-    if (next.length === this.live.length && next.every((id, i) => id === this.live[i])) return;
+    const owning = next.filter((id) => !this.gatewayOnly.has(id));
+    const owners = owning.length > 0 ? owning : next;
+    if (sameIds(next, this.live) && sameIds(owners, this.owners)) return;
     this.live = next;
+    this.owners = owners;
     for (const l of this.listeners) l(next);
   }
+}
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }

@@ -1,6 +1,7 @@
 /**
  * Shard ownership records in a JetStream KV bucket (`sb_shards`, key `s<n>`), taken with
- * compare-and-set. The desired owner of a shard is its rendezvous winner among live members; it
+ * compare-and-set. The desired owner of a shard is its rendezvous winner among the live members that
+ * own shards (Membership.shardOwners: gateway-only workers take none while an owner is live); it
  * takes the record only when the record is free: never written, marked released by its holder,
  * or held by a member whose lease has expired. A holder that is no longer the desired owner
  * drains the shard and marks it released (graceful handover). A node whose own lease is no longer
@@ -149,7 +150,7 @@ export class ShardOwnership {
       this.fenceAll();
       return;
     }
-    const mine = this.desiredShards(this.membership.members());
+    const mine = this.desiredShards(this.membership.shardOwners());
     const work: Promise<void>[] = [];
     // One fresh look per holder and pass (a dead member may hold hundreds of shards).
     const expired = new Map<string, Promise<boolean>>();

@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { after, test } from 'node:test';
 import { systemClock } from '../../src/clock.js';
-import { Membership } from '../../src/cluster/membership.js';
+import { leaseOwnsShards, Membership } from '../../src/cluster/membership.js';
 import { ShardOwnership } from '../../src/cluster/ownership.js';
 import { connectTransport, type KvBucket, type Transport } from '../../src/cluster/transport.js';
 import { SHARD_COUNT } from '../../src/routing/shard.js';
@@ -52,12 +52,14 @@ async function member(
   transport: Transport,
   /** Awaited by every release (drain) of a shard; lets a test hold a reconcile pass mid-way. */
   draining: () => Promise<void> = async () => {},
+  ownsShards = true,
 ) {
   const membership = new Membership(transport, {
     nodeId: id,
     bucket: `${bucketPrefix}_members`,
     leaseTtlMs: LEASE_TTL_MS,
     clock: systemClock,
+    ownsShards,
   });
   await membership.start();
   const acquired = new Set<number>();
@@ -78,11 +80,12 @@ async function member(
   );
   ownership.onEvent((e) => log.push({ member: id, ...e }));
   await ownership.start();
-  stops.push(async () => {
+  const stop = async () => {
     await ownership.stop();
     await membership.stop();
-  });
-  return { membership, ownership, acquired };
+  };
+  stops.push(stop);
+  return { membership, ownership, acquired, stop };
 }
 
 /** Every ownership event of every member, in the order they happened. */
@@ -168,4 +171,65 @@ test('ownership - a lease renewed after a pause drops every shard held before it
   // And A recovers: B's lease was never renewed, so A takes every shard again under its new lease.
   for (let i = 0; i < 200 && a.ownership.heldShards().length < SHARD_COUNT; i++) await sleep(100);
   assert.equal(a.ownership.heldShards().length, SHARD_COUNT);
+});
+
+test('ownership - gateway-only members take no shard while an owner is live, all of them while none is, and hand them back', async () => {
+  const prefix = randomKeyspace('own');
+  const [ta, tb, tc] = await Promise.all(
+    ['a', 'b', 'c'].map((n) => connectTransport([TEST_NATS_URL], `own-gw-${n}`)),
+  );
+  transports.push(ta!, tb!, tc!);
+  const noop = async () => {};
+  const b = await member('b', prefix, tb!, noop, false);
+  const c = await member('c', prefix, tc!, noop, false);
+  const held = (...ms: Array<{ ownership: ShardOwnership }>) =>
+    ms.reduce((n, m) => n + m.ownership.heldShards().length, 0);
+  const waitFor = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await sleep(100);
+    assert.ok(ok(), what);
+  };
+  // Only gateways live: they are the owners of last resort and split the shards.
+  await waitFor('the gateways hold every shard while no owner is live', () => held(b, c) === SHARD_COUNT);
+  assert.deepEqual(b.membership.shardOwners(), ['b', 'c']);
+
+  // An owner joins: the gateways hand every shard over to it and take none back while it lives.
+  const a = await member('a', prefix, ta!);
+  await waitFor('the owner holds every shard', () => held(a) === SHARD_COUNT && held(b, c) === 0);
+  assert.deepEqual(b.membership.shardOwners(), ['a']);
+  assert.deepEqual(b.membership.members(), ['a', 'b', 'c']);
+  const joinedAt = log.length;
+  await sleep(LEASE_TTL_MS);
+  assert.equal(held(b, c), 0, 'a gateway took a shard while the owner was live');
+  assert.deepEqual(
+    log.slice(joinedAt).filter((e) => e.kind === 'acquired'),
+    [],
+    'no shard moved while the owner was live',
+  );
+
+  // The owner leaves: the gateways take every shard again, each held once.
+  await a.stop();
+  await waitFor('the gateways hold every shard once the owner left', () => held(b, c) === SHARD_COUNT);
+  assert.deepEqual(
+    b.ownership.heldShards().filter((s) => c.ownership.holds(s)),
+    [],
+    'no shard is held by two members',
+  );
+  assert.ok(held(b) > 0 && held(c) > 0, 'both gateways share the shards');
+
+  // It comes back (a restarted worker has the same id): the shards go back to it.
+  const again = await member('a', prefix, ta!);
+  await waitFor('the owner holds every shard again', () => held(again) === SHARD_COUNT && held(b, c) === 0);
+});
+
+test('membership - a lease says its member owns shards unless it says shards: false', () => {
+  const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+  assert.equal(leaseOwnsShards(enc({ id: 'a', http: 'h:1' })), true, 'a lease from before the field');
+  assert.equal(leaseOwnsShards(enc({ id: 'a', shards: true })), true);
+  assert.equal(leaseOwnsShards(enc({ id: 'a', shards: false })), false);
+  assert.equal(
+    leaseOwnsShards(new TextEncoder().encode('not json')),
+    true,
+    'an unreadable lease counts as an owner',
+  );
+  assert.equal(leaseOwnsShards(enc(null)), true);
 });

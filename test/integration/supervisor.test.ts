@@ -10,6 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { DEFAULT_DRAIN_RETRY_AFTER_MS } from '../../src/gateway/admission.js';
 import { createAuthenticator, type TokenRole } from '../../src/gateway/auth.js';
 import { PRESENCE_LINGER_MS } from '../../src/presence/presence.js';
+import { SHARD_COUNT } from '../../src/routing/shard.js';
+import { defaultShardOwners } from '../../src/supervisor-options.js';
 import { ADMIN_HEADERS, TEST_JWT_SECRET } from '../harness/env.js';
 import { type ServedNode, startServedNode } from '../harness/serve.js';
 import { connectClient, type Frame, type TestClient } from '../harness/ws-client.js';
@@ -84,6 +86,34 @@ describe('supervisor', () => {
     assert.equal((await agent.next((f) => f.type === 'ack')).seq, 2);
     assert.equal((await visitor.next(isMsg(conv, 2))).body, 'hello from w0');
     await Promise.all([agent.close(), visitor.close()]);
+  });
+
+  test('supervisor - the workers beyond the CPUs but one hold sockets only and own no shard', async () => {
+    const owners = [w0, w1].slice(0, defaultShardOwners(2));
+    type Shards = { node: string; shardOwners: string[]; held: number[] };
+    const seen = new Map<string, Shards>();
+    const settled = () =>
+      seen.size === 2 && [...seen.values()].reduce((n, s) => n + s.held.length, 0) === SHARD_COUNT;
+    // Until both workers answered and their shards add up (the handovers after start may still be going).
+    for (let i = 0; i < MAX_ATTEMPTS * 5 && !settled(); i++) {
+      // A new connection per request, so the kernel may pick either worker.
+      const res = await fetch(`http://127.0.0.1:${port}/admin/shards`, {
+        headers: { connection: 'close', ...ADMIN_HEADERS },
+      });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as Shards;
+      seen.set(body.node, body);
+      if (!settled()) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual([...seen.keys()].sort(), [w0, w1], 'both workers answered');
+    assert.ok(
+      settled(),
+      `every shard held: ${JSON.stringify([...seen].map(([id, s]) => [id, s.held.length]))}`,
+    );
+    for (const [id, s] of seen) {
+      assert.deepEqual(s.shardOwners, owners, `${id}'s view of the owners`);
+      if (!owners.includes(id)) assert.deepEqual(s.held, [], `${id} holds sockets only`);
+    }
   });
 
   test('supervisor - /metrics answers for the whole node, whichever worker takes the scrape', async () => {

@@ -294,6 +294,15 @@ test('config - storage and pool bounds are validated', () => {
   assert.equal(parseConfig(configFromEnv({ SB_COMPRESS: 'off' })).storage.compress, false);
 });
 
+test('configFromEnv - SB_OWNS_SHARDS makes a gateway-only member; a member owns shards unless told', () => {
+  assert.equal(parseConfig({}).membership.ownsShards, true);
+  assert.equal(parseConfig(configFromEnv({ SB_OWNS_SHARDS: '0' })).membership.ownsShards, false);
+  assert.equal(parseConfig(configFromEnv({ SB_OWNS_SHARDS: '1' })).membership.ownsShards, true);
+  assert.throws(() => configFromEnv({ SB_OWNS_SHARDS: 'some' }), {
+    message: "SB_OWNS_SHARDS must be true or false, got 'some'",
+  });
+});
+
 test('configFromEnv - development mode (demo tokens) follows the development secret unless SB_DEV_TOKENS says', () => {
   const cases: [Record<string, string>, boolean][] = [
     [{}, true],

@@ -7,6 +7,7 @@ import {
   DEFAULT_RESTART_WINDOW_MS,
   DEFAULT_WORKER_STOP_GRACE_MS,
   defaultNodeId,
+  defaultShardOwners,
   defaultV8PoolSize,
   defaultWorkerCount,
   MANY_WORKERS_SEMI_SPACE_MB,
@@ -14,6 +15,7 @@ import {
   parseSupervisorOptions,
   restartDecision,
   THROUGHPUT_HEAP_GROWING_PERCENT,
+  workerEnv,
   workerExecArgv,
   workerId,
 } from '../../src/supervisor-options.js';
@@ -54,6 +56,35 @@ test('supervisor options - many workers get a small young generation, one or two
   assert.deepEqual(argv(7), ['--max-semi-space-size=2']);
   assert.deepEqual(argv(7, 0), [], 'an explicit 0 keeps V8 default');
   assert.deepEqual(argv(1, 8), ['--max-semi-space-size=8']);
+});
+
+test('supervisor options - workers beyond the CPUs but one hold sockets only; the first ones own the shards (#13, #14)', () => {
+  // 2 CPUs: one owner, whatever the worker count (6 workers hold 100k sockets).
+  assert.equal(defaultShardOwners(1, 2), 1);
+  assert.equal(defaultShardOwners(2, 2), 1);
+  assert.equal(defaultShardOwners(6, 2), 1);
+  assert.equal(defaultShardOwners(6, 16), 6);
+  assert.equal(defaultShardOwners(20, 16), 15);
+  const six = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 6 });
+  assert.equal(six.shardOwners, defaultShardOwners(6));
+  const two = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 6, shardOwners: 2 });
+  assert.deepEqual(
+    [0, 1, 2, 5].map((i) => workerEnv(two, i).SB_OWNS_SHARDS),
+    ['1', '1', '0', '0'],
+  );
+  assert.equal(parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 3 }).shardOwners, 3);
+  assert.throws(
+    () => parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 0 }),
+    /shardOwners/,
+  );
+  assert.throws(
+    () => parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 4 }),
+    /shardOwners/,
+  );
+  assert.throws(
+    () => parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 1.5 }),
+    /shardOwners/,
+  );
 });
 
 test("supervisor options - V8's helper threads stay within a worker's share of the CPUs (#13)", () => {
