@@ -184,7 +184,7 @@ program
   .option('-w, --workers <n>', workersHelp, positiveIntOption, defaultWorkerCount())
   .option(
     '--shard-owners <n>',
-    'workers that own conversation shards, the first n (the rest hold sockets only; default: the workers, at most the CPUs but one)',
+    'workers that own conversation shards, the first n (the rest hold sockets only; default: SB_SHARD_OWNERS, else the workers, at most the CPUs but one)',
     positiveIntOption,
   )
   .option(

@@ -90,8 +90,8 @@ export interface SupervisorOptions {
   workers: number;
   /**
    * Workers w0 … w(n-1) own conversation shards; the rest are gateways only (SB_OWNS_SHARDS=0), and take
-   * shards only while no owner is live (src/cluster/membership.ts). 1 to workers; default
-   * defaultShardOwners(workers).
+   * shards only while no owner is live (src/cluster/membership.ts). 1 to workers; default SB_SHARD_OWNERS
+   * of `env` when set, else defaultShardOwners(workers).
    */
   shardOwners: number;
   /** The shared listening port; 0 = a free one picked at start. */
@@ -152,6 +152,14 @@ function positiveInt(value: number, name: string): void {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
 }
 
+/** SB_SHARD_OWNERS of the node's environment: the default of `shardOwners` when set. */
+function shardOwnersFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env['SB_SHARD_OWNERS']?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw)) throw new Error(`SB_SHARD_OWNERS must be an integer, got '${raw}'`);
+  return Number(raw);
+}
+
 /** What worker `index` sets over the node's environment: whether it owns conversation shards. */
 export function workerEnv(o: Pick<SupervisorOptions, 'shardOwners'>, index: number): NodeJS.ProcessEnv {
   return { SB_OWNS_SHARDS: index < o.shardOwners ? '1' : '0' };
@@ -197,7 +205,7 @@ export function parseSupervisorOptions(
   opts.heapGrowingPercent = o.heapGrowingPercent ?? (throughputShape ? THROUGHPUT_HEAP_GROWING_PERCENT : 0);
   opts.pretenuring = o.pretenuring ?? !throughputShape;
   opts.v8PoolSize = o.v8PoolSize ?? defaultV8PoolSize(opts.workers);
-  opts.shardOwners = o.shardOwners ?? defaultShardOwners(opts.workers);
+  opts.shardOwners = o.shardOwners ?? shardOwnersFromEnv(opts.env) ?? defaultShardOwners(opts.workers);
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
   }

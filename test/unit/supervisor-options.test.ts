@@ -73,6 +73,22 @@ test('supervisor options - workers beyond the CPUs but one hold sockets only; th
     ['1', '1', '0', '0'],
   );
   assert.equal(parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 3 }).shardOwners, 3);
+  const fromEnv = (v: string) =>
+    parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 6, env: { SB_SHARD_OWNERS: v } });
+  assert.equal(fromEnv('6').shardOwners, 6, 'SB_SHARD_OWNERS sets the default');
+  assert.equal(
+    parseSupervisorOptions({
+      port: 1,
+      nodeId: 'n1',
+      workers: 6,
+      shardOwners: 2,
+      env: { SB_SHARD_OWNERS: '6' },
+    }).shardOwners,
+    2,
+    'an explicit option wins over SB_SHARD_OWNERS',
+  );
+  assert.throws(() => fromEnv('all'), /SB_SHARD_OWNERS must be an integer/);
+  assert.throws(() => fromEnv('7'), /shardOwners/);
   assert.throws(
     () => parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 0 }),
     /shardOwners/,
