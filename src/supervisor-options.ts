@@ -60,7 +60,8 @@ export function defaultV8PoolSize(workers: number, cpus: number = availableParal
  * delivered 3 900 and 4 400 msg/s within p99 89 ms in two sweeps and two workers 3 900 in one, the same hour
  * (BENCHMARKS.md, fifteenth session): with a second worker most messages cross a process (request, push,
  * echo), which costs about as much as the second core gives. Twenty-fifth session: one worker 4 900-8 200
- * msg/s in four sweeps, two 4 900, at ~190 µs of broker CPU per message against 83-120.
+ * msg/s in four sweeps, two 4 900, at ~190 µs of broker CPU per message against 83-120. Twenty-sixth, with
+ * only the first worker owning shards (defaultShardOwners): two workers 7 400 at 103 µs, one 8 200 at 84.
  */
 export function defaultWorkerCount(cpus: number = availableParallelism()): number {
   return Math.max(1, cpus - 1);
