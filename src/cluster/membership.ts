@@ -59,7 +59,10 @@ export class Membership {
   constructor(
     private readonly transport: Transport,
     private readonly opts: MembershipOptions,
-  ) {}
+  ) {
+    // Before the first evaluate: the view never lists this member as an owner it is not.
+    if (opts.ownsShards === false) this.gatewayOnly.add(opts.nodeId);
+  }
 
   /** Puts the first lease, starts the watch and renewal. Resolves once this node sees itself live. */
   async start(): Promise<void> {
@@ -95,7 +98,6 @@ export class Membership {
     );
     this.timer.unref();
     this.lastSeen.set(this.opts.nodeId, this.lastRenewed);
-    if (this.opts.ownsShards === false) this.gatewayOnly.add(this.opts.nodeId);
     this.evaluate();
   }
 
