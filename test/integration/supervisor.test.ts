@@ -152,6 +152,43 @@ describe('supervisor', () => {
     await c.close();
   });
 
+  test('supervisor - a SIGKILLed shard owner: its conversations wait for its restart, and a retried send is stored once', async (t) => {
+    const owner = workers.find((w) => w.id === w0)!;
+    const conv = uid('c');
+    const visitor = await connectTo(w1, uid('t'), 'v', 'visitor');
+    const answer = (cmid: string) => (f: Frame) =>
+      (f.type === 'ack' || f.type === 'error') && f.cmid === cmid;
+    visitor.send({ type: 'send', conv, cmid: 'k1', body: 'before' });
+    assert.equal((await visitor.next(answer('k1'))).seq, 1);
+    const t0 = Date.now();
+    process.kill(owner.pid, 'SIGKILL');
+    // Sent after the kill, retried with the same cmid after each error, as a client does.
+    const errors: unknown[] = [];
+    let ack: Frame | undefined;
+    while (!ack && Date.now() - t0 < RESTART_TIMEOUT_MS * 2) {
+      visitor.send({ type: 'send', conv, cmid: 'k2', body: 'during' });
+      const f = await visitor.next(answer('k2'), RESTART_TIMEOUT_MS);
+      if (f.type === 'ack') ack = f;
+      else {
+        errors.push(f.code);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const restarted = await node.waitForLog(
+      (l) => l.msg === 'worker restarted' && l.worker === w0 && l.pid !== owner.pid,
+      RESTART_TIMEOUT_MS,
+    );
+    t.diagnostic(
+      `owner ${w0} back after ${restarted.downMs} ms; the send acked ${Date.now() - t0} ms after the kill, errors before it: ${JSON.stringify(errors)}`,
+    );
+    assert.ok(ack, `no ack for k2 within ${RESTART_TIMEOUT_MS * 2} ms (errors ${JSON.stringify(errors)})`);
+    assert.equal(ack.seq, 2);
+    // Stored once: the next message takes the next seq.
+    visitor.send({ type: 'send', conv, cmid: 'k3', body: 'after' });
+    assert.equal((await visitor.next(answer('k3'))).seq, 3);
+    await visitor.close();
+  });
+
   test('supervisor - SIGTERM drains: sockets close with 1012 and the supervisor exits 0', async () => {
     const tenant = uid('t');
     const open = [await connectTo(w0, tenant, 'a', 'visitor'), await connectTo(w1, tenant, 'b', 'visitor')];
