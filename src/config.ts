@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DEFAULT_TURN_FLUSH_LINGER_MS } from './cluster/turn-flush.js';
+import { boolFromEnv, intFromEnv } from './env-values.js';
 import {
   DEFAULT_DRAIN_RETRY_AFTER_MS,
   DEFAULT_UPGRADE_BURST,
@@ -591,21 +592,6 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
 function deepFreeze<T extends object>(obj: T): Readonly<T> {
   for (const v of Object.values(obj)) if (v && typeof v === 'object') deepFreeze(v);
   return Object.freeze(obj);
-}
-
-function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`${name} must be an integer, got '${raw}'`);
-  return Number(raw.trim());
-}
-
-function boolFromEnv(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return undefined;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new Error(`${name} must be true or false, got '${env[name]}'`);
 }
 
 /** `k1=v1,k2=v2` (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS; values percent-encoded). */

@@ -5,6 +5,7 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { intFromEnv } from './env-values.js';
 
 export const DEFAULT_WORKER_READY_TIMEOUT_MS = 60_000;
 export const DEFAULT_WORKER_STOP_GRACE_MS = 30_000;
@@ -153,14 +154,6 @@ function positiveInt(value: number, name: string): void {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
 }
 
-/** SB_SHARD_OWNERS of the node's environment: the default of `shardOwners` when set. */
-function shardOwnersFromEnv(env: NodeJS.ProcessEnv): number | undefined {
-  const raw = env['SB_SHARD_OWNERS']?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  if (!/^\d+$/.test(raw)) throw new Error(`SB_SHARD_OWNERS must be an integer, got '${raw}'`);
-  return Number(raw);
-}
-
 /** What worker `index` sets over the node's environment: whether it owns conversation shards. */
 export function workerEnv(o: Pick<SupervisorOptions, 'shardOwners'>, index: number): NodeJS.ProcessEnv {
   return { SB_OWNS_SHARDS: index < o.shardOwners ? '1' : '0' };
@@ -206,7 +199,8 @@ export function parseSupervisorOptions(
   opts.heapGrowingPercent = o.heapGrowingPercent ?? (throughputShape ? THROUGHPUT_HEAP_GROWING_PERCENT : 0);
   opts.pretenuring = o.pretenuring ?? !throughputShape;
   opts.v8PoolSize = o.v8PoolSize ?? defaultV8PoolSize(opts.workers);
-  opts.shardOwners = o.shardOwners ?? shardOwnersFromEnv(opts.env) ?? defaultShardOwners(opts.workers);
+  opts.shardOwners =
+    o.shardOwners ?? intFromEnv(opts.env, 'SB_SHARD_OWNERS') ?? defaultShardOwners(opts.workers);
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
   }

@@ -1,5 +1,6 @@
 /**
- * Shard ownership when a member's view of the cluster is stale (issue #12). After a partition heals or a
+ * Shard ownership on real NATS: gateway-only members (a lease saying `shards: false`) and, first, a
+ * member whose view of the cluster is stale (issue #12). After a partition heals or a
  * nats-server restarts, a member's watch can lag, so it sees no recent renewal of the others and judges
  * them dead. It must not take their shards on that word alone: only the bucket itself may say a holder's
  * lease expired. Real nats-server with JetStream (the test stack); the stale member's watch is cut by a
