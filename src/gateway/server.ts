@@ -1,54 +1,42 @@
 /**
  * The gateway: one uWebSockets.js app serving `/ws/visitor`, `/ws/agent`, the HTTP API and the
  * health endpoints. Authentication happens at upgrade; every frame is decoded, validated and
- * answered (an error frame for bad input, never a crash). This is the only module importing uWS.
+ * answered (an error frame for bad input, never a crash). This is the only module that loads uWS
+ * (socket-outbox.ts uses its types). A socket's outgoing frames are in socket-outbox.ts; what its
+ * frames ask (send, sync, the rest) in socket-frames.ts.
  */
 import * as uWS from 'uWebSockets.js';
-import type { Ack } from '../../actors/conversation.js';
 import type { ChatService } from '../chat/service.js';
 import type { ClusterNames } from '../cluster/names.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config.js';
 import type { ContentPolicies } from '../content/policies.js';
-import { agentBodies, screenText } from '../content/screen.js';
 import type { DeskService } from '../desk/service.js';
-import { newId } from '../ids.js';
 import type { Integration } from '../integration/integration.js';
 import { ListenerSeat, type SeatIpc } from '../listener-group.js';
 import { type ParentChannel, processChannel } from '../parent-channel.js';
 import type { TextPool } from '../pool/text-pool.js';
 import type { Presence } from '../presence/presence.js';
-import { type Codec, negotiateSubprotocol } from '../protocol/codec.js';
+import { negotiateSubprotocol } from '../protocol/codec.js';
 import { BusyError, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
 import {
   AGENT_ONLY_FRAMES,
   CLOSE_CODES,
-  type ClientFrame,
   type ErrorFrame,
-  fitFrame,
   frameRef,
-  MAX_SERVER_FRAME_BYTES,
-  type MessagesFrame,
   PROTOCOL_VERSION,
   parseClientFrame,
-  type RevealedFrame,
-  type RevealFrame,
-  type SendFrame,
   type ServerFrame,
-  type SyncFrame,
-  toAgentItem,
-  toMessageItem,
   VISITOR_ONLY_FRAMES,
 } from '../protocol/frames.js';
 import type { ReceptionService } from '../reception/service.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
-import type { HistoryStore, MessageRow } from '../store/types.js';
+import type { HistoryStore } from '../store/types.js';
 import { traced } from '../telemetry/tracing.js';
 import type { TenantRegistry } from '../tenants.js';
-import { authorizeRead } from './access.js';
 import { type AdmissionStats, drainRetryAfterMs, UpgradeAdmission } from './admission.js';
 import { type ApiContext, type ApiHandler, historyHandler } from './api-routes.js';
-import { type Authenticator, PII_REVEAL_PERMISSION, type Principal } from './auth.js';
+import type { Authenticator, Principal } from './auth.js';
 import {
   agentStatusHandler,
   type ChatRouteContext,
@@ -60,7 +48,6 @@ import {
   transferHandler,
   visitorConversationsHandler,
 } from './chat-routes.js';
-import { handleDeskFrame } from './desk-frames.js';
 import { deskRouteHandlers } from './desk-routes.js';
 import { devTokenHandler } from './dev-tokens.js';
 import {
@@ -73,11 +60,20 @@ import {
   track,
 } from './http.js';
 import { checkOperator, credentialsOf } from './http-auth.js';
-import { type Bucket, BucketMap, newBucket, take } from './rate-limit.js';
+import { BucketMap, newBucket, take } from './rate-limit.js';
 import { leftMessagesHandler } from './reception-routes.js';
 import { HTTP_ROUTES, type RouteKey, routeKey } from './routes.js';
-import { type SessionSocket, Sessions } from './sessions.js';
+import { Sessions } from './sessions.js';
+import { frameHandlers } from './socket-frames.js';
 import { resolveMaxSockets } from './socket-limit.js';
+import {
+  flushOutboxes,
+  holdAck,
+  queueFrame,
+  releaseAcks,
+  type SocketData,
+  sendBounded,
+} from './socket-outbox.js';
 import { type AssetName, WebAssets } from './static-files.js';
 
 const UWS_COMPRESSION_DISABLED: uWS.CompressOptions = 0;
@@ -139,43 +135,6 @@ export interface GatewayDeps {
   parent?: ParentChannel<SeatIpc>;
 }
 
-/**
- * Per-socket state. A plain object: uWS copies the user data's own properties at upgrade (its
- * prototype does not survive), so behaviour lives in functions of the gateway, not methods here.
- */
-interface SocketData extends SessionSocket {
-  readonly codec: Codec;
-  readonly expiresAt: number;
-  /** Roles from the token's `roles` claim (agent actions). */
-  readonly roles?: readonly string[];
-  /** This connection's frame rate-limit bucket. */
-  readonly bucket: Bucket;
-  /** From the token's `perms` claim (e.g. `pii.reveal`). */
-  readonly perms: readonly string[];
-  closed: boolean;
-  /** An agent socket counted in the presence reports. */
-  announced: boolean;
-  ws: uWS.WebSocket<SocketData> | undefined;
-  /** `welcome` was sent: until then pushed frames wait in `early`, so `welcome` is always first. */
-  welcomed: boolean;
-  /** Counted in the upgrade admission's in-progress bound until `welcome` or close (admission.ts). */
-  admitting: boolean;
-  /** When the upgrade admission admitted it (epoch ms). */
-  admittedAt: number;
-  /** Frames pushed before `welcome` (at most EARLY_FRAMES_MAX; beyond, dropped: the client syncs the gap). */
-  early?: (Uint8Array | string)[];
-  /** Acks waiting to go out corked with the sender's own echo (holdAck). */
-  heldAcks?: (Uint8Array | string)[];
-  ackTimer?: NodeJS.Timeout | undefined;
-  /** `send` frames of this socket not answered yet (ack or error). */
-  inflight: number;
-  /** Frames waiting for the end of this event-loop turn, to leave in one corked write (queueFrame). */
-  outbox?: (Uint8Array | string)[];
-}
-
-/** Room in a `messages` frame for everything but its items (type, conv, more, ref). */
-const MESSAGES_FRAME_OVERHEAD_BYTES = 1024;
-
 /** Pushed frames a socket keeps while its `welcome` waits for the presence owner's answer. */
 const EARLY_FRAMES_MAX = 64;
 /** How often the gateway checks whether this member is cut off from the cluster, ms. */
@@ -187,117 +146,6 @@ const FULL_RETRY_AFTER_MS = 1000;
 const CUT_OFF_MESSAGE = 'this node is cut off from the cluster; connect to another';
 const PACED_MESSAGE = 'this process is admitting upgrades at its pace; retry';
 const DRAIN_MESSAGE = 'node shutting down; reconnect after retryAfterMs';
-
-/**
- * An `ack` waits at most this long for the sender's own `msg` echo (which comes back through NATS,
- * usually within a millisecond) so that both leave in one corked write, one system call instead of
- * two (issue #13: each uncorked ws.send was a write of its own). Delivery to the other side does not
- * wait; only the sender's ack may be this much later.
- */
-export const ACK_HOLD_MS = 2;
-/** Acks held per socket at most; one more sends them all at once. */
-export const MAX_HELD_ACKS = 64;
-
-/**
- * Sends one frame unless the socket's send buffer already holds more than `limit` bytes; then the frame
- * is dropped and the socket is closed with 4008. The bound is enforced here rather than by uWS's
- * maxBackpressure (which is off): uWS drops *every* send over its limit, the close frame included, so a
- * client would only ever see 1006; checked here, the close frame still goes out behind the buffered
- * frames. As with uWS's own check, a buffer below the limit takes one more frame of any size, so a
- * socket holds at most `limit` plus one frame (a `messages` answer is the largest) plus the close frame.
- */
-function sendBounded(data: SocketData, payload: Uint8Array | string, limit: number): void {
-  const ws = data.ws;
-  if (data.closed || !ws) return;
-  if (ws.getBufferedAmount() > limit) {
-    ws.end(CLOSE_CODES.slowConsumer, 'slow consumer');
-    return;
-  }
-  ws.send(payload, data.codec.binary);
-}
-
-/**
- * Sockets with frames in their outbox, written at the end of the turn. A sender's own echo and its
- * `ack` are made in the same turn when the conversation's owner is in this process (the echo is
- * delivered as the write commits, the ack a few microtasks later): held to the end of the turn they
- * leave in one write, where the echo alone and the ack after ACK_HOLD_MS were two writes and a timer.
- */
-const dirtySockets: SocketData[] = [];
-/** The send limit of each listed socket's gateway (a process may run several in tests). */
-const dirtyLimits: number[] = [];
-let outboxFlushScheduled = false;
-
-/** Writes every waiting outbox, each in one corked write. */
-export function flushOutboxes(): void {
-  outboxFlushScheduled = false;
-  // Bounded: one entry per outbox started this turn, each with at least one frame queued in it (a socket
-  // whose outbox filled and left early is listed again only for frames queued after that).
-  const dirty = dirtySockets.splice(0);
-  const limits = dirtyLimits.splice(0);
-  for (let i = 0; i < dirty.length; i++) flushOutbox(dirty[i]!, limits[i]!);
-}
-
-function flushOutbox(data: SocketData, limit: number): void {
-  const out = data.outbox;
-  data.outbox = undefined;
-  const ws = data.ws;
-  if (out === undefined || data.closed || !ws) return;
-  if (out.length === 1) {
-    sendBounded(data, out[0]!, limit);
-    return;
-  }
-  ws.cork(() => {
-    for (const frame of out) sendBounded(data, frame, limit);
-  });
-}
-
-/**
- * Queues a frame for the end of this turn (setImmediate). At MAX_HELD_ACKS frames the socket's outbox
- * is written at once, so an outbox never holds more.
- */
-export function queueFrame(data: SocketData, frame: Uint8Array | string, limit: number): void {
-  if (data.closed || !data.ws) return;
-  if (data.outbox === undefined) {
-    data.outbox = [frame];
-    dirtySockets.push(data);
-    dirtyLimits.push(limit);
-    if (!outboxFlushScheduled) {
-      outboxFlushScheduled = true;
-      setImmediate(flushOutboxes);
-    }
-    return;
-  }
-  data.outbox.push(frame);
-  if (data.outbox.length >= MAX_HELD_ACKS) flushOutbox(data, limit);
-}
-
-/** Sends the held acks, then `next` (a delivered frame) if given, in one corked write. */
-export function releaseAcks(data: SocketData, limit: number, next?: Uint8Array | string): void {
-  if (data.ackTimer) clearTimeout(data.ackTimer);
-  data.ackTimer = undefined;
-  const held = data.heldAcks;
-  data.heldAcks = undefined;
-  const ws = data.ws;
-  if (data.closed || !ws) return;
-  ws.cork(() => {
-    for (const ack of held ?? []) sendBounded(data, ack, limit);
-    if (next !== undefined) sendBounded(data, next, limit);
-  });
-}
-
-/** Holds an ack until the socket's next delivered frame, ACK_HOLD_MS or MAX_HELD_ACKS, whichever first. */
-export function holdAck(data: SocketData, ack: Uint8Array | string, limit: number): void {
-  if (data.closed || !data.ws) return;
-  if (data.outbox !== undefined) {
-    // The echo (or another frame) is already waiting for the end of this turn: the ack joins it.
-    queueFrame(data, ack, limit);
-    return;
-  }
-  if (data.heldAcks === undefined) data.heldAcks = [ack];
-  else data.heldAcks.push(ack);
-  if (data.heldAcks.length >= MAX_HELD_ACKS) releaseAcks(data, limit);
-  else data.ackTimer ??= setTimeout(() => releaseAcks(data, limit), ACK_HOLD_MS);
-}
 
 export interface ClusterView {
   members: readonly string[];
@@ -410,208 +258,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     send(data, frame);
   }
 
-  async function handleSend(data: SocketData, frame: SendFrame): Promise<Ack> {
-    const screened = await screenText(deps.pool, deps.content, data.tenant, frame.body);
-    if (screened.blocked) {
-      // Audited before the answer, so every refused attempt is on record (docs/PROTOCOL.md, `blocked`).
-      await deps.store
-        .auditBlock({
-          tenant: data.tenant,
-          id: newId(),
-          ts: Date.now(),
-          sender: data.user,
-          senderRole: data.role,
-          conv: frame.conv,
-          cmid: frame.cmid,
-          words: screened.words,
-          body: frame.body,
-        })
-        .catch((err: unknown) => deps.log.warn({ err }, 'could not write a policy block to the audit table'));
-      throw new SwitchboardError('blocked', 'the message was refused by the content policy');
-    }
-    return deps.chat.send(data.tenant, frame.conv, data, frame.cmid, screened.text, {
-      review: screened.review,
-      agentBody: screened.agentText,
-      ...(screened.stored !== undefined ? { stored: screened.stored } : {}),
-    });
-  }
-
-  /** The rows as this reader sees them: a visitor as stored, an agent with PII masked and review flags. */
-  async function viewOf(reader: { role: string }, rows: MessageRow[]) {
-    // A visitor never reads an agent's private note, nor a change of one (issue #17).
-    if (reader.role !== 'agent') return rows.filter((r) => r.internal !== true).map(toMessageItem);
-    const bodies = await agentBodies(deps.pool, rows);
-    return rows.map((row, i) => toAgentItem(row, bodies[i] ?? ''));
-  }
-
-  /**
-   * `reveal`: one PII value of one message, for an agent whose token carries `pii.reveal`. The
-   * reveal is written to the audit table before the value is answered; no audit, no value.
-   */
-  async function handleReveal(data: SocketData, frame: RevealFrame): Promise<RevealedFrame> {
-    if (!data.perms.includes(PII_REVEAL_PERMISSION)) {
-      throw new SwitchboardError('forbidden', `revealing needs the '${PII_REVEAL_PERMISSION}' permission`);
-    }
-    await authorizeRead(deps.store, data, frame.conv);
-    const row = await deps.store.message(data.tenant, frame.conv, frame.seq);
-    if (row === null) throw new SwitchboardError('not_found', `no message ${frame.seq} in '${frame.conv}'`);
-    const found = (await deps.pool.pii(row.body)).found[frame.index];
-    if (found === undefined) {
-      throw new SwitchboardError('not_found', `message ${frame.seq} has no masked value ${frame.index}`);
-    }
-    await deps.store.auditReveal({
-      tenant: data.tenant,
-      id: newId(),
-      ts: Date.now(),
-      agent: data.user,
-      conv: frame.conv,
-      seq: frame.seq,
-      index: frame.index,
-      kind: found.kind,
-    });
-    const reply: RevealedFrame = {
-      type: 'revealed',
-      conv: frame.conv,
-      seq: frame.seq,
-      index: frame.index,
-      kind: found.kind,
-      value: row.body.slice(found.start, found.end),
-    };
-    if (frame.ref !== undefined) reply.ref = frame.ref;
-    return reply;
-  }
-
-  /** The frames beyond send / sync / ping: each resolves with its answer frame (or none). */
-  async function handleOther(data: SocketData, frame: ClientFrame): Promise<ServerFrame | undefined> {
-    const { tenant, user, role } = data;
-    const by = { user, role };
-    const ref = 'ref' in frame && frame.ref !== undefined ? { ref: frame.ref } : {};
-    switch (frame.type) {
-      case 'reveal':
-        return handleReveal(data, frame);
-      case 'read': {
-        const r = await deps.chat.read(tenant, frame.conv, user, role, frame.seq);
-        return { type: 'done', op: 'read', conv: frame.conv, seq: r.seq, ...ref };
-      }
-      case 'typing':
-        await deps.chat.typing(tenant, frame.conv, user, role);
-        return undefined;
-      case 'rate': {
-        await deps.chat.rate(tenant, frame.conv, user, frame.score, frame.comment ?? null);
-        return { type: 'done', op: 'rate', conv: frame.conv, score: frame.score, ...ref };
-      }
-      case 'convs': {
-        const items = await deps.chat.openItems(tenant, user, role);
-        return { type: 'convs', items: items.map(({ role: _r, ...item }) => item), ...ref };
-      }
-      case 'accept': {
-        const v = await deps.chat.accept(tenant, frame.conv, user);
-        return { type: 'done', op: 'accept', conv: v.conv, agent: v.agent, ...ref };
-      }
-      case 'transfer': {
-        const v = await deps.chat.transfer(tenant, frame.conv, by, frame.to);
-        return { type: 'done', op: 'transfer', conv: v.conv, agent: v.agent, status: v.status, ...ref };
-      }
-      case 'close': {
-        const v = await deps.chat.close(tenant, frame.conv, by, frame.reason);
-        return { type: 'done', op: 'close', conv: v.conv, ...ref };
-      }
-      case 'status': {
-        const opts = {
-          ...(frame.capacity !== undefined ? { capacity: frame.capacity } : {}),
-          ...(frame.skills !== undefined ? { skills: frame.skills } : {}),
-        };
-        const a = await deps.chat.setAgentStatus(tenant, user, frame.status, opts);
-        return {
-          type: 'done',
-          op: 'status',
-          status: a.status,
-          capacity: a.capacity,
-          skills: a.skills,
-          load: a.load,
-          ...ref,
-        };
-      }
-      case 'context': {
-        if (!deps.integration) throw new SwitchboardError('unavailable', 'integration is not running');
-        const c = await deps.integration.contextFor(data, frame.conv, frame.fresh === true);
-        return { ...c, ...ref };
-      }
-      case 'action': {
-        if (!deps.integration) throw new SwitchboardError('unavailable', 'integration is not running');
-        const r = await deps.integration.action(data, {
-          conv: frame.conv,
-          name: frame.name,
-          args: frame.args,
-        });
-        return { type: 'action_result', ...r, ...ref };
-      }
-      case 'note':
-      case 'recall':
-      case 'edit':
-      case 'label':
-      case 'canned':
-        if (!deps.desk) throw new SwitchboardError('unavailable', 'the support desk is not running');
-        return handleDeskFrame(
-          { desk: deps.desk, pool: deps.pool, content: deps.content, store: deps.store, log: deps.log },
-          data,
-          frame,
-        );
-      case 'leave': {
-        if (!deps.reception) throw new SwitchboardError('unavailable', 'reception is not running');
-        // Screened like a chat message: the left message becomes the visitor's message at opening.
-        const screened = await screenText(deps.pool, deps.content, tenant, frame.body);
-        if (screened.blocked)
-          throw new SwitchboardError('blocked', 'the message was refused by the content policy');
-        const r = await deps.reception.leave(tenant, user, {
-          conv: frame.conv,
-          body: screened.text,
-          name: frame.name ?? null,
-          email: frame.email ?? null,
-          agentBody: screened.agentText,
-        });
-        return { type: 'done', op: 'leave', conv: r.conv, id: r.id, seq: r.seq, ...ref };
-      }
-      case 'handoff': {
-        if (!deps.reception) throw new SwitchboardError('unavailable', 'reception is not running');
-        const r = await deps.reception.visitorAsksForPerson(tenant, frame.conv, user);
-        return {
-          type: 'done',
-          op: 'handoff',
-          conv: r.conv,
-          route: r.route ?? 'queue',
-          agent: r.agent,
-          position: r.position,
-          ...ref,
-        };
-      }
-      default:
-        return undefined;
-    }
-  }
-
-  async function handleSync(data: SocketData, frame: SyncFrame): Promise<MessagesFrame> {
-    await authorizeRead(deps.store, data, frame.conv);
-    const { items, more } = await deps.store.after(data.tenant, frame.conv, frame.since, frame.limit);
-    const viewed = await viewOf(data, items);
-    // Server frames are bounded (MAX_SERVER_FRAME_BYTES): a longer answer stops early with
-    // `more: true`, and the client syncs again from its last item, as for any page.
-    const kept = fitFrame(viewed, MAX_SERVER_FRAME_BYTES - MESSAGES_FRAME_OVERHEAD_BYTES);
-    const reply: MessagesFrame = {
-      type: 'messages',
-      conv: frame.conv,
-      items: kept,
-      more: more || kept.length < viewed.length,
-    };
-    // Rows this reader may not see (notes, for a visitor) were left out: name their seqs up to where
-    // the answer reaches, so the reader's seq stays gap-free (issue #17).
-    if (viewed.length < items.length) {
-      const upTo = kept.length < viewed.length ? (kept.at(-1)?.seq ?? frame.since) : (items.at(-1)?.seq ?? 0);
-      const skipped = items.filter((r) => r.internal === true && r.seq <= upTo).map((r) => r.seq);
-      if (skipped.length > 0) reply.skipped = skipped;
-    }
-    return reply;
-  }
+  const { handleSend, handleOther, handleSync, viewOf } = frameHandlers(deps);
 
   const tenantFrames = new BucketMap(config.gateway.rateLimitTenants);
   const tenantHttp = new BucketMap(config.gateway.rateLimitTenants);

@@ -7,7 +7,7 @@ import {
   MAX_HELD_ACKS,
   queueFrame,
   releaseAcks,
-} from '../../src/gateway/server.js';
+} from '../../src/gateway/socket-outbox.js';
 
 type Data = Parameters<typeof holdAck>[0];
 
