@@ -323,11 +323,22 @@ withE2e(
   .option('--workers <n>', 'worker processes per node', arg(parsePositiveCount), 1)
   .option('--base-port <port>', 'port of the first node', arg(parsePositiveCount), 18080)
   .option('--no-sweep', 'one fixed-rate phase per size instead of a sweep')
-  .action(async (raw: RawE2e & { nodes: number[]; basePort: number }) => {
+  .option(
+    '--profile',
+    "CPU-profile every node's processes over each measured window: per-stage µs per message in the report, raw profiles in <out>/profiles/",
+  )
+  .action(async (raw: RawE2e & { nodes: number[]; basePort: number; profile?: boolean }) => {
     const sweep = raw.sweep !== false;
+    const c = common(raw);
     const { files, summary } = await clusterScenario(
-      common(raw),
-      { ...e2eOptions({ ...raw, sweep }), workers: raw.workers, nodes: raw.nodes, basePort: raw.basePort },
+      c,
+      {
+        ...e2eOptions({ ...raw, sweep }),
+        workers: raw.workers,
+        nodes: raw.nodes,
+        basePort: raw.basePort,
+        ...(raw.profile ? profileDirs(join(c.out, 'profiles', `cluster-${fileTimestamp(new Date())}`)) : {}),
+      },
       abort.signal,
     );
     done(files, summary);

@@ -5,6 +5,7 @@
  * them side by side. Conversations' two sides sit on different nodes, so deliveries cross NATS.
  */
 
+import { join } from 'node:path';
 import { type E2eRun, type E2eRunOptions, runE2e } from '../e2e/run.js';
 import { type CommonOptions, newRunId, progressFor, startSampling } from '../lib/common.js';
 import type { TargetNode } from '../lib/target.js';
@@ -66,7 +67,8 @@ export async function clusterScenario(
         target,
         sampler,
         { runId: newRunId(), convsPerAgent: o.convsPerAgent, agentsPerTenant: o.agentsPerTenant },
-        o,
+        // One profile folder per size: the phases of each are named by index and rate alone.
+        o.profileDir === undefined ? o : { ...o, profileDir: join(o.profileDir, `n${size}`) },
         ui,
         signal,
         setGenerators,
