@@ -64,8 +64,10 @@ export function projectStage(frame: CallFrame): Stage | undefined {
   if (file === 'src/protocol/codec') return /encode/i.test(fn) ? 'encode + send (uWS)' : 'decode + validate';
   if (file.startsWith('src/protocol/')) return 'decode + validate';
   if (file === 'src/gateway/sessions') return 'fan-out (NATS publish + deliver)';
-  if (file === 'src/gateway/server') {
-    // The outbox (a turn's frames for one socket in one corked write) is sending, not frame handling.
+  // A socket's outgoing frames (the bounded send, a turn's frames in one corked write, the held ack).
+  if (file === 'src/gateway/socket-outbox') return 'encode + send (uWS)';
+  if (file === 'src/gateway/server' || file === 'src/gateway/socket-frames') {
+    // The outbox lived in server.ts before 1e5f23e: its names still count as sending in older profiles.
     if (
       /^(sendBounded|send|sendError|sendWelcome|holdAck|releaseAcks|writeFrame|queueFrame|flushOutbox|flushOutboxes)$/.test(
         fn,

@@ -371,6 +371,10 @@ test('bench units - profile samples go to the stage of the innermost project fra
     [12, f('flushOutbox', `${P}src/gateway/server.js`), 1],
     [13, f('cork', ''), 12], // the outbox's corked write: sending, not frame handling
     [14, f('onMessage', `${P}src/gateway/server.js`), 1],
+    [15, f('flushOutbox', `${P}src/gateway/socket-outbox.js`), 1],
+    [16, f('cork', ''), 15], // the outbox in its own module since the gateway's split
+    [17, f('handleSend', `${P}src/gateway/socket-frames.js`), 1],
+    [18, f('handleSync', `${P}src/gateway/socket-frames.js`), 1],
   ];
   const profile: CpuProfile = {
     startTime: 0,
@@ -380,19 +384,20 @@ test('bench units - profile samples go to the stage of the innermost project fra
       callFrame,
       children: frames.filter(([, , parent]) => parent === id).map(([child]) => child),
     })),
-    samples: [4, 6, 8, 9, 10, 11, 2, 13, 14],
-    timeDeltas: [0, 100, 100, 100, 100, 100, 100, 100, 100, 100],
+    samples: [4, 6, 8, 9, 10, 11, 2, 13, 14, 16, 17, 18],
+    timeDeltas: [0, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100],
   };
   const t = stageTable(addProfile(emptyTotals(), profile), 2, 1);
   const us = Object.fromEntries(t.rows.map((r) => [r.stage, r.usPerMessage]));
   assert.equal(us['fan-out (NATS publish + deliver)'], 50);
   assert.equal(us['driver (cassandra-driver)'], 50);
-  assert.equal(us['encode + send (uWS)'], 100);
-  assert.equal(us['decode + validate'], 50);
+  assert.equal(us['encode + send (uWS)'], 150);
+  assert.equal(us['decode + validate'], 100);
+  assert.equal(us['screen (gateway side)'], 50);
   assert.equal(us.GC, 50);
   assert.equal(us['Node I/O (net, streams, timers)'], 50);
   assert.equal(us.actor, 50);
-  assert.equal(t.sampledUsPerMessage, 400, 'idle is not counted');
+  assert.equal(t.sampledUsPerMessage, 550, 'idle is not counted');
 });
 
 test('bench units - a tail miss names its longest stall: broker loop delay or GC, Cassandra GC (issue #13)', () => {
