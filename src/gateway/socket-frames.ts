@@ -46,11 +46,13 @@ export interface FrameDeps {
   log: { warn(obj: object, msg: string): void };
   integration?: Pick<Integration, 'contextFor' | 'action'>;
   desk?: DeskService;
-  reception?: Pick<ReceptionService, 'leave' | 'visitorAsksForPerson' | 'leftMessages'>;
+  reception?: Pick<ReceptionService, 'leave' | 'visitorAsksForPerson'>;
 }
 
 export interface FrameHandlers {
+  /** A chat message: screened on the pool (a blocked one is audited and refused), then to its owner. */
   handleSend(data: SocketData, frame: SendFrame): Promise<Ack>;
+  /** A page of history after `since`, as this reader may see it, within one server frame. */
   handleSync(data: SocketData, frame: SyncFrame): Promise<MessagesFrame>;
   /** The frames beyond send / sync / ping: each resolves with its answer frame (or none). */
   handleOther(data: SocketData, frame: ClientFrame): Promise<ServerFrame | undefined>;
@@ -85,7 +87,6 @@ export function frameHandlers(deps: FrameDeps): FrameHandlers {
     });
   }
 
-  /** The rows as this reader sees them: a visitor as stored, an agent with PII masked and review flags. */
   async function viewOf(reader: { role: string }, rows: MessageRow[]): Promise<Omit<MsgFrame, 'type'>[]> {
     // A visitor never reads an agent's private note, nor a change of one (issue #17).
     if (reader.role !== 'agent') return rows.filter((r) => r.internal !== true).map(toMessageItem);
