@@ -178,6 +178,11 @@ export interface NodeConfig {
      * clients do not knock on its closed port. 0 = come back at once, spread by the pace alone.
      */
     drainRetryAfterMs: number;
+    /**
+     * A gateway-only worker of a supervised node starts on standby, not listening, until its supervisor
+     * wakes it (src/listener-group.ts). The supervisor sets it (SB_GATEWAY_STANDBY) for its gateways.
+     */
+    standby: boolean;
   };
   /**
    * `devTokens`: the node issues demo tokens at `GET /dev/token` and serves `/demo` (docs/WIDGET.md).
@@ -338,6 +343,7 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
       upgradePending: o.gateway?.upgradePending ?? DEFAULT_UPGRADE_PENDING,
       upgradeMaxRetryAfterMs: o.gateway?.upgradeMaxRetryAfterMs ?? DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS,
       drainRetryAfterMs: o.gateway?.drainRetryAfterMs ?? DEFAULT_DRAIN_RETRY_AFTER_MS,
+      standby: o.gateway?.standby ?? false,
     },
     auth: {
       jwtSecret,
@@ -677,6 +683,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
       maxHttpInflight: intFromEnv(env, 'SB_HTTP_MAX_INFLIGHT'),
       maxSendsInflight: intFromEnv(env, 'SB_SENDS_MAX_INFLIGHT'),
       rateLimitTenants: intFromEnv(env, 'SB_RATE_LIMIT_TENANTS'),
+      standby: boolFromEnv(env, 'SB_GATEWAY_STANDBY'),
     },
     auth: { jwtSecret: env['SB_JWT_SECRET'] || undefined, devTokens: boolFromEnv(env, 'SB_DEV_TOKENS') },
     tenants: {

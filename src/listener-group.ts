@@ -1,29 +1,50 @@
 /**
- * A full worker leaves its node's listener group (issue #14, the kill storm).
+ * Which workers of a node listen on its port (issue #14, the kill storm; issue #13, more processes never lose).
  *
  * The workers of a node share its port with SO_REUSEPORT, and the kernel picks a worker for each new
- * connection by a hash of its addresses, whether that worker has room or not. After one worker of a full
- * node is killed, its clients come back to six listeners, five of them soon at their socket limit: five
- * attempts in six were refused `503` and retried, and the storm's last percent took a minute. So a worker at
- * its limit asks its supervisor to stop listening, and listens again once it has room; the kernel then
- * sends new connections only to workers with room. Sockets it holds stay; the node's HTTP API is served by
- * the workers still listening.
+ * connection by a hash of its addresses, whether that worker has room or not.
  *
- * The supervisor grants a leave only while another ready worker listens, so the port always has a listener:
- * a node whose every worker is full keeps one that answers `503` with `retryAfterMs`. When the last worker
- * listening exits, the supervisor asks those out of the group to listen again until it is back.
+ * **A full worker leaves the group.** After one worker of a full node is killed, its clients come back to
+ * six listeners, five of them soon at their socket limit: five attempts in six were refused `503` and
+ * retried, and the storm's last percent took a minute. So a worker at its limit asks its supervisor to stop
+ * listening, and listens again once it has room; the kernel then sends new connections only to workers with
+ * room. Sockets it holds stay; the node's HTTP API is served by the workers still listening. The supervisor
+ * grants a leave only while another ready worker listens, so the port always has a listener: a node whose
+ * every worker is full keeps one that answers `503` with `retryAfterMs`. When the last worker listening
+ * exits, the supervisor asks those out of the group to listen again until it is back.
  *
- * A worker without a supervisor (`switchboard node`, tests) never leaves.
+ * **Gateways stand by while the owners have room.** Workers beyond the node's shard owners (`SB_OWNS_SHARDS=0`,
+ * supervisor-options.ts) exist to hold sockets past one process's descriptor limit. A socket held there costs
+ * the owner more than the gateway saves it (the owner still runs the message's actor, store and pushes, and
+ * adds the link hop: BENCHMARKS.md, twenty-seventh session), so a gateway starts out of the group and
+ * listens only while the owners are pressed: an owner is full (it asks to leave), its upgrade admission
+ * refuses (a storm or a ramp faster than it admits), or no owner listens (crashed, restarting). Once every
+ * owner has been calm for `SEAT_CALM_MS` (no refusal, at most half its limit), the gateways stand by again,
+ * keeping the sockets they hold. A node below its owners' limits and admission rate thus runs all its
+ * sockets on its owners, as a node of owners only would.
+ *
+ * A worker without a supervisor (`switchboard node`, tests) never leaves and never stands by.
  */
 import { type ParentChannel, sendToParent } from './parent-channel.js';
 
 /** The IPC messages of this protocol; `sb` tells them apart from anything else on the channel. */
 export type SeatIpc =
+  /** Worker → supervisor: full, may I stop listening? */
   | { sb: 'seat-leave' }
   | { sb: 'seat-leave-ok' }
   | { sb: 'seat-leave-no' }
+  /** Worker → supervisor: listening again. */
   | { sb: 'seat-joined' }
-  | { sb: 'seat-rejoin' };
+  /** Supervisor → worker: nobody listens, take the port back, full or not. */
+  | { sb: 'seat-rejoin' }
+  /** Worker → supervisor: pressed (refused an upgrade for pace, or full). */
+  | { sb: 'seat-busy' }
+  /** Worker → supervisor: calm again for SEAT_CALM_MS. */
+  | { sb: 'seat-calm' }
+  /** Supervisor → gateway: the owners are pressed, listen (if you have room). */
+  | { sb: 'seat-wake' }
+  /** Supervisor → gateway: the owners are calm, stop listening (keep your sockets). */
+  | { sb: 'seat-standby' };
 
 /** A full worker refused a leave asks again after this (on the next upgrade that finds it full). */
 export const SEAT_ASK_INTERVAL_MS = 1_000;
@@ -31,6 +52,14 @@ export const SEAT_ASK_INTERVAL_MS = 1_000;
 export const SEAT_REJOIN_MARGIN = 0.02;
 /** A worker that could not listen again retries after this. */
 export const SEAT_RELISTEN_RETRY_MS = 1_000;
+/**
+ * A pressed worker is calm again after this long without a refused upgrade, holding at most
+ * SEAT_CALM_SHARE of its limit. Long enough that a storm's pauses (clients waiting out their backoff) do
+ * not put the gateways on standby between its waves: each standby drops the connections queued on their
+ * listening sockets, which then retry.
+ */
+export const SEAT_CALM_MS = 30_000;
+export const SEAT_CALM_SHARE = 0.5;
 
 const SEAT_MESSAGES = new Set<string>([
   'seat-leave',
@@ -38,6 +67,10 @@ const SEAT_MESSAGES = new Set<string>([
   'seat-leave-no',
   'seat-joined',
   'seat-rejoin',
+  'seat-busy',
+  'seat-calm',
+  'seat-wake',
+  'seat-standby',
 ]);
 
 function isSeatIpc(m: unknown): m is SeatIpc {
@@ -54,97 +87,185 @@ export interface SeatDeps {
   max: number;
   /** Sockets held plus upgrades in progress. */
   count(): number;
-  /** Listens on the node's port again; resolves false when it could not. */
+  /** Listens on the node's port; resolves false when it could not. */
   listen(): Promise<boolean>;
   /** Closes the listening socket; sockets already accepted stay. */
   unlisten(): void;
   /** The channel to the supervisor (`process` in a worker). */
   parent: ParentChannel<SeatIpc>;
+  /**
+   * A gateway of a supervised node (SB_GATEWAY_STANDBY, set by the supervisor): it starts on standby, not
+   * listening, until the supervisor wakes it. Ignored without a supervisor.
+   */
+  standby?: boolean;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   now?: () => number;
 }
 
-type SeatState = 'in' | 'asking' | 'out' | 'joining' | 'closed';
-
-/** Worker side: whether this worker listens on the node's port, by its socket count. */
+/** Worker side: whether this worker listens on the node's port, by its socket count and its supervisor. */
 export class ListenerSeat {
-  private state: SeatState = 'in';
+  /** The listening socket is open. */
+  private bound = false;
+  /** A listen is in progress. */
+  private joining = false;
+  /** A leave was asked and not yet answered. */
+  private asking = false;
+  /** Out of the group because full (a leave was granted). */
+  private full = false;
+  /** Out of the group because the supervisor said so (a gateway while the owners are calm). */
+  private standby: boolean;
+  private closed = false;
+  private calm = true;
+  private lastPressAt = 0;
   private nextAskAt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private calmTimer: NodeJS.Timeout | undefined;
   private readonly rejoinAt: number;
   private readonly now: () => number;
-  /** Times this worker left the group. */
+  private readonly supervised: boolean;
+  /** Times this worker left the group full. */
   leaves = 0;
 
   constructor(private readonly deps: SeatDeps) {
     this.rejoinAt = rejoinAt(deps.max);
     this.now = deps.now ?? Date.now;
-    if (deps.parent.send) deps.parent.on('message', this.onMessage);
+    this.supervised = deps.parent.send !== undefined;
+    this.standby = this.supervised && deps.standby === true;
+    if (this.supervised) deps.parent.on('message', this.onMessage);
   }
 
-  /** True while this worker is in the listener group (it may be asking to leave). */
+  /** Listens unless on standby; false when that first listen failed. */
+  async start(): Promise<boolean> {
+    if (this.standby) {
+      this.deps.log.info({}, 'gateway on standby: not listening while the owners have room');
+      return true;
+    }
+    this.joining = true;
+    const ok = await this.deps.listen();
+    this.joining = false;
+    this.bound = ok;
+    return ok;
+  }
+
+  /** True while this worker's listening socket is open. */
   get listening(): boolean {
-    return this.state === 'in' || this.state === 'asking';
+    return this.bound;
+  }
+
+  /** True while a gateway stands by (out of the group by its supervisor's word). */
+  get standingBy(): boolean {
+    return this.standby;
   }
 
   /** Call after the count grew, or when an upgrade found the worker full: a full worker asks to leave. */
   grew(): void {
-    if (this.state !== 'in' || this.deps.count() < this.deps.max || this.now() < this.nextAskAt) return;
-    if (this.send({ sb: 'seat-leave' })) this.state = 'asking';
+    if (!this.bound || this.asking || this.full || this.deps.count() < this.deps.max) return;
+    this.pressed();
+    if (this.now() < this.nextAskAt) return;
+    if (this.send({ sb: 'seat-leave' })) this.asking = true;
   }
 
   /** Call after the count fell: a worker out of the group with room listens again. */
   shrank(): void {
-    if (this.state === 'out' && this.deps.count() <= this.rejoinAt) this.rejoin('room again');
+    if (this.full && this.deps.count() <= this.rejoinAt) {
+      this.full = false;
+      this.apply('room again');
+    }
+  }
+
+  /** Call when an upgrade was refused for pace: the supervisor wakes the gateways. */
+  pressed(): void {
+    if (!this.supervised) return;
+    this.lastPressAt = this.now();
+    if (!this.calm) return;
+    this.calm = false;
+    this.send({ sb: 'seat-busy' });
+    this.checkCalmIn(SEAT_CALM_MS);
   }
 
   /** Stops answering the supervisor; the caller closes the listening socket itself. */
   close(): void {
-    this.state = 'closed';
-    clearTimeout(this.timer);
+    this.closed = true;
+    this.bound = false;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.calmTimer);
     this.deps.parent.off('message', this.onMessage);
   }
 
   private readonly onMessage = (m: unknown): void => {
-    if (!isSeatIpc(m)) return;
-    if (m.sb === 'seat-leave-ok' && this.state === 'asking') {
-      this.deps.unlisten();
-      this.state = 'out';
+    if (!isSeatIpc(m) || this.closed) return;
+    if (m.sb === 'seat-leave-ok' && this.asking) {
+      this.asking = false;
+      this.full = true;
       this.leaves++;
+      this.apply('full');
       this.deps.log.info({ sockets: this.deps.count(), max: this.deps.max }, 'full: left the listener group');
       this.shrank(); // sockets may have closed while the supervisor answered
-    } else if (m.sb === 'seat-leave-no' && this.state === 'asking') {
-      this.state = 'in';
+    } else if (m.sb === 'seat-leave-no' && this.asking) {
+      this.asking = false;
       this.nextAskAt = this.now() + SEAT_ASK_INTERVAL_MS;
-    } else if (m.sb === 'seat-rejoin' && this.state === 'out') {
-      this.rejoin('no other worker listens');
+    } else if (m.sb === 'seat-rejoin') {
+      this.full = false;
+      this.standby = false;
+      this.apply('no other worker listens');
+    } else if (m.sb === 'seat-wake') {
+      this.standby = false;
+      this.apply('the owners are pressed');
+    } else if (m.sb === 'seat-standby') {
+      this.standby = true;
+      this.apply('the owners are calm');
     }
   };
 
-  private rejoin(why: string): void {
-    this.state = 'joining';
-    this.deps.listen().then(
-      (ok) => this.joined(ok, why),
-      () => this.joined(false, why),
-    );
+  /** Listens or stops listening as the flags say. */
+  private apply(why: string): void {
+    const want = !this.closed && !this.full && !this.standby;
+    if (!want && this.bound) {
+      this.deps.unlisten();
+      this.bound = false;
+      this.asking = false;
+      if (this.standby) this.deps.log.info({ sockets: this.deps.count(), why }, 'standing by');
+    } else if (want && !this.bound && !this.joining) {
+      clearTimeout(this.retryTimer);
+      this.joining = true;
+      this.deps.listen().then(
+        (ok) => this.joined(ok, why),
+        () => this.joined(false, why),
+      );
+    }
   }
 
   private joined(ok: boolean, why: string): void {
-    if (this.state !== 'joining') {
-      if (ok) this.deps.unlisten(); // closed meanwhile
-      return;
-    }
+    this.joining = false;
+    const want = !this.closed && !this.full && !this.standby;
     if (!ok) {
-      this.state = 'out';
+      if (!want) return;
       this.deps.log.warn({ retryMs: SEAT_RELISTEN_RETRY_MS }, 'could not listen again: retrying');
-      this.timer = setTimeout(() => {
-        if (this.state === 'out') this.rejoin(why);
-      }, SEAT_RELISTEN_RETRY_MS);
+      this.retryTimer = setTimeout(() => this.apply(why), SEAT_RELISTEN_RETRY_MS);
       return;
     }
-    this.state = 'in';
+    if (!want) {
+      this.deps.unlisten(); // told otherwise meanwhile
+      return;
+    }
+    this.bound = true;
     this.send({ sb: 'seat-joined' });
     this.deps.log.info({ sockets: this.deps.count(), why }, 'listening again');
+  }
+
+  /** Calm: no refusal for SEAT_CALM_MS, at most SEAT_CALM_SHARE of the limit, not out full. */
+  private checkCalmIn(ms: number): void {
+    clearTimeout(this.calmTimer);
+    this.calmTimer = setTimeout(() => {
+      if (this.closed || this.calm) return;
+      const quietFor = this.now() - this.lastPressAt;
+      if (quietFor < SEAT_CALM_MS) return this.checkCalmIn(SEAT_CALM_MS - quietFor);
+      if (this.full || this.deps.count() > this.deps.max * SEAT_CALM_SHARE)
+        return this.checkCalmIn(SEAT_CALM_MS);
+      this.calm = true;
+      this.send({ sb: 'seat-calm' });
+    }, ms);
+    this.calmTimer.unref?.();
   }
 
   private send(msg: SeatIpc): boolean {
@@ -155,37 +276,136 @@ export class ListenerSeat {
 /** One ready worker as the supervisor sees it. */
 export interface SeatPeer {
   readonly id: string;
+  /**
+   * A worker that listens from its start: a shard owner, or any worker of a node whose gateways do not
+   * stand by. The others are gateways, on standby while every owner is calm.
+   */
+  readonly owner: boolean;
   send(msg: SeatIpc): boolean;
 }
 
-/**
- * Supervisor side. `onMessage(from, msg)` takes every IPC message of a worker; `gone(id)` is called when a
- * worker's process exits (its next process listens when it starts).
- */
-export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): {
+export interface SupervisorListenerGroup {
+  /** Every IPC message of a worker. */
   onMessage(from: SeatPeer, msg: unknown): void;
+  /** A worker's process is ready (an owner listens; a gateway stands by unless the owners are pressed). */
+  ready(peer: SeatPeer): void;
+  /** A worker's process exited (its next process starts anew). */
   gone(id: string): void;
   /** Ids of the ready workers out of the group. */
   out(): string[];
-} {
+  /** Whether the gateways are awake. */
+  awake(): boolean;
+}
+
+/** Supervisor side; `peers()` are the ready workers. */
+export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): SupervisorListenerGroup {
+  /** Ready workers known not to listen: out full, on standby, or told to listen and not yet listening. */
   const out = new Set<string>();
+  /** Owners that are pressed. */
+  const busy = new Set<string>();
+  /** Gateways told to listen that have not said they do. */
+  const waking = new Set<string>();
+  /** Full workers whose leave waits for a waking gateway to listen (answered at its `seat-joined`). */
+  const pending = new Map<string, SeatPeer>();
+  let awake = false;
   const listening = (p: SeatPeer) => !out.has(p.id);
+  const gateways = () => peers().filter((p) => !p.owner);
+
+  const wakeOne = (g: SeatPeer): void => {
+    if (out.has(g.id)) waking.add(g.id);
+    g.send({ sb: 'seat-wake' });
+  };
+  const wake = (except?: string): void => {
+    if (awake) return;
+    awake = true;
+    for (const g of gateways()) if (g.id !== except) wakeOne(g);
+  };
+  /** Answers the leaves that waited, once another worker listens (or none will soon). */
+  const answerPending = (granted: boolean): void => {
+    for (const p of pending.values()) {
+      if (granted) out.add(p.id);
+      p.send({ sb: granted ? 'seat-leave-ok' : 'seat-leave-no' });
+    }
+    pending.clear();
+  };
+  /** Every gateway stands by once every ready owner listens and is calm. */
+  const settle = (): void => {
+    const owners = peers().filter((p) => p.owner);
+    if (!awake || owners.length === 0) return;
+    if (owners.some((o) => busy.has(o.id) || !listening(o))) return;
+    awake = false;
+    waking.clear();
+    for (const g of gateways()) {
+      out.add(g.id);
+      g.send({ sb: 'seat-standby' });
+    }
+    answerPending(false);
+  };
+
   return {
     onMessage(from, msg) {
       if (!isSeatIpc(msg)) return;
-      if (msg.sb === 'seat-joined') out.delete(from.id);
-      if (msg.sb !== 'seat-leave') return;
-      const another = peers().some((p) => p.id !== from.id && listening(p));
-      if (another) out.add(from.id);
-      from.send({ sb: another ? 'seat-leave-ok' : 'seat-leave-no' });
+      switch (msg.sb) {
+        case 'seat-joined':
+          out.delete(from.id);
+          waking.delete(from.id);
+          pending.delete(from.id);
+          answerPending(true);
+          if (from.owner) settle();
+          return;
+        case 'seat-busy':
+          if (!from.owner) return;
+          busy.add(from.id);
+          wake();
+          return;
+        case 'seat-calm':
+          busy.delete(from.id);
+          settle();
+          return;
+        case 'seat-leave': {
+          if (from.owner) {
+            busy.add(from.id);
+            wake();
+          }
+          const another = peers().some((p) => p.id !== from.id && listening(p));
+          if (!another && [...waking].some((id) => id !== from.id)) {
+            pending.set(from.id, from); // a gateway is about to listen: leave then, not a second later
+            return;
+          }
+          if (another) out.add(from.id);
+          from.send({ sb: another ? 'seat-leave-ok' : 'seat-leave-no' });
+          return;
+        }
+        default:
+          return;
+      }
+    },
+    ready(peer) {
+      busy.delete(peer.id);
+      if (peer.owner) {
+        out.delete(peer.id);
+        settle();
+        return;
+      }
+      // A gateway starts on standby, and listens at once while the owners are pressed or one is down
+      // (gone() woke the gateways). At the node's start its owners may not be ready yet: a gateway then
+      // waits for them; an owner that fails its first start stops the node.
+      out.add(peer.id);
+      if (awake) wakeOne(peer);
     },
     gone(id) {
       out.delete(id);
+      busy.delete(id);
+      pending.delete(id);
+      waking.delete(id);
+      if (waking.size === 0) answerPending(false); // they ask again after SEAT_ASK_INTERVAL_MS
       const ready = peers().filter((p) => p.id !== id);
+      if (!ready.some((p) => p.owner && listening(p))) wake(id);
       if (ready.some(listening)) return;
       // Nobody listens until this worker is back: those out of the group take the port again, full or not.
       for (const p of ready) p.send({ sb: 'seat-rejoin' });
     },
     out: () => peers().flatMap((p) => (out.has(p.id) ? [p.id] : [])),
+    awake: () => awake,
   };
 }

@@ -247,7 +247,7 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
   gauge('switchboard_sockets', 'WebSocket connections held by this process', () => src.sockets());
   gauge(
     'switchboard_listening',
-    "1 while this worker takes new connections on the node's port; 0 while it is out of the listener group, full",
+    "1 while this worker takes new connections on the node's port; 0 while it is out of the listener group (full, or a gateway on standby)",
     () => ((src.listener?.().listening ?? true) ? 1 : 0),
   );
   gauge(

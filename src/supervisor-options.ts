@@ -5,7 +5,7 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { intFromEnv } from './env-values.js';
+import { boolFromEnv, intFromEnv } from './env-values.js';
 
 export const DEFAULT_WORKER_READY_TIMEOUT_MS = 60_000;
 export const DEFAULT_WORKER_STOP_GRACE_MS = 30_000;
@@ -96,6 +96,12 @@ export interface SupervisorOptions {
    * of `env` when set, else defaultShardOwners(workers).
    */
   shardOwners: number;
+  /**
+   * The gateways (workers beyond `shardOwners`) stand by, not listening, while the owners have room and
+   * admit every upgrade (src/listener-group.ts); false: every worker listens from its start. Default
+   * SB_GATEWAY_STANDBY of `env` when set, else true.
+   */
+  gatewayStandby: boolean;
   /** The shared listening port; 0 = a free one picked at start. */
   port: number;
   /** The host the workers listen on (SB_HOST), used to refuse a port that already answers. */
@@ -155,8 +161,12 @@ function positiveInt(value: number, name: string): void {
 }
 
 /** What worker `index` sets over the node's environment: whether it owns conversation shards. */
-export function workerEnv(o: Pick<SupervisorOptions, 'shardOwners'>, index: number): NodeJS.ProcessEnv {
-  return { SB_OWNS_SHARDS: index < o.shardOwners ? '1' : '0' };
+export function workerEnv(
+  o: Pick<SupervisorOptions, 'shardOwners' | 'gatewayStandby'>,
+  index: number,
+): NodeJS.ProcessEnv {
+  const owner = index < o.shardOwners;
+  return { SB_OWNS_SHARDS: owner ? '1' : '0', SB_GATEWAY_STANDBY: !owner && o.gatewayStandby ? '1' : '0' };
 }
 
 /** The Node flags a worker starts with (before its script). */
@@ -179,6 +189,7 @@ export function parseSupervisorOptions(
     nodeId: o.nodeId ?? defaultNodeId(),
     workers: o.workers ?? defaultWorkerCount(),
     shardOwners: 0,
+    gatewayStandby: true,
     port: o.port,
     host: o.host ?? '127.0.0.1',
     env: { ...(o.env ?? process.env) },
@@ -201,6 +212,7 @@ export function parseSupervisorOptions(
   opts.v8PoolSize = o.v8PoolSize ?? defaultV8PoolSize(opts.workers);
   opts.shardOwners =
     o.shardOwners ?? intFromEnv(opts.env, 'SB_SHARD_OWNERS') ?? defaultShardOwners(opts.workers);
+  opts.gatewayStandby = o.gatewayStandby ?? boolFromEnv(opts.env, 'SB_GATEWAY_STANDBY') ?? true;
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new Error(`workers must be an integer from 1 to ${MAX_WORKERS}`);
   }

@@ -118,8 +118,15 @@ export async function startSupervisor(
     return proc && s.state === 'ready' ? { id: s.id, send: (m) => proc.send(m) } : undefined;
   };
   const nodeMetrics = supervisorNodeMetrics(() => slots.flatMap((s) => peerOf(s) ?? []));
-  // Full workers leave the port's listener group while another one listens (listener-group.ts).
-  const listeners = supervisorListenerGroup(() => slots.flatMap((s) => peerOf(s) ?? []));
+  // Full workers leave the port's listener group while another one listens, and gateways stand by while
+  // the owners are calm (listener-group.ts).
+  const isOwner = (s: Slot): boolean => s.index < o.shardOwners || !o.gatewayStandby;
+  const listeners = supervisorListenerGroup(() =>
+    slots.flatMap((s) => {
+      const p = peerOf(s);
+      return p ? [{ ...p, owner: isOwner(s) }] : [];
+    }),
+  );
 
   const launch = async (slot: Slot): Promise<number> => {
     slot.state = 'starting';
@@ -134,7 +141,7 @@ export async function startSupervisor(
     });
     slot.proc = proc;
     slot.pid = proc.pid;
-    const peer = { id: slot.id, send: (m: object) => proc.send(m) };
+    const peer = { id: slot.id, owner: isOwner(slot), send: (m: object) => proc.send(m) };
     proc.onMessage((msg) => {
       nodeMetrics.onMessage(peer, msg);
       listeners.onMessage(peer, msg);
@@ -144,7 +151,10 @@ export async function startSupervisor(
       if (proc.isReady()) onCrash(slot, proc, `exit code ${e.code}, signal ${e.signal}`);
     });
     const got = await proc.ready;
-    if (slot.proc === proc && proc.exitInfo() === null) slot.state = 'ready';
+    if (slot.proc === proc && proc.exitInfo() === null) {
+      slot.state = 'ready';
+      listeners.ready(peer);
+    }
     log.info({ worker: slot.id, pid: proc.pid, port: got, restarts: slot.restarts.length }, 'worker ready');
     return got;
   };

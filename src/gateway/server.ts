@@ -472,6 +472,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       const retryAfterMs = admission.admit(admittedAt);
       if (retryAfterMs > 0) {
         refuseUpgrade(t, PACED_MESSAGE, retryAfterMs);
+        seat?.pressed(); // the node's gateways take upgrades too (listener-group.ts)
         return;
       }
       upgrading++;
@@ -779,15 +780,16 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     if (listenSocket) uWS.us_listen_socket_close(listenSocket);
     listenSocket = undefined;
   };
-  if (!(await listen())) throw new Error(`cannot listen on ${config.http.host}:${config.http.port}`);
   seat = new ListenerSeat({
     max: maxSockets,
     count: () => sockets.size + upgrading,
     listen,
     unlisten,
     parent: deps.parent ?? processChannel<SeatIpc>(),
+    standby: config.gateway.standby,
     log: deps.log,
   });
+  if (!(await seat.start())) throw new Error(`cannot listen on ${config.http.host}:${config.http.port}`);
   return {
     port,
     socketCount: () => sessions.socketCount,

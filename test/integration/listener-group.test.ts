@@ -4,7 +4,9 @@
  * is full, new sockets all land on the other without a single `503` (the kernel would otherwise send half of
  * them to the full one); a node whose every worker is full still answers, `503` with `retryAfterMs`, and
  * serves its HTTP API; a worker with room again takes sockets again; and when the one worker listening is
- * killed, the full one takes the port back until it has been restarted.
+ * killed, the full one takes the port back until it has been restarted. Its second worker is a gateway
+ * (SB_SHARD_OWNERS=1): it stands by until the owner is full, and on another node, until the owner's upgrade
+ * admission first refuses.
  */
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -26,7 +28,11 @@ let seq = 0;
 const held = new Map<string, TestClient[]>();
 
 before(async () => {
-  node = await startServedNode({ nodeId, workers: 2, env: { SB_MAX_SOCKETS: String(LIMIT) } });
+  node = await startServedNode({
+    nodeId,
+    workers: 2,
+    env: { SB_MAX_SOCKETS: String(LIMIT), SB_SHARD_OWNERS: '1' },
+  });
 });
 
 after(async () => {
@@ -83,6 +89,9 @@ test('listener group - a full worker stops taking connections, the other takes a
     if (count(a) === LIMIT) first = a;
     else if (count(b) === LIMIT) first = b;
   }
+  // The gateway stood by while the owner had room: every socket so far is on the owner.
+  assert.equal(first, a, 'the owner filled first');
+  assert.equal(count(b), 0, 'the gateway took nothing while the owner had room');
   const other = first === a ? b : a;
   await node.waitForLog(logOf(first, 'full: left the listener group'), LOG_TIMEOUT_MS);
   // Every socket from now on lands on the other worker: none is refused by the full one.
@@ -156,4 +165,53 @@ test('listener group - when the one worker listening is killed, the full one tak
   );
   const c = await openRetrying();
   assert.equal(c.welcome.node, victimId, 'the restarted worker takes the sockets the full one cannot');
+});
+
+test('listener group - a gateway stands by while its owner admits every upgrade; the first refusal wakes it', async () => {
+  const paced = await startServedNode({
+    nodeId: `lgp${process.pid}`,
+    workers: 2,
+    // Four upgrades at once, then one a second: the fifth in a row is refused for pace.
+    env: { SB_SHARD_OWNERS: '1', SB_UPGRADE_BURST: '4', SB_UPGRADE_RATE: '1' },
+  });
+  const mine: TestClient[] = [];
+  try {
+    const [owner, gateway] = paced.workers.map((w) => w.id) as [string, string];
+    const attempt = async (): Promise<TestClient | UpgradeRefused> => {
+      const token = await auth.sign({ tenant: 'paced', sub: `p${++seq}`, role: 'visitor' }, 600);
+      try {
+        const c = await connectClient(
+          `ws://127.0.0.1:${paced.port}/ws/visitor`,
+          token,
+          'switchboard.v1.json',
+        );
+        mine.push(c);
+        return c;
+      } catch (err) {
+        if (typeof (err as UpgradeRefused).status === 'number') return err as UpgradeRefused;
+        throw err;
+      }
+    };
+    for (let i = 0; i < 4; i++) {
+      const r = await attempt();
+      assert.ok(!isRefusal(r), `within the burst: ${JSON.stringify(r)}`);
+      assert.equal(r.welcome.node, owner, 'the gateway stands by');
+    }
+    const refused = await attempt();
+    assert.ok(isRefusal(refused) && refused.status === 503, 'the owner refuses the fifth for pace');
+    await paced.waitForLog(
+      (l) => l.node === gateway && l.msg === 'listening again' && l.why === 'the owners are pressed',
+      LOG_TIMEOUT_MS,
+    );
+    // The kernel now spreads new connections over both: one lands on the gateway soon.
+    let onGateway = false;
+    for (let i = 0; i < 30 && !onGateway; i++) {
+      const r = await attempt();
+      onGateway = !isRefusal(r) && r.welcome.node === gateway;
+    }
+    assert.ok(onGateway, 'a socket landed on the woken gateway');
+  } finally {
+    await Promise.all(mine.map((c) => c.close().catch(() => {})));
+    await paced.stop();
+  }
 });

@@ -49,7 +49,9 @@ async function connectTo(id: string, tenant: string, user: string, role: TokenRo
 const isMsg = (conv: string, s: number) => (f: Frame) => f.type === 'msg' && f.conv === conv && f.seq === s;
 
 before(async () => {
-  node = await startServedNode({ nodeId, workers: 2 });
+  // Both workers listen from the start: this file is about two workers sharing the port and routing to
+  // each other. A gateway that stands by while its owner is calm is test/integration/listener-group.test.ts.
+  node = await startServedNode({ nodeId, workers: 2, env: { SB_GATEWAY_STANDBY: '0' } });
   port = node.port;
   workers = node.workers;
 });

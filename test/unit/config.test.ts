@@ -298,6 +298,9 @@ test('configFromEnv - SB_OWNS_SHARDS makes a gateway-only member; a member owns 
   assert.equal(parseConfig({}).membership.ownsShards, true);
   assert.equal(parseConfig(configFromEnv({ SB_OWNS_SHARDS: '0' })).membership.ownsShards, false);
   assert.equal(parseConfig(configFromEnv({ SB_OWNS_SHARDS: '1' })).membership.ownsShards, true);
+  // A gateway stands by only when its supervisor says so (src/listener-group.ts).
+  assert.equal(parseConfig(configFromEnv({})).gateway.standby, false);
+  assert.equal(parseConfig(configFromEnv({ SB_GATEWAY_STANDBY: '1' })).gateway.standby, true);
   assert.throws(() => configFromEnv({ SB_OWNS_SHARDS: 'some' }), {
     message: "SB_OWNS_SHARDS must be true or false, got 'some'",
   });

@@ -1,8 +1,10 @@
 /**
- * A full worker leaves its node's listener group (src/listener-group.ts), over in-process channels: it
- * asks at its limit, leaves only while another worker listens, listens again with room (not at the first
- * freed socket), and those out of the group take the port back when the last listener exits. The path
- * over real processes and the kernel's SO_REUSEPORT group is in test/integration/listener-group.test.ts.
+ * A node's listener group (src/listener-group.ts), over in-process channels. A full worker asks at its
+ * limit, leaves only while another worker listens, listens again with room (not at the first freed socket),
+ * and those out of the group take the port back when the last listener exits. Gateway-only workers stand
+ * by while the owners are calm, are woken when an owner is pressed, full or gone, and stand by again once
+ * every owner is calm. The path over real processes and the kernel's SO_REUSEPORT group is in
+ * test/integration/listener-group.test.ts.
  */
 import * as assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
@@ -11,6 +13,7 @@ import {
   ListenerSeat,
   rejoinAt,
   SEAT_ASK_INTERVAL_MS,
+  SEAT_CALM_MS,
   SEAT_RELISTEN_RETRY_MS,
   type SeatIpc,
   type SeatPeer,
@@ -21,8 +24,8 @@ import type { ParentChannel } from '../../src/parent-channel.js';
 const quiet = { info: () => {}, warn: () => {} };
 const tick = () => new Promise((r) => setImmediate(r));
 
-/** A node of `n` workers with limit `max`, each worker's count and listening socket simulated. */
-function node(n: number, max: number) {
+/** A node of `n` workers with limit `max`, the first `owners` of them owners; counts and sockets simulated. */
+async function node(n: number, max: number, owners = n) {
   let now = 0;
   const peers: SeatPeer[] = [];
   const group = supervisorListenerGroup(() => peers);
@@ -37,16 +40,17 @@ function node(n: number, max: number) {
     })();
     const peer: SeatPeer = {
       id,
+      owner: i < owners,
       send: (m) => {
         setImmediate(() => channel.emit('message', m));
         return true;
       },
     };
-    peers.push(peer);
     const w = {
       id,
+      peer,
       count: 0,
-      bound: true,
+      bound: false,
       listenOk: true,
       seat: undefined as unknown as ListenerSeat,
     };
@@ -61,11 +65,18 @@ function node(n: number, max: number) {
         w.bound = false;
       },
       parent: channel,
+      standby: i >= owners,
       log: quiet,
       now: () => now,
     });
     return w;
   });
+  for (const w of workers) {
+    assert.ok(await w.seat.start());
+    peers.push(w.peer);
+    group.ready(w.peer);
+  }
+  await settle();
   return {
     group,
     workers,
@@ -76,6 +87,11 @@ function node(n: number, max: number) {
   };
 }
 
+/** Lets the IPC messages in flight (each hop a setImmediate) arrive. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 6; i++) await tick();
+}
+
 test('listener group - rejoin is a margin below the limit, at least one socket, never negative', () => {
   assert.equal(rejoinAt(19_000), 18_620);
   assert.equal(rejoinAt(100), 98);
@@ -84,7 +100,7 @@ test('listener group - rejoin is a margin below the limit, at least one socket, 
 });
 
 test('listener group - a full worker leaves while another listens, and listens again with room', async () => {
-  const { workers, group } = node(2, 100);
+  const { workers, group } = await node(2, 100);
   const [a] = workers;
   a!.count = 99;
   a!.seat.grew();
@@ -112,7 +128,7 @@ test('listener group - a full worker leaves while another listens, and listens a
 });
 
 test('listener group - the last worker listening is refused, and asks again only after the interval', async () => {
-  const { workers, group, advance } = node(2, 10);
+  const { workers, group, advance } = await node(2, 10);
   const [a, b] = workers;
   a!.count = 10;
   a!.seat.grew();
@@ -143,7 +159,7 @@ test('listener group - the last worker listening is refused, and asks again only
 });
 
 test('listener group - when the last listener exits, the workers out of the group take the port back', async () => {
-  const { workers, group, peers } = node(3, 10);
+  const { workers, group, peers } = await node(3, 10);
   const [a, b, c] = workers;
   for (const w of [a!, b!]) {
     w.count = 10;
@@ -162,7 +178,7 @@ test('listener group - when the last listener exits, the workers out of the grou
 
 test('listener group - one that cannot listen again stays out and retries; without a supervisor nobody leaves', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { workers } = node(2, 10);
+  const { workers } = await node(2, 10);
   const [a] = workers;
   a!.count = 10;
   a!.seat.grew();
@@ -190,10 +206,159 @@ test('listener group - one that cannot listen again stays out and retries; witho
       unlistened = true;
     },
     parent: alone,
+    standby: true,
     log: quiet,
   });
+  assert.ok(await seat.start(), 'a gateway without a supervisor listens from its start');
   seat.grew();
   await tick();
   assert.equal(unlistened, false);
   assert.ok(seat.listening);
+});
+
+test('listener group - a gateway stands by while the owner is calm, and is woken when it is pressed', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { workers, group, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  assert.ok(owner!.bound, 'the owner listens from its start');
+  assert.equal(gw!.bound, false, 'the gateway starts on standby');
+  assert.ok(gw!.seat.standingBy);
+  assert.deepEqual(group.out(), ['w1']);
+  owner!.count = 30;
+  owner!.seat.grew();
+  await settle();
+  assert.equal(gw!.bound, false, 'sockets alone, below the limit, do not wake it');
+
+  // The owner's admission refused an upgrade (a storm): the gateway listens.
+  owner!.seat.pressed();
+  await settle();
+  assert.ok(gw!.bound && gw!.seat.listening, 'woken');
+  assert.deepEqual(group.out(), []);
+  assert.ok(group.awake());
+  gw!.count = 20;
+
+  // Calm again only after SEAT_CALM_MS without a refusal; a refusal meanwhile starts it over.
+  advance(SEAT_CALM_MS / 2);
+  t.mock.timers.tick(SEAT_CALM_MS / 2);
+  owner!.seat.pressed();
+  advance(SEAT_CALM_MS / 2);
+  t.mock.timers.tick(SEAT_CALM_MS / 2);
+  await settle();
+  assert.ok(gw!.bound, 'pressed again within the calm period: still awake');
+  advance(SEAT_CALM_MS / 2);
+  t.mock.timers.tick(SEAT_CALM_MS / 2);
+  await settle();
+  assert.equal(gw!.bound, false, 'calm: the gateway stands by');
+  assert.equal(gw!.count, 20, 'keeping its sockets');
+  assert.deepEqual(group.out(), ['w1']);
+  assert.equal(group.awake(), false);
+});
+
+test('listener group - an owner above half its limit is not calm, so the gateways stay awake', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { workers, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  owner!.count = 51;
+  owner!.seat.pressed();
+  await settle();
+  assert.ok(gw!.bound);
+  advance(SEAT_CALM_MS * 3);
+  t.mock.timers.tick(SEAT_CALM_MS * 3);
+  await settle();
+  assert.ok(gw!.bound, 'the owner holds more than half its limit');
+  owner!.count = 50;
+  advance(SEAT_CALM_MS);
+  t.mock.timers.tick(SEAT_CALM_MS);
+  await settle();
+  assert.equal(gw!.bound, false, 'at half it is calm');
+});
+
+test('listener group - a full owner wakes the gateways, and leaves as soon as one listens', async () => {
+  const { workers, group } = await node(3, 10, 1);
+  const [owner, g1, g2] = workers;
+  owner!.count = 10;
+  owner!.seat.grew();
+  await settle();
+  assert.ok(g1!.bound && g2!.bound, 'both gateways listen');
+  assert.equal(owner!.bound, false, 'its leave waited for them, not refused');
+  assert.deepEqual(group.out(), ['w0']);
+  assert.equal(owner!.seat.leaves, 1);
+});
+
+test('listener group - a leave that waits for a gateway is refused when that gateway exits first', async () => {
+  const { workers, group, peers } = await node(2, 10, 1);
+  const [owner, gw] = workers;
+  gw!.listenOk = false; // it will not manage to listen
+  owner!.count = 10;
+  owner!.seat.grew();
+  await settle();
+  assert.ok(owner!.bound, 'waiting');
+  peers.splice(1, 1);
+  gw!.seat.close();
+  group.gone(gw!.id);
+  await settle();
+  assert.ok(owner!.bound, 'refused: the port keeps its listener');
+  assert.deepEqual(group.out(), []);
+});
+
+test('listener group - a gone owner wakes the gateways; the owner back, calm, puts them on standby', async () => {
+  const { workers, group, peers } = await node(2, 10, 1);
+  const [owner, gw] = workers;
+  peers.splice(0, 1); // the owner's process exits
+  group.gone(owner!.id);
+  await settle();
+  assert.ok(gw!.bound, 'the port keeps a listener while the owner is down');
+  assert.deepEqual(group.out(), []);
+  // Its next process starts calm and listening.
+  owner!.seat.close();
+  peers.unshift(owner!.peer);
+  group.ready(owner!.peer);
+  await settle();
+  assert.equal(gw!.bound, false, 'back on standby');
+  assert.deepEqual(group.out(), ['w1']);
+});
+
+test('listener group - a gateway restarted while the owner is pressed listens at once', async () => {
+  const { workers, group, peers } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  owner!.seat.pressed();
+  await settle();
+  assert.ok(gw!.bound);
+  peers.splice(1, 1);
+  group.gone(gw!.id);
+  gw!.seat.close();
+  gw!.bound = false;
+  const channel = new (class extends EventEmitter implements ParentChannel<SeatIpc> {
+    connected = true;
+    send = (): boolean => true;
+  })();
+  const again = new ListenerSeat({
+    max: 100,
+    count: () => 0,
+    listen: async () => {
+      gw!.bound = true;
+      return true;
+    },
+    unlisten: () => {
+      gw!.bound = false;
+    },
+    parent: channel,
+    standby: true,
+    log: quiet,
+  });
+  const peer: SeatPeer = {
+    id: gw!.id,
+    owner: false,
+    send: (m) => {
+      setImmediate(() => channel.emit('message', m));
+      return true;
+    },
+  };
+  assert.ok(await again.start());
+  assert.equal(gw!.bound, false, 'it starts on standby');
+  peers.push(peer);
+  group.ready(peer);
+  await settle();
+  assert.ok(gw!.bound, 'and is woken at once');
+  again.close();
 });

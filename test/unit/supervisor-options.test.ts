@@ -72,6 +72,23 @@ test('supervisor options - workers beyond the CPUs but one hold sockets only; th
     [0, 1, 2, 5].map((i) => workerEnv(two, i).SB_OWNS_SHARDS),
     ['1', '1', '0', '0'],
   );
+  // The gateways stand by while the owners are calm (src/listener-group.ts), unless told not to.
+  assert.equal(two.gatewayStandby, true);
+  assert.deepEqual(
+    [0, 1, 2, 5].map((i) => workerEnv(two, i).SB_GATEWAY_STANDBY),
+    ['0', '0', '1', '1'],
+  );
+  const always = parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 6, gatewayStandby: false });
+  assert.deepEqual(
+    [0, 5].map((i) => workerEnv(always, i).SB_GATEWAY_STANDBY),
+    ['0', '0'],
+  );
+  const standbyEnv = (v: string) =>
+    parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 2, env: { SB_GATEWAY_STANDBY: v } })
+      .gatewayStandby;
+  assert.equal(standbyEnv('0'), false);
+  assert.equal(standbyEnv('1'), true);
+  assert.throws(() => standbyEnv('maybe'), /SB_GATEWAY_STANDBY must be true or false/);
   assert.equal(parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 3, shardOwners: 3 }).shardOwners, 3);
   const fromEnv = (v: string) =>
     parseSupervisorOptions({ port: 1, nodeId: 'n1', workers: 6, env: { SB_SHARD_OWNERS: v } });
