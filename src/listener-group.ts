@@ -18,7 +18,8 @@
  * the owner more than the gateway saves it (the owner still runs the message's actor, store and pushes, and
  * adds the link hop: BENCHMARKS.md, twenty-seventh session), so a gateway starts out of the group and
  * listens only while the owners are pressed: an owner is full (it asks to leave), its upgrade admission
- * refuses (a storm or a ramp faster than it admits), or no owner listens (crashed, restarting). Once every
+ * has refused more clients than it admits in SEAT_WAKE_BACKLOG_MS (a storm), or no owner listens
+ * (crashed, restarting). Once every
  * owner has been calm for `SEAT_CALM_MS` (no refusal, at most half its limit), the gateways stand by again,
  * keeping the sockets they hold. A node below its owners' limits and admission rate thus runs all its
  * sockets on its owners, as a node of owners only would.
@@ -37,7 +38,7 @@ export type SeatIpc =
   | { sb: 'seat-joined' }
   /** Supervisor → worker: nobody listens, take the port back, full or not. */
   | { sb: 'seat-rejoin' }
-  /** Worker → supervisor: pressed (refused an upgrade for pace, or full). */
+  /** Worker → supervisor: pressed (refused upgrades SEAT_WAKE_BACKLOG_MS ahead, or full). */
   | { sb: 'seat-busy' }
   /** Worker → supervisor: calm again for SEAT_CALM_MS. */
   | { sb: 'seat-calm' }
@@ -52,6 +53,13 @@ export const SEAT_ASK_INTERVAL_MS = 1_000;
 export const SEAT_REJOIN_MARGIN = 0.02;
 /** A worker that could not listen again retries after this. */
 export const SEAT_RELISTEN_RETRY_MS = 1_000;
+/**
+ * An owner presses for its gateways once its upgrade admission refuses for rate and tells the client to
+ * come back this far ahead: more sockets are coming than it admits in this long at its pace (5 000 at
+ * the default SB_UPGRADE_RATE). A shorter burst is absorbed by the owner alone, its last clients waiting
+ * at most this long; a storm wakes the gateways within its first second or two.
+ */
+export const SEAT_WAKE_BACKLOG_MS = 5_000;
 /**
  * A pressed worker is calm again after this long without a refused upgrade, holding at most
  * SEAT_CALM_SHARE of its limit. Long enough that a storm's pauses (clients waiting out their backoff) do
@@ -173,7 +181,7 @@ export class ListenerSeat {
     }
   }
 
-  /** Call when an upgrade was refused for pace: the supervisor wakes the gateways. */
+  /** Call when upgrades were refused SEAT_WAKE_BACKLOG_MS ahead: the supervisor wakes the gateways. */
   pressed(): void {
     if (!this.supervised) return;
     this.lastPressAt = this.now();

@@ -11,7 +11,7 @@
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createAuthenticator } from '../../src/gateway/auth.js';
-import { rejoinAt, SEAT_ASK_INTERVAL_MS } from '../../src/listener-group.js';
+import { rejoinAt, SEAT_ASK_INTERVAL_MS, SEAT_WAKE_BACKLOG_MS } from '../../src/listener-group.js';
 import { ADMIN_HEADERS, TEST_JWT_SECRET } from '../harness/env.js';
 import { type ServedNode, startServedNode } from '../harness/serve.js';
 import { connectClient, type TestClient, type UpgradeRefused } from '../harness/ws-client.js';
@@ -167,11 +167,12 @@ test('listener group - when the one worker listening is killed, the full one tak
   assert.equal(c.welcome.node, victimId, 'the restarted worker takes the sockets the full one cannot');
 });
 
-test('listener group - a gateway stands by while its owner admits every upgrade; the first refusal wakes it', async () => {
+test('listener group - a gateway stands by while its owner admits the upgrades, and is woken by a storm', async () => {
   const paced = await startServedNode({
     nodeId: `lgp${process.pid}`,
     workers: 2,
-    // Four upgrades at once, then one a second: the fifth in a row is refused for pace.
+    // Four upgrades at once, then one a second: each refusal is told a second later than the one before,
+    // and the one told SEAT_WAKE_BACKLOG_MS ahead wakes the gateway.
     env: { SB_SHARD_OWNERS: '1', SB_UPGRADE_BURST: '4', SB_UPGRADE_RATE: '1' },
   });
   const mine: TestClient[] = [];
@@ -192,13 +193,22 @@ test('listener group - a gateway stands by while its owner admits every upgrade;
         throw err;
       }
     };
+    const retryAfter = (r: UpgradeRefused) =>
+      (JSON.parse(r.body) as { error: { retryAfterMs: number } }).error.retryAfterMs;
     for (let i = 0; i < 4; i++) {
       const r = await attempt();
       assert.ok(!isRefusal(r), `within the burst: ${JSON.stringify(r)}`);
       assert.equal(r.welcome.node, owner, 'the gateway stands by');
     }
-    const refused = await attempt();
-    assert.ok(isRefusal(refused) && refused.status === 503, 'the owner refuses the fifth for pace');
+    // Refused, each told to come back later; the gateway still stands by below the backlog.
+    let told = 0;
+    while (told < SEAT_WAKE_BACKLOG_MS) {
+      const r = await attempt();
+      assert.ok(isRefusal(r) && r.status === 503, `the owner refuses for pace: ${JSON.stringify(r)}`);
+      told = retryAfter(r);
+      if (told < SEAT_WAKE_BACKLOG_MS)
+        assert.equal(paced.logs.some(logOf(gateway, 'listening again')), false);
+    }
     await paced.waitForLog(
       (l) => l.node === gateway && l.msg === 'listening again' && l.why === 'the owners are pressed',
       LOG_TIMEOUT_MS,
