@@ -123,8 +123,9 @@ export class ListenerSeat {
   /** Out of the group because the supervisor said so (a gateway while the owners are calm). */
   private standby: boolean;
   private closed = false;
-  private calm = true;
-  private lastPressAt = 0;
+  /** What this worker last told its supervisor: pressed, or calm; a new worker is neither until calm. */
+  private told: 'busy' | 'calm' | undefined;
+  private lastPressAt: number;
   private nextAskAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private calmTimer: NodeJS.Timeout | undefined;
@@ -139,7 +140,13 @@ export class ListenerSeat {
     this.now = deps.now ?? Date.now;
     this.supervised = deps.parent.send !== undefined;
     this.standby = this.supervised && deps.standby === true;
-    if (this.supervised) deps.parent.on('message', this.onMessage);
+    this.lastPressAt = this.now();
+    if (this.supervised) {
+      deps.parent.on('message', this.onMessage);
+      // A new owner counts as pressed until calm: one restarted after a crash, while its clients come
+      // back, does not put the gateways it needed on standby before it has been calm for SEAT_CALM_MS.
+      this.checkCalmIn(SEAT_CALM_MS);
+    }
   }
 
   /** Listens unless on standby; false when that first listen failed. */
@@ -185,8 +192,8 @@ export class ListenerSeat {
   pressed(): void {
     if (!this.supervised) return;
     this.lastPressAt = this.now();
-    if (!this.calm) return;
-    this.calm = false;
+    if (this.told === 'busy') return;
+    this.told = 'busy';
     this.send({ sb: 'seat-busy' });
     this.checkCalmIn(SEAT_CALM_MS);
   }
@@ -265,12 +272,12 @@ export class ListenerSeat {
   private checkCalmIn(ms: number): void {
     clearTimeout(this.calmTimer);
     this.calmTimer = setTimeout(() => {
-      if (this.closed || this.calm) return;
+      if (this.closed || this.told === 'calm') return;
       const quietFor = this.now() - this.lastPressAt;
       if (quietFor < SEAT_CALM_MS) return this.checkCalmIn(SEAT_CALM_MS - quietFor);
       if (this.full || this.deps.count() > this.deps.max * SEAT_CALM_SHARE)
         return this.checkCalmIn(SEAT_CALM_MS);
-      this.calm = true;
+      this.told = 'calm';
       this.send({ sb: 'seat-calm' });
     }, ms);
     this.calmTimer.unref?.();
@@ -389,10 +396,10 @@ export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): Super
       }
     },
     ready(peer) {
-      busy.delete(peer.id);
       if (peer.owner) {
+        // Pressed until it says it is calm (ListenerSeat): awake gateways stay awake meanwhile.
+        busy.add(peer.id);
         out.delete(peer.id);
-        settle();
         return;
       }
       // A gateway starts on standby, and listens at once while the owners are pressed or one is down

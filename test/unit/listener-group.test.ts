@@ -309,13 +309,34 @@ test('listener group - a gone owner wakes the gateways; the owner back, calm, pu
   await settle();
   assert.ok(gw!.bound, 'the port keeps a listener while the owner is down');
   assert.deepEqual(group.out(), []);
-  // Its next process starts calm and listening.
+  // Its next process listens, and counts as pressed until it says it is calm (SEAT_CALM_MS later).
   owner!.seat.close();
   peers.unshift(owner!.peer);
   group.ready(owner!.peer);
   await settle();
+  assert.ok(gw!.bound, 'awake while the restarted owner has not been calm yet');
+  group.onMessage(owner!.peer, { sb: 'seat-calm' });
+  await settle();
   assert.equal(gw!.bound, false, 'back on standby');
   assert.deepEqual(group.out(), ['w1']);
+});
+
+test('listener group - a new owner tells its supervisor it is calm after SEAT_CALM_MS', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { workers, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  owner!.seat.pressed();
+  await settle();
+  assert.ok(gw!.bound, 'woken');
+  // Calm comes SEAT_CALM_MS after the last press, not before.
+  advance(SEAT_CALM_MS - 1);
+  t.mock.timers.tick(SEAT_CALM_MS - 1);
+  await settle();
+  assert.ok(gw!.bound);
+  advance(1);
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(gw!.bound, false, 'calm');
 });
 
 test('listener group - a gateway restarted while the owner is pressed listens at once', async () => {
