@@ -256,7 +256,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
         r.storms.map((s) => [
           s.kind === 'drain'
             ? 'drain (SIGTERM the node, start it again)'
-            : `kill -9 of one worker (pid ${s.killedPid})`,
+            : `kill -9 of one worker (pid ${s.killedPid}${s.killedSockets === undefined ? '' : `, ${s.killedSockets} sockets`})`,
           s.heldBefore,
           secs(s.actionMs),
           s.dropped,

@@ -28,6 +28,8 @@ export interface StormResult {
   /** How long the action took (drain + start for `drain`), ms. */
   actionMs: number;
   killedPid?: number;
+  /** Sockets of every kind the killed worker had open when chosen (its clients' and a few of its own). */
+  killedSockets?: number;
   /**
    * Sockets open, each second from the action on, and the reconnect attempts that failed before
    * `welcome` in the second before it, by reason (which side a storm is waiting on, and when).
@@ -88,12 +90,15 @@ export async function runStorm(
   // The worker to kill is chosen before the clock starts: counting 14k descriptors of each of 7 workers
   // in /proc took 12.9 s on a loaded machine (issue #14 run of 2026-12-03 20:35), all of it in the curve.
   let killedPid: number | undefined;
+  let killedSockets: number | undefined;
   if (kind === 'kill') {
-    // The worker holding the most sockets (after a drain the first worker up holds most of them).
+    // The worker holding the most sockets (after a drain the first worker up holds most of them; with
+    // gateways on standby, the owner may hold them all).
     const pids = target.workerPids?.() ?? [];
     const held = pids.map((pid) => ({ pid, sockets: socketInodesOf(pid).length }));
     held.sort((a, b) => b.sockets - a.sockets);
     killedPid = held[0]?.pid;
+    killedSockets = held[0]?.sockets;
     if (killedPid === undefined) throw new Error('--storm kill needs a node the bench started (not --url)');
   }
   const before = fleet.current();
@@ -143,6 +148,7 @@ export async function runStorm(
     at: (t0 - fleet.startAt) / 1000,
     actionMs,
     ...(killedPid === undefined ? {} : { killedPid }),
+    ...(killedSockets === undefined ? {} : { killedSockets }),
     curve,
     lowest: Math.min(...curve.map((p) => p.open)),
     dropped: after.dropped - before.dropped,

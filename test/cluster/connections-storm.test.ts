@@ -71,7 +71,11 @@ test('connections storm - 2,000 sockets: all back after a drain and after kill -
   }
   const [drain, kill] = report.storms;
   assert.ok(drain!.dropped >= target, 'a drain closes every socket');
-  assert.ok(kill!.dropped < target, 'a killed worker drops only its own sockets');
+  // Only the killed worker's own sockets: with the gateways on standby after the drain, that may be all.
+  assert.ok(
+    kill!.killedSockets !== undefined && kill!.dropped <= kill!.killedSockets,
+    'a killed worker drops only its own sockets',
+  );
   // Before `welcome` a reconnect may meet a closed port (ECONNREFUSED), a full or cut-off worker (503) or
   // time out; never a socket upgraded and then closed, nor a frame before `welcome`.
   for (const reason of Object.keys(report.reconnectFailures)) {
