@@ -38,9 +38,11 @@ export type SeatIpc =
   | { sb: 'seat-joined' }
   /** Supervisor → worker: nobody listens, take the port back, full or not. */
   | { sb: 'seat-rejoin' }
-  /** Worker → supervisor: pressed (refused upgrades SEAT_WAKE_BACKLOG_MS ahead, or full). */
+  /** Worker → supervisor: pressed (refused upgrades SEAT_WAKE_BACKLOG_MS ahead, or full): wake the gateways. */
   | { sb: 'seat-busy' }
-  /** Worker → supervisor: calm again for SEAT_CALM_MS. */
+  /** Worker → supervisor: not calm, though not pressed (taking upgrades: keep the gateways as they are). */
+  | { sb: 'seat-active' }
+  /** Worker → supervisor: calm over the last SEAT_CALM_MS. */
   | { sb: 'seat-calm' }
   /** Supervisor → gateway: the owners are pressed, listen (if you have room). */
   | { sb: 'seat-wake' }
@@ -61,13 +63,15 @@ export const SEAT_RELISTEN_RETRY_MS = 1_000;
  */
 export const SEAT_WAKE_BACKLOG_MS = 5_000;
 /**
- * A pressed worker is calm again after this long without a refused upgrade, holding at most
- * SEAT_CALM_SHARE of its limit. Long enough that a storm's pauses (clients waiting out their backoff) do
- * not put the gateways on standby between its waves: each standby drops the connections queued on their
- * listening sockets, which then retry.
+ * A worker is calm over a window of this long when, in it, it was not pressed, admitted at most
+ * SEAT_CALM_ADMIT_SHARE of what its upgrade rate allows, and it ends holding at most SEAT_CALM_SHARE of its
+ * socket limit. The gateways stand by once every worker of the node is calm: not while a ramp or a storm
+ * still brings sockets (then the owner is calm only because the gateways take them), nor between a storm's
+ * waves. Each standby drops the connections queued on the gateways' listening sockets, which then retry.
  */
 export const SEAT_CALM_MS = 30_000;
 export const SEAT_CALM_SHARE = 0.5;
+export const SEAT_CALM_ADMIT_SHARE = 0.1;
 
 const SEAT_MESSAGES = new Set<string>([
   'seat-leave',
@@ -76,6 +80,7 @@ const SEAT_MESSAGES = new Set<string>([
   'seat-joined',
   'seat-rejoin',
   'seat-busy',
+  'seat-active',
   'seat-calm',
   'seat-wake',
   'seat-standby',
@@ -106,6 +111,9 @@ export interface SeatDeps {
    * listening, until the supervisor wakes it. Ignored without a supervisor.
    */
   standby?: boolean;
+  /** Upgrades admitted so far, and how many a second the worker admits at most (admission.ts). */
+  admitted?(): number;
+  ratePerS?: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   now?: () => number;
 }
@@ -123,9 +131,12 @@ export class ListenerSeat {
   /** Out of the group because the supervisor said so (a gateway while the owners are calm). */
   private standby: boolean;
   private closed = false;
-  /** What this worker last told its supervisor: pressed, or calm; a new worker is neither until calm. */
-  private told: 'busy' | 'calm' | undefined;
+  /** What this worker last told its supervisor; a new worker has told nothing until its first check. */
+  private told: 'busy' | 'active' | 'calm' | undefined;
   private lastPressAt: number;
+  /** Upgrades admitted at the start of the current calm window, and at most how many it may take. */
+  private windowAdmitted: number;
+  private readonly calmAdmits: number;
   private nextAskAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private calmTimer: NodeJS.Timeout | undefined;
@@ -141,11 +152,17 @@ export class ListenerSeat {
     this.supervised = deps.parent.send !== undefined;
     this.standby = this.supervised && deps.standby === true;
     this.lastPressAt = this.now();
+    this.windowAdmitted = deps.admitted?.() ?? 0;
+    this.calmAdmits =
+      deps.ratePerS === undefined
+        ? Number.POSITIVE_INFINITY
+        : (deps.ratePerS * SEAT_CALM_MS * SEAT_CALM_ADMIT_SHARE) / 1000;
     if (this.supervised) {
       deps.parent.on('message', this.onMessage);
-      // A new owner counts as pressed until calm: one restarted after a crash, while its clients come
-      // back, does not put the gateways it needed on standby before it has been calm for SEAT_CALM_MS.
-      this.checkCalmIn(SEAT_CALM_MS);
+      // The supervisor counts a new owner as not calm until its first check says so: one restarted after
+      // a crash, while its clients come back, does not put the gateways it needed on standby at once.
+      this.calmTimer = setInterval(() => this.checkCalm(), SEAT_CALM_MS);
+      this.calmTimer.unref?.();
     }
   }
 
@@ -195,7 +212,6 @@ export class ListenerSeat {
     if (this.told === 'busy') return;
     this.told = 'busy';
     this.send({ sb: 'seat-busy' });
-    this.checkCalmIn(SEAT_CALM_MS);
   }
 
   /** Stops answering the supervisor; the caller closes the listening socket itself. */
@@ -203,7 +219,7 @@ export class ListenerSeat {
     this.closed = true;
     this.bound = false;
     clearTimeout(this.retryTimer);
-    clearTimeout(this.calmTimer);
+    clearInterval(this.calmTimer);
     this.deps.parent.off('message', this.onMessage);
   }
 
@@ -225,6 +241,7 @@ export class ListenerSeat {
       this.apply('no other worker listens');
     } else if (m.sb === 'seat-wake') {
       this.standby = false;
+      if (this.told !== 'busy') this.told = undefined; // the supervisor counts it not calm: say so at the next check
       this.apply('the owners are pressed');
     } else if (m.sb === 'seat-standby') {
       this.standby = true;
@@ -268,19 +285,23 @@ export class ListenerSeat {
     this.deps.log.info({ sockets: this.deps.count(), why }, 'listening again');
   }
 
-  /** Calm: no refusal for SEAT_CALM_MS, at most SEAT_CALM_SHARE of the limit, not out full. */
-  private checkCalmIn(ms: number): void {
-    clearTimeout(this.calmTimer);
-    this.calmTimer = setTimeout(() => {
-      if (this.closed || this.told === 'calm') return;
-      const quietFor = this.now() - this.lastPressAt;
-      if (quietFor < SEAT_CALM_MS) return this.checkCalmIn(SEAT_CALM_MS - quietFor);
-      if (this.full || this.deps.count() > this.deps.max * SEAT_CALM_SHARE)
-        return this.checkCalmIn(SEAT_CALM_MS);
+  /** Every SEAT_CALM_MS: tells the supervisor when this worker became calm, or stopped being calm. */
+  private checkCalm(): void {
+    const admitted = this.deps.admitted?.() ?? 0;
+    const recent = admitted - this.windowAdmitted;
+    this.windowAdmitted = admitted;
+    const calm =
+      this.now() - this.lastPressAt >= SEAT_CALM_MS &&
+      recent <= this.calmAdmits &&
+      !this.full &&
+      this.deps.count() <= this.deps.max * SEAT_CALM_SHARE;
+    if (calm && this.told !== 'calm') {
       this.told = 'calm';
       this.send({ sb: 'seat-calm' });
-    }, ms);
-    this.calmTimer.unref?.();
+    } else if (!calm && (this.told === 'calm' || this.told === undefined)) {
+      this.told = 'active';
+      this.send({ sb: 'seat-active' });
+    }
   }
 
   private send(msg: SeatIpc): boolean {
@@ -316,7 +337,7 @@ export interface SupervisorListenerGroup {
 export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): SupervisorListenerGroup {
   /** Ready workers known not to listen: out full, on standby, or told to listen and not yet listening. */
   const out = new Set<string>();
-  /** Owners that are pressed. */
+  /** Workers not calm (pressed, or taking upgrades); an owner counts as such from its start until calm. */
   const busy = new Set<string>();
   /** Gateways told to listen that have not said they do. */
   const waking = new Set<string>();
@@ -328,6 +349,7 @@ export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): Super
 
   const wakeOne = (g: SeatPeer): void => {
     if (out.has(g.id)) waking.add(g.id);
+    busy.add(g.id); // it is about to take sockets: not calm until its next check says so
     g.send({ sb: 'seat-wake' });
   };
   const wake = (except?: string): void => {
@@ -343,11 +365,11 @@ export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): Super
     }
     pending.clear();
   };
-  /** Every gateway stands by once every ready owner listens and is calm. */
+  /** Every gateway stands by once every ready worker is calm and every owner listens. */
   const settle = (): void => {
     const owners = peers().filter((p) => p.owner);
     if (!awake || owners.length === 0) return;
-    if (owners.some((o) => busy.has(o.id) || !listening(o))) return;
+    if (owners.some((o) => !listening(o)) || peers().some((p) => busy.has(p.id))) return;
     awake = false;
     waking.clear();
     for (const g of gateways()) {
@@ -369,9 +391,11 @@ export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): Super
           if (from.owner) settle();
           return;
         case 'seat-busy':
-          if (!from.owner) return;
           busy.add(from.id);
-          wake();
+          if (from.owner) wake();
+          return;
+        case 'seat-active':
+          busy.add(from.id);
           return;
         case 'seat-calm':
           busy.delete(from.id);
@@ -396,6 +420,7 @@ export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): Super
       }
     },
     ready(peer) {
+      busy.delete(peer.id);
       if (peer.owner) {
         // Pressed until it says it is calm (ListenerSeat): awake gateways stay awake meanwhile.
         busy.add(peer.id);

@@ -183,8 +183,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const fullMessage = `this process holds its limit of ${maxSockets} sockets; retry`;
   const wakeBacklogMs = Math.min(SEAT_WAKE_BACKLOG_MS, config.gateway.upgradeMaxRetryAfterMs);
   let upgrading = 0;
-  // Whether this worker listens on the node's port: a full one leaves it (listener-group.ts). Set once
-  // listening; the handlers below run only after that.
+  // Whether this worker listens on the node's port: a full one leaves it, a gateway stands by while its
+  // owners are calm (listener-group.ts). Set before the first listen; the handlers below run only after.
   let seat: ListenerSeat | undefined;
   // The node is stopping: its sockets are closed by close() below, and agents' departures are not
   // reported. Each report is a request to the agent's actor, which then tells its tenant's queue; with
@@ -792,6 +792,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     unlisten,
     parent: deps.parent ?? processChannel<SeatIpc>(),
     standby: config.gateway.standby,
+    admitted: () => admission.stats.admitted,
+    ratePerS: config.gateway.upgradeRatePerS,
     log: deps.log,
   });
   if (!(await seat.start())) throw new Error(`cannot listen on ${config.http.host}:${config.http.port}`);

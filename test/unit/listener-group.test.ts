@@ -22,6 +22,8 @@ import {
 import type { ParentChannel } from '../../src/parent-channel.js';
 
 const quiet = { info: () => {}, warn: () => {} };
+/** Upgrades a second each simulated worker admits: calm allows a tenth of that over SEAT_CALM_MS. */
+const RATE = 10;
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** A node of `n` workers with limit `max`, the first `owners` of them owners; counts and sockets simulated. */
@@ -50,6 +52,7 @@ async function node(n: number, max: number, owners = n) {
       id,
       peer,
       count: 0,
+      admitted: 0,
       bound: false,
       listenOk: true,
       seat: undefined as unknown as ListenerSeat,
@@ -66,6 +69,8 @@ async function node(n: number, max: number, owners = n) {
       },
       parent: channel,
       standby: i >= owners,
+      admitted: () => w.admitted,
+      ratePerS: RATE,
       log: quiet,
       now: () => now,
     });
@@ -177,7 +182,7 @@ test('listener group - when the last listener exits, the workers out of the grou
 });
 
 test('listener group - one that cannot listen again stays out and retries; without a supervisor nobody leaves', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   const { workers } = await node(2, 10);
   const [a] = workers;
   a!.count = 10;
@@ -217,7 +222,7 @@ test('listener group - one that cannot listen again stays out and retries; witho
 });
 
 test('listener group - a gateway stands by while the owner is calm, and is woken when it is pressed', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   const { workers, group, advance } = await node(2, 100, 1);
   const [owner, gw] = workers;
   assert.ok(owner!.bound, 'the owner listens from its start');
@@ -237,16 +242,16 @@ test('listener group - a gateway stands by while the owner is calm, and is woken
   assert.ok(group.awake());
   gw!.count = 20;
 
-  // Calm again only after SEAT_CALM_MS without a refusal; a refusal meanwhile starts it over.
+  // Calm only at a check (every SEAT_CALM_MS) at least SEAT_CALM_MS after the last press.
   advance(SEAT_CALM_MS / 2);
   t.mock.timers.tick(SEAT_CALM_MS / 2);
   owner!.seat.pressed();
   advance(SEAT_CALM_MS / 2);
   t.mock.timers.tick(SEAT_CALM_MS / 2);
   await settle();
-  assert.ok(gw!.bound, 'pressed again within the calm period: still awake');
-  advance(SEAT_CALM_MS / 2);
-  t.mock.timers.tick(SEAT_CALM_MS / 2);
+  assert.ok(gw!.bound, 'pressed again within the window: still awake');
+  advance(SEAT_CALM_MS);
+  t.mock.timers.tick(SEAT_CALM_MS);
   await settle();
   assert.equal(gw!.bound, false, 'calm: the gateway stands by');
   assert.equal(gw!.count, 20, 'keeping its sockets');
@@ -255,7 +260,7 @@ test('listener group - a gateway stands by while the owner is calm, and is woken
 });
 
 test('listener group - an owner above half its limit is not calm, so the gateways stay awake', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   const { workers, advance } = await node(2, 100, 1);
   const [owner, gw] = workers;
   owner!.count = 51;
@@ -317,12 +322,15 @@ test('listener group - a gone owner wakes the gateways; the owner back, calm, pu
   assert.ok(gw!.bound, 'awake while the restarted owner has not been calm yet');
   group.onMessage(owner!.peer, { sb: 'seat-calm' });
   await settle();
+  assert.ok(gw!.bound, 'the woken gateway has not said it is calm yet');
+  group.onMessage(gw!.peer, { sb: 'seat-calm' });
+  await settle();
   assert.equal(gw!.bound, false, 'back on standby');
   assert.deepEqual(group.out(), ['w1']);
 });
 
 test('listener group - a new owner tells its supervisor it is calm after SEAT_CALM_MS', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   const { workers, advance } = await node(2, 100, 1);
   const [owner, gw] = workers;
   owner!.seat.pressed();
@@ -382,4 +390,23 @@ test('listener group - a gateway restarted while the owner is pressed listens at
   await settle();
   assert.ok(gw!.bound, 'and is woken at once');
   again.close();
+});
+
+test('listener group - while a gateway takes upgrades the gateways stay awake, though the owner is calm', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+  const { workers, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  owner!.seat.pressed();
+  await settle();
+  assert.ok(gw!.bound);
+  // A ramp spread over both: the owner is quiet, but the gateway admits more than a tenth of its rate.
+  gw!.admitted += (RATE * SEAT_CALM_MS) / 1000 / 10 + 1;
+  advance(SEAT_CALM_MS);
+  t.mock.timers.tick(SEAT_CALM_MS);
+  await settle();
+  assert.ok(gw!.bound, 'the owner is calm only because the gateway takes the sockets');
+  advance(SEAT_CALM_MS);
+  t.mock.timers.tick(SEAT_CALM_MS);
+  await settle();
+  assert.equal(gw!.bound, false, 'both calm: standby');
 });
