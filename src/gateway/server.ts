@@ -13,7 +13,7 @@ import type { NodeConfig } from '../config.js';
 import type { ContentPolicies } from '../content/policies.js';
 import type { DeskService } from '../desk/service.js';
 import type { Integration } from '../integration/integration.js';
-import { ListenerSeat, SEAT_WAKE_BACKLOG_MS, type SeatIpc } from '../listener-group.js';
+import { ListenerSeat, type SeatIpc } from '../listener-group.js';
 import { type ParentChannel, processChannel } from '../parent-channel.js';
 import type { TextPool } from '../pool/text-pool.js';
 import type { Presence } from '../presence/presence.js';
@@ -181,7 +181,6 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Sockets at most, counting upgrades whose token is being checked (issue #14, socket-limit.ts).
   const maxSockets = resolveMaxSockets(config.gateway.maxSockets);
   const fullMessage = `this process holds its limit of ${maxSockets} sockets; retry`;
-  const wakeBacklogMs = Math.min(SEAT_WAKE_BACKLOG_MS, config.gateway.upgradeMaxRetryAfterMs);
   let upgrading = 0;
   // Whether this worker listens on the node's port: a full one leaves it, a gateway stands by while its
   // owners are calm (listener-group.ts). Set before the first listen; the handlers below run only after.
@@ -474,10 +473,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       const retryAfterMs = admission.admit(admittedAt);
       if (retryAfterMs > 0) {
         refuseUpgrade(t, PACED_MESSAGE, retryAfterMs);
-        // More upgrades than this worker admits in SEAT_WAKE_BACKLOG_MS (a storm): the node's gateways
-        // take them too (listener-group.ts). Not a shorter burst, nor the in-progress bound (this loop
-        // slow for a moment, as at a cold start): a socket on a gateway costs its owner more.
-        if (admission.stats.refusedRate > refusedRate && retryAfterMs >= wakeBacklogMs) seat?.pressed();
+        // Pacing for long (a ramp, a storm): the node's gateways take upgrades too (listener-group.ts).
+        // Not the in-progress bound: that is this loop slow for a moment (as at a cold start).
+        if (admission.stats.refusedRate > refusedRate) seat?.paced();
         return;
       }
       upgrading++;

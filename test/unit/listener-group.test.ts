@@ -14,7 +14,9 @@ import {
   rejoinAt,
   SEAT_ASK_INTERVAL_MS,
   SEAT_CALM_MS,
+  SEAT_PACED_GAP_MS,
   SEAT_RELISTEN_RETRY_MS,
+  SEAT_WAKE_PACED_MS,
   type SeatIpc,
   type SeatPeer,
   supervisorListenerGroup,
@@ -409,4 +411,31 @@ test('listener group - while a gateway takes upgrades the gateways stay awake, t
   t.mock.timers.tick(SEAT_CALM_MS);
   await settle();
   assert.equal(gw!.bound, false, 'both calm: standby');
+});
+
+test('listener group - pacing wakes the gateways only after SEAT_WAKE_PACED_MS without a pause', async () => {
+  const { workers, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  // A burst: refusals for 4 s, a pause longer than SEAT_PACED_GAP_MS, 4 s more: two short streaks.
+  for (let t = 0; t < 4_000; t += 500) {
+    owner!.seat.paced();
+    advance(500);
+  }
+  advance(SEAT_PACED_GAP_MS + 1);
+  for (let t = 0; t < 4_000; t += 500) {
+    owner!.seat.paced();
+    advance(500);
+  }
+  await settle();
+  assert.equal(gw!.bound, false, 'no streak lasted SEAT_WAKE_PACED_MS');
+  // The second streak goes on: at SEAT_WAKE_PACED_MS from its start the owner presses.
+  for (let t = 4_000; t < SEAT_WAKE_PACED_MS; t += 500) {
+    owner!.seat.paced();
+    advance(500);
+  }
+  await settle();
+  assert.equal(gw!.bound, false, 'not yet');
+  owner!.seat.paced();
+  await settle();
+  assert.ok(gw!.bound, 'woken');
 });
