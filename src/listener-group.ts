@@ -19,10 +19,9 @@
  * adds the link hop: BENCHMARKS.md, twenty-seventh session), so a gateway starts out of the group and
  * listens only while the owners are pressed: an owner is full (it asks to leave), its upgrade admission
  * has refused for rate for SEAT_WAKE_PACED_MS on end (a ramp, a storm), or no owner listens (crashed,
- * restarting). Once every
- * owner has been calm for `SEAT_CALM_MS` (no refusal, at most half its limit), the gateways stand by again,
- * keeping the sockets they hold. A node below its owners' limits and admission rate thus runs all its
- * sockets on its owners, as a node of owners only would.
+ * restarting). Once every worker of the node has been calm over `SEAT_CALM_MS` (see there), the gateways
+ * stand by again, keeping the sockets they hold. A node below its owners' limits and admission rate thus
+ * runs all its sockets on its owners, as a node of owners only would.
  *
  * A worker without a supervisor (`switchboard node`, tests) never leaves and never stands by.
  */
