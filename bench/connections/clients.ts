@@ -33,7 +33,7 @@ const CLOSE_TIMEOUT_MS = 10_000;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 /** A reconnect attempt not welcomed within this is dropped and retried (uWS itself gives an upgrade 10 s). */
 const RECONNECT_TIMEOUT_MS = 15_000;
-/** A ramp attempt refused by the broker's admission more often than this counts as failed. */
+/** A ramp attempt refused by the broker's admission or reset more often than this counts as failed. */
 const MAX_RAMP_REFUSALS = 50;
 /** An unanswered send on an open socket is resent (same cmid) after this long. */
 const ACK_TIMEOUT_MS = 10_000;
@@ -101,6 +101,8 @@ export class ClientFleet {
   failed = 0;
   /** Ramp upgrades refused 503 with retryAfterMs and tried again. */
   refused = 0;
+  /** Ramp connects reset before any answer and tried again. */
+  resets = 0;
   dropped = 0;
   reconnected = 0;
   reconnectFailed = 0;
@@ -181,9 +183,16 @@ export class ClientFleet {
         reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
       }
       // Refused by the broker's admission: come back when told, as a client does (PROTOCOL.md, step 7).
-      for (let n = 0; n < MAX_RAMP_REFUSALS && reason === 'http-503' && c.retryAfterMs !== undefined; n++) {
-        this.refused++;
-        await sleep(refusedDelayMs(c.retryAfterMs));
+      // Reset before any answer (a worker's listening socket closed at its socket limit with this connect
+      // in its queue, src/listener-group.ts): come back after the backoff, as the browser client does.
+      for (let n = 0, resets = 0; n < MAX_RAMP_REFUSALS; n++) {
+        if (reason === 'http-503' && c.retryAfterMs !== undefined) {
+          this.refused++;
+          await sleep(refusedDelayMs(c.retryAfterMs));
+        } else if (reason === 'ECONNRESET') {
+          this.resets++;
+          await sleep(reconnectDelayMs(resets++));
+        } else break;
         reason = await this.connect(c, HANDSHAKE_TIMEOUT_MS);
       }
       if (reason === undefined) {
@@ -202,6 +211,7 @@ export class ClientFleet {
       failed: this.failed,
       failures: this.failures,
       refused: this.refused,
+      resets: this.resets,
       byWorker: this.byWorker,
       handshake: encodeHistogram(this.handshake),
       firstAt,

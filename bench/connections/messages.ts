@@ -86,6 +86,8 @@ export interface ConnRampDone {
   failures: Record<string, number>;
   /** Upgrades refused `503` with `retryAfterMs` and tried again when told (not failures). */
   refused: number;
+  /** Connects reset before any answer (a listener closed at its socket limit) and tried again (not failures). */
+  resets: number;
   byWorker: Record<string, number>;
   /** upgrade request → welcome, HDR base64. */
   handshake: string;

@@ -31,6 +31,8 @@ export interface ConnectionsReport extends StormReportPart {
     failures: Record<string, number>;
     /** Upgrades refused `503` by the broker's admission and tried again when told. */
     refused: number;
+    /** Connects reset before any answer and tried again with the backoff (absent in older reports). */
+    resets?: number;
     byWorker: Record<string, number>;
     durationMs: number;
     handshake: LatencySummary;
@@ -212,6 +214,10 @@ export function connectionsMarkdown(r: ConnectionsReport, paths: ReportPaths): s
       [
         ['opened / failed', `${r.ramp.opened} / ${r.ramp.failed} ${JSON.stringify(r.ramp.failures)}`],
         ['upgrades refused by admission (503, retried when told)', `${r.ramp.refused ?? 0}`],
+        [
+          'connects reset before an answer (a listener closed at its socket limit), retried with the backoff',
+          `${r.ramp.resets ?? 0}`,
+        ],
         [
           'time to ramp',
           `${(r.ramp.durationMs / 1000).toFixed(1)} s (${Math.round(r.ramp.opened / Math.max(0.001, r.ramp.durationMs / 1000))} conn/s)`,

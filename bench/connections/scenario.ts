@@ -272,6 +272,7 @@ export async function connectionsScenario(
         failed: rampDone.reduce((a, r) => a + r.failed, 0),
         failures: sumRecords(rampDone.map((r) => r.failures)),
         refused: rampDone.reduce((a, r) => a + (r.refused ?? 0), 0),
+        resets: rampDone.reduce((a, r) => a + (r.resets ?? 0), 0),
         byWorker: sumRecords(rampDone.map((r) => r.byWorker)),
         durationMs: marks.rampTo - f.startAt,
         handshake: mergeEncoded(rampDone.map((r) => r.handshake)),
