@@ -434,13 +434,13 @@ export function supervisorListenerGroup(peers: () => readonly SeatPeer[]): Super
       }
     },
     ready(peer) {
-      busy.delete(peer.id);
       if (peer.owner) {
-        // Pressed until it says it is calm (ListenerSeat): awake gateways stay awake meanwhile.
+        // Not calm until its first check says so (ListenerSeat): awake gateways stay awake meanwhile.
         busy.add(peer.id);
         out.delete(peer.id);
         return;
       }
+      busy.delete(peer.id);
       // A gateway starts on standby, and listens at once while the owners are pressed or one is down
       // (gone() woke the gateways). At the node's start its owners may not be ready yet: a gateway then
       // waits for them; an owner that fails its first start stops the node.

@@ -94,6 +94,17 @@ async function node(n: number, max: number, owners = n) {
   };
 }
 
+/** Moves the simulated clock and the mocked timers on by `ms`, then lets the messages it caused arrive. */
+async function elapse(
+  t: { mock: { timers: { tick(ms: number): void } } },
+  advance: (ms: number) => void,
+  ms: number,
+): Promise<void> {
+  advance(ms);
+  t.mock.timers.tick(ms);
+  await settle();
+}
+
 /** Lets the IPC messages in flight (each hop a setImmediate) arrive. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 6; i++) await tick();
@@ -245,16 +256,11 @@ test('listener group - a gateway stands by while the owner is calm, and is woken
   gw!.count = 20;
 
   // Calm only at a check (every SEAT_CALM_MS) at least SEAT_CALM_MS after the last press.
-  advance(SEAT_CALM_MS / 2);
-  t.mock.timers.tick(SEAT_CALM_MS / 2);
+  await elapse(t, advance, SEAT_CALM_MS / 2);
   owner!.seat.pressed();
-  advance(SEAT_CALM_MS / 2);
-  t.mock.timers.tick(SEAT_CALM_MS / 2);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS / 2);
   assert.ok(gw!.bound, 'pressed again within the window: still awake');
-  advance(SEAT_CALM_MS);
-  t.mock.timers.tick(SEAT_CALM_MS);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS);
   assert.equal(gw!.bound, false, 'calm: the gateway stands by');
   assert.equal(gw!.count, 20, 'keeping its sockets');
   assert.deepEqual(group.out(), ['w1']);
@@ -269,14 +275,10 @@ test('listener group - an owner above half its limit is not calm, so the gateway
   owner!.seat.pressed();
   await settle();
   assert.ok(gw!.bound);
-  advance(SEAT_CALM_MS * 3);
-  t.mock.timers.tick(SEAT_CALM_MS * 3);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS * 3);
   assert.ok(gw!.bound, 'the owner holds more than half its limit');
   owner!.count = 50;
-  advance(SEAT_CALM_MS);
-  t.mock.timers.tick(SEAT_CALM_MS);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS);
   assert.equal(gw!.bound, false, 'at half it is calm');
 });
 
@@ -339,13 +341,9 @@ test('listener group - a new owner tells its supervisor it is calm after SEAT_CA
   await settle();
   assert.ok(gw!.bound, 'woken');
   // Calm comes SEAT_CALM_MS after the last press, not before.
-  advance(SEAT_CALM_MS - 1);
-  t.mock.timers.tick(SEAT_CALM_MS - 1);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS - 1);
   assert.ok(gw!.bound);
-  advance(1);
-  t.mock.timers.tick(1);
-  await settle();
+  await elapse(t, advance, 1);
   assert.equal(gw!.bound, false, 'calm');
 });
 
@@ -403,13 +401,9 @@ test('listener group - while a gateway takes upgrades the gateways stay awake, t
   assert.ok(gw!.bound);
   // A ramp spread over both: the owner is quiet, but the gateway admits more than a tenth of its rate.
   gw!.admitted += (RATE * SEAT_CALM_MS) / 1000 / 10 + 1;
-  advance(SEAT_CALM_MS);
-  t.mock.timers.tick(SEAT_CALM_MS);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS);
   assert.ok(gw!.bound, 'the owner is calm only because the gateway takes the sockets');
-  advance(SEAT_CALM_MS);
-  t.mock.timers.tick(SEAT_CALM_MS);
-  await settle();
+  await elapse(t, advance, SEAT_CALM_MS);
   assert.equal(gw!.bound, false, 'both calm: standby');
 });
 
