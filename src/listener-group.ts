@@ -16,7 +16,8 @@
  * **Gateways stand by while the owners have room.** Workers beyond the node's shard owners (`SB_OWNS_SHARDS=0`,
  * supervisor-options.ts) exist to hold sockets past one process's descriptor limit. A socket held there costs
  * the owner more than the gateway saves it (the owner still runs the message's actor, store and pushes, and
- * adds the link hop: BENCHMARKS.md, twenty-seventh session), so a gateway starts out of the group and
+ * adds the link hop: BENCHMARKS.md, twenty-seventh session), so a gateway (`SB_GATEWAY_STANDBY=1`, which the
+ * supervisor sets for its gateways unless told otherwise) starts out of the group and
  * listens only while the owners are pressed: an owner is full (it asks to leave), its upgrade admission
  * has refused for rate for SEAT_WAKE_PACED_MS on end (a ramp, a storm), or no owner listens (crashed,
  * restarting). Once every worker of the node has been calm over `SEAT_CALM_MS` (see there), the gateways
