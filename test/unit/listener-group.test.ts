@@ -8,7 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import {
   ListenerSeat,
   rejoinAt,
@@ -103,6 +103,23 @@ async function elapse(
   advance(ms);
   t.mock.timers.tick(ms);
   await settle();
+}
+
+type Worker = Awaited<ReturnType<typeof node>>['workers'][number];
+
+/**
+ * With mocked timers, an owner holding `count` of its 100 sockets and a gateway: the owner presses and the
+ * gateway is woken.
+ */
+async function ownerPressed(t: TestContext, count = 0) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+  const { workers, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers as [Worker, Worker];
+  owner.count = count;
+  owner.seat.pressed();
+  await settle();
+  assert.ok(gw.bound, 'woken');
+  return { owner, gw, advance };
 }
 
 /** Lets the IPC messages in flight (each hop a setImmediate) arrive. */
@@ -268,13 +285,7 @@ test('listener group - a gateway stands by while the owner is calm, and is woken
 });
 
 test('listener group - an owner above half its limit is not calm, so the gateways stay awake', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
-  const { workers, advance } = await node(2, 100, 1);
-  const [owner, gw] = workers;
-  owner!.count = 51;
-  owner!.seat.pressed();
-  await settle();
-  assert.ok(gw!.bound);
+  const { owner, gw, advance } = await ownerPressed(t, 51);
   await elapse(t, advance, SEAT_CALM_MS * 3);
   assert.ok(gw!.bound, 'the owner holds more than half its limit');
   owner!.count = 50;
@@ -334,12 +345,7 @@ test('listener group - a gone owner wakes the gateways; the owner back, calm, pu
 });
 
 test('listener group - a new owner tells its supervisor it is calm after SEAT_CALM_MS', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
-  const { workers, advance } = await node(2, 100, 1);
-  const [owner, gw] = workers;
-  owner!.seat.pressed();
-  await settle();
-  assert.ok(gw!.bound, 'woken');
+  const { gw, advance } = await ownerPressed(t);
   // Calm comes SEAT_CALM_MS after the last press, not before.
   await elapse(t, advance, SEAT_CALM_MS - 1);
   assert.ok(gw!.bound);
@@ -393,12 +399,7 @@ test('listener group - a gateway restarted while the owner is pressed listens at
 });
 
 test('listener group - while a gateway takes upgrades the gateways stay awake, though the owner is calm', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
-  const { workers, advance } = await node(2, 100, 1);
-  const [owner, gw] = workers;
-  owner!.seat.pressed();
-  await settle();
-  assert.ok(gw!.bound);
+  const { gw, advance } = await ownerPressed(t);
   // A ramp spread over both: the owner is quiet, but the gateway admits more than a tenth of its rate.
   gw!.admitted += (RATE * SEAT_CALM_MS) / 1000 / 10 + 1;
   await elapse(t, advance, SEAT_CALM_MS);
