@@ -19,10 +19,10 @@
  * adds the link hop: BENCHMARKS.md, twenty-seventh session), so a gateway (`SB_GATEWAY_STANDBY=1`, which the
  * supervisor sets for its gateways unless told otherwise) starts out of the group and
  * listens only while the owners are pressed: an owner is full (it asks to leave), its upgrade admission
- * has refused for rate for SEAT_WAKE_PACED_MS on end (a ramp, a storm), or no owner listens (crashed,
- * restarting). Once every worker of the node has been calm over `SEAT_CALM_MS` (see there), the gateways
- * stand by again, keeping the sockets they hold. A node below its owners' limits and admission rate thus
- * runs all its sockets on its owners, as a node of owners only would.
+ * has refused for rate for SEAT_WAKE_PACED_MS on end or a crowd within a second (a ramp, a storm), or no
+ * owner listens (crashed, restarting). Once every worker of the node has been calm over `SEAT_CALM_MS`
+ * (see there), the gateways stand by again, keeping the sockets they hold. A node below its owners' limits
+ * and admission rate thus runs all its sockets on its owners, as a node of owners only would.
  *
  * A worker without a supervisor (`switchboard node`, tests) never leaves and never stands by.
  */
@@ -38,7 +38,7 @@ export type SeatIpc =
   | { sb: 'seat-joined' }
   /** Supervisor → worker: nobody listens, take the port back, full or not. */
   | { sb: 'seat-rejoin' }
-  /** Worker → supervisor: pressed (pacing upgrades for SEAT_WAKE_PACED_MS, or full): wake the gateways. */
+  /** Worker → supervisor: pressed (pacing upgrades for long or a crowd, or full): wake the gateways. */
   | { sb: 'seat-busy' }
   /** Worker → supervisor: not calm, though not pressed (taking upgrades: keep the gateways as they are). */
   | { sb: 'seat-active' }
@@ -66,6 +66,16 @@ export const SEAT_RELISTEN_RETRY_MS = 1_000;
  */
 export const SEAT_WAKE_PACED_MS = 5_000;
 export const SEAT_PACED_GAP_MS = 1_000;
+/**
+ * A crowd presses at once: an owner that refuses this share of its upgrade rate for rate within one
+ * SEAT_PACED_GAP_MS (400 a second at the default SB_UPGRADE_RATE) has more clients knocking than a streak
+ * needs to prove. A client waits the `retryAfterMs` it is told (250 ms at the least), so a refusal rate this
+ * high needs more than 100 connects in flight: a restarted node's returning crowd (its clients told to come
+ * back at its pace of 6 workers) or a ramp, never the e2e bench's 64 at a time. Without it the owner of a
+ * node that restarted under 100k took the crowd alone for 5 s at its own rate (BENCHMARKS.md, twenty-ninth
+ * session).
+ */
+export const SEAT_WAKE_CROWD_SHARE = 0.4;
 /**
  * A worker is calm over a window of this long when, in it, it was not pressed, admitted at most
  * SEAT_CALM_ADMIT_SHARE of what its upgrade rate allows, and it ends holding at most SEAT_CALM_SHARE of its
@@ -145,6 +155,10 @@ export class ListenerSeat {
   /** The current streak of upgrades refused for rate: its first and its latest. */
   private pacedSince = 0;
   private lastPacedAt = Number.NEGATIVE_INFINITY;
+  /** Refusals for rate since `crowdSince`, and how many within SEAT_PACED_GAP_MS press at once. */
+  private crowdSince = Number.NEGATIVE_INFINITY;
+  private crowd = 0;
+  private readonly crowdAt: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private calmTimer: NodeJS.Timeout | undefined;
   private readonly rejoinAt: number;
@@ -164,6 +178,10 @@ export class ListenerSeat {
       deps.ratePerS === undefined
         ? Number.POSITIVE_INFINITY
         : (deps.ratePerS * SEAT_CALM_MS * SEAT_CALM_ADMIT_SHARE) / 1000;
+    this.crowdAt =
+      deps.ratePerS === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.max(1, Math.ceil((deps.ratePerS * SEAT_PACED_GAP_MS * SEAT_WAKE_CROWD_SHARE) / 1000));
     if (this.supervised) {
       deps.parent.on('message', this.onMessage);
       // The supervisor counts a new owner as not calm until its first check says so: one restarted after
@@ -212,12 +230,20 @@ export class ListenerSeat {
     }
   }
 
-  /** Call at each upgrade refused for rate: pacing for SEAT_WAKE_PACED_MS on end presses. */
+  /**
+   * Call at each upgrade refused for rate: pacing for SEAT_WAKE_PACED_MS on end presses, and so does a
+   * crowd (SEAT_WAKE_CROWD_SHARE of the rate refused within SEAT_PACED_GAP_MS).
+   */
   paced(): void {
     const now = this.now();
     if (now - this.lastPacedAt > SEAT_PACED_GAP_MS) this.pacedSince = now;
     this.lastPacedAt = now;
-    if (now - this.pacedSince >= SEAT_WAKE_PACED_MS) this.pressed();
+    if (now - this.crowdSince >= SEAT_PACED_GAP_MS) {
+      this.crowdSince = now;
+      this.crowd = 0;
+    }
+    this.crowd++;
+    if (now - this.pacedSince >= SEAT_WAKE_PACED_MS || this.crowd >= this.crowdAt) this.pressed();
   }
 
   /** Pressed (full, or pacing for long): the supervisor wakes the gateways. */

@@ -16,6 +16,7 @@ import {
   SEAT_CALM_MS,
   SEAT_PACED_GAP_MS,
   SEAT_RELISTEN_RETRY_MS,
+  SEAT_WAKE_CROWD_SHARE,
   SEAT_WAKE_PACED_MS,
   type SeatIpc,
   type SeatPeer,
@@ -433,4 +434,21 @@ test('listener group - pacing wakes the gateways only after SEAT_WAKE_PACED_MS w
   owner!.seat.paced();
   await settle();
   assert.ok(gw!.bound, 'woken');
+});
+
+test('listener group - a crowd of refusals within a second wakes the gateways at once', async () => {
+  const { workers, advance } = await node(2, 100, 1);
+  const [owner, gw] = workers;
+  const crowd = Math.ceil(RATE * SEAT_WAKE_CROWD_SHARE);
+  // One refusal short of a crowd in each second, for less than a streak: no press.
+  for (let s = 0; s < 3; s++) {
+    for (let i = 0; i < crowd - 1; i++) owner!.seat.paced();
+    advance(SEAT_PACED_GAP_MS);
+  }
+  await settle();
+  assert.equal(gw!.bound, false, 'fewer than a crowd in each second');
+  advance(SEAT_PACED_GAP_MS + 1);
+  for (let i = 0; i < crowd; i++) owner!.seat.paced();
+  await settle();
+  assert.ok(gw!.bound, 'a crowd within one second wakes the gateway');
 });
