@@ -142,6 +142,11 @@ export class ClientFleet {
   async prepare(): Promise<void> {
     const { init } = this;
     const auth = createAuthenticator(init.jwtSecret);
+    // Senders are spread over the ramp's order (the first visitor at or after every `stride`-th client),
+    // not its first visitors: which worker of the node takes a socket depends on when it connects (a
+    // gateway on standby takes none early in a ramp), and the mix should cross workers as often as the
+    // node's sockets do. The twenty-eighth session's senders were the ramp's first 2 000, all on the owner.
+    const stride = Math.max(1, Math.floor((init.to - init.from) / Math.max(1, init.senders)));
     for (let k = 0; k < init.to - init.from; k++) {
       const user = connectionUser(init.runId, init.from + k, init.visitorPercent, init.tenants);
       const token = await auth.sign(user, TOKEN_TTL_S);
@@ -157,7 +162,11 @@ export class ClientFleet {
         timer: undefined,
         sender: undefined,
       };
-      if (user.role === 'visitor' && this.senders.length < init.senders) {
+      if (
+        user.role === 'visitor' &&
+        this.senders.length < init.senders &&
+        k >= this.senders.length * stride
+      ) {
         c.sender = { tenant: user.tenant, conv: `s${init.runId}${init.from + k}`, n: 0 };
         this.senders.push(c);
       }
