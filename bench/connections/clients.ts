@@ -93,6 +93,8 @@ export class ClientFleet {
   readonly dropCodes: Record<string, number> = {};
   readonly reconnectFailures: Record<string, number> = {};
   private readonly errors: Record<string, number> = {};
+  /** Error answers to a send that were retried (same cmid), by code. */
+  private readonly retried: Record<string, number> = {};
   private readonly acked: AckedMessage[] = [];
   private readonly target: LeanTarget;
   opened = 0;
@@ -142,13 +144,18 @@ export class ClientFleet {
   async prepare(): Promise<void> {
     const { init } = this;
     const auth = createAuthenticator(init.jwtSecret);
-    // Senders are spread over the ramp's order (the first visitor at or after every `stride`-th client),
-    // not its first visitors: which worker of the node takes a socket depends on when it connects (a
-    // gateway on standby takes none early in a ramp), and the mix should cross workers as often as the
-    // node's sockets do. The twenty-eighth session's senders were the ramp's first 2 000, all on the owner.
-    const stride = Math.max(1, Math.floor((init.to - init.from) / Math.max(1, init.senders)));
+    // Senders are spread over the ramp's order (every `stride`-th visitor of the range), not its first
+    // visitors: which worker of the node takes a socket depends on when it connects (a gateway on standby
+    // takes none early in a ramp), and the mix should cross workers as often as the node's sockets do. The
+    // twenty-eighth session's senders were the ramp's first 2 000, all on the owner.
+    const users = [];
+    for (let k = 0; k < init.to - init.from; k++)
+      users.push(connectionUser(init.runId, init.from + k, init.visitorPercent, init.tenants));
+    const visitors = users.filter((u) => u.role === 'visitor').length;
+    const stride = Math.max(1, Math.floor(visitors / Math.max(1, init.senders)));
+    let visitor = 0;
     for (let k = 0; k < init.to - init.from; k++) {
-      const user = connectionUser(init.runId, init.from + k, init.visitorPercent, init.tenants);
+      const user = users[k]!;
       const token = await auth.sign(user, TOKEN_TTL_S);
       const c: Client = {
         k,
@@ -162,11 +169,7 @@ export class ClientFleet {
         timer: undefined,
         sender: undefined,
       };
-      if (
-        user.role === 'visitor' &&
-        this.senders.length < init.senders &&
-        k >= this.senders.length * stride
-      ) {
+      if (user.role === 'visitor' && visitor++ % stride === 0 && this.senders.length < init.senders) {
         c.sender = { tenant: user.tenant, conv: `s${init.runId}${init.from + k}`, n: 0 };
         this.senders.push(c);
       }
@@ -338,6 +341,7 @@ export class ClientFleet {
     if (f.type === 'error' && p && (f as { ref?: string }).ref === p.cmid) {
       const e = f as { code: string; retryAfterMs?: number };
       if (RETRYABLE.has(e.code)) {
+        this.retried[e.code] = (this.retried[e.code] ?? 0) + 1;
         p.retryAt = Date.now() + Math.max(RETRY_MIN_MS, e.retryAfterMs ?? 0);
         return;
       }
@@ -418,6 +422,7 @@ export class ClientFleet {
           return `${s.tenant}/${s.conv} ${s.pending!.cmid} sent ${new Date(s.pending!.sentAt).toISOString()} open ${c.sock?.isOpen() ?? false}`;
         }),
       errors: this.errors,
+      retried: this.retried,
     };
   }
 

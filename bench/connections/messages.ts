@@ -109,6 +109,8 @@ export interface ConnAcked {
   unansweredExamples: string[];
   /** Error answers by code (not counting retried busy/unavailable/timeout). */
   errors: Record<string, number>;
+  /** Error answers retried with the same cmid, by code. */
+  retried: Record<string, number>;
 }
 
 export interface ConnClosed {

@@ -43,6 +43,8 @@ export interface StormReportPart {
     unanswered: number;
     unansweredExamples: string[];
     errors: Record<string, number>;
+    /** Error answers retried with the same cmid, by code (absent in older results). */
+    retried?: Record<string, number>;
     check?: AckCheck;
   };
   reconnectFailures: Record<string, number>;
@@ -283,7 +285,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
     lines.push(
       '## Acknowledged messages against Cassandra',
       '',
-      `${c.acked} messages were acknowledged to the senders in ${c.conversations} conversations through the mix and the storms; read back from Cassandra: **${c.lost} lost**, ${c.duplicated} cmids stored twice. Sends unanswered at the end: ${r.sends.unanswered}; refused: ${JSON.stringify(r.sends.errors)}.`,
+      `${c.acked} messages were acknowledged to the senders in ${c.conversations} conversations through the mix and the storms; read back from Cassandra: **${c.lost} lost**, ${c.duplicated} cmids stored twice. Sends unanswered at the end: ${r.sends.unanswered}; refused: ${JSON.stringify(r.sends.errors)}; answered with an error and retried (same cmid), by code: ${JSON.stringify(r.sends.retried ?? {})}.`,
       ...c.examples.map((e) => `- ${e}`),
       ...r.sends.unansweredExamples.map((e) => `- unanswered: ${e}`),
       '',

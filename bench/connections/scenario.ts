@@ -230,6 +230,7 @@ export async function connectionsScenario(
     let unanswered = 0;
     let unansweredExamples: string[] = [];
     let sendErrors: Record<string, number> = {};
+    let sendRetried: Record<string, number> = {};
     if (o.senders > 0) {
       const until = Date.now() + DRAIN_SENDS_MS;
       // Ask the generators themselves, not their last tick: a send a generator started just before it
@@ -242,6 +243,7 @@ export async function connectionsScenario(
       unanswered = reports.reduce((a, r) => a + r.unanswered, 0);
       unansweredExamples = reports.flatMap((r) => r.unansweredExamples);
       sendErrors = sumRecords(reports.map((r) => r.errors));
+      sendRetried = sumRecords(reports.map((r) => r.retried));
       const acked = reports.flatMap((r) => r.acked);
       ui.say(`checking ${acked.length} acknowledged messages against Cassandra…`);
       ackCheck = await checkAcked(common.cassandra, common.keyspace, acked);
@@ -297,7 +299,13 @@ export async function connectionsScenario(
       kernel,
       ...(mix ? { mix } : {}),
       storms,
-      sends: { unanswered, unansweredExamples, errors: sendErrors, ...(ackCheck ? { check: ackCheck } : {}) },
+      sends: {
+        unanswered,
+        unansweredExamples,
+        errors: sendErrors,
+        retried: sendRetried,
+        ...(ackCheck ? { check: ackCheck } : {}),
+      },
       reconnectFailures: sumRecords(closed.map((c) => c.reconnectFailures)),
       limits: analyseLimits({
         resources: rampRes,
