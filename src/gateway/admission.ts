@@ -43,12 +43,15 @@ export const UPGRADE_SLOW_MS = 1000;
 export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
 /**
  * How long after a drain's notice its clients are told to come back at the soonest, ms: about what a
- * restart of a 6-worker node at 100k sockets takes here (its stop ~5 s, its start ~5-6 s: 10.4-12.6 s
- * measured). With 5 s, clients that read their notice at once knocked on the closed port: 42-72k
- * refused connects in a bench storm, and the start they competed with took 16.8-18.9 s instead
- * (BENCHMARKS.md, twenty-first session; config.ts, drainRetryAfterMs).
+ * restart of a 6-worker node at 100k sockets takes here, from the SIGTERM to listening again: 10.4-12.6 s
+ * in the twenty-first session, 8.0-9.2 s since the twenty-eighth (gateways start on standby). The clients
+ * read their notice 0-5 s after it went out (the generators take that long to see 100k sockets close) and
+ * add up to a quarter of jitter, so the first come back 8-10 s after the SIGTERM. At 10 s the restarted
+ * node stood idle for ~3 s of every bench drain storm (twenty-ninth session). With 5 s, clients that read
+ * their notice at once knocked on the closed port: 42-72k refused connects in a bench storm, and the start
+ * they competed with took 16.8-18.9 s instead (BENCHMARKS.md, twenty-first session; config.ts).
  */
-export const DEFAULT_DRAIN_RETRY_AFTER_MS = 10_000;
+export const DEFAULT_DRAIN_RETRY_AFTER_MS = 8_000;
 /** The soonest a refused client is told to come back, ms. */
 export const UPGRADE_MIN_RETRY_AFTER_MS = 250;
 
