@@ -246,7 +246,7 @@ export class ListenerSeat {
     if (now - this.pacedSince >= SEAT_WAKE_PACED_MS || this.crowd >= this.crowdAt) this.pressed();
   }
 
-  /** Pressed (full, or pacing for long): the supervisor wakes the gateways. */
+  /** Pressed (full, pacing for long, or a crowd): the supervisor wakes the gateways. */
   pressed(): void {
     if (!this.supervised) return;
     this.lastPressAt = this.now();

@@ -44,7 +44,7 @@ export const DEFAULT_UPGRADE_MAX_RETRY_AFTER_MS = 30_000;
 /**
  * How long after a drain's notice its clients are told to come back at the soonest, ms: about what a
  * restart of a 6-worker node at 100k sockets takes here, from the SIGTERM to listening again: 10.4-12.6 s
- * in the twenty-first session, 8.0-9.2 s since the twenty-eighth (gateways start on standby). The clients
+ * in the twenty-first session, 7.9-9.2 s in the twenty-eighth and twenty-ninth. The clients
  * read their notice 0-5 s after it went out (the generators take that long to see 100k sockets close) and
  * add up to a quarter of jitter, so the first come back 8-10 s after the SIGTERM. At 10 s the restarted
  * node stood idle for ~3 s of every bench drain storm (twenty-ninth session). With 5 s, clients that read
