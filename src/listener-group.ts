@@ -77,6 +77,19 @@ export const SEAT_PACED_GAP_MS = 1_000;
  */
 export const SEAT_WAKE_CROWD_SHARE = 0.4;
 /**
+ * A crowd is at least this many refusals within SEAT_PACED_GAP_MS, whatever the rate: at a low
+ * SB_UPGRADE_RATE a share of it is a handful that a few clients make (64 waiting 250 ms make 256 a second).
+ */
+export const SEAT_WAKE_CROWD_MIN = 300;
+
+/** Refusals for rate within SEAT_PACED_GAP_MS that make a crowd, for an upgrade rate of `ratePerS`. */
+export function crowdOf(ratePerS: number): number {
+  return Math.max(
+    SEAT_WAKE_CROWD_MIN,
+    Math.ceil((ratePerS * SEAT_PACED_GAP_MS * SEAT_WAKE_CROWD_SHARE) / 1000),
+  );
+}
+/**
  * A worker is calm over a window of this long when, in it, it was not pressed, admitted at most
  * SEAT_CALM_ADMIT_SHARE of what its upgrade rate allows, and it ends holding at most SEAT_CALM_SHARE of its
  * socket limit. The gateways stand by once every worker of the node is calm: not while a ramp or a storm
@@ -178,10 +191,7 @@ export class ListenerSeat {
       deps.ratePerS === undefined
         ? Number.POSITIVE_INFINITY
         : (deps.ratePerS * SEAT_CALM_MS * SEAT_CALM_ADMIT_SHARE) / 1000;
-    this.crowdAt =
-      deps.ratePerS === undefined
-        ? Number.POSITIVE_INFINITY
-        : Math.max(1, Math.ceil((deps.ratePerS * SEAT_PACED_GAP_MS * SEAT_WAKE_CROWD_SHARE) / 1000));
+    this.crowdAt = deps.ratePerS === undefined ? Number.POSITIVE_INFINITY : crowdOf(deps.ratePerS);
     if (this.supervised) {
       deps.parent.on('message', this.onMessage);
       // The supervisor counts a new owner as not calm until its first check says so: one restarted after

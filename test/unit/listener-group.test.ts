@@ -10,12 +10,14 @@ import * as assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { type TestContext, test } from 'node:test';
 import {
+  crowdOf,
   ListenerSeat,
   rejoinAt,
   SEAT_ASK_INTERVAL_MS,
   SEAT_CALM_MS,
   SEAT_PACED_GAP_MS,
   SEAT_RELISTEN_RETRY_MS,
+  SEAT_WAKE_CROWD_MIN,
   SEAT_WAKE_CROWD_SHARE,
   SEAT_WAKE_PACED_MS,
   type SeatIpc,
@@ -439,7 +441,9 @@ test('listener group - pacing wakes the gateways only after SEAT_WAKE_PACED_MS w
 test('listener group - a crowd of refusals within a second wakes the gateways at once', async () => {
   const { workers, advance } = await node(2, 100, 1);
   const [owner, gw] = workers;
-  const crowd = Math.ceil(RATE * SEAT_WAKE_CROWD_SHARE);
+  const crowd = crowdOf(RATE);
+  assert.equal(crowdOf(1000), 1000 * SEAT_WAKE_CROWD_SHARE, 'a share of a high rate');
+  assert.equal(crowd, SEAT_WAKE_CROWD_MIN, 'the least crowd at a low rate');
   // One refusal short of a crowd in each second, for less than a streak: no press.
   for (let s = 0; s < 3; s++) {
     for (let i = 0; i < crowd - 1; i++) owner!.seat.paced();
