@@ -15,7 +15,6 @@ import { OutcomeUnknownError, SwitchboardError } from '../src/protocol/errors.js
 import { type EncodedBody, isEncodedBody, setEncodedBody } from '../src/store/body-codec.js';
 import type { ChatStore, ConversationMeta, ConversationStatus } from '../src/store/chat-store.js';
 import type { DeskStore } from '../src/store/desk-store.js';
-import { applyStates, withoutEffects } from '../src/store/message-state.js';
 import type {
   Card,
   ChangeEffects,
@@ -209,6 +208,12 @@ export interface ConversationContext {
    * de-duplication window confirms its candidates with it.
    */
   readMessage: Pick<HistoryStore, 'message'>['message'];
+  /**
+   * The newest stored rows with seq > `after` (at most `limit`, oldest first) that the owner holds in
+   * memory, each with the agents' view it was written with; [] when it holds none. Absent: nothing is
+   * pushed on assign (the agent syncs from the `assigned` frame's lastSeq).
+   */
+  recentRows?(tenant: string, conv: string, after: number, limit: number): MessageRow[];
   /** No-reply reassignment (actors/reception/reply-wait.ts); absent: off. */
   replyWait?: ReplyWaitContext;
 }
@@ -228,9 +233,15 @@ export interface ConversationState {
   readonly recent: DedupeWindow;
   readonly recentLimit: number;
   readonly receipts: Map<string, number>;
-  /** The newest stored rows (at most cacheLimit), oldest first: pushed to a newly assigned agent. */
-  readonly cache: MessageRow[];
+  /**
+   * How many of the newest messages a newly assigned agent is pushed. They are read from the history
+   * cache (ctx.recentRows), not kept here: a copy of each conversation's newest rows in its actor held
+   * ~25 MB more of a loaded worker's live heap at 2 000 conversations and a fifth of what it promoted to
+   * the old generation (issue #13/#14: major GCs, memory under load).
+   */
   readonly cacheLimit: number;
+  /** lastSeq when the actor was activated: only rows it committed itself are pushed on assign. */
+  readonly activatedSeq: number;
   /**
    * A row whose write's outcome is unknown (timed out, connection lost): its seq (lastSeq + 1) stays
    * reserved for it, and nothing else is handled until a repeat of the very same write succeeds
@@ -274,8 +285,8 @@ export function initialState(
     recent,
     recentLimit,
     receipts,
-    cache: [],
     cacheLimit,
+    activatedSeq: snapshot.lastSeq,
     unsettled: null,
   };
 }
@@ -479,13 +490,6 @@ export async function settle(state: ConversationState, ctx: ConversationContext)
 function committed(state: ConversationState, row: MessageRow, ctx: ConversationContext): void {
   state.lastSeq = row.seq;
   state.recent.add(row.seq, row.sender, row.cmid);
-  if (state.cacheLimit > 0) {
-    // A recall or edit changes the rows it targets for every later reader (issue #17).
-    if (row.effects !== undefined)
-      state.cache.splice(0, state.cache.length, ...applyStates(state.cache, row.effects.states));
-    state.cache.push(row.effects !== undefined ? withoutEffects(row) : row);
-    if (state.cache.length > state.cacheLimit) state.cache.shift();
-  }
   fanOut(state, row, ctx);
 }
 
@@ -557,7 +561,8 @@ export async function seen(
 }
 
 /**
- * The stored row at `seq`, a message of the window: from the actor's cache, else read. A read that
+ * The stored row at `seq`, a message of the window (the owner's history cache answers it when it holds
+ * it, else Cassandra). A read that
  * fails is `unavailable`: the repeat cannot be told from a new message, so it waits for a retry.
  */
 async function windowRow(
@@ -565,7 +570,6 @@ async function windowRow(
   seq: number,
   ctx: ConversationContext,
 ): Promise<MessageRow | null> {
-  for (let i = state.cache.length - 1; i >= 0; i--) if (state.cache[i]!.seq === seq) return state.cache[i]!;
   try {
     return await ctx.readMessage(state.tenant, state.conv, seq);
   } catch (err) {
@@ -643,9 +647,12 @@ async function onAssign(state: ConversationState, msg: AssignMessage, ctx: Conve
     lastSeq: state.lastSeq,
   };
   ctx.notify(state.tenant, [record.visitor, msg.agent], frame);
-  // The new agent gets the newest messages it has not seen (all of them for a short chat); the
-  // `assigned` frame's lastSeq tells it whether to sync for older ones.
-  for (const row of state.cache) ctx.deliver(row, [msg.agent]);
+  // The new agent gets the newest messages it has not seen (all of them for a short chat) that this
+  // actor committed (their agents' view is known); the `assigned` frame's lastSeq tells it whether to
+  // sync for older ones.
+  if (state.cacheLimit > 0)
+    for (const row of ctx.recentRows?.(state.tenant, state.conv, state.activatedSeq, state.cacheLimit) ?? [])
+      ctx.deliver(row, [msg.agent]);
   if (record.agent !== null) {
     ctx.notify(state.tenant, [record.agent], { type: 'unassigned', conv: state.conv, reason: 'transfer' });
     event(ctx, state, 'transferred', now, { from: record.agent, to: { agent: msg.agent }, by: msg.by });

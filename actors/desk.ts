@@ -69,12 +69,10 @@ export interface LabelsReply {
   labels: string[];
 }
 
-/** The message `seq` in its current state: the actor's cache holds the newest rows, the store the rest. */
+/** The message `seq` in its current state (the owner's history cache holds the newest rows, Cassandra all). */
 async function target(state: ConversationState, seq: number, ctx: ConversationContext): Promise<MessageRow> {
   if (!Number.isSafeInteger(seq) || seq < 1 || seq > state.lastSeq)
     throw new SwitchboardError('not_found', `no message ${seq} in '${state.conv}'`);
-  const cached = state.cache.find((r) => r.seq === seq);
-  if (cached) return cached;
   const row = await ctx.readMessage(state.tenant, state.conv, seq);
   if (row === null) throw new SwitchboardError('not_found', `no message ${seq} in '${state.conv}'`);
   return row;

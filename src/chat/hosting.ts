@@ -39,6 +39,7 @@ import {
   parseActorId,
   QUEUE_ACTOR_ID,
 } from '../routing/actor-kind.js';
+import type { CachedHistoryStore } from '../store/cache.js';
 import type { ChatStore } from '../store/chat-store.js';
 import type { DeskStore } from '../store/desk-store.js';
 import type { ReceptionStore } from '../store/reception-store.js';
@@ -46,7 +47,8 @@ import type { HistoryStore, MessageRow } from '../store/types.js';
 import type { ActorAsker } from './service.js';
 
 export interface HostingDeps {
-  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove' | 'message'>;
+  store: Pick<HistoryStore, 'append' | 'saveConversation' | 'loadSnapshot' | 'sealAbove' | 'message'> &
+    Partial<Pick<CachedHistoryStore, 'cachedAfter'>>;
   /** The labels table (issue #17). */
   desk?: Pick<DeskStore, 'saveLabels'>;
   chat: ChatStore;
@@ -59,6 +61,7 @@ export interface HostingDeps {
   events: EventPublisher;
   limits: {
     recentCmids: number;
+    /** Newest messages pushed to a newly assigned agent (from the history cache). */
     cacheRows: number;
     queue: QueueLimits;
     agent: AgentLimits;
@@ -128,6 +131,7 @@ export function createHosting(deps: HostingDeps): ActorHosting {
         emit: (e, bodyMasked) => deps.events.emit(e, bodyMasked),
         ...(deps.desk ? { desk: deps.desk } : {}),
         readMessage: deps.store.message.bind(deps.store),
+        ...(deps.store.cachedAfter ? { recentRows: deps.store.cachedAfter.bind(deps.store) } : {}),
         ...(replyWait ? { replyWait } : {}),
       };
       return conversationBehaviour(state, msg, ctx);

@@ -357,6 +357,19 @@ export class CachedHistoryStore implements HistoryStore {
     return this.#inner.message(tenant, conv, seq);
   }
 
+  /**
+   * The newest rows with seq > `after`, at most `limit`, oldest first, from memory only: [] when the cache
+   * does not hold them (not this member's shard, evicted, off). The push to a newly assigned agent reads
+   * here (actors/conversation.ts): these rows keep the agents' view they were appended with, which a row
+   * read back from Cassandra does not carry.
+   */
+  cachedAfter(tenant: string, conv: string, after: number, limit: number): MessageRow[] {
+    const entry = this.#owned(tenant, conv);
+    if (entry?.tailKnown !== true || !(limit >= 1)) return [];
+    const start = Math.max(after + 1 - entry.from, entry.tail.length - limit);
+    return decodeRows(entry, start, entry.tail.length);
+  }
+
   listConversations(tenant: string, by: ListingKey, limit: number): Promise<ConversationListing[]> {
     return this.#inner.listConversations(tenant, by, limit);
   }

@@ -1,7 +1,7 @@
 /**
  * Recall and edit on read (issue #17): message rows are insert-only, so a recalled or edited message is
- * shown through its MessageState. The same functions serve the Cassandra reads, the history cache and
- * the conversation actor's cache, so every reader sees one current state.
+ * shown through its MessageState. The same functions serve the Cassandra reads and the history cache, so
+ * every reader sees one current state.
  */
 import type { MessageRow, MessageState } from './types.js';
 

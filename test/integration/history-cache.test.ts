@@ -90,6 +90,22 @@ test('history cache - the owner answers sync and the first page from memory; old
   const fromStart = await cache.after(TENANT, 'hot', 0, 100);
   assert.equal(fromStart.items.length, 40);
   assert.equal(cache.stats().misses - hits.misses, 2);
+
+  // The push to a newly assigned agent: the newest rows after a seq, oldest first, from memory only.
+  const seqs = (rows: MessageRow[]) => rows.map((m) => m.seq);
+  assert.deepEqual(seqs(cache.cachedAfter(TENANT, 'hot', 30, 32)), [31, 32, 33, 34, 35, 36, 37, 38, 39, 40]);
+  assert.deepEqual(seqs(cache.cachedAfter(TENANT, 'hot', 30, 3)), [38, 39, 40]);
+  assert.deepEqual(cache.cachedAfter(TENANT, 'hot', 31, 32)[0], await store.message(TENANT, 'hot', 32));
+  assert.deepEqual(
+    seqs(cache.cachedAfter(TENANT, 'hot', 0, 100)),
+    Array.from({ length: 20 }, (_, i) => 21 + i),
+    'only what the tail holds',
+  );
+  assert.deepEqual(cache.cachedAfter(TENANT, 'hot', 40, 32), []);
+  assert.deepEqual(cache.cachedAfter(TENANT, 'cold', 0, 32), [], 'nothing cached: nothing read');
+  held.delete(shardOf(TENANT, 'hot'));
+  assert.deepEqual(cache.cachedAfter(TENANT, 'hot', 30, 32), [], 'a shard not held: nothing');
+  assert.equal(cache.stats().misses - hits.misses, 2, 'never a Cassandra read');
 });
 
 test('history cache - a short conversation is served whole; a non-owner always reads Cassandra', async () => {

@@ -95,6 +95,12 @@ class RecordingContext implements ConversationContext {
   readonly stored = new Map<number, MessageRow>();
   readMessage = async (_t: string, _c: string, seq: number): Promise<MessageRow | null> =>
     this.appended.findLast((r) => r.seq === seq) ?? this.stored.get(seq) ?? null;
+
+  /** As the owner's history cache: the rows this test's actor appended (newest write per seq). */
+  recentRows = (_t: string, _c: string, after: number, limit: number): MessageRow[] => {
+    const bySeq = new Map(this.appended.map((r) => [r.seq, r] as const));
+    return [...bySeq.values()].filter((r) => r.seq > after).slice(-limit);
+  };
 }
 
 const visitor = (cmid: string, sender = 'v1', body = 'hello'): SendMessage => ({
@@ -194,6 +200,26 @@ test('conversation actor - assign gives it to the agent, who may then send; a st
   assert.equal(ack.seq, 2);
   assert.equal(ctx.appended[1]?.senderRole, 'agent');
   await assert.rejects(behaviour(state, assignTo('a2'), ctx), { code: 'conflict' });
+});
+
+test('conversation actor - assign pushes the newest rows this actor committed, from the owner memory', async () => {
+  const record: ConversationRecord = { tenant: 'acme', conv: 'c1', visitor: 'v1', agent: null, createdAt: 1 };
+  // Seqs 1-3 were written by an earlier owner: their agents' view is not known here, so never pushed.
+  const pushedTo = async (limit: number, recentRows = true): Promise<number[]> => {
+    const ctx = new RecordingContext();
+    if (!recentRows) Object.assign(ctx, { recentRows: undefined });
+    const state = initialState('acme', 'c1', { record, lastSeq: 3, recent: [] }, 16, null, new Map(), limit);
+    for (const cmid of ['m4', 'm5', 'm6']) await conversationBehaviour(state, visitor(cmid), ctx);
+    const before = ctx.delivered.length;
+    await behaviour(state, assignTo('a1'), ctx);
+    const pushed = ctx.delivered.slice(before);
+    assert.ok(pushed.every((d) => d.recipients.length === 1 && d.recipients[0] === 'a1'));
+    return pushed.map((d) => d.row.seq);
+  };
+  assert.deepEqual(await pushedTo(8), [4, 5, 6]);
+  assert.deepEqual(await pushedTo(2), [5, 6]);
+  assert.deepEqual(await pushedTo(0), []);
+  assert.deepEqual(await pushedTo(8, false), [], 'without the owner memory the agent syncs instead');
 });
 
 test('conversation actor - close is idempotent and refuses later sends', async () => {

@@ -1,8 +1,8 @@
 /**
  * The desk messages of the conversation actor (actors/desk.ts) with a simulated clock and a small
  * store: a note goes to the agent only; a recall's or edit's write whose outcome is unknown keeps its
- * seq (issue #12) and is repeated with the very same effects before anything else; its effects reach
- * the actor's cache only once durable; the recall window is measured on the injected clock.
+ * seq (issue #12) and is repeated with the very same effects before anything else; its effects are
+ * written only with it; the recall window is measured on the injected clock.
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,6 +14,7 @@ import {
   initialState,
 } from '../../actors/conversation.js';
 import { OutcomeUnknownError, SwitchboardError } from '../../src/protocol/errors.js';
+import { applyState, withoutEffects } from '../../src/store/message-state.js';
 import type { MessageRow } from '../../src/store/types.js';
 import { SimulatedClock } from '../fixtures/simulated-clock.js';
 
@@ -25,6 +26,13 @@ class Store {
     this.written.push(row);
   }
   async saveConversation(): Promise<void> {}
+  /** A stored message as every reader reads it: with the newest state a later change row wrote for it. */
+  read(seq: number): MessageRow | null {
+    const row = this.written.findLast((r) => r.seq === seq);
+    if (row === undefined) return null;
+    const states = this.written.flatMap((r) => r.effects?.states ?? []).filter((s) => s.seq === seq);
+    return applyState(withoutEffects(row), states.at(-1));
+  }
 }
 
 function setup() {
@@ -42,7 +50,7 @@ function setup() {
     },
     clock,
     fence: () => clock.now(),
-    readMessage: async (_t, _c, seq) => store.written.findLast((r) => r.seq === seq) ?? null,
+    readMessage: async (_t, _c, seq) => store.read(seq),
     newId: () => `id-${++ids}`,
     deliver: (row, users) => delivered.push({ seq: row.seq, users }),
     notify: () => {},
@@ -98,8 +106,11 @@ test('desk actor - an uncertain recall keeps its seq and is repeated with the sa
   } as const;
   assert.equal(await code(run(recall)), 'unavailable');
   assert.equal(state.unsettled?.seq, 2);
-  // Not durable yet: the cache still reads the message as sent.
-  assert.equal(state.cache[0]?.recalled, undefined);
+  // Not durable yet: nothing of the recall is stored, so every reader still reads the message as sent.
+  assert.equal(
+    store.written.some((r) => r.seq === 2),
+    false,
+  );
   store.paused = false;
   const next = await run({ type: 'send', sender: 'v1', role: 'visitor', cmid: 'm2', body: 'again' });
   assert.equal(next.seq, 3);
@@ -110,8 +121,6 @@ test('desk actor - an uncertain recall keeps its seq and is repeated with the sa
     [[1, 'recalled']],
   );
   assert.equal(settled?.effects?.audits[0]?.body, 'secret');
-  assert.equal(state.cache[0]?.recalled, true);
-  assert.equal(state.cache[0]?.body, '');
   // The retry of the recall gets its original ack.
   assert.equal((await run(recall)).seq, 2);
 });
