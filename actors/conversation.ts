@@ -562,8 +562,8 @@ export async function seen(
 
 /**
  * The stored row at `seq`, a message of the window (the owner's history cache answers it when it holds
- * it, else Cassandra). A read that
- * fails is `unavailable`: the repeat cannot be told from a new message, so it waits for a retry.
+ * it, else Cassandra). A read that fails is `unavailable`: the repeat cannot be told from a new message,
+ * so it waits for a retry.
  */
 async function windowRow(
   state: ConversationState,
