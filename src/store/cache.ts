@@ -365,7 +365,9 @@ export class CachedHistoryStore implements HistoryStore {
    */
   cachedAfter(tenant: string, conv: string, after: number, limit: number): MessageRow[] {
     const entry = this.#owned(tenant, conv);
-    if (entry?.tailKnown !== true || !(limit >= 1)) return [];
+    if (entry?.tailKnown !== true || !Number.isSafeInteger(after) || !Number.isInteger(limit) || limit < 1) {
+      return [];
+    }
     const start = Math.max(after + 1 - entry.from, entry.tail.length - limit);
     return decodeRows(entry, start, entry.tail.length);
   }

@@ -102,6 +102,11 @@ test('history cache - the owner answers sync and the first page from memory; old
     'only what the tail holds',
   );
   assert.deepEqual(cache.cachedAfter(TENANT, 'hot', 40, 32), []);
+  assert.deepEqual(
+    cache.cachedAfter(TENANT, 'hot', 30, 2.5),
+    [],
+    'a limit that is not an integer reads nothing',
+  );
   assert.deepEqual(cache.cachedAfter(TENANT, 'cold', 0, 32), [], 'nothing cached: nothing read');
   held.delete(shardOf(TENANT, 'hot'));
   assert.deepEqual(cache.cachedAfter(TENANT, 'hot', 30, 32), [], 'a shard not held: nothing');
