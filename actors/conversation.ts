@@ -239,7 +239,7 @@ export interface ConversationState {
    * ~25 MB more of a loaded worker's live heap at 2 000 conversations and a fifth of what it promoted to
    * the old generation (issue #13/#14: major GCs, memory under load).
    */
-  readonly cacheLimit: number;
+  readonly pushLimit: number;
   /** lastSeq when the actor was activated: only rows it committed itself are pushed on assign. */
   readonly activatedSeq: number;
   /**
@@ -260,7 +260,7 @@ export function initialState(
   recentLimit: number,
   meta: ConversationMeta | null = null,
   receipts: Map<string, number> = new Map(),
-  cacheLimit = 0,
+  pushLimit = 0,
 ): ConversationState {
   const recent = new DedupeWindow(recentLimit);
   for (const r of snapshot.recent.slice(-recentLimit)) recent.add(r.seq, r.sender, r.cmid, true);
@@ -285,7 +285,7 @@ export function initialState(
     recent,
     recentLimit,
     receipts,
-    cacheLimit,
+    pushLimit,
     activatedSeq: snapshot.lastSeq,
     unsettled: null,
   };
@@ -650,8 +650,8 @@ async function onAssign(state: ConversationState, msg: AssignMessage, ctx: Conve
   // The new agent gets the newest messages it has not seen (all of them for a short chat) that this
   // actor committed (their agents' view is known); the `assigned` frame's lastSeq tells it whether to
   // sync for older ones.
-  if (state.cacheLimit > 0)
-    for (const row of ctx.recentRows?.(state.tenant, state.conv, state.activatedSeq, state.cacheLimit) ?? [])
+  if (state.pushLimit > 0)
+    for (const row of ctx.recentRows?.(state.tenant, state.conv, state.activatedSeq, state.pushLimit) ?? [])
       ctx.deliver(row, [msg.agent]);
   if (record.agent !== null) {
     ctx.notify(state.tenant, [record.agent], { type: 'unassigned', conv: state.conv, reason: 'transfer' });
