@@ -145,14 +145,17 @@ export function createJetStreamPort(nc: NatsConnection, replicas = 1): JetStream
         max_ack_pending: spec.maxAckPending,
         ...(spec.filterSubject ? { filter_subject: spec.filterSubject } : {}),
       };
-      try {
-        await jsm.consumers.add(spec.stream, cfg);
-      } catch (err) {
-        // Exists with an older configuration (a deploy changed a bound): update it in place.
-        if (!/already in use|exists/i.test(String((err as Error).message))) throw err;
-        await jsm.consumers.update(spec.stream, spec.durable, cfg);
-      }
-      const consumer = await nc.jetstream().consumers.get(spec.stream, spec.durable);
+      // Setup, retried like the stream's: a stream created a moment ago may still be electing its leader.
+      const consumer = await retrySetup(`consumer ${spec.stream}/${spec.durable}`, async () => {
+        try {
+          await jsm.consumers.add(spec.stream, cfg);
+        } catch (err) {
+          // Exists with an older configuration (a deploy changed a bound): update it in place.
+          if (!/already in use|exists/i.test(String((err as Error).message))) throw err;
+          await jsm.consumers.update(spec.stream, spec.durable, cfg);
+        }
+        return nc.jetstream().consumers.get(spec.stream, spec.durable);
+      });
       const messages = await consumer.consume({ max_messages: Math.max(1, opts.maxInFlight) });
       const running = new Set<Promise<void>>();
       let release: (() => void) | undefined;

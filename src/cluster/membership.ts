@@ -11,6 +11,7 @@
  * of those is live, so the shards always have somewhere to go.
  */
 import type { Clock } from '../clock.js';
+import { retrySetup } from './setup-retry.js';
 import type { KvBucket, Transport } from './transport.js';
 
 /** Wait before retrying a renewal that failed, ms (bounded by the renewal period). */
@@ -67,17 +68,22 @@ export class Membership {
   /** Puts the first lease, starts the watch and renewal. Resolves once this node sees itself live. */
   async start(): Promise<void> {
     this.kv = await this.transport.kv(this.opts.bucket, this.opts.leaseTtlMs);
-    await this.renew();
-    this.stopWatch = await this.kv.watch((e) => {
-      if (e.deleted) {
-        this.lastSeen.delete(e.key);
-        this.gatewayOnly.delete(e.key);
-      } else {
-        this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
-        this.noteRole(e.key, e.value);
-      }
-      this.evaluate();
-    });
+    // The first lease and the watch go to a bucket that may have been created a moment ago: until its
+    // stream has a leader, NATS answers 503 (a worker of a fresh 3-server cluster exited on it, 2026-12-07).
+    await retrySetup(`lease ${this.opts.nodeId}`, () => this.renew());
+    const kv = this.kv;
+    this.stopWatch = await retrySetup(`watch ${this.opts.bucket}`, () =>
+      kv.watch((e) => {
+        if (e.deleted) {
+          this.lastSeen.delete(e.key);
+          this.gatewayOnly.delete(e.key);
+        } else {
+          this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
+          this.noteRole(e.key, e.value);
+        }
+        this.evaluate();
+      }),
+    );
     const period = Math.max(250, Math.floor(this.opts.leaseTtlMs / 3));
     // A renewal is due a period after the last one that succeeded; the timer ticks faster, so after a
     // failed one (a reconnect, a JetStream leader election) the next try comes within RENEW_RETRY_MS,

@@ -10,6 +10,7 @@
 import type { Clock } from '../clock.js';
 import { rendezvousOwner, SHARD_COUNT } from '../routing/shard.js';
 import type { Membership } from './membership.js';
+import { retrySetup } from './setup-retry.js';
 import type { KvBucket, Transport } from './transport.js';
 
 export const DEFAULT_RECONCILE_INTERVAL_MS = 250;
@@ -68,11 +69,15 @@ export class ShardOwnership {
 
   async start(): Promise<void> {
     this.kv = await this.transport.kv(this.bucket, 0);
-    this.stopWatch = await this.kv.watch((e) => {
-      const shard = Number(e.key.slice(1));
-      if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;
-      if (this.remember(shard, e)) this.schedule();
-    });
+    const kv = this.kv;
+    // A bucket created a moment ago may have no stream leader yet (NATS 503): setup, retried.
+    this.stopWatch = await retrySetup(`watch ${this.bucket}`, () =>
+      kv.watch((e) => {
+        const shard = Number(e.key.slice(1));
+        if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;
+        if (this.remember(shard, e)) this.schedule();
+      }),
+    );
     this.membership.onChange(() => this.schedule());
     // The reconcile pass fences on a lapsed lease too, but only when it runs: one still waiting on NATS
     // from before a pause would find the lease already renewed, and `held` still listing shards others took.

@@ -234,3 +234,54 @@ test('membership - a lease says its member owns shards unless it says shards: fa
   );
   assert.equal(leaseOwnsShards(enc(null)), true);
 });
+
+/**
+ * The same transport, but the first `failures` puts and watches of every bucket fail as NATS does while a
+ * freshly created stream has no leader yet: a NatsError whose code and message are "503".
+ */
+function withLeaderlessStart(inner: Transport, failures: number): Transport & { failed: () => number } {
+  let failed = 0;
+  const noLeader = () => {
+    failed++;
+    return Object.assign(new Error('503'), { code: '503' });
+  };
+  const proxy = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'failed') return () => failed;
+      if (prop !== 'kv') return Reflect.get(target, prop, receiver);
+      return async (bucket: string, ttlMs: number): Promise<KvBucket> => {
+        const kv = await target.kv(bucket, ttlMs);
+        let puts = 0;
+        let watches = 0;
+        return {
+          ...kv,
+          put: async (key, value) => {
+            if (puts++ < failures) throw noLeader();
+            await kv.put(key, value);
+          },
+          watch: async (onEntry) => {
+            if (watches++ < failures) throw noLeader();
+            return kv.watch(onEntry);
+          },
+        };
+      };
+    },
+  });
+  return proxy as Transport & { failed: () => number };
+}
+
+test('membership - a start that meets a leaderless bucket (NATS 503) retries until its lease and watch are up', async () => {
+  const prefix = randomKeyspace('own');
+  const t = await connectTransport([TEST_NATS_URL], 'own-503');
+  transports.push(t);
+  const flaky = withLeaderlessStart(t, 2);
+  const m = await member('m', prefix, flaky);
+  assert.equal(flaky.failed() >= 4, true, 'the first two puts and watches failed 503');
+  assert.equal(m.membership.leaseValid(), true, 'the lease was put after the 503s');
+  for (let i = 0; i < 100 && m.ownership.heldShards().length < SHARD_COUNT; i++) await sleep(100);
+  assert.equal(m.ownership.heldShards().length, SHARD_COUNT, 'the member took every shard');
+  // What is stored: the bucket holds the lease the member put.
+  const kv = await t.kv(`${prefix}_members`, LEASE_TTL_MS);
+  const lease = await kv.get('m');
+  assert.ok(lease !== null && !lease.deleted, 'the lease is in the bucket');
+});
