@@ -7,11 +7,15 @@
  * other end is woken once for all of them (issue #13: the cross-process hop is where two workers lost).
  *
  * `lingerMs` > 0 waits that long instead of to the end of the turn, so that the items of several turns
- * share one NATS message; 0 keeps every item's wait within the turn. The default, 2 ms, measured on 2
- * workers (BENCHMARKS.md, 2026-12-03 third session): writes to nats-server 1.05 -> 0.65 per chat
- * message, nats-server CPU -40 %, `e2e --sweep --workers 2` 1 100 -> 2 000 msg/s, delivery p50 +1.5 ms.
+ * share one NATS message; 0 keeps every item's wait within the turn. 2 ms, measured on 2 workers
+ * (BENCHMARKS.md, 2026-12-03 third session): writes to nats-server 1.05 -> 0.65 per chat message,
+ * nats-server CPU -40 %, `e2e --sweep --workers 2` 1 100 -> 2 000 msg/s, delivery p50 +1.5 ms.
+ * The default, 5 ms (as Kafka's producer `linger.ms` since 4.0), measured on three one-worker nodes
+ * sharing 2 cores (BENCHMARKS.md, 2026-12-07 thirty-first session), where each member sees a third of
+ * the messages and 2 ms left about one item per NATS message: fewer wake-ups of the members and of
+ * nats-server, for at most 3 ms more per hop at low rates.
  */
-export const DEFAULT_TURN_FLUSH_LINGER_MS = 2;
+export const DEFAULT_TURN_FLUSH_LINGER_MS = 5;
 
 export class TurnFlush {
   readonly #flushers: Array<() => void> = [];
