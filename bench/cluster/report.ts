@@ -6,6 +6,7 @@ import { formatMs, formatRate } from '../lib/units.js';
 import { lineChart } from '../report/svg-chart.js';
 import { type Chart, mdImage, mdTable, type ReportPaths } from '../report/write.js';
 import type { ClusterReport } from './scenario.js';
+import type { NatsPlacement } from './target.js';
 
 /** The figure a size is compared by: the best rate meeting the objective (sweep) or the delivered rate. */
 function capacity(run: E2eRun): number {
@@ -56,6 +57,26 @@ export function clusterCharts(r: ClusterReport): Chart[] {
   }
   for (const x of r.runs) charts.push(...e2eCharts(x.run, r.options.objective, `n${x.nodes}-`));
   return charts;
+}
+
+/**
+ * Where each node's NATS connection landed. A node picks one of the 3 servers at random, so a run's member
+ * traffic crosses a route between servers (both handle each message) for some pairs of nodes and not
+ * others: nats-server CPU at 3 900 msg/s on 3 nodes was 0.15 cores spread over 3 servers, 0.06 on one
+ * (BENCHMARKS.md, thirty-second session). Reported so that runs are compared knowing it.
+ */
+export function placementLine(placement: readonly NatsPlacement[]): string {
+  const used = new Set(placement.flatMap((p) => p.servers));
+  const each = placement.map(
+    (p) => `${p.node} → ${p.servers.length > 0 ? p.servers.map((s) => `nats ${s}`).join(', ') : 'not found'}`,
+  );
+  const crossing =
+    placement.length < 2
+      ? 'one node: no member traffic'
+      : used.size <= 1
+        ? 'every node on one server: member traffic crosses no route'
+        : `nodes on ${used.size} servers: member traffic between them crosses a NATS route`;
+  return `NATS placement (read at the end of the run): ${each.join('; ')} (${crossing}).`;
 }
 
 export function clusterMarkdown(r: ClusterReport, paths: ReportPaths): string {
@@ -114,6 +135,7 @@ export function clusterMarkdown(r: ClusterReport, paths: ReportPaths): string {
       `## ${x.nodes} node(s): ${x.target.nodes.map((n) => `${n.nodeId} :${n.port}`).join(', ')}`,
       '',
     );
+    if (x.natsPlacement) lines.push(placementLine(x.natsPlacement), '');
     lines.push(runSections(x.run, o.objective, paths, `n${x.nodes}-`, 3));
   }
   lines.push(METHOD);

@@ -12,7 +12,7 @@ import type { TargetNode } from '../lib/target.js';
 import { sleep } from '../lib/units.js';
 import { type MachineInfo, reportHeader, reportPaths, writeReport } from '../report/write.js';
 import { clusterCharts, clusterMarkdown, clusterSummary } from './report.js';
-import { startClusterTarget } from './target.js';
+import { type NatsPlacement, startClusterTarget } from './target.js';
 
 /** Longer than the membership lease TTL, so one size's members have expired before the next size starts. */
 const BETWEEN_SIZES_MS = 8000;
@@ -27,6 +27,8 @@ export interface ClusterRun {
   nodes: number;
   target: { description: string; nodes: TargetNode[] };
   run: E2eRun;
+  /** Which NATS server each node's workers used, read at the end of the run (absent in older reports). */
+  natsPlacement?: NatsPlacement[];
 }
 
 export interface ClusterReport {
@@ -73,7 +75,12 @@ export async function clusterScenario(
         signal,
         setGenerators,
       );
-      runs.push({ nodes: size, target: { description: target.description, nodes: [...target.nodes] }, run });
+      runs.push({
+        nodes: size,
+        target: { description: target.description, nodes: [...target.nodes] },
+        run,
+        natsPlacement: target.natsPlacement(),
+      });
     } finally {
       sampler.stop();
       ui.say('stopping the cluster…');

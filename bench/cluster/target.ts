@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCli } from '../lib/cli-process.js';
-import { pidsListeningOn } from '../lib/proc.js';
+import { connectedPorts, pidsListeningOn } from '../lib/proc.js';
 import { hostPort, waitReady } from '../lib/servers.js';
 import {
   BENCH_JWT_SECRET,
@@ -17,6 +17,17 @@ import {
 } from '../lib/target.js';
 
 const CLUSTER_READY_TIMEOUT_MS = 240_000;
+
+/** Which NATS server each node's workers are connected to (nats.js picks one of the list at random). */
+export interface NatsPlacement {
+  node: string;
+  /** 1-based indexes into the cluster's NATS servers, one per worker connection found. */
+  servers: number[];
+}
+
+export interface ClusterTarget extends BrokerTarget {
+  natsPlacement(): NatsPlacement[];
+}
 
 interface ClusterReady {
   nats: string[];
@@ -31,7 +42,7 @@ export async function startClusterTarget(o: {
   basePort: number;
   keyspace: string;
   say(line: string): void;
-}): Promise<BrokerTarget> {
+}): Promise<ClusterTarget> {
   const { dir, probeDir } = workDir();
   const logFile = join(dir, 'cluster.log');
   o.say(
@@ -62,6 +73,7 @@ export async function startClusterTarget(o: {
   }
   const natsPids = cluster.ready.nats.flatMap((u) => pidsListeningOn(hostPort(u, 4222).port));
   const cassandraPids = pidsListeningOn(hostPort(cluster.ready.cassandra, 9042).port);
+  const natsPorts = cluster.ready.nats.map((u) => hostPort(u, 4222).port);
   return {
     description: `started cluster (cluster up --nodes ${o.nodes} --workers ${o.workers})`,
     nodes: cluster.ready.nodes.map((n) => ({
@@ -78,6 +90,16 @@ export async function startClusterTarget(o: {
     brokerPids: () => brokerTree([cluster.pid]),
     natsPids: () => natsPids,
     cassandraPids: () => cassandraPids,
+    // Member traffic between nodes on different servers crosses a NATS route: both servers handle it.
+    natsPlacement: () =>
+      cluster.ready.nodes.map((n) => ({
+        node: n.node,
+        servers: n.workers.flatMap((w) =>
+          connectedPorts([w.pid])
+            .map((port) => natsPorts.indexOf(port) + 1)
+            .filter((i) => i > 0),
+        ),
+      })),
     async stop() {
       await cluster.stop();
       rmSync(probeDir, { recursive: true, force: true });

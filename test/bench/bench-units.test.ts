@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { placementLine } from '../../bench/cluster/report.js';
 import { connectionUser } from '../../bench/connections/messages.js';
 import { planConnections } from '../../bench/connections/plan.js';
 import { badSeconds, badSecondsNote } from '../../bench/e2e/bad-seconds.js';
@@ -349,6 +350,29 @@ test('bench units - the servers a process is connected to are found by their com
   } finally {
     server.kill();
   }
+});
+
+test('bench units - the cluster report says where each node connected to NATS and whether member traffic crosses a route', () => {
+  assert.equal(
+    placementLine([{ node: 'n1', servers: [2] }]),
+    'NATS placement (read at the end of the run): n1 → nats 2 (one node: no member traffic).',
+  );
+  assert.match(
+    placementLine([
+      { node: 'n1', servers: [1] },
+      { node: 'n2', servers: [1] },
+      { node: 'n3', servers: [1] },
+    ]),
+    /n1 → nats 1; n2 → nats 1; n3 → nats 1 \(every node on one server: member traffic crosses no route\)/,
+  );
+  assert.match(
+    placementLine([
+      { node: 'n1', servers: [1] },
+      { node: 'n2', servers: [3] },
+      { node: 'n3', servers: [] },
+    ]),
+    /n2 → nats 3; n3 → not found \(nodes on 2 servers: member traffic between them crosses a NATS route\)/,
+  );
 });
 
 test('bench units - profile samples go to the stage of the innermost project frame or single-stage library', () => {
