@@ -62,6 +62,21 @@ export async function startNode(
 ): Promise<BrokerNode> {
   // When each start step ended, ms since the process began: in the `node ready` line.
   const startMs: Record<string, number> = {};
+  try {
+    return await startSteps(config, log, startMs);
+  } catch (err) {
+    // The steps that ended say where a start failed: a NATS `TIMEOUT` names no step of its own (a
+    // restarted worker exited on one, bench connections kill storm, 2026-12-07). The stack goes with it.
+    log.fatal({ err, startMs }, 'node start failed');
+    throw err;
+  }
+}
+
+async function startSteps(
+  config: Readonly<NodeConfig>,
+  log: Logger,
+  startMs: Record<string, number>,
+): Promise<BrokerNode> {
   const started = (name: string): void => {
     startMs[name] = Math.round(performance.now());
   };

@@ -62,8 +62,8 @@ export function clusterCharts(r: ClusterReport): Chart[] {
 /**
  * Where each node's NATS connection landed. A node picks one of the 3 servers at random, so a run's member
  * traffic crosses a route between servers (both handle each message) for some pairs of nodes and not
- * others: nats-server CPU at 3 900 msg/s on 3 nodes was 0.15 cores spread over 3 servers, 0.06 on one
- * (BENCHMARKS.md, thirty-second session). Reported so that runs are compared knowing it.
+ * others: nats-server CPU at 3 900 msg/s on 3 nodes was 0.15 cores with the nodes on 3 servers, 0.11 on
+ * 2 and 0.07 on 1 (BENCHMARKS.md, thirty-second session). Reported so that runs are compared knowing it.
  */
 export function placementLine(placement: readonly NatsPlacement[]): string {
   const used = new Set(placement.flatMap((p) => p.servers));
