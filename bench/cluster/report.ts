@@ -73,9 +73,11 @@ export function placementLine(placement: readonly NatsPlacement[]): string {
   const crossing =
     placement.length < 2
       ? 'one node: no member traffic'
-      : used.size <= 1
-        ? 'every node on one server: member traffic crosses no route'
-        : `nodes on ${used.size} servers: member traffic between them crosses a NATS route`;
+      : placement.some((p) => p.servers.length === 0)
+        ? 'a node not found: routes unknown'
+        : used.size === 1
+          ? 'every node on one server: member traffic crosses no route'
+          : `nodes on ${used.size} servers: member traffic between them crosses a NATS route`;
   return `NATS placement (read at the end of the run): ${each.join('; ')} (${crossing}).`;
 }
 

@@ -371,7 +371,14 @@ test('bench units - the cluster report says where each node connected to NATS an
       { node: 'n2', servers: [3] },
       { node: 'n3', servers: [] },
     ]),
-    /n2 → nats 3; n3 → not found \(nodes on 2 servers: member traffic between them crosses a NATS route\)/,
+    /n2 → nats 3; n3 → not found \(a node not found: routes unknown\)/,
+  );
+  assert.match(
+    placementLine([
+      { node: 'n1', servers: [1] },
+      { node: 'n2', servers: [3] },
+    ]),
+    /\(nodes on 2 servers: member traffic between them crosses a NATS route\)/,
   );
 });
 
