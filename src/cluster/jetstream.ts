@@ -6,6 +6,7 @@
  */
 import {
   AckPolicy,
+  type Consumer,
   DeliverPolicy,
   DiscardPolicy,
   type JsMsg,
@@ -15,7 +16,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats';
-import { retrySetup } from './setup-retry.js';
+import { retrySetup, type SetupRetryListener } from './setup-retry.js';
 
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 
@@ -81,6 +82,13 @@ export interface JetStreamPort {
   /** Creates the stream, or updates it to `spec` when it exists with another configuration. */
   ensureStream(spec: StreamSpec): Promise<void>;
   /**
+   * Creates (or updates) the durable consumer now, so that a later `consume` of the same spec makes no
+   * request before it pulls: a node does its JetStream setup before it takes shards, while its loop is
+   * free (a restarted owner's setup waited 19 s behind the traffic of its shards, bench connections kill
+   * storm, 2026-12-07).
+   */
+  prepare(spec: ConsumerSpec): Promise<void>;
+  /**
    * Creates (or updates) the durable consumer and handles its messages here, at most `maxInFlight`
    * at once. A handler decides ack / nak / term; one that throws is nak'ed after `retryDelayMs`.
    */
@@ -99,7 +107,45 @@ export interface JetStreamPort {
   ): Promise<{ seq: number; duplicate: boolean }>;
 }
 
-export function createJetStreamPort(nc: NatsConnection, replicas = 1): JetStreamPort {
+export function createJetStreamPort(
+  nc: NatsConnection,
+  replicas = 1,
+  onRetry?: SetupRetryListener,
+): JetStreamPort {
+  // Every setup request is inside a retried call, `jetstreamManager()` too: it asks the server for its
+  // account info, and on a busy JetStream that can time out like any other (a restarted worker exited
+  // before ready on a bare `TIMEOUT`, bench connections kill storm, 2026-12-07).
+  // Consumers set up by `prepare` and not yet consumed, by stream/durable (one entry per durable).
+  const prepared = new Map<string, { spec: string; consumer: Consumer }>();
+
+  async function setupConsumer(spec: ConsumerSpec): Promise<Consumer> {
+    const cfg = {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(spec.ackWaitMs),
+      max_deliver: spec.maxDeliver,
+      max_ack_pending: spec.maxAckPending,
+      ...(spec.filterSubject ? { filter_subject: spec.filterSubject } : {}),
+    };
+    // Setup, retried like the stream's: a stream created a moment ago may still be electing its leader.
+    return retrySetup(
+      `consumer ${spec.stream}/${spec.durable}`,
+      async () => {
+        const jsm = await nc.jetstreamManager();
+        try {
+          await jsm.consumers.add(spec.stream, cfg);
+        } catch (err) {
+          // Exists with an older configuration (a deploy changed a bound): update it in place.
+          if (!/already in use|exists/i.test(String((err as Error).message))) throw err;
+          await jsm.consumers.update(spec.stream, spec.durable, cfg);
+        }
+        return nc.jetstream().consumers.get(spec.stream, spec.durable);
+      },
+      { onRetry },
+    );
+  }
+
   async function ensureStreamOnce(spec: StreamSpec): Promise<void> {
     const jsm = await nc.jetstreamManager();
     const cfg = {
@@ -131,31 +177,22 @@ export function createJetStreamPort(nc: NatsConnection, replicas = 1): JetStream
 
   return {
     ensureStream(spec) {
-      return retrySetup(`stream ${spec.name}`, () => ensureStreamOnce(spec));
+      return retrySetup(`stream ${spec.name}`, () => ensureStreamOnce(spec), { onRetry });
+    },
+
+    async prepare(spec) {
+      const consumer = await setupConsumer(spec);
+      prepared.set(`${spec.stream}/${spec.durable}`, { spec: JSON.stringify(spec), consumer });
     },
 
     async consume(spec, opts, handler, onError = () => {}) {
-      const jsm = await nc.jetstreamManager();
-      const cfg = {
-        durable_name: spec.durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: nanos(spec.ackWaitMs),
-        max_deliver: spec.maxDeliver,
-        max_ack_pending: spec.maxAckPending,
-        ...(spec.filterSubject ? { filter_subject: spec.filterSubject } : {}),
-      };
-      // Setup, retried like the stream's: a stream created a moment ago may still be electing its leader.
-      const consumer = await retrySetup(`consumer ${spec.stream}/${spec.durable}`, async () => {
-        try {
-          await jsm.consumers.add(spec.stream, cfg);
-        } catch (err) {
-          // Exists with an older configuration (a deploy changed a bound): update it in place.
-          if (!/already in use|exists/i.test(String((err as Error).message))) throw err;
-          await jsm.consumers.update(spec.stream, spec.durable, cfg);
-        }
-        return nc.jetstream().consumers.get(spec.stream, spec.durable);
-      });
+      const key = `${spec.stream}/${spec.durable}`;
+      const ready = prepared.get(key);
+      prepared.delete(key);
+      const consumer =
+        ready !== undefined && ready.spec === JSON.stringify(spec)
+          ? ready.consumer
+          : await setupConsumer(spec);
       const messages = await consumer.consume({ max_messages: Math.max(1, opts.maxInFlight) });
       const running = new Set<Promise<void>>();
       let release: (() => void) | undefined;

@@ -23,10 +23,13 @@ export function isTransientSetupError(err: unknown): boolean {
   );
 }
 
+/** Hears of a setup call that failed transiently and will be tried again after `backoffMs`. */
+export type SetupRetryListener = (what: string, err: unknown, attempt: number, backoffMs: number) => void;
+
 export async function retrySetup<T>(
   what: string,
   fn: () => Promise<T>,
-  opts: { deadlineMs?: number; onRetry?: (what: string, err: unknown, attempt: number) => void } = {},
+  opts: { deadlineMs?: number; onRetry?: SetupRetryListener | undefined } = {},
 ): Promise<T> {
   const deadline = Date.now() + (opts.deadlineMs ?? DEFAULT_SETUP_DEADLINE_MS);
   let backoff = FIRST_BACKOFF_MS;
@@ -35,7 +38,7 @@ export async function retrySetup<T>(
       return await fn();
     } catch (err) {
       if (!isTransientSetupError(err) || Date.now() + backoff > deadline) throw err;
-      opts.onRetry?.(what, err, attempt);
+      opts.onRetry?.(what, err, attempt, backoff);
       await sleep(backoff);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }

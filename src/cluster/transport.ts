@@ -14,7 +14,7 @@ import {
 } from 'nats';
 import { SwitchboardError } from '../protocol/errors.js';
 import { createJetStreamPort, type JetStreamPort } from './jetstream.js';
-import { retrySetup } from './setup-retry.js';
+import { retrySetup, type SetupRetryListener } from './setup-retry.js';
 
 export interface IncomingMessage {
   readonly subject: string;
@@ -90,6 +90,11 @@ export interface Transport {
 export interface TransportOptions {
   /** Copies of every KV bucket and stream created through this transport (3 on a 3-server cluster). */
   replicas?: number;
+  /**
+   * Hears of each JetStream setup call (bucket, stream, consumer) that failed transiently and will be
+   * tried again: a start that waits on a busy JetStream says so instead of going quiet for seconds.
+   */
+  onSetupRetry?: SetupRetryListener;
 }
 
 /**
@@ -109,7 +114,7 @@ export async function connectTransport(
     reconnectTimeWait: 250,
     pingInterval: 5000,
   });
-  return new NatsTransport(nc, name, onHandlerError, options.replicas ?? 1);
+  return new NatsTransport(nc, name, onHandlerError, options.replicas ?? 1, options.onSetupRetry);
 }
 
 class NatsTransport implements Transport {
@@ -121,6 +126,7 @@ class NatsTransport implements Transport {
     readonly name: string,
     private readonly onHandlerError: (subject: string, err: unknown) => void,
     private readonly replicas: number,
+    private readonly onSetupRetry: SetupRetryListener | undefined,
   ) {
     (async () => {
       for await (const s of nc.status()) {
@@ -200,10 +206,13 @@ class NatsTransport implements Transport {
   async kv(bucket: string, ttlMs: number): Promise<KvBucket> {
     // allow_direct off: a get goes through the stream's leader, never a lagging replica. Leases are
     // judged from these reads (Membership.confirmExpired), so a stale copy must not answer them.
-    const kv: KV = await retrySetup(`kv bucket ${bucket}`, () =>
-      this.nc
-        .jetstream()
-        .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas, allow_direct: false }),
+    const kv: KV = await retrySetup(
+      `kv bucket ${bucket}`,
+      () =>
+        this.nc
+          .jetstream()
+          .views.kv(bucket, { ttl: ttlMs, history: 1, replicas: this.replicas, allow_direct: false }),
+      { onRetry: this.onSetupRetry },
     );
     return {
       put: async (key, value) => {
@@ -273,7 +282,7 @@ class NatsTransport implements Transport {
   }
 
   jetstream(): JetStreamPort {
-    this.js ??= createJetStreamPort(this.nc, this.replicas);
+    this.js ??= createJetStreamPort(this.nc, this.replicas, this.onSetupRetry);
     return this.js;
   }
 

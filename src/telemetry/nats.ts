@@ -131,6 +131,7 @@ class TracedTransport implements Transport {
 function tracedJetStream(js: JetStreamPort, b: TracingBackend): JetStreamPort {
   return {
     ensureStream: (spec) => js.ensureStream(spec),
+    prepare: (spec) => js.prepare(spec),
     publish(subject, data, msgId, headers) {
       if (!b.inTrace()) return js.publish(subject, data, msgId, headers);
       const h = { ...headers };

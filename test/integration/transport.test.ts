@@ -65,3 +65,54 @@ test('transport - the cluster lock admits one holder at a time', async () => {
   assert.deepEqual([...order].sort(), ['a', 'b']);
   await other.close();
 });
+
+test('transport - a prepared consumer starts consuming with no setup request of its own', async () => {
+  const js = t.jetstream();
+  const stream = 'prep_test';
+  await js.ensureStream({
+    name: stream,
+    subjects: ['prep.test.>'],
+    retention: 'limits',
+    maxAgeMs: 60_000,
+    maxMsgs: 100,
+    maxBytes: 0,
+    maxMsgSize: 1024,
+    duplicateWindowMs: 1000,
+    storage: 'memory',
+  });
+  await js.publish('prep.test.a', bytes('one'));
+  const spec = { stream, durable: 'prep', ackWaitMs: 5000, maxDeliver: 3, maxAckPending: 10 };
+  // Every JetStream API request, as the server sees it (a core subscription sees requests like any message).
+  const seen: string[] = [];
+  const monitor = t.subscribe('$JS.API.>', (m) => seen.push(m.subject));
+  await t.flush();
+  const setup = () => seen.filter((s) => !s.startsWith('$JS.API.CONSUMER.MSG.NEXT.'));
+
+  await js.prepare(spec);
+  await t.flush();
+  assert.ok(
+    setup().some((s) => s.startsWith(`$JS.API.CONSUMER.CREATE.${stream}`)),
+    `prepare created the consumer: ${setup().join(', ')}`,
+  );
+  seen.length = 0;
+
+  const got: string[] = [];
+  const c = await js.consume(spec, { maxInFlight: 4, retryDelayMs: 100 }, async (m) => {
+    got.push(text(m.data));
+    m.ack();
+  });
+  const end = Date.now() + 5000;
+  while (got.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await t.flush();
+  assert.deepEqual(got, ['one'], 'the prepared consumer delivers');
+  assert.deepEqual(setup(), [], 'and consume made no setup request: only pulls');
+  await c.stop();
+
+  // Prepared once, consumed once: a second consume sets the consumer up again.
+  seen.length = 0;
+  const again = await js.consume(spec, { maxInFlight: 4, retryDelayMs: 100 }, async (m) => m.ack());
+  await t.flush();
+  assert.ok(setup().length > 0, 'an unprepared consume sets the consumer up');
+  await again.stop();
+  monitor.unsubscribe();
+});

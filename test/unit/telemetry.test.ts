@@ -88,6 +88,7 @@ function memoryJetStream(): JetStreamPort {
   };
   return {
     ensureStream: async () => {},
+    prepare: async () => {},
     async publish(subject, data, msgId, headers) {
       const i =
         stored.push({ subject, data, headers: { ...headers, ...(msgId ? { 'Nats-Msg-Id': msgId } : {}) } }) -
