@@ -2,6 +2,7 @@
  * Composition root of one broker node (one cluster member): NATS transport, membership, the
  * history store, the worker pool, the shard routers and the gateway, wired together.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { ChatApi } from './chat/api.js';
 import { createHosting } from './chat/hosting.js';
 import { ChatService } from './chat/service.js';
@@ -20,7 +21,7 @@ import { buildKeySet, createAuthenticator } from './gateway/auth.js';
 import { type Gateway, startGateway } from './gateway/server.js';
 import { newId } from './ids.js';
 import { createEventPublisher } from './integration/events.js';
-import { type Integration, startIntegration } from './integration/integration.js';
+import { type Integration, prepareIntegration } from './integration/integration.js';
 import { consumesOutEvent } from './integration/settings.js';
 import { tenantIntegrationSource } from './integration/tenant-source.js';
 import { createLogger, type Logger } from './log.js';
@@ -62,12 +63,20 @@ export async function startNode(
 ): Promise<BrokerNode> {
   // When each start step ended, ms since the process began: in the `node ready` line.
   const startMs: Record<string, number> = {};
+  // How late this process's event loop ran while it started: a slow step on a busy loop (the traffic a
+  // restarted owner takes once it holds shards) reads apart from one waiting on a slow server.
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
+  const startLoopDelayMs = () => {
+    loopDelay.disable();
+    return { max: Math.round(loopDelay.max / 1e6), p99: Math.round(loopDelay.percentile(99) / 1e6) };
+  };
   try {
-    return await startSteps(config, log, startMs);
+    return await startSteps(config, log, startMs, startLoopDelayMs);
   } catch (err) {
     // The steps that ended say where a start failed: a NATS `TIMEOUT` names no step of its own (a
     // restarted worker exited on one, bench connections kill storm, 2026-12-07). The stack goes with it.
-    log.fatal({ err, startMs }, 'node start failed');
+    log.fatal({ err, startMs, startLoopDelayMs: startLoopDelayMs() }, 'node start failed');
     throw err;
   }
 }
@@ -76,6 +85,7 @@ async function startSteps(
   config: Readonly<NodeConfig>,
   log: Logger,
   startMs: Record<string, number>,
+  startLoopDelayMs: () => { max: number; p99: number },
 ): Promise<BrokerNode> {
   const started = (name: string): void => {
     startMs[name] = Math.round(performance.now());
@@ -100,7 +110,11 @@ async function startSteps(
       config.nats.servers,
       `switchboard:${config.nodeId}`,
       (subject, err) => log.error({ err, subject }, 'a NATS message handler threw; message dropped'),
-      { replicas: config.nats.replicas },
+      {
+        replicas: config.nats.replicas,
+        onSetupRetry: (what, err, attempt, backoffMs) =>
+          log.warn({ err, what, attempt, backoffMs, startMs }, 'NATS setup call failed; trying again'),
+      },
     ),
   );
   started('nats');
@@ -276,6 +290,21 @@ async function startSteps(
   });
   const dispatch = new Dispatcher(transport, names, routers, config.routing.requestTimeoutMs);
   dispatcher = dispatch;
+  // Business systems (src/integration/, docs/INTEGRATION.md): their JetStream setup (streams, durable
+  // consumers) before this member takes shards, while its loop is free. Once it holds them it serves
+  // their traffic: a restarted owner's setup after that took 10-29 s (bench connections kill storm,
+  // 2026-12-07), and clients of its shards waited on it.
+  const preparedIntegration = await prepareIntegration({
+    config,
+    transport,
+    names,
+    source: integrationSource,
+    chat,
+    audit: cassandraStore,
+    push: (tenant, user, frame) => notify(tenant, [user], frame),
+    log,
+    step: (name) => started(`integration.${name}`),
+  });
   await membership.start();
   started('membership');
   ownership = new ShardOwnership(
@@ -342,21 +371,13 @@ async function startSteps(
     config.chat.receptionTickMs,
   );
 
-  // Business systems: events in, webhooks, context, actions (src/integration/, docs/INTEGRATION.md).
+  // Business systems: events in, webhooks, context, actions. Consuming starts now; setup is done.
   let integration: Integration;
   try {
-    integration = await startIntegration({
-      config,
-      transport,
-      names,
-      source: integrationSource,
-      chat,
-      audit: cassandraStore,
-      push: (tenant, user, frame) => notify(tenant, [user], frame),
-      log,
-    });
+    integration = await preparedIntegration.start();
     started('integration');
   } catch (err) {
+    preparedIntegration.stop();
     stopReceptionTicker();
     await ownership.stop();
     await membership.stop();
@@ -447,7 +468,10 @@ async function startSteps(
   }
   const gw: Gateway = gateway;
   started('gateway');
-  log.info({ port: gw.port, members: membership.members(), startMs }, 'node ready');
+  log.info(
+    { port: gw.port, members: membership.members(), startMs, startLoopDelayMs: startLoopDelayMs() },
+    'node ready',
+  );
   // The members the supervisor drains together with this one (parent-channel.ts, NodeDrainingIpc).
   const drainingWith = new Set<string>();
   const parent = processChannel();

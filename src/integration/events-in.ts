@@ -7,7 +7,7 @@
  * idempotent on redelivery: message cmids and new conversation ids derive from the event id.
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamPort, StreamMessage, WorkConsumer } from '../cluster/jetstream.js';
+import type { ConsumerSpec, JetStreamPort, StreamMessage, WorkConsumer } from '../cluster/jetstream.js';
 import type { ClusterNames } from '../cluster/names.js';
 import { backoffMs } from './breaker.js';
 import type { ChatPort, UserPush } from './chat-port.js';
@@ -108,15 +108,24 @@ export class BizEventsConsumer {
     this.prefix = names.bizEventSubject('', '').split('..')[0]!; // "<root>.biz"
   }
 
+  private spec(): ConsumerSpec {
+    return {
+      stream: this.names.bizEventsStream,
+      durable: BIZ_EVENTS_CONSUMER,
+      ackWaitMs: this.opts.ackWaitMs,
+      maxDeliver: this.opts.maxDeliver,
+      maxAckPending: this.opts.inFlight * 16,
+    };
+  }
+
+  /** Creates (or updates) the durable consumer: the setup `start` then skips. */
+  prepare(): Promise<void> {
+    return this.js.prepare(this.spec());
+  }
+
   async start(): Promise<void> {
     this.consumer = await this.js.consume(
-      {
-        stream: this.names.bizEventsStream,
-        durable: BIZ_EVENTS_CONSUMER,
-        ackWaitMs: this.opts.ackWaitMs,
-        maxDeliver: this.opts.maxDeliver,
-        maxAckPending: this.opts.inFlight * 16,
-      },
+      this.spec(),
       { maxInFlight: this.opts.inFlight, retryDelayMs: this.opts.retryBackoffMs },
       (m) => this.handle(m),
       (err) => this.log.error({ err }, 'business events consumer failed'),

@@ -41,6 +41,8 @@ export interface IntegrationDeps {
     error(obj: object, msg: string): void;
   };
   onEventOutcome?: (o: EventOutcome) => void;
+  /** Hears when each part of the start ends (`streams`, `rules`, `events`, `webhooks`): the node's `startMs`. */
+  step?: (name: string) => void;
 }
 
 export interface ContextFrame extends Omit<ContextResult, 'tookMs'> {
@@ -57,16 +59,38 @@ export interface Integration {
   stop(): Promise<void>;
 }
 
+/** The integration with its JetStream setup done, not yet consuming or subscribed. */
+export interface PreparedIntegration {
+  /** Consumes business events and webhooks, subscribes to assignments: makes no setup request of its own. */
+  start(): Promise<Integration>;
+  /** Gives up a prepared integration whose start failed or never came (the node's start failed). */
+  stop(): void;
+}
+
+/** Prepares and starts at once (the node prepares early and starts once it holds shards). */
 export async function startIntegration(deps: IntegrationDeps): Promise<Integration> {
+  return (await prepareIntegration(deps)).start();
+}
+
+/**
+ * Every JetStream setup request of the integration (its streams, the business events consumer, the
+ * webhook consumer when a tenant has webhooks), and the rules. A node does this before it takes shards:
+ * once it holds them its loop serves their traffic, and a restarted owner's setup waited seconds behind
+ * it (bench connections kill storm, 2026-12-07: 19 s for the events consumer).
+ */
+export async function prepareIntegration(deps: IntegrationDeps): Promise<PreparedIntegration> {
   const { config, transport, names, source, chat, log } = deps;
+  const step = deps.step ?? (() => {});
   const ic = config.integration;
   const js = transport.jetstream();
   await ensureIntegrationStreams(js, names, ic);
+  step('streams');
 
   const rules = new RulesRegistry(log, ic.rulesPollMs);
   const syncRules = () =>
     rules.sync(source.rulesFiles()).catch((err) => log.error({ err }, 'rules registry sync failed'));
   await syncRules();
+  step('rules');
   const unwatch = source.onChange(() => void syncRules());
 
   const events = new BizEventsConsumer(
@@ -127,45 +151,60 @@ export async function startIntegration(deps: IntegrationDeps): Promise<Integrati
     const r = await context.lookup(tenant, conv, { visitor: view.visitor, agent });
     deps.push(tenant, agent, frameOf(r) as unknown as Record<string, unknown>);
   };
-  const subs: TransportSubscription[] = ['assigned', 'transferred'].map((type) =>
-    transport.subscribe(
-      names.outSubject('*', type),
-      (m) => {
-        let e: { tenant?: unknown; conv?: unknown; agent?: unknown; to?: { agent?: unknown } };
-        try {
-          e = JSON.parse(new TextDecoder().decode(m.data));
-        } catch {
-          return;
-        }
-        const agent = typeof e.agent === 'string' ? e.agent : e.to?.agent;
-        if (typeof e.tenant !== 'string' || typeof e.conv !== 'string' || typeof agent !== 'string') return;
-        pushContext(e.tenant, e.conv, agent).catch((err) =>
-          log.warn({ err, tenant: e.tenant, conv: e.conv }, 'context push failed'),
+  await events.prepare();
+  await webhooks.prepare();
+  step('consumers');
+
+  const start = async (): Promise<Integration> => {
+    const subs: TransportSubscription[] = ['assigned', 'transferred'].map((type) =>
+      transport.subscribe(
+        names.outSubject('*', type),
+        (m) => {
+          let e: { tenant?: unknown; conv?: unknown; agent?: unknown; to?: { agent?: unknown } };
+          try {
+            e = JSON.parse(new TextDecoder().decode(m.data));
+          } catch {
+            return;
+          }
+          const agent = typeof e.agent === 'string' ? e.agent : e.to?.agent;
+          if (typeof e.tenant !== 'string' || typeof e.conv !== 'string' || typeof agent !== 'string') return;
+          pushContext(e.tenant, e.conv, agent).catch((err) =>
+            log.warn({ err, tenant: e.tenant, conv: e.conv }, 'context push failed'),
+          );
+        },
+        { queue: CONTEXT_PUSH_QUEUE },
+      ),
+    );
+
+    await events.start();
+    step('events');
+    await webhooks.start();
+    step('webhooks');
+
+    return {
+      async contextFor(caller, conv, fresh = false) {
+        const view = await chat.conversation(caller.tenant, conv);
+        if (!view) throw new SwitchboardError('not_found', 'no such conversation');
+        if (view.agent !== caller.user)
+          throw new SwitchboardError('forbidden', 'the conversation is not assigned to you');
+        return frameOf(
+          await context.lookup(caller.tenant, conv, { visitor: view.visitor, agent: caller.user }, { fresh }),
         );
       },
-      { queue: CONTEXT_PUSH_QUEUE },
-    ),
-  );
-
-  await events.start();
-  await webhooks.start();
-
+      action: (caller, req) => actions.invoke(caller, req),
+      stats: () => ({ events: events.stats(), webhooks: webhooks.stats(), context: context.stats() }),
+      async stop() {
+        unwatch();
+        for (const s of subs) s.unsubscribe();
+        await Promise.allSettled([events.stop(), webhooks.stop()]);
+        rules.close();
+      },
+    };
+  };
   return {
-    async contextFor(caller, conv, fresh = false) {
-      const view = await chat.conversation(caller.tenant, conv);
-      if (!view) throw new SwitchboardError('not_found', 'no such conversation');
-      if (view.agent !== caller.user)
-        throw new SwitchboardError('forbidden', 'the conversation is not assigned to you');
-      return frameOf(
-        await context.lookup(caller.tenant, conv, { visitor: view.visitor, agent: caller.user }, { fresh }),
-      );
-    },
-    action: (caller, req) => actions.invoke(caller, req),
-    stats: () => ({ events: events.stats(), webhooks: webhooks.stats(), context: context.stats() }),
-    async stop() {
+    start,
+    stop() {
       unwatch();
-      for (const s of subs) s.unsubscribe();
-      await Promise.allSettled([events.stop(), webhooks.stop()]);
       rules.close();
     },
   };

@@ -8,7 +8,7 @@
  * acknowledged only when each endpoint has it or has a dead letter, so a member that dies mid-way leaves
  * the event to be delivered again by another (at-least-once: receivers de-duplicate on the event id).
  */
-import type { JetStreamPort, StreamMessage, WorkConsumer } from '../cluster/jetstream.js';
+import type { ConsumerSpec, JetStreamPort, StreamMessage, WorkConsumer } from '../cluster/jetstream.js';
 import type { ClusterNames } from '../cluster/names.js';
 import { traceHeaders } from '../telemetry/tracing.js';
 import { backoffMs, CircuitBreaker } from './breaker.js';
@@ -109,6 +109,21 @@ export class WebhookDelivery {
    * all otherwise, so a deployment without webhooks does not pull and acknowledge every conversation
    * event (the streams must exist: see ensureIntegrationStreams). Rejects when the first start fails.
    */
+  private spec(): ConsumerSpec {
+    return {
+      stream: this.names.outStream,
+      durable: WEBHOOK_CONSUMER,
+      ackWaitMs: this.opts.ackWaitMs,
+      maxDeliver: this.opts.maxDeliver,
+      maxAckPending: this.opts.inFlight * 16,
+    };
+  }
+
+  /** Creates (or updates) the durable consumer when some tenant has a webhook now: `start` then skips it. */
+  async prepare(): Promise<void> {
+    if (this.source.hasWebhooks()) await this.js.prepare(this.spec());
+  }
+
   async start(): Promise<void> {
     this.unsubscribe = this.source.onChange(() => {
       this.reconcile().catch((err) => this.log.error({ err }, 'webhook consumer failed to start or stop'));
@@ -128,13 +143,7 @@ export class WebhookDelivery {
       if (wanted && this.consumer === undefined) {
         if (this.wasIdle) this.skipStoredBefore = this.now();
         this.consumer = await this.js.consume(
-          {
-            stream: this.names.outStream,
-            durable: WEBHOOK_CONSUMER,
-            ackWaitMs: this.opts.ackWaitMs,
-            maxDeliver: this.opts.maxDeliver,
-            maxAckPending: this.opts.inFlight * 16,
-          },
+          this.spec(),
           { maxInFlight: this.opts.inFlight, retryDelayMs: this.opts.backoffMs },
           (m) => this.handle(m),
           (err) => this.log.error({ err }, 'webhook consumer failed'),
