@@ -17,6 +17,7 @@ import { DEFAULT_PRESENCE_MAX_USERS } from './presence/directory.js';
 import { DEFAULT_PRESENCE_MAX_PENDING_JOINS } from './presence/presence.js';
 import { DEFAULT_PRESENCE_MAX_ROUTES } from './presence/routes.js';
 import { DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_PARTITIONS } from './store/history-writer.js';
+import { DEFAULT_STORE_REQUESTS_IN_FLIGHT, DEFAULT_STORE_REQUESTS_WAITING } from './store/request-gate.js';
 import type { TracingConfig } from './telemetry/tracing.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -237,6 +238,10 @@ export interface NodeConfig {
   storage: {
     cmidTtlS: number;
     requestTimeoutMs: number;
+    /** Store requests at the driver at once, the writer's batches aside (src/store/request-gate.ts). */
+    requestsInFlight: number;
+    /** Store requests waiting for a turn; more are refused `unavailable`. */
+    requestsWaiting: number;
     writerMaxPending: number;
     writerMaxInFlight: number;
     writerMaxAttempts: number;
@@ -394,6 +399,8 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     storage: {
       cmidTtlS: o.storage?.cmidTtlS ?? DEFAULT_CMID_TTL_S,
       requestTimeoutMs: o.storage?.requestTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+      requestsInFlight: o.storage?.requestsInFlight ?? DEFAULT_STORE_REQUESTS_IN_FLIGHT,
+      requestsWaiting: o.storage?.requestsWaiting ?? DEFAULT_STORE_REQUESTS_WAITING,
       writerMaxPending: o.storage?.writerMaxPending ?? DEFAULT_WRITER_MAX_PENDING,
       writerMaxInFlight: o.storage?.writerMaxInFlight ?? DEFAULT_WRITER_MAX_IN_FLIGHT,
       writerMaxAttempts: o.storage?.writerMaxAttempts ?? DEFAULT_WRITER_MAX_ATTEMPTS,
@@ -564,6 +571,13 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
   nonNegativeInt(cfg.presence.maxRoutes, 'presence.maxRoutes');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
+  if (
+    !Number.isInteger(cfg.storage.requestsInFlight) ||
+    cfg.storage.requestsInFlight < 1 ||
+    cfg.storage.requestsInFlight > 2000
+  )
+    throw new Error('storage.requestsInFlight must be an integer from 1 to 2000');
+  nonNegativeInt(cfg.storage.requestsWaiting, 'storage.requestsWaiting');
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
   positiveInt(cfg.storage.writerMaxInFlight, 'storage.writerMaxInFlight');
   positiveInt(cfg.storage.writerMaxAttempts, 'storage.writerMaxAttempts');
@@ -720,6 +734,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial
     storage: {
       cmidTtlS: intFromEnv(env, 'SB_CMID_TTL_S'),
       requestTimeoutMs: intFromEnv(env, 'SB_CASSANDRA_TIMEOUT_MS'),
+      requestsInFlight: intFromEnv(env, 'SB_STORE_REQUESTS_IN_FLIGHT'),
+      requestsWaiting: intFromEnv(env, 'SB_STORE_REQUESTS_WAITING'),
       writerMaxPending: intFromEnv(env, 'SB_WRITER_MAX_PENDING'),
       writerMaxInFlight: intFromEnv(env, 'SB_WRITER_MAX_IN_FLIGHT'),
       writerMaxAttempts: intFromEnv(env, 'SB_WRITER_MAX_ATTEMPTS'),

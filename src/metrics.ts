@@ -29,6 +29,8 @@ export interface MetricSources {
     statements?: number;
     rows?: number;
   };
+  /** The store's other requests (src/store/request-gate.ts); absent in old wiring. */
+  storeRequests?(): { inFlight: number; waiting: number; refusedFull: number; refusedLate: number };
   pool(): {
     buffered: number;
     queuedBatches: number;
@@ -172,6 +174,24 @@ export function createMetrics(nodeId: string, src: MetricSources): Metrics {
     'History writer statements executing',
     () => src.writer().inFlight,
   );
+  if (src.storeRequests) {
+    const store = src.storeRequests;
+    gauge(
+      'switchboard_store_requests_in_flight',
+      'Cassandra requests at the driver, the history writer aside (SB_STORE_REQUESTS_IN_FLIGHT)',
+      () => store().inFlight,
+    );
+    gauge(
+      'switchboard_store_requests_waiting',
+      'Cassandra requests waiting for a turn (SB_STORE_REQUESTS_WAITING)',
+      () => store().waiting,
+    );
+    gauge(
+      'switchboard_store_requests_refused_total',
+      'Cassandra requests refused unavailable: the line full, or their turn came after the driver timeout',
+      () => store().refusedFull + store().refusedLate,
+    );
+  }
   gauge(
     'switchboard_pool_queued_batches',
     'Worker-pool batches waiting for a worker',

@@ -138,6 +138,8 @@ async function startSteps(
       consistency: config.cassandra.consistency,
       cmidTtlS: config.storage.cmidTtlS,
       requestTimeoutMs: config.storage.requestTimeoutMs,
+      requestsInFlight: config.storage.requestsInFlight,
+      requestsWaiting: config.storage.requestsWaiting,
       writer: {
         maxPendingRows: config.storage.writerMaxPending,
         maxInFlight: config.storage.writerMaxInFlight,
@@ -408,6 +410,7 @@ async function startSteps(
     integration: () => integration.stats(),
     routers: () => routers.stats(),
     writer: () => cassandraStore.stats(),
+    storeRequests: () => cassandraStore.requestStats(),
     cache: () => store.stats(),
     pool: () => pool.stats(),
     dispatcher: () => dispatch.stats(),

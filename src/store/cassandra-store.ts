@@ -22,6 +22,14 @@ import {
 } from './history-writer.js';
 import { applyState } from './message-state.js';
 import { CassandraReceptionStore } from './reception-store.js';
+import {
+  type CqlClient,
+  DEFAULT_STORE_REQUESTS_IN_FLIGHT,
+  DEFAULT_STORE_REQUESTS_WAITING,
+  gatedClient,
+  RequestGate,
+  type RequestGateStats,
+} from './request-gate.js';
 import { packRow } from './row-codec.js';
 import {
   appliedVersions,
@@ -86,6 +94,13 @@ export interface CassandraStoreOptions {
   cmidTtlS?: number;
   /** Driver timeout per request, ms (default 4000: below the dispatcher's 5 s request deadline). */
   requestTimeoutMs?: number;
+  /**
+   * Requests at the driver at once, all but the writer's batches (default 1024; the driver fails what
+   * passes its 2048 per connection), and how many more wait for a turn (default 8192) before one is
+   * refused `unavailable`. A request whose turn comes after requestTimeoutMs is refused too.
+   */
+  requestsInFlight?: number;
+  requestsWaiting?: number;
 }
 
 /** What the store needs at run time besides its config: functions and the worker pool. */
@@ -158,6 +173,16 @@ export function parseCassandraStoreOptions(options: CassandraStoreOptions): Cass
   if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs < 100) {
     throw new Error('requestTimeoutMs must be an integer of at least 100');
   }
+  const requestsInFlight = options.requestsInFlight ?? DEFAULT_STORE_REQUESTS_IN_FLIGHT;
+  if (!Number.isSafeInteger(requestsInFlight) || requestsInFlight < 1 || requestsInFlight > 2000) {
+    throw new Error(
+      'requestsInFlight must be an integer from 1 to 2000 (the driver allows 2048 per connection)',
+    );
+  }
+  const requestsWaiting = options.requestsWaiting ?? DEFAULT_STORE_REQUESTS_WAITING;
+  if (!Number.isSafeInteger(requestsWaiting) || requestsWaiting < 0) {
+    throw new Error('requestsWaiting must be a non-negative integer');
+  }
   return Object.freeze({
     contactPoints: Object.freeze([...contactPoints]),
     localDataCenter,
@@ -169,6 +194,8 @@ export function parseCassandraStoreOptions(options: CassandraStoreOptions): Cass
     migrate,
     cmidTtlS,
     requestTimeoutMs,
+    requestsInFlight,
+    requestsWaiting,
   });
 }
 
@@ -238,6 +265,9 @@ export async function dropKeyspace(
 /** HistoryStore on Cassandra, plus `stats()` of its writer. Build it with openCassandraStore. */
 export class CassandraHistoryStore implements HistoryStore {
   readonly #client: cassandra.Client;
+  /** Every request but the writer's batches, through the gate (src/store/request-gate.ts). */
+  readonly #gate: RequestGate;
+  readonly #gated: CqlClient;
   readonly #config: CassandraStoreConfig;
   readonly #writer: HistoryWriter;
   readonly #cql: HistoryStatements;
@@ -249,6 +279,8 @@ export class CassandraHistoryStore implements HistoryStore {
   constructor(client: cassandra.Client, config: CassandraStoreConfig, hooks: CassandraStoreHooks = {}) {
     this.#client = client;
     this.#config = config;
+    this.#gate = new RequestGate(config.requestsInFlight, config.requestsWaiting, config.requestTimeoutMs);
+    this.#gated = gatedClient(client, this.#gate);
     this.#cql = historyStatements(config.keyspace);
     this.#encoder = hooks.encoder ?? inlineEncoder;
     this.#retentionS = hooks.retentionS ?? (() => 0);
@@ -266,7 +298,7 @@ export class CassandraHistoryStore implements HistoryStore {
   /** The lifecycle / receipts / assignment tables on the same connection (src/store/chat-store.ts). */
   chatStore(): CassandraChatStore {
     return new CassandraChatStore(
-      this.#client,
+      this.#gated,
       this.#config.keyspace,
       CONSISTENCY_CODES[this.#config.consistency],
     );
@@ -275,7 +307,7 @@ export class CassandraHistoryStore implements HistoryStore {
   /** The canned replies and labels tables on the same connection (src/store/desk-store.ts). */
   deskStore(): CassandraDeskStore {
     return new CassandraDeskStore(
-      this.#client,
+      this.#gated,
       this.#config.keyspace,
       CONSISTENCY_CODES[this.#config.consistency],
     );
@@ -284,7 +316,7 @@ export class CassandraHistoryStore implements HistoryStore {
   /** The support-desk tables on the same connection (src/store/reception-store.ts). */
   receptionStore(): CassandraReceptionStore {
     return new CassandraReceptionStore(
-      this.#client,
+      this.#gated,
       this.#config.keyspace,
       CONSISTENCY_CODES[this.#config.consistency],
     );
@@ -297,6 +329,11 @@ export class CassandraHistoryStore implements HistoryStore {
   /** Rows pending in the writer and statements executing. */
   stats(): HistoryWriterStats {
     return this.#writer.stats();
+  }
+
+  /** The other requests: at the driver, waiting for a turn, refused (src/store/request-gate.ts). */
+  requestStats(): RequestGateStats {
+    return this.#gate.stats();
   }
 
   /**
@@ -318,7 +355,7 @@ export class CassandraHistoryStore implements HistoryStore {
     if (agent !== null) {
       queries.push({ query: this.#cql.listByAgentInsert, params: [tenant, agent, created, conv, at] });
     }
-    await this.#client.batch(queries, this.#writeOptions(true)).catch(rethrowStoreError);
+    await this.#gated.batch(queries, this.#writeOptions(true)).catch(rethrowStoreError);
   }
 
   async listConversations(tenant: string, by: ListingKey, limit: number): Promise<ConversationListing[]> {
@@ -366,7 +403,7 @@ export class CassandraHistoryStore implements HistoryStore {
     // One microsecond below the fence time: a row this owner writes at that same millisecond
     // (timestamp ms * 1000) stays visible, every earlier owner's write (earlier fence time) is shadowed.
     const at = cassandra.types.Long.fromNumber(sealTimeMs * 1000 - 1);
-    await this.#client
+    await this.#gated
       .execute(
         this.#cql.sealAbove,
         [at, tenant, conv, bucket, Long.fromNumber(lastSeq)],
@@ -436,7 +473,7 @@ export class CassandraHistoryStore implements HistoryStore {
     entry: { tenant: string; ts: number; id: string },
     columns: readonly unknown[],
   ): Promise<void> {
-    await this.#client
+    await this.#gated
       .execute(
         cql,
         [entry.tenant, utcDay(entry.ts), new Date(entry.ts), entry.id, ...columns],
@@ -638,7 +675,7 @@ export class CassandraHistoryStore implements HistoryStore {
   }
 
   #run(query: string, params: unknown[], fetchSize?: number): Promise<cassandra.types.ResultSet> {
-    return this.#client
+    return this.#gated
       .execute(query, params, {
         prepare: true,
         consistency: CONSISTENCY_CODES[this.#config.consistency],

@@ -5,6 +5,7 @@
  */
 
 import cassandra from 'cassandra-driver';
+import type { CqlClient } from './request-gate.js';
 import { assertKeyspaceName, toMs, toSeq } from './schema.js';
 import { TableStore } from './table-store.js';
 
@@ -103,7 +104,7 @@ function toProfile(r: cassandra.types.Row): AgentProfile {
 
 /** ChatStore on the history keyspace; built by CassandraHistoryStore.chatStore(). */
 export class CassandraChatStore extends TableStore<ReturnType<typeof statements>> implements ChatStore {
-  constructor(client: cassandra.Client, keyspace: string, consistency: number) {
+  constructor(client: CqlClient, keyspace: string, consistency: number) {
     super(client, keyspace, consistency, statements);
   }
 

@@ -4,6 +4,7 @@
  * bounded by a LIMIT its caller passes (from the tenant's `desk` settings).
  */
 import cassandra from 'cassandra-driver';
+import type { CqlClient } from './request-gate.js';
 import { assertKeyspaceName, toMs } from './schema.js';
 import { rethrowStoreError } from './store-errors.js';
 import { TableStore } from './table-store.js';
@@ -80,7 +81,7 @@ function toCanned(r: cassandra.types.Row): CannedReply {
 
 /** DeskStore on the history keyspace; built by CassandraHistoryStore.deskStore(). */
 export class CassandraDeskStore extends TableStore<ReturnType<typeof statements>> implements DeskStore {
-  constructor(client: cassandra.Client, keyspace: string, consistency: number) {
+  constructor(client: CqlClient, keyspace: string, consistency: number) {
     super(client, keyspace, consistency, statements);
   }
 

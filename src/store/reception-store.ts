@@ -6,6 +6,7 @@
  * the two writes overtake each other on the wire.
  */
 import cassandra from 'cassandra-driver';
+import type { CqlClient } from './request-gate.js';
 import { assertKeyspaceName, toMs } from './schema.js';
 import { TableStore } from './table-store.js';
 
@@ -77,7 +78,7 @@ export class CassandraReceptionStore
   extends TableStore<ReturnType<typeof statements>>
   implements ReceptionStore
 {
-  constructor(client: cassandra.Client, keyspace: string, consistency: number) {
+  constructor(client: CqlClient, keyspace: string, consistency: number) {
     super(client, keyspace, consistency, statements);
   }
 

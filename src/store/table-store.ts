@@ -4,13 +4,14 @@
  * by store-errors.ts).
  */
 import type cassandra from 'cassandra-driver';
+import type { CqlClient } from './request-gate.js';
 import { rethrowStoreError } from './store-errors.js';
 
 export abstract class TableStore<Statements> {
   protected readonly cql: Statements;
 
   constructor(
-    protected readonly client: cassandra.Client,
+    protected readonly client: CqlClient,
     keyspace: string,
     protected readonly consistency: number,
     statements: (keyspace: string) => Statements,
