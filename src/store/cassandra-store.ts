@@ -95,7 +95,7 @@ export interface CassandraStoreOptions {
   /** Driver timeout per request, ms (default 4000: below the dispatcher's 5 s request deadline). */
   requestTimeoutMs?: number;
   /**
-   * Requests at the driver at once, all but the writer's batches (default 1024; the driver fails what
+   * Requests at the driver at once, all but the writer's batches (default 2000; the driver fails what
    * passes its 2048 per connection), and how many more wait for a turn (default 8192) before one is
    * refused `unavailable`. A request whose turn comes after requestTimeoutMs is refused too.
    */

@@ -19,8 +19,12 @@ import type cassandra from 'cassandra-driver';
 import { SwitchboardError } from '../protocol/errors.js';
 import { STORE_RETRY_AFTER_MS } from './store-errors.js';
 
-/** Store requests one process has at the driver at once (its limit per connection is 2048). */
-export const DEFAULT_STORE_REQUESTS_IN_FLIGHT = 1024;
+/**
+ * Store requests one process has at the driver at once: the driver's own limit (2048 on its one
+ * connection per host) less the writer's 16 statements and a margin. The gate changes nothing below
+ * what the driver takes; above, a request waits its turn instead of failing.
+ */
+export const DEFAULT_STORE_REQUESTS_IN_FLIGHT = 2000;
 /** Store requests waiting for a turn, at most; more are refused `unavailable`. */
 export const DEFAULT_STORE_REQUESTS_WAITING = 8192;
 
