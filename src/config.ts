@@ -324,6 +324,11 @@ function nonNegativeInt(value: number, name: string): void {
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
 }
 
+function intInRange(value: number, min: number, max: number, name: string): void {
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new Error(`${name} must be an integer from ${min} to ${max}`);
+}
+
 /** Merges `overrides` over the defaults, validates every field, returns a frozen config. */
 export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<NodeConfig> {
   const o = overrides;
@@ -559,35 +564,20 @@ export function parseConfig(overrides: DeepPartial<NodeConfig> = {}): Readonly<N
     throw new Error('chat.agentDefaultCapacity must not exceed chat.agentMaxCapacity');
   positiveInt(cfg.chat.agentMaxSkills, 'chat.agentMaxSkills');
   positiveInt(cfg.chat.maxOpenListed, 'chat.maxOpenListed');
-  if (
-    !Number.isInteger(cfg.chat.receptionTickMs) ||
-    cfg.chat.receptionTickMs < 100 ||
-    cfg.chat.receptionTickMs > 600_000
-  )
-    throw new Error('chat.receptionTickMs must be an integer from 100 to 600000');
+  intInRange(cfg.chat.receptionTickMs, 100, 600_000, 'chat.receptionTickMs');
   positiveInt(cfg.pool.maxBuffered, 'pool.maxBuffered');
   positiveInt(cfg.presence.maxUsers, 'presence.maxUsers');
   positiveInt(cfg.presence.maxPendingJoins, 'presence.maxPendingJoins');
   nonNegativeInt(cfg.presence.maxRoutes, 'presence.maxRoutes');
   nonNegativeInt(cfg.storage.cmidTtlS, 'storage.cmidTtlS');
   positiveInt(cfg.storage.requestTimeoutMs, 'storage.requestTimeoutMs');
-  if (
-    !Number.isInteger(cfg.storage.requestsInFlight) ||
-    cfg.storage.requestsInFlight < 1 ||
-    cfg.storage.requestsInFlight > 2000
-  )
-    throw new Error('storage.requestsInFlight must be an integer from 1 to 2000');
+  intInRange(cfg.storage.requestsInFlight, 1, 2000, 'storage.requestsInFlight');
   nonNegativeInt(cfg.storage.requestsWaiting, 'storage.requestsWaiting');
   positiveInt(cfg.storage.writerMaxPending, 'storage.writerMaxPending');
   positiveInt(cfg.storage.writerMaxInFlight, 'storage.writerMaxInFlight');
   positiveInt(cfg.storage.writerMaxAttempts, 'storage.writerMaxAttempts');
   positiveInt(cfg.storage.writerMaxBatchPartitions, 'storage.writerMaxBatchPartitions');
-  if (
-    !Number.isInteger(cfg.storage.writerLingerMs) ||
-    cfg.storage.writerLingerMs < 0 ||
-    cfg.storage.writerLingerMs > 100
-  )
-    throw new Error('storage.writerLingerMs must be an integer from 0 to 100');
+  intInRange(cfg.storage.writerLingerMs, 0, 100, 'storage.writerLingerMs');
   if (typeof cfg.storage.compress !== 'boolean') throw new Error('storage.compress must be a boolean');
   if (!Number.isInteger(cfg.storage.cacheMaxBytes) || cfg.storage.cacheMaxBytes < 0) {
     throw new Error('storage.cacheMaxBytes must be a non-negative integer (0 turns the caches off)');
