@@ -43,7 +43,10 @@ export interface DeskEnv {
   /** An online agent and a visitor whose new conversation (first message sent) is assigned to it. */
   pair(tenant: string, opts?: { agent?: string; visitor?: string }): Promise<Pair>;
   http(method: string, path: string, key: string | undefined, body?: unknown): Promise<HttpAnswer>;
+  /** Stops the node; first closes what the test opened through this env and left open (a failed test's clients and event listeners), so the file's process can exit. */
   stop(): Promise<void>;
+  /** Registers something to close at stop() (outEvents does). */
+  closeAtStop(close: () => Promise<void>): () => void;
 }
 
 export interface Pair {
@@ -92,6 +95,13 @@ export async function startDeskEnv(name: string): Promise<DeskEnv> {
   });
   let seq = 0;
   const uid = (p: string) => `${p}-${process.pid}-${++seq}`;
+  // What a test opened: closed at stop() when a failed assertion left it open. A NATS connection left
+  // open keeps the test file's process alive, and the whole run waited on it until CI's timeout.
+  const open = new Set<() => Promise<void>>();
+  function closeAtStop(close: () => Promise<void>): () => void {
+    open.add(close);
+    return () => open.delete(close);
+  }
 
   async function client(tenant: string, user: string, role: TokenRole): Promise<TestClient> {
     const token = await auth.sign({ tenant, sub: user, role }, 600);
@@ -155,7 +165,10 @@ export async function startDeskEnv(name: string): Promise<DeskEnv> {
     acked,
     pair,
     http,
+    closeAtStop,
     async stop() {
+      await Promise.allSettled([...open].map((close) => close()));
+      open.clear();
       await node.stop();
       rmSync(dir, { recursive: true, force: true });
       await dropKeyspace({ contactPoints: [TEST_CASSANDRA], localDataCenter: 'datacenter1', keyspace }).catch(
@@ -182,6 +195,7 @@ export async function outEvents(env: DeskEnv, tenant: string) {
     got.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
   });
   await nats.flush();
+  const forget = env.closeAtStop(() => nats.close());
   return {
     got,
     async wait(match: (e: Record<string, unknown>) => boolean, count = 1) {
@@ -193,6 +207,7 @@ export async function outEvents(env: DeskEnv, tenant: string) {
       throw new Error(`no matching event; got ${JSON.stringify(got.map((e) => e['type']))}`);
     },
     async stop() {
+      forget();
       sub.unsubscribe();
       await nats.close();
     },
