@@ -70,19 +70,23 @@ export class Membership {
     this.kv = await this.transport.kv(this.opts.bucket, this.opts.leaseTtlMs);
     // The first lease and the watch go to a bucket that may have been created a moment ago: until its
     // stream has a leader, NATS answers 503 (a worker of a fresh 3-server cluster exited on it, 2026-12-07).
-    await retrySetup(`lease ${this.opts.nodeId}`, () => this.renew());
+    const onRetry = this.transport.onSetupRetry;
+    await retrySetup(`lease ${this.opts.nodeId}`, () => this.renew(), { onRetry });
     const kv = this.kv;
-    this.stopWatch = await retrySetup(`watch ${this.opts.bucket}`, () =>
-      kv.watch((e) => {
-        if (e.deleted) {
-          this.lastSeen.delete(e.key);
-          this.gatewayOnly.delete(e.key);
-        } else {
-          this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
-          this.noteRole(e.key, e.value);
-        }
-        this.evaluate();
-      }),
+    this.stopWatch = await retrySetup(
+      `watch ${this.opts.bucket}`,
+      () =>
+        kv.watch((e) => {
+          if (e.deleted) {
+            this.lastSeen.delete(e.key);
+            this.gatewayOnly.delete(e.key);
+          } else {
+            this.lastSeen.set(e.key, Math.min(e.updatedAt, this.opts.clock.now()));
+            this.noteRole(e.key, e.value);
+          }
+          this.evaluate();
+        }),
+      { onRetry },
     );
     const period = Math.max(250, Math.floor(this.opts.leaseTtlMs / 3));
     // A renewal is due a period after the last one that succeeded; the timer ticks faster, so after a

@@ -71,12 +71,15 @@ export class ShardOwnership {
     this.kv = await this.transport.kv(this.bucket, 0);
     const kv = this.kv;
     // A bucket created a moment ago may have no stream leader yet (NATS 503): setup, retried.
-    this.stopWatch = await retrySetup(`watch ${this.bucket}`, () =>
-      kv.watch((e) => {
-        const shard = Number(e.key.slice(1));
-        if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;
-        if (this.remember(shard, e)) this.schedule();
-      }),
+    this.stopWatch = await retrySetup(
+      `watch ${this.bucket}`,
+      () =>
+        kv.watch((e) => {
+          const shard = Number(e.key.slice(1));
+          if (!Number.isInteger(shard) || shard < 0 || shard >= SHARD_COUNT) return;
+          if (this.remember(shard, e)) this.schedule();
+        }),
+      { onRetry: this.transport.onSetupRetry },
     );
     this.membership.onChange(() => this.schedule());
     // The reconcile pass fences on a lapsed lease too, but only when it runs: one still waiting on NATS

@@ -57,6 +57,8 @@ export interface KvBucket {
 
 export interface Transport {
   readonly name: string;
+  /** Hears each JetStream setup call tried again (kv buckets, streams, consumers, watches): the node logs it. */
+  readonly onSetupRetry?: SetupRetryListener | undefined;
   /** Fire and forget; `headers` become NATS message headers (e.g. `Nats-Msg-Id`). */
   publish(subject: string, data: Uint8Array, headers?: Record<string, string>): void;
   subscribe(
@@ -126,7 +128,7 @@ class NatsTransport implements Transport {
     readonly name: string,
     private readonly onHandlerError: (subject: string, err: unknown) => void,
     private readonly replicas: number,
-    private readonly onSetupRetry: SetupRetryListener | undefined,
+    readonly onSetupRetry: SetupRetryListener | undefined,
   ) {
     (async () => {
       for await (const s of nc.status()) {

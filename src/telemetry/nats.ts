@@ -36,6 +36,10 @@ class TracedTransport implements Transport {
     return this.inner.name;
   }
 
+  get onSetupRetry(): Transport['onSetupRetry'] {
+    return this.inner.onSetupRetry;
+  }
+
   publish(subject: string, data: Uint8Array, headers?: Record<string, string>): void {
     if (!this.b.inTrace()) {
       this.inner.publish(subject, data, headers);

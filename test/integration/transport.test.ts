@@ -116,3 +116,33 @@ test('transport - a prepared consumer starts consuming with no setup request of 
   await again.stop();
   monitor.unsubscribe();
 });
+
+test('transport - a setup call JetStream cannot answer yet is retried, and the node hears of each retry', async () => {
+  // A server without JetStream answers no JetStream request: to a setup call that is the transient
+  // "not yet" of a forming cluster, tried again with backoff. Membership and ownership take the
+  // transport's listener for their lease and watch retries too (src/cluster/membership.ts).
+  const plain = await startNatsServer({ jetstream: false });
+  const heard: Array<{ what: string; attempt: number }> = [];
+  const onSetupRetry = (what: string, _err: unknown, attempt: number) => heard.push({ what, attempt });
+  const p = await connectTransport([plain.url], 'transport-retry-test', () => {}, { onSetupRetry });
+  try {
+    assert.equal(p.onSetupRetry, onSetupRetry, 'the listener is the transport’s, for its users');
+    const opening = p.kv('retry_test', 0);
+    opening.catch(() => {});
+    const end = Date.now() + 10_000;
+    while (heard.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(
+      heard.slice(0, 2).map((h) => [h.what, h.attempt]),
+      [
+        ['kv bucket retry_test', 1],
+        ['kv bucket retry_test', 2],
+      ],
+    );
+    // Closing ends the retries: the next attempt fails for good, not transiently.
+    await p.close();
+    await assert.rejects(opening);
+  } finally {
+    await p.close().catch(() => {});
+    await plain.stop();
+  }
+});
