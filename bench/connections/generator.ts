@@ -5,8 +5,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentChannel } from '../lib/children.js';
+import { startProfileControl } from '../probe/cpu-profiler.js';
 import { ClientFleet } from './clients.js';
 import type { ConnFromChild, ConnToChild } from './messages.js';
+
+// The generators' own CPU is part of the machine's budget (issue #14): with SB_BENCH_GEN_PROFILE_DIR set,
+// each generator is profiled like a broker (bench/probe/cpu-profiler.ts) while that folder holds a
+// profile.json naming the window, e.g. a storm. BENCHMARKS.md "Profiling" has the recipe.
+const profileDir = process.env['SB_BENCH_GEN_PROFILE_DIR'];
+if (profileDir) startProfileControl(profileDir);
 
 let fleet: ClientFleet | undefined;
 let generator = 0;

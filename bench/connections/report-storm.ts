@@ -23,6 +23,8 @@ export interface MixResult {
   warmupMs: number;
   /** Senders whose conversation had started when the window opened (older reports: absent). */
   startedSenders?: number;
+  /** Sends outstanding (sent, not yet acknowledged) when the window opened (older reports: absent). */
+  pendingAtWindow?: number;
   durationMs: number;
   sent: number;
   acked: number;
@@ -209,7 +211,7 @@ export function stormMarkdown(r: StormReportPart, held: number): string[] {
         [
           [
             'senders / offered rate',
-            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s, after ${((m.warmupMs ?? 0) / 1000).toFixed(0)} s of warm-up (conversations starting, not measured${m.startedSenders === undefined ? '' : `; ${m.startedSenders} of ${m.senders} had started when the window opened`})`,
+            `${m.senders} visitors / ${m.offeredRate} msg/s for ${(m.durationMs / 1000).toFixed(0)} s, after ${((m.warmupMs ?? 0) / 1000).toFixed(0)} s of warm-up (conversations starting, not measured${m.startedSenders === undefined ? '' : `; ${m.startedSenders} of ${m.senders} had started when the window opened`}${m.pendingAtWindow === undefined ? '' : `, with ${m.pendingAtWindow} sends outstanding`})`,
           ],
           [
             'sent / acked / delivered',

@@ -21,9 +21,18 @@ import { type AckCheck, checkAcked } from './verify.js';
 
 const PROGRESS_POLL_MS = 1000;
 
-/** The longest the mix's warm-up waits for every sender's conversation to start. */
+/** The longest the mix's warm-up waits for every sender's conversation to start and its backlog to drain. */
 const MIX_START_MAX_MS = 60_000;
 const MIX_START_POLL_MS = 250;
+/** How long the senders must stay settled (all started, few sends outstanding) before the window opens. */
+const MIX_SETTLED_MS = 2_000;
+/**
+ * Sends outstanding (sent, not yet acknowledged) at which the warm-up's backlog counts as drained: a tenth
+ * of a second of the offered rate, at least 20. In steady state at 1 000 msg/s about 15 are outstanding.
+ */
+export function mixSettledPending(rate: number): number {
+  return Math.max(20, Math.ceil(rate / 10));
+}
 const STORM_WAIT_POLL_MS = 500;
 
 export interface ConnectionsOptions {
@@ -171,16 +180,24 @@ export async function connectionsScenario(
       const sendFrom = Date.now();
       f.setSending(true);
       await sleep(o.mixWarmup);
-      // The window opens once every sender's conversation has started (its first message acknowledged),
-      // however long that takes beyond --mix-warmup, up to MIX_START_MAX_MS: 2 000 conversations starting
-      // at once kept a 6-worker node busy for 15-25 s, and a fixed 10 s put that start in the window.
-      while (
-        f.current().startedSenders < o.senders &&
-        Date.now() - sendFrom < MIX_START_MAX_MS &&
-        !signal.aborted
-      )
+      // The window opens once every sender's conversation has started (its first message acknowledged)
+      // and the start's backlog has drained (few sends outstanding, for MIX_SETTLED_MS), however long that
+      // takes beyond --mix-warmup, up to MIX_START_MAX_MS. 2 000 conversations starting at once kept a
+      // 6-worker node busy for 15-25 s, and a fixed 10 s put that start in the window. Waiting for the
+      // starts alone still let acks of warm-up sends land in it (acked exceeded sent by up to 416, and the
+      // window's ack p99 went from ~100 ms to ~1 s in those runs, on either code; 2026-12-08).
+      const settledAt = mixSettledPending(o.sendRate);
+      let settledSince: number | undefined;
+      while (Date.now() - sendFrom < MIX_START_MAX_MS && !signal.aborted) {
+        const now = f.current();
+        if (now.startedSenders >= o.senders && now.pending <= settledAt) {
+          settledSince ??= Date.now();
+          if (Date.now() - settledSince >= MIX_SETTLED_MS) break;
+        } else settledSince = undefined;
         await sleep(MIX_START_POLL_MS);
+      }
       const started = f.current().startedSenders;
+      const pendingAtWindow = f.current().pending;
       marks.mixFrom = Date.now();
       f.beginWindow();
       await sleep(o.mix);
@@ -195,6 +212,7 @@ export async function connectionsScenario(
         offeredRate: o.sendRate,
         warmupMs: marks.mixFrom - sendFrom,
         startedSenders: started,
+        pendingAtWindow,
         durationMs: marks.mixTo - marks.mixFrom,
         sent: (end?.sent ?? 0) - (zero?.sent ?? 0),
         acked: (end?.acked ?? 0) - (zero?.acked ?? 0),

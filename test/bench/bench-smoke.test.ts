@@ -198,7 +198,11 @@ test('bench - connections smoke run writes a sane report', { timeout: SMOKE_TIME
   const mix = json.mix;
   assert.ok(mix, 'the mixed load ran');
   assert.equal(mix.startedSenders, 10, 'the window opened after every conversation had started');
-  assert.ok(mix.warmupMs > 0, `warm-up ${mix.warmupMs} ms`);
+  assert.ok(mix.warmupMs >= 2000, `warm-up ${mix.warmupMs} ms: at least the 2 s the senders stay settled`);
+  assert.ok(
+    mix.pendingAtWindow !== undefined && mix.pendingAtWindow <= 20,
+    `the warm-up's backlog had drained when the window opened: ${mix.pendingAtWindow} sends outstanding`,
+  );
   assert.ok(mix.sent >= 20 && mix.acked >= 20, `sent ${mix.sent}, acked ${mix.acked} at 20 msg/s for 2 s`);
   assert.ok((json.sends.check?.acked ?? 0) >= mix.acked, 'every ack of the window is checked');
   assert.equal(json.sends.check?.lost, 0, 'every acked message read back from Cassandra');
