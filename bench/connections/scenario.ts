@@ -24,6 +24,7 @@ const PROGRESS_POLL_MS = 1000;
 /** The longest the mix's warm-up waits for every sender's conversation to start and its backlog to drain. */
 const MIX_START_MAX_MS = 60_000;
 const MIX_START_POLL_MS = 250;
+const STORM_WAIT_POLL_MS = 500;
 /** How long the senders must stay settled (all started, few sends outstanding) before the window opens. */
 const MIX_SETTLED_MS = 2_000;
 /**
@@ -33,7 +34,6 @@ const MIX_SETTLED_MS = 2_000;
 export function mixSettledPending(rate: number): number {
   return Math.max(20, Math.ceil(rate / 10));
 }
-const STORM_WAIT_POLL_MS = 500;
 
 export interface ConnectionsOptions {
   target: number;
@@ -189,8 +189,8 @@ export async function connectionsScenario(
       const settledAt = mixSettledPending(o.sendRate);
       let settledSince: number | undefined;
       while (Date.now() - sendFrom < MIX_START_MAX_MS && !signal.aborted) {
-        const now = f.current();
-        if (now.startedSenders >= o.senders && now.pending <= settledAt) {
+        const senders = f.current();
+        if (senders.startedSenders >= o.senders && senders.pending <= settledAt) {
           settledSince ??= Date.now();
           if (Date.now() - settledSince >= MIX_SETTLED_MS) break;
         } else settledSince = undefined;
