@@ -32,7 +32,15 @@ function testFiles(dir: string, filter: string | undefined): string[] {
  * that hangs, or whose process a failed test left with an open connection, fails with "test timed
  * out" and its process is killed, where before the run waited until CI's 90 minutes ran out.
  */
-const FILE_TIMEOUT_MS = Number(process.env['SB_TEST_FILE_TIMEOUT_MS'] ?? 600_000);
+const FILE_TIMEOUT_MS = fileTimeoutMs(process.env['SB_TEST_FILE_TIMEOUT_MS']);
+
+function fileTimeoutMs(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 600_000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new Error(`SB_TEST_FILE_TIMEOUT_MS must be a positive integer (ms), not '${raw}'`);
+  return ms;
+}
 
 function runTests(files: string[], concurrency: number, env: NodeJS.ProcessEnv): Promise<number> {
   const args = [

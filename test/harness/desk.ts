@@ -43,7 +43,10 @@ export interface DeskEnv {
   /** An online agent and a visitor whose new conversation (first message sent) is assigned to it. */
   pair(tenant: string, opts?: { agent?: string; visitor?: string }): Promise<Pair>;
   http(method: string, path: string, key: string | undefined, body?: unknown): Promise<HttpAnswer>;
-  /** Stops the node; first closes what the test opened through this env and left open (a failed test's clients and event listeners), so the file's process can exit. */
+  /**
+   * Stops the node; first closes what a failed test left registered with closeAtStop (outEvents' NATS
+   * connection), so the file's process can exit. Sockets end with the node.
+   */
   stop(): Promise<void>;
   /** Registers something to close at stop() (outEvents does). */
   closeAtStop(close: () => Promise<void>): () => void;
