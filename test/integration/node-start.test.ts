@@ -27,12 +27,19 @@ test('node start - the JetStream setup ends before the node takes shards, and th
     env: { SB_LOG_LEVEL: 'info' },
     readyTimeoutMs: 90_000,
   });
-  const ready = broker
-    .logs()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .find((l) => l['msg'] === 'node ready');
+  // The harness sees the ready line on stdout; the logs come on stderr, a pipe of their own that may be
+  // read later (a CI run found it still empty): wait a little for the log's ready line.
+  const b = broker;
+  const readyLine = () =>
+    b
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.endsWith('}')) // a line still being written is skipped
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['msg'] === 'node ready');
+  const until = Date.now() + 10_000;
+  while (readyLine() === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  const ready = readyLine();
   assert.ok(ready, `a ready line was logged:\n${broker.logs()}`);
   const ms = ready['startMs'] as Record<string, number>;
   const order = [
